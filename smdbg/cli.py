@@ -16,6 +16,7 @@ __all__ = ["main", "build_parser"]
 
 # Modules that add subcommands, in the order they appear in ``smdbg --help``.
 COMMAND_MODULES: tuple[str, ...] = (
+    "smdbg.platform.serving.cli",
     "smdbg.trial_cli",
 )
 

@@ -1,0 +1,133 @@
+"""Request decoding and response encoding for ``text/csv`` and ``application/json``.
+
+Pure functions: bytes in, rows out (and back). Every parse error is a :class:`BadRequest` that
+says what was given and what was expected.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from typing import Any
+
+import numpy as np
+
+from smdbg.platform.serving._errors import BadRequest
+
+__all__ = ["base_type", "decode", "encode", "CSV", "JSON"]
+
+CSV = "text/csv"
+JSON = "application/json"
+
+
+def base_type(content_type: str | None) -> str:
+    return (content_type or "").split(";", 1)[0].strip().lower()
+
+
+def _text(body: bytes) -> str:
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise BadRequest(f"request body is not UTF-8 text ({e}); send UTF-8 encoded CSV or JSON") from None
+
+
+def _numeric(rows: list[list[Any]], allow_strings: bool) -> Any:
+    try:
+        return np.asarray(rows, dtype=np.float64)
+    except (ValueError, TypeError):
+        pass
+    if allow_strings:
+        return rows
+    for i, row in enumerate(rows, 1):
+        for j, cell in enumerate(row, 1):
+            try:
+                float(cell)
+            except (ValueError, TypeError):
+                raise BadRequest(
+                    f"value {cell!r} in row {i}, column {j} is not a number; the model expects numeric "
+                    "features (send numbers only, or give the model a feature list in metadata.json)"
+                ) from None
+    raise BadRequest("rows could not be read as a numeric table")  # pragma: no cover
+
+
+def _check_rows(rows: list[list[Any]]) -> None:
+    if not rows:
+        raise BadRequest("request body holds no rows; expected at least one row of features")
+    width = len(rows[0])
+    for i, row in enumerate(rows, 1):
+        if len(row) != width:
+            raise BadRequest(
+                f"row {i} has {len(row)} values but row 1 has {width}; every row needs the same number of features"
+            )
+
+
+def decode(body: bytes, content_type: str, feature_names: list[str] | None = None) -> Any:
+    """Rows of features: a float ndarray, or a list of lists when strings are allowed.
+
+    CSV is headerless, one row a line. JSON is a list of numbers (one row), a list of rows, a
+    list of objects keyed by feature name, or ``{"instances": ...}``/``{"inputs": ...}``.
+    """
+    kind = base_type(content_type)
+    allow_strings = feature_names is not None
+    if kind == CSV:
+        text = _text(body)
+        rows = [row for row in csv.reader(io.StringIO(text)) if row and any(c.strip() for c in row)]
+        _check_rows(rows)
+        return _numeric([[c.strip() for c in row] for row in rows], allow_strings)
+    if kind == JSON:
+        try:
+            data = json.loads(_text(body))
+        except json.JSONDecodeError as e:
+            raise BadRequest(f"request body is not valid JSON: {e}") from None
+        if isinstance(data, dict):
+            for key in ("instances", "inputs", "features", "data"):
+                if key in data:
+                    data = data[key]
+                    break
+            else:
+                raise BadRequest(
+                    f"JSON object with keys {sorted(data)[:5]} is not a request; expected a list of rows "
+                    'or {"instances": [[...], ...]}'
+                )
+        if not isinstance(data, list):
+            raise BadRequest(
+                f"JSON value of type {type(data).__name__} is not a request; expected a list of rows"
+            )
+        if data and not isinstance(data[0], (list, dict)):
+            data = [data]
+        if data and isinstance(data[0], dict):
+            if feature_names is None:
+                raise BadRequest(
+                    "rows given as JSON objects, but the model has no feature names; send lists of values"
+                )
+            missing = [n for n in feature_names if n not in data[0]]
+            if missing:
+                raise BadRequest(f"row 1 lacks features {missing}; expected keys {feature_names}")
+            data = [[row.get(n) for n in feature_names] for row in data]
+        _check_rows(data)
+        return _numeric(data, allow_strings)
+    raise BadRequest(
+        f"content type {content_type!r} is not supported; expected {CSV!r} or {JSON!r}", status=415
+    )
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, (float, np.floating)):
+        return repr(float(value))
+    return str(value)
+
+
+def encode(prediction: Any, accept: str) -> tuple[bytes, str]:
+    """Predictions as CSV (one line per row) or JSON ``{"predictions": [...]}``."""
+    arr = np.asarray(prediction)
+    kind = base_type(accept)
+    if kind == CSV:
+        if arr.ndim <= 1:
+            lines = [_cell(v) for v in arr.reshape(-1).tolist()]
+        else:
+            lines = [",".join(_cell(v) for v in row) for row in arr.reshape(arr.shape[0], -1).tolist()]
+        return ("\n".join(lines) + "\n").encode(), CSV
+    if kind in (JSON, "*/*", ""):
+        return json.dumps({"predictions": arr.tolist()}).encode(), JSON
+    raise BadRequest(f"accept type {accept!r} is not supported; expected {CSV!r} or {JSON!r}", status=406)

@@ -1,0 +1,168 @@
+"""``Model``: an artifact plus how to serve it; ``deploy`` starts an endpoint server process."""
+
+from __future__ import annotations
+
+import datetime as dt
+import socket
+import subprocess
+import sys
+import tarfile
+import time
+from pathlib import Path
+
+from smdbg.platform.serving._capture import DataCaptureConfig
+from smdbg.platform.serving._errors import EndpointError, EndpointNotFound, ModelLoadError
+from smdbg.platform.serving._loader import ARTIFACTS, normalize_framework
+from smdbg.platform.serving._predictor import _CHILDREN, Predictor
+from smdbg.platform.serving._state import (
+    EndpointRecord,
+    endpoints_dir,
+    load_record,
+    process_alive,
+    process_start_time,
+    remove_record,
+    save_record,
+    validate_name,
+)
+
+__all__ = ["Model"]
+
+_LOCAL_TYPES = ("local", "local_cpu")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _artifact_names(model_data: Path) -> set[str]:
+    if model_data.is_dir():
+        return {p.name for p in model_data.iterdir()}
+    if model_data.is_file() and model_data.name.endswith((".tar.gz", ".tgz")):
+        try:
+            with tarfile.open(model_data, "r:gz") as tar:
+                return {Path(n).name for n in tar.getnames() if len(Path(n).parts) <= 2}
+        except (tarfile.TarError, OSError) as e:
+            raise ModelLoadError(f"model_data {str(model_data)!r} is not a readable .tar.gz ({e})") from e
+    raise ModelLoadError(
+        f"model_data {str(model_data)!r} is not a directory or a .tar.gz file; expected a directory or "
+        "archive holding model.joblib, model.pt, model.keras or inference.py"
+    )
+
+
+class Model:
+    """A model artifact and how to serve it (``sklearn``, ``pytorch``, ``tensorflow`` or ``custom``).
+
+    ``framework`` is inferred from the files when not given; ``entry_point`` names an
+    ``inference.py``-style script (relative to the model directory, or absolute).
+    """
+
+    def __init__(
+        self,
+        model_data: str | Path,
+        entry_point: str | None = None,
+        framework: str | None = None,
+        name: str | None = None,
+    ) -> None:
+        path = Path(model_data).expanduser().resolve()
+        names = _artifact_names(path)
+        if framework is not None:
+            framework = normalize_framework(framework)
+        elif entry_point or ("inference.py" in names and not names & set(ARTIFACTS.values())):
+            framework = "custom"
+        else:
+            found = [fw for fw, art in ARTIFACTS.items() if art in names]
+            if not found:
+                raise ModelLoadError(
+                    f"no model artifact in {str(path)!r} (found {sorted(names)[:10]}); expected "
+                    "model.joblib, model.pt, model.keras or inference.py, or pass framework="
+                )
+            framework = found[0]
+        if entry_point is not None:
+            ep = Path(entry_point)
+            if not ep.is_absolute() and not (path.is_dir() and (path / ep).exists()):
+                ep = ep.resolve()
+            entry_point = str(ep)
+        self.model_data = str(path)
+        self.entry_point = entry_point
+        self.framework = framework
+        self.name = name
+
+    def deploy(
+        self,
+        initial_instance_count: int = 1,
+        instance_type: str = "local",
+        endpoint_name: str | None = None,
+        data_capture_config: DataCaptureConfig | None = None,
+        wait: bool = True,
+        startup_timeout: float = 120.0,
+    ) -> Predictor:
+        """Start the endpoint server in its own process and return a :class:`Predictor`.
+
+        Returns once ``GET /ping`` answers 200. Raises :class:`EndpointError` with the server's
+        log tail when it exits during startup (e.g. a model that cannot be loaded).
+        """
+        if instance_type not in _LOCAL_TYPES:
+            raise ValueError(
+                f"instance_type={instance_type!r} is not supported; expected one of {_LOCAL_TYPES}"
+            )
+        if initial_instance_count != 1:
+            raise ValueError(
+                f"initial_instance_count={initial_instance_count!r}: local endpoints run one server "
+                "process; pass 1"
+            )
+        now = dt.datetime.now(dt.timezone.utc)
+        name = validate_name(endpoint_name or f"{self.name or self.framework}-{now:%Y%m%d-%H%M%S-%f}"[:63])
+        try:
+            existing = load_record(name)
+            if process_alive(existing.pid, existing.pid_start):
+                raise EndpointError(
+                    f"endpoint {name!r} already runs at {existing.url}; delete it first "
+                    f"(smdbg endpoints delete {name}) or choose another endpoint_name"
+                )
+        except EndpointNotFound:
+            pass
+        endpoints_dir().mkdir(parents=True, exist_ok=True)
+        capture = data_capture_config.to_dict() if data_capture_config is not None else None
+        last_error = ""
+        for _ in range(3):  # a port taken between choosing it and binding it: try another
+            record = EndpointRecord(
+                name=name,
+                port=_free_port(),
+                model_data=self.model_data,
+                framework=self.framework,
+                entry_point=self.entry_point,
+                capture=capture,
+                created=now.isoformat(timespec="seconds"),
+                log_path=str(endpoints_dir() / f"{name}.log"),
+            )
+            path = save_record(record)
+            with open(record.log_path, "ab") as log:
+                proc = subprocess.Popen(
+                    [sys.executable, "-m", "smdbg.platform.serving._server", "--record", str(path)],
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
+            record.pid, record.pid_start = proc.pid, process_start_time(proc.pid)
+            save_record(record)
+            _CHILDREN[name] = proc
+            predictor = Predictor(name)
+            if not wait:
+                return predictor
+            deadline = time.monotonic() + startup_timeout
+            while time.monotonic() < deadline and proc.poll() is None:
+                if predictor.ping():
+                    return predictor
+                time.sleep(0.05)
+            if proc.poll() is None:
+                predictor.delete_endpoint()
+                raise EndpointError(f"endpoint {name!r} did not answer /ping within {startup_timeout}s")
+            _CHILDREN.pop(name, None)
+            last_error = Path(record.log_path).read_text(errors="replace")[-2000:]
+            remove_record(name)
+            if "address already in use" not in last_error.lower():
+                break
+        raise EndpointError(f"endpoint {name!r} failed to start; server log:\n{last_error.strip()}")

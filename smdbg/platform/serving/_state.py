@@ -1,0 +1,147 @@
+"""The endpoint registry: one small JSON file per endpoint under ``$SMDBG_HOME/endpoints``.
+
+The registry is what lets ``smdbg endpoints list|delete`` (another process) find and stop the
+server a notebook started. A record names the server's pid and its start time, so a reused pid
+is never mistaken for the endpoint.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+from smdbg.platform.serving._errors import EndpointError, EndpointNotFound
+from smdbg.platform.serving._storage import write_bytes
+
+__all__ = [
+    "EndpointRecord",
+    "smdbg_home",
+    "endpoints_dir",
+    "save_record",
+    "load_record",
+    "list_records",
+    "remove_record",
+    "process_start_time",
+    "process_alive",
+    "validate_name",
+]
+
+_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9])*$")
+
+
+def smdbg_home() -> Path:
+    """The state directory: ``$SMDBG_HOME`` when set, else ``~/.smdbg``. Read only here."""
+    env = os.environ.get("SMDBG_HOME")
+    return Path(env) if env else Path.home() / ".smdbg"
+
+
+def endpoints_dir() -> Path:
+    return smdbg_home() / "endpoints"
+
+
+def validate_name(name: str) -> str:
+    if not isinstance(name, str) or not _NAME.match(name) or len(name) > 63:
+        raise ValueError(
+            f"endpoint name {name!r} is not valid: expected 1-63 letters, digits and hyphens, "
+            "starting and ending with a letter or digit (e.g. 'churn-model-1')"
+        )
+    return name
+
+
+@dataclasses.dataclass
+class EndpointRecord:
+    """What the registry holds about one endpoint (a frozen record, not a live handle)."""
+
+    name: str
+    port: int
+    model_data: str
+    framework: str
+    entry_point: str | None = None
+    variant: str = "AllTraffic"
+    capture: dict[str, Any] | None = None
+    pid: int | None = None
+    pid_start: int | None = None
+    created: str = ""
+    log_path: str = ""
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> EndpointRecord:
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+
+def _path(name: str) -> Path:
+    return endpoints_dir() / f"{validate_name(name)}.json"
+
+
+def save_record(record: EndpointRecord) -> Path:
+    path = _path(record.name)
+    write_bytes(str(path), json.dumps(record.to_dict(), indent=2).encode())
+    return path
+
+
+def load_record(name: str) -> EndpointRecord:
+    path = _path(name)
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        known = ", ".join(r.name for r in list_records()) or "none"
+        raise EndpointNotFound(
+            f"no endpoint named {name!r} in {endpoints_dir()} (registered: {known}); "
+            "deploy a model first or check SMDBG_HOME"
+        ) from None
+    except json.JSONDecodeError as e:
+        raise EndpointError(f"endpoint record {path} is not valid JSON ({e}); delete the file") from e
+    return EndpointRecord.from_dict(data)
+
+
+def list_records() -> list[EndpointRecord]:
+    out = []
+    for path in sorted(endpoints_dir().glob("*.json")):
+        try:
+            out.append(EndpointRecord.from_dict(json.loads(path.read_text())))
+        except (OSError, json.JSONDecodeError, TypeError):
+            continue
+    return out
+
+
+def remove_record(name: str) -> None:
+    _path(name).unlink(missing_ok=True)
+
+
+def process_start_time(pid: int) -> int | None:
+    """The process's start time in clock ticks since boot (Linux), or None if unknown/gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat.rsplit(")", 1)[1].split()
+    if fields[0] == "Z":  # a zombie is gone for our purposes
+        return None
+    return int(fields[19])
+
+
+def process_alive(pid: int | None, start: int | None) -> bool:
+    if not pid:
+        return False
+    if Path("/proc").is_dir():
+        now = process_start_time(pid)
+        return now is not None and (start is None or now == start)
+    try:  # pragma: no cover - non-Linux
+        os.kill(pid, 0)
+    except ProcessLookupError:  # pragma: no cover
+        return False
+    except PermissionError:  # pragma: no cover
+        return True
+    return True  # pragma: no cover
