@@ -1,0 +1,223 @@
+"""Collections: named groups of tensors with their own save and reduction configs.
+
+A tensor belongs to a collection if its name is one of the collection's explicit tensor names
+or matches one of its include regexes (``re.search``). Built-in names follow smdebug.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
+
+from smdbg.config import (
+    CollectionConfig,
+    ReductionConfig,
+    SaveConfig,
+    SaveConfigMode,
+    parse_bool,
+)
+from smdbg.modes import ModeKeys
+
+__all__ = [
+    "CollectionKeys",
+    "BUILTIN_COLLECTIONS",
+    "Collection",
+    "CollectionManager",
+    "validate_collection_parameters",
+    "compile_regex",
+]
+
+
+class CollectionKeys:
+    DEFAULT = "default"
+    ALL = "all"
+    WEIGHTS = "weights"
+    BIASES = "biases"
+    GRADIENTS = "gradients"
+    LOSSES = "losses"
+    INPUTS = "inputs"
+    OUTPUTS = "outputs"
+    OPTIMIZER_VARIABLES = "optimizer_variables"
+    METRICS = "metrics"
+    SCALARS = "scalars"
+
+
+BUILTIN_COLLECTIONS: tuple[str, ...] = (
+    "default", "all", "weights", "biases", "gradients", "losses",
+    "inputs", "outputs", "optimizer_variables", "metrics", "scalars",
+)  # fmt: skip
+
+_SAVE_KEYS = ("save_interval", "start_step", "end_step", "save_steps")
+_OTHER_KEYS = ("include_regex", "reductions", "save_raw_tensor", "save_shape", "save_histogram")
+_MODE_PREFIXES = tuple(m.name.lower() + "." for m in ModeKeys)
+
+
+def compile_regex(pattern: str, where: str) -> re.Pattern[str]:
+    if not isinstance(pattern, str):
+        raise TypeError(f"{where}: regex {pattern!r} is a {type(pattern).__name__}, expected a string")
+    try:
+        return re.compile(pattern)
+    except re.error as e:
+        raise ValueError(f"{where}: regex {pattern!r} does not compile ({e})") from e
+
+
+def validate_collection_parameters(name: str, params: Mapping[str, Any]) -> None:
+    """Raise ValueError naming any unknown key or bad value in a collection's parameters."""
+    for key in params:
+        base = key
+        for prefix in _MODE_PREFIXES:
+            if key.startswith(prefix):
+                base = key[len(prefix) :]
+                if base not in _SAVE_KEYS:
+                    raise ValueError(
+                        f"collection {name!r}: unknown parameter {key!r}; a mode prefix takes one of {', '.join(_SAVE_KEYS)}"
+                    )
+        if base not in _SAVE_KEYS + _OTHER_KEYS:
+            allowed = ", ".join(_SAVE_KEYS + _OTHER_KEYS)
+            raise ValueError(
+                f"collection {name!r}: unknown parameter {key!r}; expected one of {allowed} "
+                "(save keys may be prefixed train./eval./predict./global.)"
+            )
+    Collection(name).apply_parameters(params)  # validates values
+
+
+def save_config_from_params(params: Mapping[str, Any]) -> SaveConfig | None:
+    """Build a SaveConfig from smdebug-style (possibly mode-prefixed) keys; None if none given."""
+    base = {k: params[k] for k in _SAVE_KEYS if k in params}
+    modes: dict[str, dict[str, Any]] = {}
+    for key, value in params.items():
+        for prefix in _MODE_PREFIXES:
+            if key.startswith(prefix) and key[len(prefix) :] in _SAVE_KEYS:
+                modes.setdefault(prefix[:-1], {})[key[len(prefix) :]] = value
+    if not base and not modes:
+        return None
+    return SaveConfig(mode_save_configs={m: SaveConfigMode(**v) for m, v in modes.items()}, **base)
+
+
+class Collection:
+    """A named group of tensors; ``include(regex)`` adds a pattern, ``add_tensor_name`` a name."""
+
+    def __init__(
+        self,
+        name: str,
+        include_regex: Iterable[str] | None = None,
+        tensor_names: Iterable[str] | None = None,
+        save_config: SaveConfig | None = None,
+        reduction_config: ReductionConfig | None = None,
+    ) -> None:
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"collection name {name!r}: expected a non-empty string")
+        self.name = name
+        self._patterns: list[re.Pattern[str]] = []
+        self.tensor_names: set[str] = set(tensor_names or ())
+        self.save_config = save_config
+        self.reduction_config = reduction_config
+        self.save_histogram = True
+        for regex in include_regex or ():
+            self.include(regex)
+
+    @property
+    def include_regex(self) -> list[str]:
+        return [p.pattern for p in self._patterns]
+
+    def include(self, regex: str | Iterable[str]) -> None:
+        for r in [regex] if isinstance(regex, str) else list(regex):
+            if r not in self.include_regex:
+                self._patterns.append(compile_regex(r, f"collection {self.name!r}"))
+
+    def add_tensor_name(self, name: str) -> None:
+        self.tensor_names.add(name)
+
+    def has_tensor_name(self, name: str) -> bool:
+        return name in self.tensor_names
+
+    def matches(self, tensor_name: str) -> bool:
+        return tensor_name in self.tensor_names or any(p.search(tensor_name) for p in self._patterns)
+
+    def apply_parameters(self, params: Mapping[str, Any]) -> None:
+        """Apply smdebug-style collection parameters (see :class:`CollectionConfig`)."""
+        if "include_regex" in params:
+            value = params["include_regex"]
+            self.include(value.split(",") if isinstance(value, str) else value)
+        save = save_config_from_params(params)
+        if save is not None:
+            self.save_config = save
+        if any(k in params for k in ("reductions", "save_raw_tensor", "save_shape")):
+            self.reduction_config = ReductionConfig.from_tokens(
+                params.get("reductions", ""),
+                save_raw_tensor=parse_bool("save_raw_tensor", params.get("save_raw_tensor", False)),
+                save_shape=parse_bool("save_shape", params.get("save_shape", False)),
+            )
+        if "save_histogram" in params:
+            self.save_histogram = parse_bool("save_histogram", params["save_histogram"])
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "include_regex": self.include_regex,
+            "tensor_names": sorted(self.tensor_names),
+            "save_config": self.save_config.to_dict() if self.save_config else None,
+            "reduction_config": self.reduction_config.to_dict() if self.reduction_config else None,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Collection:
+        return cls(
+            data["name"],
+            include_regex=data.get("include_regex") or (),
+            tensor_names=data.get("tensor_names") or (),
+            save_config=SaveConfig.from_dict(data["save_config"]) if data.get("save_config") else None,
+            reduction_config=ReductionConfig.from_dict(data["reduction_config"])
+            if data.get("reduction_config")
+            else None,
+        )
+
+    def __repr__(self) -> str:
+        return f"Collection(name={self.name!r}, include_regex={self.include_regex!r}, tensor_names={sorted(self.tensor_names)!r})"
+
+
+class CollectionManager:
+    """The collections of a hook (or of a trial, read back)."""
+
+    def __init__(self, collections: Iterable[Collection] = ()) -> None:
+        self._collections: dict[str, Collection] = {}
+        for c in collections:
+            self.add(c)
+
+    def add(self, collection: Collection | str) -> Collection:
+        if isinstance(collection, str):
+            collection = Collection(collection)
+        self._collections[collection.name] = collection
+        return collection
+
+    def get(self, name: str, create: bool = True) -> Collection:
+        if name not in self._collections:
+            if not create:
+                raise KeyError(f"no collection named {name!r}; known: {sorted(self._collections)}")
+            self.add(Collection(name))
+        return self._collections[name]
+
+    def apply_config(self, config: CollectionConfig) -> Collection:
+        coll = self.get(config.name)
+        coll.apply_parameters(dict(config.parameters or {}))
+        return coll
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._collections
+
+    def __iter__(self) -> Iterator[Collection]:
+        return iter(list(self._collections.values()))
+
+    def __len__(self) -> int:
+        return len(self._collections)
+
+    def names(self) -> list[str]:
+        return list(self._collections)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {name: c.to_dict() for name, c in self._collections.items()}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> CollectionManager:
+        return cls(Collection.from_dict(v) for v in data.values())

@@ -1,0 +1,123 @@
+"""The errors smdbg raises. Each also subclasses the builtin it refines.
+
+Trial-query errors keep smdebug's names so ported ``except`` clauses keep working.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "SmdbgError",
+    "StoreError",
+    "CorruptSegmentError",
+    "UnsupportedFormatVersion",
+    "StoreWriteError",
+    "WriterClosedError",
+    "NoTrialFound",
+    "StepNotYetAvailable",
+    "StepUnavailable",
+    "TensorUnavailable",
+    "TensorUnavailableForStep",
+    "NoMoreData",
+    "StopTrainingRequested",
+]
+
+
+class SmdbgError(Exception):
+    """Base class of every smdbg error."""
+
+
+class StoreError(SmdbgError, OSError):
+    """A problem reading or writing the trial store."""
+
+
+class CorruptSegmentError(StoreError, ValueError):
+    """A segment file is truncated, fails its checksum or does not parse."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        super().__init__(f"corrupt segment {path}: {reason}; the rest of the trial is still readable")
+        self.path = path
+        self.reason = reason
+
+
+class UnsupportedFormatVersion(StoreError, ValueError):
+    """A segment or trial was written by a newer smdbg format than this reader knows."""
+
+    def __init__(self, path: str, found: int, supported: int) -> None:
+        super().__init__(
+            f"{path} has store format version {found}, this smdbg reads up to version {supported}: "
+            "upgrade smdbg to read it"
+        )
+        self.path = path
+
+
+class StoreWriteError(StoreError):
+    """The background writer failed (disk full, permission denied ...); raised on the next call."""
+
+
+class WriterClosedError(StoreError, RuntimeError):
+    """Writing to a writer (or hook) that was already closed."""
+
+
+class NoTrialFound(SmdbgError, FileNotFoundError):
+    """No trial appeared at a path within the timeout."""
+
+    def __init__(self, path: str, timeout: float) -> None:
+        super().__init__(
+            f"no smdbg trial at {path} after waiting {timeout:g}s: expected a directory with "
+            "trial.json or events/<worker>/ segment files (is the path right, and has training started?)"
+        )
+        self.path = path
+
+
+class StepNotYetAvailable(SmdbgError, LookupError):
+    """The step is not saved yet, and training may still save it."""
+
+    def __init__(self, step: int, mode: Any) -> None:
+        super().__init__(f"step {step} (mode {_mode_name(mode)}) is not yet available; training is still running")
+        self.step = step
+        self.mode = mode
+
+
+class StepUnavailable(SmdbgError, LookupError):
+    """The step was never saved: every worker has passed it, or training ended."""
+
+    def __init__(self, step: int, mode: Any) -> None:
+        super().__init__(f"step {step} (mode {_mode_name(mode)}) was not saved and never will be")
+        self.step = step
+        self.mode = mode
+
+
+class TensorUnavailable(SmdbgError, KeyError):
+    """No tensor of that name was saved in the trial."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"tensor {name!r} was not saved in this trial (see trial.tensor_names())")
+        self.tensor = name
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class TensorUnavailableForStep(SmdbgError, LookupError):
+    """The tensor exists, but not at that step (or not with that reduction or worker)."""
+
+    def __init__(self, name: str, step: int, mode: Any, detail: str = "") -> None:
+        extra = f" {detail}" if detail else ""
+        super().__init__(f"tensor {name!r} was not saved at step {step} (mode {_mode_name(mode)}){extra}")
+        self.tensor = name
+        self.step = step
+        self.mode = mode
+
+
+class NoMoreData(SmdbgError, LookupError):
+    """Training ended before the asked-for step; no more data will arrive."""
+
+
+class StopTrainingRequested(SmdbgError, RuntimeError):
+    """A rule action asked training to stop; raised by a hook at a step boundary."""
+
+
+def _mode_name(mode: Any) -> str:
+    return getattr(mode, "name", None) or ("GLOBAL" if mode is None else str(mode))

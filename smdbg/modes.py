@@ -1,0 +1,39 @@
+"""Training modes, with smdebug's names and values (``smd.modes.TRAIN`` ...)."""
+
+from __future__ import annotations
+
+import enum
+
+__all__ = ["ModeKeys", "TRAIN", "EVAL", "PREDICT", "GLOBAL", "ALLOWED_MODES", "parse_mode"]
+
+
+class ModeKeys(enum.Enum):
+    TRAIN = 1
+    EVAL = 2
+    PREDICT = 3
+    GLOBAL = 4
+
+
+TRAIN = ModeKeys.TRAIN
+EVAL = ModeKeys.EVAL
+PREDICT = ModeKeys.PREDICT
+GLOBAL = ModeKeys.GLOBAL
+ALLOWED_MODES = (TRAIN, EVAL, PREDICT, GLOBAL)
+
+
+def parse_mode(value: object) -> ModeKeys:
+    """Accept a ModeKeys, its name in any case (``"train"``) or its integer value."""
+    if isinstance(value, ModeKeys):
+        return value
+    if isinstance(value, str):
+        try:
+            return ModeKeys[value.strip().upper()]
+        except KeyError:
+            pass
+    elif isinstance(value, int) and not isinstance(value, bool):
+        try:
+            return ModeKeys(value)
+        except ValueError:
+            pass
+    allowed = ", ".join(m.name for m in ModeKeys)
+    raise ValueError(f"unknown mode {value!r}: expected one of {allowed} (or smd.modes.<NAME>)")

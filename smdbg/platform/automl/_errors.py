@@ -1,0 +1,17 @@
+"""Errors raised by AutoML: one base class, subclasses that are also builtin errors."""
+
+from __future__ import annotations
+
+__all__ = ["AutoMLError", "AutoMLInputError", "AutoMLJobError"]
+
+
+class AutoMLError(Exception):
+    """Base class of every error raised by :mod:`smdbg.platform.automl`."""
+
+
+class AutoMLInputError(AutoMLError, ValueError):
+    """The data or the job settings cannot be used (bad target, unknown objective, too few rows)."""
+
+
+class AutoMLJobError(AutoMLError, RuntimeError):
+    """The job is in a state that does not allow the call (not fitted, no completed candidate)."""

@@ -1,0 +1,96 @@
+"""Reductions as pure numpy functions: array in, numbers out, no I/O.
+
+Definitions used by every framework hook (documented in docs/store.md):
+
+* ``variance`` and ``std`` are the *population* statistics (ddof=0), defined for a single
+  element too. smdebug used the unbiased estimator in PyTorch and the population one in
+  TensorFlow; smdbg uses one definition everywhere.
+* ``l1`` is sum(|x|), ``l2`` is sqrt(sum(x^2)), computed in float64.
+* ``abs_<name>`` applies the reduction to |x|.
+* Reductions of an empty tensor are NaN (``sum`` 0, ``prod`` 1).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+import numpy as np
+
+__all__ = [
+    "ALLOWED_REDUCTIONS",
+    "ALLOWED_NORMS",
+    "reduction_key",
+    "split_reduction_key",
+    "compute_reduction",
+    "compute_reductions",
+]
+
+ALLOWED_REDUCTIONS: tuple[str, ...] = ("min", "max", "mean", "std", "variance", "sum", "prod")
+ALLOWED_NORMS: tuple[str, ...] = ("l1", "l2")
+
+
+def _empty_safe(fn: Callable[[np.ndarray], float], empty: float) -> Callable[[np.ndarray], float]:
+    def wrapped(x: np.ndarray) -> float:
+        return empty if x.size == 0 else float(fn(x))
+
+    return wrapped
+
+
+_FUNCS: dict[str, Callable[[np.ndarray], float]] = {
+    "min": _empty_safe(np.min, float("nan")),
+    "max": _empty_safe(np.max, float("nan")),
+    "mean": _empty_safe(np.mean, float("nan")),
+    "std": _empty_safe(np.std, float("nan")),
+    "variance": _empty_safe(np.var, float("nan")),
+    "sum": _empty_safe(np.sum, 0.0),
+    "prod": _empty_safe(np.prod, 1.0),
+    "l1": _empty_safe(lambda x: np.sum(np.abs(x)), 0.0),
+    "l2": _empty_safe(lambda x: np.sqrt(np.sum(np.square(x))), 0.0),
+}
+
+
+def reduction_key(name: str, abs: bool = False) -> str:  # noqa: A002 - smdebug's parameter name
+    """The name a reduction is stored under: ``mean``, ``abs_max``, ``l2``, ``abs_l1``."""
+    if name not in _FUNCS:
+        allowed = ", ".join(ALLOWED_REDUCTIONS + ALLOWED_NORMS)
+        raise ValueError(f"unknown reduction {name!r}: expected one of {allowed}")
+    return f"abs_{name}" if abs else name
+
+
+def split_reduction_key(key: str) -> tuple[str, bool]:
+    """Inverse of :func:`reduction_key`: ``"abs_max"`` -> ``("max", True)``."""
+    if key.startswith("abs_"):
+        return key[4:], True
+    return key, False
+
+
+def compute_reduction(array: np.ndarray, name: str, abs: bool = False) -> float:  # noqa: A002
+    """One reduction of a numpy array, in float64."""
+    reduction_key(name)  # validates the name
+    x = np.asarray(array)
+    if x.dtype.kind in "biu" or x.dtype == np.bool_:
+        x = x.astype(np.float64)
+    elif x.dtype.kind == "f" and x.dtype.itemsize < 8:
+        x = x.astype(np.float64)
+    if abs:
+        x = np.abs(x)
+    return _FUNCS[name](x)
+
+
+def compute_reductions(array: np.ndarray, keys: Iterable[str]) -> dict[str, float]:
+    """Several reductions by stored key (``abs_max`` ...), sharing one float64 copy."""
+    x = np.asarray(array)
+    if x.dtype.kind != "f" or x.dtype.itemsize < 8:
+        x = x.astype(np.float64)
+    ax: np.ndarray | None = None
+    out: dict[str, float] = {}
+    for key in keys:
+        name, is_abs = split_reduction_key(key)
+        reduction_key(name)
+        if is_abs:
+            if ax is None:
+                ax = np.abs(x)
+            out[key] = _FUNCS[name](ax)
+        else:
+            out[key] = _FUNCS[name](x)
+    return out

@@ -1,0 +1,149 @@
+"""Encoding and decoding one segment file: Arrow columns <-> Parquet bytes, with a CRC-32.
+
+Pure functions apart from pyarrow; no I/O.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Sequence
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from smdbg.exceptions import CorruptSegmentError, UnsupportedFormatVersion
+from smdbg.store.format import FORMAT_VERSION, FORMAT_VERSION_KEY, META_COLUMNS, schema
+
+__all__ = ["Record", "ColumnBuffer", "encode_segment", "decode_segment"]
+
+
+class Record(NamedTuple):
+    """One saved value: a reduction (``value``) or a raw tensor (``data`` and ``shape``)."""
+
+    tensor: str
+    collections: tuple[str, ...]
+    reduction: str
+    value: float | None
+    dtype: str
+    shape: tuple[int, ...] | None
+    data: bytes | np.ndarray | None
+
+
+class ColumnBuffer:
+    """Rows accumulated column by column until a segment is written."""
+
+    def __init__(self) -> None:
+        self.clear()
+
+    def clear(self) -> None:
+        self.cols: dict[str, list[Any]] = {c: [] for c in ("step", "mode", "mode_step", "wall_time")}
+        self.records: list[Record] = []
+        self.nbytes = 0
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def extend(self, step: int, mode: str, mode_step: int, wall_time: float, records: Sequence[Record], nbytes: int) -> None:
+        n = len(records)
+        self.cols["step"].extend([step] * n)
+        self.cols["mode"].extend([mode] * n)
+        self.cols["mode_step"].extend([mode_step] * n)
+        self.cols["wall_time"].extend([wall_time] * n)
+        self.records.extend(records)
+        self.nbytes += nbytes
+
+    def step_range(self) -> tuple[int, int]:
+        steps = self.cols["step"]
+        return min(steps), max(steps)
+
+
+def record_nbytes(records: Sequence[Record]) -> int:
+    total = 0
+    for r in records:
+        d = r.data
+        total += 96 + len(r.tensor) + (0 if d is None else (d.nbytes if isinstance(d, np.ndarray) else len(d)))
+    return total
+
+
+def _binary_column(values: Sequence[bytes | np.ndarray | None]) -> Any:
+    import pyarrow as pa
+
+    offsets = np.zeros(len(values) + 1, dtype=np.int64)
+    valid = np.ones(len(values), dtype=bool)
+    parts: list[memoryview] = []
+    pos = 0
+    for i, v in enumerate(values):
+        if v is None:
+            valid[i] = False
+        else:
+            mv = memoryview(np.ascontiguousarray(v)).cast("B") if isinstance(v, np.ndarray) else memoryview(v)
+            parts.append(mv)
+            pos += mv.nbytes
+        offsets[i + 1] = pos
+    data = bytearray(pos)
+    at = 0
+    for mv in parts:
+        data[at : at + mv.nbytes] = mv
+        at += mv.nbytes
+    validity = None if valid.all() else pa.py_buffer(np.packbits(valid, bitorder="little"))
+    return pa.Array.from_buffers(
+        pa.large_binary(), len(values), [validity, pa.py_buffer(offsets), pa.py_buffer(data)], null_count=int((~valid).sum())
+    )
+
+
+def encode_segment(buf: ColumnBuffer, worker: str, compression: str = "zstd") -> tuple[bytes, int]:
+    """Parquet bytes of the buffered rows and their CRC-32."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    recs = buf.records
+    n = len(recs)
+    arrays = {
+        "step": pa.array(buf.cols["step"], pa.int64()),
+        "mode": pa.array(buf.cols["mode"], pa.string()),
+        "mode_step": pa.array(buf.cols["mode_step"], pa.int64()),
+        "worker": pa.array([worker] * n, pa.string()),
+        "tensor": pa.array([r.tensor for r in recs], pa.string()),
+        "collections": pa.array([list(r.collections) for r in recs], pa.list_(pa.string())),
+        "reduction": pa.array([r.reduction for r in recs], pa.string()),
+        "value": pa.array([r.value for r in recs], pa.float64()),
+        "dtype": pa.array([r.dtype for r in recs], pa.string()),
+        "shape": pa.array([None if r.shape is None else list(r.shape) for r in recs], pa.list_(pa.int64())),
+        "data": _binary_column([r.data for r in recs]),
+        "wall_time": pa.array(buf.cols["wall_time"], pa.float64()),
+    }
+    sch = schema()
+    table = pa.Table.from_arrays([arrays[f.name] for f in sch], schema=sch)
+    sink = pa.BufferOutputStream()
+    pq.write_table(
+        table,
+        sink,
+        compression={c: (compression if c != "data" else "none") for c in sch.names},
+        use_dictionary=[c for c in sch.names if c not in ("data", "value", "wall_time")],
+        write_statistics=["step", "mode_step"],
+        write_page_checksum=True,
+        row_group_size=max(n, 1),
+    )
+    body = sink.getvalue().to_pybytes()
+    return body, zlib.crc32(body)
+
+
+def decode_segment(path: str, body: bytes, expected_crc: int, columns: Sequence[str] = META_COLUMNS) -> Any:
+    """The Arrow table of a segment's ``columns``; raises CorruptSegmentError naming ``path``."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    crc = zlib.crc32(body)
+    if crc != expected_crc:
+        raise CorruptSegmentError(path, f"CRC-32 is {crc:08x}, the name says {expected_crc:08x} (truncated or altered)")
+    try:
+        pf = pq.ParquetFile(pa.BufferReader(body), page_checksum_verification=True)
+        meta = pf.schema_arrow.metadata or {}
+        version = int(meta.get(FORMAT_VERSION_KEY, b"0"))
+        if version > FORMAT_VERSION:
+            raise UnsupportedFormatVersion(path, version, FORMAT_VERSION)
+        return pf.read(columns=list(columns))
+    except UnsupportedFormatVersion:
+        raise
+    except Exception as e:  # pyarrow raises several types for damaged files
+        raise CorruptSegmentError(path, f"does not parse as a Parquet segment ({e})") from e

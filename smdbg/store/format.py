@@ -1,0 +1,110 @@
+"""The on-disk layout and schema of a trial (format version 1).
+
+::
+
+    <trial>/trial.json                          trial metadata (framework, collections, workers)
+    <trial>/events/<worker>/<seq>_<first>-<last>_<crc32>.parquet   immutable segments
+    <trial>/events/<worker>/progress.json       the worker's current step (rewritten atomically)
+    <trial>/events/<worker>/END.json            end-of-training marker
+    <trial>/control/stop.json                   a stop request (rule action)
+    <trial>/rules/<rule>/status.json            a rule job's status and findings
+
+A segment is a Parquet file of many steps, published by an atomic rename (or one PUT on an
+object store); its name carries the CRC-32 of the whole file. Readers ignore names starting
+with ``.`` (temporary files).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pyarrow as pa
+
+__all__ = [
+    "FORMAT_VERSION",
+    "RAW",
+    "TRIAL_FILE",
+    "EVENTS_DIR",
+    "PROGRESS_FILE",
+    "END_FILE",
+    "CONTROL_DIR",
+    "STOP_FILE",
+    "RULES_DIR",
+    "COLUMNS",
+    "schema",
+    "SegmentName",
+    "worker_dirname",
+]
+
+FORMAT_VERSION = 1
+FORMAT_VERSION_KEY = b"smdbg.format_version"
+WORKER_KEY = b"smdbg.worker"
+RAW = "raw"
+TRIAL_FILE = "trial.json"
+EVENTS_DIR = "events"
+PROGRESS_FILE = "progress.json"
+END_FILE = "END.json"
+CONTROL_DIR = "control"
+STOP_FILE = "stop.json"
+RULES_DIR = "rules"
+
+COLUMNS = (
+    "step", "mode", "mode_step", "worker", "tensor", "collections",
+    "reduction", "value", "dtype", "shape", "data", "wall_time",
+)  # fmt: skip
+META_COLUMNS = tuple(c for c in COLUMNS if c != "data")
+
+_SEGMENT_RE = re.compile(r"^(\d{6,})_(-?\d+)-(-?\d+)_([0-9a-f]{8})\.parquet$")
+
+
+def schema() -> pa.Schema:
+    import pyarrow as pa
+
+    return pa.schema(
+        [
+            ("step", pa.int64()),
+            ("mode", pa.string()),
+            ("mode_step", pa.int64()),
+            ("worker", pa.string()),
+            ("tensor", pa.string()),
+            ("collections", pa.list_(pa.string())),
+            ("reduction", pa.string()),
+            ("value", pa.float64()),
+            ("dtype", pa.string()),
+            ("shape", pa.list_(pa.int64())),
+            ("data", pa.large_binary()),
+            ("wall_time", pa.float64()),
+        ],
+        metadata={FORMAT_VERSION_KEY: str(FORMAT_VERSION).encode()},
+    )
+
+
+@dataclass(frozen=True, order=True)
+class SegmentName:
+    seq: int
+    first_step: int
+    last_step: int
+    crc32: int
+
+    def __str__(self) -> str:
+        return f"{self.seq:06d}_{self.first_step}-{self.last_step}_{self.crc32:08x}.parquet"
+
+    @classmethod
+    def parse(cls, name: str) -> SegmentName | None:
+        m = _SEGMENT_RE.match(name)
+        if not m:
+            return None
+        return cls(int(m.group(1)), int(m.group(2)), int(m.group(3)), int(m.group(4), 16))
+
+
+_WORKER_SAFE = re.compile(r"[^A-Za-z0-9_.-]")
+
+
+def worker_dirname(worker: str) -> str:
+    """A worker name as a safe directory name (``worker_0``)."""
+    if not worker:
+        raise ValueError("worker name must be a non-empty string")
+    return _WORKER_SAFE.sub("_", worker)

@@ -1,0 +1,281 @@
+"""Reading a trial: lists segments (never steps), loads new ones incrementally, keeps an index.
+
+The index holds one row per saved value in numpy arrays (step, mode, mode_step, worker,
+tensor, reduction, value), grouped per tensor, so a tensor's whole history of one reduction is
+a slice of one column. Raw tensor bytes are read lazily per segment and kept in a bounded LRU.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import warnings
+from collections import OrderedDict
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from smdbg.exceptions import CorruptSegmentError, StoreError, UnsupportedFormatVersion
+from smdbg.modes import ModeKeys
+from smdbg.store._segment import decode_segment
+from smdbg.store.format import (
+    COLUMNS,
+    END_FILE,
+    EVENTS_DIR,
+    FORMAT_VERSION,
+    PROGRESS_FILE,
+    TRIAL_FILE,
+    SegmentName,
+)
+from smdbg.store.fs import StoreFS, open_fs
+
+__all__ = ["TrialReader", "MODE_NAMES"]
+
+log = logging.getLogger(__name__)
+MODE_NAMES: tuple[str, ...] = tuple(m.name for m in ModeKeys)
+_MODE_CODE = {name: i for i, name in enumerate(MODE_NAMES)}
+_INT_COLS = ("step", "mode_step")
+
+
+@dataclass
+class _Segment:
+    path: str
+    worker: str
+    table: Any  # pyarrow.Table of the metadata columns
+    base: int  # first global row index
+    crc: int
+
+
+class _Codes:
+    """Strings <-> small integer codes, appended as new strings appear."""
+
+    def __init__(self) -> None:
+        self.names: list[str] = []
+        self.index: dict[str, int] = {}
+
+    def code(self, name: str) -> int:
+        c = self.index.get(name)
+        if c is None:
+            c = self.index[name] = len(self.names)
+            self.names.append(name)
+        return c
+
+    def map(self, values: list[str]) -> np.ndarray:
+        return np.fromiter((self.code(v) for v in values), dtype=np.int32, count=len(values))
+
+
+class TrialReader:
+    """Incremental reader of one trial. Thread-safe; ``refresh()`` picks up new segments."""
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        on_corrupt: str = "warn",
+        data_cache_bytes: int = 512 << 20,
+        storage_options: Mapping[str, Any] | None = None,
+    ) -> None:
+        if on_corrupt not in ("warn", "raise"):
+            raise ValueError(f"on_corrupt={on_corrupt!r}: expected 'warn' or 'raise'")
+        self.fs: StoreFS = path if isinstance(path, StoreFS) else open_fs(path, **dict(storage_options or {}))
+        self.on_corrupt = on_corrupt
+        self.data_cache_bytes = data_cache_bytes
+        self._lock = threading.RLock()
+        self.segments: list[_Segment] = []
+        self._known: set[str] = set()
+        self.corrupt: dict[str, str] = {}
+        self.tensors = _Codes()
+        self.reductions = _Codes()
+        self.workers = _Codes()
+        self._chunks: dict[str, list[np.ndarray]] = {c: [] for c in ("step", "mode", "mode_step", "worker", "tensor", "reduction", "value", "wall_time", "seg")}
+        self._cols: dict[str, np.ndarray] | None = None
+        self._tensor_chunks: dict[int, list[np.ndarray]] = {}
+        self._tensor_rows: dict[int, np.ndarray] = {}
+        self.tensor_collections: dict[str, set[str]] = {}
+        self.progress: dict[str, dict[str, Any]] = {}
+        self.ended: dict[str, dict[str, Any]] = {}
+        self.metadata: dict[str, Any] = {}
+        self.worker_dirs: list[str] = []
+        self.nrows = 0
+        self._data_cache: OrderedDict[int, Any] = OrderedDict()
+        self._data_cache_size = 0
+
+    # -- loading ------------------------------------------------------------------------------
+    def exists(self) -> bool:
+        return self.fs.exists(TRIAL_FILE) or bool(self.fs.list_dir(EVENTS_DIR))
+
+    def refresh(self) -> int:
+        """Load segments published since the last call; returns how many rows were added."""
+        with self._lock:
+            self._read_metadata()
+            dirs = sorted(d for d in self.fs.list_dir(EVENTS_DIR) if not d.startswith("."))
+            self.worker_dirs = dirs
+            # Progress and end markers are read before listing segments: whatever they cover
+            # was published before them, so the listing below includes it.
+            for d in dirs:
+                self._read_marker(f"{EVENTS_DIR}/{d}/{PROGRESS_FILE}", self.progress, d)
+                self._read_marker(f"{EVENTS_DIR}/{d}/{END_FILE}", self.ended, d)
+            added = 0
+            for d in dirs:
+                names = sorted(
+                    (s, n) for n in self.fs.list_dir(f"{EVENTS_DIR}/{d}") if (s := SegmentName.parse(n)) is not None
+                )
+                for seg_name, n in names:
+                    path = f"{EVENTS_DIR}/{d}/{n}"
+                    if path in self._known or path in self.corrupt:
+                        continue
+                    added += self._load_segment(path, seg_name)
+            if added:
+                self._cols = None
+                self._tensor_rows.clear()
+            return added
+
+    def _read_metadata(self) -> None:
+        try:
+            data = json.loads(self.fs.read_bytes(TRIAL_FILE))
+        except FileNotFoundError:
+            return
+        except (ValueError, OSError) as e:
+            log.warning("cannot read %s: %s", self.fs.url(TRIAL_FILE), e)
+            return
+        version = int(data.get("format_version", 0))
+        if version > FORMAT_VERSION:
+            raise UnsupportedFormatVersion(self.fs.url(TRIAL_FILE), version, FORMAT_VERSION)
+        self.metadata = data
+
+    def _read_marker(self, path: str, into: dict[str, dict[str, Any]], worker_dir: str) -> None:
+        try:
+            into[worker_dir] = json.loads(self.fs.read_bytes(path))
+        except FileNotFoundError:
+            pass
+        except (ValueError, OSError) as e:
+            log.warning("cannot read %s: %s", self.fs.url(path), e)
+
+    def _load_segment(self, path: str, name: SegmentName) -> int:
+        url = self.fs.url(path)
+        try:
+            body = self.fs.read_bytes(path)
+            table = decode_segment(url, body, name.crc32, columns=COLUMNS)
+        except (CorruptSegmentError, UnsupportedFormatVersion) as e:
+            self.corrupt[path] = str(e)
+            if self.on_corrupt == "raise":
+                raise
+            log.error("%s", e)
+            warnings.warn(str(e), stacklevel=3)
+            return 0
+        except FileNotFoundError:
+            return 0
+        n = table.num_rows
+        seg_idx = len(self.segments)
+        data = table.column("data")
+        meta = table.drop_columns(["data"])
+        worker = meta.column("worker")[0].as_py() if n else ""
+        self.segments.append(_Segment(path, worker, meta, self.nrows, name.crc32))
+        self._known.add(path)
+        self._cache_data(seg_idx, data)
+        if not n:
+            return 0
+        ch = self._chunks
+        for c in _INT_COLS:
+            ch[c].append(meta.column(c).to_numpy())
+        ch["mode"].append(np.fromiter((_MODE_CODE.get(m, 3) for m in meta.column("mode").to_pylist()), np.int8, n))
+        ch["worker"].append(np.full(n, self.workers.code(worker), np.int32))
+        ch["reduction"].append(self._codes_of(meta.column("reduction"), self.reductions))
+        tcodes = self._codes_of(meta.column("tensor"), self.tensors)
+        ch["tensor"].append(tcodes)
+        ch["value"].append(meta.column("value").to_numpy(zero_copy_only=False).astype(np.float64))
+        ch["wall_time"].append(meta.column("wall_time").to_numpy())
+        ch["seg"].append(np.full(n, seg_idx, np.int32))
+        order = np.argsort(tcodes, kind="stable")
+        uniq, starts = np.unique(tcodes[order], return_index=True)
+        bounds = list(starts[1:]) + [n]
+        colls = meta.column("collections")
+        for code, lo, hi in zip(uniq.tolist(), starts.tolist(), bounds):
+            rows = order[lo:hi] + self.nrows
+            self._tensor_chunks.setdefault(code, []).append(rows)
+            first = int(order[lo])
+            self.tensor_collections.setdefault(self.tensors.names[code], set()).update(colls[first].as_py() or ())
+        self.nrows += n
+        return n
+
+    @staticmethod
+    def _codes_of(column: Any, codes: _Codes) -> np.ndarray:
+        enc = column.dictionary_encode().combine_chunks() if hasattr(column, "combine_chunks") else column.dictionary_encode()
+        local = np.asarray([codes.code(s) for s in enc.dictionary.to_pylist()], dtype=np.int32)
+        return local[enc.indices.to_numpy()]
+
+    def _cache_data(self, seg_idx: int, data: Any) -> None:
+        size = int(data.nbytes)
+        if size > self.data_cache_bytes:
+            return
+        self._data_cache[seg_idx] = data
+        self._data_cache_size += size
+        while self._data_cache_size > self.data_cache_bytes and len(self._data_cache) > 1:
+            _, old = self._data_cache.popitem(last=False)
+            self._data_cache_size -= int(old.nbytes)
+
+    # -- index access -------------------------------------------------------------------------
+    @property
+    def cols(self) -> dict[str, np.ndarray]:
+        """All index columns as numpy arrays (concatenated lazily after each refresh)."""
+        with self._lock:
+            if self._cols is None:
+                empty = {"value": np.float64, "wall_time": np.float64, "mode": np.int8}
+                self._cols = {
+                    c: np.concatenate(parts) if parts else np.zeros(0, dtype=empty.get(c, np.int64))
+                    for c, parts in self._chunks.items()
+                }
+            return self._cols
+
+    def rows_for_tensor(self, name: str) -> np.ndarray:
+        with self._lock:
+            code = self.tensors.index.get(name)
+            if code is None:
+                return np.zeros(0, dtype=np.int64)
+            rows = self._tensor_rows.get(code)
+            if rows is None:
+                chunks = self._tensor_chunks.get(code, [])
+                rows = np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.int64)
+                self._tensor_chunks[code] = [rows]
+                self._tensor_rows[code] = rows
+            return rows
+
+    def _locate(self, row: int) -> tuple[_Segment, int]:
+        seg = self.segments[int(self.cols["seg"][row])]
+        return seg, row - seg.base
+
+    def row_info(self, row: int) -> dict[str, Any]:
+        """dtype, shape and collections of one row."""
+        with self._lock:
+            seg, local = self._locate(row)
+            t = seg.table
+            return {
+                "dtype": t.column("dtype")[local].as_py(),
+                "shape": t.column("shape")[local].as_py(),
+                "collections": t.column("collections")[local].as_py(),
+            }
+
+    def row_array(self, row: int) -> np.ndarray:
+        """The raw tensor saved in one row, as a numpy array of its dtype and shape."""
+        with self._lock:
+            seg_idx = int(self.cols["seg"][row])
+            seg = self.segments[seg_idx]
+            local = row - seg.base
+            data = self._data_cache.get(seg_idx)
+            if data is None:
+                name = SegmentName.parse(seg.path.rsplit("/", 1)[-1])
+                assert name is not None
+                data = decode_segment(self.fs.url(seg.path), self.fs.read_bytes(seg.path), name.crc32, columns=["data"]).column("data")
+                self._cache_data(seg_idx, data)
+            else:
+                self._data_cache.move_to_end(seg_idx)
+            info = self.row_info(row)
+            buf = data[local].as_buffer()
+            if buf is None:
+                raise StoreError(f"row {local} of {self.fs.url(seg.path)} holds no raw tensor")
+            arr = np.frombuffer(buf, dtype=np.dtype(info["dtype"]))
+            return arr.reshape(info["shape"] or ())

@@ -1,0 +1,264 @@
+"""Writing a trial: a synchronous per-worker sink and the bounded background writer in front of it.
+
+Layers (each does one job): :class:`TrialWriter` publishes segments, progress and markers
+through a :class:`~smdbg.store.fs.StoreFS`; :class:`BackgroundWriter` queues records from the
+training thread and hands full or aged buffers to the sink on its own thread.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+from collections import deque
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from smdbg.exceptions import StoreWriteError, WriterClosedError
+from smdbg.store._segment import ColumnBuffer, Record, encode_segment, record_nbytes
+from smdbg.store.format import (
+    END_FILE,
+    EVENTS_DIR,
+    FORMAT_VERSION,
+    PROGRESS_FILE,
+    TRIAL_FILE,
+    SegmentName,
+    worker_dirname,
+)
+from smdbg.store.fs import StoreFS, open_fs
+
+__all__ = ["TrialWriter", "BackgroundWriter", "Record"]
+
+log = logging.getLogger(__name__)
+
+
+def _json_bytes(obj: Any) -> bytes:
+    return json.dumps(obj, indent=1, sort_keys=True, default=str).encode()
+
+
+class TrialWriter:
+    """Publishes one worker's segments, progress and end marker. Not thread-safe by itself."""
+
+    def __init__(self, fs: StoreFS, worker: str, compression: str = "zstd", fsync: bool = True) -> None:
+        self.fs = fs
+        self.worker = worker
+        self.dir = f"{EVENTS_DIR}/{worker_dirname(worker)}"
+        self.compression = compression
+        self.fsync = fsync
+        existing = [SegmentName.parse(n) for n in fs.list_dir(self.dir)]
+        self._seq = max((s.seq for s in existing if s is not None), default=-1) + 1
+        self.segments_written = 0
+        self.bytes_written = 0
+
+    def write_segment(self, buf: ColumnBuffer) -> str:
+        first, last = buf.step_range()
+        body, crc = encode_segment(buf, self.worker, self.compression)
+        name = SegmentName(self._seq, first, last, crc)
+        path = f"{self.dir}/{name}"
+        self.fs.write_atomic(path, body, fsync=self.fsync)
+        self._seq += 1
+        self.segments_written += 1
+        self.bytes_written += len(body)
+        return path
+
+    def write_progress(self, progress: Mapping[str, Any]) -> None:
+        self.fs.write_atomic(f"{self.dir}/{PROGRESS_FILE}", _json_bytes(dict(progress)), fsync=False)
+
+    def write_end(self, info: Mapping[str, Any]) -> None:
+        self.fs.write_atomic(f"{self.dir}/{END_FILE}", _json_bytes(dict(info)), fsync=self.fsync)
+
+    def write_trial_metadata(self, meta: Mapping[str, Any]) -> None:
+        self.fs.write_atomic(TRIAL_FILE, _json_bytes({"format_version": FORMAT_VERSION, **meta}), fsync=self.fsync)
+
+
+class BackgroundWriter:
+    """Bounded, threaded front of a :class:`TrialWriter`.
+
+    ``add`` hands records over and returns at once unless ``max_pending_bytes`` are already
+    queued (then it waits: back-pressure, never loss). A segment is published when the buffer
+    reaches ``segment_bytes`` or its oldest record is ``flush_secs`` old. An error on the
+    writer thread is raised (as :class:`StoreWriteError`, with the cause) by the caller's next
+    ``add``/``flush``/``close``. ``close`` is idempotent; writing after it raises.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        worker: str = "worker_0",
+        *,
+        flush_secs: float = 1.0,
+        segment_bytes: int = 64 << 20,
+        max_pending_bytes: int = 256 << 20,
+        compression: str = "zstd",
+        fsync: bool = True,
+        storage_options: Mapping[str, Any] | None = None,
+    ) -> None:
+        if flush_secs <= 0:
+            raise ValueError(f"flush_secs={flush_secs!r}: expected a positive number of seconds")
+        if segment_bytes <= 0 or max_pending_bytes <= 0:
+            raise ValueError("segment_bytes and max_pending_bytes must be positive")
+        self.fs = open_fs(path, **dict(storage_options or {}))
+        self.sink = TrialWriter(self.fs, worker, compression=compression, fsync=fsync)
+        self.worker = worker
+        self.flush_secs = flush_secs
+        self.segment_bytes = segment_bytes
+        self.max_pending_bytes = max_pending_bytes
+        self._queue: deque[tuple[int, str, int, float, Sequence[Record], int]] = deque()
+        self._pending = 0
+        self._cond = threading.Condition()
+        self._buf = ColumnBuffer()
+        self._buf_since = 0.0
+        self._progress: dict[str, Any] = {"step": -1, "mode_steps": {}}
+        self._progress_dirty = False
+        self._progress_at = 0.0
+        self._flush_requested = 0
+        self._flushed = 0
+        self._error: BaseException | None = None
+        self._closed = False
+        self._stopping = False
+        self.records_written = 0
+        self._thread = threading.Thread(target=self._run, name=f"smdbg-writer-{worker}", daemon=True)
+        self._thread.start()
+
+    # -- caller side --------------------------------------------------------------------------
+    def _check(self) -> None:
+        if self._error is not None:
+            raise StoreWriteError(f"writing the trial at {self.fs.url()} failed: {self._error}") from self._error
+        if self._closed:
+            raise WriterClosedError(f"the trial writer for {self.fs.url()} is closed; no more writes are accepted")
+
+    def add(self, step: int, mode: str, mode_step: int, records: Sequence[Record], wall_time: float | None = None) -> None:
+        """Queue the records of one step (back-pressure when too much is pending)."""
+        self._check()
+        if not records:
+            return
+        nbytes = record_nbytes(records)
+        item = (step, mode, mode_step, time.time() if wall_time is None else wall_time, records, nbytes)
+        with self._cond:
+            while self._pending and self._pending + nbytes > self.max_pending_bytes and self._error is None:
+                self._cond.wait(0.5)
+            self._check()
+            self._queue.append(item)
+            self._pending += nbytes
+            self._cond.notify_all()
+
+    def set_progress(self, step: int, mode: str | None = None, mode_step: int | None = None) -> None:
+        """Training has reached ``step``: every record of earlier steps was handed over."""
+        with self._cond:
+            p = self._progress
+            if step != p["step"] or (mode is not None and p["mode_steps"].get(mode) != mode_step):
+                p["step"] = step
+                if mode is not None:
+                    p["mode_steps"][mode] = mode_step
+                self._progress_dirty = True
+
+    def flush(self, timeout: float | None = None) -> None:
+        """Publish everything handed over so far; returns when it is on storage."""
+        self._check()
+        with self._cond:
+            self._flush_requested += 1
+            target = self._flush_requested
+            self._cond.notify_all()
+            deadline = None if timeout is None else time.monotonic() + timeout
+            while self._flushed < target and self._error is None:
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    raise TimeoutError(f"flushing the trial writer took longer than {timeout}s")
+                self._cond.wait(remaining if remaining is not None else 1.0)
+        self._check()
+
+    def write_trial_metadata(self, meta: Mapping[str, Any]) -> None:
+        self._check()
+        self.sink.write_trial_metadata(meta)
+
+    def close(self, end_info: Mapping[str, Any] | None = None) -> None:
+        """Flush, write the end-of-training marker and stop the thread. Idempotent."""
+        if self._closed:
+            return
+        with self._cond:
+            self._stopping = True
+            self._cond.notify_all()
+        self._thread.join()
+        self._closed = True
+        error = self._error
+        if error is not None:
+            # One more try in this thread: a full disk may have been cleared meanwhile.
+            try:
+                self._drain(force=True)
+            except BaseException as e:  # noqa: BLE001 - reported below with the cause
+                n = len(self._buf) + sum(len(i[4]) for i in self._queue)
+                raise StoreWriteError(
+                    f"closing the trial at {self.fs.url()}: {n} records could not be written ({e}); "
+                    "segments already published stay readable"
+                ) from e
+        info = {"worker": self.worker, "time": time.time(), "last_step": self._progress["step"], **dict(end_info or {})}
+        try:
+            self.sink.write_end(info)
+        except OSError as e:
+            raise StoreWriteError(f"writing the end-of-training marker under {self.fs.url()} failed: {e}") from e
+
+    def __enter__(self) -> BackgroundWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- writer thread ------------------------------------------------------------------------
+    def _take(self) -> None:
+        """Move queued items into the column buffer (holding the lock)."""
+        while self._queue:
+            step, mode, mode_step, wall, records, nbytes = self._queue.popleft()
+            if not len(self._buf):
+                self._buf_since = time.monotonic()
+            self._buf.extend(step, mode, mode_step, wall, records, nbytes)
+            self._pending -= nbytes
+        self._cond.notify_all()
+
+    def _drain(self, force: bool) -> None:
+        """Publish a segment if due (or forced), then the progress if it changed."""
+        with self._cond:
+            self._take()
+            progress = dict(self._progress, mode_steps=dict(self._progress["mode_steps"]))
+            dirty = self._progress_dirty
+        now = time.monotonic()
+        wrote = False
+        if len(self._buf) and (force or self._buf.nbytes >= self.segment_bytes or now - self._buf_since >= self.flush_secs):
+            n = len(self._buf)
+            self.sink.write_segment(self._buf)
+            self.records_written += n
+            self._buf.clear()
+            wrote = True
+        if wrote or (dirty and (force or now - self._progress_at >= self.flush_secs)):
+            self.sink.write_progress({**progress, "records": self.records_written, "time": time.time()})
+            self._progress_at = now
+            with self._cond:
+                if self._progress == progress:
+                    self._progress_dirty = False
+
+    def _run(self) -> None:
+        import pyarrow.parquet  # noqa: F401 - pay the import here, not at the first flush
+
+        tick = min(self.flush_secs / 4, 0.25)
+        while True:
+            with self._cond:
+                if not (self._queue or self._stopping or self._flush_requested > self._flushed):
+                    self._cond.wait(tick)
+                stopping = self._stopping
+                flush_target = self._flush_requested
+            force = stopping or flush_target > self._flushed
+            try:
+                self._drain(force=force)
+            except BaseException as e:  # noqa: BLE001 - surfaced to the caller by _check()
+                log.error("smdbg trial writer for %s failed: %s", self.fs.url(), e, exc_info=True)
+                with self._cond:
+                    self._error = e
+                    self._cond.notify_all()
+                return
+            if force:
+                with self._cond:
+                    self._flushed = max(self._flushed, flush_target)
+                    self._cond.notify_all()
+            if stopping:
+                return

@@ -1,0 +1,123 @@
+"""TrialComponent: one stage of a trial (a training run, a preprocessing job...) with its
+parameters, artifacts and metric summaries."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from smdbg.tracker._backend import TrackerBackend
+from smdbg.tracker._config import get_backend
+from smdbg.tracker._errors import InvalidValueError
+from smdbg.tracker._records import (
+    STATUSES,
+    ComponentRecord,
+    MetricPoints,
+    MetricSummary,
+    TrialComponentArtifact,
+    to_datetime,
+)
+from smdbg.tracker._validate import check_name, check_parameter, check_tags, new_name, to_epoch
+
+__all__ = ["TrialComponent", "TrialComponentStatus"]
+
+
+@dataclass(frozen=True)
+class TrialComponentStatus:
+    primary_status: str
+    message: str | None = None
+
+
+class TrialComponent:
+    """A snapshot of a trial component; change fields and call :meth:`save`, or log through a Tracker."""
+
+    def __init__(self, record: ComponentRecord, backend: TrackerBackend) -> None:
+        self._backend = backend
+        self._set(record)
+
+    def _set(self, r: ComponentRecord) -> None:
+        self.trial_component_name = r.name
+        self.display_name = r.display_name
+        self.status = TrialComponentStatus(r.status, r.status_message)
+        self.start_time: datetime | None = to_datetime(r.start_time)
+        self.end_time: datetime | None = to_datetime(r.end_time)
+        self.creation_time: datetime = to_datetime(r.creation_time)  # type: ignore[assignment]
+        self.last_modified_time: datetime = to_datetime(r.last_modified_time)  # type: ignore[assignment]
+        self.parameters: dict[str, str | float] = dict(r.parameters)
+        self.input_artifacts: dict[str, TrialComponentArtifact] = dict(r.input_artifacts)
+        self.output_artifacts: dict[str, TrialComponentArtifact] = dict(r.output_artifacts)
+        self.metrics: list[MetricSummary] = list(r.metrics.values())
+        self.tags: dict[str, str] = dict(r.tags)
+        self.trial_names: tuple[str, ...] = r.trial_names
+        self.experiment_names: tuple[str, ...] = r.experiment_names
+
+    def __repr__(self) -> str:
+        return f"TrialComponent(trial_component_name={self.trial_component_name!r}, status={self.status.primary_status!r})"
+
+    @classmethod
+    def create(
+        cls,
+        trial_component_name: str | None = None,
+        display_name: str | None = None,
+        tags: Any = None,
+        db_url: str | None = None,
+    ) -> TrialComponent:
+        name = check_name("trial component", trial_component_name or new_name("TrialComponent"))
+        now = time.time()
+        record = ComponentRecord(
+            name=name,
+            display_name=display_name or name,
+            status="InProgress",
+            status_message=None,
+            start_time=None,
+            end_time=None,
+            creation_time=now,
+            last_modified_time=now,
+            tags=check_tags(tags),
+        )
+        backend = get_backend(db_url)
+        backend.create_component(record)
+        return cls(record, backend)
+
+    @classmethod
+    def load(cls, trial_component_name: str, db_url: str | None = None) -> TrialComponent:
+        backend = get_backend(db_url)
+        return cls(backend.get_component(check_name("trial component", trial_component_name)), backend)
+
+    @classmethod
+    def list(
+        cls, experiment_name: str | None = None, trial_name: str | None = None, db_url: str | None = None
+    ) -> list[TrialComponent]:
+        backend = get_backend(db_url)
+        return [cls(r, backend) for r in backend.list_components(experiment_name, trial_name)]
+
+    def reload(self) -> TrialComponent:
+        self._set(self._backend.get_component(self.trial_component_name))
+        return self
+
+    def save(self) -> None:
+        """Write display name, status, times, parameters, artifacts and tags."""
+        if self.status.primary_status not in STATUSES:
+            raise InvalidValueError(
+                f"status {self.status.primary_status!r} is not valid; expected one of {', '.join(STATUSES)}"
+            )
+        params = {k: check_parameter(k, v) for k, v in self.parameters.items()}
+        self._backend.update_component(
+            self.trial_component_name,
+            display_name=self.display_name,
+            status=self.status.primary_status,
+            status_message=self.status.message,
+            start_time=None if self.start_time is None else to_epoch(self.start_time),
+            end_time=None if self.end_time is None else to_epoch(self.end_time),
+            tags=self.tags,
+        )
+        self._backend.write(self.trial_component_name, params, self.input_artifacts, self.output_artifacts)
+
+    def delete(self) -> None:
+        self._backend.delete_component(self.trial_component_name)
+
+    def metric_points(self, metric_name: str | None = None) -> dict[str, MetricPoints]:
+        """Every logged point of one metric (or of all), by metric name, in logging order."""
+        return {p.metric_name: p for p in self._backend.read_metric_points(self.trial_component_name, metric_name)}

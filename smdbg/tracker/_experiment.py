@@ -1,0 +1,247 @@
+"""Experiment and Trial: the front-end classes over the storage backend."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Iterator
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from smdbg.tracker._backend import TrackerBackend
+from smdbg.tracker._config import get_backend
+from smdbg.tracker._errors import InvalidValueError
+from smdbg.tracker._records import ExperimentRecord, TrialRecord, to_datetime
+from smdbg.tracker._validate import check_name, check_tags, new_name, to_epoch
+
+if TYPE_CHECKING:
+    from smdbg.tracker._component import TrialComponent
+    from smdbg.tracker._search import SearchExpression
+    from smdbg.tracker._tracker import Tracker
+
+__all__ = ["Experiment", "Trial"]
+
+
+def _check_force(action: str, what: str) -> None:
+    if action != "--force":
+        raise InvalidValueError(
+            f"{what}.delete_all(action={action!r}) refused; pass action='--force' to delete everything in it"
+        )
+
+
+def _window(items: Iterable[Any], created_before: Any, created_after: Any) -> list[Any]:
+    lo = None if created_after is None else to_epoch(created_after, "created_after")
+    hi = None if created_before is None else to_epoch(created_before, "created_before")
+    return [
+        x
+        for x in items
+        if (lo is None or x.creation_time.timestamp() > lo) and (hi is None or x.creation_time.timestamp() < hi)
+    ]
+
+
+def _sorted(items: list[Any], sort_by: str | None, sort_order: str | None) -> list[Any]:
+    if sort_order not in (None, "Ascending", "Descending"):
+        raise InvalidValueError(f"sort_order {sort_order!r} is not valid; expected 'Ascending' or 'Descending'")
+    if sort_by in (None, "CreationTime"):
+        return sorted(items, key=lambda x: x.creation_time, reverse=sort_order == "Descending")
+    if sort_by == "Name":
+        return sorted(items, key=lambda x: getattr(x, x._name_attr), reverse=sort_order == "Descending")
+    raise InvalidValueError(f"sort_by {sort_by!r} is not valid; expected 'CreationTime' or 'Name'")
+
+
+class Experiment:
+    """A named group of trials. Create with :meth:`create`, open with :meth:`load`."""
+
+    _name_attr = "experiment_name"
+
+    def __init__(self, record: ExperimentRecord, backend: TrackerBackend) -> None:
+        self._backend = backend
+        self.experiment_name = record.name
+        self.display_name = record.display_name
+        self.description = record.description
+        self.tags = record.tags
+        self.creation_time: datetime = to_datetime(record.creation_time)  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"Experiment(experiment_name={self.experiment_name!r})"
+
+    @classmethod
+    def create(
+        cls,
+        experiment_name: str | None = None,
+        description: str | None = None,
+        tags: Any = None,
+        display_name: str | None = None,
+        db_url: str | None = None,
+    ) -> Experiment:
+        name = check_name("experiment", experiment_name or new_name("Experiment"))
+        record = ExperimentRecord(name, display_name or name, description, check_tags(tags), time.time())
+        backend = get_backend(db_url)
+        backend.create_experiment(record)
+        return cls(record, backend)
+
+    @classmethod
+    def load(cls, experiment_name: str, db_url: str | None = None) -> Experiment:
+        backend = get_backend(db_url)
+        return cls(backend.get_experiment(check_name("experiment", experiment_name)), backend)
+
+    @classmethod
+    def list(
+        cls,
+        created_before: Any = None,
+        created_after: Any = None,
+        sort_by: str | None = None,
+        sort_order: str | None = None,
+        db_url: str | None = None,
+    ) -> Iterator[Experiment]:
+        backend = get_backend(db_url)
+        items = [cls(r, backend) for r in backend.list_experiments()]
+        return iter(_sorted(_window(items, created_before, created_after), sort_by, sort_order))
+
+    @classmethod
+    def search(
+        cls,
+        search_expression: SearchExpression | None = None,
+        sort_by: str | None = None,
+        sort_order: str | None = None,
+        max_results: int | None = None,
+        db_url: str | None = None,
+    ) -> Iterator[Experiment]:
+        """Experiments whose properties (ExperimentName, DisplayName, Description, CreationTime,
+        Tags.<key>) match the expression."""
+        found = [
+            e
+            for e in cls.list(sort_by=sort_by, sort_order=sort_order, db_url=db_url)
+            if search_expression is None or search_expression.matches(e._search_fields())
+        ]
+        return iter(found[:max_results] if max_results is not None else found)
+
+    def _search_fields(self) -> dict[str, Any]:
+        fields: dict[str, Any] = {
+            "ExperimentName": self.experiment_name,
+            "DisplayName": self.display_name,
+            "Description": self.description,
+            "CreationTime": self.creation_time.timestamp(),
+        }
+        fields.update({f"Tags.{k}": v for k, v in self.tags.items()})
+        return fields
+
+    def create_trial(
+        self, trial_name: str | None = None, trial_name_prefix: str = "Trial", tags: Any = None
+    ) -> Trial:
+        return Trial._create(self._backend, trial_name or new_name(trial_name_prefix), self.experiment_name, (), tags)
+
+    def list_trials(
+        self, created_before: Any = None, created_after: Any = None, sort_by: str | None = None, sort_order: str | None = None
+    ) -> Iterator[Trial]:
+        items = [Trial(r, self._backend) for r in self._backend.list_trials(experiment_name=self.experiment_name)]
+        return iter(_sorted(_window(items, created_before, created_after), sort_by, sort_order))
+
+    def delete(self) -> None:
+        """Delete the experiment; it must have no trials (see :meth:`delete_all`)."""
+        self._backend.delete_experiment(self.experiment_name, cascade=False)
+
+    def delete_all(self, action: str) -> None:
+        """Delete the experiment, its trials and their trial components in one transaction.
+        ``action`` must be ``"--force"``."""
+        _check_force(action, "experiment")
+        self._backend.delete_experiment(self.experiment_name, cascade=True)
+
+
+class Trial:
+    """A run within an experiment, grouping trial components."""
+
+    _name_attr = "trial_name"
+
+    def __init__(self, record: TrialRecord, backend: TrackerBackend) -> None:
+        self._backend = backend
+        self.trial_name = record.name
+        self.experiment_name = record.experiment_name
+        self.display_name = record.display_name
+        self.tags = record.tags
+        self.creation_time: datetime = to_datetime(record.creation_time)  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"Trial(trial_name={self.trial_name!r}, experiment_name={self.experiment_name!r})"
+
+    @classmethod
+    def _create(
+        cls, backend: TrackerBackend, name: str, experiment_name: str, components: Iterable[Any], tags: Any
+    ) -> Trial:
+        check_name("trial", name)
+        record = TrialRecord(name, check_name("experiment", experiment_name), name, check_tags(tags), time.time())
+        backend.create_trial(record, [_component_name(c) for c in components])
+        return cls(record, backend)
+
+    @classmethod
+    def create(
+        cls,
+        trial_name: str | None = None,
+        experiment_name: str | None = None,
+        trial_components: Iterable[Any] | None = None,
+        tags: Any = None,
+        db_url: str | None = None,
+    ) -> Trial:
+        if experiment_name is None:
+            raise InvalidValueError("Trial.create got experiment_name=None; expected the name of an existing experiment")
+        return cls._create(get_backend(db_url), trial_name or new_name("Trial"), experiment_name, trial_components or (), tags)
+
+    @classmethod
+    def load(cls, trial_name: str, db_url: str | None = None) -> Trial:
+        backend = get_backend(db_url)
+        return cls(backend.get_trial(check_name("trial", trial_name)), backend)
+
+    @classmethod
+    def list(
+        cls,
+        experiment_name: str | None = None,
+        trial_component_name: str | None = None,
+        created_before: Any = None,
+        created_after: Any = None,
+        sort_by: str | None = None,
+        sort_order: str | None = None,
+        db_url: str | None = None,
+    ) -> Iterator[Trial]:
+        backend = get_backend(db_url)
+        items = [cls(r, backend) for r in backend.list_trials(experiment_name, trial_component_name)]
+        return iter(_sorted(_window(items, created_before, created_after), sort_by, sort_order))
+
+    def add_trial_component(self, trial_component: Any) -> None:
+        """Associate a Tracker, a TrialComponent or a trial component name with this trial."""
+        self._backend.associate(self.trial_name, _component_name(trial_component), True)
+
+    def remove_trial_component(self, trial_component: Any) -> None:
+        self._backend.associate(self.trial_name, _component_name(trial_component), False)
+
+    def list_trial_components(self) -> Iterator[TrialComponent]:
+        from smdbg.tracker._component import TrialComponent
+
+        return iter(TrialComponent(r, self._backend) for r in self._backend.list_components(trial_name=self.trial_name))
+
+    def delete(self) -> None:
+        """Delete the trial; it must have no trial components (remove them or use delete_all)."""
+        self._backend.delete_trial(self.trial_name)
+
+    def delete_all(self, action: str) -> None:
+        """Delete the trial and its trial components that belong to no other trial. ``action='--force'``."""
+        _check_force(action, "trial")
+        for tc in self.list_trial_components():
+            self.remove_trial_component(tc)
+            if not self._backend.list_trials(component_name=tc.trial_component_name):
+                self._backend.delete_component(tc.trial_component_name)
+        self._backend.delete_trial(self.trial_name)
+
+
+def _component_name(obj: Any) -> str:
+    from smdbg.tracker._component import TrialComponent
+    from smdbg.tracker._tracker import Tracker
+
+    if isinstance(obj, str):
+        return check_name("trial component", obj)
+    if isinstance(obj, Tracker):
+        return obj.trial_component_name
+    if isinstance(obj, TrialComponent):
+        return obj.trial_component_name
+    raise InvalidValueError(
+        f"trial component {obj!r} of type {type(obj).__name__} is not valid; "
+        "expected a Tracker, a TrialComponent or a trial component name"
+    )
