@@ -1,0 +1,78 @@
+"""A small TensorBoard event-file writer (scalars and histograms), used by hooks and exports.
+
+Built on TensorBoard's own ``EventFileWriter`` and protos; needs the ``tensorboard`` package.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+import numpy as np
+
+__all__ = ["TensorBoardWriter", "histogram_proto"]
+
+
+def _tb() -> tuple[Any, Any, Any]:
+    try:
+        from tensorboard.compat.proto import event_pb2, summary_pb2
+        from tensorboard.summary.writer.event_file_writer import EventFileWriter
+    except ImportError as e:
+        raise ImportError("TensorBoard export needs the tensorboard package: pip install 'smdbg[tensorboard]'") from e
+    return EventFileWriter, event_pb2, summary_pb2
+
+
+def histogram_proto(values: np.ndarray, bins: int = 30) -> Any:
+    """A TensorBoard HistogramProto of the finite values of an array (pure apart from protos)."""
+    _, _, summary_pb2 = _tb()
+    x = np.asarray(values, dtype=np.float64).ravel()
+    x = x[np.isfinite(x)]
+    if x.size == 0:
+        x = np.zeros(1)
+    counts, edges = np.histogram(x, bins=bins)
+    return summary_pb2.HistogramProto(
+        min=float(x.min()),
+        max=float(x.max()),
+        num=float(x.size),
+        sum=float(x.sum()),
+        sum_squares=float(np.dot(x, x)),
+        bucket_limit=[float(e) for e in edges[1:]],
+        bucket=[float(c) for c in counts],
+    )
+
+
+class TensorBoardWriter:
+    """Writes scalars and histograms to an event file under ``logdir``. Idempotent ``close``."""
+
+    def __init__(self, logdir: str | os.PathLike[str], flush_secs: float = 2.0) -> None:
+        event_file_writer, self._event_pb2, self._summary_pb2 = _tb()
+        os.makedirs(logdir, exist_ok=True)
+        self.logdir = os.fspath(logdir)
+        self._writer = event_file_writer(self.logdir, flush_secs=flush_secs)
+        self._closed = False
+
+    def _add(self, step: int, value: Any, wall_time: float | None) -> None:
+        summary = self._summary_pb2.Summary(value=[value])
+        event = self._event_pb2.Event(wall_time=wall_time or time.time(), step=int(step), summary=summary)
+        self._writer.add_event(event)
+
+    def add_scalar(self, tag: str, value: float, step: int, wall_time: float | None = None) -> None:
+        self._add(step, self._summary_pb2.Summary.Value(tag=tag, simple_value=float(value)), wall_time)
+
+    def add_histogram(self, tag: str, values: np.ndarray, step: int, wall_time: float | None = None) -> None:
+        self._add(step, self._summary_pb2.Summary.Value(tag=tag, histo=histogram_proto(values)), wall_time)
+
+    def flush(self) -> None:
+        self._writer.flush()
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._writer.close()
+
+    def __enter__(self) -> TensorBoardWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
