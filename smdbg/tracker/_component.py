@@ -120,4 +120,6 @@ class TrialComponent:
 
     def metric_points(self, metric_name: str | None = None) -> dict[str, MetricPoints]:
         """Every logged point of one metric (or of all), by metric name, in logging order."""
-        return {p.metric_name: p for p in self._backend.read_metric_points(self.trial_component_name, metric_name)}
+        return {
+            p.metric_name: p for p in self._backend.read_metric_points(self.trial_component_name, metric_name)
+        }

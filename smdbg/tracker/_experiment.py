@@ -16,7 +16,6 @@ from smdbg.tracker._validate import check_name, check_tags, new_name, to_epoch
 if TYPE_CHECKING:
     from smdbg.tracker._component import TrialComponent
     from smdbg.tracker._search import SearchExpression
-    from smdbg.tracker._tracker import Tracker
 
 __all__ = ["Experiment", "Trial"]
 
@@ -34,13 +33,16 @@ def _window(items: Iterable[Any], created_before: Any, created_after: Any) -> li
     return [
         x
         for x in items
-        if (lo is None or x.creation_time.timestamp() > lo) and (hi is None or x.creation_time.timestamp() < hi)
+        if (lo is None or x.creation_time.timestamp() > lo)
+        and (hi is None or x.creation_time.timestamp() < hi)
     ]
 
 
 def _sorted(items: list[Any], sort_by: str | None, sort_order: str | None) -> list[Any]:
     if sort_order not in (None, "Ascending", "Descending"):
-        raise InvalidValueError(f"sort_order {sort_order!r} is not valid; expected 'Ascending' or 'Descending'")
+        raise InvalidValueError(
+            f"sort_order {sort_order!r} is not valid; expected 'Ascending' or 'Descending'"
+        )
     if sort_by in (None, "CreationTime"):
         return sorted(items, key=lambda x: x.creation_time, reverse=sort_order == "Descending")
     if sort_by == "Name":
@@ -128,12 +130,20 @@ class Experiment:
     def create_trial(
         self, trial_name: str | None = None, trial_name_prefix: str = "Trial", tags: Any = None
     ) -> Trial:
-        return Trial._create(self._backend, trial_name or new_name(trial_name_prefix), self.experiment_name, (), tags)
+        return Trial._create(
+            self._backend, trial_name or new_name(trial_name_prefix), self.experiment_name, (), tags
+        )
 
     def list_trials(
-        self, created_before: Any = None, created_after: Any = None, sort_by: str | None = None, sort_order: str | None = None
+        self,
+        created_before: Any = None,
+        created_after: Any = None,
+        sort_by: str | None = None,
+        sort_order: str | None = None,
     ) -> Iterator[Trial]:
-        items = [Trial(r, self._backend) for r in self._backend.list_trials(experiment_name=self.experiment_name)]
+        items = [
+            Trial(r, self._backend) for r in self._backend.list_trials(experiment_name=self.experiment_name)
+        ]
         return iter(_sorted(_window(items, created_before, created_after), sort_by, sort_order))
 
     def delete(self) -> None:
@@ -168,7 +178,9 @@ class Trial:
         cls, backend: TrackerBackend, name: str, experiment_name: str, components: Iterable[Any], tags: Any
     ) -> Trial:
         check_name("trial", name)
-        record = TrialRecord(name, check_name("experiment", experiment_name), name, check_tags(tags), time.time())
+        record = TrialRecord(
+            name, check_name("experiment", experiment_name), name, check_tags(tags), time.time()
+        )
         backend.create_trial(record, [_component_name(c) for c in components])
         return cls(record, backend)
 
@@ -182,8 +194,16 @@ class Trial:
         db_url: str | None = None,
     ) -> Trial:
         if experiment_name is None:
-            raise InvalidValueError("Trial.create got experiment_name=None; expected the name of an existing experiment")
-        return cls._create(get_backend(db_url), trial_name or new_name("Trial"), experiment_name, trial_components or (), tags)
+            raise InvalidValueError(
+                "Trial.create got experiment_name=None; expected the name of an existing experiment"
+            )
+        return cls._create(
+            get_backend(db_url),
+            trial_name or new_name("Trial"),
+            experiment_name,
+            trial_components or (),
+            tags,
+        )
 
     @classmethod
     def load(cls, trial_name: str, db_url: str | None = None) -> Trial:
@@ -215,7 +235,10 @@ class Trial:
     def list_trial_components(self) -> Iterator[TrialComponent]:
         from smdbg.tracker._component import TrialComponent
 
-        return iter(TrialComponent(r, self._backend) for r in self._backend.list_components(trial_name=self.trial_name))
+        return iter(
+            TrialComponent(r, self._backend)
+            for r in self._backend.list_components(trial_name=self.trial_name)
+        )
 
     def delete(self) -> None:
         """Delete the trial; it must have no trial components (remove them or use delete_all)."""

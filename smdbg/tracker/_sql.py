@@ -147,7 +147,9 @@ class SqlBackend(TrackerBackend):
     def get_trial(self, name: str) -> TrialRecord:
         found = self._trials(T.trials.c.name == name)
         if not found:
-            raise NotFoundError(f"trial {name!r} does not exist; create it with Trial.create or experiment.create_trial")
+            raise NotFoundError(
+                f"trial {name!r} does not exist; create it with Trial.create or experiment.create_trial"
+            )
         return found[0]
 
     def list_trials(
@@ -222,7 +224,9 @@ class SqlBackend(TrackerBackend):
                     tags=json.dumps(record.tags),
                 )
             )
-            self._write(conn, record.name, record.parameters, record.input_artifacts, record.output_artifacts, ())
+            self._write(
+                conn, record.name, record.parameters, record.input_artifacts, record.output_artifacts, ()
+            )
 
         self._create(run, "trial component", record.name)
 
@@ -255,7 +259,9 @@ class SqlBackend(TrackerBackend):
 
     def _components(self, conn: sa.Connection, ids: Any) -> list[ComponentRecord]:
         c = T.components.c
-        rows = conn.execute(sa.select(T.components).where(c.id.in_(ids)).order_by(c.creation_time, c.id)).all()
+        rows = conn.execute(
+            sa.select(T.components).where(c.id.in_(ids)).order_by(c.creation_time, c.id)
+        ).all()
         params: dict[int, dict[str, str | float]] = {}
         p = T.parameters.c
         for cid, name, num, text in conn.execute(
@@ -265,7 +271,9 @@ class SqlBackend(TrackerBackend):
         arts: dict[tuple[int, str], dict[str, TrialComponentArtifact]] = {}
         ar = T.artifacts.c
         for cid, direction, name, value, media in conn.execute(
-            sa.select(ar.component_id, ar.direction, ar.name, ar.value, ar.media_type).where(ar.component_id.in_(ids))
+            sa.select(ar.component_id, ar.direction, ar.name, ar.value, ar.media_type).where(
+                ar.component_id.in_(ids)
+            )
         ):
             arts.setdefault((cid, direction), {})[name] = TrialComponentArtifact(value, media)
         summaries: dict[int, dict[str, MetricSummary]] = {}
@@ -275,7 +283,9 @@ class SqlBackend(TrackerBackend):
             .where(s.component_id.in_(ids))
             .order_by(s.component_id, s.name)
         ):
-            summaries.setdefault(cid, {})[name] = MetricSummary.from_moments(name, n, mean, m2, vmin, vmax, last)
+            summaries.setdefault(cid, {})[name] = MetricSummary.from_moments(
+                name, n, mean, m2, vmin, vmax, last
+            )
         parents: dict[int, list[tuple[str, str]]] = {}
         a, t, e = T.associations.c, T.trials.c, T.experiments.c
         for cid, tname, ename in conn.execute(

@@ -60,7 +60,9 @@ def check_parameter(name: object, value: object) -> str | float:
         f = float(value)
         if math.isfinite(f):
             return f
-        raise InvalidValueError(f"parameter {name!r} got value {value!r}; expected a finite number or a string")
+        raise InvalidValueError(
+            f"parameter {name!r} got value {value!r}; expected a finite number or a string"
+        )
     raise InvalidValueError(
         f"parameter {name!r} got value {value!r} of type {type(value).__name__}; expected a number or a string"
     )
@@ -79,7 +81,9 @@ def check_tags(tags: object) -> dict[str, str]:
                 raise InvalidValueError(f"tag {t!r} is not valid; expected {{'Key': ..., 'Value': ...}}")
             out[str(t["Key"])] = str(t.get("Value", ""))
         return out
-    raise InvalidValueError(f"tags {tags!r} are not valid; expected a dict or a list of {{'Key', 'Value'}} dicts")
+    raise InvalidValueError(
+        f"tags {tags!r} are not valid; expected a dict or a list of {{'Key', 'Value'}} dicts"
+    )
 
 
 def to_epoch(t: Any, what: str = "timestamp") -> float:
