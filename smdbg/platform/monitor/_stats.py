@@ -61,7 +61,11 @@ def _present_mask(col: pa.ChunkedArray) -> pa.ChunkedArray:
 
 
 def _as_strings(col: pa.ChunkedArray) -> pa.ChunkedArray:
-    return col if pa.types.is_string(col.type) or pa.types.is_large_string(col.type) else pc.cast(col, pa.string())
+    return (
+        col
+        if pa.types.is_string(col.type) or pa.types.is_large_string(col.type)
+        else pc.cast(col, pa.string())
+    )
 
 
 def value_type_counts(col: pa.ChunkedArray) -> dict[str, int]:
@@ -105,7 +109,9 @@ def kll_sketch(values: np.ndarray, k: int = KLL_K) -> Any:
 
     sketch = datasketches.kll_doubles_sketch(k)
     if len(values):
-        sketch.update(np.ascontiguousarray(values, dtype=np.float64))
+        sketch.update(
+            np.require(values, dtype=np.float64, requirements=["C", "W"])
+        )  # nanobind needs writeable
     return sketch
 
 
