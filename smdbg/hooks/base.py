@@ -1,0 +1,360 @@
+"""The framework-neutral hook core. Framework hooks subclass :class:`BaseHook`.
+
+It owns the step and mode counters, decides once per step what is saved (``SavePlanner``),
+turns values into store records, hands them to the background writer at the step boundary,
+mirrors scalars to TensorBoard and a tracker, and checks for stop requests. A framework hook
+adds only the framework's public hook points and its tensor -> host conversion.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, ClassVar
+
+import numpy as np
+
+from smdbg.collections import BUILTIN_COLLECTIONS, Collection, CollectionManager, compile_regex
+from smdbg.config import CollectionConfig, ReductionConfig, SaveConfig
+from smdbg.exceptions import StopTrainingRequested, WriterClosedError
+from smdbg.hook_config import load_hook_config
+from smdbg.hooks._plan import SavePlanner, TensorPlan
+from smdbg.modes import ModeKeys, parse_mode
+from smdbg.reductions import compute_reductions
+from smdbg.store import BackgroundWriter, Record
+from smdbg.store.control import read_stop_request
+
+__all__ = ["BaseHook", "current_hook"]
+
+log = logging.getLogger("smdbg.hooks")
+_CURRENT: dict[str, BaseHook] = {}
+_CURRENT_LOCK = threading.Lock()
+
+
+def current_hook(framework: str) -> BaseHook | None:
+    """The most recently created, not yet closed hook of a framework (for ``get_hook``)."""
+    with _CURRENT_LOCK:
+        return _CURRENT.get(framework)
+
+
+class BaseHook:
+    """Saves tensors chosen by collections, ``SaveConfig`` and ``ReductionConfig`` into a trial.
+
+    Parameters are smdebug's. ``include_workers``: ``"one"`` saves rank 0 only, ``"all"``
+    every rank (each as its own worker). ``tracker``: an ``smdbg.tracker.Tracker`` (or anything
+    with ``log_metric``/``log_output``) that receives losses and scalars. ``close()`` is
+    idempotent and the hook is a context manager.
+    """
+
+    framework: ClassVar[str] = "generic"
+    default_include_collections: ClassVar[tuple[str, ...]] = ("losses",)
+
+    def __init__(
+        self,
+        out_dir: str | os.PathLike[str],
+        export_tensorboard: bool = False,
+        tensorboard_dir: str | None = None,
+        dry_run: bool = False,
+        reduction_config: ReductionConfig | None = None,
+        save_config: SaveConfig | None = None,
+        include_regex: str | Sequence[str] | None = None,
+        include_collections: Sequence[str] | None = None,
+        save_all: bool = False,
+        include_workers: str = "one",
+        *,
+        tracker: Any = None,
+        flush_secs: float = 1.0,
+        stop_check_secs: float = 1.0,
+        storage_options: Mapping[str, Any] | None = None,
+    ) -> None:
+        if not isinstance(out_dir, (str, os.PathLike)) or not os.fspath(out_dir):
+            raise TypeError(f"out_dir={out_dir!r}: expected a directory path or URL")
+        if save_config is not None and not isinstance(save_config, SaveConfig):
+            raise TypeError(f"save_config={save_config!r}: expected smd.SaveConfig")
+        if reduction_config is not None and not isinstance(reduction_config, ReductionConfig):
+            raise TypeError(f"reduction_config={reduction_config!r}: expected smd.ReductionConfig")
+        if include_workers not in ("one", "all"):
+            raise ValueError(f"include_workers={include_workers!r}: expected 'one' or 'all'")
+        self.out_dir = os.fspath(out_dir)
+        self.dry_run = bool(dry_run)
+        self.export_tensorboard = bool(export_tensorboard)
+        self.tensorboard_dir = tensorboard_dir or (os.path.join(self.out_dir, "tensorboard") if "://" not in self.out_dir else None)
+        self.save_config = save_config or SaveConfig()
+        self.reduction_config = reduction_config
+        self.include_workers = include_workers
+        self.save_all = bool(save_all)
+        self.tracker = tracker
+        self._flush_secs = flush_secs
+        self._stop_check_secs = stop_check_secs
+        self._storage_options = dict(storage_options or {})
+
+        self.collections = CollectionManager(Collection(n) for n in BUILTIN_COLLECTIONS)
+        self.collections.get("all").include(".*")
+        self._register_builtin_collections()
+        included = list(include_collections) if include_collections is not None else list(self.default_include_collections)
+        for name in included:
+            if not isinstance(name, str):
+                raise TypeError(f"include_collections contains {name!r}: expected collection names (strings)")
+            self.collections.get(name)
+        if include_regex:
+            regexes = [include_regex] if isinstance(include_regex, str) else list(include_regex)
+            for r in regexes:
+                compile_regex(r, "include_regex")
+            self.collections.get("default").include(regexes)
+            included.append("default")
+        if self.save_all:
+            included.append("all")
+        self.planner = SavePlanner(self.collections, list(dict.fromkeys(included)), self.save_config, reduction_config)
+
+        self.mode = ModeKeys.GLOBAL
+        self.step = 0
+        self.mode_steps: dict[ModeKeys, int] = {m: 0 for m in ModeKeys}
+        self.error_count = 0
+        self.rank = 0
+        self.world_size = 1
+        self._records: list[Record] = []
+        self._writer: BackgroundWriter | None = None
+        self._tb: Any = None
+        self._started = False
+        self._writes = True
+        self._closed = False
+        self._stop_checked = 0.0
+        self._saving = self.planner.begin_step(self.mode, 0)
+        with _CURRENT_LOCK:
+            _CURRENT[self.framework] = self
+
+    # -- construction helpers -------------------------------------------------------------------
+    @classmethod
+    def create_from_json_file(cls, json_file_path: str | os.PathLike[str] | None = None, **kwargs: Any) -> BaseHook:
+        """A hook configured by smdebug's JSON file (path, else ``$SMDBG_CONFIG_FILE_PATH``)."""
+        cfg = load_hook_config(json_file_path)
+        hook = cls(**{**cfg.hook_kwargs(), **kwargs})
+        for cc in cfg.collection_configs:
+            hook.collections.apply_config(cc)
+        return hook
+
+    def _register_builtin_collections(self) -> None:
+        """Framework hooks add their include patterns for weights, gradients ... here."""
+
+    def _worker_identity(self) -> tuple[int, int]:
+        """(rank, world size); framework hooks ask their distributed runtime."""
+        return int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
+
+    # -- collections ---------------------------------------------------------------------------
+    def get_collection(self, name: str, create: bool = True) -> Collection:
+        return self.collections.get(name, create=create)
+
+    def get_collections(self) -> dict[str, Collection]:
+        return {c.name: c for c in self.collections}
+
+    def add_collection(self, collection: Collection | CollectionConfig) -> Collection:
+        """Add (and include) a collection, or apply a CollectionConfig."""
+        coll = self.collections.apply_config(collection) if isinstance(collection, CollectionConfig) else self.collections.add(collection)
+        self.include_collection(coll.name)
+        return coll
+
+    def include_collection(self, name: str) -> None:
+        if name not in self.planner.included:
+            self.collections.get(name)
+            self.planner.included.append(name)
+            self._saving = self.planner.begin_step(self.mode, self.mode_steps[self.mode])
+
+    # -- lifecycle -----------------------------------------------------------------------------
+    def _start(self) -> None:
+        """Open the writer on first use (when the distributed rank is known)."""
+        self._started = True
+        self.rank, self.world_size = self._worker_identity()
+        self._writes = not self.dry_run and (self.include_workers == "all" or self.rank == 0)
+        if not self._writes:
+            return
+        self._writer = BackgroundWriter(self.out_dir, f"worker_{self.rank}", flush_secs=self._flush_secs, storage_options=self._storage_options)
+        self._write_metadata()
+        if self.export_tensorboard and self.tensorboard_dir:
+            from smdbg.tb import TensorBoardWriter
+
+            self._tb = TensorBoardWriter(os.path.join(self.tensorboard_dir, f"worker_{self.rank}"))
+        if self.tracker is not None and self.rank == 0:
+            self.tracker.log_output(name="debugger-trial", value=self.out_dir, media_type="application/x-smdbg-trial")
+
+    def _write_metadata(self) -> None:
+        if self._writer is None or self.rank != 0:
+            return
+        self._writer.write_trial_metadata({
+            "framework": self.framework,
+            "num_workers": self.world_size if self.include_workers == "all" else 1,
+            "collections": self.collections.to_dict(),
+            "included_collections": list(self.planner.included),
+            "save_config": self.save_config.to_dict(),
+            "reduction_config": self.reduction_config.to_dict() if self.reduction_config else None,
+            "hook_errors": self.error_count,
+            "updated": time.time(),
+        })  # fmt: skip
+
+    def set_mode(self, mode: Any) -> None:
+        """Switch to TRAIN / EVAL / PREDICT / GLOBAL; each mode keeps its own step counter."""
+        mode = parse_mode(mode)
+        if mode is self.mode:
+            return
+        if self._records:
+            self._advance()
+        self.mode = mode
+        self._saving = self.planner.begin_step(mode, self.mode_steps[mode])
+        if self._writer is not None:
+            self._writer.set_progress(self.step, self.mode.name, self.mode_steps[self.mode])
+
+    def _advance(self) -> None:
+        """End the current step: hand its records to the writer, move both counters on."""
+        self._flush_records()
+        self.step += 1
+        self.mode_steps[self.mode] += 1
+        self._saving = self.planner.begin_step(self.mode, self.mode_steps[self.mode])
+        if self._writer is not None:
+            self._writer.set_progress(self.step, self.mode.name, self.mode_steps[self.mode])
+            now = time.monotonic()
+            if now - self._stop_checked >= self._stop_check_secs:
+                self._stop_checked = now
+                self._check_stop()
+
+    def _check_stop(self) -> None:
+        assert self._writer is not None
+        request = read_stop_request(self._writer.fs)
+        if request is not None:
+            reason = str(request.get("reason", "a rule asked to stop"))
+            log.warning("smdbg: stopping training at step %d: %s", self.step, reason)
+            self.close(_stopped=reason)
+            raise StopTrainingRequested(f"training stopped at step {self.step} by a rule action: {reason}")
+
+    def _flush_records(self) -> None:
+        if not self._records:
+            return
+        records, self._records = self._records, []
+        if self._writer is not None:
+            self._writer.add(self.step, self.mode.name, self.mode_steps[self.mode], records)
+
+    def close(self, _stopped: str | None = None) -> None:
+        """Publish what is pending, mark the end of training, release the writer. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        with _CURRENT_LOCK:
+            if _CURRENT.get(self.framework) is self:
+                del _CURRENT[self.framework]
+        try:
+            self._detach()
+        finally:
+            if self._writer is not None:
+                self._flush_records()
+                self._writer.set_progress(self.step + 1, self.mode.name, self.mode_steps[self.mode] + 1)
+                self._write_metadata()
+                end = {"hook_errors": self.error_count, "steps": self.step}
+                if _stopped:
+                    end["stopped"] = _stopped
+                self._writer.close(end_info=end)
+            if self._tb is not None:
+                self._tb.close()
+            if self.tracker is not None and hasattr(self.tracker, "flush"):
+                self.tracker.flush()
+
+    def _detach(self) -> None:
+        """Framework hooks remove their framework hook handles here."""
+
+    def __enter__(self) -> BaseHook:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- saving --------------------------------------------------------------------------------
+    def _check_open(self) -> None:
+        if self._closed:
+            raise WriterClosedError(f"this {type(self).__name__} for {self.out_dir} is closed; create a new hook to save more")
+        if not self._started:
+            self._start()
+
+    def _emit(self, name: str, plan: TensorPlan, host: np.ndarray | None, reductions: Mapping[str, float],
+              shape: tuple[int, ...], dtype: str) -> None:  # fmt: skip
+        """Turn one tensor's host data and reductions into records for the current step."""
+        colls = plan.collections
+        keep_shape = shape if plan.save_shape else None
+        recs = self._records
+        for key, value in reductions.items():
+            recs.append(Record(name, colls, key, value, dtype, keep_shape, None))
+        if host is not None:
+            scalar = float(host.reshape(-1)[0]) if host.size == 1 and host.dtype.kind in "biuf" else None
+            recs.append(Record(name, colls, "raw", scalar, str(host.dtype), tuple(host.shape), host))
+            if scalar is not None and self.tracker is not None and ("losses" in colls or "metrics" in colls):
+                self.tracker.log_metric(name, scalar, iteration_number=self.step)
+        if self._tb is not None:
+            self._to_tensorboard(name, host, reductions)
+
+    def _to_tensorboard(self, name: str, host: np.ndarray | None, reductions: Mapping[str, float]) -> None:
+        for key, value in reductions.items():
+            self._tb.add_scalar(f"{name}/{key}", value, self.step)
+        if host is not None:
+            if host.size == 1:
+                self._tb.add_scalar(name, float(host.reshape(-1)[0]), self.step)
+            elif host.dtype.kind in "biuf":
+                self._tb.add_histogram(name, host, self.step)
+
+    def _save_numpy(self, name: str, array: Any, plan: TensorPlan | None = None) -> None:
+        """Save a host value (numpy array or number) under the plan for ``name``."""
+        plan = plan or self.planner.plan(name)
+        if plan is None:
+            return
+        self._check_open()
+        host = np.array(array, copy=True)
+        if host.dtype.kind not in "biufc":
+            host = host.astype(np.float64)
+        reductions = compute_reductions(host, plan.reductions) if plan.reductions else {}
+        self._emit(name, plan, host if plan.raw else None, reductions, tuple(host.shape), str(host.dtype))
+
+    def _to_numpy(self, value: Any) -> np.ndarray:
+        """Framework hooks convert their tensors to numpy here."""
+        return np.asarray(value)
+
+    def save_scalar(self, name: str, value: float, sm_metric: bool = False, timestamp: float | None = None) -> None:
+        """Save a scalar at the current step (always, whatever the save config), in ``scalars``."""
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"save_scalar name={name!r}: expected a non-empty string")
+        try:
+            v = float(self._to_numpy(value).reshape(-1)[0]) if not isinstance(value, (int, float)) else float(value)
+        except (TypeError, ValueError, IndexError) as e:
+            raise TypeError(f"save_scalar({name!r}, {value!r}): expected a number") from e
+        self._check_open()
+        colls = ("scalars",) + tuple(c for c in self.planner.members(name) if c != "scalars")
+        host = np.asarray(v, dtype=np.float64)
+        self._emit(name, TensorPlan(colls, (), True, True), host, {}, (), "float64")
+        if self.tracker is not None and "losses" not in colls and "metrics" not in colls:
+            self.tracker.log_metric(name, v, timestamp=timestamp, iteration_number=self.step)
+
+    def save_tensor(self, tensor_name: str, tensor_value: Any, collections_to_write: str | Iterable[str] = "default") -> None:
+        """Save a tensor the script computed, in the given collections (created and included if new),
+        at the current step if one of them is saved now."""
+        if not isinstance(tensor_name, str) or not tensor_name:
+            raise ValueError(f"save_tensor tensor_name={tensor_name!r}: expected a non-empty string")
+        names = [collections_to_write] if isinstance(collections_to_write, str) else list(collections_to_write)
+        for cname in names:
+            coll = self.collections.get(cname)
+            if tensor_name not in coll.tensor_names:
+                coll.add_tensor_name(tensor_name)
+            self.include_collection(cname)
+        if self._saving:
+            self._save_numpy(tensor_name, self._to_numpy(tensor_value))
+
+    def record_tensor_value(self, tensor_name: str, tensor_value: Any) -> None:
+        """Save a value under ``tensor_name`` if its collections are saved now (smdebug's API)."""
+        if not isinstance(tensor_name, str) or not tensor_name:
+            raise ValueError(f"record_tensor_value tensor_name={tensor_name!r}: expected a non-empty string")
+        if not self.planner.members(tensor_name):
+            self.collections.get("default").add_tensor_name(tensor_name)
+            self.include_collection("default")
+        if self._saving:
+            self._save_numpy(tensor_name, self._to_numpy(tensor_value))
+
+    def _report_error(self, where: str, error: BaseException) -> None:
+        """Count and log an internal error loudly; the caller re-raises it."""
+        self.error_count += 1
+        log.error("smdbg %s hook: %s failed: %s", self.framework, where, error, exc_info=error)
