@@ -441,6 +441,23 @@ class Tensor:
         order = np.argsort(steps, kind="stable")
         return steps[order], values[order]
 
+    def history_rows(self, reduction: str | None = None, worker: str | None = None) -> dict[str, np.ndarray]:
+        """Vectorised, for rules: every stored value of one reduction key (``None``: raw scalars)
+        with its global ``step``, ``mode`` (names), ``mode_step``, ``worker`` (names) and
+        ``wall_time``, sorted by global step. Nothing is computed from raw tensors here."""
+        r = self.trial._r
+        rows, steps = self._select(None, worker, RAW if reduction is None else reduction)
+        rows = rows[np.argsort(steps, kind="stable")]
+        c = r.cols
+        return {
+            "step": c["step"][rows],
+            "mode": np.asarray(MODE_NAMES, dtype=object)[c["mode"][rows].astype(np.int64)],
+            "mode_step": c["mode_step"][rows],
+            "worker": np.asarray(r.workers.names + [""], dtype=object)[c["worker"][rows]],
+            "value": c["value"][rows],
+            "wall_time": c["wall_time"][rows],
+        }
+
     def reductions(self) -> list[str]:
         """The stored reduction keys of this tensor (``raw`` for raw tensors)."""
         r = self.trial._r
