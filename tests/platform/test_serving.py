@@ -29,7 +29,9 @@ __all__ = ["module_home", "smdbg_home"]  # fixtures imported for pytest
 
 
 @pytest.fixture(scope="module")
-def served(module_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Predictor, Any, Path]]:
+def served(
+    module_home: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Predictor, Any, Path]]:
     base = tmp_path_factory.mktemp("served")
     model_dir, model, _ = make_sklearn_model(base / "model")
     capture = base / "capture"
@@ -76,7 +78,10 @@ def test_raw_http_ping_and_headerless_csv(served: tuple[Predictor, Any, Path]) -
     status, ctype, body = _post(port, json.dumps(row).encode(), "application/json")
     assert status == 200 and json.loads(body) == {"predictions": model.predict([row]).tolist()}
     status, ctype, body = _post(port, b"0.5,-1.0,2.0,0.1", "text/csv", accept="application/json")
-    assert ctype.startswith("application/json") and json.loads(body)["predictions"] == model.predict([row]).tolist()
+    assert (
+        ctype.startswith("application/json")
+        and json.loads(body)["predictions"] == model.predict([row]).tolist()
+    )
 
 
 @pytest.mark.parametrize(
@@ -128,7 +133,9 @@ def test_capture_files_record_by_record(smdbg_home: Path, tmp_path: Path) -> Non
     assert jsonl and all(f.suffix == ".jsonl" and not f.name.startswith(".") for f in jsonl)
     for f in jsonl:
         rel = f.relative_to(dest).as_posix()
-        assert re.fullmatch(r"cap-check/AllTraffic/\d{4}/\d{2}/\d{2}/\d{2}/\d{2}-\d{2}-\d{3}-[0-9a-f-]{36}\.jsonl", rel), rel
+        assert re.fullmatch(
+            r"cap-check/AllTraffic/\d{4}/\d{2}/\d{2}/\d{2}/\d{2}-\d{2}-\d{3}-[0-9a-f-]{36}\.jsonl", rel
+        ), rel
     records = read_capture_records(dest)
     assert len(records) == 26
     by_id = {r["eventMetadata"]["inferenceId"]: r for r in records}
@@ -136,10 +143,14 @@ def test_capture_files_record_by_record(smdbg_home: Path, tmp_path: Path) -> Non
         rec = by_id[rid]
         assert rec["eventVersion"] == "0"
         assert re.fullmatch(r"[0-9a-f-]{36}", rec["eventMetadata"]["eventId"])
-        assert re.fullmatch(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z", rec["eventMetadata"]["inferenceTime"])
+        assert re.fullmatch(
+            r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z", rec["eventMetadata"]["inferenceTime"]
+        )
         inp, out = rec["captureData"]["endpointInput"], rec["captureData"]["endpointOutput"]
         assert inp == {"observedContentType": "text/csv", "mode": "INPUT", "data": body, "encoding": "CSV"}
-        assert out["mode"] == "OUTPUT" and out["encoding"] == "CSV" and out["observedContentType"] == "text/csv"
+        assert (
+            out["mode"] == "OUTPUT" and out["encoding"] == "CSV" and out["observedContentType"] == "text/csv"
+        )
         assert [float(v) for v in out["data"].split()] == [float(p) for p in pred]
         hour = rec["eventMetadata"]["inferenceTime"]
         assert f"/{hour[:4]}/{hour[5:7]}/{hour[8:10]}/{hour[11:13]}/" in "/".join(
@@ -147,7 +158,9 @@ def test_capture_files_record_by_record(smdbg_home: Path, tmp_path: Path) -> Non
         )
     rec = by_id["req-json"]["captureData"]
     assert rec["endpointInput"]["encoding"] == "JSON" and rec["endpointInput"]["data"] == json_body
-    assert json.loads(rec["endpointOutput"]["data"]) == {"predictions": model.predict([[1.0, 2.0, 3.0, 4.0]]).tolist()}
+    assert json.loads(rec["endpointOutput"]["data"]) == {
+        "predictions": model.predict([[1.0, 2.0, 3.0, 4.0]]).tolist()
+    }
     assert list_endpoints() == []
 
 
@@ -201,7 +214,9 @@ def test_sklearn_pipeline_with_feature_names_from_tar_gz(smdbg_home: Path, tmp_p
     src = tmp_path / "best"
     src.mkdir()
     joblib.dump(pipe, src / "model.joblib")
-    (src / "metadata.json").write_text(json.dumps({"feature_names": ["size", "color"], "framework": "sklearn"}))
+    (src / "metadata.json").write_text(
+        json.dumps({"feature_names": ["size", "color"], "framework": "sklearn"})
+    )
     archive = tmp_path / "model.tar.gz"
     with tarfile.open(archive, "w:gz") as tar:
         for f in src.iterdir():
@@ -213,7 +228,9 @@ def test_sklearn_pipeline_with_feature_names_from_tar_gz(smdbg_home: Path, tmp_p
         got = predictor.predict("2.5,red\n3,blue\n")
         expect = pipe.predict(pd.DataFrame({"size": [2.5, 3.0], "color": ["red", "blue"]}))
         np.testing.assert_allclose(got, expect)
-        as_json = Predictor("automl-best", content_type="application/json").predict([{"size": 2.5, "color": "red"}])
+        as_json = Predictor("automl-best", content_type="application/json").predict(
+            [{"size": 2.5, "color": "red"}]
+        )
         np.testing.assert_allclose(as_json["predictions"], expect[:1])
         with pytest.raises(InvocationError, match="3 features but the model expects 2"):
             predictor.predict("1,red,3\n")

@@ -193,11 +193,11 @@ class ModelHandler:
         if not kind or kind == "*/*":
             request_kind = base_type(content_type)
             accept = request_kind if request_kind in (CSV, JSON) else JSON
-        data = self.input_fn(body, content_type)
         try:
+            data = self.input_fn(body, content_type)
             prediction = self.predict_fn(data)
         except BadRequest:
             raise
-        except ValueError as e:  # scikit-learn's way of rejecting input it cannot score
+        except ValueError as e:  # how scikit-learn and input_fn functions reject input
             raise BadRequest(f"the model rejected the input: {e}") from e
         return self.output_fn(prediction, accept or JSON)
