@@ -217,7 +217,7 @@ class DefaultModelMonitor:
         """Run :meth:`run` on an endpoint's captured data at each time of the schedule.
 
         Each execution reads the records captured since the previous one and writes under
-        ``{output_s3_uri}/{schedule name}/yyyy/mm/dd/HHMMSS/``. ``endpoint_input`` is a
+        ``{output_s3_uri}/{schedule name}/yyyy/mm/dd/hh/MMSS-mmm/`` (UTC end of the window). ``endpoint_input`` is a
         Predictor, an endpoint name or a capture location.
         """
         if self._scheduler is not None:
@@ -231,7 +231,7 @@ class DefaultModelMonitor:
         out = output_s3_uri
 
         def job(window_start: dt.datetime, window_end: dt.datetime) -> MonitoringExecution:
-            target = join(out, name, f"{window_end:%Y/%m/%d/%H%M%S}")
+            target = join(out, name, f"{window_end:%Y/%m/%d/%H/%M%S}-{window_end.microsecond // 1000:03d}")
             return self.run(source, target, stats, cons, None, window_start, window_end)
 
         self.schedule_name = name
