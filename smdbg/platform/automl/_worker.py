@@ -1,24 +1,22 @@
-"""Candidate training in a child process, so that a candidate can be stopped at its time limit.
+"""Candidate training: cross-validated predictions and refits, run in a child of the fork host.
 
-Children are forked from a forkserver that has imported scikit-learn but never trained: forking a
-process whose OpenMP runtime is already running (any HistGradientBoosting fit) can hang the child,
-so the parent never trains in this module's scheme; it only schedules, scores and loads models.
+The caller never trains in its own process (see :mod:`._forkhost`); it schedules, scores and
+loads saved models. A child that errs or runs past its time limit becomes a Failed candidate.
 """
 
 from __future__ import annotations
 
-import multiprocessing as mp
 import time
-import traceback
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
-import sklearn.compose  # noqa: F401  (preloaded in the forkserver)
+import sklearn.compose  # noqa: F401  (imported by the fork host, before it forks)
 import sklearn.ensemble  # noqa: F401
 import sklearn.linear_model  # noqa: F401
 import sklearn.neural_network  # noqa: F401
+import sklearn.preprocessing  # noqa: F401
 
 from ._space import build_pipeline
 
@@ -88,48 +86,15 @@ def train_task(task: TrainTask) -> dict[str, Any]:
     return result
 
 
-def _child(task: TrainTask, conn: Any) -> None:
-    try:
-        conn.send(("ok", train_task(task)))
-    except BaseException as e:  # report every failure to the parent, which records it
-        last = traceback.format_exception_only(type(e), e)[-1].strip()
-        conn.send(("error", last))
-    finally:
-        conn.close()
-
-
-_CONTEXT: Any = None
-
-
-def _context() -> Any:
-    global _CONTEXT
-    if _CONTEXT is None:
-        ctx = mp.get_context("forkserver")
-        ctx.set_forkserver_preload([__name__])
-        _CONTEXT = ctx
-    return _CONTEXT
-
-
 def run_task(task: TrainTask, timeout: float) -> dict[str, Any]:
-    """Run ``task`` in a child process; raise :class:`CandidateFailure` on error or after ``timeout`` s."""
-    ctx = _context()
-    receiver, sender = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=_child, args=(task, sender), daemon=True)
-    proc.start()
-    sender.close()
-    try:
-        if not receiver.poll(max(timeout, 0.0)):
-            raise CandidateFailure(f"training ran past its time limit of {timeout:.1f} s and was stopped")
-        try:
-            status, payload = receiver.recv()
-        except EOFError:
-            proc.join(5)
-            raise CandidateFailure(f"training process died (exit code {proc.exitcode})") from None
-        if status != "ok":
-            raise CandidateFailure(str(payload))
+    """Run ``task`` in a child of the fork host; raise :class:`CandidateFailure` on error or after ``timeout`` s."""
+    from ._forkhost import host
+
+    status, payload = host().run(task, timeout)
+    if status == "ok":
         return dict(payload)
-    finally:
-        receiver.close()
-        if proc.is_alive():
-            proc.kill()
-        proc.join(10)
+    if status == "timeout":
+        raise CandidateFailure(f"training ran past its time limit of {timeout:.1f} s and was stopped")
+    if status == "died":
+        raise CandidateFailure(f"the training process died (exit code {payload})")
+    raise CandidateFailure(str(payload))
