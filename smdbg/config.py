@@ -29,15 +29,14 @@ DEFAULT_SAVE_INTERVAL = 500
 def _check_int(name: str, value: Any, minimum: int, allow_none: bool = True) -> int | None:
     if value is None and allow_none:
         return None
+    given = value
     if isinstance(value, str):
         try:
             value = int(value.strip())
         except ValueError:
-            raise ValueError(f"{name}={value!r}: expected an integer >= {minimum}") from None
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"{name}={value!r}: expected an integer >= {minimum}")
-    if value < minimum:
-        raise ValueError(f"{name}={value!r}: expected an integer >= {minimum}")
+            raise ValueError(f"{name}={given!r}: expected an integer >= {minimum}") from None
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"{name}={given!r}: expected an integer >= {minimum}")
     return value
 
 
@@ -213,7 +212,9 @@ class ReductionConfig:
         return self.save_raw_tensor or not self.keys
 
     @classmethod
-    def from_tokens(cls, tokens: str | Iterable[str], save_raw_tensor: bool = False, save_shape: bool = False) -> ReductionConfig:
+    def from_tokens(
+        cls, tokens: str | Iterable[str], save_raw_tensor: bool = False, save_shape: bool = False
+    ) -> ReductionConfig:
         """smdebug's JSON form: ``"mean,abs_max,l2,abs_l1"``."""
         items = tokens.split(",") if isinstance(tokens, str) else list(tokens)
         red: list[str] = []
@@ -231,7 +232,9 @@ class ReductionConfig:
                 (abs_red if is_abs else red).append(base)
             else:
                 allowed = ", ".join(ALLOWED_REDUCTIONS + ALLOWED_NORMS)
-                raise ValueError(f"reductions contains {tok!r}: expected {allowed}, each optionally prefixed abs_")
+                raise ValueError(
+                    f"reductions contains {tok!r}: expected {allowed}, each optionally prefixed abs_"
+                )
         return cls(tuple(red), tuple(abs_red), tuple(norms), tuple(abs_norms), save_raw_tensor, save_shape)
 
     def to_dict(self) -> dict[str, Any]:

@@ -75,7 +75,9 @@ class StepNotYetAvailable(SmdbgError, LookupError):
     """The step is not saved yet, and training may still save it."""
 
     def __init__(self, step: int, mode: Any) -> None:
-        super().__init__(f"step {step} (mode {_mode_name(mode)}) is not yet available; training is still running")
+        super().__init__(
+            f"step {step} (mode {_mode_name(mode)}) is not yet available; training is still running"
+        )
         self.step = step
         self.mode = mode
 

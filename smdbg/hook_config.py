@@ -83,8 +83,12 @@ class HookConfig:
         params = dict(data.get("HookParameters") or {})
         for key in params:
             base = next((key[len(p) :] for p in _MODE_PREFIXES if key.startswith(p)), key)
-            if base not in _HOOK_KEYS or (base != key and base not in ("save_interval", "start_step", "end_step", "save_steps")):
-                raise ValueError(f"{source}: unknown HookParameters key {key!r}; expected one of {', '.join(_HOOK_KEYS)}")
+            if base not in _HOOK_KEYS or (
+                base != key and base not in ("save_interval", "start_step", "end_step", "save_steps")
+            ):
+                raise ValueError(
+                    f"{source}: unknown HookParameters key {key!r}; expected one of {', '.join(_HOOK_KEYS)}"
+                )
         cfg = cls(out_dir=out_dir)
         cfg.save_config = save_config_from_params(params)
         if any(k in params for k in ("reductions", "save_raw_tensor", "save_shape")):
@@ -105,21 +109,29 @@ class HookConfig:
             raise ValueError(f"{source}: include_workers={cfg.include_workers!r}: expected 'one' or 'all'")
         colls = data.get("CollectionConfigurations") or []
         if not isinstance(colls, list):
-            raise ValueError(f"{source}: CollectionConfigurations: expected a list, got {type(colls).__name__}")
+            raise ValueError(
+                f"{source}: CollectionConfigurations: expected a list, got {type(colls).__name__}"
+            )
         for i, entry in enumerate(colls):
             if not isinstance(entry, Mapping) or "CollectionName" not in entry:
-                raise ValueError(f"{source}: CollectionConfigurations[{i}]={entry!r}: expected an object with CollectionName")
+                raise ValueError(
+                    f"{source}: CollectionConfigurations[{i}]={entry!r}: expected an object with CollectionName"
+                )
             extra = set(entry) - {"CollectionName", "CollectionParameters"}
             if extra:
                 raise ValueError(
                     f"{source}: CollectionConfigurations[{i}] has unknown key(s) {sorted(extra)}; "
                     "expected CollectionName and CollectionParameters"
                 )
-            cfg.collection_configs.append(CollectionConfig(entry["CollectionName"], entry.get("CollectionParameters") or {}))
+            cfg.collection_configs.append(
+                CollectionConfig(entry["CollectionName"], entry.get("CollectionParameters") or {})
+            )
         names = [c.name for c in cfg.collection_configs]
         if "include_collections" in params:
             value = params["include_collections"]
-            names += [n for n in (value.split(",") if isinstance(value, str) else value) if n and n not in names]
+            names += [
+                n for n in (value.split(",") if isinstance(value, str) else value) if n and n not in names
+            ]
         cfg.include_collections = names or None
         return cfg
 

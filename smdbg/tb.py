@@ -19,7 +19,9 @@ def _tb() -> tuple[Any, Any, Any]:
         from tensorboard.compat.proto import event_pb2, summary_pb2
         from tensorboard.summary.writer.event_file_writer import EventFileWriter
     except ImportError as e:
-        raise ImportError("TensorBoard export needs the tensorboard package: pip install 'smdbg[tensorboard]'") from e
+        raise ImportError(
+            "TensorBoard export needs the tensorboard package: pip install 'smdbg[tensorboard]'"
+        ) from e
     return EventFileWriter, event_pb2, summary_pb2
 
 

@@ -113,10 +113,16 @@ class Trial:
             p = r.progress.get(w)
             if p is None:
                 return -1
-            passed.append(int(p.get("step", -1)) if mcode is None else int(p.get("mode_steps", {}).get(MODE_NAMES[mcode], 0)))
+            passed.append(
+                int(p.get("step", -1))
+                if mcode is None
+                else int(p.get("mode_steps", {}).get(MODE_NAMES[mcode], 0))
+            )
         return min(passed) - 1 if passed else 2**62
 
-    def wait_for_steps(self, required_steps: Iterable[int], mode: Any = None, timeout: float | None = None) -> None:
+    def wait_for_steps(
+        self, required_steps: Iterable[int], mode: Any = None, timeout: float | None = None
+    ) -> None:
         """Block until every step is complete; NoMoreData if training ended before one of them."""
         steps = sorted(int(s) for s in required_steps)
         if not steps:
@@ -220,11 +226,17 @@ class Trial:
             names = {r.tensors.names[i] for i in np.unique(c["tensor"][sel]).tolist()}
         elif mode is not None and _mode_code(mode) is not None:
             c = r.cols
-            names = {r.tensors.names[i] for i in np.unique(c["tensor"][c["mode"] == _mode_code(mode)]).tolist()}
+            names = {
+                r.tensors.names[i] for i in np.unique(c["tensor"][c["mode"] == _mode_code(mode)]).tolist()
+            }
         if collection is not None:
             cname = collection.name if isinstance(collection, Collection) else collection
             coll = self.collections().get(cname)
-            names = {n for n in names if coll is not None and (cname in r.tensor_collections.get(n, ()) or coll.matches(n))}
+            names = {
+                n
+                for n in names
+                if coll is not None and (cname in r.tensor_collections.get(n, ()) or coll.matches(n))
+            }
         if regex is not None:
             pats = [compile_regex(p, "tensor_names") for p in ([regex] if isinstance(regex, str) else regex)]
             names = {n for n in names if any(p.search(n) for p in pats)}
@@ -243,7 +255,9 @@ class Trial:
         return Tensor(self, name)
 
     # -- tables -------------------------------------------------------------------------------
-    def to_arrow(self, tensor_regex: str | None = None, reduction: str | None = None, mode: Any = None) -> Any:
+    def to_arrow(
+        self, tensor_regex: str | None = None, reduction: str | None = None, mode: Any = None
+    ) -> Any:
         """A long table: step, mode, mode_step, worker, tensor, reduction, value (one row per saved value)."""
         import pyarrow as pa
 
@@ -264,7 +278,9 @@ class Trial:
         idx = np.flatnonzero(sel)
 
         def strings(codes: np.ndarray, names: list[str]) -> Any:
-            return pa.DictionaryArray.from_arrays(pa.array(codes, pa.int32()), pa.array(names, pa.string())).cast(pa.string())
+            return pa.DictionaryArray.from_arrays(
+                pa.array(codes, pa.int32()), pa.array(names, pa.string())
+            ).cast(pa.string())
 
         return pa.table({
             "step": pa.array(c["step"][idx]),
@@ -276,7 +292,9 @@ class Trial:
             "value": pa.array(c["value"][idx]),
         })  # fmt: skip
 
-    def to_pandas(self, tensor_regex: str | None = None, reduction: str | None = None, mode: Any = None) -> Any:
+    def to_pandas(
+        self, tensor_regex: str | None = None, reduction: str | None = None, mode: Any = None
+    ) -> Any:
         return self.to_arrow(tensor_regex=tensor_regex, reduction=reduction, mode=mode).to_pandas()
 
     def sql(self, query: str) -> Any:
@@ -369,7 +387,12 @@ class Tensor:
         mcode = _mode_code(mode)
         _, any_steps = self._select(mode, worker, None)
         if step in set(any_steps.tolist()):
-            raise TensorUnavailableForStep(self.name, step, mode, f"with reduction {reduction!r}" + (f" on worker {worker!r}" if worker else ""))
+            raise TensorUnavailableForStep(
+                self.name,
+                step,
+                mode,
+                f"with reduction {reduction!r}" + (f" on worker {worker!r}" if worker else ""),
+            )
         if step > trial._last_complete(mcode):
             trial.refresh(force=True)
             if step > trial._last_complete(mcode):
@@ -388,7 +411,9 @@ class Tensor:
 
     def values(self, mode: Any = None, worker: str | None = None) -> dict[int, np.ndarray]:
         rows, steps = self._select(mode, worker, RAW)
-        return {int(s): self.trial._r.row_array(int(r)) for s, r in sorted(zip(steps.tolist(), rows.tolist()))}
+        return {
+            int(s): self.trial._r.row_array(int(r)) for s, r in sorted(zip(steps.tolist(), rows.tolist()))
+        }
 
     def shape(self, step: int, mode: Any = None, worker: str | None = None) -> tuple[int, ...]:
         rows, steps = self._select(mode, worker, None)
@@ -412,7 +437,9 @@ class Tensor:
         raw = self.value(step, mode=mode, worker=worker)
         return compute_reduction(raw, reduction_name, abs)
 
-    def reduction_values(self, step: int, mode: Any = None, worker: str | None = None) -> dict[tuple[str, bool], float]:
+    def reduction_values(
+        self, step: int, mode: Any = None, worker: str | None = None
+    ) -> dict[tuple[str, bool], float]:
         """Every reduction saved at ``step``, keyed ``(name, abs)``."""
         r = self.trial._r
         rows, steps = self._select(mode, worker, None)
@@ -425,7 +452,9 @@ class Tensor:
             self._raise_missing(step, mode, worker, RAW)
         return out
 
-    def history(self, reduction: str | None = None, mode: Any = None, worker: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def history(
+        self, reduction: str | None = None, mode: Any = None, worker: str | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Vectorised: (steps, values) of one reduction (e.g. ``"abs_max"``) over the whole run,
         sorted by step. ``reduction=None`` gives the values of raw scalars (losses, metrics).
         Falls back to computing the reduction from raw tensors when it was not saved."""
@@ -437,7 +466,9 @@ class Tensor:
         else:
             name, is_abs = split_reduction_key(key)
             rows, steps = self._select(mode, worker, RAW)
-            values = np.array([compute_reduction(self.trial._r.row_array(int(r)), name, is_abs) for r in rows.tolist()])
+            values = np.array(
+                [compute_reduction(self.trial._r.row_array(int(r)), name, is_abs) for r in rows.tolist()]
+            )
         order = np.argsort(steps, kind="stable")
         return steps[order], values[order]
 
@@ -468,5 +499,3 @@ class Tensor:
 
     def __repr__(self) -> str:
         return f"<smdbg Tensor {self.name!r}>"
-
-

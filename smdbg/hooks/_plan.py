@@ -62,7 +62,9 @@ class SavePlanner:
         return bool(active)
 
     def _check_fingerprint(self) -> None:
-        fp = tuple((c.name, len(c.include_regex), len(c.tensor_names)) for c in self.collections) + (tuple(self.included),)
+        fp = tuple((c.name, len(c.include_regex), len(c.tensor_names)) for c in self.collections) + (
+            tuple(self.included),
+        )
         if fp != self._fingerprint:
             self._fingerprint = fp
             self._members.clear()

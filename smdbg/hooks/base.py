@@ -81,7 +81,9 @@ class BaseHook:
         self.out_dir = os.fspath(out_dir)
         self.dry_run = bool(dry_run)
         self.export_tensorboard = bool(export_tensorboard)
-        self.tensorboard_dir = tensorboard_dir or (os.path.join(self.out_dir, "tensorboard") if "://" not in self.out_dir else None)
+        self.tensorboard_dir = tensorboard_dir or (
+            os.path.join(self.out_dir, "tensorboard") if "://" not in self.out_dir else None
+        )
         self.save_config = save_config or SaveConfig()
         self.reduction_config = reduction_config
         self.include_workers = include_workers
@@ -94,7 +96,11 @@ class BaseHook:
         self.collections = CollectionManager(Collection(n) for n in BUILTIN_COLLECTIONS)
         self.collections.get("all").include(".*")
         self._register_builtin_collections()
-        included = list(include_collections) if include_collections is not None else list(self.default_include_collections)
+        included = (
+            list(include_collections)
+            if include_collections is not None
+            else list(self.default_include_collections)
+        )
         for name in included:
             if not isinstance(name, str):
                 raise TypeError(f"include_collections contains {name!r}: expected collection names (strings)")
@@ -107,7 +113,9 @@ class BaseHook:
             included.append("default")
         if self.save_all:
             included.append("all")
-        self.planner = SavePlanner(self.collections, list(dict.fromkeys(included)), self.save_config, reduction_config)
+        self.planner = SavePlanner(
+            self.collections, list(dict.fromkeys(included)), self.save_config, reduction_config
+        )
 
         self.mode = ModeKeys.GLOBAL
         self.step = 0
@@ -128,7 +136,9 @@ class BaseHook:
 
     # -- construction helpers -------------------------------------------------------------------
     @classmethod
-    def create_from_json_file(cls, json_file_path: str | os.PathLike[str] | None = None, **kwargs: Any) -> BaseHook:
+    def create_from_json_file(
+        cls, json_file_path: str | os.PathLike[str] | None = None, **kwargs: Any
+    ) -> BaseHook:
         """A hook configured by smdebug's JSON file (path, else ``$SMDBG_CONFIG_FILE_PATH``)."""
         cfg = load_hook_config(json_file_path)
         hook = cls(**{**cfg.hook_kwargs(), **kwargs})
@@ -152,7 +162,11 @@ class BaseHook:
 
     def add_collection(self, collection: Collection | CollectionConfig) -> Collection:
         """Add (and include) a collection, or apply a CollectionConfig."""
-        coll = self.collections.apply_config(collection) if isinstance(collection, CollectionConfig) else self.collections.add(collection)
+        coll = (
+            self.collections.apply_config(collection)
+            if isinstance(collection, CollectionConfig)
+            else self.collections.add(collection)
+        )
         self.include_collection(coll.name)
         return coll
 
@@ -170,14 +184,21 @@ class BaseHook:
         self._writes = not self.dry_run and (self.include_workers == "all" or self.rank == 0)
         if not self._writes:
             return
-        self._writer = BackgroundWriter(self.out_dir, f"worker_{self.rank}", flush_secs=self._flush_secs, storage_options=self._storage_options)
+        self._writer = BackgroundWriter(
+            self.out_dir,
+            f"worker_{self.rank}",
+            flush_secs=self._flush_secs,
+            storage_options=self._storage_options,
+        )
         self._write_metadata()
         if self.export_tensorboard and self.tensorboard_dir:
             from smdbg.tb import TensorBoardWriter
 
             self._tb = TensorBoardWriter(os.path.join(self.tensorboard_dir, f"worker_{self.rank}"))
         if self.tracker is not None and self.rank == 0:
-            self.tracker.log_output(name="debugger-trial", value=self.out_dir, media_type="application/x-smdbg-trial")
+            self.tracker.log_output(
+                name="debugger-trial", value=self.out_dir, media_type="application/x-smdbg-trial"
+            )
 
     def _write_metadata(self) -> None:
         if self._writer is None or self.rank != 0:
@@ -249,7 +270,7 @@ class BaseHook:
                 self._flush_records()
                 self._writer.set_progress(self.step + 1, self.mode.name, self.mode_steps[self.mode] + 1)
                 self._write_metadata()
-                end = {"hook_errors": self.error_count, "steps": self.step}
+                end: dict[str, Any] = {"hook_errors": self.error_count, "steps": self.step}
                 if _stopped:
                     end["stopped"] = _stopped
                 self._writer.close(end_info=end)
@@ -270,7 +291,9 @@ class BaseHook:
     # -- saving --------------------------------------------------------------------------------
     def _check_open(self) -> None:
         if self._closed:
-            raise WriterClosedError(f"this {type(self).__name__} for {self.out_dir} is closed; create a new hook to save more")
+            raise WriterClosedError(
+                f"this {type(self).__name__} for {self.out_dir} is closed; create a new hook to save more"
+            )
         if not self._started:
             self._start()
 
@@ -315,12 +338,18 @@ class BaseHook:
         """Framework hooks convert their tensors to numpy here."""
         return np.asarray(value)
 
-    def save_scalar(self, name: str, value: float, sm_metric: bool = False, timestamp: float | None = None) -> None:
+    def save_scalar(
+        self, name: str, value: float, sm_metric: bool = False, timestamp: float | None = None
+    ) -> None:
         """Save a scalar at the current step (always, whatever the save config), in ``scalars``."""
         if not isinstance(name, str) or not name:
             raise ValueError(f"save_scalar name={name!r}: expected a non-empty string")
         try:
-            v = float(self._to_numpy(value).reshape(-1)[0]) if not isinstance(value, (int, float)) else float(value)
+            v = (
+                float(self._to_numpy(value).reshape(-1)[0])
+                if not isinstance(value, (int, float))
+                else float(value)
+            )
         except (TypeError, ValueError, IndexError) as e:
             raise TypeError(f"save_scalar({name!r}, {value!r}): expected a number") from e
         self._check_open()
@@ -330,12 +359,16 @@ class BaseHook:
         if self.tracker is not None and "losses" not in colls and "metrics" not in colls:
             self.tracker.log_metric(name, v, timestamp=timestamp, iteration_number=self.step)
 
-    def save_tensor(self, tensor_name: str, tensor_value: Any, collections_to_write: str | Iterable[str] = "default") -> None:
+    def save_tensor(
+        self, tensor_name: str, tensor_value: Any, collections_to_write: str | Iterable[str] = "default"
+    ) -> None:
         """Save a tensor the script computed, in the given collections (created and included if new),
         at the current step if one of them is saved now."""
         if not isinstance(tensor_name, str) or not tensor_name:
             raise ValueError(f"save_tensor tensor_name={tensor_name!r}: expected a non-empty string")
-        names = [collections_to_write] if isinstance(collections_to_write, str) else list(collections_to_write)
+        names = (
+            [collections_to_write] if isinstance(collections_to_write, str) else list(collections_to_write)
+        )
         for cname in names:
             coll = self.collections.get(cname)
             if tensor_name not in coll.tensor_names:

@@ -6,4 +6,13 @@ from smdbg.store.fs import StoreFS, open_fs
 from smdbg.store.reader import TrialReader
 from smdbg.store.writer import BackgroundWriter, TrialWriter
 
-__all__ = ["FORMAT_VERSION", "RAW", "Record", "StoreFS", "open_fs", "TrialReader", "TrialWriter", "BackgroundWriter"]
+__all__ = [
+    "FORMAT_VERSION",
+    "RAW",
+    "Record",
+    "StoreFS",
+    "open_fs",
+    "TrialReader",
+    "TrialWriter",
+    "BackgroundWriter",
+]

@@ -43,7 +43,9 @@ class ColumnBuffer:
     def __len__(self) -> int:
         return len(self.records)
 
-    def extend(self, step: int, mode: str, mode_step: int, wall_time: float, records: Sequence[Record], nbytes: int) -> None:
+    def extend(
+        self, step: int, mode: str, mode_step: int, wall_time: float, records: Sequence[Record], nbytes: int
+    ) -> None:
         n = len(records)
         self.cols["step"].extend([step] * n)
         self.cols["mode"].extend([mode] * n)
@@ -61,7 +63,9 @@ def record_nbytes(records: Sequence[Record]) -> int:
     total = 0
     for r in records:
         d = r.data
-        total += 96 + len(r.tensor) + (0 if d is None else (d.nbytes if isinstance(d, np.ndarray) else len(d)))
+        total += (
+            96 + len(r.tensor) + (0 if d is None else (d.nbytes if isinstance(d, np.ndarray) else len(d)))
+        )
     return total
 
 
@@ -76,7 +80,11 @@ def _binary_column(values: Sequence[bytes | np.ndarray | None]) -> Any:
         if v is None:
             valid[i] = False
         else:
-            mv = memoryview(np.ascontiguousarray(v)).cast("B") if isinstance(v, np.ndarray) else memoryview(v)
+            mv = (
+                memoryview(np.ascontiguousarray(v).reshape(-1).view(np.uint8))
+                if isinstance(v, np.ndarray)
+                else memoryview(v)
+            )  # type: ignore[arg-type]
             parts.append(mv)
             pos += mv.nbytes
         offsets[i + 1] = pos
@@ -87,7 +95,10 @@ def _binary_column(values: Sequence[bytes | np.ndarray | None]) -> Any:
         at += mv.nbytes
     validity = None if valid.all() else pa.py_buffer(np.packbits(valid, bitorder="little"))
     return pa.Array.from_buffers(
-        pa.large_binary(), len(values), [validity, pa.py_buffer(offsets), pa.py_buffer(data)], null_count=int((~valid).sum())
+        pa.large_binary(),
+        len(values),
+        [validity, pa.py_buffer(offsets), pa.py_buffer(data)],
+        null_count=int((~valid).sum()),
     )
 
 
@@ -135,7 +146,9 @@ def decode_segment(path: str, body: bytes, expected_crc: int, columns: Sequence[
 
     crc = zlib.crc32(body)
     if crc != expected_crc:
-        raise CorruptSegmentError(path, f"CRC-32 is {crc:08x}, the name says {expected_crc:08x} (truncated or altered)")
+        raise CorruptSegmentError(
+            path, f"CRC-32 is {crc:08x}, the name says {expected_crc:08x} (truncated or altered)"
+        )
     try:
         pf = pq.ParquetFile(pa.BufferReader(body), page_checksum_verification=True)
         meta = pf.schema_arrow.metadata or {}

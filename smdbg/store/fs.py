@@ -108,7 +108,9 @@ class FsspecFS(StoreFS):
         try:
             self.fs, path = fsspec.core.url_to_fs(url, **storage_options)
         except ImportError as e:
-            raise ImportError(f"reading or writing {url!r} needs the fsspec backend for {protocol}:// ({e})") from e
+            raise ImportError(
+                f"reading or writing {url!r} needs the fsspec backend for {protocol}:// ({e})"
+            ) from e
         self.root = url.rstrip("/")
         self._base = path.rstrip("/")
 

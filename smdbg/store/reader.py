@@ -91,7 +91,20 @@ class TrialReader:
         self.tensors = _Codes()
         self.reductions = _Codes()
         self.workers = _Codes()
-        self._chunks: dict[str, list[np.ndarray]] = {c: [] for c in ("step", "mode", "mode_step", "worker", "tensor", "reduction", "value", "wall_time", "seg")}
+        self._chunks: dict[str, list[np.ndarray]] = {
+            c: []
+            for c in (
+                "step",
+                "mode",
+                "mode_step",
+                "worker",
+                "tensor",
+                "reduction",
+                "value",
+                "wall_time",
+                "seg",
+            )
+        }
         self._cols: dict[str, np.ndarray] | None = None
         self._tensor_chunks: dict[int, list[np.ndarray]] = {}
         self._tensor_rows: dict[int, np.ndarray] = {}
@@ -122,7 +135,9 @@ class TrialReader:
             added = 0
             for d in dirs:
                 names = sorted(
-                    (s, n) for n in self.fs.list_dir(f"{EVENTS_DIR}/{d}") if (s := SegmentName.parse(n)) is not None
+                    (s, n)
+                    for n in self.fs.list_dir(f"{EVENTS_DIR}/{d}")
+                    if (s := SegmentName.parse(n)) is not None
                 )
                 for seg_name, n in names:
                     path = f"{EVENTS_DIR}/{d}/{n}"
@@ -182,7 +197,9 @@ class TrialReader:
         ch = self._chunks
         for c in _INT_COLS:
             ch[c].append(meta.column(c).to_numpy())
-        ch["mode"].append(np.fromiter((_MODE_CODE.get(m, 3) for m in meta.column("mode").to_pylist()), np.int8, n))
+        ch["mode"].append(
+            np.fromiter((_MODE_CODE.get(m, 3) for m in meta.column("mode").to_pylist()), np.int8, n)
+        )
         ch["worker"].append(np.full(n, self.workers.code(worker), np.int32))
         ch["reduction"].append(self._codes_of(meta.column("reduction"), self.reductions))
         tcodes = self._codes_of(meta.column("tensor"), self.tensors)
@@ -198,13 +215,19 @@ class TrialReader:
             rows = order[lo:hi] + self.nrows
             self._tensor_chunks.setdefault(code, []).append(rows)
             first = int(order[lo])
-            self.tensor_collections.setdefault(self.tensors.names[code], set()).update(colls[first].as_py() or ())
+            self.tensor_collections.setdefault(self.tensors.names[code], set()).update(
+                colls[first].as_py() or ()
+            )
         self.nrows += n
         return n
 
     @staticmethod
     def _codes_of(column: Any, codes: _Codes) -> np.ndarray:
-        enc = column.dictionary_encode().combine_chunks() if hasattr(column, "combine_chunks") else column.dictionary_encode()
+        enc = (
+            column.dictionary_encode().combine_chunks()
+            if hasattr(column, "combine_chunks")
+            else column.dictionary_encode()
+        )
         local = np.asarray([codes.code(s) for s in enc.dictionary.to_pylist()], dtype=np.int32)
         return local[enc.indices.to_numpy()]
 
@@ -269,7 +292,9 @@ class TrialReader:
             if data is None:
                 name = SegmentName.parse(seg.path.rsplit("/", 1)[-1])
                 assert name is not None
-                data = decode_segment(self.fs.url(seg.path), self.fs.read_bytes(seg.path), name.crc32, columns=["data"]).column("data")
+                data = decode_segment(
+                    self.fs.url(seg.path), self.fs.read_bytes(seg.path), name.crc32, columns=["data"]
+                ).column("data")
                 self._cache_data(seg_idx, data)
             else:
                 self._data_cache.move_to_end(seg_idx)

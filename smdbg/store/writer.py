@@ -70,7 +70,9 @@ class TrialWriter:
         self.fs.write_atomic(f"{self.dir}/{END_FILE}", _json_bytes(dict(info)), fsync=self.fsync)
 
     def write_trial_metadata(self, meta: Mapping[str, Any]) -> None:
-        self.fs.write_atomic(TRIAL_FILE, _json_bytes({"format_version": FORMAT_VERSION, **meta}), fsync=self.fsync)
+        self.fs.write_atomic(
+            TRIAL_FILE, _json_bytes({"format_version": FORMAT_VERSION, **meta}), fsync=self.fsync
+        )
 
 
 class BackgroundWriter:
@@ -125,11 +127,17 @@ class BackgroundWriter:
     # -- caller side --------------------------------------------------------------------------
     def _check(self) -> None:
         if self._error is not None:
-            raise StoreWriteError(f"writing the trial at {self.fs.url()} failed: {self._error}") from self._error
+            raise StoreWriteError(
+                f"writing the trial at {self.fs.url()} failed: {self._error}"
+            ) from self._error
         if self._closed:
-            raise WriterClosedError(f"the trial writer for {self.fs.url()} is closed; no more writes are accepted")
+            raise WriterClosedError(
+                f"the trial writer for {self.fs.url()} is closed; no more writes are accepted"
+            )
 
-    def add(self, step: int, mode: str, mode_step: int, records: Sequence[Record], wall_time: float | None = None) -> None:
+    def add(
+        self, step: int, mode: str, mode_step: int, records: Sequence[Record], wall_time: float | None = None
+    ) -> None:
         """Queue the records of one step (back-pressure when too much is pending)."""
         self._check()
         if not records:
@@ -193,11 +201,18 @@ class BackgroundWriter:
                     f"closing the trial at {self.fs.url()}: {n} records could not be written ({e}); "
                     "segments already published stay readable"
                 ) from e
-        info = {"worker": self.worker, "time": time.time(), "last_step": self._progress["step"], **dict(end_info or {})}
+        info = {
+            "worker": self.worker,
+            "time": time.time(),
+            "last_step": self._progress["step"],
+            **dict(end_info or {}),
+        }
         try:
             self.sink.write_end(info)
         except OSError as e:
-            raise StoreWriteError(f"writing the end-of-training marker under {self.fs.url()} failed: {e}") from e
+            raise StoreWriteError(
+                f"writing the end-of-training marker under {self.fs.url()} failed: {e}"
+            ) from e
 
     def __enter__(self) -> BackgroundWriter:
         return self
@@ -224,7 +239,9 @@ class BackgroundWriter:
             dirty = self._progress_dirty
         now = time.monotonic()
         wrote = False
-        if len(self._buf) and (force or self._buf.nbytes >= self.segment_bytes or now - self._buf_since >= self.flush_secs):
+        if len(self._buf) and (
+            force or self._buf.nbytes >= self.segment_bytes or now - self._buf_since >= self.flush_secs
+        ):
             n = len(self._buf)
             self.sink.write_segment(self._buf)
             self.records_written += n

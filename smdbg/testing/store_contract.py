@@ -1,0 +1,213 @@
+"""The trial-store contract, as a pytest suite every storage backend runs.
+
+Subclass :class:`StoreContract` in a test module and provide a ``store_url`` fixture that
+returns a fresh, empty trial location (a local directory, ``s3://bucket/prefix``, ...)::
+
+    class TestMyBackend(StoreContract):
+        @pytest.fixture
+        def store_url(self, tmp_path):
+            return str(tmp_path / "trial")
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+
+import numpy as np
+
+from smdbg.exceptions import (
+    CorruptSegmentError,
+    NoMoreData,
+    StepNotYetAvailable,
+    TensorUnavailable,
+    TensorUnavailableForStep,
+    WriterClosedError,
+)
+from smdbg.store import BackgroundWriter, Record, open_fs
+from smdbg.store.control import read_stop_request, request_stop
+from smdbg.store.format import EVENTS_DIR, SegmentName
+from smdbg.trials import create_trial
+
+__all__ = ["StoreContract", "write_steps"]
+
+
+def write_steps(
+    writer: BackgroundWriter, steps: range, mode: str = "TRAIN", seed: int = 0
+) -> dict[int, np.ndarray]:
+    """Write a weight (raw + mean + l2) and a loss per step; returns the raw weights by step."""
+    rng = np.random.default_rng(seed)
+    saved = {}
+    for step in steps:
+        writer.set_progress(step, mode, step)
+        w = rng.standard_normal((8, 4)).astype(np.float32)
+        saved[step] = w
+        writer.add(step, mode, step, [
+            Record("Net_fc.weight", ("weights",), "raw", None, "float32", w.shape, w.copy()),
+            Record("Net_fc.weight", ("weights",), "mean", float(w.astype(np.float64).mean()), "float32", w.shape, None),
+            Record("Net_fc.weight", ("weights",), "l2", float(np.linalg.norm(w.astype(np.float64))), "float32", w.shape, None),
+            Record("Loss_output_0", ("losses",), "raw", float(step) * 0.5, "float32", (), np.float32(step * 0.5).tobytes()),
+        ])  # fmt: skip
+    writer.set_progress(steps.stop, mode, steps.stop)
+    return saved
+
+
+class StoreContract:
+    """Behaviour every trial-store backend must have."""
+
+    def test_round_trip(self, store_url: str) -> None:
+        with BackgroundWriter(store_url, "worker_0", flush_secs=0.1) as w:
+            w.write_trial_metadata({"framework": "contract", "num_workers": 1})
+            saved = write_steps(w, range(20))
+        t = create_trial(store_url, timeout=5)
+        assert t.training_has_ended()
+        assert t.steps() == list(range(20))
+        assert t.tensor_names() == ["Loss_output_0", "Net_fc.weight"]
+        assert t.tensor_names(collection="weights") == ["Net_fc.weight"]
+        tensor = t.tensor("Net_fc.weight")
+        np.testing.assert_array_equal(tensor.value(7), saved[7])
+        assert tensor.value(7).dtype == np.float32
+        assert tensor.reduction_value(7, "l2") == np.linalg.norm(saved[7].astype(np.float64))
+        # Not saved as a reduction: computed from the raw tensor.
+        assert np.isclose(tensor.reduction_value(7, "max", abs=True), np.abs(saved[7]).max())
+        steps, values = tensor.history("mean")
+        assert steps.tolist() == list(range(20))
+        np.testing.assert_allclose(values, [saved[s].astype(np.float64).mean() for s in range(20)])
+        _, losses = t.tensor("Loss_output_0").history()
+        np.testing.assert_allclose(losses, np.arange(20) * 0.5)
+
+    def test_segments_hold_many_steps(self, store_url: str) -> None:
+        with BackgroundWriter(store_url, "worker_0", flush_secs=60) as w:
+            write_steps(w, range(200))
+        fs = open_fs(store_url)
+        names = [n for n in fs.list_dir(f"{EVENTS_DIR}/worker_0") if SegmentName.parse(n)]
+        assert len(names) == 1, names
+        assert SegmentName.parse(names[0]).first_step == 0  # type: ignore[union-attr]
+        assert SegmentName.parse(names[0]).last_step == 199  # type: ignore[union-attr]
+
+    def test_reader_sees_new_segments_while_writing(self, store_url: str) -> None:
+        w = BackgroundWriter(store_url, "worker_0", flush_secs=0.1)
+        w.write_trial_metadata({"num_workers": 1})
+        write_steps(w, range(5))
+        w.flush()
+        t = create_trial(store_url, timeout=5, refresh_interval=0)
+        assert t.steps() == [0, 1, 2, 3, 4]
+        assert not t.training_has_ended()
+        try:
+            t.tensor("Net_fc.weight").value(10)
+            raise AssertionError("expected StepNotYetAvailable")
+        except StepNotYetAvailable:
+            pass
+        write_steps(w, range(5, 12))
+        w.flush()
+        t.wait_for_steps([11], timeout=10)
+        assert t.tensor("Net_fc.weight").steps()[-1] == 11
+        w.close()
+        assert t.training_has_ended()
+        try:
+            t.tensor("Net_fc.weight").value(50)
+            raise AssertionError("expected NoMoreData")
+        except NoMoreData:
+            pass
+
+    def test_step_complete_only_when_every_worker_passed_it(self, store_url: str) -> None:
+        w0 = BackgroundWriter(store_url, "worker_0", flush_secs=0.1)
+        w1 = BackgroundWriter(store_url, "worker_1", flush_secs=0.1)
+        w0.write_trial_metadata({"num_workers": 2})
+        write_steps(w0, range(10))
+        write_steps(w1, range(4))
+        w0.flush()
+        w1.flush()
+        t = create_trial(store_url, timeout=5, refresh_interval=0)
+        assert t.workers() == ["worker_0", "worker_1"]
+        assert t.last_complete_step() == 3
+        assert t.steps() == [0, 1, 2, 3]
+        assert t.steps(show_incomplete_steps=True) == list(range(10))
+        assert t.tensor("Net_fc.weight").workers(2) == ["worker_0", "worker_1"]
+        w0.close()
+        write_steps(w1, range(4, 10))
+        w1.close()
+        assert t.training_has_ended()
+        assert t.steps() == list(range(10))
+
+    def test_missing_tensor_and_step_errors(self, store_url: str) -> None:
+        with BackgroundWriter(store_url, "worker_0", flush_secs=0.1) as w:
+            write_steps(w, range(0, 10, 2))
+            w.add(20, "TRAIN", 20, [Record("only_late", ("default",), "mean", 1.0, "float32", None, None)])
+        t = create_trial(store_url, timeout=5)
+        try:
+            t.tensor("nope")
+            raise AssertionError("expected TensorUnavailable")
+        except TensorUnavailable as e:
+            assert "nope" in str(e)
+        try:
+            t.tensor("Net_fc.weight").value(20)
+            raise AssertionError("expected TensorUnavailableForStep")
+        except TensorUnavailableForStep as e:
+            assert "20" in str(e)
+
+    def test_corrupt_segment_is_named_and_the_rest_stays_readable(self, store_url: str) -> None:
+        with BackgroundWriter(store_url, "worker_0", flush_secs=0.1) as w:
+            write_steps(w, range(5))
+            w.flush()
+            write_steps(w, range(5, 10), seed=1)
+        fs = open_fs(store_url)
+        segs = sorted(n for n in fs.list_dir(f"{EVENTS_DIR}/worker_0") if SegmentName.parse(n))
+        assert len(segs) == 2
+        path = f"{EVENTS_DIR}/worker_0/{segs[0]}"
+        body = bytearray(fs.read_bytes(path))
+        body[len(body) // 2] ^= 0xFF
+        fs.write_atomic(path, bytes(body))
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            t = create_trial(store_url, timeout=5)
+        assert any(segs[0] in str(c.message) for c in caught)
+        assert list(t.corrupt_segments) == [path]
+        assert t.steps() == list(range(5, 10))
+        try:
+            create_trial(store_url, timeout=5, on_corrupt="raise")
+            raise AssertionError("expected CorruptSegmentError")
+        except CorruptSegmentError as e:
+            assert segs[0] in str(e)
+
+    def test_truncated_segment(self, store_url: str) -> None:
+        with BackgroundWriter(store_url, "worker_0", flush_secs=0.1) as w:
+            write_steps(w, range(3))
+        fs = open_fs(store_url)
+        (seg,) = [n for n in fs.list_dir(f"{EVENTS_DIR}/worker_0") if SegmentName.parse(n)]
+        fs.write_atomic(f"{EVENTS_DIR}/worker_0/{seg}", fs.read_bytes(f"{EVENTS_DIR}/worker_0/{seg}")[:100])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            t = create_trial(store_url, timeout=5)
+        assert t.steps() == [] and seg in next(iter(t.corrupt_segments.values()))
+
+    def test_writing_after_close_raises(self, store_url: str) -> None:
+        w = BackgroundWriter(store_url, "worker_0")
+        w.close()
+        w.close()  # idempotent
+        try:
+            w.add(0, "TRAIN", 0, [Record("x", (), "mean", 1.0, "float32", None, None)])
+            raise AssertionError("expected WriterClosedError")
+        except WriterClosedError:
+            pass
+
+    def test_stop_request(self, store_url: str) -> None:
+        with BackgroundWriter(store_url, "worker_0") as w:
+            write_steps(w, range(2))
+        assert read_stop_request(store_url) is None
+        request_stop(store_url, "loss exploded", rule="exploding_tensor")
+        doc = read_stop_request(store_url)
+        assert doc is not None and doc["reason"] == "loss exploded"
+        assert create_trial(store_url, timeout=5).stop_requested()["rule"] == "exploding_tensor"  # type: ignore[index]
+
+    def test_lag_from_save_to_visible(self, store_url: str) -> None:
+        w = BackgroundWriter(store_url, "worker_0")  # default flush_secs
+        w.write_trial_metadata({"num_workers": 1})
+        write_steps(w, range(3))
+        t0 = time.monotonic()
+        t = create_trial(store_url, timeout=5, refresh_interval=0)
+        while 2 not in t.steps() and time.monotonic() - t0 < 10:
+            time.sleep(0.05)
+        lag = time.monotonic() - t0
+        w.close()
+        assert 2 in t.steps(), f"step not visible after {lag:.1f}s"
