@@ -80,11 +80,8 @@ def _binary_column(values: Sequence[bytes | np.ndarray | None]) -> Any:
         if v is None:
             valid[i] = False
         else:
-            mv = (
-                memoryview(np.ascontiguousarray(v).reshape(-1).view(np.uint8))
-                if isinstance(v, np.ndarray)
-                else memoryview(v)
-            )  # type: ignore[arg-type]
+            raw: Any = np.ascontiguousarray(v).reshape(-1).view(np.uint8) if isinstance(v, np.ndarray) else v
+            mv = memoryview(raw)
             parts.append(mv)
             pos += mv.nbytes
         offsets[i + 1] = pos

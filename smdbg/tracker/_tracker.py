@@ -197,9 +197,16 @@ class Tracker:
             for p in files
         ]
 
-    def log_debugger_trial(self, path: str) -> None:
-        """Record a debugger trial (its directory or URL) as the output artifact ``debugger-trial``."""
+    def log_debugger_trial(self, path: str, import_metrics: bool = False) -> int:
+        """Record a debugger trial (its directory or URL) as the output artifact ``debugger-trial``;
+        with ``import_metrics``, also log its losses and scalar metrics (iteration = step).
+        Returns the number of points imported."""
         self.log_output("debugger-trial", str(path), DEBUGGER_TRIAL_MEDIA_TYPE)
+        if not import_metrics:
+            return 0
+        from smdbg.tracker._debugger import import_debugger_metrics
+
+        return import_debugger_metrics(self, str(path))
 
     # -- metrics (buffered) ------------------------------------------------------------------------
     def log_metric(

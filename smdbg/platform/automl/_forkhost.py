@@ -12,6 +12,7 @@ The caller enforces time limits by killing the child's pid.
 
 from __future__ import annotations
 
+import math
 import os
 import pickle
 import select
@@ -148,7 +149,8 @@ class ForkHost:
             result_path = os.path.join(self._dir, f"{task_id}.pkl")
             self._outbox.send((task_id, task, result_path))
         pending.started.wait()
-        timed_out = not pending.exited.wait(max(timeout, 0.0))
+        wait_s = None if math.isinf(timeout) else max(timeout, 0.0)
+        timed_out = not pending.exited.wait(wait_s)
         if timed_out and pending.pid:
             try:
                 os.kill(pending.pid, signal.SIGKILL)

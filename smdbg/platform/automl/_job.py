@@ -104,7 +104,7 @@ class AutoML:
             )
         if not 0.05 <= validation_fraction <= 0.5:
             raise AutoMLInputError(f"validation_fraction={validation_fraction!r} is outside [0.05, 0.5]")
-        self.options = {
+        self.options: dict[str, Any] = {
             "storage": storage,
             "study_name": study_name,
             "tracker_db_url": tracker_db_url,

@@ -94,7 +94,7 @@ def run_task(task: TrainTask, timeout: float) -> dict[str, Any]:
     if status == "ok":
         return dict(payload)
     if status == "timeout":
-        raise CandidateFailure(f"training ran past its time limit of {timeout:.1f} s and was stopped")
+        raise CandidateFailure(f"training ran past its time limit of {timeout:.3g} s and was stopped")
     if status == "died":
         raise CandidateFailure(f"the training process died (exit code {payload})")
     raise CandidateFailure(str(payload))

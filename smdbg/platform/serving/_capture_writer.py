@@ -1,6 +1,6 @@
-"""The background capture writer: a bounded queue and one thread that publishes JSONL files.
+"""The background capture writer: a bounded buffer and one thread that publishes JSONL files.
 
-The request path only appends a tuple to a queue (no JSON, no I/O). The thread turns the tuples
+The request path only appends a tuple to a deque (no JSON, no I/O, no lock, no wake-up). The thread turns the tuples
 into capture records, groups them by UTC hour, and publishes one file per hour directory per
 flush (every ``flush_interval_s`` or ``max_batch`` records, and at close). A file is written
 under a temporary name and renamed (or PUT once on S3), so no reader sees half a file. When the
@@ -11,12 +11,11 @@ are retried at the next flush; serving goes on.
 
 from __future__ import annotations
 
+import collections
 import datetime as dt
 import json
 import logging
-import queue
 import threading
-import time
 from typing import Any
 
 from smdbg.platform.serving._capture import DataCaptureConfig, capture_file_name, hour_prefix, make_record
@@ -25,7 +24,6 @@ from smdbg.platform.serving._storage import join, write_bytes
 __all__ = ["CaptureWriter"]
 
 log = logging.getLogger("smdbg.serving.capture")
-_STOP = object()
 
 
 class CaptureWriter:
@@ -38,7 +36,9 @@ class CaptureWriter:
         self.config = config
         self.root = join(config.destination_s3_uri, endpoint, variant)
         self._max_batch = max_batch
-        self._queue: queue.Queue[Any] = queue.Queue(maxsize=config.max_buffered_records)
+        self._buffer: collections.deque[tuple[Any, ...]] = collections.deque()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
         self._pending: dict[str, list[str]] = {}  # hour prefix -> JSON lines not yet published
         self._pending_count = 0
         self._lock = threading.Lock()
@@ -52,41 +52,29 @@ class CaptureWriter:
     def submit(
         self, request: bytes, request_type: str, response: bytes, response_type: str, inference_id: str | None
     ) -> None:
-        """Queue one exchange for capture (never blocks; a full queue drops and counts it)."""
-        when = dt.datetime.now(dt.timezone.utc)
-        try:
-            self._queue.put_nowait((request, request_type, response, response_type, when, inference_id))
-            self._counts["submitted"] += 1
-        except queue.Full:
+        """Buffer one exchange for capture: an append, no lock, no thread wake-up (a full
+        buffer drops and counts it)."""
+        if len(self._buffer) >= self.config.max_buffered_records:
             self._counts["dropped"] += 1
+            return
+        self._buffer.append(
+            (request, request_type, response, response_type, dt.datetime.now(dt.timezone.utc), inference_id)
+        )
+        self._counts["submitted"] += 1
+        if len(self._buffer) == self._max_batch:
+            self._wake.set()
 
     # -- writer thread --------------------------------------------------------------------
+    def _take(self) -> list[tuple[Any, ...]]:
+        n = len(self._buffer)  # popleft n items: appends racing with this stay for the next flush
+        return [self._buffer.popleft() for _ in range(n)]
+
     def _run(self) -> None:
-        interval = self.config.flush_interval_s
-        batch: list[tuple[Any, ...]] = []
-        next_flush = time.monotonic() + interval
-        while True:
-            try:
-                item = self._queue.get(timeout=max(0.0, next_flush - time.monotonic()))
-            except queue.Empty:
-                item = None
-            stop = item is _STOP
-            if item is not None and not stop:
-                batch.append(item)
-            if stop:
-                while True:  # drain what came in before the stop marker
-                    try:
-                        rest = self._queue.get_nowait()
-                    except queue.Empty:
-                        break
-                    if rest is not _STOP:
-                        batch.append(rest)
-            if stop or len(batch) >= self._max_batch or time.monotonic() >= next_flush:
-                self._flush(batch)
-                batch = []
-                next_flush = time.monotonic() + interval
-            if stop:
-                return
+        while not self._stop.is_set():
+            self._wake.wait(self.config.flush_interval_s)
+            self._wake.clear()
+            self._flush(self._take())
+        self._flush(self._take())
 
     def _flush(self, batch: list[tuple[Any, ...]]) -> None:
         cfg = self.config
@@ -134,7 +122,7 @@ class CaptureWriter:
         with self._lock:
             return {
                 **self._counts,
-                "pending": self._pending_count + self._queue.qsize(),
+                "pending": self._pending_count + len(self._buffer),
                 "last_error": self._last_error,
                 "destination": self.root,
             }
@@ -144,7 +132,8 @@ class CaptureWriter:
         if self._closed:
             return
         self._closed = True
-        self._queue.put(_STOP)
+        self._stop.set()
+        self._wake.set()
         self._thread.join(timeout)
         if self._pending_count:
             log.error(
