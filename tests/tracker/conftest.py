@@ -64,7 +64,9 @@ def postgres_server() -> Iterator[str]:
         for p in (root, sock):
             shutil.chown(p, user=PG_USER)
     subprocess.run(
-        _as_user([_pg_bin("initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync"]),
+        _as_user(
+            [_pg_bin("initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync"]
+        ),
         check=True,
         stdout=subprocess.DEVNULL,
     )
@@ -81,11 +83,15 @@ def postgres_server() -> Iterator[str]:
     deadline = time.monotonic() + 60
     while True:
         try:
-            psycopg.connect(f"host=127.0.0.1 port={port} user=postgres dbname=postgres", connect_timeout=2).close()
+            psycopg.connect(
+                f"host=127.0.0.1 port={port} user=postgres dbname=postgres", connect_timeout=2
+            ).close()
             break
         except psycopg.OperationalError:
             if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"PostgreSQL did not start: {(root / 'server.log').read_text()[-2000:]}") from None
+                raise RuntimeError(
+                    f"PostgreSQL did not start: {(root / 'server.log').read_text()[-2000:]}"
+                ) from None
             time.sleep(0.2)
     try:
         yield f"postgresql+psycopg://postgres@127.0.0.1:{port}"

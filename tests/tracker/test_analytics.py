@@ -66,7 +66,9 @@ def test_dataframe_selects_names_and_sorts(experiment: str) -> None:
     ).dataframe()
     assert list(df["lr"]) == [0.001, 0.01, 0.1]
     assert [c for c in df.columns if c.startswith("accuracy") or c == "optimizer"] == []
-    df = ExperimentAnalytics("cmp", sort_by="Metrics.loss.Avg", sort_order="Descending", db_url=experiment).dataframe()
+    df = ExperimentAnalytics(
+        "cmp", sort_by="Metrics.loss.Avg", sort_order="Descending", db_url=experiment
+    ).dataframe()
     assert list(df["TrialComponentName"]) == ["tc-2", "tc-1", "tc-0"]
 
 
@@ -86,7 +88,9 @@ def test_dataframe_selects_names_and_sorts(experiment: str) -> None:
     ],
 )
 def test_search_operators(experiment: str, flt: Filter, expected: list[str]) -> None:
-    df = ExperimentAnalytics("cmp", search_expression=SearchExpression(filters=[flt]), db_url=experiment).dataframe()
+    df = ExperimentAnalytics(
+        "cmp", search_expression=SearchExpression(filters=[flt]), db_url=experiment
+    ).dataframe()
     assert list(df["TrialComponentName"]) == expected
 
 
@@ -97,7 +101,12 @@ def test_search_without_experiment_and_boolean_or(experiment: str) -> None:
     )
     df = ExperimentAnalytics(search_expression=expr, db_url=experiment).dataframe()
     assert list(df["TrialComponentName"]) == ["tc-0", "orphan"]
-    assert [e.experiment_name for e in Experiment.search(SearchExpression([Filter("ExperimentName", "Contains", "cm")]), db_url=experiment)] == ["cmp"]
+    assert [
+        e.experiment_name
+        for e in Experiment.search(
+            SearchExpression([Filter("ExperimentName", "Contains", "cm")]), db_url=experiment
+        )
+    ] == ["cmp"]
 
 
 def test_analytics_bad_input(experiment: str) -> None:

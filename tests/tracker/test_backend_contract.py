@@ -10,7 +10,13 @@ import numpy as np
 import pytest
 
 from smdbg.tracker import AlreadyExistsError, InvalidValueError, NotFoundError, get_backend
-from smdbg.tracker._records import ComponentRecord, ExperimentRecord, MetricBatch, TrialComponentArtifact, TrialRecord
+from smdbg.tracker._records import (
+    ComponentRecord,
+    ExperimentRecord,
+    MetricBatch,
+    TrialComponentArtifact,
+    TrialRecord,
+)
 
 
 def _exp(name: str) -> ExperimentRecord:

@@ -36,7 +36,9 @@ def test_four_processes_into_one_sqlite_file_lose_nothing(tmp_path: Path) -> Non
     for k in range(4):
         procs.append(
             subprocess.Popen(
-                [sys.executable, "-c", _WORKER, url, str(k), str(n)], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+                [sys.executable, "-c", _WORKER, url, str(k), str(n)],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
             )
         )
     outputs = [p.communicate(timeout=300) for p in procs]

@@ -23,10 +23,14 @@ from smdbg.tracker import (
 
 
 def test_experiment_trial_tracker_round_trip(db_url: str, tmp_path: Path) -> None:
-    exp = Experiment.create("mnist", description="digits", tags=[{"Key": "team", "Value": "vision"}], db_url=db_url)
+    exp = Experiment.create(
+        "mnist", description="digits", tags=[{"Key": "team", "Value": "vision"}], db_url=db_url
+    )
     assert exp.tags == {"team": "vision"}
     trial = exp.create_trial("run-1")
-    with Tracker.create(display_name="training", db_url=db_url, artifact_location=str(tmp_path / "art")) as tr:
+    with Tracker.create(
+        display_name="training", db_url=db_url, artifact_location=str(tmp_path / "art")
+    ) as tr:
         tr.log_parameters({"lr": 0.01, "optimizer": "adam", "nesterov": True})
         tr.log_input("train-data", "s3://bucket/train.csv", "text/csv")
         for i in range(500):
@@ -38,7 +42,13 @@ def test_experiment_trial_tracker_round_trip(db_url: str, tmp_path: Path) -> Non
     assert tc.parameters == {"lr": 0.01, "optimizer": "adam", "nesterov": "True"}
     assert tc.input_artifacts["train-data"].media_type == "text/csv"
     (loss,) = tc.metrics
-    assert (loss.metric_name, loss.count, loss.min, loss.max, loss.last) == ("loss", 500, 1 / 500, 1.0, 1 / 500)
+    assert (loss.metric_name, loss.count, loss.min, loss.max, loss.last) == (
+        "loss",
+        500,
+        1 / 500,
+        1.0,
+        1 / 500,
+    )
     points = tc.metric_points("loss")["loss"]
     np.testing.assert_array_equal(points.iterations, np.arange(500))
     assert [t.trial_name for t in Trial.list(experiment_name="mnist", db_url=db_url)] == ["run-1"]
