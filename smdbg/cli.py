@@ -18,6 +18,8 @@ __all__ = ["main", "build_parser"]
 COMMAND_MODULES: tuple[str, ...] = (
     "smdbg.platform.serving.cli",
     "smdbg.trial_cli",
+    "smdbg.rules.cli",
+    "smdbg.tracker.cli",
 )
 
 

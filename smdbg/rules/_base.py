@@ -1,0 +1,202 @@
+"""The rule contract: :class:`Rule`, its findings (:class:`Finding`) and a run's status.
+
+A rule looks at a trial and returns findings as values. The contract lives here once:
+
+* ``Rule(base_trial, other_trials=None, **parameters)`` validates its parameters at once
+  (:class:`RuleConfigError` names a bad one).
+* ``check()`` raises :class:`RuleConfigError` when the trial cannot serve the rule (no tensor of
+  a needed collection, a regex matching nothing); it may be called again while training runs.
+* ``evaluate(start_step, end_step)`` returns the findings at *complete, saved* global steps in
+  ``[start_step, end_step)``, in step order. It never raises to report a finding, may be called
+  repeatedly on a growing trial, and is deterministic for the steps it covers.
+* ``invoke_at_step(step) -> bool`` and ``invoke(step)`` are smdebug's per-step API: a ported
+  rule overrides ``invoke_at_step`` (returning True, or raising
+  :class:`RuleEvaluationConditionMet`) and the base ``evaluate`` calls it for each saved step.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from smdbg.exceptions import StepUnavailable, TensorUnavailable, TensorUnavailableForStep
+from smdbg.rules._errors import RuleConfigError, RuleEvaluationConditionMet
+from smdbg.rules._params import Param, parse_parameters
+from smdbg.trials import Trial
+
+__all__ = ["Finding", "RuleStatus", "Rule"]
+
+
+class RuleStatus(str, enum.Enum):
+    """A rule job's status, with SageMaker Debugger's names."""
+
+    IN_PROGRESS = "InProgress"
+    ISSUES_FOUND = "IssuesFound"
+    NO_ISSUES_FOUND = "NoIssuesFound"
+    ERROR = "Error"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+def _json_number(v: Any) -> Any:
+    if isinstance(v, float) and not math.isfinite(v):
+        return str(v)  # "nan", "inf", "-inf": valid JSON everywhere
+    return v
+
+
+def _from_json_number(v: Any) -> Any:
+    if isinstance(v, str) and v in ("nan", "inf", "-inf"):
+        return float(v)
+    return v
+
+
+@dataclass(frozen=True)
+class Finding:
+    """What a rule found: at which global ``step`` (and ``mode``/``mode_step``), in which
+    ``tensor`` (None for trial-level findings), a human ``message`` and the numbers behind it."""
+
+    rule: str
+    step: int
+    message: str
+    tensor: str | None = None
+    mode: str | None = None
+    mode_step: int | None = None
+    values: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "rule": self.rule,
+            "step": self.step,
+            "mode": self.mode,
+            "mode_step": self.mode_step,
+            "tensor": self.tensor,
+            "message": self.message,
+            "values": {k: _json_number(v) for k, v in self.values.items()},
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Finding:
+        return cls(
+            rule=str(d["rule"]),
+            step=int(d["step"]),
+            message=str(d.get("message", "")),
+            tensor=d.get("tensor"),
+            mode=d.get("mode"),
+            mode_step=d.get("mode_step"),
+            values={k: _from_json_number(v) for k, v in (d.get("values") or {}).items()},
+        )
+
+
+class Rule:
+    """Base of every rule. Subclass it and override :meth:`invoke_at_step` (smdebug style, one
+    step at a time) or :meth:`evaluate` (vectorised over a range of steps).
+
+    Class attributes: ``name`` (the rule's name in statuses and the CLI; defaults to the class
+    name), ``parameters`` (a mapping of :class:`~smdbg.rules.Param`; keyword arguments of the
+    constructor are checked against it) and ``needs_other_trial``.
+    """
+
+    name: ClassVar[str] = ""
+    parameters: ClassVar[Mapping[str, Param]] = {}
+    needs_other_trial: ClassVar[bool] = False
+
+    def __init__(self, base_trial: Trial, other_trials: Sequence[Trial] | None = None, action_str: str = "",
+                 **parameters: Any) -> None:  # fmt: skip
+        self.base_trial = base_trial
+        self.other_trials = list(other_trials or [])
+        self.action_str = action_str
+        self.params: dict[str, Any] = parse_parameters(self.rule_name, self.parameters, parameters)
+        self.logger = logging.getLogger(f"smdbg.rules.{self.rule_name}")
+        self._mode_cache: dict[int, tuple[str | None, int | None]] = {}
+        if self.needs_other_trial and not self.other_trials:
+            raise RuleConfigError(
+                f"rule {self.rule_name} compares two runs but got no other trial: pass other_trials=[create_trial(path)] "
+                "(CLI: --other-trial PATH)"
+            )
+
+    @property
+    def rule_name(self) -> str:
+        return type(self).name or type(self).__name__
+
+    # -- the contract -------------------------------------------------------------------------
+    def check(self) -> None:
+        """Raise :class:`RuleConfigError` if the trial lacks what this rule needs."""
+
+    def evaluate(self, start_step: int = 0, end_step: int | None = None) -> list[Finding]:
+        """Findings at complete saved global steps in ``[start_step, end_step)``.
+
+        This default calls :meth:`invoke_at_step` for each saved step (only saved steps, not
+        every integer); vectorised rules override it."""
+        if type(self).invoke_at_step is Rule.invoke_at_step:
+            raise NotImplementedError(f"{type(self).__name__} must override evaluate() or invoke_at_step()")
+        end = self.complete_end(end_step)
+        out: list[Finding] = []
+        for step in self.base_trial.steps():
+            if step < start_step or step >= end:
+                continue
+            try:
+                hit = self.invoke_at_step(step)
+            except RuleEvaluationConditionMet as e:
+                out.append(e.finding if isinstance(e.finding, Finding) else self.finding(step, str(e)))
+                continue
+            except (TensorUnavailableForStep, StepUnavailable, TensorUnavailable):
+                continue
+            if hit:
+                out.append(self.finding(step, f"rule {self.rule_name} condition met at step {step}"))
+        return out
+
+    def invoke_at_step(self, step: int) -> bool:
+        """smdebug's per-step evaluation: True when the condition holds at ``step``."""
+        return bool(self.evaluate(step, step + 1))
+
+    def invoke(self, step: int) -> None:
+        """smdebug's API: raise :class:`RuleEvaluationConditionMet` when the condition holds."""
+        if type(self).invoke_at_step is Rule.invoke_at_step:
+            found = self.evaluate(step, step + 1)
+            if found:
+                raise RuleEvaluationConditionMet(self.rule_name, step, finding=found[0])
+        elif self.invoke_at_step(step):
+            raise RuleEvaluationConditionMet(self.rule_name, step)
+
+    @classmethod
+    def builtin(cls, config: Any, rule_parameters: Mapping[str, Any] | None = None,
+                collections_to_save: Sequence[Any] | None = None, name: str | None = None) -> Any:  # fmt: skip
+        """A built-in rule and the collections to save for it (SageMaker's ``Rule.sagemaker``);
+        see :func:`smdbg.rules.rule_configs.builtin`."""
+        from smdbg.rules.rule_configs import builtin
+
+        return builtin(config, rule_parameters, collections_to_save, name)
+
+    sagemaker = builtin
+
+    # -- helpers for subclasses ---------------------------------------------------------------
+    def complete_end(self, end_step: int | None) -> int:
+        """``end_step`` clipped to one past the last complete step of the base trial."""
+        last = self.base_trial.last_complete_step()
+        end = last + 1
+        return end if end_step is None else min(end, end_step)
+
+    def finding(self, step: int, message: str, tensor: str | None = None, **values: Any) -> Finding:
+        """A :class:`Finding` at global ``step``, with its mode and mode step filled in."""
+        mode, mode_step = self._mode_of(step)
+        clean = {k: (float(v) if hasattr(v, "dtype") else v) for k, v in values.items()}
+        return Finding(self.rule_name, int(step), message, tensor, mode, mode_step, clean)
+
+    def _mode_of(self, step: int) -> tuple[str | None, int | None]:
+        step = int(step)
+        if step not in self._mode_cache:
+            try:
+                mode, mode_step = self.base_trial.mode_modestep(step)
+                self._mode_cache[step] = (mode.name, int(mode_step))
+            except StepUnavailable:
+                self._mode_cache[step] = (None, None)
+        return self._mode_cache[step]
+
+    def __repr__(self) -> str:
+        params = ", ".join(f"{k}={v!r}" for k, v in self.params.items())
+        return f"<{type(self).__name__} {self.rule_name}({params}) on {self.base_trial.path}>"
