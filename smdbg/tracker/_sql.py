@@ -10,7 +10,6 @@ from typing import Any
 import numpy as np
 import sqlalchemy as sa
 from sqlalchemy import exc
-from sqlalchemy.dialects import postgresql, sqlite
 
 from smdbg.tracker._backend import TrackerBackend
 from smdbg.tracker._errors import AlreadyExistsError, InvalidValueError, NotFoundError
@@ -19,28 +18,14 @@ from smdbg.tracker._records import (
     ExperimentRecord,
     MetricBatch,
     MetricPoints,
-    MetricSummary,
     TrialComponentArtifact,
     TrialRecord,
 )
 from smdbg.tracker._schema import tables as T
 from smdbg.tracker._sql_engine import Database
+from smdbg.tracker._sql_rows import F8, I8, id_of, load_components, tags_of, write_rows
 
 __all__ = ["SqlBackend"]
-
-_F8 = "<f8"
-_I8 = "<i8"
-
-
-def _tags(text: str | None) -> dict[str, str]:
-    return dict(json.loads(text)) if text else {}
-
-
-def _id_of(conn: sa.Connection, table: sa.Table, kind: str, name: str) -> int:
-    found = conn.execute(sa.select(table.c.id).where(table.c.name == name)).scalar()
-    if found is None:
-        raise NotFoundError(f"{kind} {name!r} does not exist; create it first or check the name")
-    return int(found)
 
 
 class SqlBackend(TrackerBackend):
@@ -49,12 +34,6 @@ class SqlBackend(TrackerBackend):
     def __init__(self, url: str) -> None:
         self.url = url
         self._db = Database(url)
-
-    def _upsert(self, conn: sa.Connection, table: sa.Table, rows: list[dict[str, Any]], set_: Any) -> None:
-        insert = sqlite.insert if self._db.is_sqlite else postgresql.insert
-        stmt = insert(table)
-        keys = [c.name for c in table.primary_key.columns]
-        conn.execute(stmt.on_conflict_do_update(index_elements=keys, set_=set_(table.c, stmt.excluded)), rows)
 
     # -- experiments ---------------------------------------------------------------------------
     def create_experiment(self, record: ExperimentRecord) -> None:
@@ -95,11 +74,11 @@ class SqlBackend(TrackerBackend):
         e = T.experiments.c
         q = sa.select(e.name, e.display_name, e.description, e.tags, e.creation_time).where(where)
         rows = self._db.transaction(lambda c: c.execute(q.order_by(e.creation_time, e.id)).all(), read=True)
-        return [ExperimentRecord(r[0], r[1], r[2], _tags(r[3]), r[4]) for r in rows]
+        return [ExperimentRecord(r[0], r[1], r[2], tags_of(r[3]), r[4]) for r in rows]
 
     def delete_experiment(self, name: str, cascade: bool) -> None:
         def run(conn: sa.Connection) -> None:
-            eid = _id_of(conn, T.experiments, "experiment", name)
+            eid = id_of(conn, T.experiments, "experiment", name)
             trial_ids = sa.select(T.trials.c.id).where(T.trials.c.experiment_id == eid)
             if not cascade:
                 if conn.execute(trial_ids.limit(1)).first():
@@ -122,7 +101,7 @@ class SqlBackend(TrackerBackend):
     # -- trials --------------------------------------------------------------------------------
     def create_trial(self, record: TrialRecord, component_names: Sequence[str] = ()) -> None:
         def run(conn: sa.Connection) -> None:
-            eid = _id_of(conn, T.experiments, "experiment", record.experiment_name)
+            eid = id_of(conn, T.experiments, "experiment", record.experiment_name)
             if conn.execute(sa.select(T.trials.c.id).where(T.trials.c.name == record.name)).first():
                 raise AlreadyExistsError(
                     f"trial {record.name!r} already exists; use Trial.load({record.name!r}) or choose another name"
@@ -139,7 +118,7 @@ class SqlBackend(TrackerBackend):
                 .returning(T.trials.c.id)
             ).scalar_one()
             for cname in component_names:
-                cid = _id_of(conn, T.components, "trial component", cname)
+                cid = id_of(conn, T.components, "trial component", cname)
                 conn.execute(sa.insert(T.associations).values(trial_id=tid, component_id=cid))
 
         self._create(run, "trial", record.name)
@@ -174,11 +153,11 @@ class SqlBackend(TrackerBackend):
             .order_by(t.creation_time, t.id)
         )
         rows = self._db.transaction(lambda c: c.execute(q).all(), read=True)
-        return [TrialRecord(r[0], r[1], r[2], _tags(r[3]), r[4]) for r in rows]
+        return [TrialRecord(r[0], r[1], r[2], tags_of(r[3]), r[4]) for r in rows]
 
     def delete_trial(self, name: str) -> None:
         def run(conn: sa.Connection) -> None:
-            tid = _id_of(conn, T.trials, "trial", name)
+            tid = id_of(conn, T.trials, "trial", name)
             a = T.associations.c
             if conn.execute(sa.select(a.component_id).where(a.trial_id == tid).limit(1)).first():
                 raise InvalidValueError(
@@ -191,8 +170,8 @@ class SqlBackend(TrackerBackend):
 
     def associate(self, trial_name: str, component_name: str, associated: bool = True) -> None:
         def run(conn: sa.Connection) -> None:
-            tid = _id_of(conn, T.trials, "trial", trial_name)
-            cid = _id_of(conn, T.components, "trial component", component_name)
+            tid = id_of(conn, T.trials, "trial", trial_name)
+            cid = id_of(conn, T.components, "trial component", component_name)
             a = T.associations.c
             exists = conn.execute(
                 sa.select(a.trial_id).where(a.trial_id == tid, a.component_id == cid)
@@ -224,15 +203,21 @@ class SqlBackend(TrackerBackend):
                     tags=json.dumps(record.tags),
                 )
             )
-            self._write(
-                conn, record.name, record.parameters, record.input_artifacts, record.output_artifacts, ()
+            write_rows(
+                conn,
+                self._db.is_sqlite,
+                record.name,
+                record.parameters,
+                record.input_artifacts,
+                record.output_artifacts,
+                (),
             )
 
         self._create(run, "trial component", record.name)
 
     def get_component(self, name: str) -> ComponentRecord:
         found = self._db.transaction(
-            lambda c: self._components(c, sa.select(T.components.c.id).where(T.components.c.name == name)),
+            lambda c: load_components(c, sa.select(T.components.c.id).where(T.components.c.name == name)),
             read=True,
         )
         if not found:
@@ -255,70 +240,7 @@ class SqlBackend(TrackerBackend):
                 .join(T.experiments, T.experiments.c.id == t.experiment_id)
                 .where(T.experiments.c.name == experiment_name)
             )
-        return self._db.transaction(lambda c: self._components(c, ids), read=True)
-
-    def _components(self, conn: sa.Connection, ids: Any) -> list[ComponentRecord]:
-        c = T.components.c
-        rows = conn.execute(
-            sa.select(T.components).where(c.id.in_(ids)).order_by(c.creation_time, c.id)
-        ).all()
-        params: dict[int, dict[str, str | float]] = {}
-        p = T.parameters.c
-        for cid, name, num, text in conn.execute(
-            sa.select(p.component_id, p.name, p.number_value, p.string_value).where(p.component_id.in_(ids))
-        ):
-            params.setdefault(cid, {})[name] = num if text is None else text
-        arts: dict[tuple[int, str], dict[str, TrialComponentArtifact]] = {}
-        ar = T.artifacts.c
-        for cid, direction, name, value, media in conn.execute(
-            sa.select(ar.component_id, ar.direction, ar.name, ar.value, ar.media_type).where(
-                ar.component_id.in_(ids)
-            )
-        ):
-            arts.setdefault((cid, direction), {})[name] = TrialComponentArtifact(value, media)
-        summaries: dict[int, dict[str, MetricSummary]] = {}
-        s = T.metric_summaries.c
-        for cid, name, n, mean, m2, vmin, vmax, last in conn.execute(
-            sa.select(s.component_id, s.name, s.count, s.mean, s.m2, s.min, s.max, s.last)
-            .where(s.component_id.in_(ids))
-            .order_by(s.component_id, s.name)
-        ):
-            summaries.setdefault(cid, {})[name] = MetricSummary.from_moments(
-                name, n, mean, m2, vmin, vmax, last
-            )
-        parents: dict[int, list[tuple[str, str]]] = {}
-        a, t, e = T.associations.c, T.trials.c, T.experiments.c
-        for cid, tname, ename in conn.execute(
-            sa.select(a.component_id, t.name, e.name)
-            .join(T.trials, t.id == a.trial_id)
-            .join(T.experiments, e.id == t.experiment_id)
-            .where(a.component_id.in_(ids))
-            .order_by(a.component_id, t.creation_time, t.id)
-        ):
-            parents.setdefault(cid, []).append((tname, ename))
-        out = []
-        for r in rows:
-            pairs = parents.get(r.id, [])
-            out.append(
-                ComponentRecord(
-                    name=r.name,
-                    display_name=r.display_name,
-                    status=r.status,
-                    status_message=r.status_message,
-                    start_time=r.start_time,
-                    end_time=r.end_time,
-                    creation_time=r.creation_time,
-                    last_modified_time=r.last_modified_time,
-                    parameters=params.get(r.id, {}),
-                    input_artifacts=arts.get((r.id, "input"), {}),
-                    output_artifacts=arts.get((r.id, "output"), {}),
-                    metrics=summaries.get(r.id, {}),
-                    tags=_tags(r.tags),
-                    trial_names=tuple(dict.fromkeys(x[0] for x in pairs)),
-                    experiment_names=tuple(dict.fromkeys(x[1] for x in pairs)),
-                )
-            )
-        return out
+        return self._db.transaction(lambda c: load_components(c, ids), read=True)
 
     def update_component(
         self,
@@ -342,17 +264,17 @@ class SqlBackend(TrackerBackend):
         values["last_modified_time"] = time.time()
 
         def run(conn: sa.Connection) -> None:
-            cid = _id_of(conn, T.components, "trial component", name)
+            cid = id_of(conn, T.components, "trial component", name)
             if tags:
                 old = conn.execute(sa.select(T.components.c.tags).where(T.components.c.id == cid)).scalar()
-                values["tags"] = json.dumps({**_tags(old), **tags})
+                values["tags"] = json.dumps({**tags_of(old), **tags})
             conn.execute(sa.update(T.components).where(T.components.c.id == cid).values(**values))
 
         self._db.transaction(run)
 
     def delete_component(self, name: str) -> None:
         def run(conn: sa.Connection) -> None:
-            self._delete_components(conn, [_id_of(conn, T.components, "trial component", name)])
+            self._delete_components(conn, [id_of(conn, T.components, "trial component", name)])
 
         self._db.transaction(run)
 
@@ -373,7 +295,15 @@ class SqlBackend(TrackerBackend):
         metrics: Sequence[MetricBatch] = (),
     ) -> None:
         def run(conn: sa.Connection) -> None:
-            self._write(conn, component_name, parameters, input_artifacts, output_artifacts, metrics)
+            write_rows(
+                conn,
+                self._db.is_sqlite,
+                component_name,
+                parameters,
+                input_artifacts,
+                output_artifacts,
+                metrics,
+            )
             conn.execute(
                 sa.update(T.components)
                 .where(T.components.c.name == component_name)
@@ -382,79 +312,11 @@ class SqlBackend(TrackerBackend):
 
         self._db.transaction(run)
 
-    def _write(
-        self,
-        conn: sa.Connection,
-        component_name: str,
-        parameters: Mapping[str, str | float] | None,
-        input_artifacts: Mapping[str, TrialComponentArtifact] | None,
-        output_artifacts: Mapping[str, TrialComponentArtifact] | None,
-        metrics: Sequence[MetricBatch],
-    ) -> None:
-        cid = _id_of(conn, T.components, "trial component", component_name)
-        if parameters:
-            rows = [
-                {
-                    "component_id": cid,
-                    "name": k,
-                    "number_value": None if isinstance(v, str) else float(v),
-                    "string_value": v if isinstance(v, str) else None,
-                }
-                for k, v in sorted(parameters.items())
-            ]
-            self._upsert(
-                conn,
-                T.parameters,
-                rows,
-                lambda c, ex: {"number_value": ex.number_value, "string_value": ex.string_value},
-            )
-        arts = [("input", k, v) for k, v in (input_artifacts or {}).items()]
-        arts += [("output", k, v) for k, v in (output_artifacts or {}).items()]
-        if arts:
-            rows = [
-                {"component_id": cid, "direction": d, "name": k, "value": v.value, "media_type": v.media_type}
-                for d, k, v in sorted(arts, key=lambda x: (x[0], x[1]))
-            ]
-            self._upsert(
-                conn, T.artifacts, rows, lambda c, ex: {"value": ex.value, "media_type": ex.media_type}
-            )
-        batches = [b for b in metrics if len(b.values)]
-        if not batches:
-            return
-        chunks, summaries = [], []
-        for b in sorted(batches, key=lambda b: b.metric_name):
-            v = np.asarray(b.values, dtype=_F8)
-            mean = float(v.mean())
-            chunks.append(
-                {
-                    "component_id": cid,
-                    "name": b.metric_name,
-                    "count": len(v),
-                    "values": v.tobytes(),
-                    "timestamps": np.asarray(b.timestamps, dtype=_F8).tobytes(),
-                    "iterations": np.asarray(b.iterations, dtype=_I8).tobytes(),
-                }
-            )
-            summaries.append(
-                {
-                    "component_id": cid,
-                    "name": b.metric_name,
-                    "count": len(v),
-                    "mean": mean,
-                    "m2": float(((v - mean) ** 2).sum()),
-                    "min": float(v.min()),
-                    "max": float(v.max()),
-                    "last": float(v[-1]),
-                }
-            )
-        conn.execute(sa.insert(T.metric_chunks), chunks)
-        self._upsert(conn, T.metric_summaries, summaries, _merge_summary)
-
     def read_metric_points(self, component_name: str, metric_name: str | None = None) -> list[MetricPoints]:
         m = T.metric_chunks.c
 
         def run(conn: sa.Connection) -> list[Any]:
-            cid = _id_of(conn, T.components, "trial component", component_name)
+            cid = id_of(conn, T.components, "trial component", component_name)
             q = sa.select(m.name, m["values"], m.timestamps, m.iterations).where(m.component_id == cid)
             if metric_name is not None:
                 q = q.where(m.name == metric_name)
@@ -468,27 +330,12 @@ class SqlBackend(TrackerBackend):
             out.append(
                 MetricPoints(
                     name,
-                    np.concatenate([np.frombuffer(r[1], dtype=_F8) for r in rows]),
-                    np.concatenate([np.frombuffer(r[2], dtype=_F8) for r in rows]),
-                    np.concatenate([np.frombuffer(r[3], dtype=_I8) for r in rows]),
+                    np.concatenate([np.frombuffer(r[1], dtype=F8) for r in rows]),
+                    np.concatenate([np.frombuffer(r[2], dtype=F8) for r in rows]),
+                    np.concatenate([np.frombuffer(r[3], dtype=I8) for r in rows]),
                 )
             )
         return out
 
     def close(self) -> None:
         self._db.dispose()
-
-
-def _merge_summary(c: Any, ex: Any) -> dict[str, Any]:
-    """Chan et al.'s pairwise merge of (count, mean, m2), done by the database under its row lock."""
-    n_a, n_b = sa.cast(c.count, sa.Float(53)), sa.cast(ex.count, sa.Float(53))
-    delta = ex.mean - c.mean
-    n = n_a + n_b
-    return {
-        "count": c.count + ex.count,
-        "mean": c.mean + delta * n_b / n,
-        "m2": c.m2 + ex.m2 + delta * delta * n_a * n_b / n,
-        "min": sa.case((ex.min < c.min, ex.min), else_=c.min),
-        "max": sa.case((ex.max > c.max, ex.max), else_=c.max),
-        "last": ex.last,
-    }
