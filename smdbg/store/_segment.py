@@ -5,6 +5,9 @@ Pure functions apart from pyarrow; no I/O.
 
 from __future__ import annotations
 
+import functools
+import inspect
+import json
 import zlib
 from collections.abc import Sequence
 from typing import Any, NamedTuple
@@ -12,7 +15,14 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from smdbg.exceptions import CorruptSegmentError, UnsupportedFormatVersion
-from smdbg.store.format import FORMAT_VERSION, FORMAT_VERSION_KEY, META_COLUMNS, schema
+from smdbg.store.format import (
+    FORMAT_VERSION,
+    FORMAT_VERSION_KEY,
+    META_COLUMNS,
+    TENSOR_COLLECTIONS_KEY,
+    WORKER_KEY,
+    schema,
+)
 
 __all__ = ["Record", "ColumnBuffer", "encode_segment", "decode_segment"]
 
@@ -99,7 +109,34 @@ def _binary_column(values: Sequence[bytes | np.ndarray | None]) -> Any:
     )
 
 
-def encode_segment(buf: ColumnBuffer, worker: str, compression: str = "zstd") -> tuple[bytes, int]:
+@functools.cache
+def _page_checksum_kwargs() -> tuple[dict[str, bool], dict[str, bool]]:
+    """Parquet page CRCs where pyarrow has them (>= 14): (write_table kwargs, ParquetFile kwargs).
+
+    Older pyarrow (12, 13; the MXNet environment) writes and reads without page CRCs; the
+    whole-segment CRC-32 in the file name applies either way.
+    """
+    import pyarrow.parquet as pq
+
+    write = "write_page_checksum" in inspect.signature(pq.write_table).parameters
+    read = "page_checksum_verification" in inspect.signature(pq.ParquetFile.__init__).parameters
+    return (
+        {"write_page_checksum": True} if write else {},
+        {"page_checksum_verification": True} if read else {},
+    )
+
+
+def _collections_column(recs: Sequence[Record]) -> Any:
+    """The list<string> column, built from the few distinct tuples (fast for millions of rows)."""
+    import pyarrow as pa
+
+    distinct: dict[tuple[str, ...], int] = {}
+    idx = np.fromiter((distinct.setdefault(r.collections, len(distinct)) for r in recs), np.int32, len(recs))
+    uniques = pa.array([list(c) for c in distinct], pa.list_(pa.string()))
+    return uniques.take(pa.array(idx))
+
+
+def encode_segment(buf: ColumnBuffer, worker: str, compression: str = "zstd") -> tuple[Any, int]:
     """Parquet bytes of the buffered rows and their CRC-32."""
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -112,7 +149,7 @@ def encode_segment(buf: ColumnBuffer, worker: str, compression: str = "zstd") ->
         "mode_step": pa.array(buf.cols["mode_step"], pa.int64()),
         "worker": pa.array([worker] * n, pa.string()),
         "tensor": pa.array([r.tensor for r in recs], pa.string()),
-        "collections": pa.array([list(r.collections) for r in recs], pa.list_(pa.string())),
+        "collections": _collections_column(recs),
         "reduction": pa.array([r.reduction for r in recs], pa.string()),
         "value": pa.array([r.value for r in recs], pa.float64()),
         "dtype": pa.array([r.dtype for r in recs], pa.string()),
@@ -120,7 +157,17 @@ def encode_segment(buf: ColumnBuffer, worker: str, compression: str = "zstd") ->
         "data": _binary_column([r.data for r in recs]),
         "wall_time": pa.array(buf.cols["wall_time"], pa.float64()),
     }
-    sch = schema()
+    tensor_colls: dict[str, list[str]] = {}
+    for r in recs:
+        if r.tensor not in tensor_colls:
+            tensor_colls[r.tensor] = list(r.collections)
+    sch = schema().with_metadata(
+        {
+            FORMAT_VERSION_KEY: str(FORMAT_VERSION).encode(),
+            WORKER_KEY: worker.encode(),
+            TENSOR_COLLECTIONS_KEY: json.dumps(tensor_colls).encode(),
+        }
+    )
     table = pa.Table.from_arrays([arrays[f.name] for f in sch], schema=sch)
     sink = pa.BufferOutputStream()
     pq.write_table(
@@ -129,31 +176,66 @@ def encode_segment(buf: ColumnBuffer, worker: str, compression: str = "zstd") ->
         compression={c: (compression if c != "data" else "none") for c in sch.names},
         use_dictionary=[c for c in sch.names if c not in ("data", "value", "wall_time")],
         write_statistics=["step", "mode_step"],
-        write_page_checksum=True,
         row_group_size=max(n, 1),
+        **_page_checksum_kwargs()[0],
     )
     body = sink.getvalue().to_pybytes()
     return body, zlib.crc32(body)
 
 
-def decode_segment(path: str, body: bytes, expected_crc: int, columns: Sequence[str] = META_COLUMNS) -> Any:
-    """The Arrow table of a segment's ``columns``; raises CorruptSegmentError naming ``path``."""
+def decode_segment(
+    path: str,
+    body: Any,
+    expected_crc: int | None,
+    columns: Sequence[str] = META_COLUMNS,
+    read_dictionary: Sequence[str] = (),
+) -> tuple[Any, dict[bytes, bytes]]:
+    """The Arrow table of a segment's ``columns`` and the file's key-value metadata.
+
+    ``expected_crc=None`` skips the CRC check (for re-reads of a file verified before).
+    Raises CorruptSegmentError / UnsupportedFormatVersion naming ``path``.
+    """
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    crc = zlib.crc32(body)
-    if crc != expected_crc:
-        raise CorruptSegmentError(
-            path, f"CRC-32 is {crc:08x}, the name says {expected_crc:08x} (truncated or altered)"
-        )
+    if expected_crc is not None:
+        crc = zlib.crc32(body)
+        if crc != expected_crc:
+            raise CorruptSegmentError(
+                path, f"CRC-32 is {crc:08x}, the name says {expected_crc:08x} (truncated or altered)"
+            )
     try:
-        pf = pq.ParquetFile(pa.BufferReader(body), page_checksum_verification=True)
+        pf = pq.ParquetFile(pa.BufferReader(body), read_dictionary=list(read_dictionary), **_options()[1])
         meta = pf.schema_arrow.metadata or {}
         version = int(meta.get(FORMAT_VERSION_KEY, b"0"))
         if version > FORMAT_VERSION:
             raise UnsupportedFormatVersion(path, version, FORMAT_VERSION)
-        return pf.read(columns=list(columns))
+        return pf.read(columns=list(columns)), dict(meta)
     except UnsupportedFormatVersion:
         raise
     except Exception as e:  # pyarrow raises several types for damaged files
         raise CorruptSegmentError(path, f"does not parse as a Parquet segment ({e})") from e
+
+
+def _parquet_options() -> tuple[dict[str, Any], dict[str, Any]]:  # pragma: no cover - version dependent
+    """Checksum options where this pyarrow has them (page checksums came in pyarrow 13)."""
+    import inspect
+
+    import pyarrow.parquet as pq
+
+    write = (
+        {"write_page_checksum": True}
+        if "write_page_checksum" in inspect.signature(pq.write_table).parameters
+        else {}
+    )
+    read = (
+        {"page_checksum_verification": True}
+        if "page_checksum_verification" in inspect.signature(pq.ParquetFile).parameters
+        else {}
+    )
+    return write, read
+
+
+@functools.cache
+def _options() -> tuple[dict[str, Any], dict[str, Any]]:
+    return _parquet_options()

@@ -42,6 +42,7 @@ __all__ = [
 FORMAT_VERSION = 1
 FORMAT_VERSION_KEY = b"smdbg.format_version"
 WORKER_KEY = b"smdbg.worker"
+TENSOR_COLLECTIONS_KEY = b"smdbg.tensor_collections"
 RAW = "raw"
 TRIAL_FILE = "trial.json"
 EVENTS_DIR = "events"
@@ -56,6 +57,9 @@ COLUMNS = (
     "reduction", "value", "dtype", "shape", "data", "wall_time",
 )  # fmt: skip
 META_COLUMNS = tuple(c for c in COLUMNS if c != "data")
+# What a reader loads when it opens a segment; the rest is read when asked for.
+INDEX_COLUMNS = ("step", "mode", "mode_step", "tensor", "reduction", "value", "wall_time")
+DICTIONARY_COLUMNS = ("mode", "tensor", "reduction")
 
 _SEGMENT_RE = re.compile(r"^(\d{6,})_(-?\d+)-(-?\d+)_([0-9a-f]{8})\.parquet$")
 

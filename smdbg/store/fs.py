@@ -33,7 +33,7 @@ class StoreFS(abc.ABC):
         """The whole file."""
 
     @abc.abstractmethod
-    def write_atomic(self, path: str, data: bytes, fsync: bool = True) -> None:
+    def write_atomic(self, path: str, data: bytes | memoryview | Any, fsync: bool = True) -> None:
         """Publish ``data`` at ``path`` so that readers see all of it or nothing (creates parents)."""
 
     @abc.abstractmethod
@@ -65,7 +65,7 @@ class LocalFS(StoreFS):
         with open(self._p(path), "rb") as f:
             return f.read()
 
-    def write_atomic(self, path: str, data: bytes, fsync: bool = True) -> None:
+    def write_atomic(self, path: str, data: bytes | memoryview | Any, fsync: bool = True) -> None:
         full = self._p(path)
         parent = os.path.dirname(full)
         os.makedirs(parent, exist_ok=True)
@@ -129,9 +129,9 @@ class FsspecFS(StoreFS):
     def read_bytes(self, path: str) -> bytes:
         return bytes(self.fs.cat_file(self._p(path)))
 
-    def write_atomic(self, path: str, data: bytes, fsync: bool = True) -> None:
+    def write_atomic(self, path: str, data: bytes | memoryview | Any, fsync: bool = True) -> None:
         # One PUT: object stores publish an object whole or not at all.
-        self.fs.pipe_file(self._p(path), data)
+        self.fs.pipe_file(self._p(path), bytes(data))
 
     def exists(self, path: str) -> bool:
         full = self._p(path)

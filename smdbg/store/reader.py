@@ -13,7 +13,7 @@ import os
 import threading
 import warnings
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,12 +23,15 @@ from smdbg.exceptions import CorruptSegmentError, StoreError, UnsupportedFormatV
 from smdbg.modes import ModeKeys
 from smdbg.store._segment import decode_segment
 from smdbg.store.format import (
-    COLUMNS,
+    DICTIONARY_COLUMNS,
     END_FILE,
     EVENTS_DIR,
     FORMAT_VERSION,
+    INDEX_COLUMNS,
     PROGRESS_FILE,
+    TENSOR_COLLECTIONS_KEY,
     TRIAL_FILE,
+    WORKER_KEY,
     SegmentName,
 )
 from smdbg.store.fs import StoreFS, open_fs
@@ -45,7 +48,7 @@ _INT_COLS = ("step", "mode_step")
 class _Segment:
     path: str
     worker: str
-    table: Any  # pyarrow.Table of the metadata columns
+    info: Any  # pyarrow.Table of dtype, shape, collections (None until first needed)
     base: int  # first global row index
     crc: int
 
@@ -91,6 +94,7 @@ class TrialReader:
         self.tensors = _Codes()
         self.reductions = _Codes()
         self.workers = _Codes()
+        self._modes = _Codes()
         self._chunks: dict[str, list[np.ndarray]] = {
             c: []
             for c in (
@@ -174,7 +178,7 @@ class TrialReader:
         url = self.fs.url(path)
         try:
             body = self.fs.read_bytes(path)
-            table = decode_segment(url, body, name.crc32, columns=COLUMNS)
+            table, meta = decode_segment(url, body, name.crc32, INDEX_COLUMNS, DICTIONARY_COLUMNS)
         except (CorruptSegmentError, UnsupportedFormatVersion) as e:
             self.corrupt[path] = str(e)
             if self.on_corrupt == "raise":
@@ -186,50 +190,70 @@ class TrialReader:
             return 0
         n = table.num_rows
         seg_idx = len(self.segments)
-        data = table.column("data")
-        meta = table.drop_columns(["data"])
-        worker = meta.column("worker")[0].as_py() if n else ""
-        self.segments.append(_Segment(path, worker, meta, self.nrows, name.crc32))
+        worker = meta.get(WORKER_KEY, path.split("/")[-2].encode()).decode()
+        self.segments.append(_Segment(path, worker, None, self.nrows, name.crc32))
         self._known.add(path)
-        self._cache_data(seg_idx, data)
         if not n:
             return 0
         ch = self._chunks
         for c in _INT_COLS:
-            ch[c].append(meta.column(c).to_numpy())
-        ch["mode"].append(
-            np.fromiter((_MODE_CODE.get(m, 3) for m in meta.column("mode").to_pylist()), np.int8, n)
-        )
+            ch[c].append(table.column(c).to_numpy())
+        mcodes = self._codes_of(table.column("mode"), self._modes)
+        ch["mode"].append(np.array([_MODE_CODE.get(m, 3) for m in self._modes.names], dtype=np.int8)[mcodes])
         ch["worker"].append(np.full(n, self.workers.code(worker), np.int32))
-        ch["reduction"].append(self._codes_of(meta.column("reduction"), self.reductions))
-        tcodes = self._codes_of(meta.column("tensor"), self.tensors)
+        ch["reduction"].append(self._codes_of(table.column("reduction"), self.reductions))
+        tcodes = self._codes_of(table.column("tensor"), self.tensors)
         ch["tensor"].append(tcodes)
-        ch["value"].append(meta.column("value").to_numpy(zero_copy_only=False).astype(np.float64))
-        ch["wall_time"].append(meta.column("wall_time").to_numpy())
+        ch["value"].append(table.column("value").to_numpy().astype(np.float64, copy=False))
+        ch["wall_time"].append(table.column("wall_time").to_numpy())
         ch["seg"].append(np.full(n, seg_idx, np.int32))
         order = np.argsort(tcodes, kind="stable")
         uniq, starts = np.unique(tcodes[order], return_index=True)
         bounds = list(starts[1:]) + [n]
-        colls = meta.column("collections")
         for code, lo, hi in zip(uniq.tolist(), starts.tolist(), bounds):
-            rows = order[lo:hi] + self.nrows
-            self._tensor_chunks.setdefault(code, []).append(rows)
-            first = int(order[lo])
-            self.tensor_collections.setdefault(self.tensors.names[code], set()).update(
-                colls[first].as_py() or ()
-            )
+            self._tensor_chunks.setdefault(code, []).append(order[lo:hi] + self.nrows)
+        if TENSOR_COLLECTIONS_KEY in meta:
+            for tensor, colls in json.loads(meta[TENSOR_COLLECTIONS_KEY]).items():
+                self.tensor_collections.setdefault(tensor, set()).update(colls)
+        else:  # written without the metadata key: read the column
+            info = self._segment_info(seg_idx)
+            colls_col = info.column("collections")
+            for code, lo in zip(uniq.tolist(), starts.tolist()):
+                first = int(order[lo])
+                self.tensor_collections.setdefault(self.tensors.names[code], set()).update(
+                    colls_col[first].as_py() or ()
+                )
         self.nrows += n
         return n
 
     @staticmethod
     def _codes_of(column: Any, codes: _Codes) -> np.ndarray:
-        enc = (
-            column.dictionary_encode().combine_chunks()
-            if hasattr(column, "combine_chunks")
-            else column.dictionary_encode()
-        )
-        local = np.asarray([codes.code(s) for s in enc.dictionary.to_pylist()], dtype=np.int32)
-        return local[enc.indices.to_numpy()]
+        """Global integer codes of a (dictionary-encoded) string column."""
+        import pyarrow as pa
+
+        chunks = column.chunks if hasattr(column, "chunks") else [column]
+        out = []
+        for chunk in chunks:
+            enc = chunk if pa.types.is_dictionary(chunk.type) else chunk.dictionary_encode()
+            local = np.asarray([codes.code(s) for s in enc.dictionary.to_pylist()], dtype=np.int32)
+            out.append(
+                local[enc.indices.to_numpy(zero_copy_only=False).astype(np.int64)]
+                if len(local)
+                else np.zeros(len(enc), np.int32)
+            )
+        return np.concatenate(out) if out else np.zeros(0, np.int32)
+
+    def _read_columns(self, seg_idx: int, columns: Sequence[str]) -> Any:
+        seg = self.segments[seg_idx]
+        table, _ = decode_segment(self.fs.url(seg.path), self.fs.read_bytes(seg.path), None, columns)
+        return table
+
+    def _segment_info(self, seg_idx: int) -> Any:
+        """The dtype, shape and collections columns of a segment (read once, when first needed)."""
+        seg = self.segments[seg_idx]
+        if seg.info is None:
+            seg.info = self._read_columns(seg_idx, ("dtype", "shape", "collections"))
+        return seg.info
 
     def _cache_data(self, seg_idx: int, data: Any) -> None:
         size = int(data.nbytes)
@@ -267,15 +291,12 @@ class TrialReader:
                 self._tensor_rows[code] = rows
             return rows
 
-    def _locate(self, row: int) -> tuple[_Segment, int]:
-        seg = self.segments[int(self.cols["seg"][row])]
-        return seg, row - seg.base
-
     def row_info(self, row: int) -> dict[str, Any]:
         """dtype, shape and collections of one row."""
         with self._lock:
-            seg, local = self._locate(row)
-            t = seg.table
+            seg_idx = int(self.cols["seg"][row])
+            local = row - self.segments[seg_idx].base
+            t = self._segment_info(seg_idx)
             return {
                 "dtype": t.column("dtype")[local].as_py(),
                 "shape": t.column("shape")[local].as_py(),
@@ -290,11 +311,7 @@ class TrialReader:
             local = row - seg.base
             data = self._data_cache.get(seg_idx)
             if data is None:
-                name = SegmentName.parse(seg.path.rsplit("/", 1)[-1])
-                assert name is not None
-                data = decode_segment(
-                    self.fs.url(seg.path), self.fs.read_bytes(seg.path), name.crc32, columns=["data"]
-                ).column("data")
+                data = self._read_columns(seg_idx, ("data",)).column("data")
                 self._cache_data(seg_idx, data)
             else:
                 self._data_cache.move_to_end(seg_idx)
