@@ -223,6 +223,11 @@ class BaseHook:
             self._advance()
         self.mode = mode
         self._saving = self.planner.begin_step(mode, self.mode_steps[mode])
+        self._publish_progress()
+
+    def _publish_progress(self) -> None:
+        """Tell readers every record before the current step was handed over. A hook whose
+        records of earlier steps are still in flight (device -> host copies) publishes less."""
         if self._writer is not None:
             self._writer.set_progress(self.step, self.mode.name, self.mode_steps[self.mode])
 
@@ -233,7 +238,7 @@ class BaseHook:
         self.mode_steps[self.mode] += 1
         self._saving = self.planner.begin_step(self.mode, self.mode_steps[self.mode])
         if self._writer is not None:
-            self._writer.set_progress(self.step, self.mode.name, self.mode_steps[self.mode])
+            self._publish_progress()
             now = time.monotonic()
             if now - self._stop_checked >= self._stop_check_secs:
                 self._stop_checked = now
