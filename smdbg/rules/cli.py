@@ -9,7 +9,7 @@ import argparse
 import sys
 from typing import Any
 
-__all__ = ["register"]
+__all__ = ["register", "main"]
 
 
 def register(subparsers: Any) -> None:
@@ -111,3 +111,15 @@ def _list(args: argparse.Namespace) -> int:
         for pname, p in cls.parameters.items():
             print(f"    {pname} ({p.kind}, default {p.default!r}): {p.help}")
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m smdbg.rules.cli run ...``: the same as ``smdbg rule ...``, without the other commands."""
+    parser = argparse.ArgumentParser(prog="smdbg")
+    register(parser.add_subparsers(dest="command", metavar="COMMAND"))
+    args = parser.parse_args(["rule", *(sys.argv[1:] if argv is None else argv)])
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
