@@ -3,7 +3,8 @@
 Writes a CSV of 18 float, 1 integer and 1 string column, then times ``suggest_baseline`` on it
 (CSV read + statistics + KLL sketches + files) and ``compute_statistics`` on the in-memory table.
 whylogs profiles the same CSV in its own virtual environment (.bench/whylogs-venv, created with
-``python -m venv .bench/whylogs-venv && .bench/whylogs-venv/bin/pip install whylogs pandas``)
+``python -m venv .bench/whylogs-venv && .bench/whylogs-venv/bin/pip install whylogs "numpy<2" "pandas<2.3"``;
+whylogs 1.6 fails on numpy 2)
 when that exists; otherwise the table says so.
 
     .venv/bin/python benchmarks/monitor_bench.py [--rows 1000000]
