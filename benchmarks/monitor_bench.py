@@ -66,14 +66,19 @@ def main() -> None:
     why_total = None
     if WHYLOGS_PY.exists():
         proc = subprocess.run(
-            [str(WHYLOGS_PY), "-c", WHYLOGS_SCRIPT, str(csv_path)], capture_output=True, text=True, timeout=1800
+            [str(WHYLOGS_PY), "-c", WHYLOGS_SCRIPT, str(csv_path)],
+            capture_output=True,
+            text=True,
+            timeout=1800,
         )
         if proc.returncode == 0:
             read_s, profile_s = map(float, proc.stdout.split()[-2:])
             why_total = read_s + profile_s
             why = f"{profile_s:.2f}s profile + {read_s:.2f}s pandas read_csv"
         else:
-            why = f"failed: {proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else proc.returncode}"
+            why = (
+                f"failed: {proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else proc.returncode}"
+            )
 
     print(f"monitor benchmark: {args.rows:,} rows x 20 columns (CSV {size_mb:.0f} MB)")
     print(f"{'step':<46} {'seconds':>9}")

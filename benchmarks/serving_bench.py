@@ -69,7 +69,9 @@ def main() -> None:
     off = model.deploy(endpoint_name="bench-off")
     on = model.deploy(
         endpoint_name="bench-on",
-        data_capture_config=DataCaptureConfig(sampling_percentage=100, destination_s3_uri=str(work / "capture")),
+        data_capture_config=DataCaptureConfig(
+            sampling_percentage=100, destination_s3_uri=str(work / "capture")
+        ),
     )
     body = ",".join(f"{v:.6f}" for v in X[0]).encode()
     ports = {"off": int(off.url.rsplit(":", 1)[1]), "on": int(on.url.rsplit(":", 1)[1])}
@@ -91,14 +93,20 @@ def main() -> None:
     rows = []
     for key, label in (("off", "capture off"), ("on", "capture 100%")):
         lat = np.array(results[key]["lat"]) * 1000
-        rows.append((label, statistics.mean(results[key]["n"]), np.percentile(lat, 50), np.percentile(lat, 99)))
-    print(f"serving benchmark: {args.threads} client threads, {args.rounds} interleaved rounds of {args.seconds}s, 127.0.0.1")
+        rows.append(
+            (label, statistics.mean(results[key]["n"]), np.percentile(lat, 50), np.percentile(lat, 99))
+        )
+    print(
+        f"serving benchmark: {args.threads} client threads, {args.rounds} interleaved rounds of {args.seconds}s, 127.0.0.1"
+    )
     print(f"{'config':<14} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8}")
     for label, rps, p50, p99 in rows:
         print(f"{label:<14} {rps:>9.0f} {p50:>8.3f} {p99:>8.3f}")
     ratio = rows[1][2] / rows[0][2]
     print(f"p50 ratio (capture 100% / off): {ratio:.3f}  (target <= 1.05)")
-    print(f"captured records written: {captured['written']}, dropped: {captured['dropped']}, errors: {captured['errors']}")
+    print(
+        f"captured records written: {captured['written']}, dropped: {captured['dropped']}, errors: {captured['errors']}"
+    )
 
 
 if __name__ == "__main__":
