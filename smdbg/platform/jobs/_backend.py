@@ -1,0 +1,81 @@
+"""The backend contract: start one worker, read its log, wait for it, stop it.
+
+A backend is small on purpose (three primitives on a handle); the supervisor builds jobs on it:
+metrics, rule jobs, statuses and outputs live once, in :mod:`smdbg.platform.jobs._supervisor`.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from smdbg.platform.jobs._instances import InstanceType
+
+__all__ = ["Mount", "WorkerSpec", "WorkerHandle", "Backend"]
+
+
+@dataclass(frozen=True)
+class Mount:
+    """``host`` presented at ``container`` inside the worker (bind mount)."""
+
+    host: str
+    container: str
+    read_only: bool = False
+
+
+@dataclass
+class WorkerSpec:
+    """One worker (one "instance") of a job."""
+
+    job_name: str
+    host: str
+    argv: list[str]
+    env: dict[str, str]
+    workdir: str
+    instance: InstanceType
+    mounts: list[Mount] = field(default_factory=list)
+
+
+class WorkerHandle(abc.ABC):
+    """A started worker. ``lines`` and ``wait`` are called from one reader thread; ``stop`` may be
+    called from any thread, also after the worker ended (then it does nothing)."""
+
+    @property
+    @abc.abstractmethod
+    def ident(self) -> str:
+        """A pid or container id, recorded in ``job.json`` so another process can stop the worker."""
+
+    @abc.abstractmethod
+    def lines(self) -> Iterator[str]:
+        """The worker's stdout and stderr, line by line (without newline), until it ends."""
+
+    @abc.abstractmethod
+    def wait(self) -> int:
+        """Block until the worker ends; its exit status (negative: killed by that signal)."""
+
+    @abc.abstractmethod
+    def stop(self, grace_s: float) -> None:
+        """SIGTERM, then SIGKILL after ``grace_s`` seconds."""
+
+
+class Backend(abc.ABC):
+    name: str
+
+    @property
+    @abc.abstractmethod
+    def presents_container_paths(self) -> bool:
+        """True when workers see their mounts at the container paths (``/opt/ml/...``)."""
+
+    @abc.abstractmethod
+    def check(self, specs: list[WorkerSpec]) -> None:
+        """Raise a clear :class:`JobError` now if these workers cannot start (engine down, image
+        missing, no way to present the paths); called in the user's process before anything runs."""
+
+    @abc.abstractmethod
+    def start(self, spec: WorkerSpec) -> WorkerHandle:
+        """Start one worker."""
+
+    @abc.abstractmethod
+    def kill(self, ident: str) -> None:
+        """Stop a worker by its recorded ident, from another process (supervisor gone)."""

@@ -1,0 +1,64 @@
+"""Framework estimators: the same job, with each framework's distributed-training environment."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from smdbg.platform.jobs._estimator import Estimator
+
+__all__ = ["PyTorch", "TensorFlow", "MXNet", "SKLearn"]
+
+
+class PyTorch(Estimator):
+    """``instance_count > 1`` starts that many workers with torchrun's variables (MASTER_ADDR,
+    MASTER_PORT, RANK, WORLD_SIZE, LOCAL_RANK...), so ``dist.init_process_group("gloo")`` works
+    unchanged. DGL scripts run through this estimator too."""
+
+    framework = "pytorch"
+
+    def _distributed_env(self, rank: int, world: int, port: int) -> dict[str, str]:
+        return {
+            "MASTER_ADDR": "127.0.0.1",
+            "MASTER_PORT": str(port),
+            "RANK": str(rank),
+            "WORLD_SIZE": str(world),
+            "LOCAL_RANK": "0",
+            "LOCAL_WORLD_SIZE": "1",
+            "GROUP_RANK": str(rank),
+            "NODE_RANK": str(rank),
+        }
+
+
+class TensorFlow(Estimator):
+    """``instance_count > 1`` sets ``TF_CONFIG`` (a MultiWorkerMirroredStrategy cluster on 127.0.0.1)."""
+
+    framework = "tensorflow"
+
+    def _distributed_env(self, rank: int, world: int, port: int) -> dict[str, str]:
+        workers = [f"127.0.0.1:{port + i}" for i in range(world)]
+        return {
+            "TF_CONFIG": json.dumps(
+                {"cluster": {"worker": workers}, "task": {"type": "worker", "index": rank}}
+            )
+        }
+
+
+class MXNet(Estimator):
+    """Workers get ``SM_HOSTS``/``SM_CURRENT_HOST``; MXNet's own parameter servers are not started."""
+
+    framework = "mxnet"
+
+
+class SKLearn(Estimator):
+    """scikit-learn trains on one instance (as on SageMaker)."""
+
+    framework = "sklearn"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        count = kwargs.get("instance_count", 1)
+        if count != 1:
+            raise ValueError(
+                f"SKLearn got instance_count={count!r}: scikit-learn jobs run on exactly 1 instance"
+            )
+        super().__init__(*args, **kwargs)

@@ -1,0 +1,47 @@
+"""Instance types: SageMaker ``ml.*`` names mapped to the CPU and memory limits a job gets here.
+
+The Docker backend enforces both (``nano_cpus``, ``mem_limit``). The local backend pins each
+worker to at most ``vcpus`` CPUs with ``sched_setaffinity`` (never more than the machine has) and
+caps its address space with ``RLIMIT_AS`` at four times the memory (address space, not resident
+memory: Python and PyTorch reserve much more than they touch). ``local`` means no limit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["InstanceType", "INSTANCE_TYPES", "resolve_instance_type"]
+
+
+@dataclass(frozen=True)
+class InstanceType:
+    name: str
+    vcpus: int | None
+    memory_gib: float | None
+
+    @property
+    def memory_bytes(self) -> int | None:
+        return None if self.memory_gib is None else int(self.memory_gib * 1024**3)
+
+
+_TABLE = (
+    ("ml.t3.medium", 2, 4), ("ml.t3.large", 2, 8), ("ml.t3.xlarge", 4, 16),
+    ("ml.m5.large", 2, 8), ("ml.m5.xlarge", 4, 16), ("ml.m5.2xlarge", 8, 32), ("ml.m5.4xlarge", 16, 64),
+    ("ml.c5.large", 2, 4), ("ml.c5.xlarge", 4, 8), ("ml.c5.2xlarge", 8, 16), ("ml.c5.4xlarge", 16, 32),
+    ("ml.r5.large", 2, 16), ("ml.r5.xlarge", 4, 32),
+    ("ml.p3.2xlarge", 8, 61), ("ml.g4dn.xlarge", 4, 16), ("ml.g5.xlarge", 4, 16),
+)  # fmt: skip
+
+INSTANCE_TYPES: dict[str, InstanceType] = {n: InstanceType(n, c, m) for n, c, m in _TABLE}
+INSTANCE_TYPES["local"] = InstanceType("local", None, None)
+INSTANCE_TYPES["local_cpu"] = InstanceType("local_cpu", None, None)
+
+
+def resolve_instance_type(name: str) -> InstanceType:
+    try:
+        return INSTANCE_TYPES[name]
+    except (KeyError, TypeError):
+        raise ValueError(
+            f"instance_type {name!r} is not known: expected 'local' or one of "
+            f"{', '.join(sorted(k for k in INSTANCE_TYPES if k.startswith('ml.')))}"
+        ) from None

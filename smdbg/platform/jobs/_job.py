@@ -1,0 +1,241 @@
+"""Launching a job (a detached supervisor process) and the live handle on it.
+
+The front ends (:class:`Estimator`, :class:`Processor`) build a ``spec.json``; :func:`launch`
+writes it with the first ``job.json`` and starts ``python -m smdbg.platform.jobs._supervisor``.
+Everything else reads ``job.json``, so it works the same from another process.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, TextIO
+
+from smdbg.platform.jobs._errors import JobError, JobFailedError
+from smdbg.platform.jobs._state import (
+    TERMINAL,
+    iso_now,
+    job_dir,
+    list_job_names,
+    read_job,
+    update_job,
+    write_job,
+)
+
+__all__ = ["Job", "launch", "describe_job", "list_jobs", "stop_job", "job_logs", "job_status"]
+
+
+def job_status(desc: dict[str, Any]) -> str:
+    return str(desc.get("TrainingJobStatus") or desc.get("ProcessingJobStatus") or "Unknown")
+
+
+def _public(desc: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in desc.items() if not k.startswith("_")}
+
+
+def describe_job(name: str) -> dict[str, Any]:
+    """The job's SageMaker-shaped description (a frozen record)."""
+    desc = read_job(name)
+    _reap_orphan(name, desc)
+    return _public(read_job(name))
+
+
+def list_jobs() -> list[dict[str, Any]]:
+    rows = []
+    for name in list_job_names():
+        try:
+            d = read_job(name)
+        except (OSError, ValueError):
+            continue
+        rows.append(
+            {
+                "name": name,
+                "kind": d.get("_smdbg", {}).get("kind"),
+                "status": job_status(d),
+                "backend": d.get("_smdbg", {}).get("backend"),
+                "created": d.get("CreationTime"),
+                "failure_reason": (d.get("FailureReason") or "").splitlines()[0]
+                if d.get("FailureReason")
+                else None,
+            }
+        )
+    return sorted(rows, key=lambda r: str(r["created"]))
+
+
+def _pid_alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie (our own child, not yet reaped) is not alive
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return True
+
+
+def _reap_orphan(name: str, desc: dict[str, Any]) -> None:
+    """A job whose supervisor died without a final status is marked Failed (said so)."""
+    if job_status(desc) in TERMINAL:
+        return
+    if not _pid_alive(desc.get("_smdbg", {}).get("supervisor_pid")):
+        time.sleep(0.2)  # it may just have written its final status
+        desc = read_job(name)
+        if job_status(desc) in TERMINAL:
+            return
+        key = (
+            "TrainingJobStatus" if desc.get("_smdbg", {}).get("kind") == "training" else "ProcessingJobStatus"
+        )
+        update_job(
+            name,
+            **{key: "Failed", "SecondaryStatus": "Failed"},
+            FailureReason=f"InternalError: the job supervisor ended without a status; see {job_dir(name)}/supervisor.log",
+        )
+
+
+def stop_job(name: str, wait: bool = True, timeout: float = 60.0) -> dict[str, Any]:
+    """Ask a job to stop (SIGTERM to its supervisor); returns its description."""
+    desc = read_job(name)
+    if job_status(desc) in TERMINAL:
+        return _public(desc)
+    private = desc.get("_smdbg", {})
+    pid = private.get("supervisor_pid")
+    if _pid_alive(pid):
+        os.kill(pid, signal.SIGTERM)
+    else:  # no supervisor: stop what it left and record it ourselves
+        from smdbg.platform.jobs._supervisor import make_backend
+
+        backend = make_backend(private.get("backend", "local"), private.get("image"))
+        for ident in private.get("workers", {}).values():
+            backend.kill(ident)
+        key = "TrainingJobStatus" if private.get("kind") == "training" else "ProcessingJobStatus"
+        update_job(name, **{key: "Stopped", "SecondaryStatus": "Stopped"})
+    if wait:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and job_status(read_job(name)) not in TERMINAL:
+            time.sleep(0.1)
+    return describe_job(name)
+
+
+def job_logs(name: str) -> dict[str, str]:
+    """Each worker's log so far, by host."""
+    read_job(name)  # raises JobNotFound
+    logs = job_dir(name) / "logs"
+    return (
+        {p.stem: p.read_text(errors="replace") for p in sorted(logs.glob("*.log"))} if logs.is_dir() else {}
+    )
+
+
+def launch(spec: dict[str, Any], description: dict[str, Any]) -> None:
+    """Write the spec and the first description, then start the supervisor (detached)."""
+    name = spec["name"]
+    directory = job_dir(name)
+    if (directory / "job.json").exists():
+        raise JobError(f"a job named {name!r} already exists under {directory.parent}; pick another job_name")
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "spec.json").write_text(json.dumps(spec, indent=2, default=str))
+    status_key = "TrainingJobStatus" if spec["kind"] == "training" else "ProcessingJobStatus"
+    now = iso_now()
+    description.update(
+        {
+            status_key: "InProgress",
+            "SecondaryStatus": "Starting",
+            "CreationTime": now,
+            "LastModifiedTime": now,
+        }
+    )
+    description["_smdbg"] = {"kind": spec["kind"], "backend": spec["backend"], "image": spec.get("image")}
+    write_job(name, description)
+    with open(directory / "supervisor.log", "ab") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "smdbg.platform.jobs._supervise", str(directory)],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+    update_job(name, _smdbg={"supervisor_pid": proc.pid})
+    _CHILDREN.append(proc)  # reaped in wait(); a detached job outlives this process
+
+
+_CHILDREN: list[subprocess.Popen[bytes]] = []
+
+
+class Job:
+    """A live handle on one job (training or processing) by name."""
+
+    def __init__(self, job_name: str) -> None:
+        self.job_name = job_name
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(job_name={self.job_name!r})"
+
+    @property
+    def name(self) -> str:
+        return self.job_name
+
+    @property
+    def job_dir(self) -> Path:
+        return job_dir(self.job_name)
+
+    def describe(self) -> dict[str, Any]:
+        return describe_job(self.job_name)
+
+    def status(self) -> str:
+        return job_status(self.describe())
+
+    def stop(self, wait: bool = True) -> dict[str, Any]:
+        return stop_job(self.job_name, wait=wait)
+
+    def logs(self) -> dict[str, str]:
+        return job_logs(self.job_name)
+
+    def wait(
+        self, logs: bool = True, timeout: float | None = None, out: TextIO | None = None
+    ) -> dict[str, Any]:
+        """Block until the job ends (printing its log when ``logs``); raise JobFailedError if Failed."""
+        stream = out or sys.stdout
+        deadline = None if timeout is None else time.monotonic() + timeout
+        offsets: dict[Path, int] = {}
+        while True:
+            desc = self.describe()
+            if logs:
+                self._print_new(offsets, stream)
+            if job_status(desc) in TERMINAL:
+                if logs:
+                    self._print_new(offsets, stream)
+                break
+            if deadline is not None and time.monotonic() > deadline:
+                raise TimeoutError(f"job {self.job_name!r} still {job_status(desc)} after {timeout}s")
+            time.sleep(0.1)
+        for proc in list(_CHILDREN):
+            if proc.poll() is not None:
+                _CHILDREN.remove(proc)
+        if job_status(desc) == "Failed":
+            raise JobFailedError(f"job {self.job_name!r} failed: {desc.get('FailureReason')}", desc)
+        return desc
+
+    def _print_new(self, offsets: dict[Path, int], stream: TextIO) -> None:
+        logs = sorted((self.job_dir / "logs").glob("*.log"))
+        many = len(logs) > 1
+        for path in logs:
+            with open(path, "rb") as f:
+                f.seek(offsets.get(path, 0))
+                data = f.read()
+            end = data.rfind(b"\n") + 1
+            if not end:
+                continue
+            offsets[path] = offsets.get(path, 0) + end
+            for line in data[:end].decode("utf-8", "replace").splitlines():
+                stream.write(f"{path.stem} | {line}\n" if many else line + "\n")
+        stream.flush()

@@ -1,0 +1,109 @@
+"""Job state on disk: one directory per job under ``$SMDBG_HOME/jobs`` holding ``job.json``.
+
+``job.json`` is the job's SageMaker-shaped description plus a private ``_smdbg`` block (kind,
+backend, worker pids or container ids, supervisor pid). It is replaced atomically, so a reader in
+another process (``smdbg jobs ...``) never sees half a file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from smdbg.platform.jobs._errors import JobNotFound
+
+__all__ = [
+    "smdbg_home",
+    "jobs_root",
+    "job_dir",
+    "validate_job_name",
+    "new_job_name",
+    "read_job",
+    "write_job",
+    "update_job",
+    "list_job_names",
+    "TERMINAL",
+    "iso_now",
+]
+
+TERMINAL = ("Completed", "Failed", "Stopped")
+_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9])*$")
+
+
+def smdbg_home() -> Path:
+    """The state directory: ``$SMDBG_HOME`` when set, else ``~/.smdbg``. Read only here."""
+    env = os.environ.get("SMDBG_HOME")
+    return Path(env) if env else Path.home() / ".smdbg"
+
+
+def jobs_root() -> Path:
+    return smdbg_home() / "jobs"
+
+
+def validate_job_name(name: str) -> str:
+    if not isinstance(name, str) or len(name) > 63 or not _NAME.match(name):
+        raise ValueError(
+            f"job name {name!r} is not valid: expected 1-63 letters, digits and hyphens, starting and "
+            "ending with a letter or digit (e.g. 'pytorch-training-1')"
+        )
+    return name
+
+
+def new_job_name(base: str) -> str:
+    """``<base>-<UTC timestamp>-<random>``, like the SageMaker SDK's default job names."""
+    stem = re.sub(r"[^a-zA-Z0-9-]+", "-", base).strip("-")[:30] or "job"
+    return f"{stem}-{time.strftime('%Y-%m-%d-%H-%M-%S', time.gmtime())}-{uuid.uuid4().hex[:4]}"
+
+
+def job_dir(name: str) -> Path:
+    return jobs_root() / validate_job_name(name)
+
+
+def iso_now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + f".{int(time.time() * 1000) % 1000:03d}Z"
+
+
+def read_job(name: str) -> dict[str, Any]:
+    path = job_dir(name) / "job.json"
+    try:
+        with open(path, encoding="utf-8") as f:
+            data: dict[str, Any] = json.load(f)
+    except FileNotFoundError:
+        raise JobNotFound(
+            f"no job named {name!r} under {jobs_root()}; list jobs with `smdbg jobs list` "
+            "(SMDBG_HOME selects the state directory)"
+        ) from None
+    return data
+
+
+def write_job(name: str, data: dict[str, Any]) -> None:
+    directory = job_dir(name)
+    directory.mkdir(parents=True, exist_ok=True)
+    tmp = directory / f".job.json.{os.getpid()}.{uuid.uuid4().hex[:6]}"
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(data, f, indent=2, sort_keys=True, default=str)
+    os.replace(tmp, directory / "job.json")
+
+
+def update_job(name: str, **fields: Any) -> dict[str, Any]:
+    """Read, merge top-level ``fields`` (``_smdbg`` is merged key by key) and write back."""
+    data = read_job(name)
+    private = fields.pop("_smdbg", None)
+    data.update(fields)
+    if private:
+        data.setdefault("_smdbg", {}).update(private)
+    data["LastModifiedTime"] = iso_now()
+    write_job(name, data)
+    return data
+
+
+def list_job_names() -> list[str]:
+    root = jobs_root()
+    if not root.is_dir():
+        return []
+    return sorted(p.name for p in root.iterdir() if (p / "job.json").is_file())
