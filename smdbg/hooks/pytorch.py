@@ -1,0 +1,371 @@
+"""The PyTorch hook: modules, losses, wrapped optimizers, modes, distributed workers.
+
+Only PyTorch's public hook points are used: a forward pre-hook on the registered model (step
+counting without an optimizer), optimizer step pre/post hooks on wrapped optimizers (step
+counting, weights, gradients and optimizer state), and — on saved steps only — forward hooks on
+submodules and losses and post-accumulate-grad hooks on parameters. On steps that are not
+saved the per-module hooks are not even attached, so PyTorch keeps its fast call path.
+
+Which values a step holds (with a wrapped optimizer): weights and gradients as they are right
+before ``optimizer.step()`` (the weights the step's forward used, the complete accumulated
+gradients), optimizer state (Adam's moments ...) right after it (including this step's update).
+"""
+
+from __future__ import annotations
+
+import collections
+import functools
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import torch
+
+from smdbg.exceptions import StopTrainingRequested
+from smdbg.hooks._torch_capture import PendingStep, StepCapture
+from smdbg.hooks.base import BaseHook
+from smdbg.modes import ModeKeys
+
+__all__ = ["Hook", "flatten_tensors"]
+
+_MAX_IN_FLIGHT = 8
+
+
+def flatten_tensors(value: Any) -> Iterator[torch.Tensor]:
+    """Tensors in a module's inputs or outputs, in order (tuples, lists, dicts by insertion)."""
+    if isinstance(value, torch.Tensor):
+        yield value
+    elif isinstance(value, (tuple, list)):
+        for v in value:
+            yield from flatten_tensors(v)
+    elif isinstance(value, dict):
+        for v in value.values():
+            yield from flatten_tensors(v)
+
+
+def _guarded(where: str) -> Any:
+    """Run a framework callback; report an internal error loudly and re-raise it."""
+
+    def deco(fn: Any) -> Any:
+        @functools.wraps(fn)
+        def wrapper(self: Hook, *args: Any, **kwargs: Any) -> Any:
+            try:
+                return fn(self, *args, **kwargs)
+            except StopTrainingRequested:
+                raise
+            except Exception as e:
+                self._report_error(where, e)
+                raise
+
+        return wrapper
+
+    return deco
+
+
+class Hook(BaseHook):
+    """smdebug-compatible PyTorch hook. See docs/pytorch.md."""
+
+    framework = "pytorch"
+    default_include_collections = ("losses",)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._models: list[torch.nn.Module] = []
+        self._module_names: dict[torch.nn.Module, str] = {}
+        self._params: list[tuple[str, torch.nn.Parameter]] = []
+        self._param_names: dict[int, str] = {}
+        self._losses: list[torch.nn.Module] = []
+        self._optimizers: list[torch.optim.Optimizer] = []
+        self._handles: list[Any] = []
+        self._step_handles: list[Any] = []
+        self._attached_for: frozenset[str] = frozenset()
+        self._step_used = False
+        self._calls: dict[int, int] = {}
+        self._capture = StepCapture()
+        self._in_flight: collections.deque[PendingStep] = collections.deque()
+        super().__init__(*args, **kwargs)
+
+    # -- framework specifics for BaseHook -------------------------------------------------------
+    def _register_builtin_collections(self) -> None:
+        # Explicit names are added at registration; these patterns cover saved tensors of
+        # modules registered later and names written by hand (smdebug's patterns).
+        self.collections.get("weights").include(r"^(?!gradient/).*weight$")
+        self.collections.get("biases").include(r"^(?!gradient/).*bias$")
+        self.collections.get("gradients").include(r"^gradient/")
+        self.collections.get("inputs").include(r"_input_\d+$")
+        self.collections.get("outputs").include(r"_output_\d+$")
+
+    def _worker_identity(self) -> tuple[int, int]:
+        dist = torch.distributed
+        if dist.is_available() and dist.is_initialized():
+            return int(dist.get_rank()), int(dist.get_world_size())
+        return super()._worker_identity()
+
+    def _to_numpy(self, value: Any) -> Any:
+        if isinstance(value, torch.Tensor):
+            t = value.detach()
+            if t.dtype in (torch.bfloat16, torch.float8_e4m3fn, torch.float8_e5m2):
+                t = t.float()
+            return t.cpu().numpy()
+        return super()._to_numpy(value)
+
+    def _detach(self) -> None:
+        self._remove_step_handles()
+        for h in self._handles:
+            h.remove()
+        self._handles.clear()
+
+    # -- registration ---------------------------------------------------------------------------
+    def register_module(self, module: torch.nn.Module) -> None:
+        """Save this model's weights, biases, gradients (and inputs/outputs if included).
+
+        Names follow smdebug: ``<ModelClass>_<param name>``, ``gradient/<ModelClass>_<param>``,
+        ``<submodule name>_input_<i>`` / ``_output_<i>`` (the model itself is ``<ModelClass>``).
+        """
+        if not isinstance(module, torch.nn.Module):
+            raise TypeError(
+                f"register_module({module!r}): expected a torch.nn.Module, got {type(module).__name__}; "
+                "pass the model (or use register_loss for a loss module)"
+            )
+        if module in self._models:
+            return
+        top = module._get_name()
+        self._models.append(module)
+        for name, sub in module.named_modules():
+            self._module_names.setdefault(sub, name or top)
+        weights, biases, grads = (self.collections.get(n) for n in ("weights", "biases", "gradients"))
+        for pname, p in module.named_parameters():
+            full = f"{top}_{pname}"
+            if id(p) in self._param_names:
+                continue
+            self._param_names[id(p)] = full
+            self._params.append((full, p))
+            (biases if pname.rsplit(".", 1)[-1].startswith("bias") else weights).add_tensor_name(full)
+            grads.add_tensor_name(f"gradient/{full}")
+        if len(self._models) == 1:
+            self._handles.append(module.register_forward_pre_hook(self._top_pre_hook))
+        self._sync_attachments()
+
+    def register_loss(self, loss_module: torch.nn.Module) -> None:
+        """Save the loss module's output as ``<LossClass>_output_0`` (collection ``losses``)."""
+        if not isinstance(loss_module, torch.nn.Module):
+            raise TypeError(
+                f"register_loss({loss_module!r}): expected a torch.nn.Module loss (e.g. nn.CrossEntropyLoss()), "
+                f"got {type(loss_module).__name__}; for a loss tensor use hook.save_scalar or record_tensor_value"
+            )
+        if loss_module in self._losses:
+            return
+        name = loss_module._get_name()
+        self._module_names[loss_module] = name
+        self._losses.append(loss_module)
+        self.collections.get("losses").add_tensor_name(f"{name}_output_0")
+        self._sync_attachments()
+
+    def wrap_optimizer(self, optimizer: torch.optim.Optimizer) -> torch.optim.Optimizer:
+        """Count steps by this optimizer's steps and save its state; returns the optimizer."""
+        if not isinstance(optimizer, torch.optim.Optimizer):
+            raise TypeError(
+                f"wrap_optimizer({optimizer!r}): expected a torch.optim.Optimizer, got {type(optimizer).__name__}"
+            )
+        if any(o is optimizer for o in self._optimizers):
+            return optimizer
+        self._optimizers.append(optimizer)
+        self._handles.append(optimizer.register_step_pre_hook(self._opt_pre_hook))
+        self._handles.append(optimizer.register_step_post_hook(self._opt_post_hook))
+        self._remove_step_handles()  # gradient hooks are not needed with an optimizer
+        self._sync_attachments()
+        return optimizer
+
+    # -- step and mode --------------------------------------------------------------------------
+    def _optimizer_drives_step(self) -> bool:
+        return bool(self._optimizers) and self.mode in (ModeKeys.TRAIN, ModeKeys.GLOBAL)
+
+    def set_mode(self, mode: Any) -> None:
+        if self._step_used and not self._closed:
+            self._advance()
+        super().set_mode(mode)
+        self._sync_attachments()
+
+    def include_collection(self, name: str) -> None:
+        super().include_collection(name)
+        self._sync_attachments()
+
+    def _advance(self) -> None:
+        self._end_capture()
+        self._step_used = False
+        self._calls.clear()
+        super()._advance()
+        self._sync_attachments()
+
+    def _publish_progress(self) -> None:
+        if self._writer is None:
+            return
+        if self._in_flight:
+            step, mode, mode_step = self._in_flight[0].info
+            self._writer.set_progress(step, mode, mode_step)
+        else:
+            self._writer.set_progress(self.step, self.mode.name, self.mode_steps[self.mode])
+
+    def close(self, _stopped: str | None = None) -> None:
+        if not self._closed:
+            try:
+                self._end_capture()
+                self._drain_in_flight(wait=True)
+            finally:
+                super().close(_stopped=_stopped)
+        else:
+            super().close(_stopped=_stopped)
+
+    # -- capture and hand-over ------------------------------------------------------------------
+    def _end_capture(self) -> None:
+        """Hand this step's captures over (CPU now; device copies when their event completes)."""
+        if len(self._capture):
+            pending = self._capture.finish((self.step, self.mode.name, self.mode_steps[self.mode]))
+            if pending.events:
+                self._in_flight.append(pending)
+            else:
+                self._emit_pending(pending, current=True)
+        self._drain_in_flight(wait=len(self._in_flight) > _MAX_IN_FLIGHT)
+
+    def _drain_in_flight(self, wait: bool) -> None:
+        while self._in_flight:
+            head = self._in_flight[0]
+            if not head.ready():
+                if not wait:
+                    return
+                head.wait()
+            self._in_flight.popleft()
+            self._emit_pending(head, current=False)
+
+    def _emit_pending(self, pending: PendingStep, current: bool) -> None:
+        if current:
+            for e, raw, red in pending.items():
+                self._emit(e.name, e.plan, raw, red, e.shape, e.dtype)
+            return
+        step, mode, mode_step = pending.info
+        saved_records, saved_step = self._records, self.step
+        self._records, self.step = [], step
+        try:
+            for e, raw, red in pending.items():
+                self._emit(e.name, e.plan, raw, red, e.shape, e.dtype)
+            records = self._records
+        finally:
+            self._records, self.step = saved_records, saved_step
+        if self._writer is not None and records:
+            self._writer.add(step, mode, mode_step, records)
+
+    def _capture_tensors(self, items: Sequence[tuple[str, Any]]) -> None:
+        """Plan and capture (name, tensor) pairs of the current step."""
+        group = []
+        for name, t in items:
+            if not isinstance(t, torch.Tensor):
+                continue
+            plan = self.planner.plan(name)
+            if plan is not None:
+                group.append((name, plan, t))
+        if group:
+            self._check_open()
+            if self._writes:
+                self._capture.add(group)
+
+    def _sync_attachments(self) -> None:
+        """Attach per-module and gradient hooks for a saved step; remove them otherwise."""
+        want = self._saving and not self._closed and (not self._started or self._writes)
+        if not want:
+            self._remove_step_handles()
+            return
+        active = frozenset(self.planner.active)
+        if self._step_handles and active == self._attached_for:
+            return
+        self._remove_step_handles()
+        self._attached_for = active
+        plan = self.planner.plan
+        for model in self._models:
+            for sub in model.modules():
+                name = self._module_names.get(sub)
+                if name is not None and (plan(f"{name}_output_0") or plan(f"{name}_input_0")):
+                    self._step_handles.append(
+                        sub.register_forward_hook(functools.partial(self._module_hook, name))
+                    )
+        for loss in self._losses:
+            name = self._module_names[loss]
+            if plan(f"{name}_output_0") or plan(f"{name}_input_0"):
+                self._step_handles.append(loss.register_forward_hook(functools.partial(self._module_hook, name)))
+        if not self._optimizers:
+            for full, p in self._params:
+                if p.requires_grad and plan(f"gradient/{full}"):
+                    self._step_handles.append(
+                        p.register_post_accumulate_grad_hook(functools.partial(self._grad_hook, full))
+                    )
+        if not self._step_handles:
+            self._step_handles.append(None)  # nothing to attach this step; do not look again
+
+    def _remove_step_handles(self) -> None:
+        for h in self._step_handles:
+            if h is not None:
+                h.remove()
+        self._step_handles.clear()
+
+    # -- PyTorch callbacks ----------------------------------------------------------------------
+    @_guarded("forward pre-hook")
+    def _top_pre_hook(self, module: torch.nn.Module, args: Any) -> None:
+        if self._step_used and not self._optimizer_drives_step():
+            self._advance()
+        self._step_used = True
+        if self._saving and not self._optimizers:
+            self._capture_tensors([(f"{n}", p) for n, p in self._params])
+
+    @_guarded("forward hook")
+    def _module_hook(self, name: str, module: torch.nn.Module, args: Any, output: Any) -> None:
+        if not self._saving:
+            return
+        self._step_used = True
+        k = self._calls.get(id(module), 0)
+        self._calls[id(module)] = k + 1
+        prefix = name if k == 0 else f"{name}_call{k}"
+        items = [(f"{prefix}_input_{i}", t) for i, t in enumerate(flatten_tensors(args))]
+        items += [(f"{prefix}_output_{i}", t) for i, t in enumerate(flatten_tensors(output))]
+        self._capture_tensors(items)
+
+    @_guarded("gradient hook")
+    def _grad_hook(self, name: str, param: torch.Tensor) -> None:
+        if self._saving and param.grad is not None:
+            self._capture_tensors([(f"gradient/{name}", param.grad)])
+
+    @_guarded("optimizer pre-step hook")
+    def _opt_pre_hook(self, optimizer: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
+        if not self._saving or not self._optimizer_drives_step():
+            return
+        items: list[tuple[str, Any]] = []
+        for group in optimizer.param_groups:
+            for p in group["params"]:
+                name = self._param_names.get(id(p))
+                if name is None:
+                    continue
+                items.append((name, p))
+                if p.grad is not None:
+                    items.append((f"gradient/{name}", p.grad))
+        self._capture_tensors(items)
+
+    @_guarded("optimizer post-step hook")
+    def _opt_post_hook(self, optimizer: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
+        if not self._optimizer_drives_step():
+            return
+        if self._saving:
+            prefix = type(optimizer).__name__
+            items: list[tuple[str, Any]] = []
+            for gi, group in enumerate(optimizer.param_groups):
+                for pi, p in enumerate(group["params"]):
+                    state = optimizer.state.get(p)
+                    if not state:
+                        continue
+                    pname = self._param_names.get(id(p), f"group{gi}.param{pi}")
+                    for key, value in state.items():
+                        if isinstance(value, torch.Tensor) and value.dim() > 0:
+                            items.append((f"{prefix}_{pname}_{key}", value))
+            if items:
+                coll = self.collections.get("optimizer_variables")
+                for name, _ in items:
+                    if name not in coll.tensor_names:
+                        coll.add_tensor_name(name)
+                self._capture_tensors(items)
+        if optimizer is self._optimizers[0]:
+            self._advance()
