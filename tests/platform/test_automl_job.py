@@ -142,7 +142,9 @@ def test_failing_candidate_recorded_and_search_goes_on(tmp_path: Path) -> None:
     rng = np.random.default_rng(0)
     n = 120
     x = rng.normal(size=n)
-    frame = pd.DataFrame({"x": x, "huge": rng.uniform(1, 2, n) * 1e300, "y": x + rng.normal(scale=0.1, size=n)})
+    frame = pd.DataFrame(
+        {"x": x, "huge": rng.uniform(1, 2, n) * 1e300, "y": x + rng.normal(scale=0.1, size=n)}
+    )
     automl = AutoML(
         "y",
         max_candidates=3,

@@ -9,7 +9,12 @@ import pytest
 from smdbg.platform.automl import AutoML, AutoMLInputError
 from smdbg.platform.automl._analysis import analyze
 from smdbg.platform.automl._ensemble import select_ensemble
-from smdbg.platform.automl._problem import OBJECTIVES, infer_problem_type, resolve_objective, resolve_problem_type
+from smdbg.platform.automl._problem import (
+    OBJECTIVES,
+    infer_problem_type,
+    resolve_objective,
+    resolve_problem_type,
+)
 
 
 @pytest.mark.parametrize(
@@ -35,7 +40,19 @@ def test_defaults_and_objective_directions() -> None:
     assert resolve_objective({"MetricName": "auc"}, "BinaryClassification").name == "AUC"
     assert not OBJECTIVES["RMSE"].maximize and OBJECTIVES["R2"].maximize
     assert resolve_problem_type("multiclass") == "MulticlassClassification"
-    expected = {"Accuracy", "AUC", "BalancedAccuracy", "F1", "F1macro", "MAE", "MSE", "Precision", "R2", "Recall", "RMSE"}
+    expected = {
+        "Accuracy",
+        "AUC",
+        "BalancedAccuracy",
+        "F1",
+        "F1macro",
+        "MAE",
+        "MSE",
+        "Precision",
+        "R2",
+        "Recall",
+        "RMSE",
+    }
     assert expected <= set(OBJECTIVES)
 
 
@@ -105,7 +122,11 @@ def _frame(n: int = 40) -> pd.DataFrame:
             _frame().assign(y=["a", "b"] * 20),
             "is not numeric",
         ),
-        ({"target_attribute_name": "y", "job_objective": "MSE"}, _frame(), "does not apply to BinaryClassification"),
+        (
+            {"target_attribute_name": "y", "job_objective": "MSE"},
+            _frame(),
+            "does not apply to BinaryClassification",
+        ),
         ({"target_attribute_name": "y"}, _frame().assign(y=[0] * 39 + [1]), "single row"),
     ],
 )

@@ -43,12 +43,24 @@ def _datetime_to_number(x: Any) -> Any:
     return out
 
 
+def _target_encoder() -> Any:
+    """A deterministic TargetEncoder (scikit-learn 1.9 takes a CV splitter; earlier ones a seed)."""
+    import sklearn
+    from sklearn.model_selection import KFold
+    from sklearn.preprocessing import TargetEncoder
+
+    major, minor = (int(p) for p in sklearn.__version__.split(".")[:2])
+    if (major, minor) >= (1, 9):
+        return TargetEncoder(cv=KFold(5, shuffle=True, random_state=0))
+    return TargetEncoder(random_state=0)
+
+
 def build_preprocessor(feature_kinds: dict[str, str], params: dict[str, Any] | None = None) -> Any:
     """A ColumnTransformer for columns of the given kinds; identifier and constant columns are dropped."""
     from sklearn.compose import ColumnTransformer
     from sklearn.impute import SimpleImputer
     from sklearn.pipeline import Pipeline
-    from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler, TargetEncoder
+    from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 
     p = {**DEFAULT_FEATURE_PARAMS, **(params or {})}
     numeric = [c for c, k in feature_kinds.items() if k == "numeric"]
@@ -81,7 +93,7 @@ def build_preprocessor(feature_kinds: dict[str, str], params: dict[str, Any] | N
         onehot = OneHotEncoder(handle_unknown="infrequent_if_exist", min_frequency=2, sparse_output=False)
         parts.append(("categorical", Pipeline([to_obj, fill, ("onehot", onehot)]), low))
     if high:
-        encoder = TargetEncoder(random_state=0)
+        encoder = _target_encoder()
         steps: list[tuple[str, Any]] = [to_obj, fill, ("target", encoder)]
         if p["scale"]:
             steps.append(("scale", StandardScaler()))

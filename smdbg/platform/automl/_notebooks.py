@@ -163,7 +163,7 @@ def _candidates(r: JobRunner) -> list[tuple[str, str]]:
             "                max_candidates=RERUN_MAX_CANDIDATES, total_job_runtime_in_seconds=RERUN_BUDGET_SECONDS,\n"
             "                output_path=OUTPUT_PATH, algorithms=ALGORITHMS, tracker_db_url=TRACKER_DB_URL,\n"
             "                generate_notebooks=False)\n"
-            f"automl.fit(DATA, job_name={r.job_name + '-rerun-'!r} + datetime.now().strftime('%H%M%S%f'), logs=False)\n"
+            f"automl.fit(pd.read_pickle(DATA), job_name={r.job_name + '-rerun-'!r} + datetime.now().strftime('%H%M%S%f'), logs=False)\n"
             "automl.describe_auto_ml_job()['AutoMLJobStatus']",
         ),
         (

@@ -20,7 +20,9 @@ import sklearn.preprocessing  # noqa: F401
 
 from ._space import build_pipeline
 
-__all__ = ["TrainTask", "CandidateFailure", "run_task", "train_task"]
+__all__ = ["TrainTask", "CandidateFailure", "run_task", "train_task", "SINGLE_THREAD_ROWS"]
+
+SINGLE_THREAD_ROWS = 20_000
 
 
 @dataclass(frozen=True)
@@ -58,8 +60,21 @@ def _predict(model: Any, x: pd.DataFrame, classes: list[Any] | None) -> np.ndarr
 
 
 def train_task(task: TrainTask) -> dict[str, Any]:
-    """Run a task in this process; returns predictions on validation rows and timings."""
+    """Run a task in this process; returns predictions on validation rows and timings.
+
+    Below ``SINGLE_THREAD_ROWS`` rows the native thread pools (OpenMP, BLAS) use one thread:
+    on small data the threads' start-up and contention cost more than they save.
+    """
+    from threadpoolctl import threadpool_limits
+
     frame = pd.read_pickle(task.data_path)
+    if len(frame) < SINGLE_THREAD_ROWS:
+        with threadpool_limits(limits=1):
+            return _train(task, frame)
+    return _train(task, frame)
+
+
+def _train(task: TrainTask, frame: pd.DataFrame) -> dict[str, Any]:
     y = frame[task.target].to_numpy()
     x = frame.drop(columns=[task.target])
     result: dict[str, Any] = {"predictions": None, "fit_seconds": 0.0, "n_fits": 0}
