@@ -1,0 +1,64 @@
+"""``import smdbg.tensorflow as smd``: the TensorFlow hooks with smdebug's names.
+
+Graph mode (``tf.compat.v1``, ``MonitoredSession``): :class:`SessionHook` (alias
+``EstimatorHook``) with ``wrap_optimizer``. Keras 3: :class:`KerasHook`, a callback, with
+``wrap_tape``/``wrap_optimizer`` for custom loops. Needs TensorFlow >= 2.16 (Keras 3);
+tested with tensorflow-cpu 2.21 and Keras 3.15.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+try:
+    import keras as _keras  # noqa: F401
+    import tensorflow as _tf  # noqa: F401
+except ImportError as _e:  # pragma: no cover - exercised without TensorFlow installed
+    raise ImportError(
+        "smdbg.tensorflow needs TensorFlow 2.16 or newer with Keras 3: pip install 'smdbg[tensorflow]' "
+        f"(or pip install tensorflow-cpu); the import failed with: {_e}"
+    ) from _e
+
+from smdbg import modes
+from smdbg.collections import Collection, CollectionKeys
+from smdbg.config import CollectionConfig, ReductionConfig, SaveConfig, SaveConfigMode
+from smdbg.hook_config import find_config_path
+from smdbg.hooks import current_hook
+from smdbg.hooks.tensorflow import EstimatorHook, KerasHook, SessionHook, WrappedOptimizer, WrappedTape
+from smdbg.modes import ModeKeys
+from smdbg.trials import create_trial
+
+__all__ = [
+    "SessionHook",
+    "EstimatorHook",
+    "KerasHook",
+    "WrappedOptimizer",
+    "WrappedTape",
+    "SaveConfig",
+    "SaveConfigMode",
+    "ReductionConfig",
+    "CollectionConfig",
+    "Collection",
+    "CollectionKeys",
+    "modes",
+    "ModeKeys",
+    "get_hook",
+    "create_trial",
+]
+
+
+def get_hook(
+    json_config_path: str | None = None, create_if_not_exists: bool = False, hook_type: str = "keras"
+) -> Any:
+    """The current TensorFlow hook; with ``create_if_not_exists`` one made from the JSON config
+    (``json_config_path`` or ``$SMDBG_CONFIG_FILE_PATH``), a ``KerasHook`` unless
+    ``hook_type="session"``. None when there is neither a hook nor a config."""
+    hook = current_hook("tensorflow")
+    if hook is not None or not create_if_not_exists:
+        return hook
+    if hook_type not in ("keras", "session"):
+        raise ValueError(f"get_hook(hook_type={hook_type!r}): expected 'keras' or 'session'")
+    if find_config_path(json_config_path) is None:
+        return None
+    cls = KerasHook if hook_type == "keras" else SessionHook
+    return cls.create_from_json_file(json_config_path)
