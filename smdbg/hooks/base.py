@@ -386,7 +386,7 @@ class BaseHook:
         """Save a value under ``tensor_name`` if its collections are saved now (smdebug's API)."""
         if not isinstance(tensor_name, str) or not tensor_name:
             raise ValueError(f"record_tensor_value tensor_name={tensor_name!r}: expected a non-empty string")
-        if not self.planner.members(tensor_name):
+        if not [c for c in self.planner.members(tensor_name) if c != "all"]:
             self.collections.get("default").add_tensor_name(tensor_name)
             self.include_collection("default")
         if self._saving:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import collections
 import functools
+import re
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -156,7 +157,9 @@ class Hook(BaseHook):
         name = loss_module._get_name()
         self._module_names[loss_module] = name
         self._losses.append(loss_module)
-        self.collections.get("losses").add_tensor_name(f"{name}_output_0")
+        losses = self.collections.get("losses")
+        losses.add_tensor_name(f"{name}_output_0")
+        losses.include(rf"^{re.escape(name)}_call\d+_output_0$")  # later calls in one step
         self._sync_attachments()
 
     def wrap_optimizer(self, optimizer: torch.optim.Optimizer) -> torch.optim.Optimizer:
