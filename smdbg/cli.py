@@ -20,6 +20,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "smdbg.trial_cli",
     "smdbg.rules.cli",
     "smdbg.tracker.cli",
+    "smdbg.platform.jobs.cli",
 )
 
 

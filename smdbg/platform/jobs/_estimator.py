@@ -47,6 +47,19 @@ def base_env(backend: Backend) -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if k.startswith(PASSTHROUGH_ENV)} | {"HOME": "/root"}
 
 
+def launcher_available() -> bool:
+    """Whether ``smdbg run`` (the zero-code-change launcher) is there to instrument a script."""
+    import argparse
+
+    try:
+        from smdbg.cli import build_parser
+
+        parser = build_parser()
+    except Exception:
+        return False
+    return any(isinstance(a, argparse._SubParsersAction) and "run" in a.choices for a in parser._actions)
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -215,7 +228,7 @@ class Estimator:
         port = _free_port() if len(hosts) > 1 else 0
         cpus = instance.vcpus or len(os.sched_getaffinity(0))
         argv = [sys.executable]
-        if hook_doc is not None:
+        if hook_doc is not None and launcher_available():
             argv += ["-m", "smdbg.cli", "run", "--config", f"{root}/input/config/{HOOK_CONFIG_NAME}"]
         argv += [self.entry_point, *hp_args(self.hyperparameters)]
         out = []
