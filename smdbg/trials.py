@@ -143,27 +143,22 @@ class Trial:
             time.sleep(self.refresh_interval)
 
     def _max_step(self, mcode: int | None) -> int:
-        c = self._r.cols
-        if mcode is None:
-            return int(c["step"].max()) if len(c["step"]) else -1
-        sel = c["mode_step"][c["mode"] == mcode]
-        return int(sel.max()) if len(sel) else -1
+        steps = self._r.unique_steps(mcode)
+        return int(steps[-1]) if len(steps) else -1
 
     # -- structure ----------------------------------------------------------------------------
     def steps(self, mode: Any = None, show_incomplete_steps: bool = False) -> list[int]:
         """Saved steps (complete ones only, unless ``show_incomplete_steps``)."""
         self.refresh()
         mcode = _mode_code(mode)
-        c = self._r.cols
-        vals = c["step"] if mcode is None else c["mode_step"][c["mode"] == mcode]
-        steps = np.unique(vals)
+        steps = self._r.unique_steps(mcode)
         if not show_incomplete_steps:
             steps = steps[steps <= self._last_complete(mcode)]
         return steps.tolist()
 
     def modes(self) -> list[ModeKeys]:
         self.refresh()
-        return [ModeKeys[MODE_NAMES[i]] for i in np.unique(self._r.cols["mode"]).tolist()]
+        return [ModeKeys[MODE_NAMES[i]] for i in self._r.modes_present()]
 
     def mode_modestep(self, global_step: int) -> tuple[ModeKeys, int]:
         c = self._r.cols
@@ -335,89 +330,88 @@ class Tensor:
         self.trial = trial
         self.name = name
 
-    def _rows(self) -> np.ndarray:
+    def _cols(self) -> dict[str, np.ndarray]:
         self.trial.refresh()
-        return self.trial._r.rows_for_tensor(self.name)
+        return self.trial._r.tensor_cols(self.name)
 
-    def _select(self, mode: Any, worker: str | None, reduction: str | None) -> tuple[np.ndarray, np.ndarray]:
-        """(rows, steps) of this tensor for a mode/worker/reduction, in row order."""
+    def _select(
+        self, mode: Any, worker: str | None, reduction: str | None
+    ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
+        """(this tensor's columns, positions, steps) for a mode/worker/reduction, in write order."""
         r = self.trial._r
-        rows = self._rows()
-        c = r.cols
+        tc = self._cols()
         mcode = _mode_code(mode)
-        sel = np.ones(len(rows), dtype=bool)
+        steps = tc["step"] if mcode is None else tc["mode_step"]
+        sel = np.ones(len(steps), dtype=bool)
         if mcode is not None:
-            sel &= c["mode"][rows] == mcode
+            sel &= tc["mode"] == mcode
         if worker is not None:
             code = r.workers.index.get(worker)
-            sel &= c["worker"][rows] == (-1 if code is None else code)
+            sel &= tc["worker"] == (-1 if code is None else code)
         if reduction is not None:
             code = r.reductions.index.get(reduction)
-            sel &= c["reduction"][rows] == (-1 if code is None else code)
-        rows = rows[sel]
-        steps = c["step"][rows] if mcode is None else c["mode_step"][rows]
-        return rows, steps
+            sel &= tc["reduction"] == (-1 if code is None else code)
+        idx = np.flatnonzero(sel)
+        return tc, idx, steps[idx]
 
     def steps(self, mode: Any = None, show_incomplete_steps: bool = False) -> list[int]:
-        _, steps = self._select(mode, None, None)
+        _, _, steps = self._select(mode, None, None)
         out = np.unique(steps)
         if not show_incomplete_steps:
             out = out[out <= self.trial._last_complete(_mode_code(mode))]
         return out.tolist()
 
     def workers(self, step: int, mode: Any = None) -> list[str]:
-        rows, steps = self._select(mode, None, None)
-        codes = np.unique(self.trial._r.cols["worker"][rows[steps == step]])
+        tc, idx, steps = self._select(mode, None, None)
+        codes = np.unique(tc["worker"][idx[steps == step]])
         return sorted(self.trial._r.workers.names[i] for i in codes.tolist())
 
-    def _row_at(self, step: int, mode: Any, worker: str | None, reduction: str) -> int:
-        rows, steps = self._select(mode, worker, reduction)
-        hit = rows[steps == step]
+    def _pos_at(
+        self, step: int, mode: Any, worker: str | None, reduction: str
+    ) -> tuple[dict[str, np.ndarray], int]:
+        tc, idx, steps = self._select(mode, worker, reduction)
+        hit = idx[steps == step]
         if len(hit):
             if worker is None and len(hit) > 1:  # several workers: the first by name
-                wcodes = self.trial._r.cols["worker"][hit]
                 names = self.trial._r.workers.names
-                hit = hit[np.argsort([names[w] for w in wcodes.tolist()], kind="stable")]
-            return int(hit[0])
+                hit = hit[np.argsort([names[w] for w in tc["worker"][hit].tolist()], kind="stable")]
+            return tc, int(hit[0])
         self._raise_missing(step, mode, worker, reduction)
         raise AssertionError("unreachable")
 
     def _raise_missing(self, step: int, mode: Any, worker: str | None, reduction: str) -> None:
         trial = self.trial
         mcode = _mode_code(mode)
-        _, any_steps = self._select(mode, worker, None)
-        if step in set(any_steps.tolist()):
-            raise TensorUnavailableForStep(
-                self.name,
-                step,
-                mode,
-                f"with reduction {reduction!r}" + (f" on worker {worker!r}" if worker else ""),
-            )
+        _, _, any_steps = self._select(mode, worker, None)
+        if np.any(any_steps == step):
+            where = f" on worker {worker!r}" if worker else ""
+            raise TensorUnavailableForStep(self.name, step, mode, f"with reduction {reduction!r}{where}")
         if step > trial._last_complete(mcode):
             trial.refresh(force=True)
             if step > trial._last_complete(mcode):
                 raise StepNotYetAvailable(step, mode)
         if trial._ended_now() and step > trial._max_step(mcode):
             raise NoMoreData(f"training ended at step {trial._max_step(mcode)}; step {step} was never saved")
-        c = trial._r.cols
-        all_steps = c["step"] if mcode is None else c["mode_step"][c["mode"] == mcode]
+        all_steps = trial._r.unique_steps(mcode)
         if np.any(all_steps == step):
             raise TensorUnavailableForStep(self.name, step, mode)
         raise StepUnavailable(step, mode)
 
     def value(self, step: int, mode: Any = None, worker: str | None = None) -> np.ndarray:
         """The raw tensor saved at ``step``."""
-        return self.trial._r.row_array(self._row_at(step, mode, worker, RAW))
+        tc, pos = self._pos_at(step, mode, worker, RAW)
+        return self.trial._r.row_array(int(tc["row"][pos]))
 
     def values(self, mode: Any = None, worker: str | None = None) -> dict[int, np.ndarray]:
-        rows, steps = self._select(mode, worker, RAW)
+        tc, idx, steps = self._select(mode, worker, RAW)
+        rows = tc["row"][idx]
         return {
             int(s): self.trial._r.row_array(int(r)) for s, r in sorted(zip(steps.tolist(), rows.tolist()))
         }
 
     def shape(self, step: int, mode: Any = None, worker: str | None = None) -> tuple[int, ...]:
-        rows, steps = self._select(mode, worker, None)
-        hit = rows[steps == step]
+        tc, idx, steps = self._select(mode, worker, None)
+        hit = tc["row"][idx[steps == step]]
         if not len(hit):
             self._raise_missing(step, mode, worker, RAW)
         for row in hit.tolist():
@@ -430,10 +424,10 @@ class Tensor:
                         abs: bool = False) -> float:  # noqa: A002 - smdebug's name  # fmt: skip
         """A reduction at ``step``: the saved one, else computed from the saved raw tensor."""
         key = reduction_key(reduction_name, abs)
-        rows, steps = self._select(mode, worker, key)
-        hit = rows[steps == step]
+        tc, idx, steps = self._select(mode, worker, key)
+        hit = idx[steps == step]
         if len(hit):
-            return float(self.trial._r.cols["value"][int(hit[0])])
+            return float(tc["value"][int(hit[0])])
         raw = self.value(step, mode=mode, worker=worker)
         return compute_reduction(raw, reduction_name, abs)
 
@@ -441,15 +435,16 @@ class Tensor:
         self, step: int, mode: Any = None, worker: str | None = None
     ) -> dict[tuple[str, bool], float]:
         """Every reduction saved at ``step``, keyed ``(name, abs)``."""
-        r = self.trial._r
-        rows, steps = self._select(mode, worker, None)
-        out = {}
-        for row in rows[steps == step].tolist():
-            key = r.reductions.names[int(r.cols["reduction"][row])]
-            if key != RAW:
-                out[split_reduction_key(key)] = float(r.cols["value"][row])
-        if not out and not len(rows[steps == step]):
+        names = self.trial._r.reductions.names
+        tc, idx, steps = self._select(mode, worker, None)
+        hit = idx[steps == step]
+        if not len(hit):
             self._raise_missing(step, mode, worker, RAW)
+        out = {}
+        for i in hit.tolist():
+            key = names[int(tc["reduction"][i])]
+            if key != RAW:
+                out[split_reduction_key(key)] = float(tc["value"][i])
         return out
 
     def history(
@@ -459,15 +454,17 @@ class Tensor:
         sorted by step. ``reduction=None`` gives the values of raw scalars (losses, metrics).
         Falls back to computing the reduction from raw tensors when it was not saved."""
         key = RAW if reduction is None else reduction
-        rows, steps = self._select(mode, worker, key)
-        c = self.trial._r.cols
-        if len(rows) or reduction is None:
-            values = c["value"][rows]
+        tc, idx, steps = self._select(mode, worker, key)
+        if len(idx) or reduction is None:
+            values = tc["value"][idx]
         else:
             name, is_abs = split_reduction_key(key)
-            rows, steps = self._select(mode, worker, RAW)
+            tc, idx, steps = self._select(mode, worker, RAW)
             values = np.array(
-                [compute_reduction(self.trial._r.row_array(int(r)), name, is_abs) for r in rows.tolist()]
+                [
+                    compute_reduction(self.trial._r.row_array(int(r)), name, is_abs)
+                    for r in tc["row"][idx].tolist()
+                ]
             )
         order = np.argsort(steps, kind="stable")
         return steps[order], values[order]
@@ -477,22 +474,21 @@ class Tensor:
         with its global ``step``, ``mode`` (names), ``mode_step``, ``worker`` (names) and
         ``wall_time``, sorted by global step. Nothing is computed from raw tensors here."""
         r = self.trial._r
-        rows, steps = self._select(None, worker, RAW if reduction is None else reduction)
-        rows = rows[np.argsort(steps, kind="stable")]
-        c = r.cols
+        tc, idx, steps = self._select(None, worker, RAW if reduction is None else reduction)
+        idx = idx[np.argsort(steps, kind="stable")]
         return {
-            "step": c["step"][rows],
-            "mode": np.asarray(MODE_NAMES, dtype=object)[c["mode"][rows].astype(np.int64)],
-            "mode_step": c["mode_step"][rows],
-            "worker": np.asarray(r.workers.names + [""], dtype=object)[c["worker"][rows]],
-            "value": c["value"][rows],
-            "wall_time": c["wall_time"][rows],
+            "step": tc["step"][idx],
+            "mode": np.asarray(MODE_NAMES, dtype=object)[tc["mode"][idx].astype(np.int64)],
+            "mode_step": tc["mode_step"][idx],
+            "worker": np.asarray(r.workers.names + [""], dtype=object)[tc["worker"][idx]],
+            "value": tc["value"][idx],
+            "wall_time": tc["wall_time"][idx],
         }
 
     def reductions(self) -> list[str]:
         """The stored reduction keys of this tensor (``raw`` for raw tensors)."""
         r = self.trial._r
-        return sorted({r.reductions.names[i] for i in np.unique(r.cols["reduction"][self._rows()]).tolist()})
+        return sorted({r.reductions.names[i] for i in np.unique(self._cols()["reduction"]).tolist()})
 
     def collections(self) -> set[str]:
         return set(self.trial._r.tensor_collections.get(self.name, ()))

@@ -95,23 +95,17 @@ class TrialReader:
         self.reductions = _Codes()
         self.workers = _Codes()
         self._modes = _Codes()
-        self._chunks: dict[str, list[np.ndarray]] = {
-            c: []
-            for c in (
-                "step",
-                "mode",
-                "mode_step",
-                "worker",
-                "tensor",
-                "reduction",
-                "value",
-                "wall_time",
-                "seg",
-            )
-        }
+        # Index columns, one array per loaded (non-empty) segment, concatenated only on demand.
+        self._chunks: dict[str, list[np.ndarray]] = {c: [] for c in _INDEX_ARRAYS}
+        self._chunk_of_seg: dict[int, int] = {}
+        self._bases: list[int] = []  # first global row of each segment
         self._cols: dict[str, np.ndarray] | None = None
-        self._tensor_chunks: dict[int, list[np.ndarray]] = {}
-        self._tensor_rows: dict[int, np.ndarray] = {}
+        # tensor code -> [(chunk position, local rows)], and the gathered per-tensor columns.
+        self._tensor_parts: dict[int, list[tuple[int, np.ndarray]]] = {}
+        self._tensor_cols: dict[int, dict[str, np.ndarray]] = {}
+        # Distinct steps per chunk: (global steps, {mode code: mode steps}).
+        self._chunk_steps: list[tuple[np.ndarray, dict[int, np.ndarray]]] = []
+        self._steps_cache: dict[int | None, np.ndarray] = {}
         self.tensor_collections: dict[str, set[str]] = {}
         self.progress: dict[str, dict[str, Any]] = {}
         self.ended: dict[str, dict[str, Any]] = {}
@@ -150,7 +144,7 @@ class TrialReader:
                     added += self._load_segment(path, seg_name)
             if added:
                 self._cols = None
-                self._tensor_rows.clear()
+                self._steps_cache.clear()
             return added
 
     def _read_metadata(self) -> None:
@@ -196,10 +190,14 @@ class TrialReader:
         if not n:
             return 0
         ch = self._chunks
+        pos = len(self._bases)
+        self._chunk_of_seg[seg_idx] = pos
+        self._bases.append(self.nrows)
         for c in _INT_COLS:
             ch[c].append(table.column(c).to_numpy())
         mcodes = self._codes_of(table.column("mode"), self._modes)
-        ch["mode"].append(np.array([_MODE_CODE.get(m, 3) for m in self._modes.names], dtype=np.int8)[mcodes])
+        mode = np.array([_MODE_CODE.get(m, 3) for m in self._modes.names], dtype=np.int8)[mcodes]
+        ch["mode"].append(mode)
         ch["worker"].append(np.full(n, self.workers.code(worker), np.int32))
         ch["reduction"].append(self._codes_of(table.column("reduction"), self.reductions))
         tcodes = self._codes_of(table.column("tensor"), self.tensors)
@@ -207,11 +205,19 @@ class TrialReader:
         ch["value"].append(table.column("value").to_numpy().astype(np.float64, copy=False))
         ch["wall_time"].append(table.column("wall_time").to_numpy())
         ch["seg"].append(np.full(n, seg_idx, np.int32))
+        ch["row"].append(np.arange(self.nrows, self.nrows + n, dtype=np.int64))
+        self._chunk_steps.append(
+            (
+                _distinct(ch["step"][-1]),
+                {int(m): _distinct(ch["mode_step"][-1][mode == m]) for m in np.unique(mode).tolist()},
+            )
+        )
         order = np.argsort(tcodes, kind="stable")
         uniq, starts = np.unique(tcodes[order], return_index=True)
         bounds = list(starts[1:]) + [n]
         for code, lo, hi in zip(uniq.tolist(), starts.tolist(), bounds):
-            self._tensor_chunks.setdefault(code, []).append(order[lo:hi] + self.nrows)
+            self._tensor_parts.setdefault(code, []).append((pos, order[lo:hi]))
+            self._tensor_cols.pop(code, None)
         if TENSOR_COLLECTIONS_KEY in meta:
             for tensor, colls in json.loads(meta[TENSOR_COLLECTIONS_KEY]).items():
                 self.tensor_collections.setdefault(tensor, set()).update(colls)
@@ -268,34 +274,50 @@ class TrialReader:
     # -- index access -------------------------------------------------------------------------
     @property
     def cols(self) -> dict[str, np.ndarray]:
-        """All index columns as numpy arrays (concatenated lazily after each refresh)."""
+        """All index columns of the trial (concatenated lazily; for whole-trial queries)."""
         with self._lock:
             if self._cols is None:
-                empty = {"value": np.float64, "wall_time": np.float64, "mode": np.int8}
-                self._cols = {
-                    c: np.concatenate(parts) if parts else np.zeros(0, dtype=empty.get(c, np.int64))
-                    for c, parts in self._chunks.items()
-                }
+                self._cols = {c: _concat(parts, c) for c, parts in self._chunks.items()}
             return self._cols
 
-    def rows_for_tensor(self, name: str) -> np.ndarray:
+    def tensor_cols(self, name: str) -> dict[str, np.ndarray]:
+        """The index columns of one tensor's rows (gathered once per refresh that touches it)."""
         with self._lock:
             code = self.tensors.index.get(name)
             if code is None:
-                return np.zeros(0, dtype=np.int64)
-            rows = self._tensor_rows.get(code)
-            if rows is None:
-                chunks = self._tensor_chunks.get(code, [])
-                rows = np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.int64)
-                self._tensor_chunks[code] = [rows]
-                self._tensor_rows[code] = rows
-            return rows
+                return {c: _concat([], c) for c in _INDEX_ARRAYS}
+            cached = self._tensor_cols.get(code)
+            if cached is None:
+                parts = self._tensor_parts.get(code, [])
+                cached = {
+                    c: _concat([self._chunks[c][pos][rows] for pos, rows in parts], c) for c in _INDEX_ARRAYS
+                }
+                self._tensor_cols[code] = cached
+            return cached
+
+    def unique_steps(self, mode_code: int | None) -> np.ndarray:
+        """Sorted distinct global steps (``mode_code=None``) or mode steps of one mode."""
+        with self._lock:
+            got = self._steps_cache.get(mode_code)
+            if got is None:
+                parts = [g if mode_code is None else m.get(mode_code, _EMPTY) for g, m in self._chunk_steps]
+                got = np.unique(np.concatenate(parts)) if parts else _EMPTY
+                self._steps_cache[mode_code] = got
+            return got
+
+    def modes_present(self) -> list[int]:
+        with self._lock:
+            return sorted({m for _, modes in self._chunk_steps for m in modes})
+
+    def _seg_of_row(self, row: int) -> tuple[int, int]:
+        pos = int(np.searchsorted(self._bases, row, side="right")) - 1
+        seg_idx = int(self._chunks["seg"][pos][0])
+        return seg_idx, row - self._bases[pos]
 
     def row_info(self, row: int) -> dict[str, Any]:
         """dtype, shape and collections of one row."""
         with self._lock:
-            seg_idx = int(self.cols["seg"][row])
-            local = row - self.segments[seg_idx].base
+            seg_idx, local = self._seg_of_row(row)
             t = self._segment_info(seg_idx)
             return {
                 "dtype": t.column("dtype")[local].as_py(),
@@ -306,9 +328,7 @@ class TrialReader:
     def row_array(self, row: int) -> np.ndarray:
         """The raw tensor saved in one row, as a numpy array of its dtype and shape."""
         with self._lock:
-            seg_idx = int(self.cols["seg"][row])
-            seg = self.segments[seg_idx]
-            local = row - seg.base
+            seg_idx, local = self._seg_of_row(row)
             data = self._data_cache.get(seg_idx)
             if data is None:
                 data = self._read_columns(seg_idx, ("data",)).column("data")
@@ -318,6 +338,48 @@ class TrialReader:
             info = self.row_info(row)
             buf = data[local].as_buffer()
             if buf is None:
-                raise StoreError(f"row {local} of {self.fs.url(seg.path)} holds no raw tensor")
+                raise StoreError(
+                    f"row {local} of {self.fs.url(self.segments[seg_idx].path)} holds no raw tensor"
+                )
             arr = np.frombuffer(buf, dtype=np.dtype(info["dtype"]))
             return arr.reshape(info["shape"] or ())
+
+
+_INDEX_ARRAYS = (
+    "step",
+    "mode",
+    "mode_step",
+    "worker",
+    "tensor",
+    "reduction",
+    "value",
+    "wall_time",
+    "seg",
+    "row",
+)
+_DTYPES = {
+    "value": np.float64,
+    "wall_time": np.float64,
+    "mode": np.int8,
+    "worker": np.int32,
+    "tensor": np.int32,
+    "reduction": np.int32,
+    "seg": np.int32,
+}
+_EMPTY = np.zeros(0, dtype=np.int64)
+
+
+def _concat(parts: list[np.ndarray], column: str) -> np.ndarray:
+    if not parts:
+        return np.zeros(0, dtype=_DTYPES.get(column, np.int64))
+    return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+
+def _distinct(sorted_mostly: np.ndarray) -> np.ndarray:
+    """Distinct values; O(n) when already sorted (steps are written in order)."""
+    if len(sorted_mostly) and np.all(sorted_mostly[1:] >= sorted_mostly[:-1]):
+        keep = np.empty(len(sorted_mostly), dtype=bool)
+        keep[0] = True
+        np.not_equal(sorted_mostly[1:], sorted_mostly[:-1], out=keep[1:])
+        return sorted_mostly[keep]
+    return np.unique(sorted_mostly)
