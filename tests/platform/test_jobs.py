@@ -1,4 +1,5 @@
 """Training jobs on the local backend: the container contract, metrics, experiment config, faults, CLI."""
+# ruff: noqa: F811  (pytest fixtures imported from _jobs_fixtures are used as parameters)
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import resource
 from pathlib import Path
 
 import pytest
+from _jobs_fixtures import jobs_cli, jobs_home, wait_for_log, write_script  # noqa: F401
 
 from smdbg.platform.jobs import (
     Estimator,
@@ -17,7 +19,6 @@ from smdbg.platform.jobs import (
     describe_job,
     list_jobs,
 )
-from _jobs_fixtures import jobs_cli, jobs_home, wait_for_log, write_script  # noqa: F401
 
 CONTRACT_SCRIPT = """
 import argparse, json, os, resource
