@@ -32,7 +32,7 @@ def import_mxnet() -> Any:
         # mxnet 1.9.1 uses np.bool, removed in numpy 1.24: importing it there fails in mxnet's own code.
         raise ImportError(
             f"smdbg.mxnet needs {SUPPORTED}; mxnet is installed but cannot be imported with numpy "
-            f"{_numpy_version()}: {type(e).__name__}: {e}. Use numpy 1.23 (pip install 'numpy<1.24') "
+            f"{_numpy_version()}: {type(e).__name__}: {' '.join(str(e).split())} Use numpy 1.23 (pip install 'numpy<1.24') "
             "in an environment of its own, e.g. bash scripts/setup_mxnet_env.sh."
         ) from e
     if not hasattr(mxnet, "gluon") or not hasattr(mxnet.gluon.Block, "register_forward_hook"):

@@ -57,6 +57,13 @@ def flatten_ndarrays(value: Any) -> Iterator[Any]:
             yield from flatten_ndarrays(v)
 
 
+def _describe(value: Any) -> str:
+    """``a <type> (<first line of its repr>)``: short enough for an error message."""
+    text = " ".join(repr(value).split())
+    text = text if len(text) <= 60 else text[:57] + "..."
+    return f"a {type(value).__module__}.{type(value).__qualname__} ({text})"
+
+
 def _guarded(where: str) -> Any:
     """Run a framework callback; report an internal error loudly and re-raise it."""
 
@@ -127,8 +134,7 @@ class Hook(BaseHook):
         The first registered non-loss block is the model: its forward starts the steps."""
         if not isinstance(block, mx.gluon.Block):
             raise TypeError(
-                f"register_block({block!r}): got a {type(block).__module__}.{type(block).__name__}, "
-                "expected an mxnet.gluon.Block (a network such as nn.HybridSequential, or a "
+                f"register_block() got {_describe(block)}: expected an mxnet.gluon.Block (a network such as nn.HybridSequential, or a "
                 "gluon.loss.Loss); register the Gluon block itself, not its output or a symbol"
             )
         if self._closed:
@@ -165,8 +171,8 @@ class Hook(BaseHook):
         before it. Wraps this trainer instance only; returns it."""
         if not isinstance(trainer, mx.gluon.Trainer):
             raise TypeError(
-                f"wrap_trainer({trainer!r}): got a {type(trainer).__name__}, expected an "
-                "mxnet.gluon.Trainer (gluon.Trainer(net.collect_params(), 'sgd', ...))"
+                f"wrap_trainer() got {_describe(trainer)}: expected an mxnet.gluon.Trainer"
+                " (gluon.Trainer(net.collect_params(), 'sgd', ...))"
             )
         if id(trainer) in self._trainers:
             return trainer
