@@ -18,6 +18,7 @@ __all__ = ["main", "build_parser"]
 COMMAND_MODULES: tuple[str, ...] = (
     "smdbg.platform.serving.cli",
     "smdbg.trial_cli",
+    "smdbg.launch_cli",
     "smdbg.rules.cli",
     "smdbg.tracker.cli",
     "smdbg.platform.jobs.cli",

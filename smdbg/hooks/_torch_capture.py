@@ -97,6 +97,7 @@ class CapturedTensor:
     offsets: dict[str, int] = field(default_factory=dict)  # key -> index in the device's results
     constants: dict[str, float] = field(default_factory=dict)  # empty tensors: host definitions
     raw: Any = None  # host tensor (CPU clone or pinned, filled asynchronously)
+    dropped: bool = False  # captured again later in the same step: the later capture wins
 
 
 class PendingStep:
@@ -119,6 +120,8 @@ class PendingStep:
     def items(self) -> Iterator[tuple[CapturedTensor, np.ndarray | None, dict[str, float]]]:
         host = {dev: r.numpy() for dev, r in self.results.items()}
         for e in self.entries:
+            if e.dropped:
+                continue
             vals = dict(e.constants)
             if e.offsets:
                 res = host[e.device]
@@ -136,6 +139,7 @@ class StepCapture:
         self._results: dict[str, list[torch.Tensor]] = {}
         self._count: dict[str, int] = {}
         self._devices: dict[str, torch.device] = {}
+        self._by_name: dict[str, CapturedTensor] = {}
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -157,6 +161,10 @@ class StepCapture:
                     c = _compute_dtype(t)
                     groups.setdefault((dev, c.dtype), []).append((entry, c))
             self.entries.append(entry)
+            previous = self._by_name.get(name)
+            if previous is not None:
+                previous.dropped = True
+            self._by_name[name] = entry
         for (dev, _), members in groups.items():
             keys = list(dict.fromkeys(k for e, _ in members for k in e.plan.reductions))
             for key in keys:
@@ -198,5 +206,5 @@ class StepCapture:
                     ev.record()
                 events.append(ev)
         pending = PendingStep(self.entries, results, events, info)
-        self.entries, self._results, self._count, self._devices = [], {}, {}, {}
+        self.entries, self._results, self._count, self._devices, self._by_name = [], {}, {}, {}, {}
         return pending

@@ -143,6 +143,7 @@ class Hook(BaseHook):
             grads.add_tensor_name(f"gradient/{full}")
         if len(self._models) == 1:
             self._handles.append(module.register_forward_pre_hook(self._top_pre_hook))
+        self._remove_step_handles()
         self._sync_attachments()
 
     def register_loss(self, loss_module: torch.nn.Module) -> None:
@@ -160,6 +161,7 @@ class Hook(BaseHook):
         losses = self.collections.get("losses")
         losses.add_tensor_name(f"{name}_output_0")
         losses.include(rf"^{re.escape(name)}_call\d+_output_0$")  # later calls in one step
+        self._remove_step_handles()
         self._sync_attachments()
 
     def wrap_optimizer(self, optimizer: torch.optim.Optimizer) -> torch.optim.Optimizer:
@@ -291,7 +293,9 @@ class Hook(BaseHook):
         for loss in self._losses:
             name = self._module_names[loss]
             if plan(f"{name}_output_0") or plan(f"{name}_input_0"):
-                self._step_handles.append(loss.register_forward_hook(functools.partial(self._module_hook, name)))
+                self._step_handles.append(
+                    loss.register_forward_hook(functools.partial(self._module_hook, name))
+                )
         if not self._optimizers:
             for full, p in self._params:
                 if p.requires_grad and plan(f"gradient/{full}"):
