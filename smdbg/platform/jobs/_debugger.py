@@ -63,8 +63,7 @@ def rule_job_argv(trial: str, rule: Any, actions: Sequence[str]) -> list[str]:
     argv = [
         sys.executable,
         "-m",
-        "smdbg.cli",
-        "rule",
+        "smdbg.rules.cli",  # `smdbg rule run` without loading the other commands
         "run",
         trial,
         "--rule",
