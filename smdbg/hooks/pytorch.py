@@ -194,6 +194,8 @@ class Hook(BaseHook):
         self._sync_attachments()
 
     def _advance(self) -> None:
+        if not self._started and not self._closed:
+            self._start()  # from the first step on, progress is published even if nothing is saved
         self._end_capture()
         self._step_used = False
         self._calls.clear()
