@@ -194,7 +194,7 @@ class TrialReader:
         self._chunk_of_seg[seg_idx] = pos
         self._bases.append(self.nrows)
         for c in _INT_COLS:
-            ch[c].append(table.column(c).to_numpy())
+            ch[c].append(_numpy(table.column(c)))
         mcodes = self._codes_of(table.column("mode"), self._modes)
         mode = np.array([_MODE_CODE.get(m, 3) for m in self._modes.names], dtype=np.int8)[mcodes]
         ch["mode"].append(mode)
@@ -202,8 +202,8 @@ class TrialReader:
         ch["reduction"].append(self._codes_of(table.column("reduction"), self.reductions))
         tcodes = self._codes_of(table.column("tensor"), self.tensors)
         ch["tensor"].append(tcodes)
-        ch["value"].append(table.column("value").to_numpy().astype(np.float64, copy=False))
-        ch["wall_time"].append(table.column("wall_time").to_numpy())
+        ch["value"].append(_numpy(table.column("value")).astype(np.float64, copy=False))
+        ch["wall_time"].append(_numpy(table.column("wall_time")))
         ch["seg"].append(np.full(n, seg_idx, np.int32))
         ch["row"].append(np.arange(self.nrows, self.nrows + n, dtype=np.int64))
         self._chunk_steps.append(
@@ -212,8 +212,7 @@ class TrialReader:
                 {int(m): _distinct(ch["mode_step"][-1][mode == m]) for m in np.unique(mode).tolist()},
             )
         )
-        order = np.argsort(tcodes, kind="stable")
-        uniq, starts = np.unique(tcodes[order], return_index=True)
+        order, uniq, starts = _group(tcodes)
         bounds = list(starts[1:]) + [n]
         for code, lo, hi in zip(uniq.tolist(), starts.tolist(), bounds):
             self._tensor_parts.setdefault(code, []).append((pos, order[lo:hi]))
@@ -243,9 +242,7 @@ class TrialReader:
             enc = chunk if pa.types.is_dictionary(chunk.type) else chunk.dictionary_encode()
             local = np.asarray([codes.code(s) for s in enc.dictionary.to_pylist()], dtype=np.int32)
             out.append(
-                local[enc.indices.to_numpy(zero_copy_only=False).astype(np.int64)]
-                if len(local)
-                else np.zeros(len(enc), np.int32)
+                local[_numpy(enc.indices).astype(np.int64)] if len(local) else np.zeros(len(enc), np.int32)
             )
         return np.concatenate(out) if out else np.zeros(0, np.int32)
 
@@ -373,6 +370,35 @@ def _concat(parts: list[np.ndarray], column: str) -> np.ndarray:
     if not parts:
         return np.zeros(0, dtype=_DTYPES.get(column, np.int64))
     return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+
+def _numpy(column: Any) -> np.ndarray:
+    """A numeric Arrow column (or array) as numpy, nulls as NaN, straight from its buffers
+    (pyarrow's own to_numpy imports pandas, which costs more than reading the trial)."""
+    import pyarrow.compute as pc
+
+    out = []
+    for c in getattr(column, "chunks", [column]):
+        if c.null_count:
+            c = pc.fill_null(c, float("nan"))
+        dtype = np.dtype(_NUMPY_TYPES[str(c.type)])
+        out.append(np.frombuffer(c.buffers()[1], dtype=dtype, count=len(c), offset=c.offset * dtype.itemsize))
+    return out[0] if len(out) == 1 else np.concatenate(out) if out else np.zeros(0)
+
+
+_NUMPY_TYPES = {"int8": np.int8, "int16": np.int16, "int32": np.int32, "int64": np.int64, "uint8": np.uint8,
+                "uint16": np.uint16, "uint32": np.uint32, "double": np.float64, "float": np.float32}  # fmt: skip
+
+
+def _group(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(stable order grouping equal codes, distinct codes, start of each group in the order)."""
+    small = codes.astype(np.int16) if len(codes) and int(codes.max()) < 2**15 else codes
+    order = np.argsort(small, kind="stable")  # radix sort for 16-bit keys: O(n)
+    grouped = codes[order]
+    starts = (
+        np.flatnonzero(np.r_[True, grouped[1:] != grouped[:-1]]) if len(grouped) else np.zeros(0, np.int64)
+    )
+    return order, grouped[starts], starts
 
 
 def _distinct(sorted_mostly: np.ndarray) -> np.ndarray:
