@@ -80,26 +80,22 @@ def record_nbytes(records: Sequence[Record]) -> int:
 
 
 def _binary_column(values: Sequence[bytes | np.ndarray | None]) -> Any:
+    """A large_binary Arrow array from byte strings / arrays, with one copy of the payload."""
     import pyarrow as pa
 
     offsets = np.zeros(len(values) + 1, dtype=np.int64)
     valid = np.ones(len(values), dtype=bool)
-    parts: list[memoryview] = []
+    parts: list[Any] = []
     pos = 0
     for i, v in enumerate(values):
         if v is None:
             valid[i] = False
         else:
-            raw: Any = np.ascontiguousarray(v).reshape(-1).view(np.uint8) if isinstance(v, np.ndarray) else v
-            mv = memoryview(raw)
-            parts.append(mv)
-            pos += mv.nbytes
+            part = np.ascontiguousarray(v).reshape(-1).view(np.uint8) if isinstance(v, np.ndarray) else v
+            parts.append(part)
+            pos += len(part)
         offsets[i + 1] = pos
-    data = bytearray(pos)
-    at = 0
-    for mv in parts:
-        data[at : at + mv.nbytes] = mv
-        at += mv.nbytes
+    data = b"".join(parts)
     validity = None if valid.all() else pa.py_buffer(np.packbits(valid, bitorder="little"))
     return pa.Array.from_buffers(
         pa.large_binary(),
