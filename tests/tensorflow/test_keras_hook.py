@@ -117,7 +117,7 @@ def test_compiled_reductions_match_numpy(tmp_path: Path) -> None:
         raw = t.value(1)
         stored = t.reduction_values(1)
         want = compute_reductions(raw, [("abs_" if a else "") + n for n, a in stored])
-        assert len(stored) == 9
+        assert len(stored) == 10
         for (n, a), v in stored.items():
             assert v == pytest.approx(want[("abs_" if a else "") + n], rel=1e-5, abs=1e-7), (name, n, a)
 
