@@ -52,8 +52,8 @@ def train(out_dir: str, epochs: int = 30, save_interval: int = 5) -> smd.Hook:
     model = GCN(features.shape[1], 16, 2)
     opt = torch.optim.Adam(model.parameters(), lr=0.05)
     hook = smd.Hook(out_dir, save_config=smd.SaveConfig(save_interval=save_interval),
-                    include_collections=["weights", "biases", "gradients", "losses", "outputs"])  # fmt: skip
-    hook.get_collection("outputs").include(r"^conv\d_output_0$")
+                    include_collections=["weights", "biases", "gradients", "losses", "embeddings"])  # fmt: skip
+    hook.get_collection("embeddings").include(r"^conv\d_output_0$")  # node embeddings per layer
     hook.register_module(model)
     loss_fn = nn.CrossEntropyLoss()
     hook.register_loss(loss_fn)

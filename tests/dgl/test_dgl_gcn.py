@@ -23,6 +23,7 @@ def test_gcn_weights_gradients_and_node_embeddings(tmp_path) -> None:
     assert emb.shape == (g.num_nodes(), 16)
     assert trial.tensor("conv2_output_0").value(0).shape == (g.num_nodes(), 2)
     assert "relu_output_0" not in names  # only the GraphConv layers were asked for
+    assert "conv1_output_0" in trial.tensor_names(collection="embeddings")
     w = trial.tensor("GCN_conv1.weight")
     assert not np.array_equal(w.value(0), w.value(10))  # training moved the weights
     assert np.abs(trial.tensor("gradient/GCN_conv1.weight").value(5)).sum() > 0
