@@ -19,20 +19,32 @@ __all__ = ["cases", "CONFIGS", "run", "main"]
 
 BATCH = 64
 
-# config name -> Hook keyword arguments (None: no hook)
+# The four configurations shared with the PyTorch and TensorFlow cases.
 CONFIGS: dict[str, dict[str, Any]] = {
-    "hook, nothing saved": {"save_interval": 10**9, "collections": ["losses"]},
-    "losses every 100": {"save_interval": 100, "collections": ["losses"]},
-    "weights+grads, l2/mean every 10": {
-        "save_interval": 10,
+    "defaults (losses, every 500)": {},
+    "w+b+grads reductions every 10": {
         "collections": ["weights", "biases", "gradients"],
-        "reductions": True,
+        "interval": 10,
+        "reduce": True,
     },
-    "all collections raw every step": {
-        "save_interval": 1,
-        "collections": ["weights", "biases", "gradients", "losses", "inputs", "outputs"],
-    },
+    "w+b+grads raw every 10": {"collections": ["weights", "biases", "gradients"], "interval": 10},
+    "save_all every step": {"save_all": True, "interval": 1},
 }
+
+
+def _hook_kwargs(smd: Any, cfg: dict[str, Any]) -> dict[str, Any]:
+    kw: dict[str, Any] = {}
+    if "collections" in cfg:
+        kw["include_collections"] = cfg["collections"]
+    if "interval" in cfg:
+        kw["save_config"] = smd.SaveConfig(save_interval=cfg["interval"])
+    if cfg.get("reduce"):
+        kw["reduction_config"] = smd.ReductionConfig(
+            reductions=["mean"], abs_reductions=["max"], norms=["l2"]
+        )
+    if cfg.get("save_all"):
+        kw["save_all"] = True
+    return kw
 
 
 def _model(kind: str) -> tuple[Any, Any, Any, Any, Any]:
@@ -73,13 +85,7 @@ def _train(kind: str, config: dict[str, Any] | None, steps: int, warmup: int) ->
     out = tempfile.mkdtemp(prefix="smdbg-bench-mx-")
     hook = None
     if config is not None:
-        rc = smd.ReductionConfig(reductions=["mean"], norms=["l2"]) if config.get("reductions") else None
-        hook = smd.Hook(
-            out,
-            save_config=smd.SaveConfig(save_interval=config["save_interval"]),
-            reduction_config=rc,
-            include_collections=config["collections"],
-        )
+        hook = smd.Hook(out, **_hook_kwargs(smd, config))
         hook.register_block(net)
         hook.register_block(loss_fn)
         hook.wrap_trainer(trainer)
@@ -109,7 +115,7 @@ def cases(args: argparse.Namespace) -> list[tuple[str, str, Callable[[], float],
     for kind in ("mlp", "cnn"):
         for name, cfg in CONFIGS.items():
             out.append((
-                f"mxnet {kind}",
+                f"mxnet gluon {kind}",
                 name,
                 lambda kind=kind: _train(kind, None, steps, warmup),
                 lambda kind=kind, cfg=cfg: _train(kind, cfg, steps, warmup),
@@ -119,11 +125,11 @@ def cases(args: argparse.Namespace) -> list[tuple[str, str, Callable[[], float],
 
 def run(args: argparse.Namespace) -> list[tuple[str, str, float, float]]:
     """(model, config, plain s/step, hooked s/step): the plain loop is re-measured next to each
-    case, alternating, and each side keeps its best of ``args.repeat`` runs (shared-CPU noise)."""
+    case, alternating, and each side keeps its best of ``args.repeats`` runs (shared-CPU noise)."""
     rows = []
     for model, config, plain, hooked in cases(args):
         p = h = float("inf")
-        for _ in range(int(getattr(args, "repeat", 3))):
+        for _ in range(int(getattr(args, "repeats", 3))):
             p, h = min(p, plain()), min(h, hooked())
         rows.append((model, config, p, h))
     return rows
@@ -133,8 +139,12 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--steps", type=int, default=200)
     ap.add_argument("--warmup", type=int, default=20)
-    ap.add_argument("--repeat", type=int, default=3, help="runs per side; the best one counts")
+    ap.add_argument("--repeats", type=int, default=3, help="runs per side; the best one counts")
     args = ap.parse_args(argv)
-    print(f"{'model':<10} {'config':<34} {'plain ms/step':>13} {'hooked ms/step':>14} {'ratio':>6}")
+    print(f"{'model':<20} {'config':<32} {'plain ms/step':>14} {'hooked ms/step':>15} {'ratio':>7}")
     for model, config, p, h in run(args):
-        print(f"{model:<10} {config:<34} {p * 1e3:>13.2f} {h * 1e3:>14.2f} {h / p:>6.2f}")
+        print(f"{model:<20} {config:<32} {p * 1e3:>14.3f} {h * 1e3:>15.3f} {h / p:>7.3f}")
+
+
+if __name__ == "__main__":
+    main()
