@@ -1,0 +1,371 @@
+"""Every built-in rule on real PyTorch training through ``smd.Hook``: a short run that should
+trigger it and a healthy run where it stays quiet. The hook saves exactly the collections of the
+rule's ``Rule.builtin(rule_configs.<name>())`` spec (at every step instead of every 500th)."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import torch
+import torch.nn as nn
+from _training import Net, batches, clusters, fit, hook_for, regression, spec
+
+from smdbg.config import CollectionConfig
+from smdbg.rules import BUILTIN_RULES, Finding, RuleSpec
+from smdbg.trials import create_trial
+
+
+@pytest.fixture(autouse=True)
+def _seed() -> None:
+    torch.manual_seed(0)
+
+
+def evaluate(rule: RuleSpec, path, other=None) -> list[Finding]:  # type: ignore[no-untyped-def]
+    """Run the rule on a finished trial, after checking the hook saved exactly its collections."""
+    trial = create_trial(path)
+    assert trial.training_has_ended()
+    wanted: set[str] = set()
+    for c in rule.collection_names():
+        wanted |= set(trial.tensor_names(collection=c))
+    assert set(trial.tensor_names()) == wanted, (trial.tensor_names(), rule.collection_names())
+    return rule.create(trial, [create_trial(other)] if other else None).evaluate()
+
+
+def tensors(found: list[Finding]) -> set[str | None]:
+    return {f.tensor for f in found}
+
+
+def sgd(model: nn.Module, lr: float) -> torch.optim.Optimizer:
+    return torch.optim.SGD(model.parameters(), lr=lr)
+
+
+# -- gradients and weights ------------------------------------------------------------------------
+def test_vanishing_gradient_deep_sigmoid_network(tmp_path):
+    rule = spec("vanishing_gradient")
+
+    def run(out, sizes, act):  # type: ignore[no-untyped-def]
+        model = Net(sizes, act)
+        fit(hook_for(out, rule), model, nn.MSELoss(), sgd(model, 0.1), batches(regression(320, 1), 32))
+
+    run(tmp_path / "deep", [8] + [16] * 12 + [1], "sigmoid")
+    run(tmp_path / "shallow", [8, 16, 1], "relu")
+    found = evaluate(rule, tmp_path / "deep")
+    assert "gradient/Net_fc1.weight" in tensors(found)
+    assert "gradient/Net_fc12.weight" not in tensors(found)  # the layers near the loss still learn
+    assert found[0].step == 0 and found[0].values["value"] < 1e-7
+    assert evaluate(rule, tmp_path / "shallow") == []
+
+
+def lr_run(out, rule: RuleSpec, lr: float, steps: int = 30, opt: str = "sgd") -> list[float]:  # type: ignore[no-untyped-def]
+    model = Net([8, 16, 1])
+    o = sgd(model, lr) if opt == "sgd" else torch.optim.Adam(model.parameters(), lr=lr)
+    return fit(hook_for(out, rule), model, nn.MSELoss(), o, batches(regression(32 * steps, 1, scale=3.0), 32))
+
+
+def test_exploding_tensor_learning_rate_too_high(tmp_path):
+    rule = spec("exploding_tensor", collections=[CollectionConfig("losses"),
+                                                 CollectionConfig("gradients", {"reductions": "l2,abs_max"})])  # fmt: skip
+    losses = lr_run(tmp_path / "hot", rule, lr=2.0)
+    lr_run(tmp_path / "ok", rule, lr=0.01)
+    found = evaluate(rule, tmp_path / "hot")
+    bad = [i for i, v in enumerate(losses) if not torch.isfinite(torch.tensor(v))][0]
+    assert "MSELoss_output_0" in tensors(found)
+    assert min(f.step for f in found) <= bad  # gradients overflow no later than the loss
+    assert [f for f in found if f.tensor == "MSELoss_output_0"][0].step == bad
+    assert evaluate(rule, tmp_path / "ok") == []
+
+
+def test_weight_update_ratio_learning_rate_too_high(tmp_path):
+    rule = spec("weight_update_ratio")
+    lr_run(tmp_path / "hot", rule, lr=50.0, steps=6, opt="adam")
+    lr_run(tmp_path / "ok", rule, lr=0.01, steps=6)
+    found = evaluate(rule, tmp_path / "hot")
+    assert {"Net_fc1.weight", "Net_fc2.weight"} <= tensors(found)
+    assert found[0].step == 1 and found[0].values["value"] > 10
+    assert evaluate(rule, tmp_path / "ok") == []
+
+
+def test_all_zero_gradients_behind_a_dead_layer(tmp_path):
+    rule = spec("all_zero", collections=[CollectionConfig("gradients", {"reductions": "abs_max"})])
+
+    def run(out, bias):  # type: ignore[no-untyped-def]
+        model = Net([8, 16, 1])
+        if bias is not None:
+            nn.init.constant_(model.fc1.bias, bias)  # every ReLU input negative: nothing flows back
+        fit(hook_for(out, rule), model, nn.MSELoss(), sgd(model, 0.01), batches(regression(160, 1), 32))
+
+    run(tmp_path / "dead", -100.0)
+    run(tmp_path / "ok", None)
+    found = evaluate(rule, tmp_path / "dead")
+    assert tensors(found) == {"gradient/Net_fc1.weight", "gradient/Net_fc1.bias", "gradient/Net_fc2.weight"}
+    assert all(f.values["steps_affected"] == 5 for f in found)
+    assert evaluate(rule, tmp_path / "ok") == []
+
+
+def test_unchanged_tensor_frozen_layer(tmp_path):
+    rule = spec("unchanged_tensor", collections=[CollectionConfig("weights")])
+
+    def run(out, freeze):  # type: ignore[no-untyped-def]
+        model = Net([8, 16, 1])
+        model.fc1.weight.requires_grad_(not freeze)
+        fit(hook_for(out, rule), model, nn.MSELoss(), sgd(model, 0.05), batches(regression(192, 1), 32))
+
+    run(tmp_path / "frozen", True)
+    run(tmp_path / "ok", False)
+    found = evaluate(rule, tmp_path / "frozen")
+    assert tensors(found) == {"Net_fc1.weight"}
+    assert found[0].step == 2  # three saved steps equal: 0, 1, 2
+    assert evaluate(rule, tmp_path / "ok") == []
+
+
+def test_similar_across_runs_unseeded_rerun(tmp_path):
+    rule = spec("similar_across_runs", collections=[CollectionConfig("weights"), CollectionConfig("losses")])
+
+    def run(out, seed):  # type: ignore[no-untyped-def]
+        torch.manual_seed(seed)
+        model = Net([8, 16, 1])
+        fit(hook_for(out, rule), model, nn.MSELoss(), sgd(model, 0.05), batches(regression(128, 1), 32))
+
+    run(tmp_path / "a", 0)
+    run(tmp_path / "same", 0)
+    run(tmp_path / "other", 1)
+    found = evaluate(rule, tmp_path / "a", other=tmp_path / "other")
+    assert {"Net_fc1.weight", "Net_fc2.weight", "MSELoss_output_0"} <= tensors(found)
+    assert found[0].step == 0
+    assert evaluate(rule, tmp_path / "a", other=tmp_path / "same") == []
+
+
+def test_tensor_variance_of_exploding_gradients(tmp_path):
+    rule = spec("tensor_variance", {"max_threshold": "1e4"},
+                collections=[CollectionConfig("gradients", {"reductions": "variance"})])  # fmt: skip
+    lr_run(tmp_path / "hot", rule, lr=2.0, steps=20)
+    lr_run(tmp_path / "ok", rule, lr=0.01, steps=20)
+    found = evaluate(rule, tmp_path / "hot")
+    assert "gradient/Net_fc1.weight" in tensors(found)
+    assert found[0].values["value"] > 1e4
+    assert evaluate(rule, tmp_path / "ok") == []
+
+
+# -- the loss curve -------------------------------------------------------------------------------
+def test_loss_not_decreasing_nothing_to_learn(tmp_path):
+    rule = spec("loss_not_decreasing")
+
+    def run(out, data):  # type: ignore[no-untyped-def]
+        model = Net([8, 16, 1])
+        fit(hook_for(out, rule), model, nn.MSELoss(), sgd(model, 0.05), batches(data, 32, epochs=5))
+
+    x, _ = regression(256, 1)
+    run(tmp_path / "noise", (x, torch.randn(256, 1)))  # targets are noise: the loss plateaus
+    run(tmp_path / "ok", regression(256, 1))
+    found = evaluate(rule, tmp_path / "noise")
+    assert tensors(found) == {"MSELoss_output_0"} and found[0].mode == "TRAIN"
+    assert evaluate(rule, tmp_path / "ok") == []
+
+
+def test_overfit_tiny_training_set(tmp_path):
+    rule = spec("overfit")
+
+    def run(out, n_train, steps):  # type: ignore[no-untyped-def]
+        model = Net([8, 64, 64, 1])
+        x, y = regression(n_train, 1)
+        y = y + torch.randn(n_train, 1)  # noisy targets: a small set is learnt by heart
+        train = batches((x, y), 32, epochs=steps * 32 // n_train)
+        vx, vy = regression(128, 2)
+        fit(hook_for(out, rule), model, nn.MSELoss(), torch.optim.Adam(model.parameters(), lr=0.01),
+            train, batches((vx, vy + torch.randn(128, 1)), 64), eval_every=20)  # fmt: skip
+
+    run(tmp_path / "tiny", 8, 60)
+    run(tmp_path / "ok", 1920, 60)
+    found = evaluate(rule, tmp_path / "tiny")
+    assert tensors(found) == {"MSELoss_output_0"} and found[0].mode == "EVAL"
+    assert found[0].values["ratio"] > 0.1
+    assert evaluate(rule, tmp_path / "ok") == []
+
+
+def test_overtraining_long_after_convergence(tmp_path):
+    rule = spec("overtraining")
+
+    def run(out, epochs):  # type: ignore[no-untyped-def]
+        model = Net([8, 16, 1])
+        x, y = regression(160, 1)
+        fit(hook_for(out, rule), model, nn.MSELoss(), sgd(model, 0.02), batches((x, 3 * y), 32, epochs))
+
+    run(tmp_path / "long", 30)
+    run(tmp_path / "ok", 3)
+    found = evaluate(rule, tmp_path / "long")
+    assert tensors(found) == {"MSELoss_output_0"} and found[0].values["which"] == "training"
+    assert found[0].step > 15
+    assert evaluate(rule, tmp_path / "ok") == []
+
+
+def test_stalled_training_while_the_hook_is_open(tmp_path):
+    rule = spec("stalled_training", {"threshold": "1.5"}, collections=[CollectionConfig("losses")])
+    model = Net([8, 16, 1])
+    hook = hook_for(tmp_path / "run", rule)
+    fit(hook, model, nn.MSELoss(), sgd(model, 0.01), batches(regression(128, 1), 32), close=False)
+    time.sleep(0.5)  # the writer publishes progress within flush_secs (0.2 s)
+    live = rule.create(create_trial(tmp_path / "run"))
+    assert live.evaluate() == []  # it just stepped
+    time.sleep(2.0)  # the data loader "hangs"
+    found = live.evaluate()
+    assert len(found) == 1 and found[0].tensor is None and found[0].values["idle_seconds"] > 1.5
+    assert live.evaluate() == []  # reported once
+    hook.close()
+    assert evaluate(rule, tmp_path / "run") == []  # ended: not stalled
+
+
+# -- activations ----------------------------------------------------------------------------------
+def test_dead_relu_negative_bias_initialisation(tmp_path):
+    rule = spec("dead_relu")
+
+    def run(out, bias):  # type: ignore[no-untyped-def]
+        model = Net([8, 16, 16, 1])
+        if bias is not None:
+            nn.init.constant_(model.fc2.bias, bias)
+        fit(hook_for(out, rule), model, nn.MSELoss(), sgd(model, 0.01), batches(regression(160, 1), 32))
+
+    run(tmp_path / "dead", -10.0)
+    run(tmp_path / "ok", None)
+    found = evaluate(rule, tmp_path / "dead")
+    assert tensors(found) == {"relu2_output_0"} and found[0].step == 0 and found[0].values["value"] == 100.0
+    assert evaluate(rule, tmp_path / "ok") == []
+
+
+def test_saturated_activation_unnormalised_inputs(tmp_path):
+    rule = spec("saturated_activation")
+
+    def run(out, offset):  # type: ignore[no-untyped-def]
+        model = Net([8, 16, 1], act="sigmoid")
+        data = regression(160, 1, offset=offset)  # raw sensor readings around 1000, not standardised
+        fit(hook_for(out, rule), model, nn.MSELoss(), sgd(model, 0.01), batches(data, 32))
+
+    run(tmp_path / "raw", 1000.0)
+    run(tmp_path / "ok", 0.0)
+    found = evaluate(rule, tmp_path / "raw")
+    assert tensors(found) == {"sigmoid1_input_0"} and found[0].values["value"] >= 50
+    assert evaluate(rule, tmp_path / "ok") == []
+
+
+def test_poor_weight_initialization_tiny_weights(tmp_path):
+    rule = spec("poor_weight_initialization")
+    assert {c.name for c in rule.collections_to_save} == {"relu_input", "weights", "losses"}
+
+    def run(out, init):  # type: ignore[no-untyped-def]
+        model = Net([8, 32, 32, 1])
+        for fc in model.linears():
+            init(fc.weight)
+            nn.init.zeros_(fc.bias)
+        fit(hook_for(out, rule), model, nn.MSELoss(), sgd(model, 0.05), batches(regression(640, 1), 32))
+
+    run(tmp_path / "tiny", lambda w: nn.init.normal_(w, std=1e-4))
+    run(tmp_path / "ok", lambda w: nn.init.kaiming_normal_(w, nonlinearity="relu"))
+    trial = create_trial(tmp_path / "tiny")
+    assert trial.steps()[-1] == 9  # the config saves the first 10 steps only
+    found = evaluate(rule, tmp_path / "tiny")
+    messages = " ".join(f.message for f in found)
+    assert "variances differ" in messages and "span only" in messages
+    assert {"Net_fc1.weight", "Net_fc2.weight", "Net_fc3.weight"} <= tensors(found)
+    assert evaluate(rule, tmp_path / "ok") == []
+
+
+# -- data: labels, predictions, images, token sequences ------------------------------------------
+def save_labels(hook, x, y, out):  # type: ignore[no-untyped-def]
+    hook.save_tensor("labels", y, "labels")
+    hook.save_tensor("predictions", out.detach(), "predictions")
+
+
+def classifier(out, rule: RuleSpec, train, evaluate=(), n_classes: int = 3, train_labels: bool = True):  # type: ignore[no-untyped-def]
+    model = Net([8, 16, n_classes])
+    fit(hook_for(out, rule), model, nn.CrossEntropyLoss(), torch.optim.Adam(model.parameters(), lr=0.05), train,
+        evaluate, on_batch=save_labels if train_labels else None, on_eval=save_labels)  # fmt: skip
+
+
+def test_class_imbalance_skewed_training_set(tmp_path):
+    rule = spec("class_imbalance")
+    classifier(
+        tmp_path / "skewed",
+        rule,
+        batches(clusters(640, 1, 2, weights=[0.96, 0.04], spread=2.0), 64),
+        n_classes=2,
+    )
+    classifier(tmp_path / "ok", rule, batches(clusters(640, 1), 64))
+    found = evaluate(rule, tmp_path / "skewed")
+    assert found and found[0].values["ratio"] > 10 and found[0].values["samples"] >= 500
+    assert evaluate(rule, tmp_path / "ok") == []
+
+
+def test_confusion_classes_that_cannot_be_told_apart(tmp_path):
+    rule = spec("confusion")
+    classifier(tmp_path / "twins", rule, batches(clusters(960, 1, same=[1, 2]), 32),
+               batches(clusters(256, 2, same=[1, 2]), 64), train_labels=False)  # fmt: skip
+    classifier(tmp_path / "ok", rule, batches(clusters(960, 1), 32), batches(clusters(256, 2), 64),
+               train_labels=False)  # fmt: skip
+    found = evaluate(rule, tmp_path / "twins")
+    assert found and {f.values["cls"] for f in found} <= {1, 2} and found[0].mode == "EVAL"
+    assert evaluate(rule, tmp_path / "ok") == []
+
+
+class ConvNet(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 4, 3, padding=1)
+        self.fc = nn.Linear(4, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(torch.relu(self.conv1(x)).mean(dim=(2, 3)))
+
+
+def test_check_input_images_not_normalised(tmp_path):
+    rule = spec("check_input_images")
+
+    def run(out, normalise):  # type: ignore[no-untyped-def]
+        g = torch.Generator().manual_seed(1)
+        images, labels = torch.rand(576, 3, 8, 8, generator=g), torch.randint(0, 2, (576,), generator=g)
+        if normalise:
+            images = (images - 0.5) / 0.29
+        model = ConvNet()
+        fit(
+            hook_for(out, rule), model, nn.CrossEntropyLoss(), sgd(model, 0.01), batches((images, labels), 64)
+        )
+
+    run(tmp_path / "raw", False)
+    run(tmp_path / "ok", True)
+    found = evaluate(rule, tmp_path / "raw")
+    assert {"ConvNet_input_0", "conv1_input_0"} <= tensors(found)
+    assert found[0].values["samples"] >= 500 and abs(found[0].values["max_abs_mean"] - 0.5) < 0.02
+    assert evaluate(rule, tmp_path / "ok") == []
+
+
+class TextNet(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.embedding = nn.Embedding(50, 8, padding_idx=0)
+        self.fc = nn.Linear(8, 2)
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.embedding(tokens).mean(dim=1))
+
+
+def test_nlp_sequence_ratio_mostly_padding(tmp_path):
+    rule = spec("nlp_sequence_ratio")
+
+    def run(out, min_len, max_len):  # type: ignore[no-untyped-def]
+        g = torch.Generator().manual_seed(1)
+        tokens = torch.randint(1, 50, (128, 32), generator=g)
+        lengths = torch.randint(min_len, max_len + 1, (128, 1), generator=g)
+        tokens[torch.arange(32).expand(128, 32) >= lengths] = 0  # right padding
+        model = TextNet()
+        data = (tokens, torch.randint(0, 2, (128,), generator=g))
+        fit(hook_for(out, rule), model, nn.CrossEntropyLoss(), sgd(model, 0.1), batches(data, 32))
+
+    run(tmp_path / "padded", 3, 10)  # sequences of 3-10 tokens padded to 32
+    run(tmp_path / "ok", 24, 32)
+    found = evaluate(rule, tmp_path / "padded")
+    assert tensors(found) == {"embedding_input_0"} and found[0].values["value"] > 50
+    assert evaluate(rule, tmp_path / "ok") == []
+
+
+def test_every_builtin_rule_has_a_training_test():
+    names = [n for n in globals() if n.startswith("test_")]
+    assert [r for r in BUILTIN_RULES if not any(n.startswith(f"test_{r}_") for n in names)] == []
