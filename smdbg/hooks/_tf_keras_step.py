@@ -131,12 +131,35 @@ class StepFunctions:
         return fn
 
     def _build(self, kind: str) -> Any:
-        """Let Keras compile a function from the saving step, exactly as it compiles its own."""
+        """A compiled saving function with the calling convention of Keras's own.
+
+        With one step per execution and no distribution strategy, the saving step is compiled on
+        the batch (not on the iterator), so it is traced once and reused by later ``fit`` calls
+        on other datasets. Otherwise Keras compiles it exactly as it compiles its own
+        (``make_train_function(force=True)``)."""
         step_attr, fn_attr, make_attr = _KINDS[kind]
         model = self.model
+        step = self._saving_step(getattr(model, step_attr), kind)
+        if getattr(model, "steps_per_execution", 1) == 1 and not tf.distribute.has_strategy():
+            compiled = (
+                step
+                if model.run_eagerly
+                else tf.function(step, reduce_retracing=True, jit_compile=bool(model.jit_compile))
+            )
+
+            def saving(iterator: Any) -> Any:
+                if isinstance(iterator, (tf.data.Iterator, tf.distribute.DistributedIterator)):
+                    opt = iterator.get_next_as_optional()
+                    if not opt.has_value():
+                        raise StopIteration
+                    data = opt.get_value()
+                else:
+                    data = next(iter(iterator))
+                return compiled(data)
+
+            return saving
         installed = getattr(model, fn_attr)
-        base_step = getattr(model, step_attr)
-        setattr(model, step_attr, self._saving_step(base_step, kind))
+        setattr(model, step_attr, step)
         try:
             getattr(model, make_attr)(force=True)
             return getattr(model, fn_attr)
