@@ -5,6 +5,10 @@
 ``register_optimizer_step_pre_hook``). On the first top-level module call it creates the hook
 (from a JSON config, or defaults and an output directory), registers that module as the model
 (or, for a ``torch.nn`` loss module, as the loss), and wraps every optimizer on its first step.
+A ``DistributedDataParallel``/``DataParallel`` wrapper is unwrapped, so tensor names are the same
+as in a one-process run; the rank comes from ``torch.distributed`` (else ``$RANK``). A script that
+already created its own hook (``smd.get_hook(create_if_not_exists=True)``) keeps it: the launcher
+adopts that hook instead of opening a second writer on the same trial.
 The global module hooks are removed at the first optimizer step, so training then runs with
 the per-model hooks only. :func:`run_script` runs the script with ``runpy`` in this process and
 closes the hook at the end, whatever happens.
@@ -21,6 +25,7 @@ from typing import Any
 import torch
 
 from smdbg.hook_config import find_config_path
+from smdbg.hooks.base import current_hook
 from smdbg.hooks.pytorch import Hook
 
 __all__ = ["AutoInstrument", "run_script", "default_out_dir"]
@@ -29,6 +34,13 @@ __all__ = ["AutoInstrument", "run_script", "default_out_dir"]
 def default_out_dir(script: str) -> str:
     stem = os.path.splitext(os.path.basename(script))[0] or "script"
     return os.path.abspath(f"smdbg-trials/{stem}-{time.strftime('%Y%m%d-%H%M%S')}")
+
+
+def _unwrap(module: torch.nn.Module) -> torch.nn.Module:
+    """The model inside a (Distributed)DataParallel wrapper, else the module itself."""
+    wrappers = (torch.nn.DataParallel, torch.nn.parallel.DistributedDataParallel)
+    inner = getattr(module, "module", None)
+    return inner if isinstance(module, wrappers) and isinstance(inner, torch.nn.Module) else module
 
 
 class AutoInstrument:
@@ -56,7 +68,10 @@ class AutoInstrument:
 
     def _ensure_hook(self) -> Hook:
         if self.hook is None:
-            if self.config_path is not None:
+            existing = current_hook(Hook.framework)  # the script made its own: one writer per trial
+            if isinstance(existing, Hook):
+                self.hook = existing
+            elif self.config_path is not None:
                 extra: dict[str, Any] = {"out_dir": self.out_dir} if self.out_dir else {}
                 self.hook = Hook.create_from_json_file(self.config_path, **extra)  # type: ignore[assignment]
             else:
@@ -72,7 +87,7 @@ class AutoInstrument:
             if isinstance(module, torch.nn.modules.loss._Loss):
                 hook.register_loss(module)
             elif not hook._models:
-                hook.register_module(module)
+                hook.register_module(_unwrap(module))
 
     def _post(self, module: torch.nn.Module, args: Any, output: Any) -> None:
         self._depth = max(0, self._depth - 1)
@@ -96,7 +111,9 @@ class AutoInstrument:
             self.hook.close()
 
 
-def run_script(script: str, args: list[str], config_path: str | None = None, out_dir: str | None = None) -> int:
+def run_script(
+    script: str, args: list[str], config_path: str | None = None, out_dir: str | None = None
+) -> int:
     """Run ``script`` as ``__main__`` with ``args`` under an :class:`AutoInstrument`; exit code."""
     if not os.path.isfile(script):
         raise FileNotFoundError(f"training script {script!r} does not exist: expected a path to a .py file")

@@ -199,7 +199,7 @@ class StepCapture:
             host = torch.empty(vec.shape, dtype=vec.dtype, pin_memory=True)
             host.copy_(vec, non_blocking=True)
             results[dev] = host
-        for dev, device in self._devices.items():
+        for device in self._devices.values():
             if device.type == "cuda":
                 with torch.cuda.device(device):
                     ev = torch.cuda.Event()

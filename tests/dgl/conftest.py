@@ -9,6 +9,8 @@ import types
 
 sys.modules.setdefault("dgl.graphbolt", types.ModuleType("dgl.graphbolt"))
 os.environ.setdefault("DGLBACKEND", "pytorch")
-EXAMPLES = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "examples")
+EXAMPLES = os.path.join(
+    os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "examples"
+)
 if EXAMPLES not in sys.path:
     sys.path.insert(0, EXAMPLES)

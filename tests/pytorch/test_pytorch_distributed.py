@@ -7,8 +7,9 @@ import subprocess
 import sys
 import time
 
-import smdbg.pytorch as smd
 from tests_pytorch_paths import ROOT, free_port
+
+import smdbg.pytorch as smd
 
 SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_dist_train.py")
 

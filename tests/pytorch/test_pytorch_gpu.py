@@ -42,7 +42,9 @@ def _run(tmp_path, reduction_config, steps=12):  # noqa: ANN001, ANN202
     hook.register_module(model)
     hook.register_loss(loss_fn)
     hook.wrap_optimizer(opt)
-    data = [(torch.randn(16, 3, 8, 8, device=dev), torch.randint(0, 10, (16,), device=dev)) for _ in range(steps)]
+    data = [
+        (torch.randn(16, 3, 8, 8, device=dev), torch.randint(0, 10, (16,), device=dev)) for _ in range(steps)
+    ]
     refs = []
     # warm-up step outside the check (cuDNN autotuning, allocator, pinned pool)
     opt.zero_grad()
@@ -58,7 +60,9 @@ def _run(tmp_path, reduction_config, steps=12):  # noqa: ANN001, ANN202
             w = model.conv.weight.detach().clone()
             g = model.conv.weight.grad.detach().clone()
             opt.step()
-            refs.append((w, g, loss.detach().clone(), opt.state[model.conv.weight]["momentum_buffer"].clone()))
+            refs.append(
+                (w, g, loss.detach().clone(), opt.state[model.conv.weight]["momentum_buffer"].clone())
+            )
     finally:
         torch.cuda.set_sync_debug_mode(0)
     hook.close()
@@ -66,7 +70,9 @@ def _run(tmp_path, reduction_config, steps=12):  # noqa: ANN001, ANN202
 
 
 def test_cuda_reductions_without_device_sync(tmp_path) -> None:
-    rc = smd.ReductionConfig(reductions=["mean", "min", "max", "std"], abs_reductions=["max"], norms=["l1", "l2"])
+    rc = smd.ReductionConfig(
+        reductions=["mean", "min", "max", "std"], abs_reductions=["max"], norms=["l1", "l2"]
+    )
     trial, refs = _run(tmp_path, rc)
     assert trial.steps() == [0, 2, 4, 6, 8, 10]
     for step in (2, 4, 10):
@@ -86,6 +92,10 @@ def test_cuda_raw_tensors_without_device_sync(tmp_path) -> None:
     for step in (2, 6, 10):
         w, g, loss, mom = refs[step - 1]
         np.testing.assert_array_equal(trial.tensor("ConvNet_conv.weight").value(step), w.cpu().numpy())
-        np.testing.assert_array_equal(trial.tensor("gradient/ConvNet_conv.weight").value(step), g.cpu().numpy())
-        np.testing.assert_array_equal(trial.tensor("SGD_ConvNet_conv.weight_momentum_buffer").value(step), mom.cpu().numpy())
+        np.testing.assert_array_equal(
+            trial.tensor("gradient/ConvNet_conv.weight").value(step), g.cpu().numpy()
+        )
+        np.testing.assert_array_equal(
+            trial.tensor("SGD_ConvNet_conv.weight_momentum_buffer").value(step), mom.cpu().numpy()
+        )
         assert float(trial.tensor("CrossEntropyLoss_output_0").value(step)) == pytest.approx(loss.item())

@@ -62,7 +62,9 @@ def test_weights_gradients_adam_state_match_the_model(tmp_path) -> None:
 def test_gradient_accumulation_is_one_step(tmp_path) -> None:
     net, lossf = Net(), nn.CrossEntropyLoss()
     opt = torch.optim.SGD(net.parameters(), lr=0.1)
-    hook = smd.Hook(tmp_path, save_config=smd.SaveConfig(save_interval=1), include_collections=["gradients", "losses"])
+    hook = smd.Hook(
+        tmp_path, save_config=smd.SaveConfig(save_interval=1), include_collections=["gradients", "losses"]
+    )
     hook.register_module(net)
     hook.register_loss(lossf)
     hook.wrap_optimizer(opt)
@@ -112,7 +114,11 @@ def test_reductions_match_numpy_definitions(tmp_path) -> None:
 
 def test_without_optimizer_step_advances_per_forward_and_modes(tmp_path) -> None:
     net = Net()
-    hook = smd.Hook(tmp_path, save_config=smd.SaveConfig(save_interval=1), include_collections=["weights", "gradients", "outputs"])
+    hook = smd.Hook(
+        tmp_path,
+        save_config=smd.SaveConfig(save_interval=1),
+        include_collections=["weights", "gradients", "outputs"],
+    )
     hook.register_module(net)
     hook.set_mode(smd.modes.TRAIN)
     grads = []
@@ -134,7 +140,9 @@ def test_without_optimizer_step_advances_per_forward_and_modes(tmp_path) -> None
     assert trial.steps(mode=smd.modes.TRAIN) == [0, 1, 2]
     assert trial.steps(mode=smd.modes.EVAL) == [0, 1]
     for s in range(3):
-        np.testing.assert_array_equal(trial.tensor("gradient/Net_fc1.weight").value(s, mode=smd.modes.TRAIN), grads[s].numpy())
+        np.testing.assert_array_equal(
+            trial.tensor("gradient/Net_fc1.weight").value(s, mode=smd.modes.TRAIN), grads[s].numpy()
+        )
     assert trial.tensor("fc2_output_0").steps(mode=smd.modes.EVAL) == [0, 1]
     assert trial.mode_modestep(3) == (smd.modes.EVAL, 0)
 
@@ -154,7 +162,11 @@ def test_frozen_params_twice_called_module_tuple_and_dict_outputs_nan(tmp_path) 
 
     model = Multi()
     opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.1)
-    hook = smd.Hook(tmp_path, save_config=smd.SaveConfig(save_interval=1), include_collections=["weights", "gradients", "outputs"])
+    hook = smd.Hook(
+        tmp_path,
+        save_config=smd.SaveConfig(save_interval=1),
+        include_collections=["weights", "gradients", "outputs"],
+    )
     hook.register_module(model)
     hook.wrap_optimizer(opt)
     x = torch.randn(2, 4)
@@ -165,7 +177,13 @@ def test_frozen_params_twice_called_module_tuple_and_dict_outputs_nan(tmp_path) 
     hook.close()
     trial = smd.create_trial(tmp_path)
     names = trial.tensor_names()
-    assert {"shared_output_0", "shared_call1_output_0", "Multi_output_0", "Multi_output_1", "Multi_output_2"} <= set(names)
+    assert {
+        "shared_output_0",
+        "shared_call1_output_0",
+        "Multi_output_0",
+        "Multi_output_1",
+        "Multi_output_2",
+    } <= set(names)
     np.testing.assert_allclose(trial.tensor("shared_call1_output_0").value(0), d["b"].detach().numpy())
     assert "Multi_frozen.weight" not in names  # not in the optimizer: no weights saved at its step
     assert "gradient/Multi_frozen.weight" not in names
@@ -224,7 +242,9 @@ def test_save_all_include_regex_and_collection_configs(tmp_path) -> None:
 
 def test_custom_collection_include_and_save_apis(tmp_path) -> None:
     net = Net()
-    hook = smd.Hook(tmp_path, save_config=smd.SaveConfig(save_interval=1), include_collections=["relus", "losses"])
+    hook = smd.Hook(
+        tmp_path, save_config=smd.SaveConfig(save_interval=1), include_collections=["relus", "losses"]
+    )
     hook.get_collection("relus").include("relu_output")
     hook.get_collection("relus").reduction_config = smd.ReductionConfig(reductions=["max"])
     hook.register_module(net)
@@ -245,7 +265,9 @@ def test_custom_collection_include_and_save_apis(tmp_path) -> None:
 
 def test_close_idempotent_and_context_manager(tmp_path) -> None:
     net = Net()
-    with smd.Hook(tmp_path, include_collections=["weights"], save_config=smd.SaveConfig(save_interval=1)) as hook:
+    with smd.Hook(
+        tmp_path, include_collections=["weights"], save_config=smd.SaveConfig(save_interval=1)
+    ) as hook:
         hook.register_module(net)
         net(batch(0)[0])
         assert smd.get_hook() is hook

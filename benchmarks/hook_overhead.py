@@ -1,0 +1,115 @@
+"""Hook overhead against plain training, the same model trained plain and hooked, interleaved
+in one run: median seconds per step of each and their ratio, per model and configuration.
+
+    python benchmarks/hook_overhead.py                      # PyTorch on CPU (MLP, small CNN)
+    python benchmarks/hook_overhead.py --device cuda        # ResNet-18 and a transformer encoder
+    python benchmarks/hook_overhead.py --framework tensorflow
+    python benchmarks/hook_overhead.py --smdebug-python .bench/smdebug-venv/bin/python
+
+Each framework's cases live in ``_overhead_<framework>.py`` (``cases(args)`` returns
+``(model, config, plain_fn, hooked_fn)``, each function returning seconds per step). With
+``--smdebug-python`` the PyTorch cases also run under smdebug 1.0.34 in that interpreter (its
+own virtual environment) and its ratios are printed beside ours.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import statistics
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.dirname(HERE))
+
+FRAMEWORKS = ("pytorch", "tensorflow", "mxnet")
+
+
+def measure(case_list, repeats: int):  # noqa: ANN001, ANN201
+    rows = []
+    for model, config, plain, hooked in case_list:
+        p, h = [], []
+        for _ in range(repeats):  # interleaved: plain, hooked, plain, hooked ...
+            p.append(plain())
+            h.append(hooked())
+        mp, mh = statistics.median(p), statistics.median(h)
+        rows.append((model, config, mp, mh))
+        print(f"  {model:12s} {config:32s} plain {mp * 1e3:8.3f} ms  hooked {mh * 1e3:8.3f} ms  x{mh / mp:.3f}",
+              file=sys.stderr, flush=True)  # fmt: skip
+    return rows
+
+
+def smdebug_ratios(python: str, args: argparse.Namespace) -> dict[str, float] | str:
+    script = os.path.join(HERE, "_overhead_smdebug.py")
+    cmd = [
+        python,
+        script,
+        "--steps",
+        str(args.steps),
+        "--repeats",
+        str(args.repeats),
+        "--device",
+        args.device,
+        "--threads",
+        str(args.threads),
+    ]
+    if args.models:
+        cmd += ["--models", args.models]
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=args.smdebug_timeout)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return f"smdebug run failed: {e}"
+    if proc.returncode != 0:
+        return f"smdebug run failed: {proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else proc.returncode}"
+    return dict(json.loads(proc.stdout.strip().splitlines()[-1]))
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--framework", choices=FRAMEWORKS, default="pytorch")
+    p.add_argument("--device", default="cpu", help="cpu or cuda (PyTorch)")
+    p.add_argument("--steps", type=int, default=100, help="steps per timed block")
+    p.add_argument("--repeats", type=int, default=7, help="interleaved blocks per case")
+    p.add_argument("--models", default=None, help="comma-separated: mlp,cnn,resnet18,transformer")
+    p.add_argument("--threads", type=int, default=1, help="torch intra-op threads (CPU)")
+    p.add_argument("--save-all-gpu", action="store_true", help="also run save_all on the GPU")
+    p.add_argument("--smdebug-python", default=None, help="python of a venv with smdebug 1.0.34")
+    p.add_argument("--smdebug-timeout", type=float, default=1800)
+    args = p.parse_args(argv)
+    mod = importlib.import_module(f"_overhead_{args.framework}")
+    print(
+        f"{args.framework} on {args.device}: {args.repeats} interleaved blocks of {args.steps} steps",
+        file=sys.stderr,
+    )
+    rows = measure(mod.cases(args), args.repeats)
+    theirs: dict[str, float] | str = {}
+    if args.smdebug_python and args.framework == "pytorch":
+        theirs = smdebug_ratios(args.smdebug_python, args)
+    print(
+        f"\n{args.framework}, device {args.device}, median s/step over {args.repeats} interleaved blocks of {args.steps} steps\n"
+    )
+    print(
+        "| model | configuration | plain ms/step | smdbg ms/step | smdbg overhead | smdebug 1.0.34 overhead |"
+    )
+    print("|---|---|---:|---:|---:|---:|")
+    for model, config, mp, mh in rows:
+        if isinstance(theirs, str):
+            other = "n/a"
+        else:
+            r = theirs.get(f"{model}|{config}")
+            other = "not run" if r is None else f"{(r - 1) * 100:+.1f}%"
+        print(
+            f"| {model} | {config} | {mp * 1e3:.3f} | {mh * 1e3:.3f} | {(mh / mp - 1) * 100:+.1f}% | {other} |"
+        )
+    if isinstance(theirs, str):
+        print(f"\nsmdebug: {theirs}")
+    if hasattr(mod, "cleanup"):
+        mod.cleanup()
+
+
+if __name__ == "__main__":
+    main()
