@@ -48,16 +48,15 @@ def base_env(backend: Backend) -> dict[str, str]:
 
 
 def launcher_available() -> bool:
-    """Whether ``smdbg run`` (the zero-code-change launcher) is there to instrument a script."""
-    import argparse
+    """Whether ``smdbg run`` (the zero-code-change PyTorch launcher) can instrument a script here."""
+    from importlib.util import find_spec
 
-    try:
-        from smdbg.cli import build_parser
+    return find_spec("torch") is not None and find_spec("smdbg.launch_cli") is not None
 
-        parser = build_parser()
-    except Exception:
-        return False
-    return any(isinstance(a, argparse._SubParsersAction) and "run" in a.choices for a in parser._actions)
+
+def launcher_argv(config: str) -> list[str]:
+    """``smdbg run --config CONFIG`` without loading the other CLI commands; the script follows."""
+    return [sys.executable, "-m", "smdbg.launch_cli", "--config", config]
 
 
 def _free_port() -> int:
@@ -92,6 +91,8 @@ class Estimator:
     (see ``INSTANCE_TYPES``); ``image_uri`` (or ``backend='docker'``) runs it in containers."""
 
     framework: str | None = None
+    #: run the entry point under ``smdbg run`` when there is a hook config (PyTorch scripts)
+    zero_code_change: bool = False
 
     def __init__(
         self,
@@ -228,8 +229,8 @@ class Estimator:
         port = _free_port() if len(hosts) > 1 else 0
         cpus = instance.vcpus or len(os.sched_getaffinity(0))
         argv = [sys.executable]
-        if hook_doc is not None and launcher_available():
-            argv += ["-m", "smdbg.cli", "run", "--config", f"{root}/input/config/{HOOK_CONFIG_NAME}"]
+        if hook_doc is not None and self.zero_code_change and launcher_available():
+            argv = launcher_argv(f"{root}/input/config/{HOOK_CONFIG_NAME}")
         argv += [self.entry_point, *hp_args(self.hyperparameters)]
         out = []
         for rank, host in enumerate(hosts):

@@ -13,9 +13,12 @@ __all__ = ["PyTorch", "TensorFlow", "MXNet", "SKLearn"]
 class PyTorch(Estimator):
     """``instance_count > 1`` starts that many workers with torchrun's variables (MASTER_ADDR,
     MASTER_PORT, RANK, WORLD_SIZE, LOCAL_RANK...), so ``dist.init_process_group("gloo")`` works
-    unchanged. DGL scripts run through this estimator too."""
+    unchanged. DGL scripts run through this estimator too. With ``rules`` or a
+    ``debugger_hook_config`` the entry point runs under ``smdbg run`` (the zero-code-change
+    launcher), so an unmodified script is instrumented from the job's hook config."""
 
     framework = "pytorch"
+    zero_code_change = True
 
     def _distributed_env(self, rank: int, world: int, port: int) -> dict[str, str]:
         return {

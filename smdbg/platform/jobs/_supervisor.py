@@ -174,12 +174,26 @@ class Supervisor:
         if stopped:
             return self._end("Stopped", None, [])
         failed_host = failed_host or next((h for h, c in self.codes.items() if c != 0), None)
+        if failed_host is not None and self._rule_stopped():
+            return self._end("Stopped", None, [])  # a rule's stop_training action ended it
         if failed_host is not None:
             return self._end("Failed", self._failure_reason(failed_host), [])
         problems = copy_outputs(self.spec.get("outputs", [])) if self.kind == "processing" else []
         if problems:
             return self._end("Failed", "ClientError: " + "; ".join(problems), problems)
         return self._end("Completed", None, [])
+
+    def _rule_stopped(self) -> bool:
+        """Whether a rule job's ``stop_training`` action wrote a stop request into the trial."""
+        trial = self.spec.get("debugger_trial")
+        if not trial or not self.spec.get("rules"):
+            return False
+        from smdbg.store.control import read_stop_request
+
+        try:
+            return read_stop_request(trial) is not None
+        except Exception:  # an unreadable request is not a stop: the job fails with its reason
+            return False
 
     def _failure_reason(self, host: str) -> str:
         code = self.codes.get(host)
