@@ -48,29 +48,38 @@ if [ ! -x "$VENV/bin/python" ]; then
   "$PY" -m venv "$VENV"
 fi
 
+# True when the pins are installed, mxnet imports, and smdbg resolves to this checkout (run from /,
+# so the working directory does not stand in for the editable install).
 check() {
-  "$VENV/bin/python" - <<'PYCHECK'
-import importlib.metadata as md, sys
+  (cd / && "$VENV/bin/python" - "$ROOT" <<'PYCHECK'
+import importlib.metadata as md
+import os
+import sys
+
 want = {"numpy": "1.23.5", "pandas": "1.5.3", "pyarrow": "12.0.1", "mxnet": "1.9.1"}
 for name, version in want.items():
-    try:
-        got = md.version(name)
-    except md.PackageNotFoundError:
+    if md.version(name) != version:
         sys.exit(1)
-    if got != version:
-        sys.exit(1)
-for name in ("pytest", "pytest_timeout", "smdbg"):
-    try:
-        md.version(name.replace("_", "-"))
-    except md.PackageNotFoundError:
-        sys.exit(1)
+md.version("pytest"), md.version("pytest-timeout")
 import mxnet  # noqa: F401  (fails here if a system library is missing)
+import smdbg
+
+if os.path.realpath(os.path.dirname(smdbg.__file__)) != os.path.realpath(os.path.join(sys.argv[1], "smdbg")):
+    sys.exit(1)
 PYCHECK
+  )
 }
 
-if ! (cd "$ROOT" && check) 2>/dev/null; then
-  "$VENV/bin/python" -m pip install -q --upgrade pip setuptools wheel
-  "$VENV/bin/python" -m pip install -q "${PINS[@]}"
-  "$VENV/bin/python" -m pip install -q --no-deps --no-build-isolation -e "$ROOT" 2>&1 | grep -v -i -E "warning|^ *$|!!|\*\*\*|deprecat|license|editable|corresp|wheel_obj|See https|By 20|or your builds|Please be careful|name as your" || true
+if ! check 2>/dev/null; then
+  LOG="$VENV/setup.log"
+  {
+    "$VENV/bin/python" -m pip install --upgrade pip setuptools wheel &&
+      "$VENV/bin/python" -m pip install "${PINS[@]}" &&
+      "$VENV/bin/python" -m pip install --no-deps --no-build-isolation -e "$ROOT"
+  } >"$LOG" 2>&1 || { tail -n 40 "$LOG" >&2; echo "setup_mxnet_env: pip failed (log: $LOG)" >&2; exit 1; }
+  if ! check; then
+    echo "setup_mxnet_env: $VENV is not usable after installing (see $LOG)" >&2
+    exit 1
+  fi
 fi
-(cd "$ROOT" && "$VENV/bin/python" -c "import mxnet, numpy, pyarrow, smdbg; print('setup_mxnet_env: mxnet', mxnet.__version__, 'numpy', numpy.__version__, 'pyarrow', pyarrow.__version__, 'smdbg', smdbg.__file__)")
+(cd / && "$VENV/bin/python" -c "import mxnet, numpy, pyarrow, smdbg; print('setup_mxnet_env: mxnet', mxnet.__version__, 'numpy', numpy.__version__, 'pyarrow', pyarrow.__version__, 'smdbg', smdbg.__file__)")

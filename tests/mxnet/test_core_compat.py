@@ -14,6 +14,8 @@ import smdbg
 from smdbg.config import ReductionConfig, SaveConfig
 from smdbg.hooks.base import BaseHook
 
+pytestmark = pytest.mark.mxnet
+
 
 def test_the_environment_is_the_old_one() -> None:
     assert np.__version__.startswith("1.23.")

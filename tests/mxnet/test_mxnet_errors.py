@@ -15,6 +15,8 @@ import smdbg.mxnet as smd
 from smdbg.exceptions import WriterClosedError
 from tests.mxnet.conftest import batches, make_net, train
 
+pytestmark = pytest.mark.mxnet
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 

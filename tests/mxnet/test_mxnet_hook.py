@@ -10,6 +10,8 @@ from mxnet import autograd, gluon
 import smdbg.mxnet as smd
 from tests.mxnet.conftest import BATCH, batches, make_net, train
 
+pytestmark = pytest.mark.mxnet
+
 ALL_BUILTIN = ["weights", "biases", "gradients", "losses", "inputs", "outputs"]
 
 
@@ -122,21 +124,23 @@ def test_reductions_and_include_regex(out_dir: str) -> None:
     assert t.reduction_value(2, "l2", abs=False) == pytest.approx(np.sqrt((w * w).sum()))
 
 
-def test_modes_and_evaluation_steps(out_dir: str) -> None:
+@pytest.mark.parametrize("wrap_trainer", [True, False], ids=["wrapped-trainer", "forward-steps"])
+def test_modes_and_evaluation_steps(out_dir: str, wrap_trainer: bool) -> None:
     net, loss_fn = make_net(), gluon.loss.SoftmaxCrossEntropyLoss()
     trainer = gluon.Trainer(net.collect_params(), "sgd", {"learning_rate": 0.1})
     hook = smd.Hook(out_dir, save_config=smd.SaveConfig(save_interval=1), include_collections=ALL_BUILTIN)
     hook.register_block(net)
     hook.register_block(loss_fn)
-    hook.wrap_trainer(trainer)
+    if wrap_trainer:
+        hook.wrap_trainer(trainer)
     data = batches(6)
     hook.set_mode(smd.modes.TRAIN)
-    train(net, loss_fn, trainer, data[:4])
+    seen = train(net, loss_fn, trainer, data[:4])
     hook.set_mode(smd.modes.EVAL)
     for x, y in data[4:]:
         loss_fn(net(x), y)  # no trainer.step: each forward is an eval step
     hook.set_mode(smd.modes.TRAIN)
-    train(net, loss_fn, trainer, data[:1])
+    last = train(net, loss_fn, trainer, data[:1])
     hook.close()
     trial = smd.create_trial(out_dir)
     assert trial.steps(mode=smd.modes.TRAIN) == [0, 1, 2, 3, 4]
@@ -147,6 +151,8 @@ def test_modes_and_evaluation_steps(out_dir: str) -> None:
     grad = trial.tensor("gradient/dense0_weight")
     assert grad.steps(mode=smd.modes.EVAL) == []  # no backward in evaluation: no gradients
     assert grad.steps(mode=smd.modes.TRAIN) == [0, 1, 2, 3, 4]
+    np.testing.assert_array_equal(grad.value(3, mode=smd.modes.TRAIN), seen.grads[3]["dense0_weight"])
+    np.testing.assert_array_equal(grad.value(4, mode=smd.modes.TRAIN), last.grads[0]["dense0_weight"])
     assert trial.tensor("softmaxcrossentropyloss0_output_0").steps(mode=smd.modes.EVAL) == [0, 1]
 
 
@@ -255,3 +261,25 @@ def test_json_config_and_get_hook(tmp_path: object, out_dir: str) -> None:
     assert trial.steps() == [0, 2]
     assert "gradient/dense0_weight" in trial.tensor_names(collection="gradients")
     assert trial.metadata["framework"] == "mxnet"
+
+
+def test_a_rule_stop_request_ends_training_at_trainer_step(out_dir: str) -> None:
+    from smdbg.exceptions import StopTrainingRequested
+    from smdbg.store.control import request_stop
+
+    net, loss_fn = make_net(), gluon.loss.SoftmaxCrossEntropyLoss()
+    trainer = gluon.Trainer(net.collect_params(), "sgd", {"learning_rate": 0.1})
+    hook = smd.Hook(out_dir, save_config=smd.SaveConfig(save_interval=1), stop_check_secs=0)
+    hook.register_block(net)
+    hook.register_block(loss_fn)
+    hook.wrap_trainer(trainer)
+
+    def maybe_stop(step: int) -> None:
+        if step == 3:
+            request_stop(out_dir, "loss not decreasing")
+
+    with pytest.raises(StopTrainingRequested, match="loss not decreasing"):
+        train(net, loss_fn, trainer, batches(10), on_step=maybe_stop)
+    trial = smd.create_trial(out_dir)
+    assert trial.training_has_ended()
+    assert trial.steps() == [0, 1, 2, 3]
