@@ -44,6 +44,13 @@ def test_distributed_pytorch_with_exploding_tensor_rule(jobs_home: Path) -> None
 
     trial = create_trial(path)
     assert sorted(trial.workers()) == ["worker_0", "worker_1"]
+    import pyarrow.parquet as pq
+
+    for w in ("worker_0", "worker_1"):  # the launcher adopted the script's hook: one writer, 6 rows
+        rows = [
+            pq.read_table(f, columns=["step"]).num_rows for f in (Path(path) / "events" / w).glob("*.parquet")
+        ]
+        assert sum(rows) == 6, (w, rows)
     assert trial.rule_statuses()["exploding_tensor"]["status"] == "IssuesFound"
     tc = TrialComponent.load("rules-1-training-job")
     assert tc.output_artifacts["debugger-trial"].value == path
