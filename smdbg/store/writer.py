@@ -247,7 +247,8 @@ class BackgroundWriter:
             self.records_written += n
             self._buf.clear()
             wrote = True
-        if wrote or (dirty and (force or now - self._progress_at >= self.flush_secs)):
+        # Progress may only claim what is published: with records still buffered, it waits for their segment.
+        if wrote or (dirty and not len(self._buf) and (force or now - self._progress_at >= self.flush_secs)):
             self.sink.write_progress({**progress, "records": self.records_written, "time": time.time()})
             self._progress_at = now
             with self._cond:

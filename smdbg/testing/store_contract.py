@@ -130,6 +130,25 @@ class StoreContract:
         assert t.training_has_ended()
         assert t.steps() == list(range(10))
 
+    def test_progress_never_claims_unpublished_steps(self, store_url: str) -> None:
+        """A reader must never see a step as complete before its records are published."""
+        w = BackgroundWriter(store_url, "worker_0", flush_secs=0.3)
+        w.write_trial_metadata({"num_workers": 1})
+        t = create_trial(store_url, timeout=5, refresh_interval=0)
+        deadline = time.monotonic() + 2.0
+        step = 0
+        checks = 0
+        while time.monotonic() < deadline:
+            write_steps(w, range(step, step + 3))
+            step += 3
+            last = t.last_complete_step()
+            if last >= 0:
+                checks += 1
+                assert t.steps() == list(range(last + 1)), f"complete up to {last}, saved {t.steps()[-3:]}"
+            time.sleep(0.02)
+        w.close()
+        assert checks > 5
+
     def test_missing_tensor_and_step_errors(self, store_url: str) -> None:
         with BackgroundWriter(store_url, "worker_0", flush_secs=0.1) as w:
             write_steps(w, range(0, 10, 2))
