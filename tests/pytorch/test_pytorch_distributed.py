@@ -7,7 +7,7 @@ import subprocess
 import sys
 import time
 
-from tests_pytorch_paths import ROOT, free_port
+from pytorch_testlib import ROOT, free_port
 
 import smdbg.pytorch as smd
 

@@ -10,7 +10,7 @@ import time
 import pytest
 import torch
 import torch.nn as nn
-from conftest import Net, batch
+from pytorch_testlib import Net, batch
 
 import smdbg.pytorch as smd
 from smdbg.exceptions import StoreWriteError

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn as nn
-from conftest import Net, batch
+from pytorch_testlib import Net, batch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 import smdbg.pytorch as smd
