@@ -183,6 +183,21 @@ def test_overfit_tiny_training_set(tmp_path):
     assert evaluate(rule, tmp_path / "ok") == []
 
 
+def scaled(data, k: float):  # type: ignore[no-untyped-def]
+    return data[0] * k, data[1]
+
+
+def test_overfit_quiet_when_both_losses_reach_zero(tmp_path):
+    rule = spec("overfit")
+    model = Net([8, 16, 3])  # separable classes: training and validation loss both become exactly 0
+    fit(hook_for(tmp_path / "perfect", rule), model, nn.CrossEntropyLoss(),
+        torch.optim.Adam(model.parameters(), lr=0.5), batches(scaled(clusters(1920, 1, spread=0.1), 3.0), 32),
+        batches(scaled(clusters(128, 2, spread=0.1), 3.0), 64), eval_every=20)  # fmt: skip
+    losses = create_trial(tmp_path / "perfect").tensor("CrossEntropyLoss_output_0")
+    assert losses.value(losses.steps()[-1]) == 0.0 and losses.value(losses.steps()[-6]) == 0.0
+    assert evaluate(rule, tmp_path / "perfect") == []  # 0 vs 0 is no gap (was reported as ratio inf)
+
+
 def test_overtraining_long_after_convergence(tmp_path):
     rule = spec("overtraining")
 

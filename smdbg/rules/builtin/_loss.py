@@ -141,7 +141,10 @@ class Overfit(_LossRule):
                 if done_at is None:
                     break  # the last phase may still grow
                 val_mean = float(np.mean(col["value"][idx]))
-                ratio = (val_mean - train_mean) / abs(train_mean) if train_mean else np.inf
+                if train_mean:
+                    ratio = (val_mean - train_mean) / abs(train_mean)
+                else:  # a training loss of exactly 0: only a worse validation loss is a gap
+                    ratio = np.inf if val_mean > train_mean else 0.0
                 streak = streak + 1 if ratio > p["ratio_threshold"] else 0
                 if streak >= p["patience"] and start <= done_at < end:
                     step = int(col["step"][idx[-1]])
