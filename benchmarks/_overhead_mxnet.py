@@ -1,5 +1,7 @@
 """MXNet Gluon cases of the hook-overhead benchmark (runs in .venv-mxnet).
 
+    .venv-mxnet/bin/python benchmarks/hook_overhead.py --framework mxnet --steps 50 --repeats 5
+
 ``cases(args)`` returns ``(model, config, plain_fn, hooked_fn)`` tuples; each function runs
 ``args.steps`` training steps (after ``args.warmup`` untimed ones) and returns seconds per
 step. The plain function trains the same model without a hook, so each ratio compares like
@@ -111,8 +113,9 @@ def _train(kind: str, config: dict[str, Any] | None, steps: int, warmup: int) ->
 def cases(args: argparse.Namespace) -> list[tuple[str, str, Callable[[], float], Callable[[], float]]]:
     steps = int(getattr(args, "steps", 200))
     warmup = int(getattr(args, "warmup", 20))
+    models = [m for m in (getattr(args, "models", None) or "mlp,cnn").split(",") if m in ("mlp", "cnn")]
     out = []
-    for kind in ("mlp", "cnn"):
+    for kind in models:
         for name, cfg in CONFIGS.items():
             out.append((
                 f"mxnet gluon {kind}",
