@@ -79,30 +79,53 @@ def record_nbytes(records: Sequence[Record]) -> int:
     return total
 
 
-def _binary_column(values: Sequence[bytes | np.ndarray | None]) -> Any:
+class Scratch:
+    """Memory reused from one segment to the next (no page faults, no growing copies)."""
+
+    def __init__(self) -> None:
+        self._arrays: dict[str, np.ndarray] = {}
+
+    def get(self, name: str, size: int) -> np.ndarray:
+        arr = self._arrays.get(name)
+        if arr is None or arr.size < size:
+            arr = self._arrays[name] = np.empty(size + size // 4 + (1 << 20), dtype=np.uint8)
+        return arr
+
+
+def _binary_column(values: Sequence[bytes | np.ndarray | None], scratch: Scratch | None = None) -> Any:
     """A large_binary Arrow array from byte strings / arrays, with one copy of the payload."""
     import pyarrow as pa
 
     offsets = np.zeros(len(values) + 1, dtype=np.int64)
     valid = np.ones(len(values), dtype=bool)
-    parts: list[Any] = []
-    pos = 0
+    parts: list[np.ndarray] = []
     for i, v in enumerate(values):
         if v is None:
             valid[i] = False
+            part = _EMPTY_BYTES
         else:
-            part = np.ascontiguousarray(v).reshape(-1).view(np.uint8) if isinstance(v, np.ndarray) else v
-            parts.append(part)
-            pos += len(part)
-        offsets[i + 1] = pos
-    data = b"".join(parts)
+            part = (
+                np.ascontiguousarray(v).reshape(-1).view(np.uint8)
+                if isinstance(v, np.ndarray)
+                else np.frombuffer(v, np.uint8)
+            )
+        parts.append(part)
+        offsets[i + 1] = offsets[i] + part.size
+    total = int(offsets[-1])
+    data = (scratch or Scratch()).get("payload", total)
+    for part, start in zip(parts, offsets[:-1].tolist()):
+        if part.size:
+            data[start : start + part.size] = part
     validity = None if valid.all() else pa.py_buffer(np.packbits(valid, bitorder="little"))
     return pa.Array.from_buffers(
         pa.large_binary(),
         len(values),
-        [validity, pa.py_buffer(offsets), pa.py_buffer(data)],
+        [validity, pa.py_buffer(offsets), pa.py_buffer(data[:total])],
         null_count=int((~valid).sum()),
     )
+
+
+_EMPTY_BYTES = np.zeros(0, dtype=np.uint8)
 
 
 @functools.cache
@@ -132,8 +155,11 @@ def _collections_column(recs: Sequence[Record]) -> Any:
     return uniques.take(pa.array(idx))
 
 
-def encode_segment(buf: ColumnBuffer, worker: str, compression: str = "zstd") -> tuple[Any, int]:
-    """Parquet bytes of the buffered rows and their CRC-32."""
+def encode_segment(
+    buf: ColumnBuffer, worker: str, compression: str = "zstd", scratch: Scratch | None = None
+) -> tuple[Any, int]:
+    """Parquet bytes of the buffered rows (a buffer that ``scratch`` owns until its next use)
+    and their CRC-32."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -150,7 +176,7 @@ def encode_segment(buf: ColumnBuffer, worker: str, compression: str = "zstd") ->
         "value": pa.array([r.value for r in recs], pa.float64()),
         "dtype": pa.array([r.dtype for r in recs], pa.string()),
         "shape": pa.array([None if r.shape is None else list(r.shape) for r in recs], pa.list_(pa.int64())),
-        "data": _binary_column([r.data for r in recs]),
+        "data": _binary_column([r.data for r in recs], scratch),
         "wall_time": pa.array(buf.cols["wall_time"], pa.float64()),
     }
     tensor_colls: dict[str, list[str]] = {}
@@ -165,17 +191,27 @@ def encode_segment(buf: ColumnBuffer, worker: str, compression: str = "zstd") ->
         }
     )
     table = pa.Table.from_arrays([arrays[f.name] for f in sch], schema=sch)
-    sink = pa.BufferOutputStream()
-    pq.write_table(
-        table,
-        sink,
-        compression={c: (compression if c != "data" else "none") for c in sch.names},
-        use_dictionary=[c for c in sch.names if c not in ("data", "value", "wall_time")],
-        write_statistics=["step", "mode_step"],
-        row_group_size=max(n, 1),
+    options: dict[str, Any] = {
+        "compression": {c: (compression if c != "data" else "none") for c in sch.names},
+        "use_dictionary": [c for c in sch.names if c not in ("data", "value", "wall_time")],
+        "write_statistics": ["step", "mode_step"],
+        "row_group_size": max(n, 1),
         **_page_checksum_kwargs()[0],
-    )
-    body = sink.getvalue().to_pybytes()
+    }
+    body: Any
+    if scratch is not None:
+        # Write into reused memory sized for the payload plus generous metadata room.
+        out = scratch.get("out", buf.nbytes + 64 * n + (4 << 20))
+        try:
+            sink = pa.FixedSizeBufferWriter(pa.py_buffer(out))
+            pq.write_table(table, sink, **options)
+            body = memoryview(out)[: sink.tell()]  # type: ignore[arg-type]
+            return body, zlib.crc32(body)
+        except (pa.ArrowException, OSError):
+            pass  # more metadata than estimated: fall back to a growing buffer
+    grow = pa.BufferOutputStream()
+    pq.write_table(table, grow, **options)
+    body = grow.getvalue().to_pybytes()
     return body, zlib.crc32(body)
 
 

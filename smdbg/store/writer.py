@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from smdbg.exceptions import StoreWriteError, WriterClosedError
-from smdbg.store._segment import ColumnBuffer, Record, encode_segment, record_nbytes
+from smdbg.store._segment import ColumnBuffer, Record, Scratch, encode_segment, record_nbytes
 from smdbg.store.format import (
     END_FILE,
     EVENTS_DIR,
@@ -51,10 +51,11 @@ class TrialWriter:
         self._seq = max((s.seq for s in existing if s is not None), default=-1) + 1
         self.segments_written = 0
         self.bytes_written = 0
+        self._scratch = Scratch()
 
     def write_segment(self, buf: ColumnBuffer) -> str:
         first, last = buf.step_range()
-        body, crc = encode_segment(buf, self.worker, self.compression)
+        body, crc = encode_segment(buf, self.worker, self.compression, self._scratch)
         name = SegmentName(self._seq, first, last, crc)
         path = f"{self.dir}/{name}"
         self.fs.write_atomic(path, body, fsync=self.fsync)
@@ -223,7 +224,9 @@ class BackgroundWriter:
     # -- writer thread ------------------------------------------------------------------------
     def _take(self) -> None:
         """Move queued items into the column buffer (holding the lock)."""
-        while self._queue:
+        while self._queue and (
+            not len(self._buf) or self._buf.nbytes + self._queue[0][5] <= self.segment_bytes
+        ):
             step, mode, mode_step, wall, records, nbytes = self._queue.popleft()
             if not len(self._buf):
                 self._buf_since = time.monotonic()
@@ -232,28 +235,41 @@ class BackgroundWriter:
         self._cond.notify_all()
 
     def _drain(self, force: bool) -> None:
-        """Publish a segment if due (or forced), then the progress if it changed."""
-        with self._cond:
-            self._take()
-            progress = dict(self._progress, mode_steps=dict(self._progress["mode_steps"]))
-            dirty = self._progress_dirty
-        now = time.monotonic()
-        wrote = False
-        if len(self._buf) and (
-            force or self._buf.nbytes >= self.segment_bytes or now - self._buf_since >= self.flush_secs
-        ):
-            n = len(self._buf)
-            self.sink.write_segment(self._buf)
-            self.records_written += n
-            self._buf.clear()
-            wrote = True
-        # Progress may only claim what is published: with records still buffered, it waits for their segment.
-        if wrote or (dirty and not len(self._buf) and (force or now - self._progress_at >= self.flush_secs)):
-            self.sink.write_progress({**progress, "records": self.records_written, "time": time.time()})
-            self._progress_at = now
+        """Publish segments that are due (or all, when forced), then the progress if it changed.
+
+        Progress may only claim what is published: while records are still buffered or queued,
+        it waits for their segment (a reader trusting it would otherwise skip those steps).
+        """
+        while True:
             with self._cond:
-                if self._progress == progress:
-                    self._progress_dirty = False
+                self._take()
+                progress = dict(self._progress, mode_steps=dict(self._progress["mode_steps"]))
+                dirty = self._progress_dirty
+                more = bool(self._queue)  # the buffer reached segment_bytes
+            now = time.monotonic()
+            wrote = False
+            if len(self._buf) and (
+                force
+                or more
+                or self._buf.nbytes >= self.segment_bytes
+                or now - self._buf_since >= self.flush_secs
+            ):
+                n = len(self._buf)
+                self.sink.write_segment(self._buf)
+                self.records_written += n
+                self._buf.clear()
+                wrote = True
+            if more:
+                continue
+            if wrote or (
+                dirty and not len(self._buf) and (force or now - self._progress_at >= self.flush_secs)
+            ):
+                self.sink.write_progress({**progress, "records": self.records_written, "time": time.time()})
+                self._progress_at = now
+                with self._cond:
+                    if self._progress == progress:
+                        self._progress_dirty = False
+            return
 
     def _run(self) -> None:
         import pyarrow.parquet  # noqa: F401 - pay the import here, not at the first flush

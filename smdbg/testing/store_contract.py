@@ -134,17 +134,19 @@ class StoreContract:
         """A reader must never see a step as complete before its records are published."""
         w = BackgroundWriter(store_url, "worker_0", flush_secs=0.3)
         w.write_trial_metadata({"num_workers": 1})
-        t = create_trial(store_url, timeout=5, refresh_interval=0)
+        t = create_trial(store_url, timeout=5, refresh_interval=1e9)  # refreshed by hand below
         deadline = time.monotonic() + 2.0
         step = 0
         checks = 0
         while time.monotonic() < deadline:
             write_steps(w, range(step, step + 3))
             step += 3
+            t.refresh(force=True)
             last = t.last_complete_step()
             if last >= 0:
                 checks += 1
-                assert t.steps() == list(range(last + 1)), f"complete up to {last}, saved {t.steps()[-3:]}"
+                steps = t.steps()
+                assert steps == list(range(last + 1)), f"complete up to {last}, saved {steps[-3:]}"
             time.sleep(0.02)
         w.close()
         assert checks > 5
