@@ -5,6 +5,9 @@ config; rule jobs follow the run. The jobs start together (wait=False) to keep t
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +19,7 @@ from smdbg.rules import Rule, rule_configs
 from smdbg.trials import create_trial
 
 SCRIPT = Path(__file__).with_name("_jobs_train_plain.py")
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "estimator_pytorch.py"
 COLLECTIONS = [{"CollectionName": n} for n in ("losses", "weights", "gradients")]
 NAMES = {
     "MSELoss_output_0",
@@ -42,8 +46,23 @@ def _estimator(hps: dict[str, object], count: int = 1, **kw: object) -> PyTorch:
 
 
 @pytest.fixture(scope="module")
-def jobs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, PyTorch]]:
-    """Four jobs started at once: NaN at step 3, healthy, two gloo workers, stop_training."""
+def example(tmp_path_factory: pytest.TempPathFactory) -> Iterator[subprocess.Popen[str]]:
+    """examples/estimator_pytorch.py in its own process and SMDBG_HOME (read by test_example)."""
+    tmp = tmp_path_factory.mktemp("launcher-example")
+    env = {**os.environ, "SMDBG_HOME": str(tmp / "home"), "SMDBG_TRACKER_URL": f"sqlite:///{tmp / 'db'}"}
+    proc = subprocess.Popen(
+        [sys.executable, str(EXAMPLE)], env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    yield proc
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait()
+
+
+@pytest.fixture(scope="module")
+def jobs(tmp_path_factory: pytest.TempPathFactory, example: object) -> Iterator[dict[str, PyTorch]]:
+    """Four jobs started at once (beside the example): NaN at step 3, healthy, two gloo workers,
+    stop_training."""
     tmp = tmp_path_factory.mktemp("launcher-jobs")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("SMDBG_HOME", str(tmp / "home"))
@@ -144,3 +163,16 @@ def test_stop_training_action_stops_the_job(jobs: dict[str, PyTorch]) -> None:
     trial = create_trial(est.latest_job_debugger_artifacts_path())  # type: ignore[arg-type]
     assert trial.training_has_ended()
     assert 2 <= trial.steps()[-1] < 399  # stopped after the NaN, long before the last step
+
+
+def test_example(jobs: dict[str, PyTorch], example: subprocess.Popen[str]) -> None:
+    out, _ = example.communicate(timeout=180)
+    assert example.returncode == 0, out
+    healthy, diverged = out.split("== lr=1000")[0], out.split("== lr=1000")[1].split("== experiment")[0]
+    assert "Completed" in healthy and "rule exploding_tensor: NoIssuesFound" in healthy
+    assert (
+        "rule exploding_tensor: IssuesFound" in diverged and "CrossEntropyLoss_output_0 has NaN" in diverged
+    )
+    assert "metric train:loss = nan" in diverged
+    table = out.split("== experiment")[1].splitlines()
+    assert len(table) == 4 and "1000" in out.split("== experiment")[1]  # header line, column names, 2 rows
