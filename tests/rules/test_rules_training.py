@@ -234,17 +234,26 @@ def test_stalled_training_while_the_hook_is_open(tmp_path):
 def test_dead_relu_negative_bias_initialisation(tmp_path):
     rule = spec("dead_relu")
 
-    def run(out, bias):  # type: ignore[no-untyped-def]
+    def run(out, bias, nan_at=None):  # type: ignore[no-untyped-def]
         model = Net([8, 16, 16, 1])
         if bias is not None:
             nn.init.constant_(model.fc2.bias, bias)
-        fit(hook_for(out, rule), model, nn.MSELoss(), sgd(model, 0.01), batches(regression(160, 1), 32))
+        data = batches(regression(160, 1), 32)
+        if nan_at is not None:
+            data[nan_at][0][0, 0] = float("nan")  # NaN weights from then on: every output is NaN
+        fit(hook_for(out, rule), model, nn.MSELoss(), sgd(model, 0.01), data)
 
     run(tmp_path / "dead", -10.0)
     run(tmp_path / "ok", None)
+    run(tmp_path / "nan", None, nan_at=2)
     found = evaluate(rule, tmp_path / "dead")
     assert tensors(found) == {"relu2_output_0"} and found[0].step == 0 and found[0].values["value"] == 100.0
     assert evaluate(rule, tmp_path / "ok") == []
+    nan_relu = create_trial(tmp_path / "nan").tensor("relu1_output_0")
+    assert torch.isnan(torch.as_tensor(nan_relu.value(4))).all()
+    assert (
+        evaluate(rule, tmp_path / "nan") == []
+    )  # NaN outputs are not dead units (exploding_tensor's finding)
 
 
 def test_saturated_activation_unnormalised_inputs(tmp_path):

@@ -27,7 +27,8 @@ def _per_unit(a: np.ndarray) -> np.ndarray:
 
 class _LayerRule(BuiltinRule):
     """Per saved step and layer: the share of units that are 'inactive' in at least
-    (100 - threshold_inactivity)% of the samples; a finding when it reaches threshold_layer%."""
+    (100 - threshold_inactivity)% of the samples; a finding when it reaches threshold_layer%.
+    Units with a NaN value at a step are left out of that step (a NaN is neither active nor dead)."""
 
     message = ""
 
@@ -41,6 +42,9 @@ class _LayerRule(BuiltinRule):
             steps, pct = [], []
             for step, _, arr in self.raw(name, start, end):
                 units = _per_unit(arr)
+                units = units[:, ~np.isnan(units).any(axis=0)]  # NaN units are exploding_tensor's finding
+                if not units.size:
+                    continue
                 active_pct = 100.0 * self.active(name, units).mean(axis=0)
                 inactive = active_pct < p["threshold_inactivity"]
                 steps.append(step)
