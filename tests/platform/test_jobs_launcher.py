@@ -1,7 +1,9 @@
 """PyTorch training jobs with debugger rules and an **unmodified** script (no smdbg import): the
 estimator runs it under ``smdbg run`` (the zero-code-change launcher), configured by the job's hook
-config; rule jobs follow the run. The jobs start together (wait=False) to keep the module fast."""
+config; rule jobs follow the run; locally and in a container. The local jobs start together
+(wait=False) to keep the module fast."""
 
+# ruff: noqa: F811  (pytest fixtures imported from _jobs_fixtures are used as parameters)
 from __future__ import annotations
 
 import json
@@ -13,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from _jobs_fixtures import docker_engine, jobs_home  # noqa: F401
 
 from smdbg.platform.jobs import PyTorch, TrainingJob
 from smdbg.rules import Rule, rule_configs
@@ -176,3 +179,12 @@ def test_example(jobs: dict[str, PyTorch], example: subprocess.Popen[str]) -> No
     assert "metric train:loss = nan" in diverged
     table = out.split("== experiment")[1].splitlines()
     assert len(table) == 4 and "1000" in out.split("== experiment")[1]  # header line, column names, 2 rows
+
+
+def test_unmodified_script_in_a_container(jobs_home: Path, docker_engine: str) -> None:
+    est = _estimator({"steps": 4, "nan-at": 2}, backend="docker")
+    est.fit(job_name="plain-docker", logs=False)
+    assert _status(est) == "Completed", est.describe().get("FailureReason")
+    assert [s["RuleEvaluationStatus"] for s in est.latest_training_job.rule_job_summary()] == ["IssuesFound"]  # type: ignore[union-attr]
+    trial = create_trial(est.latest_job_debugger_artifacts_path())  # type: ignore[arg-type]
+    assert trial.steps() == [0, 1, 2, 3] and set(trial.tensor_names()) == NAMES
