@@ -8,6 +8,7 @@ adds only the framework's public hook points and its tensor -> host conversion.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import threading
@@ -27,11 +28,31 @@ from smdbg.reductions import compute_reductions
 from smdbg.store import BackgroundWriter, Record
 from smdbg.store.control import read_stop_request
 
-__all__ = ["BaseHook", "current_hook"]
+__all__ = ["BaseHook", "current_hook", "guarded"]
 
 log = logging.getLogger("smdbg.hooks")
 _CURRENT: dict[str, BaseHook] = {}
 _CURRENT_LOCK = threading.Lock()
+
+
+def guarded(where: str) -> Any:
+    """Decorate a framework callback of a hook: an internal error is reported loudly (logged
+    with its cause, counted in the trial metadata) and re-raised to the training script."""
+
+    def deco(fn: Any) -> Any:
+        @functools.wraps(fn)
+        def wrapper(self: BaseHook, *args: Any, **kwargs: Any) -> Any:
+            try:
+                return fn(self, *args, **kwargs)
+            except StopTrainingRequested:
+                raise
+            except Exception as e:
+                self._report_error(where, e)
+                raise
+
+        return wrapper
+
+    return deco
 
 
 def current_hook(framework: str) -> BaseHook | None:

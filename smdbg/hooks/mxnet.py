@@ -29,9 +29,8 @@ from typing import Any
 
 import numpy as np
 
-from smdbg.exceptions import StopTrainingRequested
 from smdbg.hooks._mx_import import import_mxnet
-from smdbg.hooks.base import BaseHook
+from smdbg.hooks.base import BaseHook, guarded
 from smdbg.modes import ModeKeys
 from smdbg.reductions import compute_reductions
 
@@ -62,25 +61,6 @@ def _describe(value: Any) -> str:
     text = " ".join(repr(value).split())
     text = text if len(text) <= 60 else text[:57] + "..."
     return f"a {type(value).__module__}.{type(value).__qualname__} ({text})"
-
-
-def _guarded(where: str) -> Any:
-    """Run a framework callback; report an internal error loudly and re-raise it."""
-
-    def deco(fn: Any) -> Any:
-        @functools.wraps(fn)
-        def wrapper(self: Hook, *args: Any, **kwargs: Any) -> Any:
-            try:
-                return fn(self, *args, **kwargs)
-            except StopTrainingRequested:
-                raise
-            except Exception as e:
-                self._report_error(where, e)
-                raise
-
-        return wrapper
-
-    return deco
 
 
 class Hook(BaseHook):
@@ -235,13 +215,13 @@ class Hook(BaseHook):
             self._save_gradients()
         self._advance()
 
-    @_guarded("the model's forward pre-hook")
+    @guarded("the model's forward pre-hook")
     def _on_model_pre_forward(self, block: Any, inputs: Any) -> None:
         self._child_calls = 0
         if self._forwarded and not self._trainer_drives():
             self._end_step(save_gradients=True)
 
-    @_guarded("the model's forward hook")
+    @guarded("the model's forward hook")
     def _on_model_forward(self, block: Any, inputs: Any, outputs: Any) -> None:
         first = not self._forwarded
         self._forwarded = True
@@ -253,23 +233,23 @@ class Hook(BaseHook):
         if block is self._blocks[0]:
             self._check_hybridized(block)
 
-    @_guarded("a child block's forward hook")
+    @guarded("a child block's forward hook")
     def _on_child_forward(self, block: Any, inputs: Any, outputs: Any) -> None:
         self._child_calls += 1
         if self._saving:
             self._save_io(block.name, inputs, outputs, with_inputs=True)
 
-    @_guarded("a loss block's forward hook")
+    @guarded("a loss block's forward hook")
     def _on_loss_forward(self, block: Any, inputs: Any, outputs: Any) -> None:
         if self._saving:
             self._save_io(block.name, inputs, outputs, with_inputs=False)
 
-    @_guarded("Trainer.step")
+    @guarded("Trainer.step")
     def _before_update(self) -> None:
         if self._saving and self._forwarded and self.mode in (ModeKeys.TRAIN, ModeKeys.GLOBAL):
             self._save_gradients()
 
-    @_guarded("Trainer.step")
+    @guarded("Trainer.step")
     def _after_update(self) -> None:
         self._advance()
 

@@ -21,9 +21,8 @@ from typing import Any
 
 import torch
 
-from smdbg.exceptions import StopTrainingRequested
 from smdbg.hooks._torch_capture import PendingStep, StepCapture
-from smdbg.hooks.base import BaseHook
+from smdbg.hooks.base import BaseHook, guarded
 from smdbg.modes import ModeKeys
 
 __all__ = ["Hook", "flatten_tensors"]
@@ -41,25 +40,6 @@ def flatten_tensors(value: Any) -> Iterator[torch.Tensor]:
     elif isinstance(value, dict):
         for v in value.values():
             yield from flatten_tensors(v)
-
-
-def _guarded(where: str) -> Any:
-    """Run a framework callback; report an internal error loudly and re-raise it."""
-
-    def deco(fn: Any) -> Any:
-        @functools.wraps(fn)
-        def wrapper(self: Hook, *args: Any, **kwargs: Any) -> Any:
-            try:
-                return fn(self, *args, **kwargs)
-            except StopTrainingRequested:
-                raise
-            except Exception as e:
-                self._report_error(where, e)
-                raise
-
-        return wrapper
-
-    return deco
 
 
 class Hook(BaseHook):
@@ -314,7 +294,7 @@ class Hook(BaseHook):
         self._step_handles.clear()
 
     # -- PyTorch callbacks ----------------------------------------------------------------------
-    @_guarded("forward pre-hook")
+    @guarded("forward pre-hook")
     def _top_pre_hook(self, module: torch.nn.Module, args: Any) -> None:
         if self._step_used and not self._optimizer_drives_step():
             self._advance()
@@ -322,7 +302,7 @@ class Hook(BaseHook):
         if self._saving and not self._optimizers:
             self._capture_tensors([(f"{n}", p) for n, p in self._params])
 
-    @_guarded("forward hook")
+    @guarded("forward hook")
     def _module_hook(self, name: str, module: torch.nn.Module, args: Any, output: Any) -> None:
         if not self._saving:
             return
@@ -334,27 +314,25 @@ class Hook(BaseHook):
         items += [(f"{prefix}_output_{i}", t) for i, t in enumerate(flatten_tensors(output))]
         self._capture_tensors(items)
 
-    @_guarded("gradient hook")
+    @guarded("gradient hook")
     def _grad_hook(self, name: str, param: torch.Tensor) -> None:
         if self._saving and param.grad is not None:
             self._capture_tensors([(f"gradient/{name}", param.grad)])
 
-    @_guarded("optimizer pre-step hook")
+    @guarded("optimizer pre-step hook")
     def _opt_pre_hook(self, optimizer: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
-        if not self._saving or not self._optimizer_drives_step():
+        if not self._saving or not self._optimizer_drives_step() or optimizer is not self._optimizers[0]:
             return
+        # Every registered parameter, also frozen ones the optimizer does not hold (smdebug saved
+        # all registered weights; rules such as unchanged_tensor look for frozen layers).
         items: list[tuple[str, Any]] = []
-        for group in optimizer.param_groups:
-            for p in group["params"]:
-                name = self._param_names.get(id(p))
-                if name is None:
-                    continue
-                items.append((name, p))
-                if p.grad is not None:
-                    items.append((f"gradient/{name}", p.grad))
+        for name, p in self._params:
+            items.append((name, p))
+            if p.grad is not None:
+                items.append((f"gradient/{name}", p.grad))
         self._capture_tensors(items)
 
-    @_guarded("optimizer post-step hook")
+    @guarded("optimizer post-step hook")
     def _opt_post_hook(self, optimizer: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
         if not self._optimizer_drives_step():
             return

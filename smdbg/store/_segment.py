@@ -242,7 +242,9 @@ def decode_segment(
         version = int(meta.get(FORMAT_VERSION_KEY, b"0"))
         if version > FORMAT_VERSION:
             raise UnsupportedFormatVersion(path, version, FORMAT_VERSION)
-        return pf.read(columns=list(columns)), dict(meta)
+        # use_threads=False: pyarrow's pool tasks would hold `body` (Python-owned memory) and may
+        # release it after the interpreter began finalizing, which aborts the process.
+        return pf.read(columns=list(columns), use_threads=False), dict(meta)
     except UnsupportedFormatVersion:
         raise
     except Exception as e:  # pyarrow raises several types for damaged files

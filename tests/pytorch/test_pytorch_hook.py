@@ -185,7 +185,7 @@ def test_frozen_params_twice_called_module_tuple_and_dict_outputs_nan(tmp_path) 
         "Multi_output_2",
     } <= set(names)
     np.testing.assert_allclose(trial.tensor("shared_call1_output_0").value(0), d["b"].detach().numpy())
-    assert "Multi_frozen.weight" not in names  # not in the optimizer: no weights saved at its step
+    assert "Multi_frozen.weight" in names  # frozen and outside the optimizer: still saved (smdebug did)
     assert "gradient/Multi_frozen.weight" not in names
     assert np.isnan(trial.tensor("Multi_output_2").value(0)).all()
     assert "gradient/Multi_shared.weight" in names
@@ -276,3 +276,32 @@ def test_close_idempotent_and_context_manager(tmp_path) -> None:
     trial = smd.create_trial(tmp_path)
     assert trial.training_has_ended()
     assert trial.steps() == [0]
+
+
+def test_frozen_layer_outside_the_optimizer_is_still_saved(tmp_path):
+    """The common idiom SGD(p for p in params if p.requires_grad) must not hide frozen layers."""
+    import torch
+
+    import smdbg.pytorch as smd
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 2))
+    model[0].requires_grad_(False)
+    hook = smd.Hook(
+        str(tmp_path / "t"),
+        save_config=smd.SaveConfig(save_interval=1),
+        include_collections=["weights", "gradients"],
+    )
+    hook.register_module(model)
+    opt = hook.wrap_optimizer(torch.optim.SGD((p for p in model.parameters() if p.requires_grad), lr=0.1))
+    frozen = model[0].weight.detach().clone()
+    for _ in range(3):
+        opt.zero_grad()
+        model(torch.randn(5, 4)).sum().backward()
+        opt.step()
+    hook.close()
+    trial = smd.create_trial(str(tmp_path / "t"))
+    assert trial.tensor("Sequential_0.weight").steps() == [0, 1, 2]
+    assert torch.equal(torch.from_numpy(trial.tensor("Sequential_0.weight").value(2)), frozen)
+    assert "gradient/Sequential_0.weight" not in trial.tensor_names()  # frozen: no gradient
+    assert trial.tensor("gradient/Sequential_2.weight").steps() == [0, 1, 2]
