@@ -64,9 +64,27 @@ class ColumnBuffer:
         self.records.extend(records)
         self.nbytes += nbytes
 
+    def payload_bytes(self) -> int:
+        total = 0
+        for r in self.records:
+            d = r.data
+            if d is not None:
+                total += d.nbytes if isinstance(d, np.ndarray) else len(d)
+        return total
+
+    def sort_by_tensor(self) -> None:
+        """Reorder rows by tensor name (stable: each tensor's rows keep their step order)."""
+        order = sorted(range(len(self.records)), key=lambda i: self.records[i].tensor)
+        self.records = [self.records[i] for i in order]
+        for name, col in self.cols.items():
+            self.cols[name] = [col[i] for i in order]
+
     def step_range(self) -> tuple[int, int]:
         steps = self.cols["step"]
         return min(steps), max(steps)
+
+
+ROW_GROUP_BYTES = 8 << 20  # raw-tensor segments are cut into row groups of about this size
 
 
 def record_nbytes(records: Sequence[Record]) -> int:
@@ -145,6 +163,12 @@ def _page_checksum_kwargs() -> tuple[dict[str, bool], dict[str, bool]]:
     )
 
 
+def page_checksums_supported() -> bool:
+    """Whether this pyarrow writes and verifies Parquet page checksums."""
+    write, read = _page_checksum_kwargs()
+    return bool(write and read)
+
+
 def _collections_column(recs: Sequence[Record]) -> Any:
     """The list<string> column, built from the few distinct tuples (fast for millions of rows)."""
     import pyarrow as pa
@@ -163,6 +187,8 @@ def encode_segment(
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    if buf.payload_bytes() >= ROW_GROUP_BYTES:
+        buf.sort_by_tensor()  # a tensor's raw values become contiguous row groups
     recs = buf.records
     n = len(recs)
     arrays = {
@@ -195,7 +221,9 @@ def encode_segment(
         "compression": {c: (compression if c != "data" else "none") for c in sch.names},
         "use_dictionary": [c for c in sch.names if c not in ("data", "value", "wall_time")],
         "write_statistics": ["step", "mode_step"],
-        "row_group_size": max(n, 1),
+        "row_group_size": max(1, int(n * ROW_GROUP_BYTES / max(buf.nbytes, 1)))
+        if buf.nbytes > ROW_GROUP_BYTES
+        else max(n, 1),
         **_page_checksum_kwargs()[0],
     }
     body: Any
@@ -221,8 +249,10 @@ def decode_segment(
     expected_crc: int | None,
     columns: Sequence[str] = META_COLUMNS,
     read_dictionary: Sequence[str] = (),
-) -> tuple[Any, dict[bytes, bytes]]:
-    """The Arrow table of a segment's ``columns`` and the file's key-value metadata.
+    row_groups: Sequence[int] | None = None,
+) -> tuple[Any, dict[bytes, Any]]:
+    """The Arrow table of a segment's ``columns`` (of some ``row_groups`` only, if given) and the
+    file's key-value metadata, plus ``b"row_groups"``: the number of rows of each row group.
 
     ``expected_crc=None`` skips the CRC check (for re-reads of a file verified before).
     Raises CorruptSegmentError / UnsupportedFormatVersion naming ``path``.
@@ -237,39 +267,20 @@ def decode_segment(
                 path, f"CRC-32 is {crc:08x}, the name says {expected_crc:08x} (truncated or altered)"
             )
     try:
-        pf = pq.ParquetFile(pa.BufferReader(body), read_dictionary=list(read_dictionary), **_options()[1])
+        source = body if hasattr(body, "read") else pa.BufferReader(body)  # a file, or bytes
+        pf = pq.ParquetFile(source, read_dictionary=list(read_dictionary), **_page_checksum_kwargs()[1])
         meta = pf.schema_arrow.metadata or {}
         version = int(meta.get(FORMAT_VERSION_KEY, b"0"))
         if version > FORMAT_VERSION:
             raise UnsupportedFormatVersion(path, version, FORMAT_VERSION)
         # use_threads=False: pyarrow's pool tasks would hold `body` (Python-owned memory) and may
         # release it after the interpreter began finalizing, which aborts the process.
-        return pf.read(columns=list(columns), use_threads=False), dict(meta)
+        info: dict[bytes, Any] = dict(meta)
+        info[b"row_groups"] = [pf.metadata.row_group(i).num_rows for i in range(pf.metadata.num_row_groups)]
+        if row_groups is not None:
+            return pf.read_row_groups(list(row_groups), columns=list(columns), use_threads=False), info
+        return pf.read(columns=list(columns), use_threads=False), info
     except UnsupportedFormatVersion:
         raise
     except Exception as e:  # pyarrow raises several types for damaged files
         raise CorruptSegmentError(path, f"does not parse as a Parquet segment ({e})") from e
-
-
-def _parquet_options() -> tuple[dict[str, Any], dict[str, Any]]:  # pragma: no cover - version dependent
-    """Checksum options where this pyarrow has them (page checksums came in pyarrow 13)."""
-    import inspect
-
-    import pyarrow.parquet as pq
-
-    write = (
-        {"write_page_checksum": True}
-        if "write_page_checksum" in inspect.signature(pq.write_table).parameters
-        else {}
-    )
-    read = (
-        {"page_checksum_verification": True}
-        if "page_checksum_verification" in inspect.signature(pq.ParquetFile).parameters
-        else {}
-    )
-    return write, read
-
-
-@functools.cache
-def _options() -> tuple[dict[str, Any], dict[str, Any]]:
-    return _parquet_options()

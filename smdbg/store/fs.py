@@ -8,6 +8,7 @@ comes from ``AWS_ENDPOINT_URL_S3`` / ``AWS_ENDPOINT_URL`` when set (e.g. a local
 from __future__ import annotations
 
 import abc
+import io
 import os
 import posixpath
 import uuid
@@ -43,6 +44,10 @@ class StoreFS(abc.ABC):
     def remove(self, path: str) -> None:
         """Delete one file (no error if missing)."""
         raise NotImplementedError
+
+    def open_input(self, path: str) -> Any:
+        """A seekable binary file for ranged reads (a context manager); default: the whole file."""
+        return io.BytesIO(self.read_bytes(path))
 
     def url(self, path: str = "") -> str:
         return posixpath.join(self.root, path) if path else self.root
@@ -86,6 +91,11 @@ class LocalFS(StoreFS):
 
     def exists(self, path: str) -> bool:
         return os.path.exists(self._p(path))
+
+    def open_input(self, path: str) -> Any:
+        import pyarrow as pa
+
+        return pa.memory_map(self._p(path))  # Arrow-owned, zero copy
 
     def remove(self, path: str) -> None:
         try:
@@ -137,6 +147,9 @@ class FsspecFS(StoreFS):
         full = self._p(path)
         self.fs.invalidate_cache(full)
         return bool(self.fs.exists(full))
+
+    def open_input(self, path: str) -> Any:
+        return self.fs.open(self._p(path), "rb")
 
     def remove(self, path: str) -> None:
         try:

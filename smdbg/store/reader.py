@@ -21,7 +21,7 @@ import numpy as np
 
 from smdbg.exceptions import CorruptSegmentError, StoreError, UnsupportedFormatVersion
 from smdbg.modes import ModeKeys
-from smdbg.store._segment import decode_segment
+from smdbg.store._segment import decode_segment, page_checksums_supported
 from smdbg.store.format import (
     DICTIONARY_COLUMNS,
     END_FILE,
@@ -49,6 +49,7 @@ class _Segment:
     path: str
     worker: str
     info: Any  # pyarrow.Table of dtype, shape, collections (None until first needed)
+    rg_starts: list[int]  # first local row of each Parquet row group
     base: int  # first global row index
     crc: int
 
@@ -80,6 +81,7 @@ class TrialReader:
         *,
         on_corrupt: str = "warn",
         data_cache_bytes: int = 512 << 20,
+        full_check_bytes: int | None = 16 << 20,
         storage_options: Mapping[str, Any] | None = None,
     ) -> None:
         if on_corrupt not in ("warn", "raise"):
@@ -87,6 +89,7 @@ class TrialReader:
         self.fs: StoreFS = path if isinstance(path, StoreFS) else open_fs(path, **dict(storage_options or {}))
         self.on_corrupt = on_corrupt
         self.data_cache_bytes = data_cache_bytes
+        self.full_check_bytes = full_check_bytes
         self._lock = threading.RLock()
         self.segments: list[_Segment] = []
         self._known: set[str] = set()
@@ -112,7 +115,7 @@ class TrialReader:
         self.metadata: dict[str, Any] = {}
         self.worker_dirs: list[str] = []
         self.nrows = 0
-        self._data_cache: OrderedDict[int, Any] = OrderedDict()
+        self._data_cache: OrderedDict[tuple[int, int], Any] = OrderedDict()
         self._data_cache_size = 0
 
     # -- loading ------------------------------------------------------------------------------
@@ -169,10 +172,8 @@ class TrialReader:
             log.warning("cannot read %s: %s", self.fs.url(path), e)
 
     def _load_segment(self, path: str, name: SegmentName) -> int:
-        url = self.fs.url(path)
         try:
-            body = self.fs.read_bytes(path)
-            table, meta = decode_segment(url, body, name.crc32, INDEX_COLUMNS, DICTIONARY_COLUMNS)
+            table, meta = self._open_segment(path, name)
         except (CorruptSegmentError, UnsupportedFormatVersion) as e:
             self.corrupt[path] = str(e)
             if self.on_corrupt == "raise":
@@ -185,7 +186,9 @@ class TrialReader:
         n = table.num_rows
         seg_idx = len(self.segments)
         worker = meta.get(WORKER_KEY, path.split("/")[-2].encode()).decode()
-        self.segments.append(_Segment(path, worker, None, self.nrows, name.crc32))
+        rg_rows = meta.get(b"row_groups") or [n]
+        rg_starts = np.concatenate([[0], np.cumsum(rg_rows)[:-1]]).astype(np.int64).tolist()
+        self.segments.append(_Segment(path, worker, None, rg_starts, self.nrows, name.crc32))
         self._known.add(path)
         if not n:
             return 0
@@ -231,6 +234,20 @@ class TrialReader:
         self.nrows += n
         return n
 
+    def _open_segment(self, path: str, name: SegmentName) -> tuple[Any, dict[bytes, Any]]:
+        """The index columns of a new segment, verified.
+
+        Small segments are read whole and checked against the CRC-32 in their name. Large ones
+        (raw tensors) are not read whole just to open the trial: only the index columns are read,
+        with Parquet's page checksums verified; the raw data pages are verified when read.
+        """
+        url = self.fs.url(path)
+        if self.full_check_bytes is not None and page_checksums_supported():
+            with self.fs.open_input(path) as source:
+                if _size(source) > self.full_check_bytes:
+                    return decode_segment(url, source, None, INDEX_COLUMNS, DICTIONARY_COLUMNS)
+        return decode_segment(url, self.fs.read_bytes(path), name.crc32, INDEX_COLUMNS, DICTIONARY_COLUMNS)
+
     @staticmethod
     def _codes_of(column: Any, codes: _Codes) -> np.ndarray:
         """Global integer codes of a (dictionary-encoded) string column."""
@@ -246,9 +263,13 @@ class TrialReader:
             )
         return np.concatenate(out) if out else np.zeros(0, np.int32)
 
-    def _read_columns(self, seg_idx: int, columns: Sequence[str]) -> Any:
+    def _read_columns(
+        self, seg_idx: int, columns: Sequence[str], row_groups: Sequence[int] | None = None
+    ) -> Any:
+        """Columns of a segment verified at open, read with ranged I/O (only what is asked for)."""
         seg = self.segments[seg_idx]
-        table, _ = decode_segment(self.fs.url(seg.path), self.fs.read_bytes(seg.path), None, columns)
+        with self.fs.open_input(seg.path) as source:
+            table, _ = decode_segment(self.fs.url(seg.path), source, None, columns, row_groups=row_groups)
         return table
 
     def _segment_info(self, seg_idx: int) -> Any:
@@ -258,11 +279,11 @@ class TrialReader:
             seg.info = self._read_columns(seg_idx, ("dtype", "shape", "collections"))
         return seg.info
 
-    def _cache_data(self, seg_idx: int, data: Any) -> None:
+    def _cache_data(self, key: tuple[int, int], data: Any) -> None:
         size = int(data.nbytes)
         if size > self.data_cache_bytes:
             return
-        self._data_cache[seg_idx] = data
+        self._data_cache[key] = data
         self._data_cache_size += size
         while self._data_cache_size > self.data_cache_bytes and len(self._data_cache) > 1:
             _, old = self._data_cache.popitem(last=False)
@@ -326,14 +347,17 @@ class TrialReader:
         """The raw tensor saved in one row, as a numpy array of its dtype and shape."""
         with self._lock:
             seg_idx, local = self._seg_of_row(row)
-            data = self._data_cache.get(seg_idx)
-            if data is None:
-                data = self._read_columns(seg_idx, ("data",)).column("data")
-                self._cache_data(seg_idx, data)
+            starts = self.segments[seg_idx].rg_starts
+            rg = int(np.searchsorted(starts, local, side="right")) - 1
+            key = (seg_idx, rg)
+            data = self._data_cache.get(key)
+            if data is None:  # one row group of one segment: a tensor's rows are grouped together
+                data = self._read_columns(seg_idx, ("data",), row_groups=[rg]).column("data")
+                self._cache_data(key, data)
             else:
-                self._data_cache.move_to_end(seg_idx)
+                self._data_cache.move_to_end(key)
             info = self.row_info(row)
-            buf = data[local].as_buffer()
+            buf = data[local - starts[rg]].as_buffer()
             if buf is None:
                 raise StoreError(
                     f"row {local} of {self.fs.url(self.segments[seg_idx].path)} holds no raw tensor"
@@ -370,6 +394,14 @@ def _concat(parts: list[np.ndarray], column: str) -> np.ndarray:
     if not parts:
         return np.zeros(0, dtype=_DTYPES.get(column, np.int64))
     return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+
+def _size(source: Any) -> int:
+    size = source.size() if callable(getattr(source, "size", None)) else getattr(source, "size", None)
+    if size is None:
+        size = source.seek(0, 2)
+        source.seek(0)
+    return int(size)
 
 
 def _numpy(column: Any) -> np.ndarray:
