@@ -59,10 +59,12 @@ class SavePlanner:
         if active.keys() != self.active.keys():
             self._plans.clear()
         self.active = active
+        if active:
+            self._check_fingerprint()
         return bool(active)
 
     def _check_fingerprint(self) -> None:
-        fp = tuple((c.name, len(c.include_regex), len(c.tensor_names)) for c in self.collections) + (
+        fp = tuple((c.name, len(c._patterns), len(c.tensor_names)) for c in self.collections) + (
             tuple(self.included),
         )
         if fp != self._fingerprint:
@@ -72,17 +74,18 @@ class SavePlanner:
 
     def members(self, name: str) -> tuple[str, ...]:
         """The names of every collection (included or not) the tensor belongs to."""
-        self._check_fingerprint()
         m = self._members.get(name)
         if m is None:
+            self._check_fingerprint()
             m = self._members[name] = tuple(c.name for c in self.collections if c.matches(name))
         return m
 
     def plan(self, name: str) -> TensorPlan | None:
-        """What to save of ``name`` now, or None if nothing."""
-        self._check_fingerprint()
+        """What to save of ``name`` now, or None if nothing. Collection changes made with
+        ``include``/``add_tensor_name`` take effect from the next step."""
         if name in self._plans:
             return self._plans[name]
+        self._check_fingerprint()
         colls = [self.active[c] for c in self.members(name) if c in self.active]
         plan = None
         if colls:
