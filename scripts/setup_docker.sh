@@ -38,7 +38,11 @@ fi
 # virtualenv, bind-mounted read-only at run time, find the same glibc and libraries).
 work="$(mktemp -d /tmp/smdbg-rootfs.XXXXXX)"
 trap 'rm -rf "$work"' EXIT
-echo "setup_docker: debootstrap $SUITE into $work"
+# The Debian mirror this machine's apt already uses (deb822 .sources files, else sources.list).
+MIRROR="${MIRROR:-$(grep -hs '^URIs:' /etc/apt/sources.list.d/*.sources | awk '{print $2}' | grep -v security | head -n 1)}"
+[ -n "$MIRROR" ] || MIRROR="$(grep -hs '^deb ' /etc/apt/sources.list | awk '{print $2}' | head -n 1)"
+[ -n "$MIRROR" ] || { echo "setup_docker: no Debian mirror configured for apt; set MIRROR=<url>" >&2; exit 1; }
+echo "setup_docker: debootstrap $SUITE into $work from apt's mirror"
 debootstrap --variant=minbase \
   --include=libssl3,libffi8,libsqlite3-0,libbz2-1.0,liblzma5,zlib1g,libgomp1,libstdc++6,libreadline8,libncursesw6,libuuid1,procps,ca-certificates \
   "$SUITE" "$work/rootfs" "$MIRROR" >"$work/debootstrap.log" 2>&1 \
