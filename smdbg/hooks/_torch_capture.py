@@ -73,7 +73,10 @@ def batch_reductions(tensors: Sequence[torch.Tensor], keys: Sequence[str]) -> li
         elif key in ("l1", "abs_l1"):
             out.extend(torch._foreach_norm(ts, 1))
         elif key == "abs_max":
-            out.extend(torch._foreach_norm(ts, _INF))
+            if ts and ts[0].device.type == "cpu":  # the CPU inf-norm kernel is ~15x slower than aminmax
+                out.extend(torch.maximum(lo.abs(), hi.abs()) for lo, hi in (torch.aminmax(t) for t in ts))
+            else:
+                out.extend(torch._foreach_norm(ts, _INF))
         elif key == "max":
             out.extend(torch._foreach_max(ts))
         elif key == "min":
