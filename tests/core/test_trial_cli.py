@@ -19,11 +19,10 @@ def test_trial_summary_and_tensor_commands(tmp_path: Path) -> None:
                 s,
                 [Record("loss", ("losses",), "raw", 3.0 - s, "float32", (), np.float32(3 - s).tobytes())],
             )
-    run = lambda *a: (
-        subprocess.run(
-            [sys.executable, "-m", "smdbg.cli", "trial", *a], capture_output=True, text=True, check=True
-        ).stdout
-    )  # noqa: E731
+    def run(*args: str) -> str:
+        cmd = [sys.executable, "-m", "smdbg.cli", "trial", *args]
+        return subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+
     out = run("summary", str(tmp_path / "t"))
     assert (
         "framework  pytorch" in out and "3 saved, 0..2" in out and "loss" in out and "ended      yes" in out
