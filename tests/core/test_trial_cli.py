@@ -19,6 +19,7 @@ def test_trial_summary_and_tensor_commands(tmp_path: Path) -> None:
                 s,
                 [Record("loss", ("losses",), "raw", 3.0 - s, "float32", (), np.float32(3 - s).tobytes())],
             )
+
     def run(*args: str) -> str:
         cmd = [sys.executable, "-m", "smdbg.cli", "trial", *args]
         return subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
