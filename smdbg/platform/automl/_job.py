@@ -129,6 +129,18 @@ class AutoML:
         """
         if self._thread is not None and self._thread.is_alive():
             raise AutoMLJobError(f"job {self._runner.job_name if self._runner else ''!r} is still running")
+        self._runner = self._new_runner(inputs, job_name, logs)
+        self._runner.prepare()
+        if wait:
+            self._runner.run()
+            self._runner.raise_if_failed()
+        else:
+            name = self._runner.job_name
+            self._thread = threading.Thread(target=self._runner.run, name=f"automl-{name}", daemon=True)
+            self._thread.start()
+
+    def _new_runner(self, inputs: Any, job_name: str | None, logs: bool) -> JobRunner:
+        """Check ``inputs`` and set up the job; its time budget starts now."""
         start = time.monotonic()
         created = datetime.now(timezone.utc)
         frame = load_frame(inputs)
@@ -163,7 +175,7 @@ class AutoML:
             if self.total_job_runtime_in_seconds is None
             else start + self.total_job_runtime_in_seconds
         )
-        self._runner = JobRunner(
+        return JobRunner(
             automl=self,
             job_name=name,
             job_dir=job_dir,
@@ -178,13 +190,6 @@ class AutoML:
             deadline=deadline,
             logs=logs,
         )
-        self._runner.prepare()
-        if wait:
-            self._runner.run()
-            self._runner.raise_if_failed()
-        else:
-            self._thread = threading.Thread(target=self._runner.run, name=f"automl-{name}", daemon=True)
-            self._thread.start()
 
     def wait(self, timeout: float | None = None) -> None:
         """Block until a ``fit(wait=False)`` job ends; raise its error if it failed."""

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import json
-import shutil
 import sys
 import threading
-import time
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -15,21 +13,19 @@ import numpy as np
 import pandas as pd
 
 from ._artifacts import save_ensemble, write_metadata
-from ._ensemble import select_ensemble
+from ._budget import Budget, refit_scale
 from ._errors import AutoMLError, AutoMLJobError
+from ._finish import UNLIMITED_REFIT_SECONDS, finish
 from ._problem import Objective
 from ._records import candidate_dict, write_leaderboard
 from ._search import Candidate, SearchSettings, run_search
 from ._tracking import CandidateRecorder
-from ._worker import CandidateFailure, TrainTask, run_task
+from ._worker import TrainTask, run_task
 
 if TYPE_CHECKING:
     from ._job import AutoML
 
 __all__ = ["JobRunner"]
-
-ENSEMBLE_POOL = 10  # best candidates the ensemble selection chooses from
-REFIT_GRACE = 60.0  # seconds a refit may run past the job's deadline
 
 
 class JobRunner:
@@ -74,7 +70,15 @@ class JobRunner:
         self.notebooks: dict[str, str] = {}
         self._lock = threading.RLock()
         self._error: BaseException | None = None
+        self._kept: Candidate | None = None  # the candidate whose search-time model is kept
         o = automl.options
+        self.budget = Budget(
+            deadline,
+            *refit_scale(fold_ids),
+            ensemble=bool(o["ensemble"]),
+            notebooks=bool(o["generate_notebooks"]),
+            maximize=objective.maximize,
+        )
         self.recorder = CandidateRecorder(o["tracker_db_url"], o["experiment_name"] or job_name, job_name)
 
     @property
@@ -91,7 +95,7 @@ class JobRunner:
     def run(self) -> None:
         try:
             self._search()
-            self._finish()
+            finish(self)
             with self._lock:
                 self.status = "Completed"
                 self.secondary_status = "Completed"
@@ -117,15 +121,32 @@ class JobRunner:
             print(f"[{self.job_name}] {message}", file=sys.stdout, flush=True)
 
     # -- search ------------------------------------------------------------------------------
-    def _reserve(self) -> float:
+    def _candidate_seconds(self) -> float:
         with self._lock:
-            done = [c for c in self.candidates if c.status == "Completed" and c.n_fits]
-        done.sort(key=lambda c: c.objective_value or 0.0, reverse=self.objective.maximize)
-        return sum(1.3 * c.fit_seconds / c.n_fits for c in done[:3])
+            return self.budget.candidate_seconds(list(self.candidates))
+
+    def _keep_search_model(self, cand: Candidate) -> None:
+        """Keep the search-time model of the best candidate so far only (a fallback for its refit)."""
+        path = cand.search_model_path
+        if path is None:
+            return
+        kept = self._kept
+        assert cand.objective_value is not None or cand.status != "Completed"
+        if cand.status == "Completed" and (
+            kept is None or self.objective.better(cand.objective_value, kept.objective_value)  # type: ignore[arg-type]
+        ):
+            if kept is not None and kept.search_model_path is not None:
+                Path(kept.search_model_path).unlink(missing_ok=True)
+                kept.search_model_path = None
+            self._kept = cand
+        else:
+            Path(path).unlink(missing_ok=True)
+            cand.search_model_path = None
 
     def _on_candidate(self, cand: Candidate, preds: np.ndarray | None) -> None:
         with self._lock:
             self.candidates.append(cand)
+            self._keep_search_model(cand)
             if preds is not None:
                 self.predictions[cand.name] = preds
             self._write_leaderboard()
@@ -161,99 +182,32 @@ class JobRunner:
             algorithms=o["algorithms"],
             has_categorical=bool(kinds & {"categorical", "high_cardinality"}),
             has_missing=bool(self.frame[list(self.feature_kinds)].isna().any().any()),
-            reserve=self._reserve,
+            candidate_seconds=self._candidate_seconds,
+            search_model_dir=str(self.job_dir / "search_models") if self.budget.limited else None,
         )
+        if self.budget.limited:
+            (self.job_dir / "search_models").mkdir(exist_ok=True)
         y = self.frame[self.target].to_numpy()
         self._log(f"{self.problem_type}, objective {self.objective.name}, {len(self.frame)} rows")
         run_search(settings, y[self.fold_ids >= 0], self._on_candidate)
 
     # -- winners -----------------------------------------------------------------------------
-    def _finish(self) -> None:
-        with self._lock:
-            done = [c for c in self.candidates if c.status == "Completed"]
-        if not done:
-            reasons = sorted({c.failure_reason or "" for c in self.candidates})[:3]
-            self.failure_reason = (
-                f"no candidate completed ({len(self.candidates)} failed: {'; '.join(reasons)})"
-            )
-            raise AutoMLJobError(f"AutoML job {self.job_name!r} failed: {self.failure_reason}")
-        done.sort(key=lambda c: c.objective_value or 0.0, reverse=self.objective.maximize)
-        best = done[0]
-        winner = best
-        if self.automl.options["ensemble"] and len(done) > 1:
-            ens = self._ensemble(done[:ENSEMBLE_POOL], best)
-            winner = ens or best
-        try:
-            self._refit_winner(winner)
-        except CandidateFailure as e:
-            if winner is best:
-                raise AutoMLJobError(f"refitting the best candidate {best.name!r} failed: {e.reason}") from e
-            self._log(f"ensemble dropped, a member's refit failed: {e.reason}")
-            with self._lock:
-                winner.status, winner.failure_reason = "Failed", f"refit of a member failed: {e.reason}"
-            winner = best
-            self._refit_winner(best)
-        self.best_name = winner.name
-        best_dir = self.job_dir / "best_model"
-        if best_dir.exists():
-            shutil.rmtree(best_dir)
-        assert winner.model_path is not None
-        shutil.copytree(winner.model_path, best_dir)
-        with self._lock:
-            self._write_leaderboard()
-        if self.automl.options["generate_notebooks"]:
-            from ._notebooks import write_notebooks
-
-            self.notebooks = write_notebooks(self)
-
-    def _ensemble(self, pool: list[Candidate], best: Candidate) -> Candidate | None:
-        y = self.frame[self.target].to_numpy()[self.fold_ids >= 0]
-        preds = {c.name: self.predictions[c.name] for c in pool}
-        classes = None if self.classes is None else np.asarray(self.classes)
-        weights, score = select_ensemble(preds, y, self.objective, classes)
-        assert best.objective_value is not None
-        if len(weights) < 2 or not self.objective.better(score, best.objective_value):
-            self._log(f"ensemble not better than {best.name} ({score:.5g}); keeping the single best")
-            return None
-        now = datetime.now(timezone.utc)
-        members = {c.name: weights[c.name] for c in pool if c.name in weights}
-        ens = Candidate(
-            name=f"{self.job_name}-ensemble",
-            number=-1,
-            spec={"algorithm": "weighted_ensemble", "members": members},
-            status="Completed",
-            objective_value=score,
-            creation_time=now,
-            end_time=now,
-            fit_seconds=sum(c.fit_seconds for c in pool if c.name in members),
-            members=members,
-        )
-        self._on_candidate(ens, None)
-        return ens
-
-    def _refit_winner(self, winner: Candidate) -> None:
-        if winner.members is None:
-            self._refit(winner)
-            return
+    def _save_ensemble(self, ens: Candidate) -> None:
+        """Save ``ens`` from its members' saved models (each must be refit already)."""
+        assert ens.members is not None
         by_name = {c.name: c for c in self.candidates}
-        member_dirs = []
-        for name in winner.members:
-            self._refit(by_name[name])
-            member_dirs.append(str(by_name[name].model_path))
-        model_dir = self.job_dir / "candidates" / winner.name
-        save_ensemble(model_dir, member_dirs, list(winner.members.values()), self.classes)
-        self._metadata(model_dir, winner.name)
-        winner.model_path = str(model_dir)
+        model_dir = self.job_dir / "candidates" / ens.name
+        member_dirs = [str(by_name[n].model_path) for n in ens.members]
+        save_ensemble(model_dir, member_dirs, list(ens.members.values()), self.classes)
+        self._metadata(model_dir, ens.name)
+        ens.model_path = str(model_dir)
 
-    def _refit(self, cand: Candidate, timeout: float | None = None) -> None:
-        """Train ``cand`` on every row (in a child process) and save its artifact folder."""
+    def _refit(self, cand: Candidate, timeout: float) -> None:
+        """Train ``cand`` on every row (in a child process, stopped after ``timeout`` s) and save it."""
         if cand.model_path is not None:
             return
         model_dir = self.job_dir / "candidates" / cand.name
         model_dir.mkdir(parents=True, exist_ok=True)
-        if timeout is None:
-            timeout = max(self.deadline - time.monotonic(), 0.0) + REFIT_GRACE
-            timeout = min(timeout, 3600.0)
         task = TrainTask(
             str(self.data_path),
             self.target,
@@ -296,7 +250,13 @@ class JobRunner:
                 f"candidate {name!r} is {cand.status} ({cand.failure_reason}); it has no model"
             )
         if cand.model_path is None:
-            self._refit_winner(cand) if cand.members else self._refit(cand, timeout=3600.0)
+            if cand.members:
+                by_name = {c.name: c for c in self.candidates}
+                for member in cand.members:
+                    self._refit(by_name[member], timeout=UNLIMITED_REFIT_SECONDS)
+                self._save_ensemble(cand)
+            else:
+                self._refit(cand, timeout=UNLIMITED_REFIT_SECONDS)
             with self._lock:
                 self._write_leaderboard()
         return Path(str(cand.model_path))
@@ -351,6 +311,7 @@ class JobRunner:
                 "CandidateCount": len(self.candidates),
                 "TrackerRecording": self.recorder.enabled and self.recorder.error is None,
                 "TrackerError": self.recorder.error,
+                "TimeBudget": self.budget.describe(a.total_job_runtime_in_seconds),
             }
         return out
 

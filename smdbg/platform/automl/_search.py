@@ -37,9 +37,12 @@ class Candidate:
     failure_reason: str | None = None
     creation_time: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
     end_time: datetime | None = None
-    fit_seconds: float = 0.0
+    fit_seconds: float = 0.0  # summed over the n_fits fits of the cross-validation (or holdout)
     n_fits: int = 0
+    wall_seconds: float = 0.0  # the whole child task (loading, fits, predictions, saving)
+    score_seconds: float = 0.0  # one objective score of the validation predictions
     model_path: str | None = None
+    search_model_path: str | None = None  # the last fold's model, kept while it is the best
     members: dict[str, float] | None = None  # ensembles: member name -> weight
 
 
@@ -65,7 +68,9 @@ class SearchSettings:
     algorithms: tuple[str, ...] = ALGORITHMS
     has_categorical: bool = False
     has_missing: bool = False
-    reserve: Callable[[], float] = lambda: 0.0  # seconds to keep for refitting the winners
+    # the time limit for a candidate starting now (<= 0: start none); the job's budget decides it
+    candidate_seconds: Callable[[], float] = lambda: math.inf
+    search_model_dir: str | None = None  # where each candidate saves its last fold's model
 
 
 def _candidate_name(job_name: str, number: int, algorithm: str) -> str:
@@ -115,13 +120,16 @@ def _run(
         cand = Candidate(_candidate_name(s.job_name, trial.number, spec["algorithm"]), trial.number, spec)
         trial.set_user_attr("candidate_name", cand.name)
         trial.set_user_attr("job_name", s.job_name)
-        limit = s.deadline - time.monotonic()
+        limit = min(s.deadline - time.monotonic(), s.candidate_seconds())
+        if limit <= 0:  # another worker thread used the time up: start nothing, record nothing
+            study.stop()
+            raise optuna.TrialPruned("the job's time budget ran out before this candidate started")
         if s.max_seconds_per_candidate is not None:
             limit = min(limit, s.max_seconds_per_candidate)
+        if s.search_model_dir is not None:
+            cand.search_model_path = f"{s.search_model_dir}/{cand.name}.joblib"
         preds: np.ndarray | None = None
         try:
-            if limit <= 0:
-                raise CandidateFailure("the job's time budget ran out before this candidate started")
             task = TrainTask(
                 s.data_path,
                 s.target,
@@ -132,14 +140,18 @@ def _run(
                 s.fold_ids,
                 None,
                 s.seed,
+                cand.search_model_path,
             )
             result = run_task(task, limit)
+            cand.wall_seconds = float(result["task_seconds"])
             preds = result["predictions"]
             cand.fit_seconds, cand.n_fits = float(result["fit_seconds"]), int(result["n_fits"])
             assert preds is not None
             if not np.all(np.isfinite(preds)):
                 raise CandidateFailure("the model predicted non-finite values")
+            started = time.monotonic()
             value = s.objective.score(y_eval, preds, None if s.classes is None else np.asarray(s.classes))
+            cand.score_seconds = time.monotonic() - started
             if not math.isfinite(value):
                 raise CandidateFailure(f"the objective {s.objective.name} is {value}")
         except CandidateFailure as e:
@@ -155,7 +167,7 @@ def _run(
         return value
 
     def stop_when_out_of_time(study: optuna.Study, trial: Any) -> None:
-        if time.monotonic() + s.reserve() >= s.deadline:
+        if s.candidate_seconds() <= 0:
             study.stop()
 
     remaining = s.deadline - time.monotonic()

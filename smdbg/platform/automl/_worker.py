@@ -38,14 +38,16 @@ class TrainTask:
     fold_ids: np.ndarray | None  # -1: train only; k >= 0: validation rows of fold k
     model_path: str | None = None  # when set, fit on every row and save the pipeline here
     random_state: int = 0
+    search_model_path: str | None = None  # when set, save the last fold's fitted pipeline here
 
 
 class CandidateFailure(Exception):
     """A candidate's training failed or ran out of time; ``reason`` says which and why."""
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, timed_out: bool = False) -> None:
         super().__init__(reason)
         self.reason = reason
+        self.timed_out = timed_out  # stopped at its time limit (rather than failing by itself)
 
 
 def _predict(model: Any, x: pd.DataFrame, classes: list[Any] | None) -> np.ndarray:
@@ -60,18 +62,22 @@ def _predict(model: Any, x: pd.DataFrame, classes: list[Any] | None) -> np.ndarr
 
 
 def train_task(task: TrainTask) -> dict[str, Any]:
-    """Run a task in this process; returns predictions on validation rows and timings.
+    """Run a task in this process; returns predictions on validation rows and timings (seconds).
 
     Below ``SINGLE_THREAD_ROWS`` rows the native thread pools (OpenMP, BLAS) use one thread:
     on small data the threads' start-up and contention cost more than they save.
     """
     from threadpoolctl import threadpool_limits
 
+    start = time.perf_counter()
     frame = pd.read_pickle(task.data_path)
     if len(frame) < SINGLE_THREAD_ROWS:
         with threadpool_limits(limits=1):
-            return _train(task, frame)
-    return _train(task, frame)
+            result = _train(task, frame)
+    else:
+        result = _train(task, frame)
+    result["task_seconds"] = time.perf_counter() - start  # loading, fits, predictions, saving
+    return result
 
 
 def _train(task: TrainTask, frame: pd.DataFrame) -> dict[str, Any]:
@@ -90,6 +96,10 @@ def _train(task: TrainTask, frame: pd.DataFrame) -> dict[str, Any]:
             result["n_fits"] += 1
             preds[valid] = _predict(model, x[valid], task.classes)
         result["predictions"] = preds[task.fold_ids >= 0]
+        if task.search_model_path is not None:
+            import joblib
+
+            joblib.dump(model, task.search_model_path)
     if task.model_path is not None:
         import joblib
 
@@ -109,7 +119,9 @@ def run_task(task: TrainTask, timeout: float) -> dict[str, Any]:
     if status == "ok":
         return dict(payload)
     if status == "timeout":
-        raise CandidateFailure(f"training ran past its time limit of {timeout:.3g} s and was stopped")
+        raise CandidateFailure(
+            f"training ran past its time limit of {timeout:.3g} s and was stopped", timed_out=True
+        )
     if status == "died":
         raise CandidateFailure(f"the training process died (exit code {payload})")
     raise CandidateFailure(str(payload))
