@@ -8,10 +8,8 @@ adds only the framework's public hook points and its tensor -> host conversion.
 
 from __future__ import annotations
 
-import functools
 import logging
 import os
-import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, ClassVar
@@ -23,6 +21,7 @@ from smdbg.config import CollectionConfig, ReductionConfig, SaveConfig
 from smdbg.exceptions import StopTrainingRequested, WriterClosedError
 from smdbg.hook_config import load_hook_config
 from smdbg.hooks._plan import SavePlanner, TensorPlan
+from smdbg.hooks._support import clear_current, current_hook, guarded, set_current
 from smdbg.modes import ModeKeys, parse_mode
 from smdbg.reductions import compute_reductions
 from smdbg.store import BackgroundWriter, Record
@@ -31,34 +30,6 @@ from smdbg.store.control import read_stop_request
 __all__ = ["BaseHook", "current_hook", "guarded"]
 
 log = logging.getLogger("smdbg.hooks")
-_CURRENT: dict[str, BaseHook] = {}
-_CURRENT_LOCK = threading.Lock()
-
-
-def guarded(where: str) -> Any:
-    """Decorate a framework callback of a hook: an internal error is reported loudly (logged
-    with its cause, counted in the trial metadata) and re-raised to the training script."""
-
-    def deco(fn: Any) -> Any:
-        @functools.wraps(fn)
-        def wrapper(self: BaseHook, *args: Any, **kwargs: Any) -> Any:
-            try:
-                return fn(self, *args, **kwargs)
-            except StopTrainingRequested:
-                raise
-            except Exception as e:
-                self._report_error(where, e)
-                raise
-
-        return wrapper
-
-    return deco
-
-
-def current_hook(framework: str) -> BaseHook | None:
-    """The most recently created, not yet closed hook of a framework (for ``get_hook``)."""
-    with _CURRENT_LOCK:
-        return _CURRENT.get(framework)
 
 
 class BaseHook:
@@ -152,8 +123,7 @@ class BaseHook:
         self._closed = False
         self._stop_checked = 0.0
         self._saving = self.planner.begin_step(self.mode, 0)
-        with _CURRENT_LOCK:
-            _CURRENT[self.framework] = self
+        set_current(self.framework, self)
 
     # -- construction helpers -------------------------------------------------------------------
     @classmethod
@@ -286,9 +256,7 @@ class BaseHook:
         if self._closed:
             return
         self._closed = True
-        with _CURRENT_LOCK:
-            if _CURRENT.get(self.framework) is self:
-                del _CURRENT[self.framework]
+        clear_current(self.framework, self)
         try:
             self._detach()
         finally:

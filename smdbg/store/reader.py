@@ -21,6 +21,7 @@ import numpy as np
 
 from smdbg.exceptions import CorruptSegmentError, StoreError, UnsupportedFormatVersion
 from smdbg.modes import ModeKeys
+from smdbg.store._arrays import EMPTY, INDEX_ARRAYS, concat, distinct, group, numpy_of, source_size
 from smdbg.store._segment import decode_segment, page_checksums_supported
 from smdbg.store.format import (
     DICTIONARY_COLUMNS,
@@ -99,7 +100,7 @@ class TrialReader:
         self.workers = _Codes()
         self._modes = _Codes()
         # Index columns, one array per loaded (non-empty) segment, concatenated only on demand.
-        self._chunks: dict[str, list[np.ndarray]] = {c: [] for c in _INDEX_ARRAYS}
+        self._chunks: dict[str, list[np.ndarray]] = {c: [] for c in INDEX_ARRAYS}
         self._chunk_of_seg: dict[int, int] = {}
         self._bases: list[int] = []  # first global row of each segment
         self._cols: dict[str, np.ndarray] | None = None
@@ -197,7 +198,7 @@ class TrialReader:
         self._chunk_of_seg[seg_idx] = pos
         self._bases.append(self.nrows)
         for c in _INT_COLS:
-            ch[c].append(_numpy(table.column(c)))
+            ch[c].append(numpy_of(table.column(c)))
         mcodes = self._codes_of(table.column("mode"), self._modes)
         mode = np.array([_MODE_CODE.get(m, 3) for m in self._modes.names], dtype=np.int8)[mcodes]
         ch["mode"].append(mode)
@@ -205,17 +206,17 @@ class TrialReader:
         ch["reduction"].append(self._codes_of(table.column("reduction"), self.reductions))
         tcodes = self._codes_of(table.column("tensor"), self.tensors)
         ch["tensor"].append(tcodes)
-        ch["value"].append(_numpy(table.column("value")).astype(np.float64, copy=False))
-        ch["wall_time"].append(_numpy(table.column("wall_time")))
+        ch["value"].append(numpy_of(table.column("value")).astype(np.float64, copy=False))
+        ch["wall_time"].append(numpy_of(table.column("wall_time")))
         ch["seg"].append(np.full(n, seg_idx, np.int32))
         ch["row"].append(np.arange(self.nrows, self.nrows + n, dtype=np.int64))
         self._chunk_steps.append(
             (
-                _distinct(ch["step"][-1]),
-                {int(m): _distinct(ch["mode_step"][-1][mode == m]) for m in np.unique(mode).tolist()},
+                distinct(ch["step"][-1]),
+                {int(m): distinct(ch["mode_step"][-1][mode == m]) for m in np.unique(mode).tolist()},
             )
         )
-        order, uniq, starts = _group(tcodes)
+        order, uniq, starts = group(tcodes)
         bounds = list(starts[1:]) + [n]
         for code, lo, hi in zip(uniq.tolist(), starts.tolist(), bounds):
             self._tensor_parts.setdefault(code, []).append((pos, order[lo:hi]))
@@ -244,7 +245,7 @@ class TrialReader:
         url = self.fs.url(path)
         if self.full_check_bytes is not None and page_checksums_supported():
             with self.fs.open_input(path) as source:
-                if _size(source) > self.full_check_bytes:
+                if source_size(source) > self.full_check_bytes:
                     return decode_segment(url, source, None, INDEX_COLUMNS, DICTIONARY_COLUMNS)
         return decode_segment(url, self.fs.read_bytes(path), name.crc32, INDEX_COLUMNS, DICTIONARY_COLUMNS)
 
@@ -259,7 +260,7 @@ class TrialReader:
             enc = chunk if pa.types.is_dictionary(chunk.type) else chunk.dictionary_encode()
             local = np.asarray([codes.code(s) for s in enc.dictionary.to_pylist()], dtype=np.int32)
             out.append(
-                local[_numpy(enc.indices).astype(np.int64)] if len(local) else np.zeros(len(enc), np.int32)
+                local[numpy_of(enc.indices).astype(np.int64)] if len(local) else np.zeros(len(enc), np.int32)
             )
         return np.concatenate(out) if out else np.zeros(0, np.int32)
 
@@ -295,7 +296,7 @@ class TrialReader:
         """All index columns of the trial (concatenated lazily; for whole-trial queries)."""
         with self._lock:
             if self._cols is None:
-                self._cols = {c: _concat(parts, c) for c, parts in self._chunks.items()}
+                self._cols = {c: concat(parts, c) for c, parts in self._chunks.items()}
             return self._cols
 
     def tensor_cols(self, name: str) -> dict[str, np.ndarray]:
@@ -303,12 +304,12 @@ class TrialReader:
         with self._lock:
             code = self.tensors.index.get(name)
             if code is None:
-                return {c: _concat([], c) for c in _INDEX_ARRAYS}
+                return {c: concat([], c) for c in INDEX_ARRAYS}
             cached = self._tensor_cols.get(code)
             if cached is None:
                 parts = self._tensor_parts.get(code, [])
                 cached = {
-                    c: _concat([self._chunks[c][pos][rows] for pos, rows in parts], c) for c in _INDEX_ARRAYS
+                    c: concat([self._chunks[c][pos][rows] for pos, rows in parts], c) for c in INDEX_ARRAYS
                 }
                 self._tensor_cols[code] = cached
             return cached
@@ -318,8 +319,8 @@ class TrialReader:
         with self._lock:
             got = self._steps_cache.get(mode_code)
             if got is None:
-                parts = [g if mode_code is None else m.get(mode_code, _EMPTY) for g, m in self._chunk_steps]
-                got = np.unique(np.concatenate(parts)) if parts else _EMPTY
+                parts = [g if mode_code is None else m.get(mode_code, EMPTY) for g, m in self._chunk_steps]
+                got = np.unique(np.concatenate(parts)) if parts else EMPTY
                 self._steps_cache[mode_code] = got
             return got
 
@@ -364,80 +365,3 @@ class TrialReader:
                 )
             arr = np.frombuffer(buf, dtype=np.dtype(info["dtype"]))
             return arr.reshape(info["shape"] or ())
-
-
-_INDEX_ARRAYS = (
-    "step",
-    "mode",
-    "mode_step",
-    "worker",
-    "tensor",
-    "reduction",
-    "value",
-    "wall_time",
-    "seg",
-    "row",
-)
-_DTYPES = {
-    "value": np.float64,
-    "wall_time": np.float64,
-    "mode": np.int8,
-    "worker": np.int32,
-    "tensor": np.int32,
-    "reduction": np.int32,
-    "seg": np.int32,
-}
-_EMPTY = np.zeros(0, dtype=np.int64)
-
-
-def _concat(parts: list[np.ndarray], column: str) -> np.ndarray:
-    if not parts:
-        return np.zeros(0, dtype=_DTYPES.get(column, np.int64))
-    return parts[0] if len(parts) == 1 else np.concatenate(parts)
-
-
-def _size(source: Any) -> int:
-    size = source.size() if callable(getattr(source, "size", None)) else getattr(source, "size", None)
-    if size is None:
-        size = source.seek(0, 2)
-        source.seek(0)
-    return int(size)
-
-
-def _numpy(column: Any) -> np.ndarray:
-    """A numeric Arrow column (or array) as numpy, nulls as NaN, straight from its buffers
-    (pyarrow's own to_numpy imports pandas, which costs more than reading the trial)."""
-    import pyarrow.compute as pc
-
-    out = []
-    for c in getattr(column, "chunks", [column]):
-        if c.null_count:
-            c = pc.fill_null(c, float("nan"))
-        dtype = np.dtype(_NUMPY_TYPES[str(c.type)])
-        out.append(np.frombuffer(c.buffers()[1], dtype=dtype, count=len(c), offset=c.offset * dtype.itemsize))
-    return out[0] if len(out) == 1 else np.concatenate(out) if out else np.zeros(0)
-
-
-_NUMPY_TYPES = {"int8": np.int8, "int16": np.int16, "int32": np.int32, "int64": np.int64, "uint8": np.uint8,
-                "uint16": np.uint16, "uint32": np.uint32, "double": np.float64, "float": np.float32}  # fmt: skip
-
-
-def _group(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(stable order grouping equal codes, distinct codes, start of each group in the order)."""
-    small = codes.astype(np.int16) if len(codes) and int(codes.max()) < 2**15 else codes
-    order = np.argsort(small, kind="stable")  # radix sort for 16-bit keys: O(n)
-    grouped = codes[order]
-    starts = (
-        np.flatnonzero(np.r_[True, grouped[1:] != grouped[:-1]]) if len(grouped) else np.zeros(0, np.int64)
-    )
-    return order, grouped[starts], starts
-
-
-def _distinct(sorted_mostly: np.ndarray) -> np.ndarray:
-    """Distinct values; O(n) when already sorted (steps are written in order)."""
-    if len(sorted_mostly) and np.all(sorted_mostly[1:] >= sorted_mostly[:-1]):
-        keep = np.empty(len(sorted_mostly), dtype=bool)
-        keep[0] = True
-        np.not_equal(sorted_mostly[1:], sorted_mostly[:-1], out=keep[1:])
-        return sorted_mostly[keep]
-    return np.unique(sorted_mostly)
