@@ -17,36 +17,11 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from _overhead_configs import CONFIGS, hook_kwargs
+
 __all__ = ["cases", "CONFIGS", "run", "main"]
 
 BATCH = 64
-
-# The four configurations shared with the PyTorch and TensorFlow cases.
-CONFIGS: dict[str, dict[str, Any]] = {
-    "defaults (losses, every 500)": {},
-    "w+b+grads reductions every 10": {
-        "collections": ["weights", "biases", "gradients"],
-        "interval": 10,
-        "reduce": True,
-    },
-    "w+b+grads raw every 10": {"collections": ["weights", "biases", "gradients"], "interval": 10},
-    "save_all every step": {"save_all": True, "interval": 1},
-}
-
-
-def _hook_kwargs(smd: Any, cfg: dict[str, Any]) -> dict[str, Any]:
-    kw: dict[str, Any] = {}
-    if "collections" in cfg:
-        kw["include_collections"] = cfg["collections"]
-    if "interval" in cfg:
-        kw["save_config"] = smd.SaveConfig(save_interval=cfg["interval"])
-    if cfg.get("reduce"):
-        kw["reduction_config"] = smd.ReductionConfig(
-            reductions=["mean"], abs_reductions=["max"], norms=["l2"]
-        )
-    if cfg.get("save_all"):
-        kw["save_all"] = True
-    return kw
 
 
 def _model(kind: str) -> tuple[Any, Any, Any, Any, Any]:
@@ -87,7 +62,7 @@ def _train(kind: str, config: dict[str, Any] | None, steps: int, warmup: int) ->
     out = tempfile.mkdtemp(prefix="smdbg-bench-mx-")
     hook = None
     if config is not None:
-        hook = smd.Hook(out, **_hook_kwargs(smd, config))
+        hook = smd.Hook(out, **hook_kwargs(smd, config))
         hook.register_block(net)
         hook.register_block(loss_fn)
         hook.wrap_trainer(trainer)

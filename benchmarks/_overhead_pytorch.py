@@ -17,30 +17,10 @@ from typing import Any
 
 import torch
 import torch.nn as nn
+from _overhead_configs import CONFIGS
+from _overhead_configs import hook_kwargs as _shared_hook_kwargs
 
 __all__ = ["cases", "CONFIGS", "build_model", "hook_kwargs"]
-
-CONFIGS: dict[str, dict[str, Any]] = {
-    "defaults (losses, every 500)": {},
-    "w+b+grads reductions every 10": {"collections": ["weights", "biases", "gradients"], "interval": 10, "reduce": True},
-    "w+b+grads raw every 10": {"collections": ["weights", "biases", "gradients"], "interval": 10},
-    "save_all every step": {"save_all": True, "interval": 1},
-}  # fmt: skip
-
-
-def hook_kwargs(smd: Any, cfg: dict[str, Any]) -> dict[str, Any]:
-    kw: dict[str, Any] = {}
-    if "collections" in cfg:
-        kw["include_collections"] = [*cfg["collections"], "losses"]
-    if "interval" in cfg:
-        kw["save_config"] = smd.SaveConfig(save_interval=cfg["interval"])
-    if cfg.get("reduce"):
-        kw["reduction_config"] = smd.ReductionConfig(
-            reductions=["mean"], abs_reductions=["max"], norms=["l2"]
-        )
-    if cfg.get("save_all"):
-        kw["save_all"] = True
-    return kw
 
 
 class _Block(nn.Module):
@@ -192,3 +172,8 @@ _CLEANUP: list[str] = []
 def cleanup() -> None:
     for d in _CLEANUP:
         shutil.rmtree(d, ignore_errors=True)
+
+
+def hook_kwargs(smd: Any, cfg: dict[str, Any]) -> dict[str, Any]:
+    """The shared configuration, with losses saved too (also used by the smdebug side)."""
+    return _shared_hook_kwargs(smd, cfg, extra_collections=("losses",))

@@ -22,35 +22,11 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from _overhead_configs import CONFIGS, hook_kwargs
+
 __all__ = ["cases", "CONFIGS", "main"]
 
 BATCH = 64
-# the four configurations shared with the PyTorch cases
-CONFIGS: dict[str, dict[str, Any]] = {
-    "defaults (losses, every 500)": {},
-    "w+b+grads reductions every 10": {
-        "collections": ["weights", "biases", "gradients"],
-        "interval": 10,
-        "reduce": True,
-    },
-    "w+b+grads raw every 10": {"collections": ["weights", "biases", "gradients"], "interval": 10},
-    "save_all every step": {"save_all": True, "interval": 1},
-}
-
-
-def _hook_kwargs(smd: Any, cfg: dict[str, Any]) -> dict[str, Any]:
-    kw: dict[str, Any] = {}
-    if "collections" in cfg:
-        kw["include_collections"] = cfg["collections"]
-    if "interval" in cfg:
-        kw["save_config"] = smd.SaveConfig(save_interval=cfg["interval"])
-    if cfg.get("reduce"):
-        kw["reduction_config"] = smd.ReductionConfig(
-            reductions=["mean"], abs_reductions=["max"], norms=["l2"]
-        )
-    if cfg.get("save_all"):
-        kw["save_all"] = True
-    return kw
 
 
 def _keras_fit(cfg: dict[str, Any] | None, steps: int) -> float:
@@ -71,7 +47,7 @@ def _keras_fit(cfg: dict[str, Any] | None, steps: int) -> float:
     callbacks = []
     hook = None
     if cfg is not None:
-        hook = smd.KerasHook(out, **_hook_kwargs(smd, cfg))
+        hook = smd.KerasHook(out, **hook_kwargs(smd, cfg))
         callbacks = [hook]
     try:
         model.fit(
@@ -98,7 +74,7 @@ def _graph_worker(steps: int, repeats: int) -> None:
     def run(cfg: dict[str, Any] | None) -> float:
         with tf.Graph().as_default():
             out = tempfile.mkdtemp(prefix="smdbg-bench-tfg-")
-            hook = smd.SessionHook(out, **_hook_kwargs(smd, cfg)) if cfg is not None else None
+            hook = smd.SessionHook(out, **hook_kwargs(smd, cfg)) if cfg is not None else None
             x = tf.placeholder(shape=(None, 2), dtype=tf.float32)
             with tf.name_scope("initialize"):
                 w = tf.Variable(initial_value=[[10.0], [10.0]], name="weight1")
