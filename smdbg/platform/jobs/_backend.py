@@ -9,6 +9,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from smdbg.platform.jobs._instances import InstanceType
 
@@ -35,6 +36,18 @@ class WorkerSpec:
     workdir: str
     instance: InstanceType
     mounts: list[Mount] = field(default_factory=list)
+
+    def to_spec(self) -> dict[str, Any]:
+        """The worker as it is stored in a job's ``spec.json``."""
+        return {
+            "job_name": self.job_name,
+            "host": self.host,
+            "argv": self.argv,
+            "env": self.env,
+            "workdir": self.workdir,
+            "instance_type": self.instance.name,
+            "mounts": [[m.host, m.container, m.read_only] for m in self.mounts],
+        }
 
 
 class WorkerHandle(abc.ABC):

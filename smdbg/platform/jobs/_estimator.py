@@ -260,18 +260,7 @@ class Estimator:
             "name": name,
             "backend": self.backend,
             "image": self.image_uri,
-            "workers": [
-                {
-                    "job_name": w.job_name,
-                    "host": w.host,
-                    "argv": w.argv,
-                    "env": w.env,
-                    "workdir": w.workdir,
-                    "instance_type": w.instance.name,
-                    "mounts": [[m.host, m.container, m.read_only] for m in w.mounts],
-                }
-                for w in workers
-            ],  # fmt: skip
+            "workers": [w.to_spec() for w in workers],
             "metric_definitions": self.metric_definitions,
             "experiment_config": exp,
             "trial_component_name": f"{name}-training-job",

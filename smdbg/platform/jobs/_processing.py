@@ -208,18 +208,7 @@ class Processor:
             "name": name,
             "backend": self.backend,
             "image": self.image_uri,
-            "workers": [
-                {
-                    "job_name": w.job_name,
-                    "host": w.host,
-                    "argv": w.argv,
-                    "env": w.env,
-                    "workdir": w.workdir,
-                    "instance_type": w.instance.name,
-                    "mounts": [[m.host, m.container, m.read_only] for m in w.mounts],
-                }
-                for w in workers
-            ],  # fmt: skip
+            "workers": [w.to_spec() for w in workers],
             "experiment_config": exp,
             "trial_component_name": f"{name}-processing-job",
             "job_parameters": {
