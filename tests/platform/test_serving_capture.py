@@ -153,3 +153,32 @@ def test_capture_config_round_trip() -> None:
     assert DataCaptureConfig.from_dict(cfg.to_dict()) == cfg
     with pytest.raises(ValueError, match="destination_s3_uri is empty"):
         DataCaptureConfig()
+
+
+def test_fast_formatter_matches_the_record_definition():
+    """The writer's JSON lines are exactly json.dumps(make_record(...)) (ids and times aside)."""
+    import datetime as dt
+    import json
+
+    from smdbg.platform.serving._capture import DataCaptureConfig
+    from smdbg.platform.serving._capture_format import CaptureFormatter
+
+    when = dt.datetime(2026, 11, 27, 5, 4, 3, 21_000, tzinfo=dt.timezone.utc)
+    cases = [
+        (b"1,2", "text/csv; charset=utf-8", b'{"a": 1}', "application/json", "id-\u00e9\"1"),
+        (b"\x93NUMPY\x01", "application/x-npy", b"\xff\xfe", "text/csv", None),
+        ('caf\u00e9 "quoted"\n'.encode(), "text/csv", b"[0.5]", "application/json", None),
+    ]
+    for options in (["REQUEST", "RESPONSE"], ["REQUEST"], ["RESPONSE"]):
+        cfg = DataCaptureConfig(destination_s3_uri="/tmp/unused", capture_options=options)
+        lines = CaptureFormatter(cfg).lines([(*c[:4], when, c[4]) for c in cases], len(cases))
+        for (stamp, line), case in zip(lines, cases):
+            got = json.loads(line)
+            want = make_record(cfg, case[0], case[1], case[2], case[3], when, case[4])
+            assert stamp == want["eventMetadata"]["inferenceTime"] == "2026-11-27T05:04:03.021Z"
+            event_id = got["eventMetadata"].pop("eventId")
+            want["eventMetadata"].pop("eventId")
+            assert got == want
+            assert len(event_id) == 36 and event_id[14] == "4" and event_id[19] in "89ab"
+            want["eventMetadata"] = {"eventId": event_id, **want["eventMetadata"]}
+            assert line == json.dumps(want, separators=(",", ":"))

@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import collections
 import datetime as dt
-import json
 import logging
 import threading
 from typing import Any
 
-from smdbg.platform.serving._capture import DataCaptureConfig, capture_file_name, hour_prefix, make_record
+from smdbg.platform.serving._capture import DataCaptureConfig, capture_file_name, hour_prefix
+from smdbg.platform.serving._capture_format import CaptureFormatter
 from smdbg.platform.serving._storage import join, write_bytes
 
 __all__ = ["CaptureWriter"]
@@ -34,6 +34,7 @@ class CaptureWriter:
     ) -> None:
         assert config.destination_s3_uri
         self.config = config
+        self._formatter = CaptureFormatter(config)
         self.root = join(config.destination_s3_uri, endpoint, variant)
         self._max_batch = max_batch
         self._buffer: collections.deque[tuple[Any, ...]] = collections.deque()
@@ -77,14 +78,9 @@ class CaptureWriter:
         self._flush(self._take())
 
     def _flush(self, batch: list[tuple[Any, ...]]) -> None:
-        cfg = self.config
         with self._lock:
-            for request, rtype, response, otype, when, inference_id in batch:
-                record = make_record(cfg, request, rtype, response, otype, when, inference_id)
-                line = json.dumps(record, separators=(",", ":"))
-                self._pending.setdefault(hour_prefix(record["eventMetadata"]["inferenceTime"]), []).append(
-                    line
-                )
+            for stamp, line in self._formatter.lines(batch, len(batch)):
+                self._pending.setdefault(hour_prefix(stamp), []).append(line)
                 self._pending_count += 1
             self._trim()
             for prefix in sorted(self._pending):
