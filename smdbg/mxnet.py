@@ -15,8 +15,6 @@ import_mxnet()  # ImportError naming the working versions when mxnet is missing 
 from smdbg import modes  # noqa: E402
 from smdbg.collections import Collection, CollectionKeys  # noqa: E402
 from smdbg.config import CollectionConfig, ReductionConfig, SaveConfig, SaveConfigMode  # noqa: E402
-from smdbg.hook_config import find_config_path  # noqa: E402
-from smdbg.hooks import current_hook  # noqa: E402
 from smdbg.hooks.mxnet import GRADIENT_PREFIX, Hook  # noqa: E402
 from smdbg.modes import ModeKeys  # noqa: E402
 from smdbg.trials import create_trial  # noqa: E402
@@ -40,9 +38,4 @@ __all__ = [
 def get_hook(json_config_path: str | None = None, create_if_not_exists: bool = False) -> Hook | None:
     """The current MXNet hook; with ``create_if_not_exists`` one made from the JSON config
     (``json_config_path`` or ``$SMDBG_CONFIG_FILE_PATH``). None when there is neither."""
-    hook = current_hook("mxnet")
-    if hook is not None or not create_if_not_exists:
-        return hook  # type: ignore[return-value]
-    if find_config_path(json_config_path) is None:
-        return None
-    return Hook.create_from_json_file(json_config_path)  # type: ignore[return-value]
+    return Hook.current_or_from_config(json_config_path, create_if_not_exists)  # type: ignore[return-value]

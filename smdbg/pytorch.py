@@ -6,7 +6,6 @@ Needs PyTorch (``pip install 'smdbg[torch]'``; tested with torch 2.1 and later).
 from __future__ import annotations
 
 import os
-from typing import Any
 
 try:
     import torch  # noqa: F401
@@ -20,8 +19,6 @@ from smdbg import modes
 from smdbg.collections import CollectionKeys
 from smdbg.config import CollectionConfig, ReductionConfig, SaveConfig, SaveConfigMode
 from smdbg.exceptions import StopTrainingRequested
-from smdbg.hook_config import find_config_path
-from smdbg.hooks.base import current_hook
 from smdbg.hooks.pytorch import Hook
 from smdbg.trials import create_trial
 
@@ -47,7 +44,4 @@ def get_hook(
     With ``create_if_not_exists=True`` and no current hook, one is created from the JSON config
     (``json_config_path``, else ``$SMDBG_CONFIG_FILE_PATH``); without a config, None.
     """
-    hook: Any = current_hook(Hook.framework)
-    if hook is None and create_if_not_exists and find_config_path(json_config_path) is not None:
-        hook = Hook.create_from_json_file(json_config_path)
-    return hook
+    return Hook.current_or_from_config(json_config_path, create_if_not_exists)  # type: ignore[return-value]

@@ -22,8 +22,6 @@ except ImportError as _e:  # pragma: no cover - exercised without TensorFlow ins
 from smdbg import modes
 from smdbg.collections import Collection, CollectionKeys
 from smdbg.config import CollectionConfig, ReductionConfig, SaveConfig, SaveConfigMode
-from smdbg.hook_config import find_config_path
-from smdbg.hooks import current_hook
 from smdbg.hooks.tensorflow import EstimatorHook, KerasHook, SessionHook, WrappedOptimizer, WrappedTape
 from smdbg.modes import ModeKeys
 from smdbg.trials import create_trial
@@ -53,12 +51,7 @@ def get_hook(
     """The current TensorFlow hook; with ``create_if_not_exists`` one made from the JSON config
     (``json_config_path`` or ``$SMDBG_CONFIG_FILE_PATH``), a ``KerasHook`` unless
     ``hook_type="session"``. None when there is neither a hook nor a config."""
-    hook = current_hook("tensorflow")
-    if hook is not None or not create_if_not_exists:
-        return hook
     if hook_type not in ("keras", "session"):
         raise ValueError(f"get_hook(hook_type={hook_type!r}): expected 'keras' or 'session'")
-    if find_config_path(json_config_path) is None:
-        return None
     cls = KerasHook if hook_type == "keras" else SessionHook
-    return cls.create_from_json_file(json_config_path)
+    return cls.current_or_from_config(json_config_path, create_if_not_exists)

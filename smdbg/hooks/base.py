@@ -19,7 +19,7 @@ import numpy as np
 from smdbg.collections import BUILTIN_COLLECTIONS, Collection, CollectionManager, compile_regex
 from smdbg.config import CollectionConfig, ReductionConfig, SaveConfig
 from smdbg.exceptions import StopTrainingRequested, WriterClosedError
-from smdbg.hook_config import load_hook_config
+from smdbg.hook_config import find_config_path, load_hook_config
 from smdbg.hooks._plan import SavePlanner, TensorPlan
 from smdbg.hooks._support import clear_current, current_hook, guarded, set_current
 from smdbg.modes import ModeKeys, parse_mode
@@ -136,6 +136,18 @@ class BaseHook:
         for cc in cfg.collection_configs:
             hook.collections.apply_config(cc)
         return hook
+
+    @classmethod
+    def current_or_from_config(
+        cls, json_config_path: str | os.PathLike[str] | None = None, create_if_not_exists: bool = False
+    ) -> BaseHook | None:
+        """``get_hook`` of every framework: the current (last created, not closed) hook of this
+        framework; else, with ``create_if_not_exists``, one of this class made from the JSON
+        config (``json_config_path`` or ``$SMDBG_CONFIG_FILE_PATH``); else None."""
+        hook = current_hook(cls.framework)
+        if hook is None and create_if_not_exists and find_config_path(json_config_path) is not None:
+            hook = cls.create_from_json_file(json_config_path)
+        return hook  # type: ignore[no-any-return]
 
     def _register_builtin_collections(self) -> None:
         """Framework hooks add their include patterns for weights, gradients ... here."""
