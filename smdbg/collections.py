@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator, Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 from smdbg.config import (
     CollectionConfig,
@@ -97,6 +97,13 @@ def save_config_from_params(params: Mapping[str, Any]) -> SaveConfig | None:
 
 class Collection:
     """A named group of tensors; ``include(regex)`` adds a pattern, ``add_tensor_name`` a name."""
+
+    save_config_epoch: ClassVar[int] = 0  # bumped when any collection's save_config is set
+
+    def __setattr__(self, key: str, value: Any) -> None:
+        if key == "save_config":
+            Collection.save_config_epoch += 1
+        object.__setattr__(self, key, value)
 
     def __init__(
         self,
@@ -189,6 +196,7 @@ class CollectionManager:
         if isinstance(collection, str):
             collection = Collection(collection)
         self._collections[collection.name] = collection
+        Collection.save_config_epoch += 1
         return collection
 
     def get(self, name: str, create: bool = True) -> Collection:

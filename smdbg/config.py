@@ -99,6 +99,16 @@ class SaveConfigMode:
             return False
         return step % interval == 0
 
+    def next_save_step(self, step: int) -> int | None:
+        """The first step >= ``step`` that is saved, or None if no later step is."""
+        found = [s for s in self.save_steps or () if s >= step]
+        interval = self.save_interval or DEFAULT_SAVE_INTERVAL
+        s = max(step, self.start_step or 0)
+        s = -(-s // interval) * interval
+        if self.end_step is None or s < self.end_step:
+            found.append(s)
+        return min(found) if found else None
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "save_interval": self.save_interval,
@@ -152,6 +162,10 @@ class SaveConfig:
 
     def should_save_step(self, mode: Any, step: int) -> bool:
         return self._modes[parse_mode(mode)].should_save_step(step)
+
+    def next_save_step(self, mode: Any, step: int) -> int | None:
+        """The first step >= ``step`` of ``mode`` that is saved, or None."""
+        return self._modes[parse_mode(mode)].next_save_step(step)
 
     def to_dict(self) -> dict[str, Any]:
         return {m.name: c.to_dict() for m, c in self._modes.items()}

@@ -12,6 +12,7 @@ Definitions used by every framework hook (documented in docs/store.md):
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable
 
 import numpy as np
@@ -23,6 +24,7 @@ __all__ = [
     "split_reduction_key",
     "compute_reduction",
     "compute_reductions",
+    "scalar_reductions",
 ]
 
 ALLOWED_REDUCTIONS: tuple[str, ...] = ("min", "max", "mean", "std", "variance", "sum", "prod")
@@ -93,4 +95,23 @@ def compute_reductions(array: np.ndarray, keys: Iterable[str]) -> dict[str, floa
             out[key] = _FUNCS[name](ax)
         else:
             out[key] = _FUNCS[name](x)
+    return out
+
+
+def scalar_reductions(value: float, keys: Iterable[str]) -> dict[str, float]:
+    """:func:`compute_reductions` of a one-element array, in plain Python (a loss, a learning
+    rate: saved every step, where numpy's per-call cost would dominate). NaN and inf propagate
+    as numpy's would (variance of [inf] is NaN)."""
+    out: dict[str, float] = {}
+    for key in keys:
+        name, is_abs = split_reduction_key(key)
+        v = abs(value) if is_abs else value
+        if name in ("min", "max", "mean", "sum", "prod"):
+            out[key] = v
+        elif name in ("variance", "std"):
+            out[key] = 0.0 if math.isfinite(v) else float("nan")
+        elif name in ("l1", "l2"):
+            out[key] = abs(v)
+        else:
+            reduction_key(name)  # raises with the allowed names
     return out

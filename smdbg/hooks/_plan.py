@@ -28,8 +28,9 @@ class SavePlanner:
     """Answers "is anything saved at this step?" and "what of tensor X?" cheaply.
 
     ``begin_step`` evaluates each included collection's save config once; ``plan(name)`` looks
-    the tensor's collection membership up in a cache (recomputed only when a collection's
-    patterns or names change) and merges the reduction configs of the active ones.
+    the tensor's plan up in a cache kept per set of active collections (so a step that saves the
+    same collections as an earlier one reuses its plans); the caches are dropped only when a
+    collection's patterns, names or configs change.
     """
 
     def __init__(
@@ -44,33 +45,70 @@ class SavePlanner:
         self.save_config = save_config
         self.reduction_config = reduction_config
         self.active: dict[str, Collection] = {}
+        self.version = 0  # bumped whenever cached plans are dropped (collections changed)
         self._fingerprint: tuple[object, ...] = ()
         self._members: dict[str, tuple[str, ...]] = {}
+        self._plan_sets: dict[frozenset[str], dict[str, TensorPlan | None]] = {}
         self._plans: dict[str, TensorPlan | None] = {}
+        # (next step that may save, mode, save-config epoch, len(included), from step)
+        self._quiet: tuple[int, ModeKeys, int, int, int] | None = None
 
     def begin_step(self, mode: ModeKeys, mode_step: int) -> bool:
-        """Decide the active collections for this step; True if any tensor may be saved."""
+        """Decide the active collections for this step; True if any tensor may be saved.
+
+        After a step that saves nothing, the next step that may save is computed once; the
+        steps before it (with the same mode, inclusions and save configs) cost one comparison.
+        """
+        quiet = self._quiet
+        if (
+            quiet is not None
+            and mode_step < quiet[0]
+            and mode is quiet[1]
+            and quiet[2] == Collection.save_config_epoch
+            and quiet[3] == len(self.included)
+            and mode_step >= quiet[4]
+        ):
+            return False
         active = {}
         for name in self.included:
             coll = self.collections.get(name)
             cfg = coll.save_config or self.save_config
             if cfg.should_save_step(mode, mode_step):
                 active[name] = coll
-        if active.keys() != self.active.keys():
-            self._plans.clear()
+        self._quiet = None
+        if not active:
+            nexts = [
+                (self.collections.get(n).save_config or self.save_config).next_save_step(mode, mode_step)
+                for n in self.included
+            ]
+            until = min((s for s in nexts if s is not None), default=1 << 62)
+            self._quiet = (until, mode, Collection.save_config_epoch, len(self.included), mode_step)
         self.active = active
         if active:
             self._check_fingerprint()
+        key = frozenset(active)
+        plans = self._plan_sets.get(key)
+        if plans is None:
+            plans = self._plan_sets[key] = {}
+        self._plans = plans
         return bool(active)
 
+    @property
+    def cache_key(self) -> tuple[int, frozenset[str]]:
+        """Equal between two steps exactly when every ``plan(name)`` answer is the same."""
+        return self.version, frozenset(self.active)
+
     def _check_fingerprint(self) -> None:
-        fp = tuple((c.name, len(c._patterns), len(c.tensor_names)) for c in self.collections) + (
-            tuple(self.included),
-        )
+        fp = tuple(
+            (c.name, id(c), len(c._patterns), len(c.tensor_names), id(c.reduction_config), id(c.save_config))
+            for c in self.collections
+        ) + (tuple(self.included), id(self.reduction_config))
         if fp != self._fingerprint:
             self._fingerprint = fp
             self._members.clear()
-            self._plans.clear()
+            for plans in self._plan_sets.values():
+                plans.clear()
+            self.version += 1
 
     def members(self, name: str) -> tuple[str, ...]:
         """The names of every collection (included or not) the tensor belongs to."""

@@ -7,25 +7,39 @@ concatenated and copied to pinned host memory with ``non_blocking=True``; a CUDA
 when the copy is done, so nothing here synchronises the device. On the CPU the same code runs
 and the results are simply read.
 
+The per-tensor Python work is kept small on purpose: a saved step of a model with a few hundred
+parameters calls in here for every weight and gradient, and on a GPU that host time is what a
+saved step costs.
+
 Definitions follow :mod:`smdbg.reductions` (population variance/std; empty tensors get the
 numpy definitions, computed on the host).
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
 import torch
 
 from smdbg.hooks._plan import TensorPlan
-from smdbg.reductions import compute_reductions
+from smdbg.reductions import compute_reductions, scalar_reductions
 
-__all__ = ["StepCapture", "PendingStep", "CapturedTensor"]
+__all__ = [
+    "StepCapture",
+    "PendingStep",
+    "CapturedTensor",
+    "HostPool",
+    "batch_reductions",
+    "grouped_reductions",
+]
 
 _INF = float("inf")
+_CPU = torch.device("cpu")
+_WIDEN = (torch.bfloat16, torch.float8_e4m3fn, torch.float8_e5m2)  # raw copies stored as float32
 
 
 def _compute_dtype(t: torch.Tensor) -> torch.Tensor:
@@ -62,66 +76,176 @@ def _per_tensor(key: str, t: torch.Tensor) -> torch.Tensor:
     raise ValueError(f"unknown reduction key {key!r}")
 
 
-def batch_reductions(tensors: Sequence[torch.Tensor], keys: Sequence[str]) -> list[torch.Tensor]:
-    """For each key, a list of 0-d results (one per tensor), computed with as few kernels as
-    the key allows. Tensors are non-empty and already in a compute dtype."""
-    out: list[torch.Tensor] = []
+def batch_reductions(tensors: Sequence[torch.Tensor], key: str) -> torch.Tensor:
+    """One reduction of each tensor as a 1-d tensor, computed with as few kernels (and Python
+    calls) as the key allows. Tensors are non-empty, on one device, in one compute dtype."""
     ts = list(tensors)
-    for key in keys:
-        if key in ("l2", "abs_l2"):
-            out.extend(torch._foreach_norm(ts, 2))
-        elif key in ("l1", "abs_l1"):
-            out.extend(torch._foreach_norm(ts, 1))
-        elif key == "abs_max":
-            if ts and ts[0].device.type == "cpu":  # the CPU inf-norm kernel is ~15x slower than aminmax
-                out.extend(torch.maximum(lo.abs(), hi.abs()) for lo, hi in (torch.aminmax(t) for t in ts))
-            else:
-                out.extend(torch._foreach_norm(ts, _INF))
-        elif key == "max":
-            out.extend(torch._foreach_max(ts))
-        elif key == "min":
-            out.extend(torch._foreach_neg(torch._foreach_max(torch._foreach_neg(ts))))
-        elif key == "abs_min":
-            out.extend(torch._foreach_neg(torch._foreach_max(torch._foreach_neg(torch._foreach_abs(ts)))))
+    if key in ("l2", "abs_l2"):
+        return torch.stack(torch._foreach_norm(ts, 2))
+    if key in ("l1", "abs_l1"):
+        return torch.stack(torch._foreach_norm(ts, 1))
+    if key == "abs_max":
+        if ts[0].device.type == "cpu":  # the CPU inf-norm kernel is ~15x slower than aminmax
+            lohi = torch.stack([v for t in ts for v in torch.aminmax(t)])
+            return lohi.abs_().view(-1, 2).amax(1)
+        return torch.stack(torch._foreach_norm(ts, _INF))
+    if key == "max":
+        return torch.stack(torch._foreach_max(ts))
+    if key == "min":
+        return torch.stack(torch._foreach_max(torch._foreach_neg(ts))).neg_()
+    if key == "abs_min":
+        return torch.stack(torch._foreach_max(torch._foreach_neg(torch._foreach_abs(ts)))).neg_()
+    if ts[0].device.type == "cpu":
+        return torch.stack([_per_tensor(key, t) for t in ts])
+    return grouped_reductions(ts, key)
+
+
+def grouped_reductions(ts: list[torch.Tensor], key: str) -> torch.Tensor:
+    """One reduction of each tensor, in order, with one stack and one kernel per run of equal
+    shapes (callers sort tensors by shape). On a GPU each call is a kernel launch and several
+    microseconds of host time: a transformer's 150 weights and gradients have ~10 shapes."""
+    chunks: list[torch.Tensor] = []
+    i = 0
+    while i < len(ts):
+        j = i + 1
+        while j < len(ts) and ts[j].shape == ts[i].shape:
+            j += 1
+        if j - i == 1:
+            chunks.append(_per_tensor(key, ts[i]).reshape(1))
         else:
-            out.extend(_per_tensor(key, t) for t in ts)
+            chunks.append(_per_row(key, torch.stack(ts[i:j]).reshape(j - i, -1)))
+        i = j
+    return torch.cat(chunks) if len(chunks) > 1 else chunks[0]
+
+
+def _per_row(key: str, x: torch.Tensor) -> torch.Tensor:
+    """:func:`_per_tensor` of each row of a 2-d tensor."""
+    name, is_abs = (key[4:], True) if key.startswith("abs_") else (key, False)
+    if is_abs:
+        x = x.abs()
+    if name == "mean":
+        return x.mean(1)
+    if name == "sum":
+        return x.sum(1)
+    if name == "prod":
+        return x.prod(1)
+    if name == "variance":
+        return x.var(1, correction=0)
+    if name == "std":
+        return x.std(1, correction=0)
+    if name == "max":
+        return x.amax(1)
+    if name == "min":
+        return x.amin(1)
+    if name == "l1":
+        return x.abs().sum(1)
+    if name == "l2":
+        return torch.linalg.vector_norm(x, dim=1)
+    raise ValueError(f"unknown reduction key {key!r}")
+
+
+def _reduce_job(jobs: list[tuple[str, list[torch.Tensor]]]) -> list[float]:
+    """Runs on the reducer thread: every reduction of one step's CPU snapshots, in order.
+    PyTorch releases the GIL inside each kernel, so training goes on meanwhile."""
+    out: list[float] = []
+    for key, tensors in jobs:
+        out.extend(batch_reductions([_compute_dtype(t) for t in tensors], key).double().tolist())
     return out
 
 
-@dataclass
+def _by_shape(member: tuple[CapturedTensor, torch.Tensor]) -> tuple[int, ...]:
+    return member[0].shape
+
+
 class CapturedTensor:
     """One tensor's capture: where its reductions and raw copy are in the step's buffers."""
 
-    name: str
-    plan: TensorPlan
-    shape: tuple[int, ...]
-    dtype: str
-    device: str
-    offsets: dict[str, int] = field(default_factory=dict)  # key -> index in the device's results
-    constants: dict[str, float] = field(default_factory=dict)  # empty tensors: host definitions
-    raw: Any = None  # host tensor (CPU clone or pinned, filled asynchronously)
-    dropped: bool = False  # captured again later in the same step: the later capture wins
+    __slots__ = ("name", "plan", "shape", "dtype", "device", "offsets", "constants", "raw", "dropped")
+
+    def __init__(self, name: str, plan: TensorPlan, shape: tuple[int, ...], dtype: str, device: Any) -> None:
+        self.name = name
+        self.plan = plan
+        self.shape = shape
+        self.dtype = dtype
+        self.device = device
+        self.offsets: dict[str, int] = {}  # key -> index in the device's result vector
+        self.constants: dict[str, float] = {}  # empty tensors: host definitions
+        self.raw: Any = None  # numpy copy (CPU), or a pinned tensor filled asynchronously
+        self.dropped = False  # captured again later in the same step: the later capture wins
+
+
+_NUMPY_DTYPES = {
+    torch.float32: np.float32, torch.float64: np.float64, torch.float16: np.float16,
+    torch.int64: np.int64, torch.int32: np.int32, torch.int16: np.int16, torch.int8: np.int8,
+    torch.uint8: np.uint8, torch.bool: np.bool_, torch.complex64: np.complex64,
+    torch.complex128: np.complex128,
+}  # fmt: skip
+
+
+class HostPool:
+    """Reusable host copies of CPU tensors for raw saves (no fresh pages on every saved step).
+
+    Buffers are numpy arrays owned by the pool. One handed out lives on in the records the
+    writer holds (every numpy view of it keeps a reference to it as its base); it is reused only
+    once nothing but the pool refers to it, which CPython's reference count tells exactly.
+    Buffers are pooled up to ``max_bytes``; beyond that, and for dtypes numpy lacks, copies are
+    plain clones.
+    """
+
+    def __init__(self, max_bytes: int = 512 << 20) -> None:
+        self.max_bytes = max_bytes
+        self.pooled_bytes = 0
+        self._bufs: dict[tuple[tuple[int, ...], torch.dtype], list[np.ndarray]] = {}
+
+    def copy(self, t: torch.Tensor) -> np.ndarray | torch.Tensor:
+        key = (tuple(t.shape), t.dtype)
+        bufs = self._bufs.get(key)
+        if bufs is None:
+            if key[1] not in _NUMPY_DTYPES:
+                return t.clone()
+            bufs = self._bufs[key] = []
+        for i in range(len(bufs)):
+            # references: the list's and getrefcount's argument; any more is a live record
+            if sys.getrefcount(bufs[i]) <= 2:
+                torch.from_numpy(bufs[i]).copy_(t)
+                return bufs[i]
+        buf: np.ndarray = np.empty(key[0], dtype=_NUMPY_DTYPES[key[1]])
+        torch.from_numpy(buf).copy_(t)
+        if self.pooled_bytes + buf.nbytes <= self.max_bytes:
+            bufs.append(buf)
+            self.pooled_bytes += buf.nbytes
+        return buf
 
 
 class PendingStep:
     """A finished step's captures whose host copies may still be in flight."""
 
-    def __init__(self, entries: list[CapturedTensor], results: dict[str, torch.Tensor],
-                 events: list[Any], info: tuple[int, str, int]) -> None:  # fmt: skip
+    def __init__(self, entries: list[CapturedTensor], results: dict[Any, torch.Tensor],
+                 events: list[Any], info: tuple[int, str, int], cpu_job: Future[Any] | None = None) -> None:  # fmt: skip
         self.entries = entries
         self.results = results
         self.events = events
+        self.cpu_job = cpu_job  # the CPU reductions, computed on the reducer thread
         self.info = info  # (step, mode name, mode step)
 
+    @property
+    def in_flight(self) -> bool:
+        """Whether some of this step's values are still being copied or computed."""
+        return bool(self.events) or self.cpu_job is not None
+
     def ready(self) -> bool:
-        return all(e.query() for e in self.events)
+        return all(e.query() for e in self.events) and (self.cpu_job is None or self.cpu_job.done())
 
     def wait(self) -> None:
         for e in self.events:
             e.synchronize()
+        if self.cpu_job is not None:
+            self.cpu_job.result()
 
     def items(self) -> Iterator[tuple[CapturedTensor, np.ndarray | None, dict[str, float]]]:
-        host = {dev: r.numpy() for dev, r in self.results.items()}
+        host = {dev: r.numpy().tolist() for dev, r in self.results.items()}
+        if self.cpu_job is not None:
+            host[_CPU] = self.cpu_job.result()  # raises what the reducer raised
         for e in self.entries:
             if e.dropped:
                 continue
@@ -129,8 +253,8 @@ class PendingStep:
             if e.offsets:
                 res = host[e.device]
                 for key, i in e.offsets.items():
-                    vals[key] = float(res[i])
-            raw = None if e.raw is None else e.raw.numpy()
+                    vals[key] = res[i]
+            raw = e.raw if e.raw is None or isinstance(e.raw, np.ndarray) else e.raw.numpy()
             yield e, raw, {k: vals[k] for k in e.plan.reductions if k in vals}
 
 
@@ -139,75 +263,122 @@ class StepCapture:
 
     def __init__(self) -> None:
         self.entries: list[CapturedTensor] = []
-        self._results: dict[str, list[torch.Tensor]] = {}
-        self._count: dict[str, int] = {}
-        self._devices: dict[str, torch.device] = {}
+        self._results: dict[Any, list[torch.Tensor]] = {}  # device -> result chunks
+        self._count: dict[Any, int] = {}
         self._by_name: dict[str, CapturedTensor] = {}
+        self._deferred: dict[torch.dtype, list[tuple[CapturedTensor, torch.Tensor]]] = {}
+        self._reducer: ThreadPoolExecutor | None = None
+        self.pool = HostPool()
+
+    def close(self) -> None:
+        """Stop the reducer thread (after the jobs already handed to it)."""
+        if self._reducer is not None:
+            self._reducer.shutdown(wait=True)
+            self._reducer = None
 
     def __len__(self) -> int:
         return len(self.entries)
 
     def add(self, items: Sequence[tuple[str, TensorPlan, torch.Tensor]]) -> None:
         """Capture a group of tensors (reductions batched per device and dtype)."""
-        groups: dict[tuple[str, torch.dtype], list[tuple[CapturedTensor, torch.Tensor]]] = {}
+        groups: dict[tuple[Any, torch.dtype], list[tuple[CapturedTensor, torch.Tensor]]] = {}
+        by_name = self._by_name
+        entries = self.entries
         for name, plan, tensor in items:
             t = tensor.detach()
-            dev = str(t.device)
-            self._devices.setdefault(dev, t.device)
-            entry = CapturedTensor(name, plan, tuple(t.shape), str(t.dtype).replace("torch.", ""), dev)
+            dev = t.device
+            entry = CapturedTensor(name, plan, tuple(t.shape), str(t.dtype)[6:], dev)
             if plan.raw:
                 entry.raw = self._raw_copy(t)
             if plan.reductions:
-                if t.numel() == 0:
+                n = t.numel()
+                if n == 0:
                     entry.constants = compute_reductions(np.empty(0), plan.reductions)
+                elif dev.type == "cpu":
+                    if n == 1:  # a loss: no kernels, no stacking
+                        v = t.item()
+                        entry.constants = scalar_reductions(abs(v) if isinstance(v, complex) else float(v), plan.reductions)  # fmt: skip
+                    else:  # a snapshot now, the reductions on the reducer thread
+                        snap = entry.raw if entry.raw is not None else self._raw_copy(t)
+                        snap_t = torch.from_numpy(snap) if isinstance(snap, np.ndarray) else snap
+                        deferred = self._deferred.get(snap_t.dtype)
+                        if deferred is None:
+                            deferred = self._deferred[snap_t.dtype] = []
+                        deferred.append((entry, snap_t))
                 else:
                     c = _compute_dtype(t)
-                    groups.setdefault((dev, c.dtype), []).append((entry, c))
-            self.entries.append(entry)
-            previous = self._by_name.get(name)
+                    members = groups.get((dev, c.dtype))
+                    if members is None:
+                        members = groups[(dev, c.dtype)] = []
+                    members.append((entry, c))
+            entries.append(entry)
+            previous = by_name.get(name)
             if previous is not None:
                 previous.dropped = True
-            self._by_name[name] = entry
+            by_name[name] = entry
         for (dev, _), members in groups.items():
-            keys = list(dict.fromkeys(k for e, _ in members for k in e.plan.reductions))
+            members.sort(key=_by_shape)  # equal shapes adjacent: reduced together on a GPU
+            keys = members[0][0].plan.reductions
+            if any(e.plan.reductions != keys for e, _ in members):
+                keys = tuple(dict.fromkeys(k for e, _ in members for k in e.plan.reductions))
+            chunks = self._results.setdefault(dev, [])
+            base = self._count.get(dev, 0)
             for key in keys:
                 sel = [(e, t) for e, t in members if key in e.plan.reductions]
-                vals = batch_reductions([t for _, t in sel], [key])
-                base = self._count.get(dev, 0)
-                self._results.setdefault(dev, []).append(torch.stack(vals).to(torch.float64))
+                chunks.append(batch_reductions([t for _, t in sel], key))
                 for i, (e, _) in enumerate(sel):
                     e.offsets[key] = base + i
-                self._count[dev] = base + len(sel)
+                base += len(sel)
+            self._count[dev] = base
 
-    @staticmethod
-    def _raw_copy(t: torch.Tensor) -> torch.Tensor:
-        if t.dtype == torch.bfloat16 or t.dtype == torch.float8_e4m3fn or t.dtype == torch.float8_e5m2:
+    def _raw_copy(self, t: torch.Tensor) -> np.ndarray | torch.Tensor:
+        if t.dtype in _WIDEN:
             t = t.float()
         if t.device.type == "cpu":
-            return t.clone()
+            return self.pool.copy(t)
         host = torch.empty(t.shape, dtype=t.dtype, pin_memory=True)
         host.copy_(t, non_blocking=True)
         return host
 
+    def _submit_deferred(self) -> Future[Any] | None:
+        """Hand the step's CPU snapshots to the reducer thread; offsets are fixed here, in the
+        order the job computes them."""
+        if not self._deferred:
+            return None
+        jobs: list[tuple[str, list[torch.Tensor]]] = []
+        base = 0
+        for members in self._deferred.values():
+            keys = tuple(dict.fromkeys(k for e, _ in members for k in e.plan.reductions))
+            for key in keys:
+                sel = [(e, t) for e, t in members if key in e.plan.reductions]
+                jobs.append((key, [t for _, t in sel]))
+                for i, (e, _) in enumerate(sel):
+                    e.offsets[key] = base + i
+                base += len(sel)
+        self._deferred = {}
+        if self._reducer is None:
+            self._reducer = ThreadPoolExecutor(1, thread_name_prefix="smdbg-reducer")
+        return self._reducer.submit(_reduce_job, jobs)
+
     def finish(self, info: tuple[int, str, int]) -> PendingStep:
         """Concatenate each device's results and start their copies to the host."""
-        results: dict[str, torch.Tensor] = {}
+        cpu_job = self._submit_deferred()
+        results: dict[Any, torch.Tensor] = {}
         events: list[Any] = []
-        for dev, parts in self._results.items():
-            vec = torch.cat(parts) if len(parts) > 1 else parts[0]
-            device = self._devices[dev]
-            if device.type == "cpu":
+        for dev, chunks in self._results.items():
+            vec = (torch.cat(chunks) if len(chunks) > 1 else chunks[0]).to(torch.float64)
+            if dev.type == "cpu":
                 results[dev] = vec
                 continue
             host = torch.empty(vec.shape, dtype=vec.dtype, pin_memory=True)
             host.copy_(vec, non_blocking=True)
             results[dev] = host
-        for device in self._devices.values():
-            if device.type == "cuda":
-                with torch.cuda.device(device):
-                    ev = torch.cuda.Event()
-                    ev.record()
-                events.append(ev)
-        pending = PendingStep(self.entries, results, events, info)
-        self.entries, self._results, self._count, self._devices, self._by_name = [], {}, {}, {}, {}
+        devices = {e.device for e in self.entries if e.device.type == "cuda"}
+        for device in devices:
+            with torch.cuda.device(device):
+                ev = torch.cuda.Event()
+                ev.record()
+            events.append(ev)
+        pending = PendingStep(self.entries, results, events, info, cpu_job)
+        self.entries, self._results, self._count, self._by_name = [], {}, {}, {}
         return pending

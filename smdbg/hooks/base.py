@@ -29,6 +29,8 @@ from smdbg.store.control import read_stop_request
 
 __all__ = ["BaseHook", "current_hook", "guarded"]
 
+_DTYPE_NAMES: dict[Any, str] = {}  # numpy dtype -> its name (str(dtype) is slow per record)
+
 log = logging.getLogger("smdbg.hooks")
 
 
@@ -110,6 +112,7 @@ class BaseHook:
         )
 
         self.mode = ModeKeys.GLOBAL
+        self._mode_name = self.mode.name
         self.step = 0
         self.mode_steps: dict[ModeKeys, int] = {m: 0 for m in ModeKeys}
         self.error_count = 0
@@ -225,6 +228,7 @@ class BaseHook:
         if self._records:
             self._advance()
         self.mode = mode
+        self._mode_name = mode.name
         self._saving = self.planner.begin_step(mode, self.mode_steps[mode])
         self._publish_progress()
 
@@ -232,14 +236,19 @@ class BaseHook:
         """Tell readers every record before the current step was handed over. A hook whose
         records of earlier steps are still in flight (device -> host copies) publishes less."""
         if self._writer is not None:
-            self._writer.set_progress(self.step, self.mode.name, self.mode_steps[self.mode])
+            self._writer.set_progress(self.step, self._mode_name, self.mode_steps[self.mode])
 
     def _advance(self) -> None:
-        """End the current step: hand its records to the writer, move both counters on."""
-        self._flush_records()
+        """End the current step: hand its records to the writer, move both counters on.
+
+        Runs at every training step, so the common case (nothing saved) is kept to a few
+        attribute reads and stores."""
+        if self._records:
+            self._flush_records()
         self.step += 1
-        self.mode_steps[self.mode] += 1
-        self._saving = self.planner.begin_step(self.mode, self.mode_steps[self.mode])
+        mode = self.mode
+        mode_step = self.mode_steps[mode] = self.mode_steps[mode] + 1
+        self._saving = self.planner.begin_step(mode, mode_step)
         if self._writer is not None:
             self._publish_progress()
             now = time.monotonic()
@@ -313,7 +322,10 @@ class BaseHook:
             recs.append(Record(name, colls, key, value, dtype, keep_shape, None))
         if host is not None:
             scalar = float(host.reshape(-1)[0]) if host.size == 1 and host.dtype.kind in "biuf" else None
-            recs.append(Record(name, colls, "raw", scalar, str(host.dtype), tuple(host.shape), host))
+            dt = _DTYPE_NAMES.get(host.dtype)
+            if dt is None:
+                dt = _DTYPE_NAMES[host.dtype] = str(host.dtype)
+            recs.append(Record(name, colls, "raw", scalar, dt, host.shape, host))
             if scalar is not None and self.tracker is not None and ("losses" in colls or "metrics" in colls):
                 self.tracker.log_metric(name, scalar, iteration_number=self.step)
         if self._tb is not None:

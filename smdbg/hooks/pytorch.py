@@ -57,10 +57,12 @@ class Hook(BaseHook):
         self._optimizers: list[torch.optim.Optimizer] = []
         self._handles: list[Any] = []
         self._step_handles: list[Any] = []
+        self._top_handle: Any = None
         self._attached_for: frozenset[str] = frozenset()
         self._step_used = False
         self._calls: dict[int, int] = {}
         self._capture = StepCapture()
+        self._step_lists: dict[Any, list[Any]] = {}  # cached per planner.cache_key (see _planned)
         self._in_flight: collections.deque[PendingStep] = collections.deque()
         super().__init__(*args, **kwargs)
 
@@ -90,6 +92,9 @@ class Hook(BaseHook):
 
     def _detach(self) -> None:
         self._remove_step_handles()
+        if self._top_handle is not None:
+            self._top_handle.remove()
+            self._top_handle = None
         for h in self._handles:
             h.remove()
         self._handles.clear()
@@ -121,8 +126,7 @@ class Hook(BaseHook):
             self._params.append((full, p))
             (biases if pname.rsplit(".", 1)[-1].startswith("bias") else weights).add_tensor_name(full)
             grads.add_tensor_name(f"gradient/{full}")
-        if len(self._models) == 1:
-            self._handles.append(module.register_forward_pre_hook(self._top_pre_hook))
+        self._sync_top_hook()
         self._remove_step_handles()
         self._sync_attachments()
 
@@ -155,19 +159,32 @@ class Hook(BaseHook):
         self._optimizers.append(optimizer)
         self._handles.append(optimizer.register_step_pre_hook(self._opt_pre_hook))
         self._handles.append(optimizer.register_step_post_hook(self._opt_post_hook))
+        self._sync_top_hook()
         self._remove_step_handles()  # gradient hooks are not needed with an optimizer
         self._sync_attachments()
         return optimizer
 
     # -- step and mode --------------------------------------------------------------------------
     def _optimizer_drives_step(self) -> bool:
-        return bool(self._optimizers) and self.mode in (ModeKeys.TRAIN, ModeKeys.GLOBAL)
+        return bool(self._optimizers) and (self.mode is ModeKeys.TRAIN or self.mode is ModeKeys.GLOBAL)
 
     def set_mode(self, mode: Any) -> None:
         if self._step_used and not self._closed:
             self._advance()
         super().set_mode(mode)
+        self._sync_top_hook()
         self._sync_attachments()
+
+    def _sync_top_hook(self) -> None:
+        """The forward pre-hook on the model counts steps where no optimizer does (no optimizer,
+        or EVAL/PREDICT). While a wrapped optimizer drives the steps it is left off, so the
+        model keeps PyTorch's fast call path on every step."""
+        want = bool(self._models) and not self._optimizer_drives_step() and not self._closed
+        if want and self._top_handle is None:
+            self._top_handle = self._models[0].register_forward_pre_hook(self._top_pre_hook)
+        elif not want and self._top_handle is not None:
+            self._top_handle.remove()
+            self._top_handle = None
 
     def include_collection(self, name: str) -> None:
         super().include_collection(name)
@@ -176,11 +193,14 @@ class Hook(BaseHook):
     def _advance(self) -> None:
         if not self._started and not self._closed:
             self._start()  # from the first step on, progress is published even if nothing is saved
-        self._end_capture()
+        if self._capture.entries or self._in_flight:
+            self._end_capture()
         self._step_used = False
-        self._calls.clear()
+        if self._calls:
+            self._calls.clear()
         super()._advance()
-        self._sync_attachments()
+        if self._saving or self._step_handles:
+            self._sync_attachments()
 
     def _publish_progress(self) -> None:
         if self._writer is None:
@@ -189,7 +209,7 @@ class Hook(BaseHook):
             step, mode, mode_step = self._in_flight[0].info
             self._writer.set_progress(step, mode, mode_step)
         else:
-            self._writer.set_progress(self.step, self.mode.name, self.mode_steps[self.mode])
+            self._writer.set_progress(self.step, self._mode_name, self.mode_steps[self.mode])
 
     def close(self, _stopped: str | None = None) -> None:
         if not self._closed:
@@ -197,16 +217,19 @@ class Hook(BaseHook):
                 self._end_capture()
                 self._drain_in_flight(wait=True)
             finally:
+                self._capture.close()
                 super().close(_stopped=_stopped)
         else:
             super().close(_stopped=_stopped)
 
     # -- capture and hand-over ------------------------------------------------------------------
     def _end_capture(self) -> None:
-        """Hand this step's captures over (CPU now; device copies when their event completes)."""
+        """Hand this step's captures over: at once when all values are on the host, else when
+        the device copies (CUDA event) and the CPU reductions (reducer thread) are done. Steps
+        are handed over in order."""
         if len(self._capture):
-            pending = self._capture.finish((self.step, self.mode.name, self.mode_steps[self.mode]))
-            if pending.events:
+            pending = self._capture.finish((self.step, self._mode_name, self.mode_steps[self.mode]))
+            if pending.in_flight or self._in_flight:
                 self._in_flight.append(pending)
             else:
                 self._emit_pending(pending, current=True)
@@ -248,10 +271,24 @@ class Hook(BaseHook):
             plan = self.planner.plan(name)
             if plan is not None:
                 group.append((name, plan, t))
+        self._capture_planned(group)
+
+    def _capture_planned(self, group: list[tuple[str, Any, torch.Tensor]]) -> None:
         if group:
             self._check_open()
             if self._writes:
                 self._capture.add(group)
+
+    def _planned(self, kind: str, build: Any) -> list[Any]:
+        """A per-step list (which parameters, gradients, optimizer states are saved, with their
+        plans) built once per planner cache key instead of being re-planned every saved step."""
+        key = (kind, self.planner.cache_key, len(self._params))
+        cached = self._step_lists.get(key)
+        if cached is None:
+            if len(self._step_lists) > 64:
+                self._step_lists.clear()
+            cached = self._step_lists[key] = build()
+        return cached
 
     def _sync_attachments(self) -> None:
         """Attach per-module and gradient hooks for a saved step; remove them otherwise."""
@@ -325,34 +362,54 @@ class Hook(BaseHook):
             return
         # Every registered parameter, also frozen ones the optimizer does not hold (smdebug saved
         # all registered weights; rules such as unchanged_tensor look for frozen layers).
-        items: list[tuple[str, Any]] = []
+        group: list[tuple[str, Any, torch.Tensor]] = []
+        for name, plan, p, gname, gplan in self._planned("params", self._param_plans):
+            if plan is not None:
+                group.append((name, plan, p))
+            if gplan is not None and p.grad is not None:
+                group.append((gname, gplan, p.grad))
+        self._capture_planned(group)
+
+    def _param_plans(self) -> list[tuple[str, Any, torch.nn.Parameter, str, Any]]:
+        plan = self.planner.plan
+        rows = []
         for name, p in self._params:
-            items.append((name, p))
-            if p.grad is not None:
-                items.append((f"gradient/{name}", p.grad))
-        self._capture_tensors(items)
+            gname = f"gradient/{name}"
+            row = (name, plan(name), p, gname, plan(gname))
+            if row[1] is not None or row[4] is not None:
+                rows.append(row)
+        return rows
 
     @guarded("optimizer post-step hook")
     def _opt_post_hook(self, optimizer: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
         if not self._optimizer_drives_step():
             return
         if self._saving:
-            prefix = type(optimizer).__name__
-            items: list[tuple[str, Any]] = []
-            for gi, group in enumerate(optimizer.param_groups):
-                for pi, p in enumerate(group["params"]):
-                    state = optimizer.state.get(p)
-                    if not state:
-                        continue
-                    pname = self._param_names.get(id(p), f"group{gi}.param{pi}")
-                    for key, value in state.items():
-                        if isinstance(value, torch.Tensor) and value.dim() > 0:
-                            items.append((f"{prefix}_{pname}_{key}", value))
-            if items:
-                coll = self.collections.get("optimizer_variables")
-                for name, _ in items:
-                    if name not in coll.tensor_names:
-                        coll.add_tensor_name(name)
-                self._capture_tensors(items)
+            shape = (id(optimizer), len(optimizer.state), len(optimizer.param_groups))
+            rows = self._planned(f"state{shape}", functools.partial(self._state_plans, optimizer))
+            group = []
+            for name, plan, p, key in rows:
+                value = optimizer.state.get(p, {}).get(key)
+                if isinstance(value, torch.Tensor):
+                    group.append((name, plan, value))
+            self._capture_planned(group)
         if optimizer is self._optimizers[0]:
             self._advance()
+
+    def _state_plans(self, optimizer: torch.optim.Optimizer) -> list[tuple[str, Any, Any, str]]:
+        """Optimizer state tensors (Adam's moments ...) named ``<Optimizer>_<param>_<key>``; each
+        name joins the ``optimizer_variables`` collection the first time it is seen."""
+        prefix = type(optimizer).__name__
+        found = []
+        for gi, group in enumerate(optimizer.param_groups):
+            for pi, p in enumerate(group["params"]):
+                pname = self._param_names.get(id(p), f"group{gi}.param{pi}")
+                for key, value in (optimizer.state.get(p) or {}).items():
+                    if isinstance(value, torch.Tensor) and value.dim() > 0:
+                        found.append((f"{prefix}_{pname}_{key}", p, key))
+        coll = self.collections.get("optimizer_variables")
+        for name, _, _ in found:
+            if name not in coll.tensor_names:
+                coll.add_tensor_name(name)  # plan() below sees the change (its cache is dropped)
+        plan = self.planner.plan
+        return [(name, plan(name), p, key) for name, p, key in found if plan(name) is not None]

@@ -7,6 +7,7 @@ training thread and hands full or aged buffers to the sink on its own thread.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -76,6 +77,17 @@ class TrialWriter:
         )
 
 
+@functools.cache
+def _warm_pyarrow() -> None:
+    """Pay pyarrow's lazy imports once, in the caller's thread: the first ``pa.array`` imports
+    pandas when it is installed (~0.3 s holding the GIL), which in the writer thread would stall
+    training steps in the middle of a run instead of at its start."""
+    import pyarrow as pa
+    import pyarrow.parquet  # noqa: F401
+
+    pa.array([0], pa.int64())
+
+
 class BackgroundWriter:
     """Bounded, threaded front of a :class:`TrialWriter`.
 
@@ -116,12 +128,15 @@ class BackgroundWriter:
         self._progress: dict[str, Any] = {"step": -1, "mode_steps": {}}
         self._progress_dirty = False
         self._progress_at = 0.0
+        self._latest_step = -1
+        self._latest_modes: dict[str, int | None] = {}
         self._flush_requested = 0
         self._flushed = 0
         self._error: BaseException | None = None
         self._closed = False
         self._stopping = False
         self.records_written = 0
+        _warm_pyarrow()
         self._thread = threading.Thread(target=self._run, name=f"smdbg-writer-{worker}", daemon=True)
         self._thread.start()
 
@@ -154,14 +169,23 @@ class BackgroundWriter:
             self._cond.notify_all()
 
     def set_progress(self, step: int, mode: str | None = None, mode_step: int | None = None) -> None:
-        """Training has reached ``step``: every record of earlier steps was handed over."""
-        with self._cond:
-            p = self._progress
-            if step != p["step"] or (mode is not None and p["mode_steps"].get(mode) != mode_step):
-                p["step"] = step
-                if mode is not None:
-                    p["mode_steps"][mode] = mode_step
-                self._progress_dirty = True
+        """Training has reached ``step``: every record of earlier steps was handed over.
+
+        Called at every training step, so it takes no lock: two stores that are atomic under
+        the GIL; the writer thread reads them before it takes queued records (so a published
+        progress never runs ahead of the records handed over before it)."""
+        if mode is not None:
+            self._latest_modes[mode] = mode_step
+        self._latest_step = step
+
+    def _fold_progress(self) -> None:
+        """Fold the latest ``set_progress`` into the progress to publish (holding the lock)."""
+        p = self._progress
+        step, modes = self._latest_step, dict(self._latest_modes)
+        if step != p["step"] or any(p["mode_steps"].get(m) != v for m, v in modes.items()):
+            p["step"] = step
+            p["mode_steps"].update(modes)
+            self._progress_dirty = True
 
     def flush(self, timeout: float | None = None) -> None:
         """Publish everything handed over so far; returns when it is on storage."""
@@ -202,6 +226,7 @@ class BackgroundWriter:
                     f"closing the trial at {self.fs.url()}: {n} records could not be written ({e}); "
                     "segments already published stay readable"
                 ) from e
+        self._fold_progress()
         info = {
             "worker": self.worker,
             "time": time.time(),
@@ -242,6 +267,7 @@ class BackgroundWriter:
         """
         while True:
             with self._cond:
+                self._fold_progress()  # before taking records: see set_progress
                 self._take()
                 progress = dict(self._progress, mode_steps=dict(self._progress["mode_steps"]))
                 dirty = self._progress_dirty
@@ -272,8 +298,6 @@ class BackgroundWriter:
             return
 
     def _run(self) -> None:
-        import pyarrow.parquet  # noqa: F401 - pay the import here, not at the first flush
-
         tick = min(self.flush_secs / 4, 0.25)
         while True:
             with self._cond:

@@ -1,0 +1,126 @@
+"""The CPU capture path: pooled host copies and reductions on the reducer thread.
+
+Records of a step may still sit in the writer's buffer (numpy views of pooled copies) when later
+steps capture the same tensors: those copies must never be overwritten, and reductions computed
+later on the reducer thread must be those of the values at their own step.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+import torch
+import torch.nn as nn
+from pytorch_testlib import Net, batch
+
+import smdbg.pytorch as smd
+from smdbg.collections import CollectionManager
+from smdbg.hooks._plan import SavePlanner
+from smdbg.hooks._torch_capture import HostPool, _per_tensor, grouped_reductions
+from smdbg.reductions import compute_reductions
+
+KEYS = ["mean", "max", "min", "std", "l1", "l2", "abs_max", "abs_mean"]
+
+
+def test_host_pool_never_reuses_a_buffer_still_referenced() -> None:
+    pool = HostPool(max_bytes=1 << 20)
+    t = torch.arange(12.0).reshape(3, 4)
+    a = pool.copy(t)
+    view = a.reshape(-1)[4:].view(np.uint8)  # a view of a view, as the segment encoder makes
+    del a
+    b = pool.copy(t * 2)
+    assert not np.shares_memory(b, view)
+    np.testing.assert_array_equal(view.view(np.float32), np.arange(4.0, 12.0, dtype=np.float32))
+    del view, b
+    c = pool.copy(t * 3)  # everything released: one of the two pooled buffers comes back
+    assert pool.pooled_bytes == 2 * 48
+    np.testing.assert_array_equal(c, (t * 3).numpy())
+    # beyond max_bytes copies are plain (unpooled) arrays; dtypes numpy lacks are torch clones
+    big = pool.copy(torch.ones(1 << 19))
+    assert pool.pooled_bytes == 2 * 48 and big.sum() == 1 << 19
+    assert isinstance(pool.copy(torch.ones(3, dtype=torch.bfloat16)), torch.Tensor)
+
+
+@pytest.mark.parametrize("raw", [True, False])
+def test_every_step_saved_values_survive_buffering(tmp_path, raw: bool) -> None:
+    """30 steps saved while the writer buffers everything (no segment until close)."""
+    torch.manual_seed(0)
+    model, loss_fn = Net(), nn.CrossEntropyLoss()
+    opt = torch.optim.SGD(model.parameters(), lr=0.5, momentum=0.9)
+    rc = smd.ReductionConfig(reductions=["mean", "max", "min", "std"], abs_reductions=["max", "mean"],
+                             norms=["l1", "l2"], save_raw_tensor=raw)  # fmt: skip
+    hook = smd.Hook(tmp_path, save_config=smd.SaveConfig(save_interval=1), reduction_config=rc,
+                    include_collections=["weights", "gradients", "losses"], flush_secs=3600)  # fmt: skip
+    hook.register_module(model)
+    hook.register_loss(loss_fn)
+    hook.wrap_optimizer(opt)
+    expected = []
+    for step in range(30):
+        x, y = batch(step)
+        opt.zero_grad()  # set_to_none: each step's gradients are new tensors
+        loss_fn(model(x), y).backward()
+        expected.append((model.fc1.weight.detach().clone().numpy(), model.fc1.weight.grad.clone().numpy()))
+        opt.step()
+    hook.close()
+    trial = smd.create_trial(tmp_path)
+    w, g = trial.tensor("Net_fc1.weight"), trial.tensor("gradient/Net_fc1.weight")
+    assert w.steps() == list(range(30))
+    for step, (we, ge) in enumerate(expected):
+        for t, ref in ((w, we), (g, ge)):
+            want = compute_reductions(ref, KEYS)
+            for key in KEYS:
+                name, is_abs = (key[4:], True) if key.startswith("abs_") else (key, False)
+                assert t.reduction_value(step, name, abs=is_abs) == pytest.approx(
+                    want[key], rel=1e-5, abs=1e-7
+                )
+            if raw:
+                np.testing.assert_array_equal(t.value(step), ref)
+
+
+def test_reducer_thread_is_stopped_by_close(tmp_path) -> None:
+    model, loss_fn = Net(), nn.CrossEntropyLoss()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    hook = smd.Hook(tmp_path, save_config=smd.SaveConfig(save_interval=1), include_collections=["weights"],
+                    reduction_config=smd.ReductionConfig(norms=["l2"]))  # fmt: skip
+    hook.register_module(model)
+    hook.wrap_optimizer(opt)
+    for step in range(3):
+        x, y = batch(step)
+        opt.zero_grad()
+        loss_fn(model(x), y).backward()
+        opt.step()
+    assert any(t.name.startswith("smdbg-reducer") for t in threading.enumerate())
+    hook.close()
+    assert not any(t.name.startswith("smdbg-reducer") for t in threading.enumerate())
+    assert smd.create_trial(tmp_path).tensor("Net_fc1.weight").steps() == [0, 1, 2]
+
+
+def test_planner_skips_quiet_steps_but_sees_config_changes() -> None:
+    """Steps between saves cost one comparison; a save config set meanwhile is still honoured."""
+    colls = CollectionManager()
+    colls.get("weights")
+    planner = SavePlanner(colls, ["weights"], smd.SaveConfig(save_interval=100), None)
+    mode = smd.modes.TRAIN
+    saved = [s for s in range(0, 250) if planner.begin_step(mode, s)]
+    assert saved == [0, 100, 200]
+    assert planner.begin_step(mode, 3) is False
+    colls.get("weights").save_config = smd.SaveConfig(save_interval=7)
+    assert [s for s in range(250, 265) if planner.begin_step(mode, s)] == [252, 259]
+    cfg = smd.SaveConfig(save_steps=[5, 17], start_step=40, save_interval=25, end_step=90)
+    brute = [s for s in range(0, 200) if cfg.should_save_step(mode, s)]
+    assert brute == [5, 17, 50, 75]
+    assert [cfg.next_save_step(mode, s) for s in (0, 6, 18, 51, 76)] == [5, 17, 50, 75, None]
+
+
+def test_grouped_reductions_match_per_tensor_ones() -> None:
+    """The GPU path stacks runs of equal shapes; checked here on CPU tensors."""
+    g = torch.Generator().manual_seed(3)
+    shapes = [(), (4,), (4,), (4,), (3, 5), (3, 5), (2, 2, 2), (7,)]
+    ts = [torch.randn(s, generator=g) for s in shapes]
+    ts[2][1] = float("nan")  # a NaN stays in its own row
+    for key in ("mean", "sum", "prod", "variance", "std", "max", "min", "l1", "l2", "abs_mean", "abs_min"):
+        got = grouped_reductions(ts, key)
+        want = torch.stack([_per_tensor(key, t) for t in ts])
+        torch.testing.assert_close(got, want, equal_nan=True, rtol=1e-5, atol=1e-6)
