@@ -39,6 +39,7 @@ __all__ = [
 
 _INF = float("inf")
 _CPU = torch.device("cpu")
+_DTYPE_NAMES: dict[torch.dtype, str] = {}
 _WIDEN = (torch.bfloat16, torch.float8_e4m3fn, torch.float8_e5m2)  # raw copies stored as float32
 
 
@@ -160,7 +161,7 @@ def _by_shape(member: tuple[CapturedTensor, torch.Tensor]) -> tuple[int, ...]:
 class CapturedTensor:
     """One tensor's capture: where its reductions and raw copy are in the step's buffers."""
 
-    __slots__ = ("name", "plan", "shape", "dtype", "device", "offsets", "constants", "raw", "dropped")
+    __slots__ = ("name", "plan", "shape", "dtype", "device", "offsets", "constants", "raw", "dropped", "scalar")  # fmt: skip
 
     def __init__(self, name: str, plan: TensorPlan, shape: tuple[int, ...], dtype: str, device: Any) -> None:
         self.name = name
@@ -169,9 +170,10 @@ class CapturedTensor:
         self.dtype = dtype
         self.device = device
         self.offsets: dict[str, int] = {}  # key -> index in the device's result vector
-        self.constants: dict[str, float] = {}  # empty tensors: host definitions
+        self.constants: dict[str, float] | None = None  # empty/one-element: reduced on the host
         self.raw: Any = None  # numpy copy (CPU), or a pinned tensor filled asynchronously
         self.dropped = False  # captured again later in the same step: the later capture wins
+        self.scalar: Any = None  # a one-element device tensor's pinned copy, reduced on the host
 
 
 _NUMPY_DTYPES = {
@@ -196,6 +198,7 @@ class HostPool:
         self.max_bytes = max_bytes
         self.pooled_bytes = 0
         self._bufs: dict[tuple[tuple[int, ...], torch.dtype], list[np.ndarray]] = {}
+        self._next: dict[tuple[tuple[int, ...], torch.dtype], int] = {}
 
     def copy(self, t: torch.Tensor) -> np.ndarray | torch.Tensor:
         key = (tuple(t.shape), t.dtype)
@@ -204,9 +207,13 @@ class HostPool:
             if key[1] not in _NUMPY_DTYPES:
                 return t.clone()
             bufs = self._bufs[key] = []
-        for i in range(len(bufs)):
+        n = len(bufs)
+        start = self._next.get(key, 0)
+        for k in range(n):  # from the oldest handed out: the writer frees buffers in order
+            i = (start + k) % n
             # references: the list's and getrefcount's argument; any more is a live record
             if sys.getrefcount(bufs[i]) <= 2:
+                self._next[key] = i + 1
                 torch.from_numpy(bufs[i]).copy_(t)
                 return bufs[i]
         buf: np.ndarray = np.empty(key[0], dtype=_NUMPY_DTYPES[key[1]])
@@ -249,19 +256,25 @@ class PendingStep:
         for e in self.entries:
             if e.dropped:
                 continue
-            vals = dict(e.constants)
-            if e.offsets:
+            if e.scalar is not None:
+                v = e.scalar.reshape(-1)[0].item()
+                red = scalar_reductions(abs(v) if isinstance(v, complex) else float(v), e.plan.reductions)
+            elif e.constants is not None:
+                red = e.constants
+            elif e.offsets:
                 res = host[e.device]
-                for key, i in e.offsets.items():
-                    vals[key] = res[i]
+                red = {key: res[i] for key, i in e.offsets.items()}
+            else:
+                red = {}
             raw = e.raw if e.raw is None or isinstance(e.raw, np.ndarray) else e.raw.numpy()
-            yield e, raw, {k: vals[k] for k in e.plan.reductions if k in vals}
+            yield e, raw, red
 
 
 class StepCapture:
     """Collects one step's captures; ``add`` computes reductions now (values may change later)."""
 
-    def __init__(self) -> None:
+    def __init__(self, defer_cpu: bool = True) -> None:
+        self.defer_cpu = defer_cpu  # False: CPU reductions computed inline, like a GPU's
         self.entries: list[CapturedTensor] = []
         self._results: dict[Any, list[torch.Tensor]] = {}  # device -> result chunks
         self._count: dict[Any, int] = {}
@@ -281,20 +294,26 @@ class StepCapture:
 
     def add(self, items: Sequence[tuple[str, TensorPlan, torch.Tensor]]) -> None:
         """Capture a group of tensors (reductions batched per device and dtype)."""
+        with torch.no_grad():  # one context instead of a detach() per tensor
+            self._add(items)
+
+    def _add(self, items: Sequence[tuple[str, TensorPlan, torch.Tensor]]) -> None:
         groups: dict[tuple[Any, torch.dtype], list[tuple[CapturedTensor, torch.Tensor]]] = {}
         by_name = self._by_name
         entries = self.entries
-        for name, plan, tensor in items:
-            t = tensor.detach()
+        for name, plan, t in items:
             dev = t.device
-            entry = CapturedTensor(name, plan, tuple(t.shape), str(t.dtype)[6:], dev)
+            dtype = _DTYPE_NAMES.get(t.dtype)
+            if dtype is None:
+                dtype = _DTYPE_NAMES[t.dtype] = str(t.dtype).replace("torch.", "")
+            entry = CapturedTensor(name, plan, tuple(t.shape), dtype, dev)
             if plan.raw:
                 entry.raw = self._raw_copy(t)
             if plan.reductions:
                 n = t.numel()
                 if n == 0:
                     entry.constants = compute_reductions(np.empty(0), plan.reductions)
-                elif dev.type == "cpu":
+                elif dev.type == "cpu" and self.defer_cpu:
                     if n == 1:  # a loss: no kernels, no stacking
                         v = t.item()
                         entry.constants = scalar_reductions(abs(v) if isinstance(v, complex) else float(v), plan.reductions)  # fmt: skip
@@ -305,6 +324,8 @@ class StepCapture:
                         if deferred is None:
                             deferred = self._deferred[snap_t.dtype] = []
                         deferred.append((entry, snap_t))
+                elif n == 1:  # a loss on a GPU: one copy, reduced on the host once it landed
+                    entry.scalar = entry.raw if entry.raw is not None else self._raw_copy(t)
                 else:
                     c = _compute_dtype(t)
                     members = groups.get((dev, c.dtype))

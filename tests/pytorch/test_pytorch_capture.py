@@ -124,3 +124,38 @@ def test_grouped_reductions_match_per_tensor_ones() -> None:
         got = grouped_reductions(ts, key)
         want = torch.stack([_per_tensor(key, t) for t in ts])
         torch.testing.assert_close(got, want, equal_nan=True, rtol=1e-5, atol=1e-6)
+
+
+def test_inline_and_deferred_capture_agree_with_numpy() -> None:
+    """The inline path (a GPU's: batched kernels, one-element tensors reduced on the host) and
+    the CPU's deferred path give numpy's definitions, for odd tensors too."""
+    from smdbg.hooks._plan import TensorPlan
+    from smdbg.hooks._torch_capture import StepCapture
+
+    keys = ("mean", "max", "min", "std", "variance", "sum", "l1", "l2", "abs_max", "abs_mean")
+    plan = TensorPlan(("weights",), keys, True, False)
+    g = torch.Generator().manual_seed(1)
+    tensors = {
+        "scalar": torch.tensor(-2.5),
+        "one": torch.tensor([float("nan")]),
+        "empty": torch.zeros(0, 3),
+        "ints": torch.arange(-3, 9).reshape(3, 4),
+        "half": torch.randn(5, 5, generator=g).half(),
+        "a": torch.randn(4, 4, generator=g),
+        "b": torch.randn(4, 4, generator=g),
+        "inf": torch.tensor([1.0, float("inf"), -2.0]),
+    }
+    for defer in (False, True):
+        cap = StepCapture(defer_cpu=defer)
+        cap.add([(n, plan, t) for n, t in tensors.items()])
+        pending = cap.finish((0, "TRAIN", 0))
+        pending.wait()
+        got = {e.name: (raw, red) for e, raw, red in pending.items()}
+        cap.close()
+        for name, t in tensors.items():
+            raw, red = got[name]
+            np.testing.assert_array_equal(raw, t.float().numpy() if t.dtype == torch.float16 else t.numpy())
+            want = compute_reductions(t.double().numpy(), keys)
+            for key in keys:
+                assert red[key] == pytest.approx(want[key], rel=1e-3 if t.dtype == torch.float16 else 1e-5,
+                                                 abs=1e-6, nan_ok=True), (defer, name, key)  # fmt: skip
