@@ -17,7 +17,6 @@ numpy definitions, computed on the host).
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
@@ -25,6 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from smdbg.hooks._host_pool import HostPool
 from smdbg.hooks._plan import TensorPlan
 from smdbg.reductions import compute_reductions, scalar_reductions
 
@@ -32,7 +32,6 @@ __all__ = [
     "StepCapture",
     "PendingStep",
     "CapturedTensor",
-    "HostPool",
     "batch_reductions",
     "grouped_reductions",
 ]
@@ -174,54 +173,6 @@ class CapturedTensor:
         self.raw: Any = None  # numpy copy (CPU), or a pinned tensor filled asynchronously
         self.dropped = False  # captured again later in the same step: the later capture wins
         self.scalar: Any = None  # a one-element device tensor's pinned copy, reduced on the host
-
-
-_NUMPY_DTYPES = {
-    torch.float32: np.float32, torch.float64: np.float64, torch.float16: np.float16,
-    torch.int64: np.int64, torch.int32: np.int32, torch.int16: np.int16, torch.int8: np.int8,
-    torch.uint8: np.uint8, torch.bool: np.bool_, torch.complex64: np.complex64,
-    torch.complex128: np.complex128,
-}  # fmt: skip
-
-
-class HostPool:
-    """Reusable host copies of CPU tensors for raw saves (no fresh pages on every saved step).
-
-    Buffers are numpy arrays owned by the pool. One handed out lives on in the records the
-    writer holds (every numpy view of it keeps a reference to it as its base); it is reused only
-    once nothing but the pool refers to it, which CPython's reference count tells exactly.
-    Buffers are pooled up to ``max_bytes``; beyond that, and for dtypes numpy lacks, copies are
-    plain clones.
-    """
-
-    def __init__(self, max_bytes: int = 512 << 20) -> None:
-        self.max_bytes = max_bytes
-        self.pooled_bytes = 0
-        self._bufs: dict[tuple[tuple[int, ...], torch.dtype], list[np.ndarray]] = {}
-        self._next: dict[tuple[tuple[int, ...], torch.dtype], int] = {}
-
-    def copy(self, t: torch.Tensor) -> np.ndarray | torch.Tensor:
-        key = (tuple(t.shape), t.dtype)
-        bufs = self._bufs.get(key)
-        if bufs is None:
-            if key[1] not in _NUMPY_DTYPES:
-                return t.clone()
-            bufs = self._bufs[key] = []
-        n = len(bufs)
-        start = self._next.get(key, 0)
-        for k in range(n):  # from the oldest handed out: the writer frees buffers in order
-            i = (start + k) % n
-            # references: the list's and getrefcount's argument; any more is a live record
-            if sys.getrefcount(bufs[i]) <= 2:
-                self._next[key] = i + 1
-                torch.from_numpy(bufs[i]).copy_(t)
-                return bufs[i]
-        buf: np.ndarray = np.empty(key[0], dtype=_NUMPY_DTYPES[key[1]])
-        torch.from_numpy(buf).copy_(t)
-        if self.pooled_bytes + buf.nbytes <= self.max_bytes:
-            bufs.append(buf)
-            self.pooled_bytes += buf.nbytes
-        return buf
 
 
 class PendingStep:

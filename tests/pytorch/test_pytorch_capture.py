@@ -17,8 +17,9 @@ from pytorch_testlib import Net, batch
 
 import smdbg.pytorch as smd
 from smdbg.collections import CollectionManager
+from smdbg.hooks._host_pool import HostPool
 from smdbg.hooks._plan import SavePlanner
-from smdbg.hooks._torch_capture import HostPool, _per_tensor, grouped_reductions
+from smdbg.hooks._torch_capture import _per_tensor, grouped_reductions
 from smdbg.reductions import compute_reductions
 
 KEYS = ["mean", "max", "min", "std", "l1", "l2", "abs_max", "abs_mean"]
