@@ -17,6 +17,8 @@ numpy definitions, computed on the host).
 
 from __future__ import annotations
 
+import functools
+import os
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
@@ -153,6 +155,15 @@ def _reduce_job(jobs: list[tuple[str, list[torch.Tensor]]]) -> list[float]:
     return out
 
 
+@functools.cache
+def _free_cores() -> int:
+    """CPU cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
 def _by_shape(member: tuple[CapturedTensor, torch.Tensor]) -> tuple[int, ...]:
     return member[0].shape
 
@@ -224,8 +235,10 @@ class PendingStep:
 class StepCapture:
     """Collects one step's captures; ``add`` computes reductions now (values may change later)."""
 
-    def __init__(self, defer_cpu: bool = True) -> None:
-        self.defer_cpu = defer_cpu  # False: CPU reductions computed inline, like a GPU's
+    def __init__(self, defer_cpu: bool | None = None) -> None:
+        # CPU reductions on the reducer thread (True), inline like a GPU's (False), or on the
+        # reducer only while PyTorch leaves a core free for it (None)
+        self.defer_cpu = defer_cpu
         self.entries: list[CapturedTensor] = []
         self._results: dict[Any, list[torch.Tensor]] = {}  # device -> result chunks
         self._count: dict[Any, int] = {}
@@ -249,6 +262,7 @@ class StepCapture:
             self._add(items)
 
     def _add(self, items: Sequence[tuple[str, TensorPlan, torch.Tensor]]) -> None:
+        defer = self.defer_cpu if self.defer_cpu is not None else torch.get_num_threads() < _free_cores()
         groups: dict[tuple[Any, torch.dtype], list[tuple[CapturedTensor, torch.Tensor]]] = {}
         by_name = self._by_name
         entries = self.entries
@@ -264,7 +278,7 @@ class StepCapture:
                 n = t.numel()
                 if n == 0:
                     entry.constants = compute_reductions(np.empty(0), plan.reductions)
-                elif dev.type == "cpu" and self.defer_cpu:
+                elif dev.type == "cpu" and defer:
                     if n == 1:  # a loss: no kernels, no stacking
                         v = t.item()
                         entry.constants = scalar_reductions(abs(v) if isinstance(v, complex) else float(v), plan.reductions)  # fmt: skip

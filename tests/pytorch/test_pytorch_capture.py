@@ -7,7 +7,9 @@ later on the reducer thread must be those of the values at their own step.
 
 from __future__ import annotations
 
+import os
 import threading
+from collections.abc import Iterator
 
 import numpy as np
 import pytest
@@ -44,8 +46,20 @@ def test_host_pool_never_reuses_a_buffer_still_referenced() -> None:
     assert isinstance(pool.copy(torch.ones(3, dtype=torch.bfloat16)), torch.Tensor)
 
 
+@pytest.fixture(params=["reducer thread", "inline"])
+def reducer_mode(request) -> Iterator[str]:  # noqa: ANN001
+    """CPU reductions go to the reducer thread while PyTorch leaves a core free: one thread
+    for PyTorch makes them deferred, as many threads as cores makes them inline."""
+    saved = torch.get_num_threads()
+    torch.set_num_threads(1 if request.param == "reducer thread" else max(os.cpu_count() or 1, 2) * 2)
+    try:
+        yield request.param
+    finally:
+        torch.set_num_threads(saved)
+
+
 @pytest.mark.parametrize("raw", [True, False])
-def test_every_step_saved_values_survive_buffering(tmp_path, raw: bool) -> None:
+def test_every_step_saved_values_survive_buffering(tmp_path, raw: bool, reducer_mode: str) -> None:
     """30 steps saved while the writer buffers everything (no segment until close)."""
     torch.manual_seed(0)
     model, loss_fn = Net(), nn.CrossEntropyLoss()
@@ -81,6 +95,15 @@ def test_every_step_saved_values_survive_buffering(tmp_path, raw: bool) -> None:
 
 
 def test_reducer_thread_is_stopped_by_close(tmp_path) -> None:
+    saved = torch.get_num_threads()
+    torch.set_num_threads(1)  # leaves a core free: reductions go to the reducer thread
+    try:
+        _reducer_thread_is_stopped_by_close(tmp_path)
+    finally:
+        torch.set_num_threads(saved)
+
+
+def _reducer_thread_is_stopped_by_close(tmp_path) -> None:  # noqa: ANN001
     model, loss_fn = Net(), nn.CrossEntropyLoss()
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
     hook = smd.Hook(tmp_path, save_config=smd.SaveConfig(save_interval=1), include_collections=["weights"],
