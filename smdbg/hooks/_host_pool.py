@@ -33,12 +33,13 @@ class HostPool:
         self._bufs: dict[tuple[tuple[int, ...], torch.dtype], list[np.ndarray]] = {}
         self._next: dict[tuple[tuple[int, ...], torch.dtype], int] = {}
 
-    def copy(self, t: torch.Tensor) -> np.ndarray | torch.Tensor:
-        key = (tuple(t.shape), t.dtype)
+    def take(self, shape: tuple[int, ...], dtype: torch.dtype) -> np.ndarray | None:
+        """A free buffer (pooled, or new) of this shape and dtype; None if numpy lacks it."""
+        key = (shape, dtype)
         bufs = self._bufs.get(key)
         if bufs is None:
-            if key[1] not in _NUMPY_DTYPES:
-                return t.clone()
+            if dtype not in _NUMPY_DTYPES:
+                return None
             bufs = self._bufs[key] = []
         n = len(bufs)
         start = self._next.get(key, 0)
@@ -47,11 +48,34 @@ class HostPool:
             # references: the list's and getrefcount's argument; any more is a live record
             if sys.getrefcount(bufs[i]) <= 2:
                 self._next[key] = i + 1
-                torch.from_numpy(bufs[i]).copy_(t)
                 return bufs[i]
-        buf: np.ndarray = np.empty(key[0], dtype=_NUMPY_DTYPES[key[1]])
-        torch.from_numpy(buf).copy_(t)
+        buf: np.ndarray = np.empty(shape, dtype=_NUMPY_DTYPES[dtype])
         if self.pooled_bytes + buf.nbytes <= self.max_bytes:
             bufs.append(buf)
             self.pooled_bytes += buf.nbytes
         return buf
+
+    def copy(self, t: torch.Tensor) -> np.ndarray | torch.Tensor:
+        """A host copy of ``t``: a pooled numpy array, or a clone for dtypes numpy lacks."""
+        buf = self.take(tuple(t.shape), t.dtype)
+        if buf is None:
+            return t.clone()
+        torch.from_numpy(buf).copy_(t)
+        return buf
+
+    def copy_flat(self, ts: list[torch.Tensor]) -> list[np.ndarray]:
+        """Host copies of tensors of one numpy-known dtype, made with one ``torch.cat`` into one
+        pooled buffer: the copies are views of it (each keeps the whole buffer in use)."""
+        sizes = [t.numel() for t in ts]
+        buf = self.take((sum(sizes),), ts[0].dtype)
+        assert buf is not None
+        torch.cat([t.reshape(-1) for t in ts], out=torch.from_numpy(buf))
+        out, o = [], 0
+        for t, n in zip(ts, sizes):
+            out.append(buf[o : o + n].reshape(t.shape))
+            o += n
+        return out
+
+    @staticmethod
+    def knows(dtype: torch.dtype) -> bool:
+        return dtype in _NUMPY_DTYPES

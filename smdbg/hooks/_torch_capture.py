@@ -264,7 +264,7 @@ class StepCapture:
     def _add(self, items: Sequence[tuple[str, TensorPlan, torch.Tensor]]) -> None:
         defer = self.defer_cpu if self.defer_cpu is not None else torch.get_num_threads() < _free_cores()
         groups: dict[tuple[Any, torch.dtype], list[tuple[CapturedTensor, torch.Tensor]]] = {}
-        by_name = self._by_name
+        snaps: list[tuple[CapturedTensor, torch.Tensor, bool]] = []  # CPU: (entry, tensor, deferred)
         entries = self.entries
         for name, plan, t in items:
             dev = t.device
@@ -272,23 +272,21 @@ class StepCapture:
             if dtype is None:
                 dtype = _DTYPE_NAMES[t.dtype] = str(t.dtype).replace("torch.", "")
             entry = CapturedTensor(name, plan, tuple(t.shape), dtype, dev)
-            if plan.raw:
+            cpu = dev.type == "cpu"
+            if plan.raw and not cpu:
                 entry.raw = self._raw_copy(t)
             if plan.reductions:
                 n = t.numel()
                 if n == 0:
                     entry.constants = compute_reductions(np.empty(0), plan.reductions)
-                elif dev.type == "cpu" and defer:
-                    if n == 1:  # a loss: no kernels, no stacking
-                        v = t.item()
-                        entry.constants = scalar_reductions(abs(v) if isinstance(v, complex) else float(v), plan.reductions)  # fmt: skip
-                    else:  # a snapshot now, the reductions on the reducer thread
-                        snap = entry.raw if entry.raw is not None else self._raw_copy(t)
-                        snap_t = torch.from_numpy(snap) if isinstance(snap, np.ndarray) else snap
-                        deferred = self._deferred.get(snap_t.dtype)
-                        if deferred is None:
-                            deferred = self._deferred[snap_t.dtype] = []
-                        deferred.append((entry, snap_t))
+                elif cpu and n == 1:  # a loss: no kernels, no stacking
+                    v = t.item()
+                    entry.constants = scalar_reductions(abs(v) if isinstance(v, complex) else float(v), plan.reductions)  # fmt: skip
+                elif cpu and defer:  # a snapshot now (below), the reductions on the reducer thread
+                    snaps.append((entry, t, True))
+                    entries.append(entry)
+                    self._track(name, entry)
+                    continue
                 elif n == 1:  # a loss on a GPU: one copy, reduced on the host once it landed
                     entry.scalar = entry.raw if entry.raw is not None else self._raw_copy(t)
                 else:
@@ -297,11 +295,12 @@ class StepCapture:
                     if members is None:
                         members = groups[(dev, c.dtype)] = []
                     members.append((entry, c))
+            if plan.raw and cpu:
+                snaps.append((entry, t, False))
             entries.append(entry)
-            previous = by_name.get(name)
-            if previous is not None:
-                previous.dropped = True
-            by_name[name] = entry
+            self._track(name, entry)
+        if snaps:
+            self._snapshot(snaps)
         for (dev, _), members in groups.items():
             members.sort(key=_by_shape)  # equal shapes adjacent: reduced together on a GPU
             keys = members[0][0].plan.reductions
@@ -316,6 +315,38 @@ class StepCapture:
                     e.offsets[key] = base + i
                 base += len(sel)
             self._count[dev] = base
+
+    def _track(self, name: str, entry: CapturedTensor) -> None:
+        previous = self._by_name.get(name)
+        if previous is not None:
+            previous.dropped = True  # captured again in this step: the later capture wins
+        self._by_name[name] = entry
+
+    def _snapshot(self, snaps: list[tuple[CapturedTensor, torch.Tensor, bool]]) -> None:
+        """Host copies of CPU tensors, one ``torch.cat`` per dtype into a pooled buffer: raw
+        values, and the inputs of reductions deferred to the reducer thread."""
+        by_dtype: dict[torch.dtype, list[tuple[CapturedTensor, torch.Tensor, bool]]] = {}
+        for entry, t, deferred in snaps:
+            if t.dtype in _WIDEN:
+                t = t.float()
+            if HostPool.knows(t.dtype) and t.numel():
+                by_dtype.setdefault(t.dtype, []).append((entry, t, deferred))
+            else:
+                self._keep_snapshot(entry, self.pool.copy(t), deferred)
+        for members in by_dtype.values():
+            copies = self.pool.copy_flat([t for _, t, _ in members])
+            for (entry, _, deferred), host in zip(members, copies):
+                self._keep_snapshot(entry, host, deferred)
+
+    def _keep_snapshot(self, entry: CapturedTensor, host: Any, deferred: bool) -> None:
+        if entry.plan.raw:
+            entry.raw = host
+        if deferred:
+            snap = torch.from_numpy(host) if isinstance(host, np.ndarray) else host
+            members = self._deferred.get(snap.dtype)
+            if members is None:
+                members = self._deferred[snap.dtype] = []
+            members.append((entry, snap))
 
     def _raw_copy(self, t: torch.Tensor) -> np.ndarray | torch.Tensor:
         if t.dtype in _WIDEN:

@@ -46,6 +46,22 @@ def test_host_pool_never_reuses_a_buffer_still_referenced() -> None:
     assert isinstance(pool.copy(torch.ones(3, dtype=torch.bfloat16)), torch.Tensor)
 
 
+def test_host_pool_flat_copies_hold_their_buffer_while_any_view_lives() -> None:
+    pool = HostPool()
+    ts = [torch.arange(6.0).reshape(2, 3), torch.tensor([7.0, 8.0])]
+    first = pool.copy_flat(ts)
+    np.testing.assert_array_equal(first[0], ts[0].numpy())
+    np.testing.assert_array_equal(first[1], [7.0, 8.0])
+    keep = first[1]
+    del first  # one view still alive: the buffer must not come back
+    second = pool.copy_flat([t * 10 for t in ts])
+    np.testing.assert_array_equal(keep, [7.0, 8.0])
+    assert not np.shares_memory(keep, second[0])
+    del keep, second
+    third = pool.copy_flat([t + 1 for t in ts])
+    assert pool.pooled_bytes == 2 * 8 * 4 and third[1][0] == 8.0
+
+
 @pytest.fixture(params=["reducer thread", "inline"])
 def reducer_mode(request) -> Iterator[str]:  # noqa: ANN001
     """CPU reductions go to the reducer thread while PyTorch leaves a core free: one thread
