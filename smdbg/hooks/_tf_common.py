@@ -24,30 +24,88 @@ FLOAT_DTYPES = (tf.float16, tf.bfloat16, tf.float32, tf.float64)
 _NAN = float("nan")
 
 
-def _one(x: tf.Tensor, name: str) -> tf.Tensor:
-    """One reduction of a float64 tensor, as a float64 scalar."""
-    if name == "sum":
-        return tf.reduce_sum(x)
-    if name == "prod":
-        return tf.reduce_prod(x)
-    if name == "l1":
-        return tf.reduce_sum(tf.abs(x))
-    if name == "l2":
-        return tf.sqrt(tf.reduce_sum(tf.square(x)))
-    nonempty = tf.size(x) > 0
-    if name == "mean":
-        r = tf.reduce_mean(x)
-    elif name == "variance":
-        r = tf.math.reduce_variance(x)
-    elif name == "std":
-        r = tf.math.reduce_std(x)
-    elif name in ("min", "max"):
-        r = tf.reduce_min(x) if name == "min" else tf.reduce_max(x)
-        # numpy propagates NaN through min/max; TensorFlow's kernels may skip it
-        r = tf.where(tf.reduce_any(tf.math.is_nan(x)), tf.constant(_NAN, tf.float64), r)
-    else:  # pragma: no cover - keys are validated by ReductionConfig
-        raise ValueError(f"unknown reduction {name!r}")
-    return tf.where(nonempty, r, tf.constant(_NAN, tf.float64))
+class _Stats:
+    """The reductions of one tensor, sharing intermediate results (a float64 copy, |x|, sums).
+
+    Sums, means, norms, variance and product are computed in float64. ``min``/``max`` of a float
+    tensor run in its own dtype and are cast after (exact, and no float64 copy of the whole
+    tensor just for them). The emptiness guard is left out when the static size says the tensor
+    is not empty, and NaN detection for min/max reuses a sum of |x| or x^2 when one is computed
+    anyway (both are NaN exactly when some element is NaN), so a step that saves mean, abs-max
+    and l2 runs a handful of ops per tensor.
+    """
+
+    def __init__(self, t: tf.Tensor) -> None:
+        self.t = t
+        self.floating = t.dtype.is_floating
+        self.size = t.shape.num_elements()  # None when not static
+        self._memo: dict[tuple[str, bool], tf.Tensor] = {}
+
+    def _get(self, key: tuple[str, bool], make: Any) -> tf.Tensor:
+        r = self._memo.get(key)
+        if r is None:
+            r = self._memo[key] = make()
+        return r
+
+    def x64(self, a: bool) -> tf.Tensor:
+        if a:
+            return self._get(("x64", True), lambda: tf.cast(self.own(True), tf.float64)
+                             if self.floating else tf.abs(self.x64(False)))  # fmt: skip
+        return self._get(("x64", False), lambda: tf.cast(self.t, tf.float64))
+
+    def own(self, a: bool) -> tf.Tensor:
+        """The tensor (|x| if ``a``) in its own dtype (float) or float64 (integer, bool)."""
+        if not self.floating:
+            return self.x64(a)
+        return self._get(("own", True), lambda: tf.abs(self.t)) if a else self.t
+
+    def sq_sum(self) -> tf.Tensor:
+        return self._get(("sq", False), lambda: tf.reduce_sum(tf.square(self.x64(False))))
+
+    def sum(self, a: bool) -> tf.Tensor:
+        return self._get(("sum", a), lambda: tf.reduce_sum(self.x64(a)))
+
+    def has_nan(self) -> tf.Tensor | None:
+        if not self.floating:
+            return None
+        for key in (("sq", False), ("sum", True)):
+            if key in self._memo:
+                return tf.math.is_nan(self._memo[key])
+        return self._get(("nan", False), lambda: tf.reduce_any(tf.math.is_nan(self.t)))
+
+    def one(self, name: str, a: bool) -> tf.Tensor:
+        """One reduction (of |x| if ``a``) as a float64 scalar."""
+        if name == "sum":
+            return self.sum(a)
+        if name == "l1":
+            return self.sum(True)
+        if name == "l2":
+            return tf.sqrt(self.sq_sum())
+        if name == "prod":
+            return tf.reduce_prod(self.x64(a))
+        if name == "mean":
+            r = tf.reduce_mean(self.x64(a))
+        elif name == "variance":
+            r = tf.math.reduce_variance(self.x64(a))
+        elif name == "std":
+            r = tf.math.reduce_std(self.x64(a))
+        elif name in ("min", "max"):
+            own = self.own(a)
+            r = tf.cast(tf.reduce_min(own) if name == "min" else tf.reduce_max(own), tf.float64)
+            nan = self.has_nan()
+            if nan is not None:  # numpy propagates NaN through min/max; some TF kernels may skip it
+                r = tf.where(nan, tf.constant(_NAN, tf.float64), r)
+        else:  # pragma: no cover - keys are validated by ReductionConfig
+            raise ValueError(f"unknown reduction {name!r}")
+        if self.size is not None and self.size > 0:
+            return r
+        return tf.where(tf.size(self.t) > 0, r, tf.constant(_NAN, tf.float64))
+
+
+def _nan_detector_first(key: tuple[str, bool]) -> int:
+    """Sort key: sums of |x| or x^2 first, so that min/max reuse them as their NaN check."""
+    name, a = key
+    return 0 if name in ("l1", "l2") or (name == "sum" and a) else 1
 
 
 def reduction_vector(x: Any, keys: Sequence[str]) -> tf.Tensor:
@@ -56,18 +114,15 @@ def reduction_vector(x: Any, keys: Sequence[str]) -> tf.Tensor:
     t = tf.convert_to_tensor(x)
     if t.dtype.is_complex:
         t = tf.abs(t)
-    t64 = tf.cast(t, tf.float64)
-    absx: tf.Tensor | None = None
-    out = []
-    for key in keys:
-        name, is_abs = split_reduction_key(key)
-        if is_abs:
-            if absx is None:
-                absx = tf.abs(t64)
-            out.append(_one(absx, name))
-        else:
-            out.append(_one(t64, name))
-    return tf.stack(out) if out else tf.zeros([0], tf.float64)
+    if not keys:
+        return tf.zeros([0], tf.float64)
+    stats = _Stats(t)
+    parsed = [split_reduction_key(k) for k in keys]
+    order = sorted(range(len(parsed)), key=lambda i: _nan_detector_first(parsed[i]))
+    out: list[Any] = [None] * len(parsed)
+    for i in order:
+        out[i] = stats.one(*parsed[i])
+    return tf.stack(out)
 
 
 def variable_name(v: Any) -> str:

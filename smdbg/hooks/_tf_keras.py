@@ -80,7 +80,6 @@ class KerasHook(TFHookBase, keras.callbacks.Callback):
         self._loop_step_open = False
         self._wrapped_opts: list[Any] = []
         self._saved_this_step: set[str] = set()
-        self._dtypes: dict[str, str] = {}
         TFHookBase.__init__(self, *args, **kwargs)
         keras.callbacks.Callback.__init__(self)
 
@@ -189,20 +188,18 @@ class KerasHook(TFHookBase, keras.callbacks.Callback):
         self._saved_this_step.update(fresh)
         super()._save_eager(fresh)
 
-    def _emit_saved(self, extras: dict[str, dict[str, Any]]) -> None:
+    def _emit_saved(self, packed: dict[str, Any]) -> None:
         """Emit what a compiled saving step returned (called on saved steps only)."""
+        assert self._steps is not None
         try:
-            for name, vals in extras.items():
-                plan = self.planner.plan(name)
-                if plan is None or name in self._saved_this_step:
+            self._check_open()
+            done = self._saved_this_step
+            for name, plan, host, reductions, shape, dtype in self._steps.layouts.unpack(packed):
+                if name in done:
                     continue
-                self._check_open()
-                self._saved_this_step.add(name)
-                red = vals["red"].numpy() if "red" in vals else None
-                raw = vals["raw"].numpy() if "raw" in vals else None
-                shape = tuple(int(d) for d in vals["shape"].numpy())
-                dtype = self._dtypes.get(name, "float32")
-                self._emit_host(name, plan, red, raw, shape, dtype)
+                done.add(name)
+                keep = host is not None and (plan.raw or host.size == 1)  # scalars are always kept raw
+                self._emit(name, plan, host if keep else None, reductions, shape, dtype)
         except Exception as e:
             self._report_error("saving step", e)
             raise
