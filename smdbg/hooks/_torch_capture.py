@@ -17,10 +17,7 @@ numpy definitions, computed on the host).
 
 from __future__ import annotations
 
-import functools
-import os
 from collections.abc import Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -39,7 +36,6 @@ __all__ = [
 ]
 
 _INF = float("inf")
-_CPU = torch.device("cpu")
 _DTYPE_NAMES: dict[torch.dtype, str] = {}
 _WIDEN = (torch.bfloat16, torch.float8_e4m3fn, torch.float8_e5m2)  # raw copies stored as float32
 
@@ -146,24 +142,6 @@ def _per_row(key: str, x: torch.Tensor) -> torch.Tensor:
     raise ValueError(f"unknown reduction key {key!r}")
 
 
-def _reduce_job(jobs: list[tuple[str, list[torch.Tensor]]]) -> list[float]:
-    """Runs on the reducer thread: every reduction of one step's CPU snapshots, in order.
-    PyTorch releases the GIL inside each kernel, so training goes on meanwhile."""
-    out: list[float] = []
-    for key, tensors in jobs:
-        out.extend(batch_reductions([_compute_dtype(t) for t in tensors], key).double().tolist())
-    return out
-
-
-@functools.cache
-def _free_cores() -> int:
-    """CPU cores this process may run on."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
-
-
 def _by_shape(member: tuple[CapturedTensor, torch.Tensor]) -> tuple[int, ...]:
     return member[0].shape
 
@@ -190,31 +168,26 @@ class PendingStep:
     """A finished step's captures whose host copies may still be in flight."""
 
     def __init__(self, entries: list[CapturedTensor], results: dict[Any, torch.Tensor],
-                 events: list[Any], info: tuple[int, str, int], cpu_job: Future[Any] | None = None) -> None:  # fmt: skip
+                 events: list[Any], info: tuple[int, str, int]) -> None:  # fmt: skip
         self.entries = entries
         self.results = results
         self.events = events
-        self.cpu_job = cpu_job  # the CPU reductions, computed on the reducer thread
         self.info = info  # (step, mode name, mode step)
 
     @property
     def in_flight(self) -> bool:
-        """Whether some of this step's values are still being copied or computed."""
-        return bool(self.events) or self.cpu_job is not None
+        """Whether some of this step's values are still being copied from a device."""
+        return bool(self.events)
 
     def ready(self) -> bool:
-        return all(e.query() for e in self.events) and (self.cpu_job is None or self.cpu_job.done())
+        return all(e.query() for e in self.events)
 
     def wait(self) -> None:
         for e in self.events:
             e.synchronize()
-        if self.cpu_job is not None:
-            self.cpu_job.result()
 
     def items(self) -> Iterator[tuple[CapturedTensor, np.ndarray | None, dict[str, float]]]:
         host = {dev: r.numpy().tolist() for dev, r in self.results.items()}
-        if self.cpu_job is not None:
-            host[_CPU] = self.cpu_job.result()  # raises what the reducer raised
         for e in self.entries:
             if e.dropped:
                 continue
@@ -235,23 +208,12 @@ class PendingStep:
 class StepCapture:
     """Collects one step's captures; ``add`` computes reductions now (values may change later)."""
 
-    def __init__(self, defer_cpu: bool | None = None) -> None:
-        # CPU reductions on the reducer thread (True), inline like a GPU's (False), or on the
-        # reducer only while PyTorch leaves a core free for it (None)
-        self.defer_cpu = defer_cpu
+    def __init__(self) -> None:
         self.entries: list[CapturedTensor] = []
         self._results: dict[Any, list[torch.Tensor]] = {}  # device -> result chunks
         self._count: dict[Any, int] = {}
         self._by_name: dict[str, CapturedTensor] = {}
-        self._deferred: dict[torch.dtype, list[tuple[CapturedTensor, torch.Tensor]]] = {}
-        self._reducer: ThreadPoolExecutor | None = None
         self.pool = HostPool()
-
-    def close(self) -> None:
-        """Stop the reducer thread (after the jobs already handed to it)."""
-        if self._reducer is not None:
-            self._reducer.shutdown(wait=True)
-            self._reducer = None
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -262,9 +224,8 @@ class StepCapture:
             self._add(items)
 
     def _add(self, items: Sequence[tuple[str, TensorPlan, torch.Tensor]]) -> None:
-        defer = self.defer_cpu if self.defer_cpu is not None else torch.get_num_threads() < _free_cores()
         groups: dict[tuple[Any, torch.dtype], list[tuple[CapturedTensor, torch.Tensor]]] = {}
-        snaps: list[tuple[CapturedTensor, torch.Tensor, bool]] = []  # CPU: (entry, tensor, deferred)
+        snaps: list[tuple[CapturedTensor, torch.Tensor]] = []  # CPU tensors saved raw
         entries = self.entries
         for name, plan, t in items:
             dev = t.device
@@ -282,11 +243,6 @@ class StepCapture:
                 elif cpu and n == 1:  # a loss: no kernels, no stacking
                     v = t.item()
                     entry.constants = scalar_reductions(abs(v) if isinstance(v, complex) else float(v), plan.reductions)  # fmt: skip
-                elif cpu and defer:  # a snapshot now (below), the reductions on the reducer thread
-                    snaps.append((entry, t, True))
-                    entries.append(entry)
-                    self._track(name, entry)
-                    continue
                 elif n == 1:  # a loss on a GPU: one copy, reduced on the host once it landed
                     entry.scalar = entry.raw if entry.raw is not None else self._raw_copy(t)
                 else:
@@ -296,7 +252,7 @@ class StepCapture:
                         members = groups[(dev, c.dtype)] = []
                     members.append((entry, c))
             if plan.raw and cpu:
-                snaps.append((entry, t, False))
+                snaps.append((entry, t))
             entries.append(entry)
             self._track(name, entry)
         if snaps:
@@ -322,31 +278,19 @@ class StepCapture:
             previous.dropped = True  # captured again in this step: the later capture wins
         self._by_name[name] = entry
 
-    def _snapshot(self, snaps: list[tuple[CapturedTensor, torch.Tensor, bool]]) -> None:
-        """Host copies of CPU tensors, one ``torch.cat`` per dtype into a pooled buffer: raw
-        values, and the inputs of reductions deferred to the reducer thread."""
-        by_dtype: dict[torch.dtype, list[tuple[CapturedTensor, torch.Tensor, bool]]] = {}
-        for entry, t, deferred in snaps:
+    def _snapshot(self, snaps: list[tuple[CapturedTensor, torch.Tensor]]) -> None:
+        """Raw host copies of CPU tensors: one ``torch.cat`` per dtype into a pooled buffer."""
+        by_dtype: dict[torch.dtype, list[tuple[CapturedTensor, torch.Tensor]]] = {}
+        for entry, t in snaps:
             if t.dtype in _WIDEN:
                 t = t.float()
             if HostPool.knows(t.dtype) and t.numel():
-                by_dtype.setdefault(t.dtype, []).append((entry, t, deferred))
+                by_dtype.setdefault(t.dtype, []).append((entry, t))
             else:
-                self._keep_snapshot(entry, self.pool.copy(t), deferred)
+                entry.raw = self.pool.copy(t)
         for members in by_dtype.values():
-            copies = self.pool.copy_flat([t for _, t, _ in members])
-            for (entry, _, deferred), host in zip(members, copies):
-                self._keep_snapshot(entry, host, deferred)
-
-    def _keep_snapshot(self, entry: CapturedTensor, host: Any, deferred: bool) -> None:
-        if entry.plan.raw:
-            entry.raw = host
-        if deferred:
-            snap = torch.from_numpy(host) if isinstance(host, np.ndarray) else host
-            members = self._deferred.get(snap.dtype)
-            if members is None:
-                members = self._deferred[snap.dtype] = []
-            members.append((entry, snap))
+            for (entry, _), host in zip(members, self.pool.copy_flat([t for _, t in members])):
+                entry.raw = host
 
     def _raw_copy(self, t: torch.Tensor) -> np.ndarray | torch.Tensor:
         if t.dtype in _WIDEN:
@@ -357,29 +301,8 @@ class StepCapture:
         host.copy_(t, non_blocking=True)
         return host
 
-    def _submit_deferred(self) -> Future[Any] | None:
-        """Hand the step's CPU snapshots to the reducer thread; offsets are fixed here, in the
-        order the job computes them."""
-        if not self._deferred:
-            return None
-        jobs: list[tuple[str, list[torch.Tensor]]] = []
-        base = 0
-        for members in self._deferred.values():
-            keys = tuple(dict.fromkeys(k for e, _ in members for k in e.plan.reductions))
-            for key in keys:
-                sel = [(e, t) for e, t in members if key in e.plan.reductions]
-                jobs.append((key, [t for _, t in sel]))
-                for i, (e, _) in enumerate(sel):
-                    e.offsets[key] = base + i
-                base += len(sel)
-        self._deferred = {}
-        if self._reducer is None:
-            self._reducer = ThreadPoolExecutor(1, thread_name_prefix="smdbg-reducer")
-        return self._reducer.submit(_reduce_job, jobs)
-
     def finish(self, info: tuple[int, str, int]) -> PendingStep:
         """Concatenate each device's results and start their copies to the host."""
-        cpu_job = self._submit_deferred()
         results: dict[Any, torch.Tensor] = {}
         events: list[Any] = []
         for dev, chunks in self._results.items():
@@ -396,6 +319,6 @@ class StepCapture:
                 ev = torch.cuda.Event()
                 ev.record()
             events.append(ev)
-        pending = PendingStep(self.entries, results, events, info, cpu_job)
+        pending = PendingStep(self.entries, results, events, info)
         self.entries, self._results, self._count, self._by_name = [], {}, {}, {}
         return pending

@@ -217,7 +217,6 @@ class Hook(BaseHook):
                 self._end_capture()
                 self._drain_in_flight(wait=True)
             finally:
-                self._capture.close()
                 super().close(_stopped=_stopped)
         else:
             super().close(_stopped=_stopped)
@@ -225,8 +224,7 @@ class Hook(BaseHook):
     # -- capture and hand-over ------------------------------------------------------------------
     def _end_capture(self) -> None:
         """Hand this step's captures over: at once when all values are on the host, else when
-        the device copies (CUDA event) and the CPU reductions (reducer thread) are done. Steps
-        are handed over in order."""
+        the device copies (CUDA event) are done. Steps are handed over in order."""
         if len(self._capture):
             pending = self._capture.finish((self.step, self._mode_name, self.mode_steps[self.mode]))
             if pending.in_flight or self._in_flight:

@@ -166,7 +166,10 @@ class BackgroundWriter:
             self._check()
             self._queue.append(item)
             self._pending += nbytes
-            self._cond.notify_all()
+            if self._pending >= self.segment_bytes:
+                self._cond.notify_all()
+            # else the writer thread takes the records at its next tick (<= 0.25 s): waking it
+            # at every saved step would make it compete with training for the GIL
 
     def set_progress(self, step: int, mode: str | None = None, mode_step: int | None = None) -> None:
         """Training has reached ``step``: every record of earlier steps was handed over.

@@ -1,15 +1,10 @@
-"""The CPU capture path: pooled host copies and reductions on the reducer thread.
+"""The capture path: pooled host copies, batched and grouped reductions, the save planner.
 
 Records of a step may still sit in the writer's buffer (numpy views of pooled copies) when later
-steps capture the same tensors: those copies must never be overwritten, and reductions computed
-later on the reducer thread must be those of the values at their own step.
+steps capture the same tensors: those copies must never be overwritten.
 """
 
 from __future__ import annotations
-
-import os
-import threading
-from collections.abc import Iterator
 
 import numpy as np
 import pytest
@@ -62,20 +57,8 @@ def test_host_pool_flat_copies_hold_their_buffer_while_any_view_lives() -> None:
     assert pool.pooled_bytes == 2 * 8 * 4 and third[1][0] == 8.0
 
 
-@pytest.fixture(params=["reducer thread", "inline"])
-def reducer_mode(request) -> Iterator[str]:  # noqa: ANN001
-    """CPU reductions go to the reducer thread while PyTorch leaves a core free: one thread
-    for PyTorch makes them deferred, as many threads as cores makes them inline."""
-    saved = torch.get_num_threads()
-    torch.set_num_threads(1 if request.param == "reducer thread" else max(os.cpu_count() or 1, 2) * 2)
-    try:
-        yield request.param
-    finally:
-        torch.set_num_threads(saved)
-
-
 @pytest.mark.parametrize("raw", [True, False])
-def test_every_step_saved_values_survive_buffering(tmp_path, raw: bool, reducer_mode: str) -> None:
+def test_every_step_saved_values_survive_buffering(tmp_path, raw: bool) -> None:
     """30 steps saved while the writer buffers everything (no segment until close)."""
     torch.manual_seed(0)
     model, loss_fn = Net(), nn.CrossEntropyLoss()
@@ -110,33 +93,6 @@ def test_every_step_saved_values_survive_buffering(tmp_path, raw: bool, reducer_
                 np.testing.assert_array_equal(t.value(step), ref)
 
 
-def test_reducer_thread_is_stopped_by_close(tmp_path) -> None:
-    saved = torch.get_num_threads()
-    torch.set_num_threads(1)  # leaves a core free: reductions go to the reducer thread
-    try:
-        _reducer_thread_is_stopped_by_close(tmp_path)
-    finally:
-        torch.set_num_threads(saved)
-
-
-def _reducer_thread_is_stopped_by_close(tmp_path) -> None:  # noqa: ANN001
-    model, loss_fn = Net(), nn.CrossEntropyLoss()
-    opt = torch.optim.SGD(model.parameters(), lr=0.1)
-    hook = smd.Hook(tmp_path, save_config=smd.SaveConfig(save_interval=1), include_collections=["weights"],
-                    reduction_config=smd.ReductionConfig(norms=["l2"]))  # fmt: skip
-    hook.register_module(model)
-    hook.wrap_optimizer(opt)
-    for step in range(3):
-        x, y = batch(step)
-        opt.zero_grad()
-        loss_fn(model(x), y).backward()
-        opt.step()
-    assert any(t.name.startswith("smdbg-reducer") for t in threading.enumerate())
-    hook.close()
-    assert not any(t.name.startswith("smdbg-reducer") for t in threading.enumerate())
-    assert smd.create_trial(tmp_path).tensor("Net_fc1.weight").steps() == [0, 1, 2]
-
-
 def test_planner_skips_quiet_steps_but_sees_config_changes() -> None:
     """Steps between saves cost one comparison; a save config set meanwhile is still honoured."""
     colls = CollectionManager()
@@ -166,9 +122,9 @@ def test_grouped_reductions_match_per_tensor_ones() -> None:
         torch.testing.assert_close(got, want, equal_nan=True, rtol=1e-5, atol=1e-6)
 
 
-def test_inline_and_deferred_capture_agree_with_numpy() -> None:
-    """The inline path (a GPU's: batched kernels, one-element tensors reduced on the host) and
-    the CPU's deferred path give numpy's definitions, for odd tensors too."""
+def test_capture_agrees_with_numpy_for_odd_tensors() -> None:
+    """The capture gives numpy's definitions, for odd tensors too (one-element tensors are
+    reduced on the host, the others with batched kernels)."""
     from smdbg.hooks._plan import TensorPlan
     from smdbg.hooks._torch_capture import StepCapture
 
@@ -185,17 +141,14 @@ def test_inline_and_deferred_capture_agree_with_numpy() -> None:
         "b": torch.randn(4, 4, generator=g),
         "inf": torch.tensor([1.0, float("inf"), -2.0]),
     }
-    for defer in (False, True):
-        cap = StepCapture(defer_cpu=defer)
-        cap.add([(n, plan, t) for n, t in tensors.items()])
-        pending = cap.finish((0, "TRAIN", 0))
-        pending.wait()
-        got = {e.name: (raw, red) for e, raw, red in pending.items()}
-        cap.close()
-        for name, t in tensors.items():
-            raw, red = got[name]
-            np.testing.assert_array_equal(raw, t.float().numpy() if t.dtype == torch.float16 else t.numpy())
-            want = compute_reductions(t.double().numpy(), keys)
-            for key in keys:
-                assert red[key] == pytest.approx(want[key], rel=1e-3 if t.dtype == torch.float16 else 1e-5,
-                                                 abs=1e-6, nan_ok=True), (defer, name, key)  # fmt: skip
+    cap = StepCapture()
+    cap.add([(n, plan, t) for n, t in tensors.items()])
+    pending = cap.finish((0, "TRAIN", 0))
+    got = {e.name: (raw, red) for e, raw, red in pending.items()}
+    for name, t in tensors.items():
+        raw, red = got[name]
+        np.testing.assert_array_equal(raw, t.numpy())
+        want = compute_reductions(t.double().numpy(), keys)
+        for key in keys:
+            assert red[key] == pytest.approx(want[key], rel=1e-3 if t.dtype == torch.float16 else 1e-5,
+                                             abs=1e-6, nan_ok=True), (name, key)  # fmt: skip
