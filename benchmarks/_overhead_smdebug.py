@@ -20,6 +20,8 @@ import torch.nn as nn
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _overhead_pytorch import CONFIGS, build_model, hook_kwargs  # noqa: E402
 
+_DIRS: list[str] = []
+
 
 def trainer(name, device, config):  # noqa: ANN001, ANN201
     torch.manual_seed(0)
@@ -30,6 +32,7 @@ def trainer(name, device, config):  # noqa: ANN001, ANN201
         import smdebug.pytorch as smd
 
         out = tempfile.mkdtemp(prefix="smdebug-bench-")
+        _DIRS.append(out)
         hook = smd.Hook(out, **hook_kwargs(smd, config))
         hook.register_module(model)
         hook.register_loss(loss_fn)
@@ -77,7 +80,8 @@ def main() -> None:
                 ps.append(plain(steps))
                 hs.append(hooked(steps))
             out[f"{m}|{cname}"] = statistics.median(hs) / statistics.median(ps)
-    shutil.rmtree(tempfile.gettempdir() + "/smdebug-bench-", ignore_errors=True)
+    for d in _DIRS:  # save_all trials reach several GB each
+        shutil.rmtree(d, ignore_errors=True)
     print(json.dumps(out))
 
 
