@@ -33,11 +33,24 @@ __all__ = [
     "CapturedTensor",
     "batch_reductions",
     "grouped_reductions",
+    "flatten_tensors",
 ]
 
 _INF = float("inf")
 _DTYPE_NAMES: dict[torch.dtype, str] = {}
 _WIDEN = (torch.bfloat16, torch.float8_e4m3fn, torch.float8_e5m2)  # raw copies stored as float32
+
+
+def flatten_tensors(value: Any) -> Iterator[torch.Tensor]:
+    """Tensors in a module's inputs or outputs, in order (tuples, lists, dicts by insertion)."""
+    if isinstance(value, torch.Tensor):
+        yield value
+    elif isinstance(value, (tuple, list)):
+        for v in value:
+            yield from flatten_tensors(v)
+    elif isinstance(value, dict):
+        for v in value.values():
+            yield from flatten_tensors(v)
 
 
 def _compute_dtype(t: torch.Tensor) -> torch.Tensor:
@@ -235,7 +248,7 @@ class StepCapture:
             entry = CapturedTensor(name, plan, tuple(t.shape), dtype, dev)
             cpu = dev.type == "cpu"
             if plan.raw and not cpu:
-                entry.raw = self._raw_copy(t)
+                entry.raw = self._pinned_copy(t)
             if plan.reductions:
                 n = t.numel()
                 if n == 0:
@@ -244,7 +257,7 @@ class StepCapture:
                     v = t.item()
                     entry.constants = scalar_reductions(abs(v) if isinstance(v, complex) else float(v), plan.reductions)  # fmt: skip
                 elif n == 1:  # a loss on a GPU: one copy, reduced on the host once it landed
-                    entry.scalar = entry.raw if entry.raw is not None else self._raw_copy(t)
+                    entry.scalar = entry.raw if entry.raw is not None else self._pinned_copy(t)
                 else:
                     c = _compute_dtype(t)
                     members = groups.get((dev, c.dtype))
@@ -292,11 +305,12 @@ class StepCapture:
             for (entry, _), host in zip(members, self.pool.copy_flat([t for _, t in members])):
                 entry.raw = host
 
-    def _raw_copy(self, t: torch.Tensor) -> np.ndarray | torch.Tensor:
+    @staticmethod
+    def _pinned_copy(t: torch.Tensor) -> torch.Tensor:
+        """A device tensor's copy into pinned host memory, started without waiting for it
+        (CPU tensors are copied by ``_snapshot``)."""
         if t.dtype in _WIDEN:
             t = t.float()
-        if t.device.type == "cpu":
-            return self.pool.copy(t)
         host = torch.empty(t.shape, dtype=t.dtype, pin_memory=True)
         host.copy_(t, non_blocking=True)
         return host

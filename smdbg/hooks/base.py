@@ -112,7 +112,6 @@ class BaseHook:
         )
 
         self.mode = ModeKeys.GLOBAL
-        self._mode_name = self.mode.name
         self.step = 0
         self.mode_steps: dict[ModeKeys, int] = {m: 0 for m in ModeKeys}
         self.error_count = 0
@@ -228,7 +227,6 @@ class BaseHook:
         if self._records:
             self._advance()
         self.mode = mode
-        self._mode_name = mode.name
         self._saving = self.planner.begin_step(mode, self.mode_steps[mode])
         self._publish_progress()
 
@@ -236,13 +234,10 @@ class BaseHook:
         """Tell readers every record before the current step was handed over. A hook whose
         records of earlier steps are still in flight (device -> host copies) publishes less."""
         if self._writer is not None:
-            self._writer.set_progress(self.step, self._mode_name, self.mode_steps[self.mode])
+            self._writer.set_progress(self.step, self.mode.name, self.mode_steps[self.mode])
 
     def _advance(self) -> None:
-        """End the current step: hand its records to the writer, move both counters on.
-
-        Runs at every training step, so the common case (nothing saved) is kept to a few
-        attribute reads and stores."""
+        """End the current step: hand its records to the writer, move both counters on."""
         if self._records:
             self._flush_records()
         self.step += 1

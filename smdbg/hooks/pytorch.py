@@ -16,30 +16,18 @@ from __future__ import annotations
 import collections
 import functools
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import torch
 
-from smdbg.hooks._torch_capture import PendingStep, StepCapture
+from smdbg.hooks._torch_capture import PendingStep, StepCapture, flatten_tensors
 from smdbg.hooks.base import BaseHook, guarded
 from smdbg.modes import ModeKeys
 
 __all__ = ["Hook", "flatten_tensors"]
 
 _MAX_IN_FLIGHT = 8
-
-
-def flatten_tensors(value: Any) -> Iterator[torch.Tensor]:
-    """Tensors in a module's inputs or outputs, in order (tuples, lists, dicts by insertion)."""
-    if isinstance(value, torch.Tensor):
-        yield value
-    elif isinstance(value, (tuple, list)):
-        for v in value:
-            yield from flatten_tensors(v)
-    elif isinstance(value, dict):
-        for v in value.values():
-            yield from flatten_tensors(v)
 
 
 class Hook(BaseHook):
@@ -209,7 +197,7 @@ class Hook(BaseHook):
             step, mode, mode_step = self._in_flight[0].info
             self._writer.set_progress(step, mode, mode_step)
         else:
-            self._writer.set_progress(self.step, self._mode_name, self.mode_steps[self.mode])
+            self._writer.set_progress(self.step, self.mode.name, self.mode_steps[self.mode])
 
     def close(self, _stopped: str | None = None) -> None:
         if not self._closed:
@@ -226,7 +214,7 @@ class Hook(BaseHook):
         """Hand this step's captures over: at once when all values are on the host, else when
         the device copies (CUDA event) are done. Steps are handed over in order."""
         if len(self._capture):
-            pending = self._capture.finish((self.step, self._mode_name, self.mode_steps[self.mode]))
+            pending = self._capture.finish((self.step, self.mode.name, self.mode_steps[self.mode]))
             if pending.in_flight or self._in_flight:
                 self._in_flight.append(pending)
             else:
