@@ -99,10 +99,12 @@ class Collection:
     """A named group of tensors; ``include(regex)`` adds a pattern, ``add_tensor_name`` a name."""
 
     save_config_epoch: ClassVar[int] = 0  # bumped when any collection's save_config is set
+    mutations: ClassVar[int] = 0  # bumped by every change of any collection (plans depend on them)
 
     def __setattr__(self, key: str, value: Any) -> None:
         if key == "save_config":
             Collection.save_config_epoch += 1
+        Collection.mutations += 1
         object.__setattr__(self, key, value)
 
     def __init__(
@@ -132,9 +134,11 @@ class Collection:
         for r in [regex] if isinstance(regex, str) else list(regex):
             if r not in self.include_regex:
                 self._patterns.append(compile_regex(r, f"collection {self.name!r}"))
+                Collection.mutations += 1
 
     def add_tensor_name(self, name: str) -> None:
         self.tensor_names.add(name)
+        Collection.mutations += 1
 
     def has_tensor_name(self, name: str) -> bool:
         return name in self.tensor_names
@@ -197,6 +201,7 @@ class CollectionManager:
             collection = Collection(collection)
         self._collections[collection.name] = collection
         Collection.save_config_epoch += 1
+        Collection.mutations += 1
         return collection
 
     def get(self, name: str, create: bool = True) -> Collection:

@@ -99,10 +99,14 @@ class SavePlanner:
         return self.version, frozenset(self.active)
 
     def _check_fingerprint(self) -> None:
-        fp = tuple(
-            (c.name, id(c), len(c._patterns), len(c.tensor_names), id(c.reduction_config), id(c.save_config))
-            for c in self.collections
-        ) + (tuple(self.included), id(self.reduction_config))
+        # Collection.mutations counts include/add_tensor_name/attribute changes; the name counts
+        # catch names added to a collection's tensor_names set directly.
+        fp = (
+            Collection.mutations,
+            tuple([len(c.tensor_names) for c in self.collections]),
+            tuple(self.included),
+            id(self.reduction_config),
+        )
         if fp != self._fingerprint:
             self._fingerprint = fp
             self._members.clear()

@@ -1,11 +1,13 @@
 """Batched capture of PyTorch tensors for one step: reductions on the tensors' device, one copy.
 
-Reductions of a group of tensors are computed together (``torch._foreach_norm`` for the norms
-and abs-max, ``torch._foreach_max`` for max/min, per-tensor kernels for the rest) and kept on
-the device as small result vectors. At the end of the step all result vectors of a device are
-concatenated and copied to pinned host memory with ``non_blocking=True``; a CUDA event marks
-when the copy is done, so nothing here synchronises the device. On the CPU the same code runs
-and the results are simply read.
+On a GPU, the reductions of a group of tensors are computed together: the common ones (mean,
+sum, max, min, abs max, norms ...) over one flat buffer with segmented reductions
+(:mod:`smdbg.hooks._torch_flat`, about ten kernels per step whatever the number of tensors),
+variance and std with one stack and kernel per shape. The results stay on the device as small
+vectors; at the end of the step all result vectors of a device are concatenated and copied to
+pinned host memory with ``non_blocking=True``; a CUDA event marks when the copy is done, so
+nothing here synchronises the device. On the CPU each tensor is reduced at once to Python
+floats with the fastest kernels there (:mod:`smdbg.hooks._torch_cpu`).
 
 The per-tensor Python work is kept small on purpose: a saved step of a model with a few hundred
 parameters calls in here for every weight and gradient, and on a GPU that host time is what a
@@ -25,6 +27,8 @@ import torch
 
 from smdbg.hooks._host_pool import HostPool
 from smdbg.hooks._plan import TensorPlan
+from smdbg.hooks._torch_cpu import cpu_reductions
+from smdbg.hooks._torch_flat import FLAT_KEYS, SegmentLayouts, flat_reductions
 from smdbg.reductions import compute_reductions, scalar_reductions
 
 __all__ = [
@@ -38,6 +42,7 @@ __all__ = [
 
 _INF = float("inf")
 _DTYPE_NAMES: dict[torch.dtype, str] = {}
+_FLAT_DEVICES = {"cuda"}  # where torch.segment_reduce has fast kernels
 _WIDEN = (torch.bfloat16, torch.float8_e4m3fn, torch.float8_e5m2)  # raw copies stored as float32
 
 
@@ -89,16 +94,14 @@ def _per_tensor(key: str, t: torch.Tensor) -> torch.Tensor:
 
 def batch_reductions(tensors: Sequence[torch.Tensor], key: str) -> torch.Tensor:
     """One reduction of each tensor as a 1-d tensor, computed with as few kernels (and Python
-    calls) as the key allows. Tensors are non-empty, on one device, in one compute dtype."""
+    calls) as the key allows. Tensors are non-empty, on one GPU, in one compute dtype (CPU
+    tensors are reduced one by one, see :mod:`smdbg.hooks._torch_cpu`)."""
     ts = list(tensors)
     if key in ("l2", "abs_l2"):
         return torch.stack(torch._foreach_norm(ts, 2))
     if key in ("l1", "abs_l1"):
         return torch.stack(torch._foreach_norm(ts, 1))
     if key == "abs_max":
-        if ts[0].device.type == "cpu":  # the CPU inf-norm kernel is ~15x slower than aminmax
-            lohi = torch.stack([v for t in ts for v in torch.aminmax(t)])
-            return lohi.abs_().view(-1, 2).amax(1)
         return torch.stack(torch._foreach_norm(ts, _INF))
     if key == "max":
         return torch.stack(torch._foreach_max(ts))
@@ -106,8 +109,6 @@ def batch_reductions(tensors: Sequence[torch.Tensor], key: str) -> torch.Tensor:
         return torch.stack(torch._foreach_max(torch._foreach_neg(ts))).neg_()
     if key == "abs_min":
         return torch.stack(torch._foreach_max(torch._foreach_neg(torch._foreach_abs(ts)))).neg_()
-    if ts[0].device.type == "cpu":
-        return torch.stack([_per_tensor(key, t) for t in ts])
     return grouped_reductions(ts, key)
 
 
@@ -227,19 +228,23 @@ class StepCapture:
         self._count: dict[Any, int] = {}
         self._by_name: dict[str, CapturedTensor] = {}
         self.pool = HostPool()
+        self._layouts = SegmentLayouts()
 
     def __len__(self) -> int:
         return len(self.entries)
 
     def add(self, items: Sequence[tuple[str, TensorPlan, torch.Tensor]]) -> None:
         """Capture a group of tensors (reductions batched per device and dtype)."""
-        with torch.no_grad():  # one context instead of a detach() per tensor
+        # one no_grad instead of a detach() per tensor; numpy's overflow warnings off (an
+        # exploding tensor is data to save, not a warning in the training loop)
+        with torch.no_grad(), np.errstate(all="ignore"):
             self._add(items)
 
     def _add(self, items: Sequence[tuple[str, TensorPlan, torch.Tensor]]) -> None:
         groups: dict[tuple[Any, torch.dtype], list[tuple[CapturedTensor, torch.Tensor]]] = {}
         snaps: list[tuple[CapturedTensor, torch.Tensor]] = []  # CPU tensors saved raw
         entries = self.entries
+        by_name = self._by_name
         for name, plan, t in items:
             dev = t.device
             dtype = _DTYPE_NAMES.get(t.dtype)
@@ -253,43 +258,52 @@ class StepCapture:
                 n = t.numel()
                 if n == 0:
                     entry.constants = compute_reductions(np.empty(0), plan.reductions)
-                elif cpu and n == 1:  # a loss: no kernels, no stacking
-                    v = t.item()
-                    entry.constants = scalar_reductions(abs(v) if isinstance(v, complex) else float(v), plan.reductions)  # fmt: skip
+                elif cpu:  # reduced now, to floats (a loss without any kernel)
+                    if n == 1:
+                        v = t.item()
+                        entry.constants = scalar_reductions(abs(v) if isinstance(v, complex) else float(v), plan.reductions)  # fmt: skip
+                    else:
+                        entry.constants = cpu_reductions(t, plan.reductions)
                 elif n == 1:  # a loss on a GPU: one copy, reduced on the host once it landed
                     entry.scalar = entry.raw if entry.raw is not None else self._pinned_copy(t)
                 else:
-                    c = _compute_dtype(t)
-                    members = groups.get((dev, c.dtype))
+                    members = groups.get((dev, t.dtype))
                     if members is None:
-                        members = groups[(dev, c.dtype)] = []
-                    members.append((entry, c))
+                        members = groups[(dev, t.dtype)] = []
+                    members.append((entry, t))
             if plan.raw and cpu:
                 snaps.append((entry, t))
             entries.append(entry)
-            self._track(name, entry)
+            previous = by_name.get(name)
+            if previous is not None:
+                previous.dropped = True  # captured again in this step: the later capture wins
+            by_name[name] = entry
         if snaps:
             self._snapshot(snaps)
         for (dev, _), members in groups.items():
-            members.sort(key=_by_shape)  # equal shapes adjacent: reduced together on a GPU
             keys = members[0][0].plan.reductions
             if any(e.plan.reductions != keys for e, _ in members):
                 keys = tuple(dict.fromkeys(k for e, _ in members for k in e.plan.reductions))
             chunks = self._results.setdefault(dev, [])
             base = self._count.get(dev, 0)
-            for key in keys:
+            flat = [k for k in keys if k in FLAT_KEYS] if dev.type in _FLAT_DEVICES else []
+            if flat:  # ~10 kernels for the whole group, whatever its size
+                chunks.append(flat_reductions([t for _, t in members], flat, self._layouts).reshape(-1))
+                m = len(members)
+                for i, (e, _) in enumerate(members):
+                    red = e.plan.reductions
+                    e.offsets.update({k: base + ki * m + i for ki, k in enumerate(flat) if k in red})
+                base += len(flat) * m
+                keys = tuple(k for k in keys if k not in FLAT_KEYS)
+            if keys:
+                members = sorted(((e, _compute_dtype(t)) for e, t in members), key=_by_shape)
+            for key in keys:  # equal shapes adjacent: one stack and kernel per shape
                 sel = [(e, t) for e, t in members if key in e.plan.reductions]
                 chunks.append(batch_reductions([t for _, t in sel], key))
                 for i, (e, _) in enumerate(sel):
                     e.offsets[key] = base + i
                 base += len(sel)
             self._count[dev] = base
-
-    def _track(self, name: str, entry: CapturedTensor) -> None:
-        previous = self._by_name.get(name)
-        if previous is not None:
-            previous.dropped = True  # captured again in this step: the later capture wins
-        self._by_name[name] = entry
 
     def _snapshot(self, snaps: list[tuple[CapturedTensor, torch.Tensor]]) -> None:
         """Raw host copies of CPU tensors: one ``torch.cat`` per dtype into a pooled buffer."""

@@ -287,28 +287,31 @@ class Hook(BaseHook):
             return
         self._remove_step_handles()
         self._attached_for = active
+        for kind, target, name in self._planned(
+            f"attach{len(self._models), len(self._losses), bool(self._optimizers)}", self._attach_plan
+        ):
+            if kind == "grad":
+                handle = target.register_post_accumulate_grad_hook(functools.partial(self._grad_hook, name))
+            else:
+                handle = target.register_forward_hook(functools.partial(self._module_hook, name))
+            self._step_handles.append(handle)
+        if not self._step_handles:
+            self._step_handles.append(None)  # nothing to attach this step; do not look again
+
+    def _attach_plan(self) -> list[tuple[str, Any, str]]:
+        """Which modules (inputs/outputs saved) and parameters (gradients, when no optimizer is
+        wrapped) get a hook at a saved step with the current plans."""
         plan = self.planner.plan
-        for model in self._models:
-            for sub in model.modules():
-                name = self._module_names.get(sub)
-                if name is not None and (plan(f"{name}_output_0") or plan(f"{name}_input_0")):
-                    self._step_handles.append(
-                        sub.register_forward_hook(functools.partial(self._module_hook, name))
-                    )
-        for loss in self._losses:
-            name = self._module_names[loss]
-            if plan(f"{name}_output_0") or plan(f"{name}_input_0"):
-                self._step_handles.append(
-                    loss.register_forward_hook(functools.partial(self._module_hook, name))
-                )
+        rows: list[tuple[str, Any, str]] = []
+        for module in [sub for model in self._models for sub in model.modules()] + self._losses:
+            name = self._module_names.get(module)
+            if name is not None and (plan(f"{name}_output_0") or plan(f"{name}_input_0")):
+                rows.append(("module", module, name))
         if not self._optimizers:
             for full, p in self._params:
                 if p.requires_grad and plan(f"gradient/{full}"):
-                    self._step_handles.append(
-                        p.register_post_accumulate_grad_hook(functools.partial(self._grad_hook, full))
-                    )
-        if not self._step_handles:
-            self._step_handles.append(None)  # nothing to attach this step; do not look again
+                    rows.append(("grad", p, full))
+        return rows
 
     def _remove_step_handles(self) -> None:
         for h in self._step_handles:

@@ -152,3 +152,82 @@ def test_capture_agrees_with_numpy_for_odd_tensors() -> None:
         for key in keys:
             assert red[key] == pytest.approx(want[key], rel=1e-3 if t.dtype == torch.float16 else 1e-5,
                                              abs=1e-6, nan_ok=True), (name, key)  # fmt: skip
+
+
+ALL_KEYS = ("mean", "sum", "prod", "variance", "std", "max", "min", "l1", "l2",
+            "abs_mean", "abs_sum", "abs_max", "abs_min", "abs_l1", "abs_l2", "abs_prod", "abs_std")  # fmt: skip
+
+
+def _odd_tensors() -> dict[str, torch.Tensor]:
+    g = torch.Generator().manual_seed(5)
+    big = torch.randn(300, 70, generator=g)
+    nan = torch.randn(40, generator=g)
+    nan[7] = float("nan")
+    return {
+        "big": big,
+        "transposed": big.t()[::2],  # not contiguous
+        "nan": nan,
+        "infs": torch.tensor([1.0, float("inf"), -float("inf"), 2.0]),
+        "neg_inf": torch.tensor([-float("inf"), 3.0]),
+        "bf16": torch.randn(33, generator=g).bfloat16(),
+        "f64": torch.randn(17, generator=g, dtype=torch.float64),
+        "ints": torch.arange(-5, 6),
+        "bools": torch.tensor([True, False, True]),
+        "complex": torch.tensor([3 + 4j, -1j, 2 + 0j]),
+        "small": torch.tensor([0.5, -0.25]) * 1e-3,
+    }
+
+
+def _want(t: torch.Tensor) -> np.ndarray:
+    return (t.abs() if t.is_complex() else t).double().numpy()
+
+
+def test_cpu_reductions_follow_numpy_definitions() -> None:
+    """The CPU kernels (torch sums, numpy max/min, BLAS dot for the l2 norm) against the numpy
+    definitions, for odd dtypes, layouts and non-finite values."""
+    from smdbg.hooks._torch_cpu import cpu_reductions
+
+    for name, t in _odd_tensors().items():
+        with torch.no_grad():
+            got = cpu_reductions(t, ALL_KEYS)
+        want = compute_reductions(_want(t), ALL_KEYS)
+        rel = 1e-2 if t.dtype == torch.bfloat16 else 1e-5
+        for key in ALL_KEYS:
+            assert got[key] == pytest.approx(want[key], rel=rel, abs=1e-9, nan_ok=True), (name, key)
+    with pytest.raises(ValueError, match="unknown reduction key 'median'"):
+        cpu_reductions(torch.ones(3), ("median",))
+
+
+def test_cpu_l2_norm_of_huge_values_does_not_overflow() -> None:
+    from smdbg.hooks._torch_cpu import cpu_reductions
+
+    t = torch.full((4,), 3e20)  # float32 squares overflow; the norm itself does not
+    assert cpu_reductions(t, ("l2",))["l2"] == pytest.approx(6e20, rel=1e-6)
+
+
+def test_flat_segment_reductions_match_numpy(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The GPU path reduces many tensors over one flat buffer with segmented reductions; the
+    same code checked here on CPU tensors, across several flat chunks."""
+    from smdbg.hooks import _torch_flat
+    from smdbg.hooks._torch_flat import FLAT_KEYS, SegmentLayouts, flat_reductions
+
+    keys = sorted(FLAT_KEYS)
+    layouts = SegmentLayouts()
+    tensors = {k: t for k, t in _odd_tensors().items() if t.dtype == torch.float32}
+    ts = [t for t in tensors.values()]
+    for chunk in (1 << 26, 100):  # one buffer; then a chunk per few tensors (bounded memory)
+        monkeypatch.setattr(_torch_flat, "FLAT_CHUNK", chunk)
+        got = flat_reductions(ts, keys, layouts)
+        assert got.shape == (len(keys), len(ts)) and got.dtype == torch.float64
+        for j, (name, t) in enumerate(tensors.items()):
+            want = compute_reductions(_want(t), keys)
+            for i, key in enumerate(keys):
+                assert got[i, j].item() == pytest.approx(want[key], rel=1e-5, abs=1e-9, nan_ok=True), (
+                    name,
+                    key,
+                )
+    ints = [torch.arange(-3, 4), torch.tensor([7, -9])]
+    got = flat_reductions(ints, ["sum", "abs_max", "mean"], layouts)
+    assert got.tolist() == [[0.0, -2.0], [3.0, 9.0], [0.0, -1.0]]
+    with pytest.raises(ValueError, match="'std' has no flat form"):
+        flat_reductions(ts, ["std"], layouts)

@@ -99,3 +99,33 @@ def test_cuda_raw_tensors_without_device_sync(tmp_path) -> None:
             trial.tensor("SGD_ConvNet_conv.weight_momentum_buffer").value(step), mom.cpu().numpy()
         )
         assert float(trial.tensor("CrossEntropyLoss_output_0").value(step)) == pytest.approx(loss.item())
+
+
+def test_cuda_flat_segment_reductions_match_numpy() -> None:
+    """The segmented reductions of many tensors (the saved-step path on a GPU) give numpy's
+    values, NaN included, and launch nothing that waits for the device."""
+    from smdbg.hooks._torch_flat import FLAT_KEYS, SegmentLayouts, flat_reductions
+    from smdbg.reductions import compute_reductions
+
+    g = torch.Generator(device="cuda").manual_seed(0)
+    ts = [torch.randn(s, device="cuda", generator=g) for s in [(512, 512), (512,), (3, 7), (2,), (1000, 33)]]
+    ts[2][1, 1] = float("nan")
+    keys = sorted(FLAT_KEYS)
+    layouts = SegmentLayouts()
+    flat_reductions(ts, keys, layouts)  # the layout's first use copies the lengths once
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        got = flat_reductions(ts, keys, layouts)
+        half = flat_reductions([t.bfloat16() for t in ts], ["mean", "abs_max", "l2"], layouts)
+    finally:
+        torch.cuda.set_sync_debug_mode(0)
+    got, half = got.cpu(), half.cpu()
+    for j, t in enumerate(ts):
+        want = compute_reductions(t.double().cpu().numpy(), keys)
+        for i, key in enumerate(keys):
+            assert got[i, j].item() == pytest.approx(want[key], rel=1e-4, abs=1e-6, nan_ok=True), (j, key)
+        want = compute_reductions(t.bfloat16().double().cpu().numpy(), ["mean", "abs_max", "l2"])
+        assert half[:, j].tolist() == pytest.approx(
+            [want["mean"], want["abs_max"], want["l2"]], rel=1e-2, abs=1e-3, nan_ok=True
+        )
