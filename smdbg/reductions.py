@@ -5,7 +5,8 @@ Definitions used by every framework hook (documented in docs/store.md):
 * ``variance`` and ``std`` are the *population* statistics (ddof=0), defined for a single
   element too. smdebug used the unbiased estimator in PyTorch and the population one in
   TensorFlow; smdbg uses one definition everywhere.
-* ``l1`` is sum(|x|), ``l2`` is sqrt(sum(x^2)), computed in float64.
+* ``l1`` is sum(|x|), ``l2`` is sqrt(sum(x^2)); here computed in float64 (the framework hooks
+  reduce float32 tensors in float32 on their device and store float64).
 * ``abs_<name>`` applies the reduction to |x|.
 * Reductions of an empty tensor are NaN (``sum`` 0, ``prod`` 1).
 """
