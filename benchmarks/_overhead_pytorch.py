@@ -115,12 +115,13 @@ def build_model(name: str, device: str) -> tuple[nn.Module, Callable[[], tuple[t
 
 def _trainer(
     name: str, device: str, config: dict[str, Any] | None
-) -> tuple[Callable[[int], float], list[str]]:
+) -> tuple[Callable[[int], float], list[str], Any]:
     torch.manual_seed(0)
     model, data = build_model(name, device)
     loss_fn = nn.CrossEntropyLoss()
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
     dirs: list[str] = []
+    hook = None
     if config is not None:
         import smdbg.pytorch as smd
 
@@ -144,7 +145,7 @@ def _trainer(
         return (time.perf_counter() - t0) / steps
 
     run(20)  # warm-up
-    return run, dirs
+    return run, dirs, hook
 
 
 def cases(args: argparse.Namespace) -> list[tuple[str, str, Callable[[], float], Callable[[], float]]]:
@@ -153,16 +154,29 @@ def cases(args: argparse.Namespace) -> list[tuple[str, str, Callable[[], float],
     models = args.models.split(",") if getattr(args, "models", None) else (
         ["mlp", "cnn"] if device == "cpu" else ["resnet18", "transformer"]
     )  # fmt: skip
-    out = []
+    out: list[tuple[str, str, Callable[[], float], Callable[[], float]]] = []
+    live: dict[str, Any] = {}  # the one hooked trainer alive now (a real run has one hook)
+
+    def hooked_fn(m: str, cname: str, cfg: dict[str, Any], steps: int) -> Callable[[], float]:
+        def fn() -> float:
+            if live.get("key") != (m, cname):
+                if live.get("hook") is not None:
+                    live["hook"].close()  # the previous case's hook: its writer thread stops
+                live.clear()
+                run, dirs, hook = _trainer(m, device, cfg)
+                _CLEANUP.extend(dirs)
+                live.update(key=(m, cname), run=run, hook=hook)
+            return float(live["run"](steps))
+
+        return fn
+
     for m in models:
-        plain, _ = _trainer(m, device, None)
+        plain, _, _ = _trainer(m, device, None)
         for cname, cfg in CONFIGS.items():
             if cname.startswith("save_all") and device != "cpu" and not getattr(args, "save_all_gpu", False):
                 continue
-            hooked, dirs = _trainer(m, device, cfg)
             steps = args.steps if not cname.startswith("save_all") else max(20, args.steps // 5)
-            out.append((m, cname, lambda p=plain, s=steps: p(s), lambda h=hooked, s=steps: h(s)))
-            _CLEANUP.extend(dirs)
+            out.append((m, cname, lambda p=plain, s=steps: p(s), hooked_fn(m, cname, cfg, steps)))
     return out
 
 
