@@ -3,9 +3,10 @@
 A saved step of a transformer reduces ~150 weights and gradients. Per-tensor kernels (or one
 stack per shape) cost the host several microseconds per launch, and a model that is host-bound
 pays that on its critical path. Here the tensors of one dtype are copied into one flat buffer
-(one ``torch.cat``; a device-side copy at HBM speed) and each reduction is one
-``torch.segment_reduce`` over it (CUB's segmented reduction on CUDA; NaN propagates through
-max/min), so a saved step launches about ten kernels whatever the number of tensors.
+(one ``torch.cat``; a device-side copy at HBM speed) and each reduction is two
+``torch.segment_reduce`` calls over it (CUB's segmented reduction on CUDA, over sub-segments of
+at most ``SUB_SEGMENT`` elements, then per tensor; NaN propagates through max/min), so a saved
+step launches about fifteen kernels whatever the number of tensors.
 
 Buffers are built in chunks of at most ``FLAT_CHUNK`` elements so that the temporary memory
 stays bounded for large models. Segment lengths are copied to the device once per layout and
@@ -28,24 +29,42 @@ FLAT_KEYS = frozenset(
 FLAT_CHUNK = 1 << 26  # elements per flat buffer (256 MB of float32)
 
 
+SUB_SEGMENT = 1 << 14  # elements per first-level segment: many thread blocks per large tensor
+
+
 class SegmentLayouts:
-    """Device tensors of segment lengths and element counts, one pair per layout (cached)."""
+    """Device tensors describing a layout, one set per list of tensor sizes (cached).
+
+    A segmented reduction gives each segment one thread block, so a few large tensors (a
+    ResNet's 2.4M-element convolutions) would leave most of a GPU idle. Each tensor is therefore
+    cut into sub-segments of at most ``SUB_SEGMENT`` elements, reduced first, and the partial
+    results are reduced per tensor in a second, small segmented reduction."""
 
     def __init__(self) -> None:
-        self._cache: dict[tuple[Any, tuple[int, ...]], tuple[torch.Tensor, torch.Tensor, Any]] = {}
+        self._cache: dict[
+            tuple[Any, tuple[int, ...]], tuple[torch.Tensor, torch.Tensor, torch.Tensor, Any]
+        ] = {}
 
-    def get(self, device: Any, lengths: tuple[int, ...]) -> tuple[torch.Tensor, torch.Tensor]:
+    def get(self, device: Any, lengths: tuple[int, ...]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(sub-segment lengths, sub-segments per tensor, element count per tensor as float64)."""
         key = (device, lengths)
         hit = self._cache.get(key)
         if hit is None:
             if len(self._cache) > 256:
                 self._cache.clear()
-            host = torch.tensor(lengths, dtype=torch.int64)
+            sub: list[int] = []
+            per: list[int] = []
+            for n in lengths:
+                full, rest = divmod(n, SUB_SEGMENT)
+                sub.extend([SUB_SEGMENT] * full + ([rest] if rest else []))
+                per.append(full + (1 if rest else 0))
+            host = torch.tensor(sub + per + list(lengths), dtype=torch.int64)
             if device.type == "cuda":
                 host = host.pin_memory()  # copied without waiting; kept alive with the result
             dev = host.to(device, non_blocking=True)
-            hit = self._cache[key] = (dev, dev.to(torch.float64), host)
-        return hit[0], hit[1]
+            a, b = len(sub), len(sub) + len(per)
+            hit = self._cache[key] = (dev[:a], dev[a:b], dev[b:].to(torch.float64), host)
+        return hit[0], hit[1], hit[2]
 
 
 def _compute(flat: torch.Tensor) -> torch.Tensor:
@@ -58,9 +77,9 @@ def _compute(flat: torch.Tensor) -> torch.Tensor:
     return flat.double()
 
 
-def _segment_rows(flat: torch.Tensor, lengths: torch.Tensor, counts: torch.Tensor,
+def _segment_rows(flat: torch.Tensor, sub: torch.Tensor, per: torch.Tensor, counts: torch.Tensor,
                   keys: Sequence[str]) -> torch.Tensor:  # fmt: skip
-    """One row per key, one column per segment."""
+    """One row per key, one column per tensor."""
     done: dict[tuple[str, int], torch.Tensor] = {}
     sources: dict[int, torch.Tensor] = {0: flat}
 
@@ -70,7 +89,8 @@ def _segment_rows(flat: torch.Tensor, lengths: torch.Tensor, counts: torch.Tenso
             x = sources.get(src)
             if x is None:
                 x = sources[src] = flat.abs() if src == 1 else flat * flat
-            r = done[(op, src)] = torch.segment_reduce(x, op, lengths=lengths, unsafe=True)
+            partial = torch.segment_reduce(x, op, lengths=sub, unsafe=True)
+            r = done[(op, src)] = torch.segment_reduce(partial, op, lengths=per, unsafe=True)
         return r
 
     rows = []
@@ -108,7 +128,7 @@ def flat_reductions(ts: Sequence[torch.Tensor], keys: Sequence[str], layouts: Se
             j += 1
         chunk = ts[i:j]
         flat = torch.cat([t.reshape(-1) for t in chunk]) if j - i > 1 else chunk[0].reshape(-1)
-        lengths, counts = layouts.get(flat.device, tuple(ns[i:j]))
-        parts.append(_segment_rows(_compute(flat), lengths, counts, keys))
+        sub, per, counts = layouts.get(flat.device, tuple(ns[i:j]))
+        parts.append(_segment_rows(_compute(flat), sub, per, counts, keys))
         i = j
     return torch.cat(parts, 1) if len(parts) > 1 else parts[0]

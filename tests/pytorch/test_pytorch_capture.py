@@ -215,9 +215,11 @@ def test_flat_segment_reductions_match_numpy(monkeypatch: pytest.MonkeyPatch) ->
     layouts = SegmentLayouts()
     tensors = {k: t for k, t in _odd_tensors().items() if t.dtype == torch.float32}
     ts = [t for t in tensors.values()]
-    for chunk in (1 << 26, 100):  # one buffer; then a chunk per few tensors (bounded memory)
+    # one buffer; a chunk per few tensors (bounded memory); many sub-segments per tensor
+    for chunk, sub in ((1 << 26, 1 << 14), (100, 1 << 14), (1 << 26, 7)):
         monkeypatch.setattr(_torch_flat, "FLAT_CHUNK", chunk)
-        got = flat_reductions(ts, keys, layouts)
+        monkeypatch.setattr(_torch_flat, "SUB_SEGMENT", sub)
+        got = flat_reductions(ts, keys, SegmentLayouts())
         assert got.shape == (len(keys), len(ts)) and got.dtype == torch.float64
         for j, (name, t) in enumerate(tensors.items()):
             want = compute_reductions(_want(t), keys)
