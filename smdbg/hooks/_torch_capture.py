@@ -28,7 +28,7 @@ import torch
 from smdbg.hooks._host_pool import HostPool
 from smdbg.hooks._plan import TensorPlan
 from smdbg.hooks._torch_cpu import cpu_reductions
-from smdbg.hooks._torch_flat import FLAT_KEYS, SegmentLayouts, flat_reductions
+from smdbg.hooks._torch_flat import FLAT_KEYS, SegmentLayouts, compute_dtype, flat_reductions
 from smdbg.reductions import compute_reductions, scalar_reductions
 
 __all__ = [
@@ -56,16 +56,6 @@ def flatten_tensors(value: Any) -> Iterator[torch.Tensor]:
     elif isinstance(value, dict):
         for v in value.values():
             yield from flatten_tensors(v)
-
-
-def _compute_dtype(t: torch.Tensor) -> torch.Tensor:
-    if t.dtype in (torch.float32, torch.float64):
-        return t
-    if t.is_floating_point():
-        return t.float()
-    if t.is_complex():
-        return t.abs().double()
-    return t.double()
 
 
 def _per_tensor(key: str, t: torch.Tensor) -> torch.Tensor:
@@ -296,7 +286,7 @@ class StepCapture:
                 base += len(flat) * m
                 keys = tuple(k for k in keys if k not in FLAT_KEYS)
             if keys:
-                members = sorted(((e, _compute_dtype(t)) for e, t in members), key=_by_shape)
+                members = sorted(((e, compute_dtype(t)) for e, t in members), key=_by_shape)
             for key in keys:  # equal shapes adjacent: one stack and kernel per shape
                 sel = [(e, t) for e, t in members if key in e.plan.reductions]
                 chunks.append(batch_reductions([t for _, t in sel], key))

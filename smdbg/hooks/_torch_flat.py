@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 
-__all__ = ["FLAT_KEYS", "flat_reductions", "SegmentLayouts"]
+__all__ = ["FLAT_KEYS", "flat_reductions", "SegmentLayouts", "compute_dtype"]
 
 FLAT_KEYS = frozenset(
     {"mean", "sum", "max", "min", "prod", "l1", "l2"}
@@ -67,7 +67,9 @@ class SegmentLayouts:
         return hit[0], hit[1], hit[2]
 
 
-def _compute(flat: torch.Tensor) -> torch.Tensor:
+def compute_dtype(flat: torch.Tensor) -> torch.Tensor:
+    """The tensor in the dtype its reductions are computed in: float32/float64 as they are, other
+    floats in float32, complex as magnitudes and integers/bools in float64."""
     if flat.dtype in (torch.float32, torch.float64):
         return flat
     if flat.is_floating_point():
@@ -129,6 +131,6 @@ def flat_reductions(ts: Sequence[torch.Tensor], keys: Sequence[str], layouts: Se
         chunk = ts[i:j]
         flat = torch.cat([t.reshape(-1) for t in chunk]) if j - i > 1 else chunk[0].reshape(-1)
         sub, per, counts = layouts.get(flat.device, tuple(ns[i:j]))
-        parts.append(_segment_rows(_compute(flat), sub, per, counts, keys))
+        parts.append(_segment_rows(compute_dtype(flat), sub, per, counts, keys))
         i = j
     return torch.cat(parts, 1) if len(parts) > 1 else parts[0]
