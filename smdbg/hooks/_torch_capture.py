@@ -42,6 +42,7 @@ __all__ = [
 
 _INF = float("inf")
 _DTYPE_NAMES: dict[torch.dtype, str] = {}
+_STRIDED = torch.strided
 _FLAT_DEVICES = {"cuda"}  # where torch.segment_reduce has fast kernels
 _WIDEN = (torch.bfloat16, torch.float8_e4m3fn, torch.float8_e5m2)  # raw copies stored as float32
 
@@ -236,6 +237,8 @@ class StepCapture:
         entries = self.entries
         by_name = self._by_name
         for name, plan, t in items:
+            if t.layout is not _STRIDED:  # a sparse gradient (nn.Embedding(sparse=True) ...)
+                t = t.to_dense()  # is saved as the dense values it stands for
             dev = t.device
             dtype = _DTYPE_NAMES.get(t.dtype)
             if dtype is None:

@@ -72,7 +72,7 @@ class Hook(BaseHook):
 
     def _to_numpy(self, value: Any) -> Any:
         if isinstance(value, torch.Tensor):
-            t = value.detach()
+            t = value.detach() if value.layout is torch.strided else value.detach().to_dense()
             if t.dtype in (torch.bfloat16, torch.float8_e4m3fn, torch.float8_e5m2):
                 t = t.float()
             return t.cpu().numpy()

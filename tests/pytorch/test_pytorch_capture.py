@@ -233,3 +233,27 @@ def test_flat_segment_reductions_match_numpy(monkeypatch: pytest.MonkeyPatch) ->
     assert got.tolist() == [[0.0, -2.0], [3.0, 9.0], [0.0, -1.0]]
     with pytest.raises(ValueError, match="'std' has no flat form"):
         flat_reductions(ts, ["std"], layouts)
+
+
+def test_sparse_gradients_are_saved_dense(tmp_path) -> None:
+    """nn.Embedding(sparse=True) hands the optimizer a sparse gradient: saved as its dense values."""
+    torch.manual_seed(0)
+    emb = nn.Embedding(20, 3, sparse=True)
+    opt = torch.optim.SGD(emb.parameters(), lr=0.1)
+    hook = smd.Hook(str(tmp_path), include_collections=["weights", "gradients"],
+                    save_config=smd.SaveConfig(save_interval=1),
+                    reduction_config=smd.ReductionConfig(reductions=["mean"], norms=["l2"], save_raw_tensor=True))  # fmt: skip
+    hook.register_module(emb)
+    hook.wrap_optimizer(opt)
+    grads = []
+    for ids in ([1, 2, 2], [5]):
+        opt.zero_grad()
+        emb(torch.tensor(ids)).sum().backward()
+        grads.append(emb.weight.grad.to_dense().clone())
+        opt.step()
+    hook.close()
+    trial = smd.create_trial(str(tmp_path))
+    g = trial.tensor("gradient/Embedding_weight")
+    for step, want in enumerate(grads):
+        np.testing.assert_array_equal(g.value(step), want.numpy())
+        assert g.reduction_value(step, "l2") == pytest.approx(float(want.norm()), rel=1e-6)
