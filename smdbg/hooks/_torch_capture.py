@@ -27,7 +27,7 @@ import torch
 
 from smdbg.hooks._host_pool import HostPool
 from smdbg.hooks._plan import TensorPlan
-from smdbg.hooks._torch_cpu import cpu_reductions
+from smdbg.hooks._torch_cpu import cpu_reductions, per_tensor
 from smdbg.hooks._torch_flat import FLAT_KEYS, SegmentLayouts, compute_dtype, flat_reductions
 from smdbg.reductions import compute_reductions, scalar_reductions
 
@@ -57,30 +57,6 @@ def flatten_tensors(value: Any) -> Iterator[torch.Tensor]:
     elif isinstance(value, dict):
         for v in value.values():
             yield from flatten_tensors(v)
-
-
-def _per_tensor(key: str, t: torch.Tensor) -> torch.Tensor:
-    name, is_abs = (key[4:], True) if key.startswith("abs_") else (key, False)
-    x = t.abs() if is_abs else t
-    if name == "mean":
-        return x.mean()
-    if name == "sum":
-        return x.sum()
-    if name == "prod":
-        return x.prod()
-    if name == "variance":
-        return x.var(correction=0)
-    if name == "std":
-        return x.std(correction=0)
-    if name == "max":
-        return x.max()
-    if name == "min":
-        return x.min()
-    if name == "l1":
-        return x.abs().sum()
-    if name == "l2":
-        return torch.linalg.vector_norm(x)
-    raise ValueError(f"unknown reduction key {key!r}")
 
 
 def batch_reductions(tensors: Sequence[torch.Tensor], key: str) -> torch.Tensor:
@@ -114,7 +90,7 @@ def grouped_reductions(ts: list[torch.Tensor], key: str) -> torch.Tensor:
         while j < len(ts) and ts[j].shape == ts[i].shape:
             j += 1
         if j - i == 1:
-            chunks.append(_per_tensor(key, ts[i]).reshape(1))
+            chunks.append(per_tensor(key, ts[i]).reshape(1))
         else:
             chunks.append(_per_row(key, torch.stack(ts[i:j]).reshape(j - i, -1)))
         i = j
@@ -122,7 +98,7 @@ def grouped_reductions(ts: list[torch.Tensor], key: str) -> torch.Tensor:
 
 
 def _per_row(key: str, x: torch.Tensor) -> torch.Tensor:
-    """:func:`_per_tensor` of each row of a 2-d tensor."""
+    """:func:`per_tensor` of each row of a 2-d tensor."""
     name, is_abs = (key[4:], True) if key.startswith("abs_") else (key, False)
     if is_abs:
         x = x.abs()

@@ -19,7 +19,9 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-__all__ = ["cpu_reductions"]
+from smdbg.hooks._torch_flat import compute_dtype
+
+__all__ = ["cpu_reductions", "per_tensor"]
 
 _DOT_CHUNK = 1 << 20  # float32 sums of squares in chunks of this many, added in float64
 
@@ -48,6 +50,32 @@ def _abs_max(x: torch.Tensor, a: np.ndarray) -> float:
     return hi if hi >= -lo else -lo
 
 
+def per_tensor(key: str, t: torch.Tensor) -> torch.Tensor:
+    """One reduction of a tensor as a 0-d tensor on its device (any device; the reference the
+    batched GPU paths are tested against)."""
+    name, is_abs = (key[4:], True) if key.startswith("abs_") else (key, False)
+    x = t.abs() if is_abs else t
+    if name == "mean":
+        return x.mean()
+    if name == "sum":
+        return x.sum()
+    if name == "prod":
+        return x.prod()
+    if name == "variance":
+        return x.var(correction=0)
+    if name == "std":
+        return x.std(correction=0)
+    if name == "max":
+        return x.max()
+    if name == "min":
+        return x.min()
+    if name == "l1":
+        return x.abs().sum()
+    if name == "l2":
+        return torch.linalg.vector_norm(x)
+    raise ValueError(f"unknown reduction key {key!r}")
+
+
 _FAST: dict[str, Callable[[torch.Tensor, np.ndarray], float]] = {
     "mean": lambda x, a: float(x.sum()) / a.size,
     "sum": lambda x, a: float(x.sum()),
@@ -56,18 +84,7 @@ _FAST: dict[str, Callable[[torch.Tensor, np.ndarray], float]] = {
     "l2": lambda x, a: math.sqrt(_sum_squares(a)),
     "abs_l2": lambda x, a: math.sqrt(_sum_squares(a)),
     "abs_max": _abs_max,
-    "l1": lambda x, a: float(x.abs().sum()),
-    "abs_l1": lambda x, a: float(x.abs().sum()),
-    "abs_sum": lambda x, a: float(x.abs().sum()),
-    "abs_mean": lambda x, a: float(x.abs().sum()) / a.size,
-    "abs_min": lambda x, a: float(np.abs(a).min()),
-    "variance": lambda x, a: float(x.var(correction=0)),
-    "std": lambda x, a: float(x.std(correction=0)),
-    "prod": lambda x, a: float(x.prod()),
-    "abs_variance": lambda x, a: float(x.abs().var(correction=0)),
-    "abs_std": lambda x, a: float(x.abs().std(correction=0)),
-    "abs_prod": lambda x, a: float(x.abs().prod()),
-}
+}  # every other key: per_tensor (one torch kernel, |x| first for abs_ keys)
 
 
 def cpu_reductions(t: torch.Tensor, keys: tuple[str, ...]) -> dict[str, float]:
@@ -77,19 +94,10 @@ def cpu_reductions(t: torch.Tensor, keys: tuple[str, ...]) -> dict[str, float]:
     float64 (integers, bool), complex ones as their magnitudes in float64. Call under
     ``torch.no_grad()``.
     """
-    if t.dtype is torch.float32 or t.dtype is torch.float64:
-        x = t.reshape(-1)
-    elif t.is_floating_point():
-        x = t.reshape(-1).float()
-    elif t.is_complex():
-        x = t.reshape(-1).abs().double()
-    else:
-        x = t.reshape(-1).double()
+    x = compute_dtype(t.reshape(-1))
     a = x.detach().numpy()
     out: dict[str, float] = {}
     for key in keys:
         fn = _FAST.get(key)
-        if fn is None:
-            raise ValueError(f"unknown reduction key {key!r}")
-        out[key] = fn(x, a)
+        out[key] = fn(x, a) if fn is not None else float(per_tensor(key, x))
     return out

@@ -16,7 +16,8 @@ import smdbg.pytorch as smd
 from smdbg.collections import CollectionManager
 from smdbg.hooks._host_pool import HostPool
 from smdbg.hooks._plan import SavePlanner
-from smdbg.hooks._torch_capture import _per_tensor, grouped_reductions
+from smdbg.hooks._torch_capture import grouped_reductions
+from smdbg.hooks._torch_cpu import per_tensor
 from smdbg.reductions import compute_reductions
 
 KEYS = ["mean", "max", "min", "std", "l1", "l2", "abs_max", "abs_mean"]
@@ -118,7 +119,7 @@ def test_grouped_reductions_match_per_tensor_ones() -> None:
     ts[2][1] = float("nan")  # a NaN stays in its own row
     for key in ("mean", "sum", "prod", "variance", "std", "max", "min", "l1", "l2", "abs_mean", "abs_min"):
         got = grouped_reductions(ts, key)
-        want = torch.stack([_per_tensor(key, t) for t in ts])
+        want = torch.stack([per_tensor(key, t) for t in ts])
         torch.testing.assert_close(got, want, equal_nan=True, rtol=1e-5, atol=1e-6)
 
 
