@@ -33,13 +33,17 @@ def measure(case_list, repeats: int):  # noqa: ANN001, ANN201
     rows = []
     for model, config, plain, hooked in case_list:
         p, h = [], []
-        for _ in range(repeats):  # interleaved: plain, hooked, plain, hooked ...
-            p.append(plain())
-            h.append(hooked())
+        for i in range(repeats):  # interleaved in ABBA order: a steady drift cancels out
+            if i % 2 == 0:
+                p.append(plain())
+                h.append(hooked())
+            else:
+                h.append(hooked())
+                p.append(plain())
         mp, mh = statistics.median(p), statistics.median(h)
         # The overhead is the median of the per-block ratios (each hooked block against the
-        # plain block just before it): the machine's speed drifts between blocks, and a ratio
-        # of two medians picks that drift up (plain vs plain: ratio of medians +0.4..+0.7%,
+        # plain block next to it): the machine's speed drifts between blocks, and a ratio of
+        # two medians picks that drift up (plain vs plain: ratio of medians +0.4..+0.7%,
         # median of paired ratios -0.6..+0.3% in three runs here).
         ratio = statistics.median(b / a for a, b in zip(p, h))
         rows.append((model, config, mp, mh, ratio))

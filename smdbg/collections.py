@@ -7,6 +7,7 @@ or matches one of its include regexes (``re.search``). Built-in names follow smd
 from __future__ import annotations
 
 import re
+import weakref
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, ClassVar
 
@@ -26,7 +27,24 @@ __all__ = [
     "CollectionManager",
     "validate_collection_parameters",
     "compile_regex",
+    "watch_save_configs",
 ]
+
+# Objects told (``_save_configs_changed()``) when any collection's save config changes: a hook
+# that counts down steps it knows to be quiet must re-plan at once.
+_SAVE_CONFIG_WATCHERS: weakref.WeakSet[Any] = weakref.WeakSet()
+
+
+def watch_save_configs(watcher: Any) -> None:
+    """Call ``watcher._save_configs_changed()`` whenever a collection's save config changes
+    (held weakly)."""
+    _SAVE_CONFIG_WATCHERS.add(watcher)
+
+
+def _save_configs_changed() -> None:
+    Collection.save_config_epoch += 1
+    for w in list(_SAVE_CONFIG_WATCHERS):
+        w._save_configs_changed()
 
 
 class CollectionKeys:
@@ -95,6 +113,67 @@ def save_config_from_params(params: Mapping[str, Any]) -> SaveConfig | None:
     return SaveConfig(mode_save_configs={m: SaveConfigMode(**v) for m, v in modes.items()}, **base)
 
 
+class _NameSet(set):  # type: ignore[type-arg]
+    """A collection's explicit tensor names: a set whose every change counts as a collection
+    change (hook plans are cached until one)."""
+
+    def _changed(self) -> None:
+        Collection.mutations += 1
+
+    def add(self, name: str) -> None:
+        if name not in self:
+            super().add(name)
+            self._changed()
+
+    def discard(self, name: object) -> None:
+        super().discard(name)
+        self._changed()
+
+    def remove(self, name: str) -> None:
+        super().remove(name)
+        self._changed()
+
+    def pop(self) -> str:
+        self._changed()
+        return str(super().pop())
+
+    def clear(self) -> None:
+        super().clear()
+        self._changed()
+
+    def update(self, *others: Iterable[str]) -> None:
+        super().update(*others)
+        self._changed()
+
+    def difference_update(self, *others: Iterable[Any]) -> None:
+        super().difference_update(*others)
+        self._changed()
+
+    def intersection_update(self, *others: Iterable[Any]) -> None:
+        super().intersection_update(*others)
+        self._changed()
+
+    def symmetric_difference_update(self, other: Iterable[str]) -> None:
+        super().symmetric_difference_update(other)
+        self._changed()
+
+    def __ior__(self, other: Any) -> _NameSet:  # type: ignore[misc,override]
+        self.update(other)
+        return self
+
+    def __iand__(self, other: Any) -> _NameSet:  # type: ignore[misc,override]
+        self.intersection_update(other)
+        return self
+
+    def __isub__(self, other: Any) -> _NameSet:  # type: ignore[misc,override]
+        self.difference_update(other)
+        return self
+
+    def __ixor__(self, other: Any) -> _NameSet:  # type: ignore[misc,override]
+        self.symmetric_difference_update(other)
+        return self
+
+
 class Collection:
     """A named group of tensors; ``include(regex)`` adds a pattern, ``add_tensor_name`` a name."""
 
@@ -103,7 +182,9 @@ class Collection:
 
     def __setattr__(self, key: str, value: Any) -> None:
         if key == "save_config":
-            Collection.save_config_epoch += 1
+            _save_configs_changed()
+        elif key == "tensor_names" and not isinstance(value, _NameSet):
+            value = _NameSet(value)  # a plain set assigned here: its later changes count too
         Collection.mutations += 1
         object.__setattr__(self, key, value)
 
@@ -119,7 +200,7 @@ class Collection:
             raise ValueError(f"collection name {name!r}: expected a non-empty string")
         self.name = name
         self._patterns: list[re.Pattern[str]] = []
-        self.tensor_names: set[str] = set(tensor_names or ())
+        self.tensor_names: set[str] = _NameSet(tensor_names or ())
         self.save_config = save_config
         self.reduction_config = reduction_config
         self.save_histogram = True
@@ -137,8 +218,7 @@ class Collection:
                 Collection.mutations += 1
 
     def add_tensor_name(self, name: str) -> None:
-        self.tensor_names.add(name)
-        Collection.mutations += 1
+        self.tensor_names.add(name)  # counted as a change by _NameSet
 
     def has_tensor_name(self, name: str) -> bool:
         return name in self.tensor_names
@@ -200,7 +280,7 @@ class CollectionManager:
         if isinstance(collection, str):
             collection = Collection(collection)
         self._collections[collection.name] = collection
-        Collection.save_config_epoch += 1
+        _save_configs_changed()
         Collection.mutations += 1
         return collection
 

@@ -13,6 +13,11 @@ class ModeKeys(enum.Enum):
     PREDICT = 3
     GLOBAL = 4
 
+    # Members are singletons compared by identity: hash them by identity too, in C. (Enum's
+    # own __hash__ is a Python function, called for every dict lookup by mode, and hooks look
+    # up their per-mode step counters at every step.)
+    __hash__ = object.__hash__
+
 
 TRAIN = ModeKeys.TRAIN
 EVAL = ModeKeys.EVAL

@@ -99,20 +99,40 @@ def compute_reductions(array: np.ndarray, keys: Iterable[str]) -> dict[str, floa
     return out
 
 
+_SCALAR_PROGRAMS: dict[tuple[str, ...], tuple[tuple[str, int], ...]] = {}
+
+
+def _scalar_program(keys: tuple[str, ...]) -> tuple[tuple[str, int], ...]:
+    """(key, 0: the value, 1: its magnitude, 2: 0 or NaN (variance/std)) for each key."""
+    ops = []
+    for key in keys:
+        name, is_abs = split_reduction_key(key)
+        if name in ("min", "max", "mean", "sum", "prod"):
+            ops.append((key, 1 if is_abs else 0))
+        elif name in ("variance", "std"):
+            ops.append((key, 2))
+        elif name in ("l1", "l2"):
+            ops.append((key, 1))
+        else:
+            reduction_key(name)  # raises with the allowed names
+    prog = tuple(ops)
+    if len(_SCALAR_PROGRAMS) < 256:
+        _SCALAR_PROGRAMS[keys] = prog
+    return prog
+
+
 def scalar_reductions(value: float, keys: Iterable[str]) -> dict[str, float]:
     """:func:`compute_reductions` of a one-element array, in plain Python (a loss, a learning
     rate: saved every step, where numpy's per-call cost would dominate). NaN and inf propagate
     as numpy's would (variance of [inf] is NaN)."""
+    keys = keys if type(keys) is tuple else tuple(keys)
+    prog = _SCALAR_PROGRAMS.get(keys) or _scalar_program(keys)
     out: dict[str, float] = {}
-    for key in keys:
-        name, is_abs = split_reduction_key(key)
-        v = abs(value) if is_abs else value
-        if name in ("min", "max", "mean", "sum", "prod"):
-            out[key] = v
-        elif name in ("variance", "std"):
-            out[key] = 0.0 if math.isfinite(v) else float("nan")
-        elif name in ("l1", "l2"):
-            out[key] = abs(v)
+    for key, code in prog:
+        if code == 0:
+            out[key] = value
+        elif code == 1:
+            out[key] = abs(value)
         else:
-            reduction_key(name)  # raises with the allowed names
+            out[key] = 0.0 if math.isfinite(value) else math.nan
     return out

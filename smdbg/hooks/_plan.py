@@ -46,67 +46,85 @@ class SavePlanner:
         self.reduction_config = reduction_config
         self.active: dict[str, Collection] = {}
         self.version = 0  # bumped whenever cached plans are dropped (collections changed)
-        self._fingerprint: tuple[object, ...] = ()
+        self._fingerprint: tuple[int, int, int] = (-1, -1, -1)
         self._members: dict[str, tuple[str, ...]] = {}
         self._plan_sets: dict[frozenset[str], dict[str, TensorPlan | None]] = {}
         self._plans: dict[str, TensorPlan | None] = {}
-        # (next step that may save, mode, save-config epoch, len(included), from step)
-        self._quiet: tuple[int, ModeKeys, int, int, int] | None = None
+        self.active_key: frozenset[str] = frozenset()
+        # (next step that may save, mode, save-config epoch, len(included), from step,
+        #  the collections that save at that next step)
+        self._quiet: tuple[int, ModeKeys, int, int, int, dict[str, Collection]] | None = None
 
     def begin_step(self, mode: ModeKeys, mode_step: int) -> bool:
         """Decide the active collections for this step; True if any tensor may be saved.
 
-        After a step that saves nothing, the next step that may save is computed once; the
-        steps before it (with the same mode, inclusions and save configs) cost one comparison.
+        After a step that saves nothing, the next step that may save, and which collections save
+        then, are computed once; the steps before it (with the same mode, inclusions and save
+        configs) cost one comparison, and that step itself a lookup.
         """
         quiet = self._quiet
+        nexts: list[tuple[int, str, Collection]] = []
         if (
             quiet is not None
-            and mode_step < quiet[0]
+            and quiet[4] <= mode_step <= quiet[0]
             and mode is quiet[1]
             and quiet[2] == Collection.save_config_epoch
             and quiet[3] == len(self.included)
-            and mode_step >= quiet[4]
         ):
-            return False
-        active = {}
-        for name in self.included:
-            coll = self.collections.get(name)
-            cfg = coll.save_config or self.save_config
-            if cfg.should_save_step(mode, mode_step):
-                active[name] = coll
+            if mode_step < quiet[0]:
+                return False
+            active = quiet[5]
+        else:
+            active = {}
+            seen: dict[int, int | None] = {}  # collections share save configs (the hook's)
+            for name in self.included:
+                coll = self.collections.get(name)
+                cfg = coll.save_config or self.save_config
+                nxt = seen.get(id(cfg), -1)
+                if nxt == -1:
+                    nxt = seen[id(cfg)] = cfg.next_save_step(mode, mode_step)
+                if nxt == mode_step:
+                    active[name] = coll
+                elif nxt is not None:
+                    nexts.append((nxt, name, coll))
         self._quiet = None
         if not active:
-            nexts = [
-                (self.collections.get(n).save_config or self.save_config).next_save_step(mode, mode_step)
-                for n in self.included
-            ]
-            until = min((s for s in nexts if s is not None), default=1 << 62)
-            self._quiet = (until, mode, Collection.save_config_epoch, len(self.included), mode_step)
+            until = min((n for n, _, _ in nexts), default=1 << 62)
+            then = {name: coll for n, name, coll in nexts if n == until}
+            self._quiet = (until, mode, Collection.save_config_epoch, len(self.included), mode_step, then)
         self.active = active
         if active:
             self._check_fingerprint()
-        key = frozenset(active)
+        key = self.active_key = frozenset(active)
         plans = self._plan_sets.get(key)
         if plans is None:
             plans = self._plan_sets[key] = {}
         self._plans = plans
         return bool(active)
 
+    def quiet_steps(self, mode: ModeKeys, mode_step: int) -> int:
+        """How many of the next steps of ``mode`` (after ``mode_step``, which ``begin_step`` just
+        found quiet) save nothing, as long as inclusions and save configs stay as they are."""
+        quiet = self._quiet
+        if (
+            quiet is None
+            or quiet[1] is not mode
+            or quiet[2] != Collection.save_config_epoch
+            or quiet[3] != len(self.included)
+            or not quiet[4] <= mode_step < quiet[0]
+        ):
+            return 0
+        return quiet[0] - mode_step - 1
+
     @property
     def cache_key(self) -> tuple[int, frozenset[str]]:
         """Equal between two steps exactly when every ``plan(name)`` answer is the same."""
-        return self.version, frozenset(self.active)
+        return self.version, self.active_key
 
     def _check_fingerprint(self) -> None:
-        # Collection.mutations counts include/add_tensor_name/attribute changes; the name counts
-        # catch names added to a collection's tensor_names set directly.
-        fp = (
-            Collection.mutations,
-            tuple([len(c.tensor_names) for c in self.collections]),
-            tuple(self.included),
-            id(self.reduction_config),
-        )
+        # Collection.mutations counts every change of a collection: include, add_tensor_name,
+        # attribute changes and changes of its tensor_names set (see collections._NameSet).
+        fp = (Collection.mutations, len(self.included), id(self.reduction_config))
         if fp != self._fingerprint:
             self._fingerprint = fp
             self._members.clear()

@@ -123,32 +123,47 @@ def _per_row(key: str, x: torch.Tensor) -> torch.Tensor:
     raise ValueError(f"unknown reduction key {key!r}")
 
 
+def _host_reductions(t: torch.Tensor, keys: tuple[str, ...]) -> dict[str, float]:
+    """Reductions of an empty or one-element tensor, computed on the host (no kernel)."""
+    if t.numel() == 0:
+        with np.errstate(all="ignore"):  # numpy's definitions of empty reductions (NaN ...)
+            return compute_reductions(np.empty(0), keys)
+    v = t.item()
+    return scalar_reductions(abs(v) if isinstance(v, complex) else float(v), keys)
+
+
 def _by_shape(member: tuple[CapturedTensor, torch.Tensor]) -> tuple[int, ...]:
     return member[0].shape
+
+
+# What PendingStep.items yields: (name, plan, raw host copy or None, reductions, shape, dtype),
+# the arguments of BaseHook._emit. A CPU tensor reduced at capture time is stored as one of
+# these at once (no object per tensor: a small model's saved step on a CPU captures a few dozen).
+Emitted = tuple[str, TensorPlan, "np.ndarray | None", dict[str, float], tuple[int, ...], str]
 
 
 class CapturedTensor:
     """One tensor's capture: where its reductions and raw copy are in the step's buffers."""
 
-    __slots__ = ("name", "plan", "shape", "dtype", "device", "offsets", "constants", "raw", "dropped", "scalar")  # fmt: skip
+    __slots__ = ("name", "plan", "shape", "dtype", "device", "offsets", "constants", "raw", "scalar")  # fmt: skip
 
-    def __init__(self, name: str, plan: TensorPlan, shape: tuple[int, ...], dtype: str, device: Any) -> None:
+    def __init__(self, name: str, plan: TensorPlan, shape: tuple[int, ...], dtype: str, device: Any,
+                 constants: dict[str, float] | None = None) -> None:  # fmt: skip
         self.name = name
         self.plan = plan
         self.shape = shape
         self.dtype = dtype
-        self.device = device
+        self.device = device  # None for a CPU tensor
         self.offsets: dict[str, int] = {}  # key -> index in the device's result vector
-        self.constants: dict[str, float] | None = None  # empty/one-element: reduced on the host
+        self.constants = constants  # reductions already computed (CPU, empty, one element)
         self.raw: Any = None  # numpy copy (CPU), or a pinned tensor filled asynchronously
-        self.dropped = False  # captured again later in the same step: the later capture wins
         self.scalar: Any = None  # a one-element device tensor's pinned copy, reduced on the host
 
 
 class PendingStep:
     """A finished step's captures whose host copies may still be in flight."""
 
-    def __init__(self, entries: list[CapturedTensor], results: dict[Any, torch.Tensor],
+    def __init__(self, entries: list[Any], results: dict[Any, torch.Tensor],
                  events: list[Any], info: tuple[int, str, int]) -> None:  # fmt: skip
         self.entries = entries
         self.results = results
@@ -167,10 +182,14 @@ class PendingStep:
         for e in self.events:
             e.synchronize()
 
-    def items(self) -> Iterator[tuple[CapturedTensor, np.ndarray | None, dict[str, float]]]:
+    def items(self) -> Iterator[Emitted]:
+        """Each capture of the step (the later one where a name was captured twice)."""
         host = {dev: r.numpy().tolist() for dev, r in self.results.items()}
         for e in self.entries:
-            if e.dropped:
+            if e is None:  # captured again later in the step: the later capture wins
+                continue
+            if type(e) is tuple:
+                yield e
                 continue
             if e.scalar is not None:
                 v = e.scalar.reshape(-1)[0].item()
@@ -183,17 +202,17 @@ class PendingStep:
             else:
                 red = {}
             raw = e.raw if e.raw is None or isinstance(e.raw, np.ndarray) else e.raw.numpy()
-            yield e, raw, red
+            yield e.name, e.plan, raw, red, e.shape, e.dtype
 
 
 class StepCapture:
     """Collects one step's captures; ``add`` computes reductions now (values may change later)."""
 
     def __init__(self) -> None:
-        self.entries: list[CapturedTensor] = []
+        self.entries: list[Any] = []  # CapturedTensor, an Emitted tuple, or None (dropped)
         self._results: dict[Any, list[torch.Tensor]] = {}  # device -> result chunks
         self._count: dict[Any, int] = {}
-        self._by_name: dict[str, CapturedTensor] = {}
+        self._by_name: dict[str, int] = {}  # name -> index in entries
         self.pool = HostPool()
         self._layouts = SegmentLayouts()
 
@@ -202,12 +221,12 @@ class StepCapture:
 
     def add(self, items: Sequence[tuple[str, TensorPlan, torch.Tensor]]) -> None:
         """Capture a group of tensors (reductions batched per device and dtype)."""
-        # one no_grad instead of a detach() per tensor; numpy's overflow warnings off (an
-        # exploding tensor is data to save, not a warning in the training loop)
-        with torch.no_grad(), np.errstate(all="ignore"):
+        with torch.no_grad():  # one no_grad instead of a detach() per tensor
             self._add(items)
 
     def _add(self, items: Sequence[tuple[str, TensorPlan, torch.Tensor]]) -> None:
+        # The CPU path comes first and is kept short: a saved step of a small model on a CPU
+        # runs it for every weight and gradient, with cold caches (see _torch_cpu).
         groups: dict[tuple[Any, torch.dtype], list[tuple[CapturedTensor, torch.Tensor]]] = {}
         snaps: list[tuple[CapturedTensor, torch.Tensor]] = []  # CPU tensors saved raw
         entries = self.entries
@@ -215,38 +234,27 @@ class StepCapture:
         for name, plan, t in items:
             if t.layout is not _STRIDED:  # a sparse gradient (nn.Embedding(sparse=True) ...)
                 t = t.to_dense()  # is saved as the dense values it stands for
-            dev = t.device
             dtype = _DTYPE_NAMES.get(t.dtype)
             if dtype is None:
                 dtype = _DTYPE_NAMES[t.dtype] = str(t.dtype).replace("torch.", "")
-            entry = CapturedTensor(name, plan, tuple(t.shape), dtype, dev)
-            cpu = dev.type == "cpu"
-            if plan.raw and not cpu:
-                entry.raw = self._pinned_copy(t)
-            if plan.reductions:
-                n = t.numel()
-                if n == 0:
-                    entry.constants = compute_reductions(np.empty(0), plan.reductions)
-                elif cpu:  # reduced now, to floats (a loss without any kernel)
-                    if n == 1:
-                        v = t.item()
-                        entry.constants = scalar_reductions(abs(v) if isinstance(v, complex) else float(v), plan.reductions)  # fmt: skip
-                    else:
-                        entry.constants = cpu_reductions(t, plan.reductions)
-                elif n == 1:  # a loss on a GPU: one copy, reduced on the host once it landed
-                    entry.scalar = entry.raw if entry.raw is not None else self._pinned_copy(t)
+            keys = plan.reductions
+            entry: Any
+            if not t.is_cpu:
+                entry = self._device_entry(name, plan, t, dtype, groups)
+            else:  # reduced now, to floats (a loss without any kernel)
+                red: dict[str, float] = {}
+                if keys:
+                    red = cpu_reductions(t, keys) if t.numel() > 1 else _host_reductions(t, keys)
+                if plan.raw:
+                    entry = CapturedTensor(name, plan, tuple(t.shape), dtype, None, red)
+                    snaps.append((entry, t))
                 else:
-                    members = groups.get((dev, t.dtype))
-                    if members is None:
-                        members = groups[(dev, t.dtype)] = []
-                    members.append((entry, t))
-            if plan.raw and cpu:
-                snaps.append((entry, t))
-            entries.append(entry)
+                    entry = (name, plan, None, red, tuple(t.shape), dtype)
             previous = by_name.get(name)
             if previous is not None:
-                previous.dropped = True  # captured again in this step: the later capture wins
-            by_name[name] = entry
+                entries[previous] = None  # captured again in this step: the later capture wins
+            by_name[name] = len(entries)
+            entries.append(entry)
         if snaps:
             self._snapshot(snaps)
         for (dev, _), members in groups.items():
@@ -260,8 +268,8 @@ class StepCapture:
                 chunks.append(flat_reductions([t for _, t in members], flat, self._layouts).reshape(-1))
                 m = len(members)
                 for i, (e, _) in enumerate(members):
-                    red = e.plan.reductions
-                    e.offsets.update({k: base + ki * m + i for ki, k in enumerate(flat) if k in red})
+                    wanted = e.plan.reductions
+                    e.offsets.update({k: base + ki * m + i for ki, k in enumerate(flat) if k in wanted})
                 base += len(flat) * m
                 keys = tuple(k for k in keys if k not in FLAT_KEYS)
             if keys:
@@ -273,6 +281,27 @@ class StepCapture:
                     e.offsets[key] = base + i
                 base += len(sel)
             self._count[dev] = base
+
+    def _device_entry(self, name: str, plan: TensorPlan, t: torch.Tensor, dtype: str,
+                      groups: dict[tuple[Any, torch.dtype], list[tuple[CapturedTensor, torch.Tensor]]]) -> CapturedTensor:  # fmt: skip
+        """A GPU tensor's capture: raw copy started, reductions left to its (device, dtype) group."""
+        dev = t.device
+        entry = CapturedTensor(name, plan, tuple(t.shape), dtype, dev)
+        if plan.raw:
+            entry.raw = self._pinned_copy(t)
+        keys = plan.reductions
+        if keys:
+            n = t.numel()
+            if n == 0:
+                entry.constants = _host_reductions(t, keys)
+            elif n == 1:  # a loss on a GPU: one copy, reduced on the host once it landed
+                entry.scalar = entry.raw if entry.raw is not None else self._pinned_copy(t)
+            else:
+                members = groups.get((dev, t.dtype))
+                if members is None:
+                    members = groups[(dev, t.dtype)] = []
+                members.append((entry, t))
+        return entry
 
     def _snapshot(self, snaps: list[tuple[CapturedTensor, torch.Tensor]]) -> None:
         """Raw host copies of CPU tensors: one ``torch.cat`` per dtype into a pooled buffer."""
@@ -310,7 +339,10 @@ class StepCapture:
             host = torch.empty(vec.shape, dtype=vec.dtype, pin_memory=True)
             host.copy_(vec, non_blocking=True)
             results[dev] = host
-        devices = {e.device for e in self.entries if e.device.type == "cuda"}
+        devices = {
+            e.device for e in self.entries
+            if type(e) is CapturedTensor and e.device is not None and e.device.type == "cuda"
+        }  # fmt: skip
         for device in devices:
             with torch.cuda.device(device):
                 ev = torch.cuda.Event()

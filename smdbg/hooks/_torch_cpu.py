@@ -5,8 +5,9 @@ them, on the training thread), so the kernel choice matters: measured on one thr
 256x784 float32 tensor in cache, ``torch.sum`` 10 us (``Tensor.mean`` 13 us), numpy's
 ``max``/``min`` 11 us each, ``torch.aminmax`` 23 us (but one pass over memory instead of two:
 faster when the tensor is not in cache, as in a training step), BLAS ``dot`` for the sum of
-squares 9 us (``torch.linalg.vector_norm`` 23 us). Numpy works on the tensor's memory without
-a copy.
+squares 9 us (``torch.linalg.vector_norm`` 23 us; ``np.vdot``, which unlike ``np.dot`` does not
+check the floating-point status, so no ``np.errstate`` is needed). Numpy works on the tensor's
+memory without a copy.
 
 Definitions are those of :mod:`smdbg.reductions`; NaN and inf propagate as numpy's would.
 """
@@ -14,7 +15,6 @@ Definitions are those of :mod:`smdbg.reductions`; NaN and inf propagate as numpy
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -24,30 +24,24 @@ from smdbg.hooks._torch_flat import compute_dtype
 __all__ = ["cpu_reductions", "per_tensor"]
 
 _DOT_CHUNK = 1 << 20  # float32 sums of squares in chunks of this many, added in float64
+_F32, _F64 = torch.float32, torch.float64
 
 
 def _sum_squares(a: np.ndarray) -> float:
+    # vdot: BLAS dot like np.dot, but it does not check the floating-point status (np.dot warns
+    # on overflow, and silencing that with np.errstate costs more than the dot of a bias)
     n = a.size
     if n <= _DOT_CHUNK:
-        s = float(np.dot(a, a))
+        s = float(np.vdot(a, a))
     else:
         s = 0.0
         for i in range(0, n, _DOT_CHUNK):
             c = a[i : i + _DOT_CHUNK]
-            s += float(np.dot(c, c))
-    if math.isinf(s) and a.dtype == np.float32 and bool(np.isfinite(a).all()):
+            s += float(np.vdot(c, c))
+    if s == math.inf and a.dtype == np.float32 and bool(np.isfinite(a).all()):
         b = a.astype(np.float64)  # overflowed in float32 only: redo in float64
-        s = float(np.dot(b, b))
+        s = float(np.vdot(b, b))
     return s
-
-
-def _abs_max(x: torch.Tensor, a: np.ndarray) -> float:
-    lo_t, hi_t = torch.aminmax(x)  # one pass (numpy needs two); NaN propagates
-    hi = float(hi_t)
-    lo = float(lo_t)
-    if hi != hi or lo != lo:
-        return math.nan
-    return hi if hi >= -lo else -lo
 
 
 def per_tensor(key: str, t: torch.Tensor) -> torch.Tensor:
@@ -76,15 +70,25 @@ def per_tensor(key: str, t: torch.Tensor) -> torch.Tensor:
     raise ValueError(f"unknown reduction key {key!r}")
 
 
-_FAST: dict[str, Callable[[torch.Tensor, np.ndarray], float]] = {
-    "mean": lambda x, a: float(x.sum()) / a.size,
-    "sum": lambda x, a: float(x.sum()),
-    "max": lambda x, a: float(a.max()),
-    "min": lambda x, a: float(a.min()),
-    "l2": lambda x, a: math.sqrt(_sum_squares(a)),
-    "abs_l2": lambda x, a: math.sqrt(_sum_squares(a)),
-    "abs_max": _abs_max,
-}  # every other key: per_tensor (one torch kernel, |x| first for abs_ keys)
+_aminmax = torch.aminmax
+_vdot = np.vdot
+_NAN = math.nan
+_INF = math.inf
+_SQRT = math.sqrt
+# what each key is derived from: 0 mean, 1 sum, 2 max, 3 min, 4 abs max, 5 l2, 6 its own kernel
+_CODES = {"mean": 0, "sum": 1, "max": 2, "min": 3, "abs_max": 4, "l2": 5, "abs_l2": 5}
+_Program = tuple[bool, bool, bool, tuple[tuple[str, int], ...]]
+_PROGRAMS: dict[tuple[str, ...], _Program] = {}
+
+
+def _program(keys: tuple[str, ...]) -> _Program:
+    """(needs a sum, min/max, a sum of squares, ((key, code) ...)) for a key tuple."""
+    ops = tuple((k, _CODES.get(k, 6)) for k in keys)
+    codes = {c for _, c in ops}
+    prog = (bool(codes & {0, 1}), bool(codes & {2, 3, 4}), 5 in codes, ops)
+    if len(_PROGRAMS) < 256:
+        _PROGRAMS[keys] = prog
+    return prog
 
 
 def cpu_reductions(t: torch.Tensor, keys: tuple[str, ...]) -> dict[str, float]:
@@ -92,12 +96,42 @@ def cpu_reductions(t: torch.Tensor, keys: tuple[str, ...]) -> dict[str, float]:
 
     Float32/float64 tensors are reduced in place; other dtypes in float32 (half precision) or
     float64 (integers, bool), complex ones as their magnitudes in float64. Call under
-    ``torch.no_grad()``.
+    ``torch.no_grad()``. One kernel per pass: sum and mean share a ``torch.sum``; max, min and
+    abs max one ``torch.aminmax``; l2 is a BLAS dot; every other key is one torch kernel
+    (``per_tensor``). Written flat on purpose: it runs for every weight and gradient of a saved
+    step, with cold caches.
     """
-    x = compute_dtype(t.reshape(-1))
-    a = x.detach().numpy()
+    need_sum, need_range, need_ss, ops = _PROGRAMS.get(keys) or _program(keys)
+    x = t  # any shape or strides: the kernels reduce over all elements, vdot flattens
+    dt = x.dtype
+    if dt is not _F32 and dt is not _F64:
+        x = compute_dtype(x)
+    s = hi = lo = ss = _NAN
+    if need_sum:
+        s = float(x.sum())
+    if need_range:  # one pass (numpy needs two); NaN propagates
+        lo_t, hi_t = _aminmax(x)
+        lo = float(lo_t)
+        hi = float(hi_t)
+    if need_ss:
+        a = x.numpy()
+        ss = float(_vdot(a, a)) if a.size <= _DOT_CHUNK else _sum_squares(a)
+        if ss == _INF:
+            ss = _sum_squares(a)  # overflowed in float32 only? redone in float64
     out: dict[str, float] = {}
-    for key in keys:
-        fn = _FAST.get(key)
-        out[key] = fn(x, a) if fn is not None else float(per_tensor(key, x))
+    for key, code in ops:
+        if code == 0:
+            out[key] = s / x.numel()
+        elif code == 4:
+            out[key] = _NAN if hi != hi or lo != lo else (hi if hi >= -lo else -lo)
+        elif code == 5:
+            out[key] = _SQRT(ss)
+        elif code == 1:
+            out[key] = s
+        elif code == 2:
+            out[key] = hi
+        elif code == 3:
+            out[key] = lo
+        else:
+            out[key] = float(per_tensor(key, x))
     return out

@@ -11,31 +11,32 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
-import numpy as np
-
-from smdbg.collections import BUILTIN_COLLECTIONS, Collection, CollectionManager, compile_regex
+from smdbg.collections import (
+    BUILTIN_COLLECTIONS,
+    Collection,
+    CollectionManager,
+    compile_regex,
+    watch_save_configs,
+)
 from smdbg.config import CollectionConfig, ReductionConfig, SaveConfig
 from smdbg.exceptions import StopTrainingRequested, WriterClosedError
 from smdbg.hook_config import find_config_path, load_hook_config
-from smdbg.hooks._plan import SavePlanner, TensorPlan
+from smdbg.hooks._plan import SavePlanner
+from smdbg.hooks._saving import SavingMixin
 from smdbg.hooks._support import clear_current, current_hook, guarded, set_current
 from smdbg.modes import ModeKeys, parse_mode
-from smdbg.reductions import compute_reductions
 from smdbg.store import BackgroundWriter, Record
 from smdbg.store.control import read_stop_request
 
 __all__ = ["BaseHook", "current_hook", "guarded"]
 
-_DTYPE_NAMES: dict[Any, str] = {}  # numpy dtype -> its name (str(dtype) is slow per record)
-_new_tuple = tuple.__new__  # Record(...) without the namedtuple's Python-level __new__ (~0.3 us per record)
-
 log = logging.getLogger("smdbg.hooks")
 
 
-class BaseHook:
+class BaseHook(SavingMixin):
     """Saves tensors chosen by collections, ``SaveConfig`` and ``ReductionConfig`` into a trial.
 
     Parameters are smdebug's. ``include_workers``: ``"one"`` saves rank 0 only, ``"all"``
@@ -114,7 +115,12 @@ class BaseHook:
 
         self.mode = ModeKeys.GLOBAL
         self.step = 0
-        self.mode_steps: dict[ModeKeys, int] = {m: 0 for m in ModeKeys}
+        self._mode_steps: dict[ModeKeys, int] = {m: 0 for m in ModeKeys}
+        # A framework hook's fast path counts steps it knows save nothing in ``_unfolded`` (added
+        # to the mode's count on the next read) while ``_quiet_left`` > 0; anything that may
+        # change that (a save, a mode or config change, the writer's periodic tick) zeroes it.
+        self._unfolded = 0
+        self._quiet_left = 0
         self.error_count = 0
         self.rank = 0
         self.world_size = 1
@@ -126,7 +132,25 @@ class BaseHook:
         self._closed = False
         self._stop_checked = 0.0
         self._saving = self.planner.begin_step(self.mode, 0)
+        watch_save_configs(self)
         set_current(self.framework, self)
+
+    @property
+    def mode_steps(self) -> dict[ModeKeys, int]:
+        """Steps taken so far in each mode (each mode counts its own, as in smdebug)."""
+        u = self._unfolded
+        if u:
+            self._unfolded = 0  # zeroed first: a concurrent reader may see less, never more
+            self._mode_steps[self.mode] += u
+        return self._mode_steps
+
+    def _save_configs_changed(self) -> None:
+        self._quiet_left = 0
+
+    def _interrupt_fast_path(self) -> None:
+        """Called on the writer thread at every tick: the next step takes the full path, so
+        progress is published and the stop request checked while the fast path is on."""
+        self._quiet_left = 0
 
     # -- construction helpers -------------------------------------------------------------------
     @classmethod
@@ -180,6 +204,7 @@ class BaseHook:
         if name not in self.planner.included:
             self.collections.get(name)
             self.planner.included.append(name)
+            self._quiet_left = 0
             self._saving = self.planner.begin_step(self.mode, self.mode_steps[self.mode])
 
     # -- lifecycle -----------------------------------------------------------------------------
@@ -195,6 +220,7 @@ class BaseHook:
             f"worker_{self.rank}",
             flush_secs=self._flush_secs,
             storage_options=self._storage_options,
+            on_tick=self._interrupt_fast_path,
         )
         self._write_metadata()
         if self.export_tensorboard and self.tensorboard_dir:
@@ -225,6 +251,8 @@ class BaseHook:
         mode = parse_mode(mode)
         if mode is self.mode:
             return
+        self.mode_steps  # noqa: B018 - fold fast-path steps into the mode they were taken in
+        self._quiet_left = 0
         if self._records:
             self._advance()
         self.mode = mode
@@ -273,6 +301,7 @@ class BaseHook:
         if self._closed:
             return
         self._closed = True
+        self._quiet_left = 0
         clear_current(self.framework, self)
         try:
             self._detach()
@@ -299,7 +328,6 @@ class BaseHook:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    # -- saving --------------------------------------------------------------------------------
     def _check_open(self) -> None:
         if self._closed:
             raise WriterClosedError(
@@ -307,99 +335,7 @@ class BaseHook:
             )
         if not self._started:
             self._start()
-
-    def _emit(self, name: str, plan: TensorPlan, host: np.ndarray | None, reductions: Mapping[str, float],
-              shape: tuple[int, ...], dtype: str) -> None:  # fmt: skip
-        """Turn one tensor's host data and reductions into records for the current step."""
-        colls = plan.collections
-        keep_shape = shape if plan.save_shape else None
-        recs = self._records
-        for key, value in reductions.items():  # tuple.__new__: no Python-level __new__ frame
-            recs.append(_new_tuple(Record, (name, colls, key, value, dtype, keep_shape, None)))
-        if host is not None:
-            scalar = float(host.reshape(-1)[0]) if host.size == 1 and host.dtype.kind in "biuf" else None
-            dt = _DTYPE_NAMES.get(host.dtype)
-            if dt is None:
-                dt = _DTYPE_NAMES[host.dtype] = str(host.dtype)
-            recs.append(Record(name, colls, "raw", scalar, dt, host.shape, host))
-            if scalar is not None and self.tracker is not None and ("losses" in colls or "metrics" in colls):
-                self.tracker.log_metric(name, scalar, iteration_number=self.step)
-        if self._tb is not None:
-            self._to_tensorboard(name, host, reductions)
-
-    def _to_tensorboard(self, name: str, host: np.ndarray | None, reductions: Mapping[str, float]) -> None:
-        for key, value in reductions.items():
-            self._tb.add_scalar(f"{name}/{key}", value, self.step)
-        if host is not None:
-            if host.size == 1:
-                self._tb.add_scalar(name, float(host.reshape(-1)[0]), self.step)
-            elif host.dtype.kind in "biuf":
-                self._tb.add_histogram(name, host, self.step)
-
-    def _save_numpy(self, name: str, array: Any, plan: TensorPlan | None = None) -> None:
-        """Save a host value (numpy array or number) under the plan for ``name``."""
-        plan = plan or self.planner.plan(name)
-        if plan is None:
-            return
-        self._check_open()
-        host = np.array(array, copy=True)
-        if host.dtype.kind not in "biufc":
-            host = host.astype(np.float64)
-        reductions = compute_reductions(host, plan.reductions) if plan.reductions else {}
-        self._emit(name, plan, host if plan.raw else None, reductions, tuple(host.shape), str(host.dtype))
-
-    def _to_numpy(self, value: Any) -> np.ndarray:
-        """Framework hooks convert their tensors to numpy here."""
-        return np.asarray(value)
-
-    def save_scalar(
-        self, name: str, value: float, sm_metric: bool = False, timestamp: float | None = None
-    ) -> None:
-        """Save a scalar at the current step (always, whatever the save config), in ``scalars``."""
-        if not isinstance(name, str) or not name:
-            raise ValueError(f"save_scalar name={name!r}: expected a non-empty string")
-        try:
-            v = (
-                float(self._to_numpy(value).reshape(-1)[0])
-                if not isinstance(value, (int, float))
-                else float(value)
-            )
-        except (TypeError, ValueError, IndexError) as e:
-            raise TypeError(f"save_scalar({name!r}, {value!r}): expected a number") from e
-        self._check_open()
-        colls = ("scalars",) + tuple(c for c in self.planner.members(name) if c != "scalars")
-        host = np.asarray(v, dtype=np.float64)
-        self._emit(name, TensorPlan(colls, (), True, True), host, {}, (), "float64")
-        if self.tracker is not None and "losses" not in colls and "metrics" not in colls:
-            self.tracker.log_metric(name, v, timestamp=timestamp, iteration_number=self.step)
-
-    def save_tensor(
-        self, tensor_name: str, tensor_value: Any, collections_to_write: str | Iterable[str] = "default"
-    ) -> None:
-        """Save a tensor the script computed, in the given collections (created and included if new),
-        at the current step if one of them is saved now."""
-        if not isinstance(tensor_name, str) or not tensor_name:
-            raise ValueError(f"save_tensor tensor_name={tensor_name!r}: expected a non-empty string")
-        names = (
-            [collections_to_write] if isinstance(collections_to_write, str) else list(collections_to_write)
-        )
-        for cname in names:
-            coll = self.collections.get(cname)
-            if tensor_name not in coll.tensor_names:
-                coll.add_tensor_name(tensor_name)
-            self.include_collection(cname)
-        if self._saving:
-            self._save_numpy(tensor_name, self._to_numpy(tensor_value))
-
-    def record_tensor_value(self, tensor_name: str, tensor_value: Any) -> None:
-        """Save a value under ``tensor_name`` if its collections are saved now (smdebug's API)."""
-        if not isinstance(tensor_name, str) or not tensor_name:
-            raise ValueError(f"record_tensor_value tensor_name={tensor_name!r}: expected a non-empty string")
-        if not [c for c in self.planner.members(tensor_name) if c != "all"]:
-            self.collections.get("default").add_tensor_name(tensor_name)
-            self.include_collection("default")
-        if self._saving:
-            self._save_numpy(tensor_name, self._to_numpy(tensor_value))
+        self._quiet_left = 0  # something is saved at this step: it ends on the full path
 
     def _report_error(self, where: str, error: BaseException) -> None:
         """Count and log an internal error loudly; the caller re-raises it."""

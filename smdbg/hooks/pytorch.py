@@ -22,15 +22,30 @@ from typing import Any
 import torch
 
 from smdbg.hooks._torch_capture import PendingStep, StepCapture, flatten_tensors
+from smdbg.hooks._torch_plans import StepPlans
 from smdbg.hooks.base import BaseHook, guarded
 from smdbg.modes import ModeKeys
 
 __all__ = ["Hook", "flatten_tensors"]
 
 _MAX_IN_FLIGHT = 8
+_Tensor = torch.Tensor
 
 
-class Hook(BaseHook):
+def _tensors(value: Any) -> Any:
+    """The tensors of a module's inputs or outputs: a tensor, a flat tuple of tensors (the
+    common cases, without a generator) or anything ``flatten_tensors`` walks."""
+    if isinstance(value, _Tensor):
+        return (value,)
+    if type(value) is tuple:
+        for v in value:
+            if not isinstance(v, _Tensor):
+                return list(flatten_tensors(value))
+        return value
+    return list(flatten_tensors(value))
+
+
+class Hook(StepPlans, BaseHook):
     """smdebug-compatible PyTorch hook. See docs/pytorch.md."""
 
     framework = "pytorch"
@@ -42,16 +57,18 @@ class Hook(BaseHook):
         self._params: list[tuple[str, torch.nn.Parameter]] = []
         self._param_names: dict[int, str] = {}
         self._losses: list[torch.nn.Module] = []
+        self._deferred: list[tuple[str, Any, torch.Tensor]] = []  # loss values not captured yet
         self._optimizers: list[torch.optim.Optimizer] = []
         self._handles: list[Any] = []
         self._step_handles: list[Any] = []
         self._top_handle: Any = None
-        self._attached_for: frozenset[str] = frozenset()
+        self._attached_for: frozenset[str] | None = None
         self._step_used = False
         self._calls: dict[int, int] = {}
         self._capture = StepCapture()
         self._step_lists: dict[Any, list[Any]] = {}  # cached per planner.cache_key (see _planned)
         self._in_flight: collections.deque[PendingStep] = collections.deque()
+        self._driver: Any = None  # the optimizer whose steps count (for the fast path)
         super().__init__(*args, **kwargs)
 
     # -- framework specifics for BaseHook -------------------------------------------------------
@@ -145,6 +162,7 @@ class Hook(BaseHook):
         if any(o is optimizer for o in self._optimizers):
             return optimizer
         self._optimizers.append(optimizer)
+        self._quiet_left = 0
         self._handles.append(optimizer.register_step_pre_hook(self._opt_pre_hook))
         self._handles.append(optimizer.register_step_post_hook(self._opt_post_hook))
         self._sync_top_hook()
@@ -181,7 +199,7 @@ class Hook(BaseHook):
     def _advance(self) -> None:
         if not self._started and not self._closed:
             self._start()  # from the first step on, progress is published even if nothing is saved
-        if self._capture.entries or self._in_flight:
+        if self._capture.entries or self._in_flight or self._deferred:
             self._end_capture()
         self._step_used = False
         if self._calls:
@@ -189,6 +207,23 @@ class Hook(BaseHook):
         super()._advance()
         if self._saving or self._step_handles:
             self._sync_attachments()
+        self._quiet_left = self._quiet_count()
+
+    def _quiet_count(self) -> int:
+        """How many next optimizer steps may take the fast path of ``_opt_post_hook``: steps
+        known to save nothing, with nothing pending from this one."""
+        if (
+            self._saving
+            or self._step_handles
+            or self._in_flight
+            or self._records
+            or self._closed
+            or self._stop_check_secs <= 0
+            or not self._optimizer_drives_step()
+        ):
+            return 0
+        self._driver = self._optimizers[0]
+        return self.planner.quiet_steps(self.mode, self.mode_steps[self.mode])
 
     def _publish_progress(self) -> None:
         if self._writer is None:
@@ -213,6 +248,9 @@ class Hook(BaseHook):
     def _end_capture(self) -> None:
         """Hand this step's captures over: at once when all values are on the host, else when
         the device copies (CUDA event) are done. Steps are handed over in order."""
+        if self._deferred:
+            group, self._deferred = self._deferred, []
+            self._capture_planned(group)
         if len(self._capture):
             pending = self._capture.finish((self.step, self.mode.name, self.mode_steps[self.mode]))
             if pending.in_flight or self._in_flight:
@@ -233,15 +271,13 @@ class Hook(BaseHook):
 
     def _emit_pending(self, pending: PendingStep, current: bool) -> None:
         if current:
-            for e, raw, red in pending.items():
-                self._emit(e.name, e.plan, raw, red, e.shape, e.dtype)
+            self._emit_many(pending.items())
             return
         step, mode, mode_step = pending.info
         saved_records, saved_step = self._records, self.step
         self._records, self.step = [], step
         try:
-            for e, raw, red in pending.items():
-                self._emit(e.name, e.plan, raw, red, e.shape, e.dtype)
+            self._emit_many(pending.items())
             records = self._records
         finally:
             self._records, self.step = saved_records, saved_step
@@ -265,60 +301,6 @@ class Hook(BaseHook):
             if self._writes:
                 self._capture.add(group)
 
-    def _planned(self, kind: str, build: Any) -> list[Any]:
-        """A per-step list (which parameters, gradients, optimizer states are saved, with their
-        plans) built once per planner cache key instead of being re-planned every saved step."""
-        key = (kind, self.planner.cache_key, len(self._params))
-        cached = self._step_lists.get(key)
-        if cached is None:
-            if len(self._step_lists) > 64:
-                self._step_lists.clear()
-            cached = self._step_lists[key] = build()
-        return cached
-
-    def _sync_attachments(self) -> None:
-        """Attach per-module and gradient hooks for a saved step; remove them otherwise."""
-        want = self._saving and not self._closed and (not self._started or self._writes)
-        if not want:
-            self._remove_step_handles()
-            return
-        active = frozenset(self.planner.active)
-        if self._step_handles and active == self._attached_for:
-            return
-        self._remove_step_handles()
-        self._attached_for = active
-        for kind, target, name in self._planned(
-            f"attach{len(self._models), len(self._losses), bool(self._optimizers)}", self._attach_plan
-        ):
-            if kind == "grad":
-                handle = target.register_post_accumulate_grad_hook(functools.partial(self._grad_hook, name))
-            else:
-                handle = target.register_forward_hook(functools.partial(self._module_hook, name))
-            self._step_handles.append(handle)
-        if not self._step_handles:
-            self._step_handles.append(None)  # nothing to attach this step; do not look again
-
-    def _attach_plan(self) -> list[tuple[str, Any, str]]:
-        """Which modules (inputs/outputs saved) and parameters (gradients, when no optimizer is
-        wrapped) get a hook at a saved step with the current plans."""
-        plan = self.planner.plan
-        rows: list[tuple[str, Any, str]] = []
-        for module in [sub for model in self._models for sub in model.modules()] + self._losses:
-            name = self._module_names.get(module)
-            if name is not None and (plan(f"{name}_output_0") or plan(f"{name}_input_0")):
-                rows.append(("module", module, name))
-        if not self._optimizers:
-            for full, p in self._params:
-                if p.requires_grad and plan(f"gradient/{full}"):
-                    rows.append(("grad", p, full))
-        return rows
-
-    def _remove_step_handles(self) -> None:
-        for h in self._step_handles:
-            if h is not None:
-                h.remove()
-        self._step_handles.clear()
-
     # -- PyTorch callbacks ----------------------------------------------------------------------
     @guarded("forward pre-hook")
     def _top_pre_hook(self, module: torch.nn.Module, args: Any) -> None:
@@ -336,22 +318,39 @@ class Hook(BaseHook):
         k = self._calls.get(id(module), 0)
         self._calls[id(module)] = k + 1
         prefix = name if k == 0 else f"{name}_call{k}"
-        items = [(f"{prefix}_input_{i}", t) for i, t in enumerate(flatten_tensors(args))]
-        items += [(f"{prefix}_output_{i}", t) for i, t in enumerate(flatten_tensors(output))]
-        self._capture_tensors(items)
+        plan = self.planner.plan
+        group = []
+        for i, t in enumerate(_tensors(args)):
+            p = plan(f"{prefix}_input_{i}")
+            if p is not None:
+                group.append((f"{prefix}_input_{i}", p, t))
+        for i, t in enumerate(_tensors(output)):
+            p = plan(f"{prefix}_output_{i}")
+            if p is not None:
+                group.append((f"{prefix}_output_{i}", p, t))
+        if group and module in self._losses:
+            # a loss value is captured with the weights at the optimizer step (or at the step's
+            # end): one pass through the capture code per saved step instead of two
+            self._deferred += group
+        else:
+            self._capture_planned(group)
 
     @guarded("gradient hook")
     def _grad_hook(self, name: str, param: torch.Tensor) -> None:
         if self._saving and param.grad is not None:
             self._capture_tensors([(f"gradient/{name}", param.grad)])
 
-    @guarded("optimizer pre-step hook")
     def _opt_pre_hook(self, optimizer: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
-        if not self._saving or not self._optimizer_drives_step() or optimizer is not self._optimizers[0]:
+        if self._saving:  # else nothing to do: one attribute read on unsaved steps
+            self._opt_pre_capture(optimizer)
+
+    @guarded("optimizer pre-step hook")
+    def _opt_pre_capture(self, optimizer: torch.optim.Optimizer) -> None:
+        if not self._optimizer_drives_step() or optimizer is not self._optimizers[0]:
             return
         # Every registered parameter, also frozen ones the optimizer does not hold (smdebug saved
         # all registered weights; rules such as unchanged_tensor look for frozen layers).
-        group: list[tuple[str, Any, torch.Tensor]] = []
+        group, self._deferred = self._deferred, []
         for name, plan, p, gname, gplan in self._planned("params", self._param_plans):
             if plan is not None:
                 group.append((name, plan, p))
@@ -359,23 +358,26 @@ class Hook(BaseHook):
                 group.append((gname, gplan, p.grad))
         self._capture_planned(group)
 
-    def _param_plans(self) -> list[tuple[str, Any, torch.nn.Parameter, str, Any]]:
-        plan = self.planner.plan
-        rows = []
-        for name, p in self._params:
-            gname = f"gradient/{name}"
-            row = (name, plan(name), p, gname, plan(gname))
-            if row[1] is not None or row[4] is not None:
-                rows.append(row)
-        return rows
+    def _opt_post_hook(self, optimizer: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
+        # Fast path: a step known to save nothing (see _quiet_count) is only counted. It runs
+        # cold after a training step's work has evicted the caches, so it touches as little
+        # as it can: one object, three integers.
+        q = self._quiet_left
+        if q:
+            if optimizer is self._driver:
+                self._quiet_left = q - 1
+                self.step += 1
+                self._unfolded += 1
+            return
+        self._opt_post_full(optimizer)
 
     @guarded("optimizer post-step hook")
-    def _opt_post_hook(self, optimizer: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
+    def _opt_post_full(self, optimizer: torch.optim.Optimizer) -> None:
         if not self._optimizer_drives_step():
             return
         if self._saving:
-            shape = (id(optimizer), len(optimizer.state), len(optimizer.param_groups))
-            rows = self._planned(f"state{shape}", functools.partial(self._state_plans, optimizer))
+            key = ("state", id(optimizer), len(optimizer.state), len(optimizer.param_groups))
+            rows = self._planned(key, functools.partial(self._state_plans, optimizer))
             group = []
             for name, plan, p, key in rows:
                 value = optimizer.state.get(p, {}).get(key)
@@ -384,21 +386,3 @@ class Hook(BaseHook):
             self._capture_planned(group)
         if optimizer is self._optimizers[0]:
             self._advance()
-
-    def _state_plans(self, optimizer: torch.optim.Optimizer) -> list[tuple[str, Any, Any, str]]:
-        """Optimizer state tensors (Adam's moments ...) named ``<Optimizer>_<param>_<key>``; each
-        name joins the ``optimizer_variables`` collection the first time it is seen."""
-        prefix = type(optimizer).__name__
-        found = []
-        for gi, group in enumerate(optimizer.param_groups):
-            for pi, p in enumerate(group["params"]):
-                pname = self._param_names.get(id(p), f"group{gi}.param{pi}")
-                for key, value in (optimizer.state.get(p) or {}).items():
-                    if isinstance(value, torch.Tensor) and value.dim() > 0:
-                        found.append((f"{prefix}_{pname}_{key}", p, key))
-        coll = self.collections.get("optimizer_variables")
-        for name, _, _ in found:
-            if name not in coll.tensor_names:
-                coll.add_tensor_name(name)  # plan() below sees the change (its cache is dropped)
-        plan = self.planner.plan
-        return [(name, plan(name), p, key) for name, p, key in found if plan(name) is not None]

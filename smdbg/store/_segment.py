@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import functools
 import inspect
+import itertools
 import json
+import operator
 import zlib
 from collections.abc import Sequence
 from typing import Any, NamedTuple
@@ -87,13 +89,16 @@ class ColumnBuffer:
 ROW_GROUP_BYTES = 8 << 20  # raw-tensor segments are cut into row groups of about this size
 
 
+_TENSOR = operator.itemgetter(0)
+_DATA = operator.itemgetter(6)
+
+
 def record_nbytes(records: Sequence[Record]) -> int:
-    total = 0
-    for r in records:
-        d = r.data
-        total += (
-            96 + len(r.tensor) + (0 if d is None else (d.nbytes if isinstance(d, np.ndarray) else len(d)))
-        )
+    """About how many bytes the records take (queue back-pressure, segment size)."""
+    total = 96 * len(records) + sum(map(len, map(_TENSOR, records)))
+    for d in map(_DATA, records):
+        if d is not None:
+            total += d.nbytes if isinstance(d, np.ndarray) else len(d)
     return total
 
 
@@ -110,10 +115,13 @@ class Scratch:
         return arr
 
 
-def _binary_column(values: Sequence[bytes | np.ndarray | None], scratch: Scratch | None = None) -> Any:
+def _binary_column(values: list[bytes | np.ndarray | None], scratch: Scratch | None = None) -> Any:
     """A large_binary Arrow array from byte strings / arrays, with one copy of the payload."""
     import pyarrow as pa
 
+    if not any(map(operator.is_not, values, itertools.repeat(None))):
+        # reductions only: no per-row work (the writer thread holds the GIL training needs)
+        return pa.nulls(len(values), pa.large_binary())
     offsets = np.zeros(len(values) + 1, dtype=np.int64)
     valid = np.ones(len(values), dtype=bool)
     parts: list[np.ndarray] = []

@@ -14,7 +14,7 @@ import os
 import threading
 import time
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from smdbg.exceptions import StoreWriteError, WriterClosedError
@@ -96,6 +96,7 @@ class BackgroundWriter:
     reaches ``segment_bytes`` or its oldest record is ``flush_secs`` old. An error on the
     writer thread is raised (as :class:`StoreWriteError`, with the cause) by the caller's next
     ``add``/``flush``/``close``. ``close`` is idempotent; writing after it raises.
+    ``on_tick`` (optional) is called on the writer thread at every tick (at most 0.25 s apart).
     """
 
     def __init__(
@@ -109,6 +110,7 @@ class BackgroundWriter:
         compression: str = "zstd",
         fsync: bool = True,
         storage_options: Mapping[str, Any] | None = None,
+        on_tick: Callable[[], None] | None = None,
     ) -> None:
         if flush_secs <= 0:
             raise ValueError(f"flush_secs={flush_secs!r}: expected a positive number of seconds")
@@ -118,6 +120,7 @@ class BackgroundWriter:
         self.sink = TrialWriter(self.fs, worker, compression=compression, fsync=fsync)
         self.worker = worker
         self.flush_secs = flush_secs
+        self._on_tick = on_tick  # called on the writer thread at each tick (<= 0.25 s)
         self.segment_bytes = segment_bytes
         self.max_pending_bytes = max_pending_bytes
         self._queue: deque[tuple[int, str, int, float, Sequence[Record], int]] = deque()
@@ -310,6 +313,8 @@ class BackgroundWriter:
                 flush_target = self._flush_requested
             force = stopping or flush_target > self._flushed
             try:
+                if self._on_tick is not None:
+                    self._on_tick()
                 self._drain(force=force)
             except BaseException as e:  # noqa: BLE001 - surfaced to the caller by _check()
                 log.error("smdbg trial writer for %s failed: %s", self.fs.url(), e, exc_info=True)

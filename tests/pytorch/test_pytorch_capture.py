@@ -145,7 +145,7 @@ def test_capture_agrees_with_numpy_for_odd_tensors() -> None:
     cap = StepCapture()
     cap.add([(n, plan, t) for n, t in tensors.items()])
     pending = cap.finish((0, "TRAIN", 0))
-    got = {e.name: (raw, red) for e, raw, red in pending.items()}
+    got = {name: (raw, red) for name, _, raw, red, _, _ in pending.items()}
     for name, t in tensors.items():
         raw, red = got[name]
         np.testing.assert_array_equal(raw, t.numpy())
