@@ -148,21 +148,26 @@ class _Shared:
         self.sync()
         return (time.perf_counter() - t0) / steps
 
+    def attach(self, config: dict[str, Any], **kw: Any) -> tuple[Any, str]:
+        """A hook for ``config`` on this model, loss and optimizer, and its trial directory."""
+        import smdbg.pytorch as smd
+
+        out = tempfile.mkdtemp(prefix="smdbg-bench-")
+        _CLEANUP.append(out)
+        hook = smd.Hook(out, **kw, **hook_kwargs(smd, config))
+        hook.register_module(self.model)
+        hook.register_loss(self.loss_fn)
+        hook.wrap_optimizer(self.opt)
+        return hook, out
+
     def run_hooked(self, config: dict[str, Any], steps: int) -> float:
         """A fresh hook on this model: set up and 20 steps of warm-up, then ``steps`` timed
         steps; closed afterwards (not timed). Its writer publishes a segment and the progress
         every 0.25 s, four times as often as by default (1 s), so that the writer thread's
         periodic work falls inside blocks of a few hundred steps, more of it than in a long
         run."""
-        import smdbg.pytorch as smd
-
-        out = tempfile.mkdtemp(prefix="smdbg-bench-")
-        _CLEANUP.append(out)
-        hook = smd.Hook(out, flush_secs=0.25, **hook_kwargs(smd, config))
+        hook, out = self.attach(config, flush_secs=0.25)
         try:
-            hook.register_module(self.model)
-            hook.register_loss(self.loss_fn)
-            hook.wrap_optimizer(self.opt)
             self.run(20)
             return self.run(steps)
         finally:
@@ -184,15 +189,8 @@ def _long_lived(name: str, device: str, cname: str, config: dict[str, Any], step
             if _LIVE.get("hook") is not None:
                 _LIVE["hook"].close()  # the previous case's hook: its writer thread stops
             _LIVE.clear()
-            import smdbg.pytorch as smd
-
             shared = _Shared(name, device)
-            out = tempfile.mkdtemp(prefix="smdbg-bench-")
-            _CLEANUP.append(out)
-            hook = smd.Hook(out, **hook_kwargs(smd, config))
-            hook.register_module(shared.model)
-            hook.register_loss(shared.loss_fn)
-            hook.wrap_optimizer(shared.opt)
+            hook, _ = shared.attach(config)
             shared.run(20)
             _LIVE.update(key=(name, cname), shared=shared, hook=hook)
         return float(_LIVE["shared"].run(steps))

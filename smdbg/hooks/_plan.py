@@ -62,15 +62,9 @@ class SavePlanner:
         then, are computed once; the steps before it (with the same mode, inclusions and save
         configs) cost one comparison, and that step itself a lookup.
         """
-        quiet = self._quiet
+        quiet = self._quiet_through(mode, mode_step)
         nexts: list[tuple[int, str, Collection]] = []
-        if (
-            quiet is not None
-            and quiet[4] <= mode_step <= quiet[0]
-            and mode is quiet[1]
-            and quiet[2] == Collection.save_config_epoch
-            and quiet[3] == len(self.included)
-        ):
+        if quiet is not None:
             if mode_step < quiet[0]:
                 return False
             active = quiet[5]
@@ -105,16 +99,21 @@ class SavePlanner:
     def quiet_steps(self, mode: ModeKeys, mode_step: int) -> int:
         """How many of the next steps of ``mode`` (after ``mode_step``, which ``begin_step`` just
         found quiet) save nothing, as long as inclusions and save configs stay as they are."""
+        quiet = self._quiet_through(mode, mode_step)
+        return 0 if quiet is None else max(0, quiet[0] - mode_step - 1)
+
+    def _quiet_through(self, mode: ModeKeys, mode_step: int) -> tuple[int, ModeKeys, int, int, int, dict[str, Collection]] | None:  # fmt: skip
+        """The quiet stretch computed earlier, if it still holds and reaches ``mode_step``."""
         quiet = self._quiet
         if (
-            quiet is None
-            or quiet[1] is not mode
-            or quiet[2] != Collection.save_config_epoch
-            or quiet[3] != len(self.included)
-            or not quiet[4] <= mode_step < quiet[0]
+            quiet is not None
+            and quiet[4] <= mode_step <= quiet[0]
+            and mode is quiet[1]
+            and quiet[2] == Collection.save_config_epoch
+            and quiet[3] == len(self.included)
         ):
-            return 0
-        return quiet[0] - mode_step - 1
+            return quiet
+        return None
 
     @property
     def cache_key(self) -> tuple[int, frozenset[str]]:

@@ -38,6 +38,7 @@ __all__ = [
     "batch_reductions",
     "grouped_reductions",
     "flatten_tensors",
+    "tensors_of",
 ]
 
 _INF = float("inf")
@@ -57,6 +58,19 @@ def flatten_tensors(value: Any) -> Iterator[torch.Tensor]:
     elif isinstance(value, dict):
         for v in value.values():
             yield from flatten_tensors(v)
+
+
+def tensors_of(value: Any) -> Sequence[torch.Tensor]:
+    """:func:`flatten_tensors` as a sequence, without a generator for the common cases (one
+    tensor, a flat tuple of tensors): a module hook on a saved step runs with cold caches."""
+    if isinstance(value, torch.Tensor):
+        return (value,)
+    if type(value) is tuple:
+        for v in value:
+            if not isinstance(v, torch.Tensor):
+                return list(flatten_tensors(value))
+        return value
+    return list(flatten_tensors(value))
 
 
 def batch_reductions(tensors: Sequence[torch.Tensor], key: str) -> torch.Tensor:

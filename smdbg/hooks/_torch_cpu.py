@@ -71,9 +71,7 @@ def per_tensor(key: str, t: torch.Tensor) -> torch.Tensor:
 
 
 _aminmax = torch.aminmax
-_vdot = np.vdot
 _NAN = math.nan
-_INF = math.inf
 _SQRT = math.sqrt
 # what each key is derived from: 0 mean, 1 sum, 2 max, 3 min, 4 abs max, 5 l2, 6 its own kernel
 _CODES = {"mean": 0, "sum": 1, "max": 2, "min": 3, "abs_max": 4, "l2": 5, "abs_l2": 5}
@@ -114,10 +112,7 @@ def cpu_reductions(t: torch.Tensor, keys: tuple[str, ...]) -> dict[str, float]:
         lo = float(lo_t)
         hi = float(hi_t)
     if need_ss:
-        a = x.numpy()
-        ss = float(_vdot(a, a)) if a.size <= _DOT_CHUNK else _sum_squares(a)
-        if ss == _INF:
-            ss = _sum_squares(a)  # overflowed in float32 only? redone in float64
+        ss = _sum_squares(x.numpy())
     out: dict[str, float] = {}
     for key, code in ops:
         if code == 0:

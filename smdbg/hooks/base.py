@@ -140,17 +140,17 @@ class BaseHook(SavingMixin):
         """Steps taken so far in each mode (each mode counts its own, as in smdebug)."""
         u = self._unfolded
         if u:
-            self._unfolded = 0  # zeroed first: a concurrent reader may see less, never more
+            self._unfolded = 0
             self._mode_steps[self.mode] += u
         return self._mode_steps
 
-    def _save_configs_changed(self) -> None:
+    def _interrupt_fast_path(self) -> None:
+        """The next step takes the full path. Called on the writer thread at every tick (so
+        progress is published and the stop request checked while steps are quiet) and by the
+        collections when a save config changes."""
         self._quiet_left = 0
 
-    def _interrupt_fast_path(self) -> None:
-        """Called on the writer thread at every tick: the next step takes the full path, so
-        progress is published and the stop request checked while the fast path is on."""
-        self._quiet_left = 0
+    _save_configs_changed = _interrupt_fast_path  # the collections' watcher protocol
 
     # -- construction helpers -------------------------------------------------------------------
     @classmethod

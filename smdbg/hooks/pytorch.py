@@ -21,7 +21,7 @@ from typing import Any
 
 import torch
 
-from smdbg.hooks._torch_capture import PendingStep, StepCapture, flatten_tensors
+from smdbg.hooks._torch_capture import PendingStep, StepCapture, flatten_tensors, tensors_of
 from smdbg.hooks._torch_plans import StepPlans
 from smdbg.hooks.base import BaseHook, guarded
 from smdbg.modes import ModeKeys
@@ -29,20 +29,6 @@ from smdbg.modes import ModeKeys
 __all__ = ["Hook", "flatten_tensors"]
 
 _MAX_IN_FLIGHT = 8
-_Tensor = torch.Tensor
-
-
-def _tensors(value: Any) -> Any:
-    """The tensors of a module's inputs or outputs: a tensor, a flat tuple of tensors (the
-    common cases, without a generator) or anything ``flatten_tensors`` walks."""
-    if isinstance(value, _Tensor):
-        return (value,)
-    if type(value) is tuple:
-        for v in value:
-            if not isinstance(v, _Tensor):
-                return list(flatten_tensors(value))
-        return value
-    return list(flatten_tensors(value))
 
 
 class Hook(StepPlans, BaseHook):
@@ -320,11 +306,11 @@ class Hook(StepPlans, BaseHook):
         prefix = name if k == 0 else f"{name}_call{k}"
         plan = self.planner.plan
         group = []
-        for i, t in enumerate(_tensors(args)):
+        for i, t in enumerate(tensors_of(args)):
             p = plan(f"{prefix}_input_{i}")
             if p is not None:
                 group.append((f"{prefix}_input_{i}", p, t))
-        for i, t in enumerate(_tensors(output)):
+        for i, t in enumerate(tensors_of(output)):
             p = plan(f"{prefix}_output_{i}")
             if p is not None:
                 group.append((f"{prefix}_output_{i}", p, t))
@@ -376,8 +362,8 @@ class Hook(StepPlans, BaseHook):
         if not self._optimizer_drives_step():
             return
         if self._saving:
-            key = ("state", id(optimizer), len(optimizer.state), len(optimizer.param_groups))
-            rows = self._planned(key, functools.partial(self._state_plans, optimizer))
+            cache = ("state", id(optimizer), len(optimizer.state), len(optimizer.param_groups))
+            rows = self._planned(cache, functools.partial(self._state_plans, optimizer))
             group = []
             for name, plan, p, key in rows:
                 value = optimizer.state.get(p, {}).get(key)
