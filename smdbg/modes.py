@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import enum
+from typing import Union
 
-__all__ = ["ModeKeys", "TRAIN", "EVAL", "PREDICT", "GLOBAL", "ALLOWED_MODES", "parse_mode"]
+__all__ = ["ModeKeys", "ModeLike", "TRAIN", "EVAL", "PREDICT", "GLOBAL", "ALLOWED_MODES", "parse_mode"]
 
 
 class ModeKeys(enum.Enum):
@@ -24,6 +25,10 @@ EVAL = ModeKeys.EVAL
 PREDICT = ModeKeys.PREDICT
 GLOBAL = ModeKeys.GLOBAL
 ALLOWED_MODES = (TRAIN, EVAL, PREDICT, GLOBAL)
+
+#: What every ``mode=`` parameter accepts: a :class:`ModeKeys`, its name in any case
+#: (``"train"``) or its integer value; :func:`parse_mode` turns it into a ``ModeKeys``.
+ModeLike = Union[ModeKeys, str, int]
 
 
 def parse_mode(value: object) -> ModeKeys:
