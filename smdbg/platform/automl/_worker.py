@@ -18,6 +18,7 @@ import sklearn.linear_model  # noqa: F401
 import sklearn.neural_network  # noqa: F401
 import sklearn.preprocessing  # noqa: F401
 
+from ._errors import AutoMLError
 from ._space import build_pipeline
 
 __all__ = ["TrainTask", "CandidateFailure", "run_task", "train_task", "SINGLE_THREAD_ROWS"]
@@ -41,7 +42,7 @@ class TrainTask:
     search_model_path: str | None = None  # when set, save the last fold's fitted pipeline here
 
 
-class CandidateFailure(Exception):
+class CandidateFailure(AutoMLError):
     """A candidate's training failed or ran out of time; ``reason`` says which and why."""
 
     def __init__(self, reason: str, timed_out: bool = False) -> None:
