@@ -25,8 +25,6 @@ __all__ = [
     "load_record",
     "list_records",
     "remove_record",
-    "process_start_time",
-    "process_alive",
     "validate_name",
 ]
 
@@ -118,30 +116,3 @@ def list_records() -> list[EndpointRecord]:
 
 def remove_record(name: str) -> None:
     _path(name).unlink(missing_ok=True)
-
-
-def process_start_time(pid: int) -> int | None:
-    """The process's start time in clock ticks since boot (Linux), or None if unknown/gone."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    fields = stat.rsplit(")", 1)[1].split()
-    if fields[0] == "Z":  # a zombie is gone for our purposes
-        return None
-    return int(fields[19])
-
-
-def process_alive(pid: int | None, start: int | None) -> bool:
-    if not pid:
-        return False
-    if Path("/proc").is_dir():
-        now = process_start_time(pid)
-        return now is not None and (start is None or now == start)
-    try:  # pragma: no cover - non-Linux
-        os.kill(pid, 0)
-    except ProcessLookupError:  # pragma: no cover
-        return False
-    except PermissionError:  # pragma: no cover
-        return True
-    return True  # pragma: no cover
