@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import re
 from pathlib import Path
 from typing import Any
 
+from smdbg._settings import home as smdbg_home
+from smdbg.fs import write_atomic
 from smdbg.platform.serving._errors import EndpointError, EndpointNotFound
-from smdbg.platform.serving._storage import write_bytes
 
 __all__ = [
     "EndpointRecord",
@@ -29,12 +29,6 @@ __all__ = [
 ]
 
 _NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9])*$")
-
-
-def smdbg_home() -> Path:
-    """The state directory: ``$SMDBG_HOME`` when set, else ``~/.smdbg``. Read only here."""
-    env = os.environ.get("SMDBG_HOME")
-    return Path(env) if env else Path.home() / ".smdbg"
 
 
 def endpoints_dir() -> Path:
@@ -85,7 +79,7 @@ def _path(name: str) -> Path:
 
 def save_record(record: EndpointRecord) -> Path:
     path = _path(record.name)
-    write_bytes(str(path), json.dumps(record.to_dict(), indent=2).encode())
+    write_atomic(str(path), json.dumps(record.to_dict(), indent=2).encode())
     return path
 
 
