@@ -12,8 +12,10 @@ model monitor, tracker artifacts and job inputs/outputs.
 * Remote backends load lazily; a missing one is a one-line
   :class:`~smdbg._optional.MissingDependencyError` naming the extra to install.
 * ``s3://`` URLs use the endpoint of :data:`smdbg._settings.S3_ENDPOINT` (``AWS_ENDPOINT_URL_S3``,
-  else ``AWS_ENDPOINT_URL``) unless ``client_kwargs`` are given, and a fresh filesystem object
-  per call, so a changed endpoint or credentials take effect.
+  else ``AWS_ENDPOINT_URL``) unless ``client_kwargs`` are given, a fresh filesystem object per
+  call, so a changed endpoint or credentials take effect, and no listing cache: s3fs answers
+  ``info``/``size`` (and so a large ``cat_file``) from a cached listing of the parent, which would
+  hide a file another process (or another filesystem object) wrote after that listing.
 """
 
 from __future__ import annotations
@@ -79,6 +81,7 @@ def url_to_fs(url: str, **storage_options: Any) -> tuple[Any, str]:
             if endpoint:
                 storage_options["client_kwargs"] = {"endpoint_url": endpoint}
         storage_options.setdefault("skip_instance_cache", True)
+        storage_options.setdefault("use_listings_cache", False)
     try:
         fs, path = fsspec.core.url_to_fs(url, **storage_options)
     except ImportError as e:

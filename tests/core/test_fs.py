@@ -100,3 +100,12 @@ def test_s3_endpoint_is_read_in_one_place(s3_server: str, monkeypatch: pytest.Mo
 def test_unknown_protocol_names_the_backend() -> None:
     with pytest.raises((ImportError, ValueError), match="nosuchproto"):
         fs.read_bytes("nosuchproto://bucket/key")
+
+
+def test_s3_listing_is_never_cached(s3_bucket: str) -> None:
+    """A file written after a listing (by another filesystem object or process) is readable."""
+    reader, base = fs.url_to_fs(f"s3://{s3_bucket}/live")
+    fs.write_atomic(f"s3://{s3_bucket}/live/a.json", b"a")
+    assert [p.rsplit("/", 1)[-1] for p in reader.ls(base, detail=False)] == ["a.json"]
+    fs.write_atomic(f"s3://{s3_bucket}/live/END.json", b"end")  # another filesystem object
+    assert reader.cat_file(f"{base}/END.json") == b"end"
