@@ -24,8 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from smdbg import _settings
-from smdbg.collections import save_config_from_params
-from smdbg.config import CollectionConfig, ReductionConfig, SaveConfig, parse_bool
+from smdbg.config import CollectionConfig, ReductionConfig, SaveConfig, parse_bool, save_config_from_params
 
 __all__ = ["HookConfig", "CONFIG_ENV_VARS", "find_config_path", "load_hook_config"]
 
