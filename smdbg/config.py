@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from smdbg.modes import ModeKeys, parse_mode
+from smdbg.modes import ModeKeys, ModeLike, parse_mode
 from smdbg.reductions import ALLOWED_NORMS, ALLOWED_REDUCTIONS, reduction_key
 
 __all__ = [
@@ -163,13 +163,13 @@ class SaveConfig:
                 save_steps=cfg.save_steps if cfg.save_steps is not None else base.save_steps,
             )
 
-    def get_save_config(self, mode: Any) -> SaveConfigMode:
+    def get_save_config(self, mode: ModeLike) -> SaveConfigMode:
         return self._modes[parse_mode(mode)]
 
-    def should_save_step(self, mode: Any, step: int) -> bool:
+    def should_save_step(self, mode: ModeLike, step: int) -> bool:
         return self._modes[parse_mode(mode)].should_save_step(step)
 
-    def next_save_step(self, mode: Any, step: int) -> int | None:
+    def next_save_step(self, mode: ModeLike, step: int) -> int | None:
         """The first step >= ``step`` of ``mode`` that is saved, or None."""
         return self._modes[parse_mode(mode)].next_save_step(step)
 
