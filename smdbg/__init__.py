@@ -20,6 +20,7 @@ __all__ = [
     "CollectionConfig",
     "Collection",
     "create_trial",
+    "SmdbgError",
 ]
 
 _LAZY = {
@@ -31,12 +32,14 @@ _LAZY = {
     "CollectionConfig": ("smdbg.config", "CollectionConfig"),
     "Collection": ("smdbg.collections", "Collection"),
     "create_trial": ("smdbg.trials", "create_trial"),
+    "SmdbgError": ("smdbg.exceptions", "SmdbgError"),
 }
 
 if TYPE_CHECKING:  # pragma: no cover
     from smdbg import modes
     from smdbg.collections import Collection
     from smdbg.config import CollectionConfig, ReductionConfig, SaveConfig, SaveConfigMode
+    from smdbg.exceptions import SmdbgError
     from smdbg.modes import ModeKeys
     from smdbg.trials import create_trial
 

@@ -15,10 +15,10 @@ from smdbg.config import (
     CollectionConfig,
     ReductionConfig,
     SaveConfig,
-    SaveConfigMode,
-    parse_bool,
+    compile_regex,
+    parse_collection_parameters,
+    validate_collection_parameters,
 )
-from smdbg.modes import ModeKeys
 
 __all__ = [
     "CollectionKeys",
@@ -65,53 +65,6 @@ BUILTIN_COLLECTIONS: tuple[str, ...] = (
     "default", "all", "weights", "biases", "gradients", "losses",
     "inputs", "outputs", "optimizer_variables", "metrics", "scalars",
 )  # fmt: skip
-
-_SAVE_KEYS = ("save_interval", "start_step", "end_step", "save_steps")
-_OTHER_KEYS = ("include_regex", "reductions", "save_raw_tensor", "save_shape", "save_histogram")
-_MODE_PREFIXES = tuple(m.name.lower() + "." for m in ModeKeys)
-
-
-def compile_regex(pattern: str, where: str) -> re.Pattern[str]:
-    if not isinstance(pattern, str):
-        raise TypeError(f"{where}: regex {pattern!r} is a {type(pattern).__name__}, expected a string")
-    try:
-        return re.compile(pattern)
-    except re.error as e:
-        raise ValueError(f"{where}: regex {pattern!r} does not compile ({e})") from e
-
-
-def validate_collection_parameters(name: str, params: Mapping[str, Any]) -> None:
-    """Raise ValueError naming any unknown key or bad value in a collection's parameters."""
-    for key in params:
-        base = key
-        for prefix in _MODE_PREFIXES:
-            if key.startswith(prefix):
-                base = key[len(prefix) :]
-                if base not in _SAVE_KEYS:
-                    raise ValueError(
-                        f"collection {name!r}: unknown parameter {key!r}; a mode prefix takes one of {', '.join(_SAVE_KEYS)}"
-                    )
-        if base not in _SAVE_KEYS + _OTHER_KEYS:
-            allowed = ", ".join(_SAVE_KEYS + _OTHER_KEYS)
-            raise ValueError(
-                f"collection {name!r}: unknown parameter {key!r}; expected one of {allowed} "
-                "(save keys may be prefixed train./eval./predict./global.)"
-            )
-    Collection(name).apply_parameters(params)  # validates values
-
-
-def save_config_from_params(params: Mapping[str, Any]) -> SaveConfig | None:
-    """Build a SaveConfig from smdebug-style (possibly mode-prefixed) keys; None if none given."""
-    base = {k: params[k] for k in _SAVE_KEYS if k in params}
-    modes: dict[str, dict[str, Any]] = {}
-    for key, value in params.items():
-        for prefix in _MODE_PREFIXES:
-            if key.startswith(prefix) and key[len(prefix) :] in _SAVE_KEYS:
-                modes.setdefault(prefix[:-1], {})[key[len(prefix) :]] = value
-    if not base and not modes:
-        return None
-    return SaveConfig(mode_save_configs={m: SaveConfigMode(**v) for m, v in modes.items()}, **base)
-
 
 class _NameSet(set):  # type: ignore[type-arg]
     """A collection's explicit tensor names: a set whose every change counts as a collection
@@ -228,20 +181,15 @@ class Collection:
 
     def apply_parameters(self, params: Mapping[str, Any]) -> None:
         """Apply smdebug-style collection parameters (see :class:`CollectionConfig`)."""
-        if "include_regex" in params:
-            value = params["include_regex"]
-            self.include(value.split(",") if isinstance(value, str) else value)
-        save = save_config_from_params(params)
-        if save is not None:
-            self.save_config = save
-        if any(k in params for k in ("reductions", "save_raw_tensor", "save_shape")):
-            self.reduction_config = ReductionConfig.from_tokens(
-                params.get("reductions", ""),
-                save_raw_tensor=parse_bool("save_raw_tensor", params.get("save_raw_tensor", False)),
-                save_shape=parse_bool("save_shape", params.get("save_shape", False)),
-            )
-        if "save_histogram" in params:
-            self.save_histogram = parse_bool("save_histogram", params["save_histogram"])
+        p = parse_collection_parameters(self.name, params)
+        if p.include_regex is not None:
+            self.include(p.include_regex)
+        if p.save_config is not None:
+            self.save_config = p.save_config
+        if p.reduction_config is not None:
+            self.reduction_config = p.reduction_config
+        if p.save_histogram is not None:
+            self.save_histogram = p.save_histogram
 
     def to_dict(self) -> dict[str, Any]:
         return {

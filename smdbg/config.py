@@ -7,11 +7,12 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from smdbg.modes import ModeKeys, parse_mode
+from smdbg.modes import ModeKeys, ModeLike, parse_mode
 from smdbg.reductions import ALLOWED_NORMS, ALLOWED_REDUCTIONS, reduction_key
 
 __all__ = [
@@ -21,6 +22,11 @@ __all__ = [
     "CollectionConfig",
     "parse_bool",
     "parse_int_list",
+    "CollectionParameters",
+    "parse_collection_parameters",
+    "validate_collection_parameters",
+    "save_config_from_params",
+    "compile_regex",
 ]
 
 DEFAULT_SAVE_INTERVAL = 500
@@ -157,13 +163,13 @@ class SaveConfig:
                 save_steps=cfg.save_steps if cfg.save_steps is not None else base.save_steps,
             )
 
-    def get_save_config(self, mode: Any) -> SaveConfigMode:
+    def get_save_config(self, mode: ModeLike) -> SaveConfigMode:
         return self._modes[parse_mode(mode)]
 
-    def should_save_step(self, mode: Any, step: int) -> bool:
+    def should_save_step(self, mode: ModeLike, step: int) -> bool:
         return self._modes[parse_mode(mode)].should_save_step(step)
 
-    def next_save_step(self, mode: Any, step: int) -> int | None:
+    def next_save_step(self, mode: ModeLike, step: int) -> int | None:
         """The first step >= ``step`` of ``mode`` that is saved, or None."""
         return self._modes[parse_mode(mode)].next_save_step(step)
 
@@ -266,6 +272,86 @@ class ReductionConfig:
         return cls(**{k: v for k, v in data.items() if k != "keys"})
 
 
+# -- collection parameters (smdebug's JSON keys) ---------------------------------------------
+_SAVE_KEYS = ("save_interval", "start_step", "end_step", "save_steps")
+_OTHER_KEYS = ("include_regex", "reductions", "save_raw_tensor", "save_shape", "save_histogram")
+_MODE_PREFIXES = tuple(m.name.lower() + "." for m in ModeKeys)
+
+
+def compile_regex(pattern: str, where: str) -> re.Pattern[str]:
+    if not isinstance(pattern, str):
+        raise TypeError(f"{where}: regex {pattern!r} is a {type(pattern).__name__}, expected a string")
+    try:
+        return re.compile(pattern)
+    except re.error as e:
+        raise ValueError(f"{where}: regex {pattern!r} does not compile ({e})") from e
+
+
+def save_config_from_params(params: Mapping[str, Any]) -> SaveConfig | None:
+    """Build a SaveConfig from smdebug-style (possibly mode-prefixed) keys; None if none given."""
+    base = {k: params[k] for k in _SAVE_KEYS if k in params}
+    modes: dict[str, dict[str, Any]] = {}
+    for key, value in params.items():
+        for prefix in _MODE_PREFIXES:
+            if key.startswith(prefix) and key[len(prefix) :] in _SAVE_KEYS:
+                modes.setdefault(prefix[:-1], {})[key[len(prefix) :]] = value
+    if not base and not modes:
+        return None
+    return SaveConfig(mode_save_configs={m: SaveConfigMode(**v) for m, v in modes.items()}, **base)
+
+
+@dataclass(frozen=True)
+class CollectionParameters:
+    """A collection's smdebug-style parameters, parsed and checked; None where not given."""
+
+    include_regex: tuple[str, ...] | None = None
+    save_config: SaveConfig | None = None
+    reduction_config: ReductionConfig | None = None
+    save_histogram: bool | None = None
+
+
+def parse_collection_parameters(name: str, params: Mapping[str, Any]) -> CollectionParameters:
+    """Parse the values of collection ``name``'s parameters (unknown keys are not looked at;
+    :func:`validate_collection_parameters` rejects them). Raises ValueError/TypeError naming a
+    bad value."""
+    regexes: tuple[str, ...] | None = None
+    if "include_regex" in params:
+        value = params["include_regex"]
+        regexes = tuple(value.split(",") if isinstance(value, str) else list(value))
+        for r in regexes:
+            compile_regex(r, f"collection {name!r}")
+    save = save_config_from_params(params)
+    reduction = None
+    if any(k in params for k in ("reductions", "save_raw_tensor", "save_shape")):
+        reduction = ReductionConfig.from_tokens(
+            params.get("reductions", ""),
+            save_raw_tensor=parse_bool("save_raw_tensor", params.get("save_raw_tensor", False)),
+            save_shape=parse_bool("save_shape", params.get("save_shape", False)),
+        )
+    histogram = parse_bool("save_histogram", params["save_histogram"]) if "save_histogram" in params else None
+    return CollectionParameters(regexes, save, reduction, histogram)
+
+
+def validate_collection_parameters(name: str, params: Mapping[str, Any]) -> None:
+    """Raise ValueError naming any unknown key or bad value in a collection's parameters."""
+    for key in params:
+        base = key
+        for prefix in _MODE_PREFIXES:
+            if key.startswith(prefix):
+                base = key[len(prefix) :]
+                if base not in _SAVE_KEYS:
+                    raise ValueError(
+                        f"collection {name!r}: unknown parameter {key!r}; a mode prefix takes one of {', '.join(_SAVE_KEYS)}"
+                    )
+        if base not in _SAVE_KEYS + _OTHER_KEYS:
+            allowed = ", ".join(_SAVE_KEYS + _OTHER_KEYS)
+            raise ValueError(
+                f"collection {name!r}: unknown parameter {key!r}; expected one of {allowed} "
+                "(save keys may be prefixed train./eval./predict./global.)"
+            )
+    parse_collection_parameters(name, params)
+
+
 @dataclass(frozen=True)
 class CollectionConfig:
     """A collection name and its parameters, as in smdebug's ``CollectionConfig``.
@@ -280,6 +366,4 @@ class CollectionConfig:
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
             raise ValueError(f"CollectionConfig name={self.name!r}: expected a non-empty string")
-        from smdbg.collections import validate_collection_parameters
-
         validate_collection_parameters(self.name, dict(self.parameters or {}))

@@ -1,11 +1,20 @@
-"""The errors smdbg raises. Each also subclasses the builtin it refines.
+"""The errors smdbg raises: one root, :class:`SmdbgError`, and each error also subclasses the builtin
+it refines (``ValueError``, ``LookupError``, ``OSError`` ...).
+
+The store's and the trial API's errors are here. Each component keeps its own base in its
+``_errors`` module, and every one of those subclasses :class:`SmdbgError`:
+``smdbg.tracker.TrackerError``, ``smdbg.platform.jobs.JobError``,
+``smdbg.platform.automl.AutoMLError``, ``smdbg.platform.monitor.MonitorError``,
+``smdbg.platform.serving.ServingError``, ``smdbg.rules.RuleConfigError`` and
+``smdbg._optional.MissingDependencyError``. So ``except smdbg.SmdbgError`` catches every error
+smdbg raises on purpose, and ``except ValueError`` still catches a bad value.
 
 Trial-query errors keep smdebug's names so ported ``except`` clauses keep working.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from smdbg.modes import ModeLike
 
 __all__ = [
     "SmdbgError",
@@ -74,7 +83,7 @@ class NoTrialFound(SmdbgError, FileNotFoundError):
 class StepNotYetAvailable(SmdbgError, LookupError):
     """The step is not saved yet, and training may still save it."""
 
-    def __init__(self, step: int, mode: Any) -> None:
+    def __init__(self, step: int, mode: ModeLike | None) -> None:
         super().__init__(
             f"step {step} (mode {_mode_name(mode)}) is not yet available; training is still running"
         )
@@ -85,7 +94,7 @@ class StepNotYetAvailable(SmdbgError, LookupError):
 class StepUnavailable(SmdbgError, LookupError):
     """The step was never saved: every worker has passed it, or training ended."""
 
-    def __init__(self, step: int, mode: Any) -> None:
+    def __init__(self, step: int, mode: ModeLike | None) -> None:
         super().__init__(f"step {step} (mode {_mode_name(mode)}) was not saved and never will be")
         self.step = step
         self.mode = mode
@@ -105,7 +114,7 @@ class TensorUnavailable(SmdbgError, KeyError):
 class TensorUnavailableForStep(SmdbgError, LookupError):
     """The tensor exists, but not at that step (or not with that reduction or worker)."""
 
-    def __init__(self, name: str, step: int, mode: Any, detail: str = "") -> None:
+    def __init__(self, name: str, step: int, mode: ModeLike | None, detail: str = "") -> None:
         extra = f" {detail}" if detail else ""
         super().__init__(f"tensor {name!r} was not saved at step {step} (mode {_mode_name(mode)}){extra}")
         self.tensor = name
@@ -121,5 +130,5 @@ class StopTrainingRequested(SmdbgError, RuntimeError):
     """A rule action asked training to stop; raised by a hook at a step boundary."""
 
 
-def _mode_name(mode: Any) -> str:
+def _mode_name(mode: ModeLike | None) -> str:
     return getattr(mode, "name", None) or ("GLOBAL" if mode is None else str(mode))

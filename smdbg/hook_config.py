@@ -23,12 +23,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from smdbg.collections import save_config_from_params
-from smdbg.config import CollectionConfig, ReductionConfig, SaveConfig, parse_bool
+from smdbg import _settings
+from smdbg.config import CollectionConfig, ReductionConfig, SaveConfig, parse_bool, save_config_from_params
 
 __all__ = ["HookConfig", "CONFIG_ENV_VARS", "find_config_path", "load_hook_config"]
 
-CONFIG_ENV_VARS = ("SMDBG_CONFIG_FILE_PATH", "SMDEBUG_CONFIG_FILE_PATH")
+CONFIG_ENV_VARS = _settings.CONFIG_FILE.names
 
 _TOP_KEYS = ("LocalPath", "S3OutputPath", "HookParameters", "CollectionConfigurations")
 _HOOK_KEYS = (
@@ -140,11 +140,7 @@ def find_config_path(path: str | os.PathLike[str] | None = None) -> str | None:
     """The explicit path, else the first set environment variable of :data:`CONFIG_ENV_VARS`."""
     if path is not None:
         return os.fspath(path)
-    for var in CONFIG_ENV_VARS:
-        value = os.environ.get(var)
-        if value:
-            return value
-    return None
+    return _settings.CONFIG_FILE.get()
 
 
 def load_hook_config(path: str | os.PathLike[str] | None = None) -> HookConfig:

@@ -1,8 +1,9 @@
 """Filesystem backends of the trial store: a handful of primitives, queries are built on them.
 
 :class:`StoreFS` states the contract once; :class:`LocalFS` (plain paths, ``file://``) and
-:class:`FsspecFS` (any fsspec URL, ``s3://`` included) implement it. For ``s3://`` the endpoint
-comes from ``AWS_ENDPOINT_URL_S3`` / ``AWS_ENDPOINT_URL`` when set (e.g. a local S3 server).
+:class:`FsspecFS` (any fsspec URL, ``s3://`` included) implement it, rooted at one trial. They
+get the URL handling, the fsspec filesystem (with the S3 endpoint) and the atomic local write
+from :mod:`smdbg.fs`, the library's one file-access layer.
 """
 
 from __future__ import annotations
@@ -11,8 +12,9 @@ import abc
 import io
 import os
 import posixpath
-import uuid
 from typing import Any
+
+from smdbg import fs as _fs
 
 __all__ = ["StoreFS", "LocalFS", "FsspecFS", "open_fs"]
 
@@ -55,7 +57,7 @@ class StoreFS(abc.ABC):
 
 class LocalFS(StoreFS):
     def __init__(self, root: str) -> None:
-        self.root = os.path.abspath(root[len("file://") :] if root.startswith("file://") else root)
+        self.root = os.path.abspath(_fs.local_path(root))
 
     def _p(self, path: str) -> str:
         return os.path.join(self.root, *path.split("/")) if path else self.root
@@ -71,23 +73,7 @@ class LocalFS(StoreFS):
             return f.read()
 
     def write_atomic(self, path: str, data: bytes | memoryview | Any, fsync: bool = True) -> None:
-        full = self._p(path)
-        parent = os.path.dirname(full)
-        os.makedirs(parent, exist_ok=True)
-        tmp = os.path.join(parent, f".{os.path.basename(full)}.{uuid.uuid4().hex[:8]}.tmp")
-        try:
-            with open(tmp, "wb") as f:
-                f.write(data)
-                if fsync:
-                    f.flush()
-                    os.fsync(f.fileno())
-            os.replace(tmp, full)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-            raise
+        _fs.write_atomic(self._p(path), data, fsync=fsync)
 
     def exists(self, path: str) -> bool:
         return os.path.exists(self._p(path))
@@ -106,21 +92,7 @@ class LocalFS(StoreFS):
 
 class FsspecFS(StoreFS):
     def __init__(self, url: str, **storage_options: Any) -> None:
-        try:
-            import fsspec
-        except ImportError as e:  # pragma: no cover - depends on the environment
-            raise ImportError(f"reading or writing {url!r} needs fsspec: pip install 'smdbg[s3]'") from e
-        protocol = url.split("://", 1)[0]
-        if protocol in ("s3", "s3a") and "client_kwargs" not in storage_options:
-            endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
-            if endpoint:
-                storage_options["client_kwargs"] = {"endpoint_url": endpoint}
-        try:
-            self.fs, path = fsspec.core.url_to_fs(url, **storage_options)
-        except ImportError as e:
-            raise ImportError(
-                f"reading or writing {url!r} needs the fsspec backend for {protocol}:// ({e})"
-            ) from e
+        self.fs, path = _fs.url_to_fs(url, **storage_options)
         self.root = url.rstrip("/")
         self._base = path.rstrip("/")
 
@@ -161,6 +133,4 @@ class FsspecFS(StoreFS):
 def open_fs(path: str | os.PathLike[str], **storage_options: Any) -> StoreFS:
     """A backend for a local path or any fsspec URL."""
     p = os.fspath(path)
-    if "://" in p and not p.startswith("file://"):
-        return FsspecFS(p, **storage_options)
-    return LocalFS(p)
+    return FsspecFS(p, **storage_options) if _fs.is_remote(p) else LocalFS(p)

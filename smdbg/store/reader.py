@@ -184,7 +184,7 @@ class TrialReader:
             return 0
         except FileNotFoundError:
             return 0
-        n = table.num_rows
+        n = int(table.num_rows)
         seg_idx = len(self.segments)
         worker = meta.get(WORKER_KEY, path.split("/")[-2].encode()).decode()
         rg_rows = meta.get(b"row_groups") or [n]

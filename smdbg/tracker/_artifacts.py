@@ -3,29 +3,18 @@
 from __future__ import annotations
 
 import os
-import shutil
-import uuid
 from pathlib import Path
-from typing import Any
 
+from smdbg import fs
 from smdbg.tracker._errors import InvalidValueError, StorageUnavailableError
 
 __all__ = ["upload_artifact"]
 
 
-def _s3() -> Any:
-    try:
-        import s3fs
-    except ImportError as e:  # pragma: no cover - depends on the environment
-        raise ImportError("logging artifacts to s3:// needs s3fs: pip install 'smdbg[s3]'") from e
-    endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
-    return s3fs.S3FileSystem(
-        client_kwargs={"endpoint_url": endpoint} if endpoint else {}, skip_instance_cache=True
-    )
-
-
 def upload_artifact(file_path: str | os.PathLike[str], location: str, component_name: str, name: str) -> str:
-    """Copy ``file_path`` to ``<location>/<component_name>/<name>/<file name>``; return where it went."""
+    """Copy ``file_path`` to ``<location>/<component_name>/<name>/<file name>``; return where it went.
+
+    The copy is published whole or not at all (:func:`smdbg.fs.put_file`)."""
     src = Path(file_path)
     if not src.is_file():
         raise InvalidValueError(
@@ -35,7 +24,7 @@ def upload_artifact(file_path: str | os.PathLike[str], location: str, component_
     if location.startswith("s3://"):
         uri = f"{location}/{rel}"
         try:
-            _s3().put_file(str(src), uri)
+            fs.put_file(src, uri)
         except (OSError, PermissionError) as e:
             raise StorageUnavailableError(f"cannot upload artifact {str(src)!r} to {uri!r}: {e}") from e
         return uri
@@ -44,8 +33,5 @@ def upload_artifact(file_path: str | os.PathLike[str], location: str, component_
             f"artifact location {location!r} is not supported; expected a local directory or an s3:// URL"
         )
     dest = Path(location) / rel
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex}.tmp")
-    shutil.copyfile(src, tmp)
-    os.replace(tmp, dest)  # readers never see a half-copied file
+    fs.put_file(src, str(dest))
     return str(dest.resolve())

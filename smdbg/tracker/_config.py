@@ -11,6 +11,7 @@ import os
 import threading
 from pathlib import Path
 
+from smdbg import _settings
 from smdbg.tracker._backend import TrackerBackend
 
 __all__ = [
@@ -23,8 +24,8 @@ __all__ = [
     "close_all",
 ]
 
-ENV_URL = "SMDBG_TRACKER_URL"
-ENV_ARTIFACTS = "SMDBG_ARTIFACT_LOCATION"
+ENV_URL = _settings.TRACKER_URL.name
+ENV_ARTIFACTS = _settings.ARTIFACT_LOCATION.name
 
 _lock = threading.Lock()
 _backends: dict[tuple[int, str], TrackerBackend] = {}
@@ -35,14 +36,14 @@ def default_url() -> str:
 
 
 def resolve_url(db_url: str | None = None) -> str:
-    url = db_url or os.environ.get(ENV_URL) or default_url()
+    url = db_url or _settings.TRACKER_URL.get() or default_url()
     if "://" not in url:  # a plain path to a SQLite file
         url = f"sqlite:///{Path(url).expanduser().resolve()}"
     return url
 
 
 def resolve_artifact_location(location: str | None = None) -> str:
-    loc = location or os.environ.get(ENV_ARTIFACTS) or str(Path.home() / ".smdbg" / "artifacts")
+    loc = location or _settings.ARTIFACT_LOCATION.get() or str(Path.home() / ".smdbg" / "artifacts")
     return loc.rstrip("/") if "://" in loc else str(Path(loc).expanduser())
 
 

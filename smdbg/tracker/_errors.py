@@ -5,6 +5,8 @@ Messages say what was given, what was expected, and how to fix it.
 
 from __future__ import annotations
 
+from smdbg.exceptions import SmdbgError
+
 __all__ = [
     "TrackerError",
     "AlreadyExistsError",
@@ -15,8 +17,8 @@ __all__ = [
 ]
 
 
-class TrackerError(Exception):
-    """Base class of every error the tracker raises on purpose."""
+class TrackerError(SmdbgError):
+    """Base class of every error the tracker raises on purpose (a :class:`~smdbg.SmdbgError`)."""
 
 
 class AlreadyExistsError(TrackerError, ValueError):

@@ -15,6 +15,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from smdbg import _settings
 from smdbg.tracker import _charts
 from smdbg.tracker._artifacts import upload_artifact
 from smdbg.tracker._buffer import MetricBuffer
@@ -27,7 +28,7 @@ from smdbg.tracker._validate import check_metric, check_name, check_parameter, t
 __all__ = ["Tracker", "DEBUGGER_TRIAL_MEDIA_TYPE", "ENV_TRIAL_COMPONENT"]
 
 DEBUGGER_TRIAL_MEDIA_TYPE = "application/x-smdbg-trial"
-ENV_TRIAL_COMPONENT = "SMDBG_TRIAL_COMPONENT_NAME"
+ENV_TRIAL_COMPONENT = _settings.TRIAL_COMPONENT.name
 _CHART_MEDIA_TYPE = "application/vnd.smdbg.chart+json"
 
 
@@ -88,7 +89,7 @@ class Tracker:
     ) -> Tracker:
         """A tracker for an existing trial component (by default ``$SMDBG_TRIAL_COMPONENT_NAME``,
         which a job runner sets for the script it starts)."""
-        name = trial_component_name or os.environ.get(ENV_TRIAL_COMPONENT)
+        name = trial_component_name or _settings.TRIAL_COMPONENT.get()
         if not name:
             raise InvalidValueError(
                 f"Tracker.load got no trial_component_name and ${ENV_TRIAL_COMPONENT} is not set; "

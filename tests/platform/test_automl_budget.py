@@ -18,7 +18,6 @@ import pytest
 
 from smdbg.platform.automl import AutoML
 from smdbg.platform.automl._budget import SAFETY, Budget, refit_scale, refit_seconds, tolerance
-from smdbg.platform.automl._finish import finish
 from smdbg.platform.automl._search import Candidate
 
 SLACK = 3.0  # beyond the documented tolerance: scheduling noise on a shared 2-core machine
@@ -91,7 +90,7 @@ def test_refit_that_does_not_fit_keeps_the_search_model(tmp_path: Path) -> None:
     kept = [c for c in runner.candidates if c.search_model_path is not None]
     assert len(kept) == 1 and Path(str(kept[0].search_model_path)).exists()  # the best only
     runner.budget.deadline = time.monotonic() + 0.3  # as if the search had used up the budget
-    finish(runner)
+    runner.finish()
 
     d = automl.describe_auto_ml_job()
     steps = {s["Step"]: s["Reason"] for s in d["TimeBudget"]["SkippedSteps"]}

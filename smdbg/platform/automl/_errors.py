@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from smdbg.exceptions import SmdbgError
+
 __all__ = ["AutoMLError", "AutoMLInputError", "AutoMLJobError"]
 
 
-class AutoMLError(Exception):
-    """Base class of every error raised by :mod:`smdbg.platform.automl`."""
+class AutoMLError(SmdbgError):
+    """Base class of every error raised by :mod:`smdbg.platform.automl` (a :class:`~smdbg.SmdbgError`)."""
 
 
 class AutoMLInputError(AutoMLError, ValueError):

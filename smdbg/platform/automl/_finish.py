@@ -1,4 +1,4 @@
-"""After the search, within the job's budget: ensemble, refit of the winner, best_model, notebooks.
+"""After the search, within the job's budget: the ensemble and the refit of the winner.
 
 Each step first asks the :class:`._budget.Budget` whether its estimated cost fits the time left;
 a child task also gets the time left as its limit. What does not fit is left out and recorded
@@ -8,98 +8,128 @@ a child task also gets the time left as its limit. What does not fit is left out
 2. no ensemble: the best single candidate is refit instead;
 3. no refit: ``best_model`` is the best candidate's model fitted during the search on the
    training part of the last fold (kept on disk while it is the best);
-4. no notebooks.
+4. no notebooks (:func:`notebooks_fit`, asked by the job after it published the winner).
+
+:func:`finish` sees the job only through :class:`Finishing`: the data it chooses with, the
+candidate list (and the lock that guards it), a :class:`._artifacts.CandidateModels` that builds
+models, and two callbacks. It returns the winner; publishing it is the job's business.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
+import threading
 import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime, timezone
-from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any
 
 import numpy as np
 
-from ._budget import NOTEBOOK_SECONDS, SAFETY, refit_seconds, tolerance
+from ._artifacts import CandidateModels
+from ._budget import NOTEBOOK_SECONDS, SAFETY, Budget, refit_seconds, tolerance
 from ._ensemble import select_ensemble
 from ._errors import AutoMLJobError
+from ._problem import Objective
 from ._search import Candidate
 from ._worker import CandidateFailure
 
-if TYPE_CHECKING:
-    from ._runner import JobRunner
-
-__all__ = ["finish", "ENSEMBLE_POOL", "UNLIMITED_REFIT_SECONDS"]
+__all__ = ["finish", "notebooks_fit", "Finishing", "NoWinnerError", "ENSEMBLE_POOL", "UNLIMITED_REFIT_SECONDS"]
 
 ENSEMBLE_POOL = 10  # best candidates the ensemble selection chooses from
 UNLIMITED_REFIT_SECONDS = 3600.0  # a refit's limit when the job has no time budget
 
 
-def _refit_timeout(r: JobRunner, fallback: bool) -> float:
+@dataclass
+class Finishing:
+    """What choosing and building the winner needs from its job, and nothing else."""
+
+    job_name: str
+    budget: Budget
+    objective: Objective
+    classes: list[Any] | None
+    fold_ids: np.ndarray  # -1: train only; k >= 0: validation rows of fold k
+    y_valid: np.ndarray  # the target of the validation rows, in the order of the predictions
+    predictions: Mapping[str, np.ndarray]  # out-of-fold predictions by candidate name
+    candidates: list[Candidate]  # the job's live list; read and changed under ``lock``
+    lock: threading.RLock
+    models: CandidateModels
+    add_candidate: Callable[[Candidate], None]  # record a new candidate (the ensemble)
+    log: Callable[[str], None]
+    ensemble: bool  # the job's ``ensemble`` option
+    total_runtime: float | None  # the job's total_job_runtime_in_seconds
+
+
+class NoWinnerError(AutoMLJobError):
+    """No candidate completed; ``reason`` is the job's failure reason."""
+
+    def __init__(self, job_name: str, reason: str) -> None:
+        super().__init__(f"AutoML job {job_name!r} failed: {reason}")
+        self.reason = reason
+
+
+def _refit_timeout(r: Finishing, fallback: bool) -> float:
     """A refit may use the time left before the finishing steps; without a fallback, up to the tolerance."""
     b = r.budget
     if not b.limited:
         return UNLIMITED_REFIT_SECONDS
-    end = b.refit_end() if fallback else b.deadline + tolerance(r.automl.total_job_runtime_in_seconds or 0.0)
+    end = b.refit_end() if fallback else b.deadline + tolerance(r.total_runtime or 0.0)
     return max(end - time.monotonic(), 0.5)
 
 
-def _left(r: JobRunner) -> float:
+def _left(r: Finishing) -> float:
     return max(r.budget.refit_end() - time.monotonic(), 0.0)
 
 
-def _skip(r: JobRunner, step: str, reason: str) -> None:
-    r.budget.skip(step, reason)
-    r._log(f"{step} skipped to stay within the time budget: {reason}")
+def _skip(budget: Budget, log: Callable[[str], None], step: str, reason: str) -> None:
+    budget.skip(step, reason)
+    log(f"{step} skipped to stay within the time budget: {reason}")
 
 
-def finish(r: JobRunner) -> None:
-    """Choose, build and save the winner; raise :class:`AutoMLJobError` when nothing completed."""
+def finish(r: Finishing) -> Candidate:
+    """Choose and build the winner (saved, ``model_path`` set); :class:`NoWinnerError` when
+    nothing completed."""
     b = r.budget
     b.search_ended = time.monotonic()
-    with r._lock:
+    with r.lock:
         ranked = b.ranked(r.candidates)
         n_candidates = len(r.candidates)
     if not ranked:
         _no_winner(r, n_candidates)
     best = ranked[0]
     winner = best
-    if r.automl.options["ensemble"] and len(ranked) > 1:
+    if r.ensemble and len(ranked) > 1:
         ens = _ensemble(r, ranked)
         if ens is not None:
             winner = _build_ensemble(r, ens, best)
     if winner is best:
         _refit_best(r, best)
-    r.best_name = winner.name
-    _link_tree(Path(str(winner.model_path)), r.job_dir / "best_model")
-    with r._lock:
-        r._write_leaderboard()
-    shutil.rmtree(r.job_dir / "search_models", ignore_errors=True)
-    if r.automl.options["generate_notebooks"]:
-        if b.limited and time.monotonic() + NOTEBOOK_SECONDS > b.deadline:
-            _skip(r, "Notebooks", f"writing them needs about {NOTEBOOK_SECONDS:g} s; the budget is used up")
-        else:
-            from ._notebooks import write_notebooks
-
-            r.notebooks = write_notebooks(r)
+    return winner
 
 
-def _no_winner(r: JobRunner, n_candidates: int) -> None:
-    with r._lock:
+def notebooks_fit(budget: Budget, log: Callable[[str], None]) -> bool:
+    """Whether writing the notebooks fits the time left; records the skip when it does not."""
+    if budget.limited and time.monotonic() + NOTEBOOK_SECONDS > budget.deadline:
+        _skip(budget, log, "Notebooks", f"writing them needs about {NOTEBOOK_SECONDS:g} s; the budget is used up")
+        return False
+    return True
+
+
+def _no_winner(r: Finishing, n_candidates: int) -> None:
+    with r.lock:
         reasons = sorted({c.failure_reason or "" for c in r.candidates})[:3]
     if n_candidates == 0:
-        r.failure_reason = (
-            f"the time budget of {r.automl.total_job_runtime_in_seconds} s ended before any candidate "
+        reason = (
+            f"the time budget of {r.total_runtime} s ended before any candidate "
             "could start and still leave time for its refit; raise total_job_runtime_in_seconds"
         )
     else:
-        r.failure_reason = f"no candidate completed ({n_candidates} failed: {'; '.join(reasons)})"
-    raise AutoMLJobError(f"AutoML job {r.job_name!r} failed: {r.failure_reason}")
+        reason = f"no candidate completed ({n_candidates} failed: {'; '.join(reasons)})"
+    raise NoWinnerError(r.job_name, reason)
 
 
-def _ensemble(r: JobRunner, ranked: list[Candidate]) -> Candidate | None:
+def _ensemble(r: Finishing, ranked: list[Candidate]) -> Candidate | None:
     """Select an ensemble among the best candidates whose refits fit the budget; None if not better."""
     b, best = r.budget, ranked[0]
     full = ranked[:ENSEMBLE_POOL]
@@ -107,7 +137,8 @@ def _ensemble(r: JobRunner, ranked: list[Candidate]) -> Candidate | None:
     if len(pool) < 2:
         need = b.selection_seconds(full[:2]) + b.ensemble_seconds(full[:2])
         _skip(
-            r,
+            b,
+            r.log,
             "Ensemble",
             f"selecting and refitting the two best candidates needs about {need:.1f} s, "
             f"{_left(r):.1f} s were left",
@@ -115,18 +146,19 @@ def _ensemble(r: JobRunner, ranked: list[Candidate]) -> Candidate | None:
         return None
     if len(pool) < len(full):
         _skip(
-            r,
+            b,
+            r.log,
             "EnsemblePool",
             f"the ensemble chose among the {len(pool)} best candidates instead of "
             f"{len(full)}: refitting more would not fit the time left ({_left(r):.1f} s)",
         )
-    y = r.frame[r.target].to_numpy()[r.fold_ids >= 0]
+    y = r.y_valid
     preds = {c.name: r.predictions[c.name] for c in pool}
     classes = None if r.classes is None else np.asarray(r.classes)
     weights, score = select_ensemble(preds, y, r.objective, classes)
     assert best.objective_value is not None
     if len(weights) < 2 or not r.objective.better(score, best.objective_value):
-        r._log(f"ensemble not better than {best.name} ({score:.5g}); keeping the single best")
+        r.log(f"ensemble not better than {best.name} ({score:.5g}); keeping the single best")
         return None
     now = datetime.now(timezone.utc)
     members = {c.name: weights[c.name] for c in pool if c.name in weights}
@@ -141,11 +173,11 @@ def _ensemble(r: JobRunner, ranked: list[Candidate]) -> Candidate | None:
         fit_seconds=sum(c.fit_seconds for c in pool if c.name in members),
         members=members,
     )
-    r._on_candidate(ens, None)
+    r.add_candidate(ens)
     return ens
 
 
-def _build_ensemble(r: JobRunner, ens: Candidate, best: Candidate) -> Candidate:
+def _build_ensemble(r: Finishing, ens: Candidate, best: Candidate) -> Candidate:
     """Refit the members (the best first) and save the ensemble; the best alone if that fails."""
     assert ens.members is not None
     by_name = {c.name: c for c in r.candidates}
@@ -159,28 +191,28 @@ def _build_ensemble(r: JobRunner, ens: Candidate, best: Candidate) -> Candidate:
                 r, ens, f"refitting member {m.name} needs about {need:.1f} s, {_left(r):.1f} s were left"
             )
         try:
-            r._refit(m, timeout=_refit_timeout(r, fallback=True))
+            r.models.refit(m, timeout=_refit_timeout(r, fallback=True))
         except CandidateFailure as e:
             if e.timed_out:
                 return _drop_ensemble(r, ens, f"the refit of member {m.name} was stopped: {e.reason}")
-            r._log(f"ensemble dropped, a member's refit failed: {e.reason}")
-            with r._lock:
+            r.log(f"ensemble dropped, a member's refit failed: {e.reason}")
+            with r.lock:
                 ens.status, ens.failure_reason = "Failed", f"refit of a member failed: {e.reason}"
             return best
-    r._save_ensemble(ens)
+    r.models.save_ensemble(ens, r.candidates)
     return ens
 
 
-def _drop_ensemble(r: JobRunner, ens: Candidate, reason: str) -> Candidate:
-    _skip(r, "Ensemble", reason)
-    with r._lock:
+def _drop_ensemble(r: Finishing, ens: Candidate, reason: str) -> Candidate:
+    _skip(r.budget, r.log, "Ensemble", reason)
+    with r.lock:
         ens.status = "Stopped"
         ens.failure_reason = f"not built, to stay within the job's time budget: {reason}"
     best = r.budget.ranked(r.candidates)[0]
     return best
 
 
-def _refit_best(r: JobRunner, best: Candidate) -> None:
+def _refit_best(r: Finishing, best: Candidate) -> None:
     if best.model_path is not None:
         return
     fallback = best.search_model_path is not None and os.path.exists(best.search_model_path)
@@ -191,7 +223,7 @@ def _refit_best(r: JobRunner, best: Candidate) -> None:
         )
         return
     try:
-        r._refit(best, timeout=_refit_timeout(r, fallback))
+        r.models.refit(best, timeout=_refit_timeout(r, fallback))
     except CandidateFailure as e:
         if e.timed_out and fallback:
             _use_search_model(r, best, f"its refit on all rows was stopped: {e.reason}")
@@ -199,32 +231,15 @@ def _refit_best(r: JobRunner, best: Candidate) -> None:
         raise AutoMLJobError(f"refitting the best candidate {best.name!r} failed: {e.reason}") from e
 
 
-def _use_search_model(r: JobRunner, cand: Candidate, reason: str) -> None:
+def _use_search_model(r: Finishing, cand: Candidate, reason: str) -> None:
     """Save the model ``cand`` fitted during the search (last fold's training part) as its model."""
     assert cand.search_model_path is not None
     n_train = int(np.sum(r.fold_ids != r.fold_ids.max()))
     _skip(
-        r,
+        r.budget,
+        r.log,
         "Refit",
         f"{cand.name}: {reason}; its model is the one fitted during the search on "
         f"{n_train} of {len(r.fold_ids)} rows",
     )
-    model_dir = r.job_dir / "candidates" / cand.name
-    model_dir.mkdir(parents=True, exist_ok=True)
-    os.replace(cand.search_model_path, model_dir / "model.joblib")
-    r._metadata(model_dir, cand.name)
-    cand.model_path, cand.search_model_path = str(model_dir), None
-
-
-def _link_tree(source: Path, target: Path) -> None:
-    """``target`` as a copy of ``source`` made of hard links (a plain copy where links fail)."""
-    if target.exists():
-        shutil.rmtree(target)
-
-    def link(src: str, dst: str) -> None:
-        try:
-            os.link(src, dst)
-        except OSError:
-            shutil.copy2(src, dst)
-
-    shutil.copytree(source, target, copy_function=link)
+    r.models.adopt_search_model(cand)

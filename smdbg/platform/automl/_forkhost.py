@@ -26,13 +26,13 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import Any
 
-__all__ = ["ForkHost", "host"]
+from ._worker import CandidateFailure, TrainTask, train_task
+
+__all__ = ["ForkHost", "host", "run_task"]
 
 
 # -- the host process --------------------------------------------------------------------------
 def _child(task: Any, result_path: str) -> None:
-    from ._worker import train_task
-
     try:
         payload: tuple[str, Any] = ("ok", train_task(task))
     except BaseException as e:  # reported to the caller, which records the candidate as Failed
@@ -45,8 +45,6 @@ def _child(task: Any, result_path: str) -> None:
 
 def _serve(read_fd: int, write_fd: int) -> None:
     import sklearn.pipeline  # noqa: F401  (imported once here, shared by every forked child)
-
-    from . import _worker  # noqa: F401
 
     inbox, outbox = Connection(read_fd, writable=False), Connection(write_fd, readable=False)
     running: set[int] = set()
@@ -188,6 +186,20 @@ def host() -> ForkHost:
         if not _HOST or not _HOST[0].alive():
             _HOST[:] = [ForkHost()]
         return _HOST[0]
+
+
+def run_task(task: TrainTask, timeout: float) -> dict[str, Any]:
+    """Run ``task`` in a child of the fork host; raise :class:`CandidateFailure` on error or after ``timeout`` s."""
+    status, payload = host().run(task, timeout)
+    if status == "ok":
+        return dict(payload)
+    if status == "timeout":
+        raise CandidateFailure(
+            f"training ran past its time limit of {timeout:.3g} s and was stopped", timed_out=True
+        )
+    if status == "died":
+        raise CandidateFailure(f"the training process died (exit code {payload})")
+    raise CandidateFailure(str(payload))
 
 
 if __name__ == "__main__":

@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import pprint
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ._space import FEATURE_SPACE, SEARCH_SPACES
-
-if TYPE_CHECKING:
-    from ._runner import JobRunner
+from ._views import NotebookJob
 
 __all__ = ["write_notebooks", "EXPLORATION_NOTEBOOK", "CANDIDATES_NOTEBOOK"]
 
@@ -35,7 +33,7 @@ def _notebook(cells: list[tuple[str, str]]) -> Any:
     return nb
 
 
-def _exploration(r: JobRunner) -> list[tuple[str, str]]:
+def _exploration(r: NotebookJob) -> list[tuple[str, str]]:
     a = r.analysis
     dropped = ", ".join(f"`{k}` ({v})" for k, v in a["dropped_columns"].items()) or "none"
     leaks = "\n".join(f"- `{w['column']}`: {w['reason']}" for w in a["leakage_warnings"]) or "- none found"
@@ -101,7 +99,7 @@ def _exploration(r: JobRunner) -> list[tuple[str, str]]:
     ]
 
 
-def _candidates(r: JobRunner) -> list[tuple[str, str]]:
+def _candidates(r: NotebookJob) -> list[tuple[str, str]]:
     a = r.automl
     o = a.options
     ranges = []
@@ -175,7 +173,7 @@ def _candidates(r: JobRunner) -> list[tuple[str, str]]:
     return cells
 
 
-def write_notebooks(r: JobRunner) -> dict[str, str]:
+def write_notebooks(r: NotebookJob) -> dict[str, str]:
     """Write both notebooks into ``<job>/notebooks/``; returns their paths by kind."""
     import nbformat
 

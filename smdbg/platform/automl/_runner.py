@@ -3,27 +3,25 @@
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 import threading
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from ._artifacts import save_ensemble, write_metadata
+from ._artifacts import CandidateModels, link_tree
 from ._budget import Budget, refit_scale
 from ._errors import AutoMLError, AutoMLJobError
-from ._finish import UNLIMITED_REFIT_SECONDS, finish
+from ._finish import UNLIMITED_REFIT_SECONDS, Finishing, NoWinnerError, finish, notebooks_fit
 from ._problem import Objective
 from ._records import candidate_dict, write_leaderboard
 from ._search import Candidate, SearchSettings, run_search
 from ._tracking import CandidateRecorder
-from ._worker import TrainTask, run_task
-
-if TYPE_CHECKING:
-    from ._job import AutoML
+from ._views import JobSettings
 
 __all__ = ["JobRunner"]
 
@@ -33,7 +31,7 @@ class JobRunner:
 
     def __init__(
         self,
-        automl: AutoML,
+        automl: JobSettings,
         job_name: str,
         job_dir: Path,
         inputs: Any,
@@ -80,6 +78,17 @@ class JobRunner:
             maximize=objective.maximize,
         )
         self.recorder = CandidateRecorder(o["tracker_db_url"], o["experiment_name"] or job_name, job_name)
+        self.models = CandidateModels(
+            job_dir,
+            self.data_path,
+            self.target,
+            self.feature_names,
+            self.feature_kinds,
+            problem_type,
+            objective.name,
+            classes,
+            o["seed"],
+        )
 
     @property
     def data_path(self) -> Path:
@@ -95,7 +104,7 @@ class JobRunner:
     def run(self) -> None:
         try:
             self._search()
-            finish(self)
+            self.finish()
             with self._lock:
                 self.status = "Completed"
                 self.secondary_status = "Completed"
@@ -107,6 +116,43 @@ class JobRunner:
         finally:
             self.end_time = datetime.now(timezone.utc)
             self._write_job()
+
+    def finish(self) -> None:
+        """Choose and build the winner (:func:`._finish.finish`), then publish it: ``best_model``,
+        the leaderboard, and the notebooks when they fit the time left."""
+        try:
+            winner = finish(self._finishing())
+        except NoWinnerError as e:
+            self.failure_reason = e.reason
+            raise
+        self.best_name = winner.name
+        link_tree(Path(str(winner.model_path)), self.job_dir / "best_model")
+        with self._lock:
+            self._write_leaderboard()
+        shutil.rmtree(self.job_dir / "search_models", ignore_errors=True)
+        if self.automl.options["generate_notebooks"] and notebooks_fit(self.budget, self._log):
+            from ._notebooks import write_notebooks
+
+            self.notebooks = write_notebooks(self)
+
+    def _finishing(self) -> Finishing:
+        o = self.automl.options
+        return Finishing(
+            job_name=self.job_name,
+            budget=self.budget,
+            objective=self.objective,
+            classes=self.classes,
+            fold_ids=self.fold_ids,
+            y_valid=self.frame[self.target].to_numpy()[self.fold_ids >= 0],
+            predictions=self.predictions,
+            candidates=self.candidates,
+            lock=self._lock,
+            models=self.models,
+            add_candidate=lambda cand: self._on_candidate(cand, None),
+            log=self._log,
+            ensemble=bool(o["ensemble"]),
+            total_runtime=self.automl.total_job_runtime_in_seconds,
+        )
 
     def raise_if_failed(self) -> None:
         if self._error is not None:
@@ -191,49 +237,6 @@ class JobRunner:
         self._log(f"{self.problem_type}, objective {self.objective.name}, {len(self.frame)} rows")
         run_search(settings, y[self.fold_ids >= 0], self._on_candidate)
 
-    # -- winners -----------------------------------------------------------------------------
-    def _save_ensemble(self, ens: Candidate) -> None:
-        """Save ``ens`` from its members' saved models (each must be refit already)."""
-        assert ens.members is not None
-        by_name = {c.name: c for c in self.candidates}
-        model_dir = self.job_dir / "candidates" / ens.name
-        member_dirs = [str(by_name[n].model_path) for n in ens.members]
-        save_ensemble(model_dir, member_dirs, list(ens.members.values()), self.classes)
-        self._metadata(model_dir, ens.name)
-        ens.model_path = str(model_dir)
-
-    def _refit(self, cand: Candidate, timeout: float) -> None:
-        """Train ``cand`` on every row (in a child process, stopped after ``timeout`` s) and save it."""
-        if cand.model_path is not None:
-            return
-        model_dir = self.job_dir / "candidates" / cand.name
-        model_dir.mkdir(parents=True, exist_ok=True)
-        task = TrainTask(
-            str(self.data_path),
-            self.target,
-            cand.spec,
-            self.feature_kinds,
-            self.problem_type,
-            self.classes,
-            None,
-            str(model_dir / "model.joblib"),
-            self.automl.options["seed"],
-        )
-        run_task(task, timeout)
-        self._metadata(model_dir, cand.name)
-        cand.model_path = str(model_dir)
-
-    def _metadata(self, model_dir: Path, name: str) -> None:
-        write_metadata(
-            model_dir,
-            self.feature_names,
-            self.target,
-            self.problem_type,
-            self.objective.name,
-            self.classes,
-            name,
-        )
-
     # -- queries -----------------------------------------------------------------------------
     def best_saved(self) -> bool:
         return (self.job_dir / "best_model" / "model.joblib").exists()
@@ -253,10 +256,10 @@ class JobRunner:
             if cand.members:
                 by_name = {c.name: c for c in self.candidates}
                 for member in cand.members:
-                    self._refit(by_name[member], timeout=UNLIMITED_REFIT_SECONDS)
-                self._save_ensemble(cand)
+                    self.models.refit(by_name[member], timeout=UNLIMITED_REFIT_SECONDS)
+                self.models.save_ensemble(cand, self.candidates)
             else:
-                self._refit(cand, timeout=UNLIMITED_REFIT_SECONDS)
+                self.models.refit(cand, timeout=UNLIMITED_REFIT_SECONDS)
             with self._lock:
                 self._write_leaderboard()
         return Path(str(cand.model_path))

@@ -18,9 +18,10 @@ from typing import Any
 
 import numpy as np
 
+from ._forkhost import run_task
 from ._problem import Objective
 from ._space import ALGORITHMS, DEFAULT_SPECS, spec_to_trial_params, suggest_spec
-from ._worker import CandidateFailure, TrainTask, run_task
+from ._worker import CandidateFailure, TrainTask
 
 __all__ = ["Candidate", "SearchSettings", "run_search"]
 

@@ -1,6 +1,6 @@
 """Candidate training: cross-validated predictions and refits, run in a child of the fork host.
 
-The caller never trains in its own process (see :mod:`._forkhost`); it schedules, scores and
+The caller never trains in its own process (:func:`._forkhost.run_task` runs a task); it schedules, scores and
 loads saved models. A child that errs or runs past its time limit becomes a Failed candidate.
 """
 
@@ -18,9 +18,10 @@ import sklearn.linear_model  # noqa: F401
 import sklearn.neural_network  # noqa: F401
 import sklearn.preprocessing  # noqa: F401
 
+from ._errors import AutoMLError
 from ._space import build_pipeline
 
-__all__ = ["TrainTask", "CandidateFailure", "run_task", "train_task", "SINGLE_THREAD_ROWS"]
+__all__ = ["TrainTask", "CandidateFailure", "train_task", "SINGLE_THREAD_ROWS"]
 
 SINGLE_THREAD_ROWS = 20_000
 
@@ -41,7 +42,7 @@ class TrainTask:
     search_model_path: str | None = None  # when set, save the last fold's fitted pipeline here
 
 
-class CandidateFailure(Exception):
+class CandidateFailure(AutoMLError):
     """A candidate's training failed or ran out of time; ``reason`` says which and why."""
 
     def __init__(self, reason: str, timed_out: bool = False) -> None:
@@ -109,19 +110,3 @@ def _train(task: TrainTask, frame: pd.DataFrame) -> dict[str, Any]:
         result["refit_seconds"] = time.perf_counter() - start
         joblib.dump(model, task.model_path)
     return result
-
-
-def run_task(task: TrainTask, timeout: float) -> dict[str, Any]:
-    """Run ``task`` in a child of the fork host; raise :class:`CandidateFailure` on error or after ``timeout`` s."""
-    from ._forkhost import host
-
-    status, payload = host().run(task, timeout)
-    if status == "ok":
-        return dict(payload)
-    if status == "timeout":
-        raise CandidateFailure(
-            f"training ran past its time limit of {timeout:.3g} s and was stopped", timed_out=True
-        )
-    if status == "died":
-        raise CandidateFailure(f"the training process died (exit code {payload})")
-    raise CandidateFailure(str(payload))

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from smdbg import _settings
 from smdbg.platform.jobs._backend import Backend, Mount, WorkerHandle, WorkerSpec
 from smdbg.platform.jobs._errors import DockerUnavailableError, JobError
 
@@ -49,7 +50,7 @@ def _client() -> Any:
         client = docker.from_env(timeout=30)
         client.ping()
     except Exception as e:
-        where = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+        where = _settings.DOCKER_HOST.get()
         raise DockerUnavailableError(f"no Docker engine is reachable at {where} ({e}); {_HOW}") from e
     return client
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from smdbg.exceptions import SmdbgError
+
 __all__ = ["JobError", "JobNotFound", "JobFailedError", "DockerUnavailableError", "IsolationUnavailableError"]
 
 
-class JobError(Exception):
-    """Base class of every error raised by :mod:`smdbg.platform.jobs`."""
+class JobError(SmdbgError):
+    """Base class of every error raised by :mod:`smdbg.platform.jobs` (a :class:`~smdbg.SmdbgError`)."""
 
 
 class JobNotFound(JobError, KeyError):

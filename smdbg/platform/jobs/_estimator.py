@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from smdbg import _settings
 from smdbg.platform.jobs._backend import Backend, Mount, WorkerSpec
 from smdbg.platform.jobs._contract import ML_ROOT, hp_args, hp_string, training_env, write_training_tree
 from smdbg.platform.jobs._debugger import (
@@ -34,7 +35,7 @@ PASSTHROUGH_ENV = ("SMDBG_", "AWS_", "PYTHONPATH", "OMP_NUM_THREADS")
 
 
 def choose_backend(backend: str | None, image_uri: str | None) -> str:
-    name = backend or ("docker" if image_uri else os.environ.get("SMDBG_JOBS_BACKEND") or "local")
+    name = backend or ("docker" if image_uri else _settings.JOBS_BACKEND.get() or "local")
     if name not in ("local", "docker"):
         raise ValueError(f"backend={name!r}: expected 'local' or 'docker'")
     return name

@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 from typing import Any, TextIO
 
+from smdbg._proc import pid_alive
 from smdbg.platform.jobs._errors import JobError, JobFailedError
 from smdbg.platform.jobs._state import (
     TERMINAL,
@@ -67,27 +68,11 @@ def list_jobs() -> list[dict[str, Any]]:
     return sorted(rows, key=lambda r: str(r["created"]))
 
 
-def _pid_alive(pid: int | None) -> bool:
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a zombie (our own child, not yet reaped) is not alive
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return True
-
-
 def _reap_orphan(name: str, desc: dict[str, Any]) -> None:
     """A job whose supervisor died without a final status is marked Failed (said so)."""
     if job_status(desc) in TERMINAL:
         return
-    if not _pid_alive(desc.get("_smdbg", {}).get("supervisor_pid")):
+    if not pid_alive(desc.get("_smdbg", {}).get("supervisor_pid")):
         time.sleep(0.2)  # it may just have written its final status
         desc = read_job(name)
         if job_status(desc) in TERMINAL:
@@ -109,7 +94,7 @@ def stop_job(name: str, wait: bool = True, timeout: float = 60.0) -> dict[str, A
         return _public(desc)
     private = desc.get("_smdbg", {})
     pid = private.get("supervisor_pid")
-    if _pid_alive(pid):
+    if pid_alive(pid):
         os.kill(pid, signal.SIGTERM)
     else:  # no supervisor: stop what it left and record it ourselves
         from smdbg.platform.jobs._supervisor import make_backend

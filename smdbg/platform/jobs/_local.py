@@ -20,6 +20,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 
+from smdbg._proc import pid_alive
 from smdbg.platform.jobs._backend import Backend, Mount, WorkerHandle, WorkerSpec
 from smdbg.platform.jobs._errors import IsolationUnavailableError
 from smdbg.platform.jobs._instances import InstanceType
@@ -104,16 +105,6 @@ def _stop_group(pid: int, grace_s: float, ended: object) -> None:
             time.sleep(0.05)
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 class LocalBackend(Backend):
     name = "local"
 
@@ -156,4 +147,4 @@ class LocalBackend(Backend):
 
     def kill(self, ident: str) -> None:
         pid = int(ident)
-        _stop_group(pid, 10.0, lambda: not _pid_alive(pid))
+        _stop_group(pid, 10.0, lambda: not pid_alive(pid))

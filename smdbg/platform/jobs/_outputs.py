@@ -1,4 +1,8 @@
-"""Moving data in and out of jobs: local paths and ``s3://`` URLs (boto3, honouring AWS_* env)."""
+"""Moving data in and out of jobs: local paths and ``s3://`` URLs, through :mod:`smdbg.fs`.
+
+An ``s3://`` input is a key prefix, as in SageMaker (``S3Prefix``): ``s3://b/data`` holds every
+object whose key starts with ``data`` (``data/x.csv``, also ``data.csv``).
+"""
 
 from __future__ import annotations
 
@@ -8,15 +12,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from smdbg import fs
+
 __all__ = ["fetch", "copy_outputs", "list_source_files", "place_files"]
-
-
-def _s3() -> Any:
-    import boto3
-
-    return boto3.client(
-        "s3", endpoint_url=os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
-    )
 
 
 def _split(url: str) -> tuple[str, str]:
@@ -24,17 +22,25 @@ def _split(url: str) -> tuple[str, str]:
     return bucket, key
 
 
+def _keys(source: str) -> list[str]:
+    """The keys of every object whose key starts with ``source``'s key (a raw prefix)."""
+    bucket, prefix = _split(source)
+    s3, _ = fs.url_to_fs(source)
+    parent, _, first = prefix.rpartition("/")
+    path = f"{bucket}/{parent}".rstrip("/")
+    found = s3.find(path, prefix=first) if first else s3.find(path)
+    return [str(p).split("/", 1)[1] for p in found]
+
+
 def list_source_files(source: str, what: str) -> list[tuple[str, str]]:
     """``(relative name, location)`` of every file under a local path or S3 prefix."""
     if source.startswith("s3://"):
         bucket, prefix = _split(source)
         out = []
-        for page in _s3().get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-            for obj in page.get("Contents", []):
-                key = obj["Key"]
-                rel = key[len(prefix) :].lstrip("/") or os.path.basename(key)
-                if not key.endswith("/"):
-                    out.append((rel, f"s3://{bucket}/{key}"))
+        for key in _keys(source):
+            rel = key[len(prefix) :].lstrip("/") or os.path.basename(key)
+            if key.startswith(prefix) and not key.endswith("/"):
+                out.append((rel, f"s3://{bucket}/{key}"))
         if not out:
             raise FileNotFoundError(f"{what}: {source!r} holds no objects; expected an S3 prefix with files")
         return sorted(out)
@@ -50,15 +56,7 @@ def list_source_files(source: str, what: str) -> list[tuple[str, str]]:
 
 def fetch(location: str, target: Path) -> None:
     """Copy one file (local path or s3:// URL) to ``target``; local files are hard-linked when possible."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    if location.startswith("s3://"):
-        bucket, key = _split(location)
-        _s3().download_file(bucket, key, str(target))
-        return
-    try:
-        os.link(location, target)
-    except OSError:
-        shutil.copy2(location, target)
+    fs.get_file(location, target)
 
 
 def place_files(files: list[tuple[str, str]], directory: Path) -> None:
@@ -69,12 +67,11 @@ def place_files(files: list[tuple[str, str]], directory: Path) -> None:
 def _upload(directory: Path, destination: str) -> None:
     if destination.startswith("s3://"):
         bucket, prefix = _split(destination)
-        client = _s3()
+        s3, _ = fs.url_to_fs(destination)
         for p in sorted(directory.rglob("*")):
             if p.is_file():
-                client.upload_file(
-                    str(p), bucket, f"{prefix.rstrip('/')}/{p.relative_to(directory)}".lstrip("/")
-                )
+                key = f"{prefix.rstrip('/')}/{p.relative_to(directory)}".lstrip("/")
+                s3.put_file(str(p), f"{bucket}/{key}")
         return
     dest = Path(destination).expanduser()
     dest.mkdir(parents=True, exist_ok=True)

@@ -8,13 +8,14 @@ another process (``smdbg jobs ...``) never sees half a file.
 from __future__ import annotations
 
 import json
-import os
 import re
 import time
 import uuid
 from pathlib import Path
 from typing import Any
 
+from smdbg._settings import home as smdbg_home
+from smdbg.fs import write_atomic
 from smdbg.platform.jobs._errors import JobNotFound
 
 __all__ = [
@@ -33,12 +34,6 @@ __all__ = [
 
 TERMINAL = ("Completed", "Failed", "Stopped")
 _NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9])*$")
-
-
-def smdbg_home() -> Path:
-    """The state directory: ``$SMDBG_HOME`` when set, else ``~/.smdbg``. Read only here."""
-    env = os.environ.get("SMDBG_HOME")
-    return Path(env) if env else Path.home() / ".smdbg"
 
 
 def jobs_root() -> Path:
@@ -82,12 +77,8 @@ def read_job(name: str) -> dict[str, Any]:
 
 
 def write_job(name: str, data: dict[str, Any]) -> None:
-    directory = job_dir(name)
-    directory.mkdir(parents=True, exist_ok=True)
-    tmp = directory / f".job.json.{os.getpid()}.{uuid.uuid4().hex[:6]}"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(data, f, indent=2, sort_keys=True, default=str)
-    os.replace(tmp, directory / "job.json")
+    text = json.dumps(data, indent=2, sort_keys=True, default=str)
+    write_atomic(job_dir(name) / "job.json", text.encode("utf-8"))
 
 
 def update_job(name: str, **fields: Any) -> dict[str, Any]:

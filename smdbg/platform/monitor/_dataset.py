@@ -16,8 +16,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
+from smdbg.fs import list_files, read_bytes
 from smdbg.platform.monitor._errors import DatasetError
-from smdbg.platform.serving._storage import list_files, read_bytes
 
 __all__ = ["DatasetFormat", "read_dataset", "read_capture", "table_from_rows"]
 

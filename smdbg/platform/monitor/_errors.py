@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from smdbg.exceptions import SmdbgError
+
 __all__ = ["MonitorError", "DatasetError", "ConstraintsError", "ScheduleError"]
 
 
-class MonitorError(Exception):
-    """Base class of every monitor error."""
+class MonitorError(SmdbgError):
+    """Base class of every monitor error (a :class:`~smdbg.SmdbgError`)."""
 
 
 class DatasetError(MonitorError, ValueError):

@@ -9,13 +9,13 @@ from typing import Any
 
 import pyarrow as pa
 
+from smdbg.fs import is_remote, join, read_bytes, write_atomic
 from smdbg.platform.monitor._checks import evaluate
 from smdbg.platform.monitor._constraints import normalize_constraints, suggest_constraints
 from smdbg.platform.monitor._dataset import DatasetFormat, read_capture, read_dataset
 from smdbg.platform.monitor._errors import ConstraintsError, DatasetError, MonitorError
 from smdbg.platform.monitor._schedule import CronExpressionGenerator, LocalScheduler, parse_schedule
 from smdbg.platform.monitor._stats import compute_statistics
-from smdbg.platform.serving._storage import is_remote, join, read_bytes, write_bytes
 
 __all__ = ["DefaultModelMonitor", "BaselineJob", "MonitoringExecution"]
 
@@ -34,7 +34,7 @@ def _iso(t: dt.datetime) -> str:
 
 
 def _write_json(uri: str, doc: Any) -> str:
-    write_bytes(uri, json.dumps(doc, indent=1).encode())
+    write_atomic(uri, json.dumps(doc, indent=1).encode())
     return uri
 
 

@@ -17,9 +17,9 @@ import logging
 import threading
 from typing import Any
 
+from smdbg.fs import join, write_atomic
 from smdbg.platform.serving._capture import DataCaptureConfig, capture_file_name, hour_prefix
 from smdbg.platform.serving._capture_format import CaptureFormatter
-from smdbg.platform.serving._storage import join, write_bytes
 
 __all__ = ["CaptureWriter"]
 
@@ -87,7 +87,7 @@ class CaptureWriter:
                 lines = self._pending[prefix]
                 uri = join(self.root, prefix, capture_file_name(dt.datetime.now(dt.timezone.utc)))
                 try:
-                    write_bytes(uri, ("\n".join(lines) + "\n").encode())
+                    write_atomic(uri, ("\n".join(lines) + "\n").encode())
                 except Exception as e:  # keep serving; keep the records for the next flush
                     self._counts["errors"] += 1
                     self._last_error = f"cannot write capture file {uri}: {type(e).__name__}: {e}"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from smdbg.exceptions import SmdbgError
+
 __all__ = [
     "ServingError",
     "ModelLoadError",
@@ -12,8 +14,8 @@ __all__ = [
 ]
 
 
-class ServingError(Exception):
-    """Base class of every serving error."""
+class ServingError(SmdbgError):
+    """Base class of every serving error (a :class:`~smdbg.SmdbgError`)."""
 
 
 class ModelLoadError(ServingError, ValueError):

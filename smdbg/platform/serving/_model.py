@@ -10,6 +10,7 @@ import tarfile
 import time
 from pathlib import Path
 
+from smdbg._proc import pid_alive, start_time
 from smdbg.platform.serving._capture import DataCaptureConfig
 from smdbg.platform.serving._errors import EndpointError, EndpointNotFound, ModelLoadError
 from smdbg.platform.serving._loader import ARTIFACTS, normalize_framework
@@ -18,8 +19,6 @@ from smdbg.platform.serving._state import (
     EndpointRecord,
     endpoints_dir,
     load_record,
-    process_alive,
-    process_start_time,
     remove_record,
     save_record,
     validate_name,
@@ -116,7 +115,7 @@ class Model:
         name = validate_name(endpoint_name or f"{self.name or self.framework}-{now:%Y%m%d-%H%M%S-%f}"[:63])
         try:
             existing = load_record(name)
-            if process_alive(existing.pid, existing.pid_start):
+            if pid_alive(existing.pid, existing.pid_start):
                 raise EndpointError(
                     f"endpoint {name!r} already runs at {existing.url}; delete it first "
                     f"(smdbg endpoints delete {name}) or choose another endpoint_name"
@@ -146,7 +145,7 @@ class Model:
                     stderr=subprocess.STDOUT,
                     start_new_session=True,
                 )
-            record.pid, record.pid_start = proc.pid, process_start_time(proc.pid)
+            record.pid, record.pid_start = proc.pid, start_time(proc.pid)
             save_record(record)
             _CHILDREN[name] = proc
             predictor = Predictor(name)

@@ -13,13 +13,13 @@ from typing import Any
 
 import numpy as np
 
+from smdbg._proc import pid_alive
 from smdbg.platform.serving._codec import CSV, JSON, base_type
 from smdbg.platform.serving._errors import EndpointError, InvocationError
 from smdbg.platform.serving._state import (
     EndpointRecord,
     list_records,
     load_record,
-    process_alive,
     remove_record,
 )
 
@@ -61,7 +61,7 @@ def _deserialize(body: bytes, content_type: str) -> Any:
 
 def endpoint_status(record: EndpointRecord) -> str:
     """``InService`` when the server process is alive, else ``Stopped``."""
-    return "InService" if process_alive(record.pid, record.pid_start) else "Stopped"
+    return "InService" if pid_alive(record.pid, record.pid_start) else "Stopped"
 
 
 def list_endpoints() -> list[dict[str, Any]]:
@@ -94,7 +94,7 @@ def _wait_gone(name: str, pid: int, start: int | None, timeout: float) -> bool:
             return False
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if not process_alive(pid, start):
+        if not pid_alive(pid, start):
             return True
         time.sleep(0.05)
     return False
@@ -105,7 +105,7 @@ def delete_endpoint(name: str, timeout: float = 30.0) -> None:
     remove its record. A server that does not stop within ``timeout`` seconds is killed."""
     record = load_record(name)
     pid = record.pid
-    if pid and process_alive(pid, record.pid_start):
+    if pid and pid_alive(pid, record.pid_start):
         try:
             os.killpg(pid, signal.SIGTERM)
         except ProcessLookupError:

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import re
 from pathlib import Path
 from typing import Any
 
+from smdbg._settings import home as smdbg_home
+from smdbg.fs import write_atomic
 from smdbg.platform.serving._errors import EndpointError, EndpointNotFound
-from smdbg.platform.serving._storage import write_bytes
 
 __all__ = [
     "EndpointRecord",
@@ -25,18 +25,10 @@ __all__ = [
     "load_record",
     "list_records",
     "remove_record",
-    "process_start_time",
-    "process_alive",
     "validate_name",
 ]
 
 _NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9])*$")
-
-
-def smdbg_home() -> Path:
-    """The state directory: ``$SMDBG_HOME`` when set, else ``~/.smdbg``. Read only here."""
-    env = os.environ.get("SMDBG_HOME")
-    return Path(env) if env else Path.home() / ".smdbg"
 
 
 def endpoints_dir() -> Path:
@@ -87,7 +79,7 @@ def _path(name: str) -> Path:
 
 def save_record(record: EndpointRecord) -> Path:
     path = _path(record.name)
-    write_bytes(str(path), json.dumps(record.to_dict(), indent=2).encode())
+    write_atomic(str(path), json.dumps(record.to_dict(), indent=2).encode())
     return path
 
 
@@ -118,30 +110,3 @@ def list_records() -> list[EndpointRecord]:
 
 def remove_record(name: str) -> None:
     _path(name).unlink(missing_ok=True)
-
-
-def process_start_time(pid: int) -> int | None:
-    """The process's start time in clock ticks since boot (Linux), or None if unknown/gone."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    fields = stat.rsplit(")", 1)[1].split()
-    if fields[0] == "Z":  # a zombie is gone for our purposes
-        return None
-    return int(fields[19])
-
-
-def process_alive(pid: int | None, start: int | None) -> bool:
-    if not pid:
-        return False
-    if Path("/proc").is_dir():
-        now = process_start_time(pid)
-        return now is not None and (start is None or now == start)
-    try:  # pragma: no cover - non-Linux
-        os.kill(pid, 0)
-    except ProcessLookupError:  # pragma: no cover
-        return False
-    except PermissionError:  # pragma: no cover
-        return True
-    return True  # pragma: no cover
