@@ -96,11 +96,12 @@ class Finding:
         )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class RuleStatusDoc(Mapping[str, Any]):
-    """A rule job's status document. Also reads as the JSON mapping it is stored as
-    (``doc["status"]``, ``doc.get("reason")``), so code written against the dicts keeps working.
-    Optional fields that are None (or, for ``action_errors``, empty) are not written."""
+    """A rule job's status document. Also reads (and compares equal) as the JSON mapping it is
+    stored as (``doc["status"]``, ``doc.get("reason")``, ``doc == {...}``), so code written against
+    the dicts keeps working. Optional fields that are None (or, for ``action_errors``, empty) are
+    not written."""
 
     rule: str
     status: RuleStatus

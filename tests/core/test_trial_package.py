@@ -80,7 +80,7 @@ def test_rule_status_document_round_trip_and_mapping_view() -> None:
         "updated": 5.0, "parameters": {"threshold": 1.0}, "actions": ["stop_training"],
     }  # fmt: skip
     assert RuleStatusDoc.from_dict(json.loads(json.dumps(d))) == doc
-    assert doc["status"] == "IssuesFound" and doc.get("started") is None and dict(doc) == d
+    assert doc["status"] == "IssuesFound" and doc.get("started") is None and dict(doc) == d and doc == d
     assert "action_errors" in RuleStatusDoc("r", RuleStatus.ERROR, action_errors=["x: down"]).to_dict()
 
 
