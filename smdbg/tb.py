@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["TensorBoardWriter", "histogram_proto"]
+__all__ = ["TensorBoardWriter", "histogram_proto", "run_dir_name"]
 
 
 def _tb() -> tuple[Any, Any, Any]:
@@ -78,3 +78,8 @@ class TensorBoardWriter:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def run_dir_name(name: str) -> str:
+    """A trial, component or worker name as a safe TensorBoard run directory name."""
+    return "".join(ch if ch.isalnum() or ch in "-_.=" else "_" for ch in name) or "_"

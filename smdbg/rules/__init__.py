@@ -24,7 +24,7 @@ from smdbg.rules._actions import Action, Notify, StopTraining, parse_action
 from smdbg.rules._invoke import invoke_rule
 from smdbg.rules._job import RuleJob, RuleJobResult, read_findings
 from smdbg.rules.rule_configs import RuleConfig, RuleSpec
-from smdbg.trials import Trial
+from smdbg.trial import Trial
 
 __all__ = [
     "Rule", "BuiltinRule", "Finding", "RuleStatus", "Param", "RuleConfigError", "RuleEvaluationConditionMet",

@@ -9,9 +9,8 @@ import urllib.error
 import urllib.request
 from collections.abc import Mapping
 
-from smdbg.rules._base import Finding
 from smdbg.rules._errors import RuleConfigError
-from smdbg.store.control import request_stop
+from smdbg.trial import Finding, Trial, request_stop
 
 __all__ = ["Action", "StopTraining", "Notify", "parse_action"]
 
@@ -22,8 +21,8 @@ class Action(abc.ABC):
     """Something done when a rule finds an issue. ``fire`` may raise OSError; the job records it."""
 
     @abc.abstractmethod
-    def fire(self, trial_path: str, rule: str, finding: Finding) -> None:
-        """React to one finding."""
+    def fire(self, trial: Trial, rule: str, finding: Finding) -> None:
+        """React to one ``finding`` of rule ``rule`` in ``trial`` (``trial.path`` is its URL)."""
 
     def describe(self) -> str:
         return type(self).__name__
@@ -35,11 +34,11 @@ class StopTraining(Action):
     def __init__(self) -> None:
         self.fired = False
 
-    def fire(self, trial_path: str, rule: str, finding: Finding) -> None:
+    def fire(self, trial: Trial, rule: str, finding: Finding) -> None:
         if self.fired:
             return
         request_stop(
-            trial_path,
+            trial,
             f"rule {rule}: {finding.message}",
             rule=rule,
             step=finding.step,
@@ -67,10 +66,10 @@ class Notify(Action):
         self.headers = dict(headers or {})
         self.sent = 0
 
-    def fire(self, trial_path: str, rule: str, finding: Finding) -> None:
+    def fire(self, trial: Trial, rule: str, finding: Finding) -> None:
         if self.sent >= self.limit:
             return
-        body = json.dumps({"rule": rule, "trial": trial_path, "finding": finding.to_dict()}).encode()
+        body = json.dumps({"rule": rule, "trial": trial.path, "finding": finding.to_dict()}).encode()
         req = urllib.request.Request(self.url, data=body, method="POST",
                                      headers={"Content-Type": "application/json", **self.headers})  # fmt: skip
         try:

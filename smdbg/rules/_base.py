@@ -1,4 +1,5 @@
-"""The rule contract: :class:`Rule`, its findings (:class:`Finding`) and a run's status.
+"""The rule contract: :class:`Rule`. Its findings (:class:`Finding`) and a job's status
+(:class:`RuleStatus`) are documents of the trial, defined in ``smdbg.trial`` and re-exported here.
 
 A rule looks at a trial and returns findings as values. The contract lives here once:
 
@@ -16,80 +17,16 @@ A rule looks at a trial and returns findings as values. The contract lives here 
 
 from __future__ import annotations
 
-import enum
 import logging
-import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from smdbg.exceptions import StepUnavailable, TensorUnavailable, TensorUnavailableForStep
 from smdbg.rules._errors import RuleConfigError, RuleEvaluationConditionMet
 from smdbg.rules._params import Param, parse_parameters
-from smdbg.trials import Trial
+from smdbg.trial import Finding, RuleStatus, Trial
 
 __all__ = ["Finding", "RuleStatus", "Rule"]
-
-
-class RuleStatus(str, enum.Enum):
-    """A rule job's status, with SageMaker Debugger's names."""
-
-    IN_PROGRESS = "InProgress"
-    ISSUES_FOUND = "IssuesFound"
-    NO_ISSUES_FOUND = "NoIssuesFound"
-    ERROR = "Error"
-
-    def __str__(self) -> str:
-        return self.value
-
-
-def _json_number(v: Any) -> Any:
-    if isinstance(v, float) and not math.isfinite(v):
-        return str(v)  # "nan", "inf", "-inf": valid JSON everywhere
-    return v
-
-
-def _from_json_number(v: Any) -> Any:
-    if isinstance(v, str) and v in ("nan", "inf", "-inf"):
-        return float(v)
-    return v
-
-
-@dataclass(frozen=True)
-class Finding:
-    """What a rule found: at which global ``step`` (and ``mode``/``mode_step``), in which
-    ``tensor`` (None for trial-level findings), a human ``message`` and the numbers behind it."""
-
-    rule: str
-    step: int
-    message: str
-    tensor: str | None = None
-    mode: str | None = None
-    mode_step: int | None = None
-    values: Mapping[str, Any] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "rule": self.rule,
-            "step": self.step,
-            "mode": self.mode,
-            "mode_step": self.mode_step,
-            "tensor": self.tensor,
-            "message": self.message,
-            "values": {k: _json_number(v) for k, v in self.values.items()},
-        }
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> Finding:
-        return cls(
-            rule=str(d["rule"]),
-            step=int(d["step"]),
-            message=str(d.get("message", "")),
-            tensor=d.get("tensor"),
-            mode=d.get("mode"),
-            mode_step=d.get("mode_step"),
-            values={k: _from_json_number(v) for k, v in (d.get("values") or {}).items()},
-        )
 
 
 class Rule:

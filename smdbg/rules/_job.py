@@ -1,27 +1,23 @@
 """Rule jobs: evaluate a rule over a finished trial, or follow a live one until training ends,
 recording status and findings in the trial and firing actions on findings.
 
-Files (each rewritten atomically, so a reader sees a whole document)::
-
-    <trial>/rules/<name>/status.json     {"rule", "status", "reason", "last_step", "findings_count",
-                                          "updated", "started", "parameters", "actions"}
-    <trial>/rules/<name>/findings.jsonl  one Finding.to_dict() per line (the first ``max_findings``)
+The job writes a :class:`~smdbg.trial.RuleStatusDoc` (``<trial>/rules/<name>/status.json``) and its
+findings (``findings.jsonl``, the first ``max_findings``) through the trial; read them with
+``trial.rule_statuses()`` and :func:`read_findings`.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from smdbg.rules._actions import Action, parse_action
 from smdbg.rules._base import Finding, Rule, RuleStatus
 from smdbg.rules._errors import RuleConfigError
-from smdbg.store.format import RULES_DIR
-from smdbg.store.fs import open_fs
+from smdbg.trial import RuleStatusDoc, Trial, follow_steps, write_findings, write_rule_status
+from smdbg.trial import read_findings as _read_findings
 
 __all__ = ["RuleJob", "RuleJobResult", "read_findings"]
 
@@ -37,14 +33,9 @@ class RuleJobResult:
     last_step: int = -1
 
 
-def read_findings(trial_path: str, rule_name: str) -> list[Finding]:
-    """The findings a rule job recorded in a trial ([] if none)."""
-    fs = open_fs(trial_path)
-    try:
-        text = fs.read_bytes(f"{RULES_DIR}/{rule_name}/findings.jsonl").decode()
-    except FileNotFoundError:
-        return []
-    return [Finding.from_dict(json.loads(line)) for line in text.splitlines() if line.strip()]
+def read_findings(trial: str | Trial, rule_name: str) -> list[Finding]:
+    """The findings a rule job recorded in a trial (its path or the open trial; [] if none)."""
+    return _read_findings(trial, rule_name)
 
 
 class RuleJob:
@@ -67,39 +58,20 @@ class RuleJob:
         self.max_findings = max_findings
         self.name = name or rule.rule_name
         self.progress = progress or (lambda line: None)
-        self.fs = open_fs(self.trial.path)
         self.findings: list[Finding] = []
         self.count = 0
         self.last_step = -1
         self.action_errors: list[str] = []
         self._started = time.time()
 
-    # -- files --------------------------------------------------------------------------------
-    def _dir(self) -> str:
-        return f"{RULES_DIR}/{self.name}"
-
+    # -- documents in the trial ----------------------------------------------------------------
     def write_status(self, status: RuleStatus, reason: str = "") -> None:
-        doc: dict[str, Any] = {
-            "rule": self.name,
-            "rule_class": type(self.rule).__name__,
-            "status": str(status),
-            "reason": reason,
-            "last_step": self.last_step,
-            "findings_count": self.count,
-            "updated": time.time(),
-            "started": self._started,
-            "parameters": {k: v for k, v in self.rule.params.items()},
-            "actions": [a.describe() for a in self.actions],
-        }
-        if self.action_errors:
-            doc["action_errors"] = self.action_errors[-10:]
-        self.fs.write_atomic(
-            f"{self._dir()}/status.json", json.dumps(doc, default=str, indent=1).encode(), fsync=False
-        )
-
-    def _write_findings(self) -> None:
-        body = "".join(json.dumps(f.to_dict(), default=str) + "\n" for f in self.findings)
-        self.fs.write_atomic(f"{self._dir()}/findings.jsonl", body.encode(), fsync=False)
+        doc = RuleStatusDoc(
+            rule=self.name, status=status, reason=reason, last_step=self.last_step, findings_count=self.count,
+            started=self._started, rule_class=type(self.rule).__name__, parameters=dict(self.rule.params),
+            actions=[a.describe() for a in self.actions], action_errors=self.action_errors[-10:],
+        )  # fmt: skip
+        write_rule_status(self.trial, doc)
 
     # -- running ------------------------------------------------------------------------------
     def _record(self, new: list[Finding]) -> None:
@@ -108,63 +80,40 @@ class RuleJob:
         self.count += len(new)
         room = self.max_findings - len(self.findings)
         self.findings.extend(new[: max(room, 0)])
-        self._write_findings()
+        write_findings(self.trial, self.name, self.findings)
         for f in new:
             self.progress(
                 f"FINDING step {f.step}" + (f" [{f.tensor}]" if f.tensor else "") + f": {f.message}"
             )
             for action in self.actions:
                 try:
-                    action.fire(self.trial.path, self.name, f)
+                    action.fire(self.trial, self.name, f)
                 except OSError as e:
                     log.warning("rule %s: action %s failed: %s", self.name, action.describe(), e)
                     self.action_errors.append(f"{action.describe()}: {e}")
 
-    def _ready(self, ended: bool) -> bool:
-        """Whether the trial can be checked: finished, or has a complete step (follow mode)."""
-        if ended or not self.follow:
-            return True
-        return bool(self.trial.steps())
-
     def run(self) -> RuleJobResult:
         """Run to the end; never raises for a rule or trial problem (the status says Error)."""
         self.write_status(RuleStatus.IN_PROGRESS, "starting")
-        deadline = None if self.timeout is None else time.monotonic() + self.timeout
         try:
-            checked = False
-            next_start = self.start_step
-            while True:
-                self.trial.refresh(force=True)
-                ended = self.trial.training_has_ended()
-                if not checked and self._ready(ended):
+            for window in follow_steps(self.trial, self.start_step, self.end_step, follow=self.follow,
+                                       poll_interval=self.poll_interval, timeout=self.timeout):  # fmt: skip
+                if window.first:
                     self.rule.check()
-                    checked = True
-                if checked:
-                    last = self.trial.last_complete_step()
-                    end = last + 1 if self.end_step is None else min(last + 1, self.end_step)
-                    new = self.rule.evaluate(next_start, end)
-                    if end > next_start:
-                        steps = [s for s in self.trial.steps() if next_start <= s < end]
-                        if steps:
-                            self.last_step = max(self.last_step, steps[-1])
-                            self.progress(f"rule {self.name}: evaluated steps {steps[0]}..{steps[-1]} "
-                                          f"({len(steps)} saved), {self.count + len(new)} findings so far")  # fmt: skip
-                        next_start = end
-                    self._record(new)
-                    done = (
-                        not self.follow
-                        or ended
-                        or (self.end_step is not None and next_start >= self.end_step)
-                    )
-                    if done:
-                        break
+                new = self.rule.evaluate(window.start, window.end)
+                steps = (
+                    [s for s in self.trial.steps() if window.start <= s < window.end]
+                    if window.end > window.start
+                    else []
+                )
+                if steps:
+                    self.last_step = max(self.last_step, steps[-1])
+                    self.progress(f"rule {self.name}: evaluated steps {steps[0]}..{steps[-1]} "
+                                  f"({len(steps)} saved), {self.count + len(new)} findings so far")  # fmt: skip
+                self._record(new)
+                if not window.last:
                     self.write_status(RuleStatus.ISSUES_FOUND if self.count else RuleStatus.IN_PROGRESS,
                                       f"following the run, {self.count} findings so far")  # fmt: skip
-                if deadline is not None and time.monotonic() >= deadline:
-                    raise TimeoutError(
-                        f"the rule job stopped after its timeout of {self.timeout:g}s before training ended"
-                    )
-                time.sleep(self.poll_interval)
         except RuleConfigError as e:
             return self._finish(RuleStatus.ERROR, str(e))
         except Exception as e:  # noqa: BLE001 - reported in the status, with the type

@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from smdbg.trial import Trial
 
 __all__ = ["register", "main"]
 
@@ -70,7 +73,7 @@ def _run(args: argparse.Namespace) -> int:
         rule = cls(trial, other_trials=others, **_params(args.param))
         actions = [parse_action(a) for a in args.action]
     except (RuleConfigError, NoTrialFound) as e:
-        _error_status(trial.path, name, str(e))
+        _error_status(trial, name, str(e))
         print(f"rule {name}: Error - {e}", file=sys.stderr)
         return 2
     job = RuleJob(rule, actions=actions, follow=args.follow, start_step=args.start_step, end_step=args.end_step,
@@ -81,25 +84,11 @@ def _run(args: argparse.Namespace) -> int:
     return {RuleStatus.NO_ISSUES_FOUND: 0, RuleStatus.ISSUES_FOUND: 1}.get(result.status, 2)
 
 
-def _error_status(trial_path: str, name: str, reason: str) -> None:
+def _error_status(trial: Trial, name: str, reason: str) -> None:
     """Record a configuration error in the trial, as a job would."""
-    import json
-    import time
+    from smdbg.trial import RuleStatus, RuleStatusDoc, write_rule_status
 
-    from smdbg.store.format import RULES_DIR
-    from smdbg.store.fs import open_fs
-
-    doc = {
-        "rule": name,
-        "status": "Error",
-        "reason": reason,
-        "last_step": -1,
-        "findings_count": 0,
-        "updated": time.time(),
-    }
-    open_fs(trial_path).write_atomic(
-        f"{RULES_DIR}/{name}/status.json", json.dumps(doc, indent=1).encode(), fsync=False
-    )
+    write_rule_status(trial, RuleStatusDoc(rule=name, status=RuleStatus.ERROR, reason=reason))
 
 
 def _list(args: argparse.Namespace) -> int:

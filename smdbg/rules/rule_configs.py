@@ -21,7 +21,7 @@ from smdbg.config import CollectionConfig
 from smdbg.rules._base import Rule
 from smdbg.rules._params import parse_parameters
 from smdbg.rules.builtin import BUILTIN_RULES, builtin_rule_class
-from smdbg.trials import Trial
+from smdbg.trial import Trial
 
 __all__ = ["RuleConfig", "RuleSpec", "builtin", "names", *sorted(BUILTIN_RULES), "stalled_training_rule"]
 

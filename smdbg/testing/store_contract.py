@@ -25,7 +25,7 @@ from smdbg.exceptions import (
     TensorUnavailableForStep,
     WriterClosedError,
 )
-from smdbg.store import BackgroundWriter, Record, open_fs
+from smdbg.store import BackgroundWriter, Record, TrialReader, open_fs
 from smdbg.store.control import read_stop_request, request_stop
 from smdbg.store.format import EVENTS_DIR, SegmentName
 from smdbg.trials import create_trial
@@ -188,8 +188,10 @@ class StoreContract:
                     saved[(name, step)] = arr
                     recs.append(Record(name, ("weights",), "raw", None, "float32", arr.shape, arr))
                 w.add(step, "TRAIN", step, recs)
+        reader = TrialReader(store_url)
+        reader.refresh()
+        assert reader.segments[0].rg_starts[1:], "expected several row groups"
         t = create_trial(store_url, timeout=5)
-        assert t._r.segments[0].rg_starts[1:], "expected several row groups"
         for name in ("a.weight", "b.weight"):
             for step in (0, 11, 23):
                 np.testing.assert_array_equal(t.tensor(name).value(step), saved[(name, step)])

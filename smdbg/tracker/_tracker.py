@@ -205,7 +205,7 @@ class Tracker:
         self.log_output("debugger-trial", str(path), DEBUGGER_TRIAL_MEDIA_TYPE)
         if not import_metrics:
             return 0
-        from smdbg.tracker._debugger import import_debugger_metrics
+        from smdbg.tracker._links import import_debugger_metrics
 
         return import_debugger_metrics(self, str(path))
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+import os
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -80,19 +80,13 @@ def rule_job_argv(trial: str, rule: Any, actions: Sequence[str]) -> list[str]:
 
 
 def rule_summary(
-    trial: Path, job_dir: Path, rules: Sequence[Mapping[str, Any]], exit_codes: Mapping[str, int]
+    trial: str | os.PathLike[str], job_dir: Path, rules: Sequence[Mapping[str, Any]], exit_codes: Mapping[str, int]
 ) -> list[dict[str, Any]]:
-    """SageMaker's ``DebugRuleEvaluationStatuses`` from the rule jobs' status files."""
-    statuses: dict[str, dict[str, Any]] = {}
-    try:
-        from smdbg.trials import create_trial
+    """SageMaker's ``DebugRuleEvaluationStatuses`` from the rule jobs' status documents (read
+    through the trial API, which serves them also before the trial has any data)."""
+    from smdbg.trial import read_rule_statuses
 
-        statuses = create_trial(str(trial)).rule_statuses()
-    except Exception:  # no trial yet (nothing saved): read the files directly
-        for r in rules:
-            f = trial / "rules" / r["name"] / "status.json"
-            if f.is_file():
-                statuses[r["name"]] = json.loads(f.read_text())
+    statuses = read_rule_statuses(os.fspath(trial))
     out = []
     for r in rules:
         doc = statuses.get(r["name"])

@@ -78,7 +78,7 @@ class TrainingJob(Job):
         rules = p.get("rules") or []
         if not rules:
             return []
-        return rule_summary(Path(p["debugger_trial"]), self.job_dir, rules, p.get("rule_exit_codes") or {})
+        return rule_summary(p["debugger_trial"], self.job_dir, rules, p.get("rule_exit_codes") or {})
 
     def describe(self) -> dict[str, Any]:
         desc = super().describe()

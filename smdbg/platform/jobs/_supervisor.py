@@ -188,7 +188,7 @@ class Supervisor:
         trial = self.spec.get("debugger_trial")
         if not trial or not self.spec.get("rules"):
             return False
-        from smdbg.store.control import read_stop_request
+        from smdbg.trial import read_stop_request
 
         try:
             return read_stop_request(trial) is not None

@@ -12,8 +12,7 @@ import numpy as np
 from smdbg.reductions import compute_reduction, split_reduction_key
 from smdbg.rules._base import Finding, Rule
 from smdbg.rules._errors import RuleConfigError
-from smdbg.store.format import RAW
-from smdbg.trials import Trial
+from smdbg.trial import RAW, Trial
 
 __all__ = ["BuiltinRule", "Column", "save_hint"]
 

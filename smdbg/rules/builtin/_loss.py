@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 
 import numpy as np
@@ -11,8 +10,6 @@ from smdbg.rules._base import Finding
 from smdbg.rules._errors import RuleConfigError
 from smdbg.rules._params import Param
 from smdbg.rules.builtin._common import BuiltinRule
-from smdbg.store.format import END_FILE, EVENTS_DIR, PROGRESS_FILE
-from smdbg.store.fs import open_fs
 
 __all__ = ["LossNotDecreasing", "Overfit", "Overtraining", "StalledTraining"]
 
@@ -212,18 +209,12 @@ class StalledTraining(BuiltinRule):
     def findings(self, start: int, end: int) -> list[Finding]:
         if getattr(self, "_reported", False):
             return []
-        fs = open_fs(self.base_trial.path)
         last_time, last_step = None, -1
-        for w in fs.list_dir(EVENTS_DIR):
-            if fs.exists(f"{EVENTS_DIR}/{w}/{END_FILE}"):
+        for w in self.base_trial.worker_states():
+            if w.ended:
                 return []
-            try:
-                prog = json.loads(fs.read_bytes(f"{EVENTS_DIR}/{w}/{PROGRESS_FILE}"))
-            except (FileNotFoundError, ValueError):
-                continue
-            t = prog.get("time")
-            if t is not None and (last_time is None or float(t) > last_time):
-                last_time, last_step = float(t), int(prog.get("step", -1))
+            if w.time is not None and (last_time is None or w.time > last_time):
+                last_time, last_step = w.time, w.step
         if last_time is None:
             return []
         idle = time.time() - last_time

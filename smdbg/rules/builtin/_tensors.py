@@ -9,7 +9,7 @@ from smdbg.rules._base import Finding
 from smdbg.rules._errors import RuleConfigError
 from smdbg.rules._params import Param
 from smdbg.rules.builtin._common import BuiltinRule
-from smdbg.store.format import RAW
+from smdbg.trial import RAW
 
 __all__ = [
     "ExplodingTensor", "VanishingGradient", "AllZero", "TensorVariance",

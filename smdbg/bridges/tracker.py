@@ -1,13 +1,15 @@
-"""The tracker side of the debugger link: copy a debugger trial's losses and scalar metrics into a
-tracker (for trials written without ``tracker=`` given to the hook)."""
+"""Debugger trial -> tracker: copy a trial's losses and scalar metrics into a tracker (for trials
+written without ``tracker=`` given to the hook)."""
 
 from __future__ import annotations
 
 import math
 from typing import TYPE_CHECKING
 
+from smdbg.trial import create_trial
+
 if TYPE_CHECKING:
-    from smdbg.tracker._tracker import Tracker
+    from smdbg.tracker import Tracker
 
 __all__ = ["import_debugger_metrics", "SCALAR_COLLECTIONS"]
 
@@ -17,8 +19,6 @@ SCALAR_COLLECTIONS = ("losses", "metrics", "scalars")
 def import_debugger_metrics(tracker: Tracker, trial_path: str) -> int:
     """Log every finite raw scalar of the trial's losses/metrics/scalars collections as tracker
     metrics (iteration number = global step). Returns how many points were logged."""
-    from smdbg.trials import create_trial
-
     trial = create_trial(trial_path)
     names: dict[str, None] = {}
     for coll in SCALAR_COLLECTIONS:

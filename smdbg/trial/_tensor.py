@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from typing import cast
 
 import numpy as np
 
@@ -12,123 +13,113 @@ from smdbg.exceptions import (
     StepUnavailable,
     TensorUnavailableForStep,
 )
-from smdbg.modes import ModeKeys, parse_mode
+from smdbg.modes import ModeLike
 from smdbg.reductions import compute_reduction, reduction_key, split_reduction_key
-from smdbg.store.format import RAW
-from smdbg.store.reader import MODE_NAMES
-
-if TYPE_CHECKING:  # pragma: no cover
-    from smdbg.trials import Trial
+from smdbg.trial._live import LiveTrial
+from smdbg.trial._source import MODE_NAMES, RAW, Array, mode_code
 
 __all__ = ["Tensor"]
 
-
-def _mode_code(mode: Any) -> int | None:
-    """None for global step numbering, else the index of the mode in MODE_NAMES."""
-    if mode is None:
-        return None
-    m = parse_mode(mode)
-    return None if m is ModeKeys.GLOBAL else MODE_NAMES.index(m.name)
+_Cols = Mapping[str, Array]
 
 
 class Tensor:
-    """One tensor of a trial."""
+    """One tensor of a trial (from ``trial.tensor(name)``)."""
 
-    def __init__(self, trial: Trial, name: str) -> None:
-        self.trial = trial
+    def __init__(self, live: LiveTrial, name: str) -> None:
+        self._live = live
         self.name = name
 
-    def _cols(self) -> dict[str, np.ndarray]:
-        self.trial.refresh()
-        return self.trial._r.tensor_cols(self.name)
+    def _cols(self) -> _Cols:
+        self._live.refresh()
+        return self._live.source.tensor_cols(self.name)
 
     def _select(
-        self, mode: Any, worker: str | None, reduction: str | None
-    ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
+        self, mode: ModeLike | None, worker: str | None, reduction: str | None
+    ) -> tuple[_Cols, Array, Array]:
         """(this tensor's columns, positions, steps) for a mode/worker/reduction, in write order."""
-        r = self.trial._r
+        src = self._live.source
         tc = self._cols()
-        mcode = _mode_code(mode)
+        mcode = mode_code(mode)
         steps = tc["step"] if mcode is None else tc["mode_step"]
         sel = np.ones(len(steps), dtype=bool)
         if mcode is not None:
             sel &= tc["mode"] == mcode
         if worker is not None:
-            code = r.workers.index.get(worker)
+            code = src.workers.index.get(worker)
             sel &= tc["worker"] == (-1 if code is None else code)
         if reduction is not None:
-            code = r.reductions.index.get(reduction)
+            code = src.reductions.index.get(reduction)
             sel &= tc["reduction"] == (-1 if code is None else code)
         idx = np.flatnonzero(sel)
         return tc, idx, steps[idx]
 
-    def steps(self, mode: Any = None, show_incomplete_steps: bool = False) -> list[int]:
+    def steps(self, mode: ModeLike | None = None, show_incomplete_steps: bool = False) -> list[int]:
         _, _, steps = self._select(mode, None, None)
         out = np.unique(steps)
         if not show_incomplete_steps:
-            out = out[out <= self.trial._last_complete(_mode_code(mode))]
-        return out.tolist()
+            out = out[out <= self._live.last_complete(mode_code(mode))]
+        return cast(list[int], out.tolist())
 
-    def workers(self, step: int, mode: Any = None) -> list[str]:
+    def workers(self, step: int, mode: ModeLike | None = None) -> list[str]:
         tc, idx, steps = self._select(mode, None, None)
         codes = np.unique(tc["worker"][idx[steps == step]])
-        return sorted(self.trial._r.workers.names[i] for i in codes.tolist())
+        names = self._live.source.workers.names
+        return sorted(names[i] for i in codes.tolist())
 
     def _pos_at(
-        self, step: int, mode: Any, worker: str | None, reduction: str
-    ) -> tuple[dict[str, np.ndarray], int]:
+        self, step: int, mode: ModeLike | None, worker: str | None, reduction: str
+    ) -> tuple[_Cols, int]:
         tc, idx, steps = self._select(mode, worker, reduction)
         hit = idx[steps == step]
         if len(hit):
             if worker is None and len(hit) > 1:  # several workers: the first by name
-                names = self.trial._r.workers.names
+                names = self._live.source.workers.names
                 hit = hit[np.argsort([names[w] for w in tc["worker"][hit].tolist()], kind="stable")]
             return tc, int(hit[0])
-        self._raise_missing(step, mode, worker, reduction)
-        raise AssertionError("unreachable")
+        raise self._missing(step, mode, worker, reduction)
 
-    def _raise_missing(self, step: int, mode: Any, worker: str | None, reduction: str) -> None:
-        trial = self.trial
-        mcode = _mode_code(mode)
+    def _missing(self, step: int, mode: ModeLike | None, worker: str | None, reduction: str) -> Exception:
+        """The error for a value that is not there: not yet, never, past the end, or not this one."""
+        live = self._live
+        mcode = mode_code(mode)
         _, _, any_steps = self._select(mode, worker, None)
         if np.any(any_steps == step):
             where = f" on worker {worker!r}" if worker else ""
-            raise TensorUnavailableForStep(self.name, step, mode, f"with reduction {reduction!r}{where}")
-        if step > trial._last_complete(mcode):
-            trial.refresh(force=True)
-            if step > trial._last_complete(mcode):
-                raise StepNotYetAvailable(step, mode)
-        if trial._ended_now() and step > trial._max_step(mcode):
-            raise NoMoreData(f"training ended at step {trial._max_step(mcode)}; step {step} was never saved")
-        all_steps = trial._r.unique_steps(mcode)
-        if np.any(all_steps == step):
-            raise TensorUnavailableForStep(self.name, step, mode)
-        raise StepUnavailable(step, mode)
+            return TensorUnavailableForStep(self.name, step, mode, f"with reduction {reduction!r}{where}")
+        if step > live.last_complete(mcode):
+            live.refresh(force=True)
+            if step > live.last_complete(mcode):
+                return StepNotYetAvailable(step, mode)
+        if live.ended() and step > live.max_step(mcode):
+            return NoMoreData(f"training ended at step {live.max_step(mcode)}; step {step} was never saved")
+        if np.any(live.source.unique_steps(mcode) == step):
+            return TensorUnavailableForStep(self.name, step, mode)
+        return StepUnavailable(step, mode)
 
-    def value(self, step: int, mode: Any = None, worker: str | None = None) -> np.ndarray:
+    def value(self, step: int, mode: ModeLike | None = None, worker: str | None = None) -> Array:
         """The raw tensor saved at ``step``."""
         tc, pos = self._pos_at(step, mode, worker, RAW)
-        return self.trial._r.row_array(int(tc["row"][pos]))
+        return self._live.source.row_array(int(tc["row"][pos]))
 
-    def values(self, mode: Any = None, worker: str | None = None) -> dict[int, np.ndarray]:
+    def values(self, mode: ModeLike | None = None, worker: str | None = None) -> dict[int, Array]:
         tc, idx, steps = self._select(mode, worker, RAW)
         rows = tc["row"][idx]
-        return {
-            int(s): self.trial._r.row_array(int(r)) for s, r in sorted(zip(steps.tolist(), rows.tolist()))
-        }
+        row_array = self._live.source.row_array
+        return {int(s): row_array(int(r)) for s, r in sorted(zip(steps.tolist(), rows.tolist()))}
 
-    def shape(self, step: int, mode: Any = None, worker: str | None = None) -> tuple[int, ...]:
+    def shape(self, step: int, mode: ModeLike | None = None, worker: str | None = None) -> tuple[int, ...]:
         tc, idx, steps = self._select(mode, worker, None)
         hit = tc["row"][idx[steps == step]]
         if not len(hit):
-            self._raise_missing(step, mode, worker, RAW)
+            raise self._missing(step, mode, worker, RAW)
         for row in hit.tolist():
-            shape = self.trial._r.row_info(row)["shape"]
+            shape = self._live.source.row_info(row)["shape"]
             if shape is not None:
                 return tuple(shape)
         raise TensorUnavailableForStep(self.name, step, mode, "(no shape saved: use save_shape=True)")
 
-    def reduction_value(self, step: int, reduction_name: str, mode: Any = None, worker: str | None = None,
+    def reduction_value(self, step: int, reduction_name: str, mode: ModeLike | None = None, worker: str | None = None,
                         abs: bool = False) -> float:  # noqa: A002 - smdebug's name  # fmt: skip
         """A reduction at ``step``: the saved one, else computed from the saved raw tensor."""
         key = reduction_key(reduction_name, abs)
@@ -140,14 +131,14 @@ class Tensor:
         return compute_reduction(raw, reduction_name, abs)
 
     def reduction_values(
-        self, step: int, mode: Any = None, worker: str | None = None
+        self, step: int, mode: ModeLike | None = None, worker: str | None = None
     ) -> dict[tuple[str, bool], float]:
         """Every reduction saved at ``step``, keyed ``(name, abs)``."""
-        names = self.trial._r.reductions.names
+        names = self._live.source.reductions.names
         tc, idx, steps = self._select(mode, worker, None)
         hit = idx[steps == step]
         if not len(hit):
-            self._raise_missing(step, mode, worker, RAW)
+            raise self._missing(step, mode, worker, RAW)
         out = {}
         for i in hit.tolist():
             key = names[int(tc["reduction"][i])]
@@ -156,8 +147,8 @@ class Tensor:
         return out
 
     def history(
-        self, reduction: str | None = None, mode: Any = None, worker: str | None = None
-    ) -> tuple[np.ndarray, np.ndarray]:
+        self, reduction: str | None = None, mode: ModeLike | None = None, worker: str | None = None
+    ) -> tuple[Array, Array]:
         """Vectorised: (steps, values) of one reduction (e.g. ``"abs_max"``) over the whole run,
         sorted by step. ``reduction=None`` gives the values of raw scalars (losses, metrics).
         Falls back to computing the reduction from raw tensors when it was not saved."""
@@ -168,38 +159,36 @@ class Tensor:
         else:
             name, is_abs = split_reduction_key(key)
             tc, idx, steps = self._select(mode, worker, RAW)
+            row_array = self._live.source.row_array
             values = np.array(
-                [
-                    compute_reduction(self.trial._r.row_array(int(r)), name, is_abs)
-                    for r in tc["row"][idx].tolist()
-                ]
+                [compute_reduction(row_array(int(r)), name, is_abs) for r in tc["row"][idx].tolist()]
             )
         order = np.argsort(steps, kind="stable")
         return steps[order], values[order]
 
-    def history_rows(self, reduction: str | None = None, worker: str | None = None) -> dict[str, np.ndarray]:
+    def history_rows(self, reduction: str | None = None, worker: str | None = None) -> dict[str, Array]:
         """Vectorised, for rules: every stored value of one reduction key (``None``: raw scalars)
         with its global ``step``, ``mode`` (names), ``mode_step``, ``worker`` (names) and
         ``wall_time``, sorted by global step. Nothing is computed from raw tensors here."""
-        r = self.trial._r
+        src = self._live.source
         tc, idx, steps = self._select(None, worker, RAW if reduction is None else reduction)
         idx = idx[np.argsort(steps, kind="stable")]
         return {
             "step": tc["step"][idx],
             "mode": np.asarray(MODE_NAMES, dtype=object)[tc["mode"][idx].astype(np.int64)],
             "mode_step": tc["mode_step"][idx],
-            "worker": np.asarray(r.workers.names + [""], dtype=object)[tc["worker"][idx]],
+            "worker": np.asarray([*src.workers.names, ""], dtype=object)[tc["worker"][idx]],
             "value": tc["value"][idx],
             "wall_time": tc["wall_time"][idx],
         }
 
     def reductions(self) -> list[str]:
         """The stored reduction keys of this tensor (``raw`` for raw tensors)."""
-        r = self.trial._r
-        return sorted({r.reductions.names[i] for i in np.unique(self._cols()["reduction"]).tolist()})
+        names = self._live.source.reductions.names
+        return sorted({names[i] for i in np.unique(self._cols()["reduction"]).tolist()})
 
     def collections(self) -> set[str]:
-        return set(self.trial._r.tensor_collections.get(self.name, ()))
+        return set(self._live.source.tensor_collections.get(self.name, ()))
 
     def __repr__(self) -> str:
         return f"<smdbg Tensor {self.name!r}>"
