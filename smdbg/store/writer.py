@@ -19,6 +19,7 @@ from typing import Any
 
 from smdbg.exceptions import StoreWriteError, WriterClosedError
 from smdbg.store._segment import ColumnBuffer, Record, Scratch, encode_segment, record_nbytes
+from smdbg.store.compact import BackgroundCompactor, Compactor
 from smdbg.store.format import (
     END_FILE,
     EVENTS_DIR,
@@ -29,6 +30,7 @@ from smdbg.store.format import (
     worker_dirname,
 )
 from smdbg.store.fs import StoreFS, open_fs
+from smdbg.store.manifest import Manifest, segment_entry
 
 __all__ = ["TrialWriter", "BackgroundWriter", "Record"]
 
@@ -48,11 +50,14 @@ class TrialWriter:
         self.dir = f"{EVENTS_DIR}/{worker_dirname(worker)}"
         self.compression = compression
         self.fsync = fsync
-        existing = [SegmentName.parse(n) for n in fs.list_dir(self.dir)]
-        self._seq = max((s.seq for s in existing if s is not None), default=-1) + 1
+        listed = fs.list_dir(self.dir)
+        existing = [s for n in listed if (s := SegmentName.parse(n)) is not None]
+        self._seq = max((s.seq_last for s in existing), default=-1) + 1
         self.segments_written = 0
         self.bytes_written = 0
         self._scratch = Scratch()
+        self.manifest = Manifest(fs, self.dir, worker)
+        self.manifest.load_existing(listed)
 
     def write_segment(self, buf: ColumnBuffer) -> str:
         first, last = buf.step_range()
@@ -60,6 +65,12 @@ class TrialWriter:
         name = SegmentName(self._seq, first, last, crc)
         path = f"{self.dir}/{name}"
         self.fs.write_atomic(path, body, fsync=self.fsync)
+        recs = buf.records
+        self.manifest.add(
+            segment_entry(name, len(body), buf.cols["step"], buf.cols["mode"], buf.cols["mode_step"],
+                          (r.tensor for r in recs), (r.reduction for r in recs)),
+            {r.tensor: r.collections for r in recs},
+        )  # fmt: skip
         self._seq += 1
         self.segments_written += 1
         self.bytes_written += len(body)
@@ -97,6 +108,8 @@ class BackgroundWriter:
     writer thread is raised (as :class:`StoreWriteError`, with the cause) by the caller's next
     ``add``/``flush``/``close``. ``close`` is idempotent; writing after it raises.
     ``on_tick`` (optional) is called on the writer thread at every tick (at most 0.25 s apart).
+    Every ``compact_secs`` a :class:`~smdbg.store.compact.BackgroundCompactor` merges small
+    segments on its own thread (``compact_secs=None``: never); ``close`` writes the manifest.
     """
 
     def __init__(
@@ -111,6 +124,7 @@ class BackgroundWriter:
         fsync: bool = True,
         storage_options: Mapping[str, Any] | None = None,
         on_tick: Callable[[], None] | None = None,
+        compact_secs: float | None = 10.0,
     ) -> None:
         if flush_secs <= 0:
             raise ValueError(f"flush_secs={flush_secs!r}: expected a positive number of seconds")
@@ -142,6 +156,14 @@ class BackgroundWriter:
         _warm_pyarrow()
         self._thread = threading.Thread(target=self._run, name=f"smdbg-writer-{worker}", daemon=True)
         self._thread.start()
+        self._compactor = (
+            None
+            if compact_secs is None
+            else BackgroundCompactor(
+                Compactor(self.fs, worker_dirname(worker), self.sink.manifest, compression, fsync),
+                interval=compact_secs,
+            )
+        )
 
     # -- caller side --------------------------------------------------------------------------
     def _check(self) -> None:
@@ -221,6 +243,8 @@ class BackgroundWriter:
             self._cond.notify_all()
         self._thread.join()
         self._closed = True
+        if self._compactor is not None:
+            self._compactor.stop()
         error = self._error
         if error is not None:
             # One more try in this thread: a full disk may have been cleared meanwhile.
@@ -232,6 +256,10 @@ class BackgroundWriter:
                     f"closing the trial at {self.fs.url()}: {n} records could not be written ({e}); "
                     "segments already published stay readable"
                 ) from e
+        try:
+            self.sink.manifest.save()
+        except OSError as e:  # a hint only: readers fall back to the listing
+            log.warning("could not write the manifest under %s: %s", self.fs.url(), e)
         self._fold_progress()
         info = {
             "worker": self.worker,

@@ -28,6 +28,7 @@ from smdbg.exceptions import (
 from smdbg.store import BackgroundWriter, Record, open_fs
 from smdbg.store.control import read_stop_request, request_stop
 from smdbg.store.format import EVENTS_DIR, SegmentName
+from smdbg.testing._long_run_contract import LongRunContract
 from smdbg.trials import create_trial
 
 __all__ = ["StoreContract", "write_steps"]
@@ -53,8 +54,8 @@ def write_steps(
     return saved
 
 
-class StoreContract:
-    """Behaviour every trial-store backend must have."""
+class StoreContract(LongRunContract):
+    """Behaviour every trial-store backend must have (the long-run part: :class:`LongRunContract`)."""
 
     def test_round_trip(self, store_url: str) -> None:
         with BackgroundWriter(store_url, "worker_0", flush_secs=0.1) as w:
