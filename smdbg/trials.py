@@ -83,8 +83,15 @@ class Trial:
         return bool(r.worker_dirs) and len(r.ended) >= max(expected, 1) and len(r.ended) >= len(r.worker_dirs)
 
     def training_has_ended(self) -> bool:
+        """True once every worker closed its writer, or ended abnormally (see :meth:`end_reasons`)."""
         self.refresh()
         return self._ended_now()
+
+    def end_reasons(self) -> dict[str, str]:
+        """Workers whose training ended abnormally, with the reason: a write error at close, or
+        a writer that died (SIGKILL, a lost host: its lease heartbeat went stale). {} otherwise."""
+        self.refresh()
+        return self._r.abnormal_ends()
 
     def last_complete_step(self, mode: Any = None) -> int:
         """The highest step (global, or of ``mode``) that every worker has passed; -1 if none."""

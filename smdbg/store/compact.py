@@ -248,8 +248,13 @@ def compact_trial(
 
     Refuses (:class:`StoreError`, naming the writer) a worker whose writer is still alive."""
     fs = path if isinstance(path, StoreFS) else open_fs(path, **dict(storage_options or {}))
+    from smdbg.store.lease import check_no_live_writer
+
     results = []
-    for d in sorted(x for x in fs.list_dir(EVENTS_DIR) if not x.startswith(".")):
+    dirs = sorted(x for x in fs.list_dir(EVENTS_DIR) if not x.startswith("."))
+    for d in dirs:  # all before any: a refusal leaves the trial as it was
+        check_no_live_writer(fs, d, "compact")
+    for d in dirs:
         comp = Compactor(fs, d)
         comp.manifest.load_existing(str(s) for s in comp.listing())
         before, after, merged = comp.run(lambda s: plan_full(s, small_bytes, max_bytes))

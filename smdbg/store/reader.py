@@ -38,6 +38,7 @@ from smdbg.store.format import (
     SegmentName,
 )
 from smdbg.store.fs import StoreFS, open_fs
+from smdbg.store.lease import abnormal_end
 from smdbg.store.manifest import decode_runs, read_manifest
 
 __all__ = ["TrialReader", "MODE_NAMES"]
@@ -109,13 +110,14 @@ class TrialReader:
         self.ended: dict[str, dict[str, Any]] = {}
         self.metadata: dict[str, Any] = {}
         self.worker_dirs: list[str] = []
+        self._lease_warned: set[str] = set()
         self._reset_state()
 
     def _reset_state(self) -> None:
         """Forget every segment read (string codes stay: they only ever grow)."""
         self.segments: list[_Segment] = []
         self._known: set[str] = set()
-        self.corrupt: dict[str, str] = {}
+        self._corrupt: dict[str, str] = {}
         # Index columns, one array per loaded (non-empty) segment, concatenated only on demand.
         self._chunks: dict[str, list[np.ndarray]] = {c: [] for c in INDEX_ARRAYS}
         self._chunk_of_seg: dict[int, int] = {}
@@ -152,6 +154,8 @@ class TrialReader:
             for d in dirs:
                 self._read_marker(f"{EVENTS_DIR}/{d}/{PROGRESS_FILE}", self.progress, d)
                 self._read_marker(f"{EVENTS_DIR}/{d}/{END_FILE}", self.ended, d)
+                if d not in self.ended and (dead := abnormal_end(self.fs, d, self._lease_warned)):
+                    self.ended[d] = {**dead, "last_step": self.progress.get(d, {}).get("step", -1)}
             added = 0
             for _ in range(8):
                 try:
@@ -177,7 +181,7 @@ class TrialReader:
         wdir = f"{EVENTS_DIR}/{d}"
         names = [s for n in self.fs.list_dir(wdir) if (s := SegmentName.parse(n)) is not None]
         cover = self._covers.setdefault(d, SeqCover())
-        new = [s for s in names if f"{wdir}/{s}" not in self._known and f"{wdir}/{s}" not in self.corrupt]
+        new = [s for s in names if f"{wdir}/{s}" not in self._known and f"{wdir}/{s}" not in self._corrupt]
         entries: dict[str, Any] = {}
         if new and (d not in self._manifest_seen or len(new) >= 32):
             self._manifest_seen.add(d)
@@ -255,6 +259,24 @@ class TrialReader:
         self._cols = None
         self._steps_cache.clear()
 
+    @property
+    def corrupt(self) -> dict[str, str]:
+        """Segments that could not be read (path -> reason). Segments known from a manifest are
+        verified when first read: asking reads them."""
+        with self._lock:
+            self._load_deferred()
+            return self._corrupt
+
+    def abnormal_ends(self) -> dict[str, str]:
+        """Worker streams that ended abnormally (a write error at close, or a writer that died:
+        its lease went stale), with the reason."""
+        with self._lock:
+            return {
+                d: str(e.get("reason", "ended abnormally"))
+                for d, e in self.ended.items()
+                if e.get("abnormal")
+            }
+
     def _read_metadata(self) -> None:
         try:
             data = json.loads(self.fs.read_bytes(TRIAL_FILE))
@@ -329,7 +351,7 @@ class TrialReader:
         try:
             table, meta = self._open_segment(path, name)
         except (CorruptSegmentError, UnsupportedFormatVersion) as e:
-            self.corrupt[path] = str(e)
+            self._corrupt[path] = str(e)
             if self.on_corrupt == "raise":
                 raise
             log.error("%s", e)

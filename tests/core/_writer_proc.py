@@ -2,12 +2,14 @@
 
 usage: python _writer_proc.py TRIAL MODE STEPS DELAY [RAW_BYTES]
 MODE: "normal" (write STEPS steps, DELAY s apart, then close), "forever" (never close),
-"fill" (write until the writer reports an error, then check what was published).
+"fill" (write until the writer reports an error, then check what was published), "fill-free"
+(the same, but free space, the ``ballast`` file beside the trial, before closing).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 
@@ -46,13 +48,18 @@ def main() -> None:
         trial = create_trial(path, timeout=5)
         steps_read = trial.steps(show_incomplete_steps=True)
         values_ok = all(float(trial.tensor("w").value(s)[0]) == s for s in steps_read)
+        if mode == "fill-free":
+            os.unlink(os.path.join(os.path.dirname(path.rstrip("/")), "ballast"))
         try:
             writer.close()
             closed = "no error"
         except StoreWriteError as e2:
             closed = str(e2)
+        after = create_trial(path, timeout=5)
         print(json.dumps({"error": str(e), "cause": repr(e.__cause__), "failed_at": step, "steps": steps_read,
-                          "values_ok": values_ok, "corrupt": trial.corrupt_segments, "close": closed}), flush=True)  # fmt: skip
+                          "values_ok": values_ok, "corrupt": trial.corrupt_segments, "close": closed,
+                          "ended": after.training_has_ended(), "end_reasons": after.end_reasons(),
+                          "steps_after": after.steps()}), flush=True)  # fmt: skip
         return
     writer.set_progress(step, "TRAIN", step)
     writer.close()
