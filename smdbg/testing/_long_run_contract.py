@@ -151,3 +151,87 @@ class LongRunContract:
         assert trial.tensor("Loss_output_0").history()[0].tolist() == list(range(8))
         fs.write_atomic(f"{W0}/{MANIFEST_FILE}", b"{not json")
         assert create_trial(store_url, timeout=5).steps() == list(range(8))
+
+    # -- one writer per stream, and how streams end --------------------------------------------
+    def test_second_writer_fails_naming_the_live_one(self, store_url: str) -> None:
+        import os
+
+        from smdbg.store.lease import LeaseHeldError, TrialExistsError
+        from smdbg.testing.store_contract import write_steps
+
+        w = BackgroundWriter(store_url, "worker_0")
+        write_steps(w, range(3))
+        try:
+            BackgroundWriter(store_url, "worker_0")
+            raise AssertionError("expected LeaseHeldError")
+        except LeaseHeldError as e:
+            assert f"pid {os.getpid()}" in str(e) and store_url.rstrip("/") in str(e)
+        w.close()
+        try:
+            BackgroundWriter(store_url, "worker_0")  # a re-run into the finished trial
+            raise AssertionError("expected TrialExistsError")
+        except TrialExistsError as e:
+            assert "overwrite=True" in str(e) and "END.json" in str(e)
+        assert create_trial(store_url, timeout=5).steps() == [0, 1, 2]  # nothing lost
+        with BackgroundWriter(store_url, "worker_0", overwrite=True) as again:
+            write_steps(again, range(10, 12))
+        assert create_trial(store_url, timeout=5).steps() == [10, 11]
+
+    def test_dead_writers_lease(self, store_url: str) -> None:
+        from smdbg.testing.store_contract import write_steps
+
+        fs = open_fs(store_url)
+        w = BackgroundWriter(store_url, "worker_0", compact_secs=None)
+        write_steps(w, range(4))
+        w.flush()
+        live = create_trial(store_url, timeout=5, refresh_interval=0)
+        assert not live.training_has_ended() and live.end_reasons() == {}
+        # The writer's host went away: its lease stops being renewed.
+        lease = json.loads(fs.read_bytes(f"{W0}/lease.json"))
+        lease.update(host="gpu-node-7", pid=4242, heartbeat=time.time() - 3600)
+        fs.write_atomic(f"{W0}/lease.json", json.dumps(lease).encode())
+        assert live.training_has_ended()
+        reason = live.end_reasons()["worker_0"]
+        assert "no heartbeat" in reason and "gpu-node-7" in reason
+        assert live.steps() == [0, 1, 2, 3]
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            BackgroundWriter(store_url, "worker_0").close()  # takes the stream over
+        assert any("taking over" in str(c.message) and "gpu-node-7" in str(c.message) for c in caught)
+
+    def test_live_writer_on_another_host_blocks_compaction(self, store_url: str) -> None:
+        from smdbg.store.lease import CorruptLeaseError, LeaseHeldError
+
+        _write_small_segments(store_url, 3, compact_secs=None)
+        fs = open_fs(store_url)
+        fs.remove(f"{W0}/END.json")
+        doc = {
+            "host": "gpu-node-7",
+            "pid": 4242,
+            "run_id": "x",
+            "started": time.time(),
+            "heartbeat": time.time(),
+        }
+        fs.write_atomic(f"{W0}/lease.json", json.dumps(doc).encode())
+        try:
+            compact_trial(store_url)
+            raise AssertionError("expected LeaseHeldError")
+        except LeaseHeldError as e:
+            assert "gpu-node-7" in str(e) and "pid 4242" in str(e)
+        assert len(segment_names(store_url)) == 3  # untouched
+        assert not create_trial(store_url, timeout=5).training_has_ended()
+        # A corrupt lease: a clear error for compaction, a warning for readers and writers.
+        fs.write_atomic(f"{W0}/lease.json", b"{half a lease")
+        try:
+            compact_trial(store_url)
+            raise AssertionError("expected CorruptLeaseError")
+        except CorruptLeaseError as e:
+            assert "lease.json" in str(e) and "corrupt" in str(e)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            trial = create_trial(store_url, timeout=5)
+            assert trial.steps(show_incomplete_steps=True) == list(range(6))
+            assert not trial.training_has_ended()
+            BackgroundWriter(store_url, "worker_0").close()
+        assert sum("lease.json" in str(c.message) for c in caught) >= 2
+        assert create_trial(store_url, timeout=5).training_has_ended()

@@ -1,6 +1,6 @@
 """A training-like writer process used by the real-time, SIGKILL and disk-full tests.
 
-usage: python _writer_proc.py TRIAL MODE STEPS DELAY [RAW_BYTES]
+usage: python _writer_proc.py TRIAL MODE STEPS DELAY [RAW_BYTES [COMPACT_SECS]]
 MODE: "normal" (write STEPS steps, DELAY s apart, then close), "forever" (never close),
 "fill" (write until the writer reports an error, then check what was published), "fill-free"
 (the same, but free space, the ``ballast`` file beside the trial, before closing).
@@ -32,8 +32,14 @@ def records(step: int, nbytes: int) -> list[Record]:
 def main() -> None:
     path, mode, steps, delay = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
     nbytes = int(sys.argv[5]) if len(sys.argv) > 5 else 64
+    compact = float(sys.argv[6]) if len(sys.argv) > 6 else 10.0
     writer = BackgroundWriter(
-        path, "worker_0", flush_secs=0.1, segment_bytes=256 << 10, max_pending_bytes=1 << 20
+        path,
+        "worker_0",
+        flush_secs=0.1,
+        segment_bytes=256 << 10,
+        max_pending_bytes=1 << 20,
+        compact_secs=compact,
     )
     writer.write_trial_metadata({"framework": "test", "num_workers": 1})
     print("started", flush=True)
