@@ -15,7 +15,7 @@ import numpy as np
 from smdbg.store.format import SOURCES_KEY, SegmentName
 from smdbg.store.fs import StoreFS
 
-__all__ = ["SeqCover", "choose_segments", "Footer", "read_footer", "find_moved"]
+__all__ = ["Reset", "SeqCover", "choose_segments", "Footer", "read_footer", "find_moved", "uncovered_rows"]
 
 
 class SeqCover:
@@ -75,6 +75,30 @@ class Footer:
         if src[idx[0]][0] != lo or src[idx[-1]][1] != hi:
             return None
         return src[idx[0]][2], src[idx[-1]][3]
+
+
+class Reset(Exception):
+    """The listing cannot be reconciled with what a reader read: it reads the trial afresh."""
+
+
+def uncovered_rows(fs: StoreFS, path: str, cover: SeqCover) -> np.ndarray | None:
+    """Rows of a compacted segment whose sources the reader has not read (None: it vanished)."""
+    try:
+        footer = read_footer(fs, path)
+    except FileNotFoundError:
+        return None
+    except Exception as e:  # noqa: BLE001 - damaged: start over, reading it whole reports it
+        raise Reset(path) from e
+    if not footer.sources:
+        raise Reset(path)
+    keep = []
+    for lo, hi, row, end in footer.source_rows():
+        if cover.covers(lo, hi):
+            continue
+        if cover.overlaps(lo, hi):
+            raise Reset(path)  # an input read in part: start over
+        keep.append(np.arange(row, end, dtype=np.int64))
+    return np.concatenate(keep) if keep else np.zeros(0, np.int64)
 
 
 def read_footer(fs: StoreFS, path: str) -> Footer:

@@ -20,6 +20,7 @@ import json
 import logging
 import threading
 import time
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -28,7 +29,9 @@ import numpy as np
 from smdbg.store.format import FORMAT_VERSION, MANIFEST_FILE, SegmentName
 from smdbg.store.fs import StoreFS
 
-__all__ = ["encode_runs", "decode_runs", "segment_entry", "table_entry", "Manifest", "read_manifest"]
+__all__ = [
+    "encode_runs", "decode_runs", "segment_entry", "table_entry", "Manifest", "read_manifest", "listed_entries",
+]  # fmt: skip
 
 log = logging.getLogger(__name__)
 
@@ -197,3 +200,31 @@ def read_manifest(fs: StoreFS, path: str) -> dict[str, Any] | None:
             "ignoring the manifest %s (%s); reading the segments it should index instead", fs.url(path), e
         )
         return None
+
+
+def listed_entries(
+    fs: StoreFS, worker_dir: str, names: list[SegmentName]
+) -> tuple[dict[str, Entry], dict[str, list[str]]]:
+    """The manifest entries of listed segments (each with the stream's ``worker`` name), and
+    the manifest's tensor collections. The listing wins: an entry whose file is not listed (and
+    not inside a listed compacted segment) is dropped with a warning naming it."""
+    path = f"{worker_dir}/{MANIFEST_FILE}"
+    doc = read_manifest(fs, path)
+    if doc is None:
+        return {}, {}
+    listed = {str(s): s for s in names}
+    entries = {e["name"]: e for e in doc["segments"] if isinstance(e, dict) and "name" in e}
+    missing = [n for n in entries if n not in listed]
+    if missing:  # compacted meanwhile? list again before judging
+        listed.update({n: s for n in fs.list_dir(worker_dir) if (s := SegmentName.parse(n))})
+        merged = [s for s in listed.values() if s.compacted]
+        for n in missing:
+            seg = SegmentName.parse(n)
+            inside = seg is not None and any(c.seq <= seg.seq and seg.seq_last <= c.seq_last for c in merged)
+            if n not in listed and not inside:
+                msg = f"the manifest {fs.url(path)} lists {n}, which is not in the listing; the listing wins"
+                log.warning("%s", msg)
+                warnings.warn(msg, stacklevel=5)
+    worker = str(doc.get("worker") or worker_dir.rsplit("/", 1)[-1])
+    colls = {str(t): list(c) for t, c in (doc.get("tensor_collections") or {}).items()}
+    return {n: {**e, "worker": worker} for n, e in entries.items() if n in listed}, colls

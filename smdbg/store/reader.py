@@ -21,8 +21,9 @@ import numpy as np
 
 from smdbg.exceptions import CorruptSegmentError, StoreError, UnsupportedFormatVersion
 from smdbg.modes import ModeKeys
-from smdbg.store._arrays import EMPTY, INDEX_ARRAYS, concat, distinct, group, numpy_of, source_size
-from smdbg.store._compacted import SeqCover, choose_segments, find_moved, read_footer
+from smdbg.store._arrays import EMPTY, INDEX_ARRAYS, codes_of, concat, distinct, group, numpy_of, source_size
+from smdbg.store._arrays import Codes as _Codes
+from smdbg.store._compacted import Reset, SeqCover, choose_segments, find_moved, uncovered_rows
 from smdbg.store._segment import decode_segment, page_checksums_supported
 from smdbg.store.format import (
     DICTIONARY_COLUMNS,
@@ -30,7 +31,6 @@ from smdbg.store.format import (
     EVENTS_DIR,
     FORMAT_VERSION,
     INDEX_COLUMNS,
-    MANIFEST_FILE,
     PROGRESS_FILE,
     TENSOR_COLLECTIONS_KEY,
     TRIAL_FILE,
@@ -39,7 +39,7 @@ from smdbg.store.format import (
 )
 from smdbg.store.fs import StoreFS, open_fs
 from smdbg.store.lease import abnormal_end
-from smdbg.store.manifest import decode_runs, read_manifest
+from smdbg.store.manifest import decode_runs, listed_entries
 
 __all__ = ["TrialReader", "MODE_NAMES"]
 
@@ -59,28 +59,6 @@ class _Segment:
     crc: int
     rows: np.ndarray | None = None  # file row of each loaded row (when only some were taken in)
     offset: int = 0  # where those rows start in the file (moved into a compacted segment)
-
-
-class _Reset(Exception):
-    """The listing cannot be reconciled with what was read: read the trial afresh."""
-
-
-class _Codes:
-    """Strings <-> small integer codes, appended as new strings appear."""
-
-    def __init__(self) -> None:
-        self.names: list[str] = []
-        self.index: dict[str, int] = {}
-
-    def code(self, name: str) -> int:
-        c = self.index.get(name)
-        if c is None:
-            c = self.index[name] = len(self.names)
-            self.names.append(name)
-        return c
-
-    def map(self, values: list[str]) -> np.ndarray:
-        return np.fromiter((self.code(v) for v in values), dtype=np.int32, count=len(values))
 
 
 class TrialReader:
@@ -167,7 +145,7 @@ class TrialReader:
                         added, vanished = added + n, vanished or v
                     if not vanished:
                         break
-                except _Reset:
+                except Reset:
                     log.info("re-reading %s: compaction replaced segments partly read", self.fs.url())
                     self._reset_state()
                     added = 0
@@ -185,7 +163,9 @@ class TrialReader:
         entries: dict[str, Any] = {}
         if new and (d not in self._manifest_seen or len(new) >= 32):
             self._manifest_seen.add(d)
-            entries = self._manifest_entries(d, names)
+            entries, colls = listed_entries(self.fs, wdir, names)
+            for tensor, c in colls.items():
+                self.tensor_collections.setdefault(tensor, set()).update(c)
         added, vanished = 0, False
         for s in choose_segments(new):
             path = f"{wdir}/{s}"
@@ -201,34 +181,6 @@ class TrialReader:
                 else:
                     added += n
         return added, vanished
-
-    def _manifest_entries(self, d: str, names: list[SegmentName]) -> dict[str, Any]:
-        """The manifest entries of listed segments; entries whose file is not listed (and not
-        inside a listed compacted segment) are dropped with a warning: the listing wins."""
-        path = f"{EVENTS_DIR}/{d}/{MANIFEST_FILE}"
-        doc = read_manifest(self.fs, path)
-        if doc is None:
-            return {}
-        listed = {str(s): s for s in names}
-        entries = {e["name"]: e for e in doc["segments"] if isinstance(e, dict) and "name" in e}
-        missing = [n for n in entries if n not in listed]
-        if missing:  # compacted meanwhile? list again before judging
-            listed.update(
-                {n: s for n in self.fs.list_dir(f"{EVENTS_DIR}/{d}") if (s := SegmentName.parse(n))}
-            )
-            merged = [s for s in listed.values() if s.compacted]
-            for n in missing:
-                seg = SegmentName.parse(n)
-                if n not in listed and not (
-                    seg and any(c.seq <= seg.seq and seg.seq_last <= c.seq_last for c in merged)
-                ):
-                    msg = f"the manifest {self.fs.url(path)} lists {n}, which is not in the listing; the listing wins"
-                    log.warning("%s", msg)
-                    warnings.warn(msg, stacklevel=4)
-        worker = str(doc.get("worker") or d)
-        for tensor, colls in (doc.get("tensor_collections") or {}).items():
-            self.tensor_collections.setdefault(tensor, set()).update(colls)
-        return {n: {**e, "worker": worker} for n, e in entries.items() if n in listed}
 
     def _defer(self, path: str, name: SegmentName, entry: dict[str, Any]) -> None:
         """Know a segment from its manifest entry; its rows are read when first needed."""
@@ -303,32 +255,13 @@ class TrialReader:
         None: it vanished (compacted) since the listing."""
         keep = None
         if cover.overlaps(name.seq, name.seq_last):
-            keep = self._uncovered_rows(path, name, cover)
+            keep = uncovered_rows(self.fs, path, cover)
             if keep is None:
                 return None
         n = self._load_rows(path, name, keep)
         if n is not None:
             cover.add(name.seq, name.seq_last)
         return n
-
-    def _uncovered_rows(self, path: str, name: SegmentName, cover: SeqCover) -> np.ndarray | None:
-        """Rows of a compacted segment whose source segments were not read yet."""
-        try:
-            footer = read_footer(self.fs, path)
-        except FileNotFoundError:
-            return None
-        except Exception as e:  # noqa: BLE001 - damaged: start over, reading it whole reports it
-            raise _Reset(path) from e
-        if not footer.sources:
-            raise _Reset(path)
-        keep = []
-        for lo, hi, row, end in footer.source_rows():
-            if cover.covers(lo, hi):
-                continue
-            if cover.overlaps(lo, hi):
-                raise _Reset(path)  # an input read in part: start over
-            keep.append(np.arange(row, end, dtype=np.int64))
-        return np.concatenate(keep) if keep else np.zeros(0, np.int64)
 
     def _repoint(self, seg_idx: int) -> None:
         """A segment read before was merged away by compaction: find its rows in the compacted
@@ -379,12 +312,12 @@ class TrialReader:
         self._bases.append(self.nrows)
         for c in _INT_COLS:
             ch[c].append(numpy_of(table.column(c)))
-        mcodes = self._codes_of(table.column("mode"), self._modes)
+        mcodes = codes_of(table.column("mode"), self._modes)
         mode = np.array([_MODE_CODE.get(m, 3) for m in self._modes.names], dtype=np.int8)[mcodes]
         ch["mode"].append(mode)
         ch["worker"].append(np.full(n, self.workers.code(worker), np.int32))
-        ch["reduction"].append(self._codes_of(table.column("reduction"), self.reductions))
-        tcodes = self._codes_of(table.column("tensor"), self.tensors)
+        ch["reduction"].append(codes_of(table.column("reduction"), self.reductions))
+        tcodes = codes_of(table.column("tensor"), self.tensors)
         ch["tensor"].append(tcodes)
         ch["value"].append(numpy_of(table.column("value")).astype(np.float64, copy=False))
         ch["wall_time"].append(numpy_of(table.column("wall_time")))
@@ -428,21 +361,6 @@ class TrialReader:
                 if source_size(source) > self.full_check_bytes:
                     return decode_segment(url, source, None, INDEX_COLUMNS, DICTIONARY_COLUMNS)
         return decode_segment(url, self.fs.read_bytes(path), name.crc32, INDEX_COLUMNS, DICTIONARY_COLUMNS)
-
-    @staticmethod
-    def _codes_of(column: Any, codes: _Codes) -> np.ndarray:
-        """Global integer codes of a (dictionary-encoded) string column."""
-        import pyarrow as pa
-
-        chunks = column.chunks if hasattr(column, "chunks") else [column]
-        out = []
-        for chunk in chunks:
-            enc = chunk if pa.types.is_dictionary(chunk.type) else chunk.dictionary_encode()
-            local = np.asarray([codes.code(s) for s in enc.dictionary.to_pylist()], dtype=np.int32)
-            out.append(
-                local[numpy_of(enc.indices).astype(np.int64)] if len(local) else np.zeros(len(enc), np.int32)
-            )
-        return np.concatenate(out) if out else np.zeros(0, np.int32)
 
     def _read_columns(
         self, seg_idx: int, columns: Sequence[str], row_groups: Sequence[int] | None = None

@@ -290,7 +290,7 @@ class StoreContract(LongRunContract):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             t = create_trial(store_url, timeout=5)
-        assert seg in next(iter(t.corrupt_segments.values()))  # verified when read (asking reads)
+            assert seg in next(iter(t.corrupt_segments.values()))  # verified when read (asking reads)
         assert t.steps() == []
 
     def test_writing_after_close_raises(self, store_url: str) -> None:
