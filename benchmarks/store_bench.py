@@ -1,8 +1,12 @@
 """Trial-store benchmark: write throughput against the disk, read paths, open time, live lag.
 
     python benchmarks/store_bench.py [--dir DIR] [--raw-mb 512] [--steps 10000] [--tensors 100]
+    python benchmarks/store_bench.py --long 1 [--long 24] [--only-long]
 
-Prints one table. The disk's sequential write speed is measured in the same run (the same
+Prints one table. ``--long HOURS`` adds the long-run case (``_long_run.py``): a trial as an
+HOURS-long run at the default 1 s flush leaves it (3,600 segments an hour, 200 tensors x 3
+reductions a step), measured as written and after compaction (a day-long trial is compacted
+while it is written, as the writer's background compactor does, and measured after). The disk's sequential write speed is measured in the same run (the same
 directory, fsync at the end, like the store's segments).
 """
 
@@ -102,42 +106,17 @@ def main() -> None:
     ap.add_argument("--raw-mb", type=int, default=512)
     ap.add_argument("--steps", type=int, default=10_000)
     ap.add_argument("--tensors", type=int, default=100)
+    ap.add_argument("--long", type=int, action="append", default=[], metavar="HOURS",
+                    help="add the long-run case for a run of HOURS hours (repeatable)")
+    ap.add_argument("--only-long", action="store_true", help="run only the long-run cases")
     args = ap.parse_args()
     base = tempfile.mkdtemp(prefix="smdbg-bench-", dir=args.dir)
     rows: list[tuple[str, str, str]] = []
     try:
-        disk = disk_write_mb_s(base, args.raw_mb)
-        raw_rate, raw_steps = write_raw(os.path.join(base, "raw"), args.raw_mb)
-        rows.append(("disk sequential write (fsync)", f"{disk:,.0f} MB/s", "baseline"))
-        rows.append((f"raw tensor write ({args.raw_mb} MB, 128x512 f32)", f"{raw_rate:,.0f} MB/s", f"{raw_rate / disk:.0%} of disk (target >= 70%)"))
-        red_path = os.path.join(base, "red")
-        rate = write_reductions(red_path, args.steps, args.tensors)
-        rows.append((f"scalar reduction records ({args.steps} steps x {args.tensors} tensors x 3)", f"{rate:,.0f} records/s", ""))
-
-        t_open = timed(lambda: (lambda t: (t.tensor_names(), t.steps()))(create_trial(red_path, timeout=5)), repeat=3)
-        rows.append((f"open + list a {args.steps}-step trial", f"{t_open * 1e3:,.0f} ms", "target <= 500 ms"))
-        trial = create_trial(red_path, timeout=5)
-        names = trial.tensor_names()
-        trial.tensor(names[0]).history("mean")
-        t_hist = timed(lambda: trial.tensor(names[7]).history("mean"), repeat=20)
-        rows.append((f"one reduction's history ({args.steps} steps, warm)", f"{t_hist * 1e3:.2f} ms", "target <= 50 ms"))
-        cold = timed(lambda: create_trial(red_path, timeout=5).tensor(names[3]).history("l2"), repeat=3)
-        rows.append(("same, cold (open trial + read)", f"{cold * 1e3:,.0f} ms", ""))
-        mid = args.steps // 2
-        t_step = timed(lambda: [trial.tensor(n).reduction_value(mid, "mean") for n in names], repeat=5)
-        rows.append((f"all {len(names)} tensors' mean at one step", f"{t_step * 1e3:.1f} ms", ""))
-
-        raw_trial = create_trial(os.path.join(base, "raw"), timeout=5)
-        n_read = min(1000, raw_steps)
-        tensor = raw_trial.tensor("layer0.weight")
-        t_raw = timed(lambda: [tensor.value(s) for s in range(n_read)], repeat=3)
-        rows.append((f"one raw 128x512 tensor over {n_read} steps (warm cache)", f"{t_raw * 1e3:,.0f} ms", ""))
-        t_raw_cold = timed(lambda: (lambda t: [t.tensor("layer1.weight").value(s) for s in range(n_read)])(create_trial(os.path.join(base, "raw"), timeout=5)), repeat=2)
-        rows.append(("same, cold (open trial + read)", f"{t_raw_cold * 1e3:,.0f} ms", ""))
-        t_all = timed(lambda: [raw_trial.tensor(n).value(mid % raw_steps) for n in raw_trial.tensor_names()], repeat=5)
-        rows.append(("all raw tensors at one step", f"{t_all * 1e3:.2f} ms", ""))
-        lag = live_lag(os.path.join(base, "live"))
-        rows.append(("save -> visible to a reader (default flush 1 s)", f"{lag * 1e3:,.0f} ms", "target <= 2000 ms"))
+        for hours in args.long:
+            rows += long_run(os.path.join(base, f"long{hours}"), hours)
+        if not args.only_long:
+            rows += short_cases(base, args)
     finally:
         shutil.rmtree(base, ignore_errors=True)
     width = max(len(r[0]) for r in rows)
@@ -145,6 +124,71 @@ def main() -> None:
     print("-" * (width + 40))
     for name, value, note in rows:
         print(f"{name:<{width}}  {value:>18}  {note}")
+
+
+def long_run(path: str, hours: int) -> list[tuple[str, str, str]]:
+    from _long_run import measure_long_trial, size_mb, write_long_trial
+
+    try:
+        from smdbg.store.compact import compact_trial
+    except ImportError:  # a version without compaction: measure as written only
+        compact_trial = None  # type: ignore[assignment]
+    segments = 3600 * hours
+    rows: list[tuple[str, str, str]] = []
+    if hours <= 1 or compact_trial is None:
+        gen = write_long_trial(path, segments, 200)
+        rows.append((f"{hours} h trial: write {segments:,} segments", f"{gen:,.0f} s", f"{size_mb(path):,.0f} MB"))
+        rows += measure_long_trial(path, f"{hours} h as written")
+        if compact_trial is None:
+            return rows
+        t0 = time.perf_counter()
+        compact_trial(path)
+        rows.append((f"{hours} h trial: compact", f"{time.perf_counter() - t0:,.1f} s", f"{size_mb(path):,.0f} MB"))
+        return rows + measure_long_trial(path, f"{hours} h compacted")
+    t0 = time.perf_counter()
+    for hour in range(hours):  # as the background compactor does while the run writes
+        write_long_trial(path, 3600, 200, first_step=hour * 3600)
+        compact_trial(path)
+    rows.append((f"{hours} h trial: write {segments:,} segments, compacting as it goes",
+                 f"{time.perf_counter() - t0:,.0f} s", f"{size_mb(path):,.0f} MB"))  # fmt: skip
+    return rows + measure_long_trial(path, f"{hours} h compacted", quick=True)
+
+
+def short_cases(base: str, args: argparse.Namespace) -> list[tuple[str, str, str]]:
+    rows: list[tuple[str, str, str]] = []
+    disk = disk_write_mb_s(base, args.raw_mb)
+    raw_rate, raw_steps = write_raw(os.path.join(base, "raw"), args.raw_mb)
+    rows.append(("disk sequential write (fsync)", f"{disk:,.0f} MB/s", "baseline"))
+    rows.append((f"raw tensor write ({args.raw_mb} MB, 128x512 f32)", f"{raw_rate:,.0f} MB/s", f"{raw_rate / disk:.0%} of disk (target >= 70%)"))
+    red_path = os.path.join(base, "red")
+    rate = write_reductions(red_path, args.steps, args.tensors)
+    rows.append((f"scalar reduction records ({args.steps} steps x {args.tensors} tensors x 3)", f"{rate:,.0f} records/s", ""))
+
+    t_open = timed(lambda: (lambda t: (t.tensor_names(), t.steps()))(create_trial(red_path, timeout=5)), repeat=3)
+    rows.append((f"open + list a {args.steps}-step trial", f"{t_open * 1e3:,.0f} ms", "target <= 500 ms"))
+    trial = create_trial(red_path, timeout=5)
+    names = trial.tensor_names()
+    trial.tensor(names[0]).history("mean")
+    t_hist = timed(lambda: trial.tensor(names[7]).history("mean"), repeat=20)
+    rows.append((f"one reduction's history ({args.steps} steps, warm)", f"{t_hist * 1e3:.2f} ms", "target <= 50 ms"))
+    cold = timed(lambda: create_trial(red_path, timeout=5).tensor(names[3]).history("l2"), repeat=3)
+    rows.append(("same, cold (open trial + read)", f"{cold * 1e3:,.0f} ms", ""))
+    mid = args.steps // 2
+    t_step = timed(lambda: [trial.tensor(n).reduction_value(mid, "mean") for n in names], repeat=5)
+    rows.append((f"all {len(names)} tensors' mean at one step", f"{t_step * 1e3:.1f} ms", ""))
+
+    raw_trial = create_trial(os.path.join(base, "raw"), timeout=5)
+    n_read = min(1000, raw_steps)
+    tensor = raw_trial.tensor("layer0.weight")
+    t_raw = timed(lambda: [tensor.value(s) for s in range(n_read)], repeat=3)
+    rows.append((f"one raw 128x512 tensor over {n_read} steps (warm cache)", f"{t_raw * 1e3:,.0f} ms", ""))
+    t_raw_cold = timed(lambda: (lambda t: [t.tensor("layer1.weight").value(s) for s in range(n_read)])(create_trial(os.path.join(base, "raw"), timeout=5)), repeat=2)
+    rows.append(("same, cold (open trial + read)", f"{t_raw_cold * 1e3:,.0f} ms", ""))
+    t_all = timed(lambda: [raw_trial.tensor(n).value(mid % raw_steps) for n in raw_trial.tensor_names()], repeat=5)
+    rows.append(("all raw tensors at one step", f"{t_all * 1e3:.2f} ms", ""))
+    lag = live_lag(os.path.join(base, "live"))
+    rows.append(("save -> visible to a reader (default flush 1 s)", f"{lag * 1e3:,.0f} ms", "target <= 2000 ms"))
+    return rows
 
 
 if __name__ == "__main__":

@@ -22,7 +22,9 @@ class MissingDependencyError(SmdbgError, ImportError):
     """An optional package a feature needs is not installed; the message names the extra to install."""
 
     def __init__(self, feature: str, package: str, extra: str) -> None:
-        super().__init__(f"{feature} needs {package}, which is not installed: {install_hint(extra)}", name=package)
+        super().__init__(
+            f"{feature} needs {package}, which is not installed: {install_hint(extra)}", name=package
+        )
         self.feature = feature
         self.package = package
         self.extra = extra

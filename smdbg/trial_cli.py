@@ -23,6 +23,20 @@ def register(subparsers: Any) -> None:
     )
     t.add_argument("--mode", default=None)
     t.set_defaults(func=_tensor)
+    c = sub.add_parser("compact", help="merge a trial's small segments and write its manifests")
+    c.add_argument("path", help="trial directory or URL; refused while a writer is alive")
+    c.add_argument("--max-mb", type=int, default=256, help="input megabytes per merged segment")
+    c.set_defaults(func=_compact)
+
+
+def _compact(args: argparse.Namespace) -> int:
+    from smdbg.store.compact import compact_trial
+
+    for r in compact_trial(args.path, max_bytes=args.max_mb << 20):
+        print(f"{r.worker}: {r.segments_before} -> {r.segments_after} segments ({r.merged} merged)")
+        for path, reason in r.skipped.items():
+            print(f"  left as it is: {path}: {reason}")
+    return 0
 
 
 def _summary(args: argparse.Namespace) -> int:

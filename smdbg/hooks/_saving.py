@@ -61,7 +61,11 @@ class SavingMixin:
                 if dt is None:
                     dt = _DTYPE_NAMES[host.dtype] = str(host.dtype)
                 recs.append(Record(name, colls, "raw", scalar, dt, host.shape, host))
-                if scalar is not None and self.tracker is not None and ("losses" in colls or "metrics" in colls):
+                if (
+                    scalar is not None
+                    and self.tracker is not None
+                    and ("losses" in colls or "metrics" in colls)
+                ):
                     self.tracker.log_metric(name, scalar, iteration_number=self.step)
             if tb is not None:
                 self._to_tensorboard(name, host, reductions)

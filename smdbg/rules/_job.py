@@ -119,13 +119,17 @@ class RuleJob:
         except Exception as e:  # noqa: BLE001 - reported in the status, with the type
             log.exception("rule %s failed", self.name)
             return self._finish(RuleStatus.ERROR, f"{type(e).__name__}: {e}")
+        ended_badly = "; ".join(f"{w}: {why}" for w, why in self.trial.end_reasons().items())
+        if ended_badly:  # a crashed run: say so instead of a plain "no issues"
+            self.progress(f"rule {self.name}: training ended abnormally ({ended_badly})")
+        suffix = f" (training ended abnormally: {ended_badly})" if ended_badly else ""
         if self.count:
             first = self.findings[0] if self.findings else None
             reason = f"{self.count} findings" + (
                 f"; first at step {first.step}: {first.message}" if first else ""
             )
-            return self._finish(RuleStatus.ISSUES_FOUND, reason)
-        return self._finish(RuleStatus.NO_ISSUES_FOUND, f"no issues up to step {self.last_step}")
+            return self._finish(RuleStatus.ISSUES_FOUND, reason + suffix)
+        return self._finish(RuleStatus.NO_ISSUES_FOUND, f"no issues up to step {self.last_step}{suffix}")
 
     def _finish(self, status: RuleStatus, reason: str) -> RuleJobResult:
         self.write_status(status, reason)

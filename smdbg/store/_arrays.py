@@ -6,7 +6,17 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["INDEX_ARRAYS", "EMPTY", "concat", "distinct", "group", "numpy_of", "source_size"]
+__all__ = [
+    "INDEX_ARRAYS",
+    "EMPTY",
+    "Codes",
+    "codes_of",
+    "concat",
+    "distinct",
+    "group",
+    "numpy_of",
+    "source_size",
+]
 
 INDEX_ARRAYS = (
     "step",
@@ -83,3 +93,36 @@ def distinct(sorted_mostly: np.ndarray) -> np.ndarray:
         np.not_equal(sorted_mostly[1:], sorted_mostly[:-1], out=keep[1:])
         return sorted_mostly[keep]
     return np.unique(sorted_mostly)
+
+
+class Codes:
+    """Strings <-> small integer codes, appended as new strings appear."""
+
+    def __init__(self) -> None:
+        self.names: list[str] = []
+        self.index: dict[str, int] = {}
+
+    def code(self, name: str) -> int:
+        c = self.index.get(name)
+        if c is None:
+            c = self.index[name] = len(self.names)
+            self.names.append(name)
+        return c
+
+    def map(self, values: list[str]) -> np.ndarray:
+        return np.fromiter((self.code(v) for v in values), dtype=np.int32, count=len(values))
+
+
+def codes_of(column: Any, codes: Codes) -> np.ndarray:
+    """Global integer codes of a (dictionary-encoded) string column."""
+    import pyarrow as pa
+
+    chunks = column.chunks if hasattr(column, "chunks") else [column]
+    out = []
+    for chunk in chunks:
+        enc = chunk if pa.types.is_dictionary(chunk.type) else chunk.dictionary_encode()
+        local = np.asarray([codes.code(s) for s in enc.dictionary.to_pylist()], dtype=np.int32)
+        out.append(
+            local[numpy_of(enc.indices).astype(np.int64)] if len(local) else np.zeros(len(enc), np.int32)
+        )
+    return np.concatenate(out) if out else np.zeros(0, np.int32)

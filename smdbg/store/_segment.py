@@ -26,7 +26,7 @@ from smdbg.store.format import (
     schema,
 )
 
-__all__ = ["Record", "ColumnBuffer", "encode_segment", "decode_segment"]
+__all__ = ["Record", "ColumnBuffer", "encode_segment", "decode_segment", "parquet_bytes"]
 
 
 class Record(NamedTuple):
@@ -193,7 +193,6 @@ def encode_segment(
     """Parquet bytes of the buffered rows (a buffer that ``scratch`` owns until its next use)
     and their CRC-32."""
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
     if buf.payload_bytes() >= ROW_GROUP_BYTES:
         buf.sort_by_tensor()  # a tensor's raw values become contiguous row groups
@@ -225,19 +224,32 @@ def encode_segment(
         }
     )
     table = pa.Table.from_arrays([arrays[f.name] for f in sch], schema=sch)
+    return parquet_bytes(table, buf.nbytes, compression, scratch)
+
+
+def parquet_bytes(
+    table: Any, nbytes: int, compression: str = "zstd", scratch: Scratch | None = None
+) -> tuple[Any, int]:
+    """A segment table as Parquet bytes (row groups of about ROW_GROUP_BYTES of its ``nbytes``,
+    dictionary-encoded strings, page checksums where supported) and their CRC-32."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    sch = table.schema
+    n = table.num_rows
     options: dict[str, Any] = {
         "compression": {c: (compression if c != "data" else "none") for c in sch.names},
         "use_dictionary": [c for c in sch.names if c not in ("data", "value", "wall_time")],
         "write_statistics": ["step", "mode_step"],
-        "row_group_size": max(1, int(n * ROW_GROUP_BYTES / max(buf.nbytes, 1)))
-        if buf.nbytes > ROW_GROUP_BYTES
+        "row_group_size": max(1, int(n * ROW_GROUP_BYTES / max(nbytes, 1)))
+        if nbytes > ROW_GROUP_BYTES
         else max(n, 1),
         **_page_checksum_kwargs()[0],
     }
     body: Any
     if scratch is not None:
         # Write into reused memory sized for the payload plus generous metadata room.
-        out = scratch.get("out", buf.nbytes + 64 * n + (4 << 20))
+        out = scratch.get("out", nbytes + 64 * n + (4 << 20))
         try:
             sink = pa.FixedSizeBufferWriter(pa.py_buffer(out))
             pq.write_table(table, sink, **options)

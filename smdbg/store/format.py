@@ -5,6 +5,10 @@
     <trial>/trial.json                          trial metadata (framework, collections, workers)
     <trial>/events/<worker>/<seq>_<first>-<last>_<crc32>.parquet   immutable segments
     <trial>/events/<worker>/progress.json       the worker's current step (rewritten atomically)
+    <trial>/events/<worker>/<lo>-<hi>_<first>-<last>_<crc32>.parquet   a compacted segment
+                                                (merged from segments lo..hi)
+    <trial>/events/<worker>/manifest.json       index of the worker's segments (optional)
+    <trial>/events/<worker>/lease.json          the live writer: host, pid, heartbeat
     <trial>/events/<worker>/END.json            end-of-training marker
     <trial>/control/stop.json                   a stop request (rule action)
     <trial>/rules/<rule>/status.json            a rule job's status and findings
@@ -30,6 +34,8 @@ __all__ = [
     "EVENTS_DIR",
     "PROGRESS_FILE",
     "END_FILE",
+    "MANIFEST_FILE",
+    "LEASE_FILE",
     "CONTROL_DIR",
     "STOP_FILE",
     "RULES_DIR",
@@ -43,11 +49,14 @@ FORMAT_VERSION = 1
 FORMAT_VERSION_KEY = b"smdbg.format_version"
 WORKER_KEY = b"smdbg.worker"
 TENSOR_COLLECTIONS_KEY = b"smdbg.tensor_collections"
+SOURCES_KEY = b"smdbg.sources"  # a compacted segment: [[seq_lo, seq_hi, first_row], ...] of its inputs
 RAW = "raw"
 TRIAL_FILE = "trial.json"
 EVENTS_DIR = "events"
 PROGRESS_FILE = "progress.json"
 END_FILE = "END.json"
+MANIFEST_FILE = "manifest.json"
+LEASE_FILE = "lease.json"
 CONTROL_DIR = "control"
 STOP_FILE = "stop.json"
 RULES_DIR = "rules"
@@ -61,7 +70,7 @@ META_COLUMNS = tuple(c for c in COLUMNS if c != "data")
 INDEX_COLUMNS = ("step", "mode", "mode_step", "tensor", "reduction", "value", "wall_time")
 DICTIONARY_COLUMNS = ("mode", "tensor", "reduction")
 
-_SEGMENT_RE = re.compile(r"^(\d{6,})_(-?\d+)-(-?\d+)_([0-9a-f]{8})\.parquet$")
+_SEGMENT_RE = re.compile(r"^(\d{6,})(?:-(\d{6,}))?_(-?\d+)-(-?\d+)_([0-9a-f]{8})\.parquet$")
 
 
 def schema() -> pa.Schema:
@@ -88,20 +97,35 @@ def schema() -> pa.Schema:
 
 @dataclass(frozen=True, order=True)
 class SegmentName:
+    """A segment file's name: its sequence number (a compacted segment: the range ``seq`` ..
+    ``seq_last`` of the segments merged into it), step range and CRC-32 of the whole file."""
+
     seq: int
     first_step: int
     last_step: int
     crc32: int
+    seq_last: int = -1  # -1: the same as seq (a segment as the writer published it)
+
+    def __post_init__(self) -> None:
+        if self.seq_last < self.seq:
+            object.__setattr__(self, "seq_last", self.seq)
+
+    @property
+    def compacted(self) -> bool:
+        return self.seq_last != self.seq
 
     def __str__(self) -> str:
-        return f"{self.seq:06d}_{self.first_step}-{self.last_step}_{self.crc32:08x}.parquet"
+        seqs = f"{self.seq:06d}-{self.seq_last:06d}" if self.compacted else f"{self.seq:06d}"
+        return f"{seqs}_{self.first_step}-{self.last_step}_{self.crc32:08x}.parquet"
 
     @classmethod
     def parse(cls, name: str) -> SegmentName | None:
         m = _SEGMENT_RE.match(name)
         if not m:
             return None
-        return cls(int(m.group(1)), int(m.group(2)), int(m.group(3)), int(m.group(4), 16))
+        seq = int(m.group(1))
+        last = int(m.group(2)) if m.group(2) else seq
+        return cls(seq, int(m.group(3)), int(m.group(4)), int(m.group(5), 16), last)
 
 
 _WORKER_SAFE = re.compile(r"[^A-Za-z0-9_.-]")

@@ -47,6 +47,10 @@ class StoreFS(abc.ABC):
         """Delete one file (no error if missing)."""
         raise NotImplementedError
 
+    def size(self, path: str) -> int:
+        """The size of one file in bytes; default: read it."""
+        return len(self.read_bytes(path))
+
     def open_input(self, path: str) -> Any:
         """A seekable binary file for ranged reads (a context manager); default: the whole file."""
         return io.BytesIO(self.read_bytes(path))
@@ -82,6 +86,9 @@ class LocalFS(StoreFS):
         import pyarrow as pa
 
         return pa.memory_map(self._p(path))  # Arrow-owned, zero copy
+
+    def size(self, path: str) -> int:
+        return os.path.getsize(self._p(path))
 
     def remove(self, path: str) -> None:
         try:
@@ -122,6 +129,9 @@ class FsspecFS(StoreFS):
 
     def open_input(self, path: str) -> Any:
         return self.fs.open(self._p(path), "rb")
+
+    def size(self, path: str) -> int:
+        return int(self.fs.size(self._p(path)))
 
     def remove(self, path: str) -> None:
         try:

@@ -21,7 +21,9 @@ import numpy as np
 
 from smdbg.exceptions import CorruptSegmentError, StoreError, UnsupportedFormatVersion
 from smdbg.modes import ModeKeys
-from smdbg.store._arrays import EMPTY, INDEX_ARRAYS, concat, distinct, group, numpy_of, source_size
+from smdbg.store._arrays import EMPTY, INDEX_ARRAYS, codes_of, concat, distinct, group, numpy_of, source_size
+from smdbg.store._arrays import Codes as _Codes
+from smdbg.store._compacted import Reset, SeqCover, choose_segments, find_moved, uncovered_rows
 from smdbg.store._segment import decode_segment, page_checksums_supported
 from smdbg.store.format import (
     DICTIONARY_COLUMNS,
@@ -36,6 +38,8 @@ from smdbg.store.format import (
     SegmentName,
 )
 from smdbg.store.fs import StoreFS, open_fs
+from smdbg.store.lease import abnormal_end
+from smdbg.store.manifest import decode_runs, listed_entries
 
 __all__ = ["TrialReader", "MODE_NAMES"]
 
@@ -53,24 +57,8 @@ class _Segment:
     rg_starts: list[int]  # first local row of each Parquet row group
     base: int  # first global row index
     crc: int
-
-
-class _Codes:
-    """Strings <-> small integer codes, appended as new strings appear."""
-
-    def __init__(self) -> None:
-        self.names: list[str] = []
-        self.index: dict[str, int] = {}
-
-    def code(self, name: str) -> int:
-        c = self.index.get(name)
-        if c is None:
-            c = self.index[name] = len(self.names)
-            self.names.append(name)
-        return c
-
-    def map(self, values: list[str]) -> np.ndarray:
-        return np.fromiter((self.code(v) for v in values), dtype=np.int32, count=len(values))
+    rows: np.ndarray | None = None  # file row of each loaded row (when only some were taken in)
+    offset: int = 0  # where those rows start in the file (moved into a compacted segment)
 
 
 class TrialReader:
@@ -92,13 +80,22 @@ class TrialReader:
         self.data_cache_bytes = data_cache_bytes
         self.full_check_bytes = full_check_bytes
         self._lock = threading.RLock()
-        self.segments: list[_Segment] = []
-        self._known: set[str] = set()
-        self.corrupt: dict[str, str] = {}
         self.tensors = _Codes()
         self.reductions = _Codes()
         self.workers = _Codes()
         self._modes = _Codes()
+        self.progress: dict[str, dict[str, Any]] = {}
+        self.ended: dict[str, dict[str, Any]] = {}
+        self.metadata: dict[str, Any] = {}
+        self.worker_dirs: list[str] = []
+        self._lease_warned: set[str] = set()
+        self._reset_state()
+
+    def _reset_state(self) -> None:
+        """Forget every segment read (string codes stay: they only ever grow)."""
+        self.segments: list[_Segment] = []
+        self._known: set[str] = set()
+        self._corrupt: dict[str, str] = {}
         # Index columns, one array per loaded (non-empty) segment, concatenated only on demand.
         self._chunks: dict[str, list[np.ndarray]] = {c: [] for c in INDEX_ARRAYS}
         self._chunk_of_seg: dict[int, int] = {}
@@ -111,13 +108,14 @@ class TrialReader:
         self._chunk_steps: list[tuple[np.ndarray, dict[int, np.ndarray]]] = []
         self._steps_cache: dict[int | None, np.ndarray] = {}
         self.tensor_collections: dict[str, set[str]] = {}
-        self.progress: dict[str, dict[str, Any]] = {}
-        self.ended: dict[str, dict[str, Any]] = {}
-        self.metadata: dict[str, Any] = {}
-        self.worker_dirs: list[str] = []
         self.nrows = 0
         self._data_cache: OrderedDict[tuple[int, int], Any] = OrderedDict()
         self._data_cache_size = 0
+        # Per worker dir: the segment sequence numbers taken in (compaction-safe reading).
+        self._covers: dict[str, SeqCover] = {}
+        # Segments known from a manifest, not read yet: path -> (name, global steps, mode steps).
+        self._deferred: dict[str, tuple[SegmentName, np.ndarray, dict[int, np.ndarray]]] = {}
+        self._manifest_seen: set[str] = set()
 
     # -- loading ------------------------------------------------------------------------------
     def exists(self) -> bool:
@@ -134,22 +132,102 @@ class TrialReader:
             for d in dirs:
                 self._read_marker(f"{EVENTS_DIR}/{d}/{PROGRESS_FILE}", self.progress, d)
                 self._read_marker(f"{EVENTS_DIR}/{d}/{END_FILE}", self.ended, d)
+                if d not in self.ended and (dead := abnormal_end(self.fs, d, self._lease_warned)):
+                    self.ended[d] = {**dead, "last_step": self.progress.get(d, {}).get("step", -1)}
             added = 0
-            for d in dirs:
-                names = sorted(
-                    (s, n)
-                    for n in self.fs.list_dir(f"{EVENTS_DIR}/{d}")
-                    if (s := SegmentName.parse(n)) is not None
-                )
-                for seg_name, n in names:
-                    path = f"{EVENTS_DIR}/{d}/{n}"
-                    if path in self._known or path in self.corrupt:
-                        continue
-                    added += self._load_segment(path, seg_name)
+            for _ in range(8):
+                try:
+                    # A segment that vanished between listing and reading was compacted: its
+                    # rows are in a segment published before it was removed; list again.
+                    vanished = False
+                    for d in dirs:
+                        n, v = self._refresh_worker(d)
+                        added, vanished = added + n, vanished or v
+                    if not vanished:
+                        break
+                except Reset:
+                    log.info("re-reading %s: compaction replaced segments partly read", self.fs.url())
+                    self._reset_state()
+                    added = 0
             if added:
                 self._cols = None
                 self._steps_cache.clear()
             return added
+
+    def _refresh_worker(self, d: str) -> tuple[int, bool]:
+        """Take in one worker's new segments: (rows added, whether a listed segment vanished)."""
+        wdir = f"{EVENTS_DIR}/{d}"
+        names = [s for n in self.fs.list_dir(wdir) if (s := SegmentName.parse(n)) is not None]
+        cover = self._covers.setdefault(d, SeqCover())
+        new = [s for s in names if f"{wdir}/{s}" not in self._known and f"{wdir}/{s}" not in self._corrupt]
+        entries: dict[str, Any] = {}
+        if new and (d not in self._manifest_seen or len(new) >= 32):
+            self._manifest_seen.add(d)
+            entries, colls = listed_entries(self.fs, wdir, names)
+            for tensor, c in colls.items():
+                self.tensor_collections.setdefault(tensor, set()).update(c)
+        added, vanished = 0, False
+        for s in choose_segments(new):
+            path = f"{wdir}/{s}"
+            if cover.covers(s.seq, s.seq_last):
+                self._known.add(path)  # a compacted segment's inputs, or one already read
+            elif str(s) in entries and not cover.overlaps(s.seq, s.seq_last):
+                self._defer(path, s, entries[str(s)])
+                cover.add(s.seq, s.seq_last)
+            else:
+                n = self._load_segment(path, s, cover)
+                if n is None:
+                    vanished = True
+                else:
+                    added += n
+        return added, vanished
+
+    def _defer(self, path: str, name: SegmentName, entry: dict[str, Any]) -> None:
+        """Know a segment from its manifest entry; its rows are read when first needed."""
+        for t in entry.get("tensors", ()):
+            self.tensors.code(t)
+        for r in entry.get("reductions", ()):
+            self.reductions.code(r)
+        self.workers.code(entry["worker"])
+        modes = {_MODE_CODE.get(m, 3): decode_runs(r) for m, r in (entry.get("mode_steps") or {}).items()}
+        self._deferred[path] = (name, decode_runs(entry.get("steps") or []), modes)
+        self._known.add(path)
+        self._steps_cache.clear()
+
+    def _load_deferred(self) -> None:
+        """Read the segments known only from a manifest (before any query on rows)."""
+        if not self._deferred:
+            return
+        for path, (name, _, _) in list(self._deferred.items()):
+            del self._deferred[path]
+            if self._load_rows(path, name, None) is not None:
+                continue
+            # Compacted since the manifest was read: its rows are in a compacted segment.
+            moved = find_moved(self.fs, path.rsplit("/", 1)[0], name)
+            if moved is None:
+                raise StoreError(f"segment {self.fs.url(path)} was removed and no compacted segment holds it")
+            cpath, cname, _, (first, end) = moved
+            self._load_rows(cpath, cname, np.arange(first, end, dtype=np.int64), known=False)
+        self._cols = None
+        self._steps_cache.clear()
+
+    @property
+    def corrupt(self) -> dict[str, str]:
+        """Segments that could not be read (path -> reason). Segments known from a manifest are
+        verified when first read: asking reads them."""
+        with self._lock:
+            self._load_deferred()
+            return self._corrupt
+
+    def abnormal_ends(self) -> dict[str, str]:
+        """Worker streams that ended abnormally (a write error at close, or a writer that died:
+        its lease went stale), with the reason."""
+        with self._lock:
+            return {
+                d: str(e.get("reason", "ended abnormally"))
+                for d, e in self.ended.items()
+                if e.get("abnormal")
+            }
 
     def _read_metadata(self) -> None:
         try:
@@ -172,25 +250,60 @@ class TrialReader:
         except (ValueError, OSError) as e:
             log.warning("cannot read %s: %s", self.fs.url(path), e)
 
-    def _load_segment(self, path: str, name: SegmentName) -> int:
+    def _load_segment(self, path: str, name: SegmentName, cover: SeqCover) -> int | None:
+        """Read a new segment; of a compacted one only the rows of inputs not read before.
+        None: it vanished (compacted) since the listing."""
+        keep = None
+        if cover.overlaps(name.seq, name.seq_last):
+            keep = uncovered_rows(self.fs, path, cover)
+            if keep is None:
+                return None
+        n = self._load_rows(path, name, keep)
+        if n is not None:
+            cover.add(name.seq, name.seq_last)
+        return n
+
+    def _repoint(self, seg_idx: int) -> None:
+        """A segment read before was merged away by compaction: find its rows in the compacted
+        segment that holds them (row numbers handed out stay valid)."""
+        seg = self.segments[seg_idx]
+        wdir, base = seg.path.rsplit("/", 1)
+        name = SegmentName.parse(base)
+        moved = None if name is None else find_moved(self.fs, wdir, name)
+        if moved is None:
+            raise StoreError(f"segment {self.fs.url(seg.path)} was removed and no compacted segment holds it")
+        seg.path, _, footer, (first, _) = moved
+        seg.offset, seg.rg_starts, seg.info = seg.offset + first, footer.rg_starts, None
+        for key in [k for k in self._data_cache if k[0] == seg_idx]:
+            self._data_cache_size -= int(self._data_cache.pop(key).nbytes)
+
+    def _load_rows(
+        self, path: str, name: SegmentName, keep: np.ndarray | None, known: bool = True
+    ) -> int | None:
+        """Read a segment's index columns (only rows ``keep``, if given); None if it vanished."""
         try:
             table, meta = self._open_segment(path, name)
         except (CorruptSegmentError, UnsupportedFormatVersion) as e:
-            self.corrupt[path] = str(e)
+            self._corrupt[path] = str(e)
             if self.on_corrupt == "raise":
                 raise
             log.error("%s", e)
             warnings.warn(str(e), stacklevel=3)
             return 0
         except FileNotFoundError:
-            return 0
+            return None
+        if keep is not None:
+            import pyarrow as pa
+
+            table = table.take(pa.array(keep))
         n = int(table.num_rows)
         seg_idx = len(self.segments)
         worker = meta.get(WORKER_KEY, path.split("/")[-2].encode()).decode()
         rg_rows = meta.get(b"row_groups") or [n]
         rg_starts = np.concatenate([[0], np.cumsum(rg_rows)[:-1]]).astype(np.int64).tolist()
-        self.segments.append(_Segment(path, worker, None, rg_starts, self.nrows, name.crc32))
-        self._known.add(path)
+        self.segments.append(_Segment(path, worker, None, rg_starts, self.nrows, name.crc32, keep))
+        if known:
+            self._known.add(path)
         if not n:
             return 0
         ch = self._chunks
@@ -199,12 +312,12 @@ class TrialReader:
         self._bases.append(self.nrows)
         for c in _INT_COLS:
             ch[c].append(numpy_of(table.column(c)))
-        mcodes = self._codes_of(table.column("mode"), self._modes)
+        mcodes = codes_of(table.column("mode"), self._modes)
         mode = np.array([_MODE_CODE.get(m, 3) for m in self._modes.names], dtype=np.int8)[mcodes]
         ch["mode"].append(mode)
         ch["worker"].append(np.full(n, self.workers.code(worker), np.int32))
-        ch["reduction"].append(self._codes_of(table.column("reduction"), self.reductions))
-        tcodes = self._codes_of(table.column("tensor"), self.tensors)
+        ch["reduction"].append(codes_of(table.column("reduction"), self.reductions))
+        tcodes = codes_of(table.column("tensor"), self.tensors)
         ch["tensor"].append(tcodes)
         ch["value"].append(numpy_of(table.column("value")).astype(np.float64, copy=False))
         ch["wall_time"].append(numpy_of(table.column("wall_time")))
@@ -249,29 +362,23 @@ class TrialReader:
                     return decode_segment(url, source, None, INDEX_COLUMNS, DICTIONARY_COLUMNS)
         return decode_segment(url, self.fs.read_bytes(path), name.crc32, INDEX_COLUMNS, DICTIONARY_COLUMNS)
 
-    @staticmethod
-    def _codes_of(column: Any, codes: _Codes) -> np.ndarray:
-        """Global integer codes of a (dictionary-encoded) string column."""
-        import pyarrow as pa
-
-        chunks = column.chunks if hasattr(column, "chunks") else [column]
-        out = []
-        for chunk in chunks:
-            enc = chunk if pa.types.is_dictionary(chunk.type) else chunk.dictionary_encode()
-            local = np.asarray([codes.code(s) for s in enc.dictionary.to_pylist()], dtype=np.int32)
-            out.append(
-                local[numpy_of(enc.indices).astype(np.int64)] if len(local) else np.zeros(len(enc), np.int32)
-            )
-        return np.concatenate(out) if out else np.zeros(0, np.int32)
-
     def _read_columns(
         self, seg_idx: int, columns: Sequence[str], row_groups: Sequence[int] | None = None
     ) -> Any:
         """Columns of a segment verified at open, read with ranged I/O (only what is asked for)."""
-        seg = self.segments[seg_idx]
-        with self.fs.open_input(seg.path) as source:
-            table, _ = decode_segment(self.fs.url(seg.path), source, None, columns, row_groups=row_groups)
-        return table
+        for attempt in range(3):
+            seg = self.segments[seg_idx]
+            try:
+                with self.fs.open_input(seg.path) as source:
+                    table, _ = decode_segment(
+                        self.fs.url(seg.path), source, None, columns, row_groups=row_groups
+                    )
+                return table
+            except FileNotFoundError:
+                if attempt == 2 or row_groups is not None:
+                    raise  # row groups are numbered in the old file: the caller asks again
+                self._repoint(seg_idx)
+        raise AssertionError("unreachable")
 
     def _segment_info(self, seg_idx: int) -> Any:
         """The dtype, shape and collections columns of a segment (read once, when first needed)."""
@@ -295,6 +402,7 @@ class TrialReader:
     def cols(self) -> dict[str, np.ndarray]:
         """All index columns of the trial (concatenated lazily; for whole-trial queries)."""
         with self._lock:
+            self._load_deferred()
             if self._cols is None:
                 self._cols = {c: concat(parts, c) for c, parts in self._chunks.items()}
             return self._cols
@@ -302,6 +410,7 @@ class TrialReader:
     def tensor_cols(self, name: str) -> dict[str, np.ndarray]:
         """The index columns of one tensor's rows (gathered once per refresh that touches it)."""
         with self._lock:
+            self._load_deferred()
             code = self.tensors.index.get(name)
             if code is None:
                 return {c: concat([], c) for c in INDEX_ARRAYS}
@@ -319,19 +428,25 @@ class TrialReader:
         with self._lock:
             got = self._steps_cache.get(mode_code)
             if got is None:
-                parts = [g if mode_code is None else m.get(mode_code, EMPTY) for g, m in self._chunk_steps]
+                sets = self._chunk_steps + [(g, m) for _, g, m in self._deferred.values()]
+                parts = [g if mode_code is None else m.get(mode_code, EMPTY) for g, m in sets]
                 got = np.unique(np.concatenate(parts)) if parts else EMPTY
                 self._steps_cache[mode_code] = got
             return got
 
     def modes_present(self) -> list[int]:
         with self._lock:
-            return sorted({m for _, modes in self._chunk_steps for m in modes})
+            sets = self._chunk_steps + [(g, m) for _, g, m in self._deferred.values()]
+            return sorted({m for _, modes in sets for m in modes})
 
     def _seg_of_row(self, row: int) -> tuple[int, int]:
+        """(segment, row in its file) of a global row."""
+        self._load_deferred()
         pos = int(np.searchsorted(self._bases, row, side="right")) - 1
         seg_idx = int(self._chunks["seg"][pos][0])
-        return seg_idx, row - self._bases[pos]
+        local = row - self._bases[pos]
+        seg = self.segments[seg_idx]
+        return seg_idx, seg.offset + (local if seg.rows is None else int(seg.rows[local]))
 
     def row_info(self, row: int) -> dict[str, Any]:
         """dtype, shape and collections of one row."""
@@ -347,16 +462,22 @@ class TrialReader:
     def row_array(self, row: int) -> np.ndarray:
         """The raw tensor saved in one row, as a numpy array of its dtype and shape."""
         with self._lock:
-            seg_idx, local = self._seg_of_row(row)
-            starts = self.segments[seg_idx].rg_starts
-            rg = int(np.searchsorted(starts, local, side="right")) - 1
-            key = (seg_idx, rg)
-            data = self._data_cache.get(key)
-            if data is None:  # one row group of one segment: a tensor's rows are grouped together
-                data = self._read_columns(seg_idx, ("data",), row_groups=[rg]).column("data")
+            data = None
+            while data is None:
+                seg_idx, local = self._seg_of_row(row)
+                starts = self.segments[seg_idx].rg_starts
+                rg = int(np.searchsorted(starts, local, side="right")) - 1
+                key = (seg_idx, rg)
+                data = self._data_cache.get(key)
+                if data is not None:
+                    self._data_cache.move_to_end(key)
+                    break
+                try:  # one row group of one segment: a tensor's rows are grouped together
+                    data = self._read_columns(seg_idx, ("data",), row_groups=[rg]).column("data")
+                except FileNotFoundError:
+                    self._repoint(seg_idx)  # raises StoreError when nothing holds the rows
+                    continue
                 self._cache_data(key, data)
-            else:
-                self._data_cache.move_to_end(key)
             info = self.row_info(row)
             buf = data[local - starts[rg]].as_buffer()
             if buf is None:

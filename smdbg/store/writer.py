@@ -19,6 +19,7 @@ from typing import Any
 
 from smdbg.exceptions import StoreWriteError, WriterClosedError
 from smdbg.store._segment import ColumnBuffer, Record, Scratch, encode_segment, record_nbytes
+from smdbg.store.compact import BackgroundCompactor, Compactor
 from smdbg.store.format import (
     END_FILE,
     EVENTS_DIR,
@@ -29,6 +30,8 @@ from smdbg.store.format import (
     worker_dirname,
 )
 from smdbg.store.fs import StoreFS, open_fs
+from smdbg.store.lease import HEARTBEAT_SECS, STALE_SECS, Lease, LeaseHeldError
+from smdbg.store.manifest import Manifest, segment_entry
 
 __all__ = ["TrialWriter", "BackgroundWriter", "Record"]
 
@@ -48,11 +51,14 @@ class TrialWriter:
         self.dir = f"{EVENTS_DIR}/{worker_dirname(worker)}"
         self.compression = compression
         self.fsync = fsync
-        existing = [SegmentName.parse(n) for n in fs.list_dir(self.dir)]
-        self._seq = max((s.seq for s in existing if s is not None), default=-1) + 1
+        listed = fs.list_dir(self.dir)
+        existing = [s for n in listed if (s := SegmentName.parse(n)) is not None]
+        self._seq = max((s.seq_last for s in existing), default=-1) + 1
         self.segments_written = 0
         self.bytes_written = 0
         self._scratch = Scratch()
+        self.manifest = Manifest(fs, self.dir, worker)
+        self.manifest.load_existing(listed)
 
     def write_segment(self, buf: ColumnBuffer) -> str:
         first, last = buf.step_range()
@@ -60,6 +66,12 @@ class TrialWriter:
         name = SegmentName(self._seq, first, last, crc)
         path = f"{self.dir}/{name}"
         self.fs.write_atomic(path, body, fsync=self.fsync)
+        recs = buf.records
+        self.manifest.add(
+            segment_entry(name, len(body), buf.cols["step"], buf.cols["mode"], buf.cols["mode_step"],
+                          (r.tensor for r in recs), (r.reduction for r in recs)),
+            {r.tensor: r.collections for r in recs},
+        )  # fmt: skip
         self._seq += 1
         self.segments_written += 1
         self.bytes_written += len(body)
@@ -97,6 +109,14 @@ class BackgroundWriter:
     writer thread is raised (as :class:`StoreWriteError`, with the cause) by the caller's next
     ``add``/``flush``/``close``. ``close`` is idempotent; writing after it raises.
     ``on_tick`` (optional) is called on the writer thread at every tick (at most 0.25 s apart).
+    Every ``compact_secs`` a :class:`~smdbg.store.compact.BackgroundCompactor` merges small
+    segments on its own thread (``compact_secs=None``: never); ``close`` writes the manifest.
+
+    The writer holds the stream's lease (:mod:`smdbg.store.lease`): opening a stream another live
+    writer holds raises :class:`~smdbg.store.lease.LeaseHeldError`; a stream a finished run wrote
+    raises :class:`~smdbg.store.lease.TrialExistsError` unless ``overwrite=True`` (which replaces
+    it); a dead writer's lease is taken over with a warning. The writer thread renews the lease
+    every 5 s; readers take a lease without heartbeat for ``lease_stale_after`` s as a crash.
     """
 
     def __init__(
@@ -111,12 +131,18 @@ class BackgroundWriter:
         fsync: bool = True,
         storage_options: Mapping[str, Any] | None = None,
         on_tick: Callable[[], None] | None = None,
+        compact_secs: float | None = 10.0,
+        overwrite: bool = False,
+        lease_stale_after: float = STALE_SECS,
     ) -> None:
         if flush_secs <= 0:
             raise ValueError(f"flush_secs={flush_secs!r}: expected a positive number of seconds")
         if segment_bytes <= 0 or max_pending_bytes <= 0:
             raise ValueError("segment_bytes and max_pending_bytes must be positive")
         self.fs = open_fs(path, **dict(storage_options or {}))
+        self._lease = Lease(self.fs, worker_dirname(worker), lease_stale_after)
+        self._lease.acquire(overwrite)
+        self._beat_at = time.monotonic()
         self.sink = TrialWriter(self.fs, worker, compression=compression, fsync=fsync)
         self.worker = worker
         self.flush_secs = flush_secs
@@ -142,6 +168,14 @@ class BackgroundWriter:
         _warm_pyarrow()
         self._thread = threading.Thread(target=self._run, name=f"smdbg-writer-{worker}", daemon=True)
         self._thread.start()
+        self._compactor = (
+            None
+            if compact_secs is None
+            else BackgroundCompactor(
+                Compactor(self.fs, worker_dirname(worker), self.sink.manifest, compression, fsync),
+                interval=compact_secs,
+            )
+        )
 
     # -- caller side --------------------------------------------------------------------------
     def _check(self) -> None:
@@ -221,30 +255,71 @@ class BackgroundWriter:
             self._cond.notify_all()
         self._thread.join()
         self._closed = True
-        error = self._error
-        if error is not None:
-            # One more try in this thread: a full disk may have been cleared meanwhile.
-            try:
-                self._drain(force=True)
-            except BaseException as e:  # noqa: BLE001 - reported below with the cause
-                n = len(self._buf) + sum(len(i[4]) for i in self._queue)
-                raise StoreWriteError(
-                    f"closing the trial at {self.fs.url()}: {n} records could not be written ({e}); "
-                    "segments already published stay readable"
-                ) from e
-        self._fold_progress()
-        info = {
-            "worker": self.worker,
-            "time": time.time(),
-            "last_step": self._progress["step"],
-            **dict(end_info or {}),
-        }
+        if self._compactor is not None:
+            self._compactor.stop()
+        if self._error is not None:
+            self._close_after_error(end_info)
+        else:
+            self._finish(end_info)
+
+    def _finish(self, end_info: Mapping[str, Any] | None) -> None:
+        """Manifest, end marker, lease released: the stream ended cleanly."""
         try:
-            self.sink.write_end(info)
+            self.sink.manifest.save()
+        except OSError as e:  # a hint only: readers fall back to the listing
+            log.warning("could not write the manifest under %s: %s", self.fs.url(), e)
+        try:
+            self.sink.write_end(self._end_info(end_info))
         except OSError as e:
             raise StoreWriteError(
                 f"writing the end-of-training marker under {self.fs.url()} failed: {e}"
             ) from e
+        try:
+            self._lease.release()
+        except OSError as e:
+            log.warning("could not remove the lease of %s: %s", self.fs.url(), e)
+
+    def _end_info(self, end_info: Mapping[str, Any] | None, **extra: Any) -> dict[str, Any]:
+        self._fold_progress()
+        return {
+            "worker": self.worker,
+            "time": time.time(),
+            "last_step": self._progress["step"],
+            **dict(end_info or {}),
+            **extra,
+        }
+
+    def _close_after_error(self, end_info: Mapping[str, Any] | None, tries: int = 3) -> None:
+        """Retry what is buffered (a full disk may have been cleared meanwhile); then close
+        normally, or mark the stream as ended abnormally and report how many records were lost."""
+        cause: BaseException = self._error  # type: ignore[assignment]
+        for attempt in range(tries):
+            try:
+                self._drain(force=True)
+            except BaseException as e:  # noqa: BLE001 - reported below with the cause
+                cause = e
+                time.sleep(0.2 * (attempt + 1))
+                continue
+            self._error = None
+            log.warning("smdbg: the trial writer for %s recovered at close; nothing was lost", self.fs.url())
+            self._finish(end_info)
+            return
+        lost = len(self._buf) + sum(len(i[4]) for i in self._queue)
+        info = self._end_info(end_info, abnormal=True, lost_records=lost, reason=f"write error: {cause}")
+        for attempt in range(2):
+            try:
+                self.sink.write_end(info)
+                self._lease.release()
+                break
+            except OSError as e:
+                if attempt:  # readers still learn it from the lease going stale
+                    log.error("could not mark %s as ended abnormally: %s", self.fs.url(), e)
+                else:  # make room: the lease file's space is enough for the marker
+                    self._lease.release()
+        raise StoreWriteError(
+            f"closing the trial at {self.fs.url()}: {lost} records could not be written ({cause}); "
+            "segments already published stay readable and the trial is marked as ended abnormally"
+        ) from cause
 
     def __enter__(self) -> BackgroundWriter:
         return self
@@ -303,6 +378,20 @@ class BackgroundWriter:
                         self._progress_dirty = False
             return
 
+    def _heartbeat(self) -> None:
+        """Renew the lease every HEARTBEAT_SECS (a failed renewal is retried at the next tick;
+        losing the lease to another writer stops this one)."""
+        now = time.monotonic()
+        if now - self._beat_at < HEARTBEAT_SECS:
+            return
+        self._beat_at = now
+        try:
+            self._lease.heartbeat()
+        except LeaseHeldError:
+            raise
+        except OSError as e:
+            log.warning("renewing the lease of %s failed (retrying): %s", self.fs.url(), e)
+
     def _run(self) -> None:
         tick = min(self.flush_secs / 4, 0.25)
         while True:
@@ -316,6 +405,7 @@ class BackgroundWriter:
                 if self._on_tick is not None:
                     self._on_tick()
                 self._drain(force=force)
+                self._heartbeat()
             except BaseException as e:  # noqa: BLE001 - surfaced to the caller by _check()
                 log.error("smdbg trial writer for %s failed: %s", self.fs.url(), e, exc_info=True)
                 with self._cond:

@@ -28,33 +28,15 @@ from smdbg.exceptions import (
 from smdbg.store import BackgroundWriter, Record, TrialReader, open_fs
 from smdbg.store.control import read_stop_request, request_stop
 from smdbg.store.format import EVENTS_DIR, SegmentName
+from smdbg.testing._long_run_contract import LongRunContract
+from smdbg.testing._steps import write_steps
 from smdbg.trials import create_trial
 
 __all__ = ["StoreContract", "write_steps"]
 
 
-def write_steps(
-    writer: BackgroundWriter, steps: range, mode: str = "TRAIN", seed: int = 0
-) -> dict[int, np.ndarray]:
-    """Write a weight (raw + mean + l2) and a loss per step; returns the raw weights by step."""
-    rng = np.random.default_rng(seed)
-    saved = {}
-    for step in steps:
-        writer.set_progress(step, mode, step)
-        w = rng.standard_normal((8, 4)).astype(np.float32)
-        saved[step] = w
-        writer.add(step, mode, step, [
-            Record("Net_fc.weight", ("weights",), "raw", None, "float32", w.shape, w.copy()),
-            Record("Net_fc.weight", ("weights",), "mean", float(w.astype(np.float64).mean()), "float32", w.shape, None),
-            Record("Net_fc.weight", ("weights",), "l2", float(np.linalg.norm(w.astype(np.float64))), "float32", w.shape, None),
-            Record("Loss_output_0", ("losses",), "raw", float(step) * 0.5, "float32", (), np.float32(step * 0.5).tobytes()),
-        ])  # fmt: skip
-    writer.set_progress(steps.stop, mode, steps.stop)
-    return saved
-
-
-class StoreContract:
-    """Behaviour every trial-store backend must have."""
+class StoreContract(LongRunContract):
+    """Behaviour every trial-store backend must have (the long-run part: :class:`LongRunContract`)."""
 
     def test_round_trip(self, store_url: str) -> None:
         with BackgroundWriter(store_url, "worker_0", flush_secs=0.1) as w:
@@ -188,10 +170,12 @@ class StoreContract:
                     saved[(name, step)] = arr
                     recs.append(Record(name, ("weights",), "raw", None, "float32", arr.shape, arr))
                 w.add(step, "TRAIN", step, recs)
+        t = create_trial(store_url, timeout=5)
+        assert t.tensor("a.weight").steps() == list(range(24))  # reads the segment's index
         reader = TrialReader(store_url)
         reader.refresh()
+        reader._load_deferred()  # opened from the manifest: read the segments themselves
         assert reader.segments[0].rg_starts[1:], "expected several row groups"
-        t = create_trial(store_url, timeout=5)
         for name in ("a.weight", "b.weight"):
             for step in (0, 11, 23):
                 np.testing.assert_array_equal(t.tensor(name).value(step), saved[(name, step)])
@@ -271,11 +255,12 @@ class StoreContract:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             t = create_trial(store_url, timeout=5)
+            # Segments known from the manifest are verified when first read (here: asked about).
+            assert list(t.corrupt_segments) == [path]
         assert any(segs[0] in str(c.message) for c in caught)
-        assert list(t.corrupt_segments) == [path]
-        assert t.steps() == list(range(5, 10))
+        assert t.tensor("Loss_output_0").history()[0].tolist() == list(range(5, 10))
         try:
-            create_trial(store_url, timeout=5, on_corrupt="raise")
+            create_trial(store_url, timeout=5, on_corrupt="raise").to_arrow()
             raise AssertionError("expected CorruptSegmentError")
         except CorruptSegmentError as e:
             assert segs[0] in str(e)
@@ -289,7 +274,8 @@ class StoreContract:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             t = create_trial(store_url, timeout=5)
-        assert t.steps() == [] and seg in next(iter(t.corrupt_segments.values()))
+            assert seg in next(iter(t.corrupt_segments.values()))  # verified when read (asking reads)
+        assert t.steps() == []
 
     def test_writing_after_close_raises(self, store_url: str) -> None:
         w = BackgroundWriter(store_url, "worker_0")

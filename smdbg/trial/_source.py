@@ -91,6 +91,10 @@ class TrialSource(Protocol):
         """Segments that could not be read: path -> reason."""
         ...
 
+    def abnormal_ends(self) -> dict[str, str]:
+        """Worker directories whose writer ended abnormally (write error at close, or died), with why."""
+        ...
+
     @property
     def tensors(self) -> Names: ...
 
@@ -169,7 +173,6 @@ class _StoreSource:
         self.reductions = reader.reductions
         self.progress = reader.progress
         self.ended = reader.ended
-        self.corrupt = reader.corrupt
         self.tensor_collections = reader.tensor_collections
         self.url = self._fs.url
         self.exists = reader.exists
@@ -179,6 +182,7 @@ class _StoreSource:
         self.modes_present = reader.modes_present
         self.row_array = reader.row_array
         self.row_info = reader.row_info
+        self.abnormal_ends = reader.abnormal_ends
 
     # The reader replaces these on refresh: read through.
     @property
@@ -192,6 +196,10 @@ class _StoreSource:
     @property
     def nrows(self) -> int:
         return self._r.nrows
+
+    @property
+    def corrupt(self) -> Mapping[str, str]:  # reads segments known only from a manifest first
+        return self._r.corrupt
 
     @property
     def cols(self) -> Mapping[str, Array]:

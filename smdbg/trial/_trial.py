@@ -82,8 +82,15 @@ class Trial:
         self._live.refresh(force)
 
     def training_has_ended(self) -> bool:
+        """True once every worker closed its writer, or ended abnormally (see :meth:`end_reasons`)."""
         self.refresh()
         return self._live.ended()
+
+    def end_reasons(self) -> dict[str, str]:
+        """Workers whose training ended abnormally, with the reason: a write error at close, or
+        a writer that died (SIGKILL, a lost host: its lease heartbeat went stale). {} otherwise."""
+        self.refresh()
+        return self.source.abnormal_ends()
 
     def last_complete_step(self, mode: ModeLike | None = None) -> int:
         """The highest step (global, or of ``mode``) that every worker has passed; -1 if none."""

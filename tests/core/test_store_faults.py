@@ -61,7 +61,10 @@ def test_sigkill_leaves_only_whole_readable_segments(tmp_path: Path) -> None:
     proc.wait(timeout=10)
     trial = create_trial(trial_dir, timeout=5)
     assert trial.corrupt_segments == {}
-    assert not trial.training_has_ended()
+    # The killed writer's lease names a process that is gone: training ended, abnormally.
+    assert trial.training_has_ended()
+    (reason,) = trial.end_reasons().values()
+    assert f"pid {proc.pid}" in reason and "gone" in reason
     steps = trial.steps(show_incomplete_steps=True)
     assert len(steps) > 10 and steps == list(range(len(steps)))  # a prefix, no holes
     for s in (0, steps[-1]):
@@ -74,17 +77,27 @@ def test_sigkill_leaves_only_whole_readable_segments(tmp_path: Path) -> None:
 def test_disk_full_reaches_the_training_code(tmp_path: Path) -> None:
     mnt = tmp_path / "small"
     mnt.mkdir()
-    script = f"mount -t tmpfs -o size=2m tmpfs {mnt} && exec {sys.executable} {WRITER} {mnt}/trial fill 0 0.002 100000"
-    out = subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c", script],
-                         capture_output=True, text=True, timeout=120)  # fmt: skip
-    assert out.returncode == 0, out.stderr
-    lines = out.stdout.strip().splitlines()
-    assert lines[0] == "started"
-    result = json.loads(lines[-1])
-    assert "No space left on device" in result["cause"] or "ENOSPC" in result["cause"], result
-    assert "writing the trial" in result["error"]
-    assert result["corrupt"] == {} and result["values_ok"] and len(result["steps"]) > 0
-    assert "could not be written" in result["close"]
+    for mode in ("fill", "fill-free"):  # space stays full / is freed before close()
+        script = (
+            f"mount -t tmpfs -o size=3m tmpfs {mnt} && head -c 1572864 /dev/zero > {mnt}/ballast && "
+            f"exec {sys.executable} {WRITER} {mnt}/trial {mode} 0 0.002 100000"
+        )
+        out = subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c", script],
+                             capture_output=True, text=True, timeout=120)  # fmt: skip
+        assert out.returncode == 0, out.stderr
+        lines = out.stdout.strip().splitlines()
+        assert lines[0] == "started"
+        result = json.loads(lines[-1])
+        assert "No space left on device" in result["cause"] or "ENOSPC" in result["cause"], result
+        assert "writing the trial" in result["error"]
+        assert result["corrupt"] == {} and result["values_ok"] and len(result["steps"]) > 0
+        assert result["ended"], result  # either way, readers see the end of training
+        if mode == "fill":
+            assert "records could not be written" in result["close"] and "ended abnormally" in result["close"]
+            assert "write error" in result["end_reasons"]["worker_0"], result
+        else:  # close() wrote what was buffered, then the end marker: a clean end, nothing lost
+            assert result["close"] == "no error" and result["end_reasons"] == {}, result
+            assert result["steps_after"] == list(range(result["failed_at"])), result
 
 
 def test_newer_format_version_is_named_and_skipped(tmp_path: Path) -> None:

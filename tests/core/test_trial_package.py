@@ -64,7 +64,7 @@ def test_a_trial_reads_through_its_source(tmp_path: Path) -> None:
     src = trial.source
     assert src.url() == trial.path and src.exists()
     assert sorted(src.tensors.names) == ["Loss_output_0", "Net_fc.weight"]
-    assert src.nrows == len(src.cols["step"]) == 12  # 3 steps x (raw + mean + l2 + loss)
+    assert len(src.cols["step"]) == src.nrows == 12  # 3 steps x (raw + mean + l2 + loss); cols reads them
     np.testing.assert_array_equal(trial.tensor("Net_fc.weight").value(1, mode="train"), saved[1])
     # A second trial over the same source object sees the same index, read once.
     again = trial_api.Trial(src, name="again")

@@ -1,0 +1,281 @@
+"""Compaction: a worker's small segments merged into large ones, while training runs or after.
+
+A merge reads its inputs (verifying their CRC-32), concatenates their rows in sequence order,
+and publishes one segment named ``<lo>-<hi>_<first>-<last>_<crc32>.parquet`` (lo..hi: the
+sequence numbers it replaces) by an atomic write. Only then is the manifest updated and are the
+inputs removed, so a reader always finds every step in at least one listed segment; it reads a
+compacted segment in place of the inputs it covers (see :class:`~smdbg.store.manifest.SeqCover`).
+The compacted segment's metadata lists its sources (``smdbg.sources``: sequence range and first
+row of each), so a reader that had read some of the inputs takes in only the rows of the others.
+
+Two policies: the writer's :class:`BackgroundCompactor` merges ``fanout`` consecutive segments of
+the same generation (16 one-second segments, then 16 of those, ...), a bounded amount of work
+per round on its own thread; :func:`compact_trial` (``smdbg trial compact PATH``) merges every
+run of small segments of a finished (or crashed) trial up to ``max_bytes`` per output.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from smdbg.exceptions import CorruptSegmentError, UnsupportedFormatVersion
+from smdbg.store._segment import decode_segment, parquet_bytes
+from smdbg.store.format import (
+    COLUMNS,
+    EVENTS_DIR,
+    FORMAT_VERSION,
+    FORMAT_VERSION_KEY,
+    SOURCES_KEY,
+    TENSOR_COLLECTIONS_KEY,
+    WORKER_KEY,
+    SegmentName,
+    schema,
+)
+from smdbg.store.fs import StoreFS, open_fs
+from smdbg.store.manifest import Manifest, table_entry
+
+__all__ = ["Compactor", "BackgroundCompactor", "compact_trial", "CompactionResult"]
+
+log = logging.getLogger(__name__)
+
+SMALL_BYTES = 16 << 20  # segments below this size are merged
+MAX_MERGE_BYTES = 256 << 20  # at most this many input bytes per merged segment
+FANOUT = 16
+_ENTRY_COLUMNS = ("step", "mode", "mode_step", "tensor", "reduction")
+
+
+def _generation(name: SegmentName, fanout: int) -> int:
+    span, gen = name.seq_last - name.seq + 1, 0
+    while span >= fanout:
+        span //= fanout
+        gen += 1
+    return gen
+
+
+def plan_tiered(
+    segs: Sequence[tuple[SegmentName, int]], fanout: int = FANOUT, small_bytes: int = SMALL_BYTES,
+    max_bytes: int = MAX_MERGE_BYTES,
+) -> list[list[SegmentName]]:  # fmt: skip
+    """Groups of ``fanout`` consecutive small segments of one generation (pure)."""
+    groups: list[list[SegmentName]] = []
+    run: list[tuple[SegmentName, int]] = []
+    for name, size in sorted(segs):
+        if size >= small_bytes or (run and _generation(name, fanout) != _generation(run[0][0], fanout)):
+            run = []
+            if size >= small_bytes:
+                continue
+        run.append((name, size))
+        if len(run) == fanout:
+            if sum(s for _, s in run) <= max_bytes:
+                groups.append([n for n, _ in run])
+            run = []
+    return groups
+
+
+def plan_full(
+    segs: Sequence[tuple[SegmentName, int]], small_bytes: int = SMALL_BYTES, max_bytes: int = MAX_MERGE_BYTES
+) -> list[list[SegmentName]]:
+    """Every run of consecutive small segments, cut at ``max_bytes`` of input (pure)."""
+    groups: list[list[SegmentName]] = []
+    run: list[SegmentName] = []
+    total = 0
+    for name, size in sorted(segs):
+        if size >= small_bytes or total + size > max_bytes:
+            if len(run) > 1:
+                groups.append(run)
+            run, total = [], 0
+            if size >= small_bytes:
+                continue
+        run.append(name)
+        total += size
+    if len(run) > 1:
+        groups.append(run)
+    return groups
+
+
+@dataclass
+class CompactionResult:
+    """What one compaction pass over a worker did."""
+
+    worker: str
+    segments_before: int
+    segments_after: int
+    merged: int  # merged segments written
+    skipped: dict[str, str]  # inputs left alone (path -> reason)
+
+
+class Compactor:
+    """Merges one worker's segments. One compactor per worker stream at a time (the writer's
+    lease guarantees it): two compacting the same stream could publish overlapping merges."""
+
+    def __init__(self, fs: StoreFS, worker_dir: str, manifest: Manifest | None = None,
+                 compression: str = "zstd", fsync: bool = True) -> None:  # fmt: skip
+        self.fs = fs
+        self.dir = f"{EVENTS_DIR}/{worker_dir}"
+        self.manifest = manifest or Manifest(fs, self.dir, worker_dir)
+        self.compression = compression
+        self.fsync = fsync
+        self.bad: dict[str, str] = {}  # inputs that could not be read: never retried
+
+    def listing(self) -> list[SegmentName]:
+        return [s for n in self.fs.list_dir(self.dir) if (s := SegmentName.parse(n)) is not None]
+
+    def _sizes(self, names: Sequence[SegmentName]) -> list[tuple[SegmentName, int]]:
+        out = []
+        for s in names:
+            path = f"{self.dir}/{s}"
+            if path in self.bad:
+                continue
+            entry = self.manifest.get(str(s))
+            try:
+                out.append((s, int(entry["bytes"]) if entry else self.fs.size(path)))
+            except FileNotFoundError:
+                continue
+        return out
+
+    def remove_covered(self, names: Sequence[SegmentName]) -> list[SegmentName]:
+        """Remove segments that a listed compacted segment contains (left by an interrupted
+        compaction); returns the rest."""
+        compacted = [s for s in names if s.compacted]
+        keep = []
+        for s in names:
+            if any(c != s and c.seq <= s.seq and s.seq_last <= c.seq_last for c in compacted):
+                self.fs.remove(f"{self.dir}/{s}")
+            else:
+                keep.append(s)
+        return keep
+
+    def run(self, plan: Callable[[Sequence[tuple[SegmentName, int]]], list[list[SegmentName]]],
+            max_groups: int | None = None) -> tuple[int, int, int]:  # fmt: skip
+        """One pass: (segments before, after, merged segments written)."""
+        names = self.remove_covered(self.listing())
+        groups = plan(self._sizes(names))[:max_groups]
+        merged = sum(self.merge(group) is not None for group in groups)
+        return len(names), len(names) - sum(len(g) - 1 for g in groups[:merged]), merged
+
+    def merge(self, group: Sequence[SegmentName]) -> SegmentName | None:
+        """Merge consecutive segments into one; None when an input cannot be read (it is
+        remembered in ``bad`` and left in place, so the trial keeps its other data)."""
+        import pyarrow as pa
+
+        tables: list[Any] = []
+        sources: list[list[int]] = []
+        colls: dict[str, list[str]] = {}
+        worker = None
+        first_row = 0
+        for s in group:
+            path = f"{self.dir}/{s}"
+            try:
+                table, meta = decode_segment(self.fs.url(path), self.fs.read_bytes(path), s.crc32, COLUMNS)
+            except FileNotFoundError:
+                return None  # another pass removed it; the listing moves on
+            except (CorruptSegmentError, UnsupportedFormatVersion) as e:
+                self.bad[path] = str(e)
+                log.warning("compaction leaves %s alone: %s", self.fs.url(path), e)
+                return None
+            worker = worker or meta.get(WORKER_KEY)
+            for tensor, c in json.loads(meta.get(TENSOR_COLLECTIONS_KEY, b"{}")).items():
+                colls.setdefault(tensor, list(c))
+            inner = json.loads(meta.get(SOURCES_KEY, b"null") or b"null") or [[s.seq, s.seq_last, 0]]
+            sources += [[lo, hi, first_row + row] for lo, hi, row in inner]
+            first_row += table.num_rows
+            tables.append(table.replace_schema_metadata(None))
+        merged = pa.concat_tables(tables).replace_schema_metadata({
+            FORMAT_VERSION_KEY: str(FORMAT_VERSION).encode(),
+            WORKER_KEY: worker or self.dir.rsplit("/", 1)[-1].encode(),
+            TENSOR_COLLECTIONS_KEY: json.dumps(colls).encode(),
+            SOURCES_KEY: json.dumps(sources).encode(),
+        })  # fmt: skip
+        merged = merged.cast(schema().with_metadata(merged.schema.metadata))
+        body, crc = parquet_bytes(merged, merged.nbytes, self.compression)
+        name = SegmentName(
+            group[0].seq, min(s.first_step for s in group), max(s.last_step for s in group), crc,
+            max(s.seq_last for s in group),
+        )  # fmt: skip
+        self.fs.write_atomic(f"{self.dir}/{name}", body, fsync=self.fsync)
+        self.manifest.replace([str(s) for s in group], table_entry(name, len(body), merged), colls)
+        self.manifest.save()
+        for s in group:
+            self.fs.remove(f"{self.dir}/{s}")
+        return name
+
+
+class BackgroundCompactor:
+    """Runs tiered compaction rounds for one writer, every ``interval`` seconds on its own
+    daemon thread, at most ``max_groups`` merges a round (bounded work: training never waits
+    for it; merging and Parquet encoding release the GIL for most of their time).
+    An error is logged and compaction stops; the trial stays readable as written."""
+
+    def __init__(self, compactor: Compactor, interval: float = 10.0, max_groups: int = 8,
+                 fanout: int = FANOUT) -> None:  # fmt: skip
+        self.compactor = compactor
+        self.interval = interval
+        self.max_groups = max_groups
+        self.fanout = fanout
+        self.error: BaseException | None = None
+        self.rounds = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="smdbg-compactor", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self.compactor.run(lambda s: plan_tiered(s, self.fanout), self.max_groups)
+                self.rounds += 1
+            except Exception as e:  # noqa: BLE001 - logged; the trial stays as written
+                log.warning("smdbg background compaction of %s stopped: %s", self.compactor.fs.url(), e)
+                self.error = e
+                return
+
+    def stop(self, timeout: float | None = 60.0) -> None:
+        """Stop after the merge in progress (if any)."""
+        self._stop.set()
+        self._thread.join(timeout)
+
+
+def compact_trial(
+    path: str | os.PathLike[str] | StoreFS, *, max_bytes: int = MAX_MERGE_BYTES, small_bytes: int = SMALL_BYTES,
+    storage_options: Mapping[str, Any] | None = None,
+) -> list[CompactionResult]:  # fmt: skip
+    """Compact every worker of a trial (``smdbg trial compact PATH``) and write their manifests.
+
+    Refuses (:class:`StoreError`, naming the writer) a worker whose writer is still alive."""
+    fs = path if isinstance(path, StoreFS) else open_fs(path, **dict(storage_options or {}))
+    from smdbg.store.lease import check_no_live_writer
+
+    results = []
+    dirs = sorted(x for x in fs.list_dir(EVENTS_DIR) if not x.startswith("."))
+    for d in dirs:  # all before any: a refusal leaves the trial as it was
+        check_no_live_writer(fs, d, "compact")
+    for d in dirs:
+        comp = Compactor(fs, d)
+        comp.manifest.load_existing(str(s) for s in comp.listing())
+        before, after, merged = comp.run(lambda s: plan_full(s, small_bytes, max_bytes))
+        _index_rest(comp)
+        results.append(CompactionResult(d, before, after, merged, dict(comp.bad)))
+    return results
+
+
+def _index_rest(comp: Compactor) -> None:
+    """Add manifest entries for the segments no merge touched, then save the manifest."""
+    for s in comp.listing():
+        path = f"{comp.dir}/{s}"
+        if comp.manifest.get(str(s)) is not None or path in comp.bad:
+            continue
+        try:
+            with comp.fs.open_input(path) as source:  # index columns only (large raw segments)
+                table, meta = decode_segment(comp.fs.url(path), source, None, _ENTRY_COLUMNS)
+            size = comp.fs.size(path)
+        except (CorruptSegmentError, UnsupportedFormatVersion, FileNotFoundError) as e:
+            comp.bad[path] = str(e)
+            continue
+        colls = json.loads(meta.get(TENSOR_COLLECTIONS_KEY, b"{}"))
+        comp.manifest.add(table_entry(s, size, table), colls)
+    comp.manifest.save()

@@ -1,0 +1,230 @@
+"""The per-worker manifest: an index of a worker's segments, so a reader opens a trial without
+reading every segment.
+
+``events/<worker>/manifest.json`` (rewritten atomically by the writer and the compactor)::
+
+    {"format_version": 1, "worker": "worker_0", "updated": 1700000000.0,
+     "tensor_collections": {"Net_fc.weight": ["weights"]},
+     "segments": [{"name": "000000-000015_0-15_1a2b3c4d.parquet", "seq": [0, 15], "rows": 9600,
+                   "bytes": 81234, "steps": [[0, 16, 1]], "mode_steps": {"TRAIN": [[0, 16, 1]]},
+                   "tensors": ["Net_fc.weight"], "reductions": ["mean", "l2"]}]}
+
+Step sets are stored as arithmetic runs ``[start, count, stride]``. The manifest is a hint: a
+reader checks it against the directory listing, and the listing wins (segments missing from the
+manifest are read directly; entries whose file is gone are dropped, with a warning).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+import warnings
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from smdbg.store.format import FORMAT_VERSION, MANIFEST_FILE, SegmentName
+from smdbg.store.fs import StoreFS
+
+__all__ = [
+    "encode_runs", "decode_runs", "segment_entry", "table_entry", "Manifest", "read_manifest", "listed_entries",
+]  # fmt: skip
+
+log = logging.getLogger(__name__)
+
+Entry = dict[str, Any]
+
+
+def encode_runs(values: Iterable[int]) -> list[list[int]]:
+    """Distinct integers as arithmetic runs ``[start, count, stride]`` (sorted, deduplicated)."""
+    arr = np.unique(np.fromiter(values, dtype=np.int64))
+    runs: list[list[int]] = []
+    i, n = 0, len(arr)
+    while i < n:
+        if i + 1 == n:
+            runs.append([int(arr[i]), 1, 1])
+            break
+        stride = int(arr[i + 1] - arr[i])
+        j = i + 1
+        while j + 1 < n and int(arr[j + 1] - arr[j]) == stride:
+            j += 1
+        runs.append([int(arr[i]), j - i + 1, stride])
+        i = j + 1
+    return runs
+
+
+def decode_runs(runs: Sequence[Sequence[int]]) -> np.ndarray:
+    """The sorted integers of ``encode_runs`` output."""
+    if not runs:
+        return np.zeros(0, dtype=np.int64)
+    parts = [int(s) + int(k) * np.arange(int(c), dtype=np.int64) for s, c, k in runs]
+    return np.concatenate(parts)
+
+
+def segment_entry(
+    name: SegmentName, nbytes: int, steps: Sequence[int], modes: Sequence[str],
+    mode_steps: Sequence[int], tensors: Iterable[str], reductions: Iterable[str],
+) -> Entry:  # fmt: skip
+    """The manifest entry of one segment, from its columns."""
+    by_mode: dict[str, list[int]] = {}
+    for mode, ms in zip(modes, mode_steps):
+        by_mode.setdefault(mode, []).append(ms)
+    return {
+        "name": str(name),
+        "seq": [name.seq, name.seq_last],
+        "rows": len(steps),
+        "bytes": int(nbytes),
+        "steps": encode_runs(steps),
+        "mode_steps": {m: encode_runs(v) for m, v in sorted(by_mode.items())},
+        "tensors": sorted(set(tensors)),
+        "reductions": sorted(set(reductions)),
+    }
+
+
+def table_entry(name: SegmentName, nbytes: int, table: Any) -> Entry:
+    """The manifest entry of a segment from its decoded Arrow table."""
+    import pyarrow.compute as pc
+
+    def distinct(col: str) -> list[Any]:
+        return [v for v in pc.unique(table.column(col)).to_pylist() if v is not None]
+
+    by_mode: dict[str, list[list[int]]] = {}
+    modes = table.column("mode")
+    for mode in distinct("mode"):
+        sel = table.filter(pc.equal(modes, mode)).column("mode_step")
+        by_mode[str(mode)] = encode_runs(pc.unique(sel).to_pylist())
+    return {
+        "name": str(name),
+        "seq": [name.seq, name.seq_last],
+        "rows": table.num_rows,
+        "bytes": int(nbytes),
+        "steps": encode_runs(distinct("step")),
+        "mode_steps": dict(sorted(by_mode.items())),
+        "tensors": sorted(distinct("tensor")),
+        "reductions": sorted(distinct("reduction")),
+    }
+
+
+class Manifest:
+    """One worker's manifest, kept in memory and written through a :class:`StoreFS`.
+
+    Thread-safe: the writer thread adds entries, the compactor thread swaps merged ones in;
+    ``save`` never lets an older snapshot overwrite a newer one.
+    """
+
+    def __init__(self, fs: StoreFS, worker_dir: str, worker: str) -> None:
+        self.fs = fs
+        self.path = f"{worker_dir}/{MANIFEST_FILE}"
+        self.worker = worker
+        self._entries: dict[str, Entry] = {}
+        self._collections: dict[str, set[str]] = {}
+        self._lock = threading.Lock()
+        self._save_lock = threading.Lock()
+        self._version = 0
+        self._saved = 0
+
+    def load_existing(self, listed: Iterable[str]) -> None:
+        """Start from the manifest on storage, keeping only entries whose file is listed."""
+        doc = read_manifest(self.fs, self.path)
+        if doc is None:
+            return
+        names = set(listed)
+        with self._lock:
+            for e in doc.get("segments", []):
+                if e.get("name") in names:
+                    self._entries[e["name"]] = e
+            for t, colls in (doc.get("tensor_collections") or {}).items():
+                self._collections.setdefault(t, set()).update(colls)
+            self._version += 1
+
+    def names(self) -> set[str]:
+        with self._lock:
+            return set(self._entries)
+
+    def get(self, name: str) -> Entry | None:
+        with self._lock:
+            return self._entries.get(name)
+
+    def add(self, entry: Entry, collections: Mapping[str, Iterable[str]] = {}) -> None:  # noqa: B006
+        with self._lock:
+            self._entries[entry["name"]] = entry
+            for t, colls in collections.items():
+                self._collections.setdefault(t, set()).update(colls)
+            self._version += 1
+
+    def replace(self, inputs: Iterable[str], merged: Entry, collections: Mapping[str, Iterable[str]]) -> None:
+        """Swap the entries of merged inputs for the merged segment's."""
+        with self._lock:
+            for n in inputs:
+                self._entries.pop(n, None)
+            self._entries[merged["name"]] = merged
+            for t, colls in collections.items():
+                self._collections.setdefault(t, set()).update(colls)
+            self._version += 1
+
+    def save(self) -> None:
+        """Write the manifest (atomically) if it changed since the last save."""
+        with self._save_lock:
+            with self._lock:
+                if self._version == self._saved:
+                    return
+                version = self._version
+                entries = sorted(self._entries.values(), key=lambda e: (e["seq"][0], -e["seq"][1]))
+                doc = {
+                    "format_version": FORMAT_VERSION,
+                    "worker": self.worker,
+                    "updated": time.time(),
+                    "tensor_collections": {t: sorted(c) for t, c in sorted(self._collections.items())},
+                    "segments": entries,
+                }
+            self.fs.write_atomic(self.path, json.dumps(doc, separators=(",", ":")).encode(), fsync=False)
+            self._saved = version
+
+
+def read_manifest(fs: StoreFS, path: str) -> dict[str, Any] | None:
+    """A manifest document, or None when there is none or it cannot be used (with a warning)."""
+    try:
+        doc = json.loads(fs.read_bytes(path))
+        if not isinstance(doc, dict) or not isinstance(doc.get("segments"), list):
+            raise ValueError("expected a JSON object with a 'segments' list")
+        if int(doc.get("format_version", 0)) > FORMAT_VERSION:
+            raise ValueError(f"format version {doc.get('format_version')} is newer than {FORMAT_VERSION}")
+        return doc
+    except FileNotFoundError:
+        return None
+    except (ValueError, TypeError, OSError) as e:
+        log.warning(
+            "ignoring the manifest %s (%s); reading the segments it should index instead", fs.url(path), e
+        )
+        return None
+
+
+def listed_entries(
+    fs: StoreFS, worker_dir: str, names: list[SegmentName]
+) -> tuple[dict[str, Entry], dict[str, list[str]]]:
+    """The manifest entries of listed segments (each with the stream's ``worker`` name), and
+    the manifest's tensor collections. The listing wins: an entry whose file is not listed (and
+    not inside a listed compacted segment) is dropped with a warning naming it."""
+    path = f"{worker_dir}/{MANIFEST_FILE}"
+    doc = read_manifest(fs, path)
+    if doc is None:
+        return {}, {}
+    listed = {str(s): s for s in names}
+    entries = {e["name"]: e for e in doc["segments"] if isinstance(e, dict) and "name" in e}
+    missing = [n for n in entries if n not in listed]
+    if missing:  # compacted meanwhile? list again before judging
+        listed.update({n: s for n in fs.list_dir(worker_dir) if (s := SegmentName.parse(n))})
+        merged = [s for s in listed.values() if s.compacted]
+        for n in missing:
+            seg = SegmentName.parse(n)
+            inside = seg is not None and any(c.seq <= seg.seq and seg.seq_last <= c.seq_last for c in merged)
+            if n not in listed and not inside:
+                msg = f"the manifest {fs.url(path)} lists {n}, which is not in the listing; the listing wins"
+                log.warning("%s", msg)
+                warnings.warn(msg, stacklevel=5)
+    worker = str(doc.get("worker") or worker_dir.rsplit("/", 1)[-1])
+    colls = {str(t): list(c) for t, c in (doc.get("tensor_collections") or {}).items()}
+    return {n: {**e, "worker": worker} for n, e in entries.items() if n in listed}, colls

@@ -1,0 +1,87 @@
+"""Long runs across processes: a reader beside a compacting writer process, rule jobs following
+a run whose writer died, and ``smdbg trial compact``."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from smdbg.rules import RuleJob, builtin_rule
+from smdbg.store.format import EVENTS_DIR
+from smdbg.testing._long_run_contract import _write_small_segments, segment_names
+from smdbg.trials import create_trial
+
+WRITER = str(Path(__file__).with_name("_writer_proc.py"))
+
+
+def start_writer(trial: Path, *args: str) -> subprocess.Popen[str]:
+    proc = subprocess.Popen([sys.executable, WRITER, str(trial), *args], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "started"
+    return proc
+
+
+def test_reader_process_beside_a_compacting_writer_process(tmp_path: Path) -> None:
+    trial_dir = tmp_path / "live"
+    proc = start_writer(trial_dir, "normal", "1000", "0.005", "64", "0.05")  # >= 5 s: >= 40 segments
+    trial = create_trial(trial_dir, timeout=10, refresh_interval=0)
+    trial.wait_for_steps([0], timeout=30)
+    views = 0
+    while not trial.training_has_ended():
+        complete = trial.steps()
+        steps, values = trial.tensor("loss").history()
+        assert len(np.unique(steps)) == len(steps), "a step seen twice"
+        assert complete == list(range(len(complete))), "a hole among complete steps"
+        assert set(complete) <= set(steps.tolist())
+        np.testing.assert_array_equal(values, steps.astype(np.float64))
+        views += 1
+    assert proc.wait(timeout=60) == 0
+    assert any(s.compacted for s in segment_names(str(trial_dir))), "nothing was compacted"
+    assert views > 3
+    assert trial.steps() == list(range(1000)) and trial.end_reasons() == {}
+    assert float(trial.tensor("w").value(123)[0]) == 123.0
+
+
+def test_rule_job_following_a_killed_run_ends(tmp_path: Path) -> None:
+    trial_dir = tmp_path / "killed"
+    proc = start_writer(trial_dir, "forever", "0", "0.01")
+    trial = create_trial(trial_dir, timeout=10, refresh_interval=0)
+    trial.wait_for_steps([20], timeout=30)
+    job = RuleJob(builtin_rule("exploding_tensor", trial), follow=True, poll_interval=0.1, timeout=120)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=10)
+    result = job.run()
+    assert str(result.status) == "NoIssuesFound", result
+    assert "training ended abnormally" in result.reason and f"pid {proc.pid}" in result.reason
+    status = trial.rule_statuses()["exploding_tensor"]
+    assert "ended abnormally" in status["reason"]
+
+
+def smdbg(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "smdbg.cli", "trial", *args], capture_output=True, text=True)
+
+
+def test_trial_compact_command(tmp_path: Path) -> None:
+    url = str(tmp_path / "t")
+    _write_small_segments(url, 20, compact_secs=None)
+    out = smdbg("compact", url)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "worker_0: 20 -> 1 segments (1 merged)"
+    assert create_trial(url, timeout=5).steps() == list(range(40))
+    lease = {
+        "host": "gpu-node-7",
+        "pid": 4242,
+        "run_id": "x",
+        "started": time.time(),
+        "heartbeat": time.time(),
+    }
+    (tmp_path / "t" / EVENTS_DIR / "worker_0" / "lease.json").write_text(json.dumps(lease))
+    refused = smdbg("compact", url)
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr
+    assert "gpu-node-7" in refused.stderr and "pid 4242" in refused.stderr
