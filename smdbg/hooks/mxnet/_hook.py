@@ -29,8 +29,8 @@ from typing import Any
 
 import numpy as np
 
-from smdbg.hooks._mx_import import import_mxnet
 from smdbg.hooks.base import BaseHook, guarded
+from smdbg.hooks.mxnet._import import import_mxnet
 from smdbg.modes import ModeKeys
 from smdbg.reductions import compute_reductions
 

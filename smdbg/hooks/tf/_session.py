@@ -17,7 +17,7 @@ import numpy as np
 import tensorflow as tf
 
 from smdbg.exceptions import StopTrainingRequested
-from smdbg.hooks._tf_common import (
+from smdbg.hooks.tf._common import (
     FLOAT_DTYPES,
     TFHookBase,
     is_bias,

@@ -19,10 +19,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import tensorflow as tf
 
-from smdbg.hooks._tf_common import FLOAT_DTYPES, is_scalar, reduction_vector, variable_name
+from smdbg.hooks.tf._common import FLOAT_DTYPES, is_scalar, reduction_vector, variable_name
 
 if TYPE_CHECKING:  # pragma: no cover
-    from smdbg.hooks._tf_keras import KerasHook
+    from smdbg.hooks.tf._keras import KerasHook
 
 __all__ = ["Layouts", "Recorder", "StepFunctions"]
 

@@ -14,8 +14,8 @@ import keras
 import tensorflow as tf
 
 from smdbg.exceptions import StopTrainingRequested
-from smdbg.hooks._tf_common import TFHookBase, is_bias, variable_name
-from smdbg.hooks._tf_keras_step import Recorder, StepFunctions, _float_leaves
+from smdbg.hooks.tf._common import TFHookBase, is_bias, variable_name
+from smdbg.hooks.tf._keras_step import Recorder, StepFunctions, _float_leaves
 from smdbg.modes import ModeKeys
 
 __all__ = ["KerasHook", "WrappedTape"]

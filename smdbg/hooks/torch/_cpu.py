@@ -19,7 +19,7 @@ import math
 import numpy as np
 import torch
 
-from smdbg.hooks._torch_flat import compute_dtype
+from smdbg.hooks.torch._flat import compute_dtype
 
 __all__ = ["cpu_reductions", "per_tensor"]
 
