@@ -21,41 +21,36 @@ from typing import Any
 
 import torch
 
+from smdbg.hooks._plan import TensorPlan
+from smdbg.hooks._records import StepRecords
 from smdbg.hooks.base import BaseHook, guarded
-from smdbg.hooks.torch._attach import StepPlans
+from smdbg.hooks.torch._attach import PlanLists, TorchAttachments, TorchTargets
 from smdbg.hooks.torch._capture import PendingStep, StepCapture, flatten_tensors, tensors_of
-from smdbg.modes import ModeKeys
+from smdbg.modes import ModeKeys, ModeLike
 
 __all__ = ["Hook", "flatten_tensors"]
 
 _MAX_IN_FLIGHT = 8
 
 
-class Hook(StepPlans, BaseHook):
+class Hook(BaseHook):
     """smdebug-compatible PyTorch hook. See docs/pytorch.md."""
 
     framework = "pytorch"
     default_include_collections = ("losses",)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        self._models: list[torch.nn.Module] = []
-        self._module_names: dict[torch.nn.Module, str] = {}
-        self._params: list[tuple[str, torch.nn.Parameter]] = []
-        self._param_names: dict[int, str] = {}
-        self._losses: list[torch.nn.Module] = []
-        self._deferred: list[tuple[str, Any, torch.Tensor]] = []  # loss values not captured yet
-        self._optimizers: list[torch.optim.Optimizer] = []
-        self._handles: list[Any] = []
-        self._step_handles: list[Any] = []
-        self._top_handle: Any = None
-        self._attached_for: frozenset[str] | None = None
+        self.targets = TorchTargets()
+        self._attached = TorchAttachments()
+        self._deferred: list[tuple[str, TensorPlan, torch.Tensor]] = []  # loss values not captured yet
         self._step_used = False
         self._calls: dict[int, int] = {}
         self._capture = StepCapture()
-        self._step_lists: dict[Any, list[Any]] = {}  # cached per planner.cache_key (see _planned)
         self._in_flight: collections.deque[PendingStep] = collections.deque()
         self._driver: Any = None  # the optimizer whose steps count (for the fast path)
+        self._quiet_at = -1  # _quiet_mark() when the fast path was entered
         super().__init__(*args, **kwargs)
+        self._lists = PlanLists(self.planner)
 
     # -- framework specifics for BaseHook -------------------------------------------------------
     def _register_builtin_collections(self) -> None:
@@ -82,13 +77,7 @@ class Hook(StepPlans, BaseHook):
         return super()._to_numpy(value)
 
     def _detach(self) -> None:
-        self._remove_step_handles()
-        if self._top_handle is not None:
-            self._top_handle.remove()
-            self._top_handle = None
-        for h in self._handles:
-            h.remove()
-        self._handles.clear()
+        self._attached.detach()
 
     # -- registration ---------------------------------------------------------------------------
     def register_module(self, module: torch.nn.Module) -> None:
@@ -102,23 +91,11 @@ class Hook(StepPlans, BaseHook):
                 f"register_module({module!r}): expected a torch.nn.Module, got {type(module).__name__}; "
                 "pass the model (or use register_loss for a loss module)"
             )
-        if module in self._models:
+        if module in self.targets.models:
             return
-        top = module._get_name()
-        self._models.append(module)
-        for name, sub in module.named_modules():
-            self._module_names.setdefault(sub, name or top)
-        weights, biases, grads = (self.collections.get(n) for n in ("weights", "biases", "gradients"))
-        for pname, p in module.named_parameters():
-            full = f"{top}_{pname}"
-            if id(p) in self._param_names:
-                continue
-            self._param_names[id(p)] = full
-            self._params.append((full, p))
-            (biases if pname.rsplit(".", 1)[-1].startswith("bias") else weights).add_tensor_name(full)
-            grads.add_tensor_name(f"gradient/{full}")
+        self.targets.add_model(module, *(self.collections.get(n) for n in ("weights", "biases", "gradients")))
         self._sync_top_hook()
-        self._remove_step_handles()
+        self._attached.remove_step_hooks()
         self._sync_attachments()
 
     def register_loss(self, loss_module: torch.nn.Module) -> None:
@@ -128,15 +105,13 @@ class Hook(StepPlans, BaseHook):
                 f"register_loss({loss_module!r}): expected a torch.nn.Module loss (e.g. nn.CrossEntropyLoss()), "
                 f"got {type(loss_module).__name__}; for a loss tensor use hook.save_scalar or record_tensor_value"
             )
-        if loss_module in self._losses:
+        if loss_module in self.targets.losses:
             return
-        name = loss_module._get_name()
-        self._module_names[loss_module] = name
-        self._losses.append(loss_module)
+        name = self.targets.add_loss(loss_module)
         losses = self.collections.get("losses")
         losses.add_tensor_name(f"{name}_output_0")
         losses.include(rf"^{re.escape(name)}_call\d+_output_0$")  # later calls in one step
-        self._remove_step_handles()
+        self._attached.remove_step_hooks()
         self._sync_attachments()
 
     def wrap_optimizer(self, optimizer: torch.optim.Optimizer) -> torch.optim.Optimizer:
@@ -145,22 +120,21 @@ class Hook(StepPlans, BaseHook):
             raise TypeError(
                 f"wrap_optimizer({optimizer!r}): expected a torch.optim.Optimizer, got {type(optimizer).__name__}"
             )
-        if any(o is optimizer for o in self._optimizers):
+        if any(o is optimizer for o in self.targets.optimizers):
             return optimizer
-        self._optimizers.append(optimizer)
+        self.targets.optimizers.append(optimizer)
         self._quiet_left = 0
-        self._handles.append(optimizer.register_step_pre_hook(self._opt_pre_hook))
-        self._handles.append(optimizer.register_step_post_hook(self._opt_post_hook))
+        self._attached.hook_optimizer(optimizer, self._opt_pre_hook, self._opt_post_hook)
         self._sync_top_hook()
-        self._remove_step_handles()  # gradient hooks are not needed with an optimizer
+        self._attached.remove_step_hooks()  # gradient hooks are not needed with an optimizer
         self._sync_attachments()
         return optimizer
 
     # -- step and mode --------------------------------------------------------------------------
     def _optimizer_drives_step(self) -> bool:
-        return bool(self._optimizers) and (self.mode is ModeKeys.TRAIN or self.mode is ModeKeys.GLOBAL)
+        return bool(self.targets.optimizers) and (self.mode is ModeKeys.TRAIN or self.mode is ModeKeys.GLOBAL)
 
-    def set_mode(self, mode: Any) -> None:
+    def set_mode(self, mode: ModeLike) -> None:
         if self._step_used and not self._closed:
             self._advance()
         super().set_mode(mode)
@@ -171,12 +145,23 @@ class Hook(StepPlans, BaseHook):
         """The forward pre-hook on the model counts steps where no optimizer does (no optimizer,
         or EVAL/PREDICT). While a wrapped optimizer drives the steps it is left off, so the
         model keeps PyTorch's fast call path on every step."""
-        want = bool(self._models) and not self._optimizer_drives_step() and not self._closed
-        if want and self._top_handle is None:
-            self._top_handle = self._models[0].register_forward_pre_hook(self._top_pre_hook)
-        elif not want and self._top_handle is not None:
-            self._top_handle.remove()
-            self._top_handle = None
+        want = bool(self.targets.models) and not self._optimizer_drives_step() and not self._closed
+        self._attached.set_top(self.targets.models[0] if want else None, self._top_pre_hook)
+
+    def _sync_attachments(self) -> None:
+        """Attach per-module and gradient hooks for a saved step; remove them otherwise."""
+        if not (self._saving and not self._closed and (not self._started or self._writes)):
+            self._attached.remove_step_hooks()
+            return
+        kind = ("attach", self.targets.key())
+        self._attached.set_step_hooks(
+            self.planner.active_key,
+            lambda: self._lists.get(kind, functools.partial(
+                self.targets.step_hook_plan, self.planner,
+                lambda name: functools.partial(self._module_hook, name),
+                lambda name: functools.partial(self._grad_hook, name),
+            )),
+        )  # fmt: skip
 
     def include_collection(self, name: str) -> None:
         super().include_collection(name)
@@ -191,7 +176,7 @@ class Hook(StepPlans, BaseHook):
         if self._calls:
             self._calls.clear()
         super()._advance()
-        if self._saving or self._step_handles:
+        if self._saving or self._attached.has_step_hooks:
             self._sync_attachments()
         self._quiet_left = self._quiet_count()
 
@@ -200,25 +185,26 @@ class Hook(StepPlans, BaseHook):
         known to save nothing, with nothing pending from this one."""
         if (
             self._saving
-            or self._step_handles
+            or self._attached.has_step_hooks
             or self._in_flight
-            or self._records
+            or self._batch is not None
             or self._closed
-            or self._stop_check_secs <= 0
+            or self.options.stop_check_secs <= 0
             or not self._optimizer_drives_step()
         ):
             return 0
-        self._driver = self._optimizers[0]
+        self._driver = self.targets.optimizers[0]
+        self._quiet_at = self._quiet_mark()
         return self.planner.quiet_steps(self.mode, self.mode_steps[self.mode])
 
     def _publish_progress(self) -> None:
-        if self._writer is None:
+        if self._store is None:
             return
         if self._in_flight:
             step, mode, mode_step = self._in_flight[0].info
-            self._writer.set_progress(step, mode, mode_step)
+            self._store.set_progress(step, mode, mode_step)
         else:
-            self._writer.set_progress(self.step, self.mode.name, self.mode_steps[self.mode])
+            self._store.set_progress(self.step, self.mode.name, self.mode_steps[self.mode])
 
     def close(self, _stopped: str | None = None) -> None:
         if not self._closed:
@@ -242,10 +228,11 @@ class Hook(StepPlans, BaseHook):
             if pending.in_flight or self._in_flight:
                 self._in_flight.append(pending)
             else:
-                self._emit_pending(pending, current=True)
+                self._emit_many(pending.items())  # into the current step's records
         self._drain_in_flight(wait=len(self._in_flight) > _MAX_IN_FLIGHT)
 
     def _drain_in_flight(self, wait: bool) -> None:
+        """Hand over earlier steps whose device -> host copies are done (all, with ``wait``)."""
         while self._in_flight:
             head = self._in_flight[0]
             if not head.ready():
@@ -253,22 +240,9 @@ class Hook(StepPlans, BaseHook):
                     return
                 head.wait()
             self._in_flight.popleft()
-            self._emit_pending(head, current=False)
-
-    def _emit_pending(self, pending: PendingStep, current: bool) -> None:
-        if current:
-            self._emit_many(pending.items())
-            return
-        step, mode, mode_step = pending.info
-        saved_records, saved_step = self._records, self.step
-        self._records, self.step = [], step
-        try:
-            self._emit_many(pending.items())
-            records = self._records
-        finally:
-            self._records, self.step = saved_records, saved_step
-        if self._writer is not None and records:
-            self._writer.add(step, mode, mode_step, records)
+            batch = StepRecords(*head.info)
+            batch.add(head.items())
+            self._write_batch(batch)
 
     def _capture_tensors(self, items: Sequence[tuple[str, Any]]) -> None:
         """Plan and capture (name, tensor) pairs of the current step."""
@@ -281,7 +255,7 @@ class Hook(StepPlans, BaseHook):
                 group.append((name, plan, t))
         self._capture_planned(group)
 
-    def _capture_planned(self, group: list[tuple[str, Any, torch.Tensor]]) -> None:
+    def _capture_planned(self, group: list[tuple[str, TensorPlan, torch.Tensor]]) -> None:
         if group:
             self._check_open()
             if self._writes:
@@ -293,8 +267,8 @@ class Hook(StepPlans, BaseHook):
         if self._step_used and not self._optimizer_drives_step():
             self._advance()
         self._step_used = True
-        if self._saving and not self._optimizers:
-            self._capture_tensors([(f"{n}", p) for n, p in self._params])
+        if self._saving and not self.targets.optimizers:
+            self._capture_tensors(self.targets.params)
 
     @guarded("forward hook")
     def _module_hook(self, name: str, module: torch.nn.Module, args: Any, output: Any) -> None:
@@ -314,7 +288,7 @@ class Hook(StepPlans, BaseHook):
             p = plan(f"{prefix}_output_{i}")
             if p is not None:
                 group.append((f"{prefix}_output_{i}", p, t))
-        if group and module in self._losses:
+        if group and module in self.targets.losses:
             # a loss value is captured with the weights at the optimizer step (or at the step's
             # end): one pass through the capture code per saved step instead of two
             self._deferred += group
@@ -332,12 +306,13 @@ class Hook(StepPlans, BaseHook):
 
     @guarded("optimizer pre-step hook")
     def _opt_pre_capture(self, optimizer: torch.optim.Optimizer) -> None:
-        if not self._optimizer_drives_step() or optimizer is not self._optimizers[0]:
+        if not self._optimizer_drives_step() or optimizer is not self.targets.optimizers[0]:
             return
         # Every registered parameter, also frozen ones the optimizer does not hold (smdebug saved
         # all registered weights; rules such as unchanged_tensor look for frozen layers).
         group, self._deferred = self._deferred, []
-        for name, plan, p, gname, gplan in self._planned("params", self._param_plans):
+        rows = self._lists.get(("params", self.targets.key()), lambda: self.targets.param_plans(self.planner))
+        for name, plan, p, gname, gplan in rows:
             if plan is not None:
                 group.append((name, plan, p))
             if gplan is not None and p.grad is not None:
@@ -345,11 +320,11 @@ class Hook(StepPlans, BaseHook):
         self._capture_planned(group)
 
     def _opt_post_hook(self, optimizer: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
-        # Fast path: a step known to save nothing (see _quiet_count) is only counted. It runs
-        # cold after a training step's work has evicted the caches, so it touches as little
-        # as it can: one object, three integers.
+        # Fast path: a step known to save nothing (see _quiet_count) is only counted, until the
+        # store's writer ticked or a collection changed (_quiet_mark). It runs cold after a
+        # training step's work has evicted the caches, so it touches as little as it can.
         q = self._quiet_left
-        if q:
+        if q and self._ticks.n + self.collections.version == self._quiet_at:
             if optimizer is self._driver:
                 self._quiet_left = q - 1
                 self.step += 1
@@ -362,13 +337,14 @@ class Hook(StepPlans, BaseHook):
         if not self._optimizer_drives_step():
             return
         if self._saving:
-            cache = ("state", id(optimizer), len(optimizer.state), len(optimizer.param_groups))
-            rows = self._planned(cache, functools.partial(self._state_plans, optimizer))
+            kind = ("state", id(optimizer), len(optimizer.state), len(optimizer.param_groups), self.targets.key())
+            coll = self.collections.get("optimizer_variables")
+            rows = self._lists.get(kind, functools.partial(self.targets.state_plans, optimizer, coll, self.planner))
             group = []
             for name, plan, p, key in rows:
                 value = optimizer.state.get(p, {}).get(key)
                 if isinstance(value, torch.Tensor):
                     group.append((name, plan, value))
             self._capture_planned(group)
-        if optimizer is self._optimizers[0]:
+        if optimizer is self.targets.optimizers[0]:
             self._advance()
