@@ -170,6 +170,8 @@ class Collection:
     their cached plans are stale. Nothing is pushed to a hook.
     """
 
+    _managers: weakref.WeakSet[CollectionManager]
+
     def __setattr__(self, key: str, value: Any) -> None:
         if key == "tensor_names" and not isinstance(value, _NameSet):
             value = _NameSet(value, owner=self)  # a plain set assigned here: its later changes count too
