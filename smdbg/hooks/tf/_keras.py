@@ -92,7 +92,7 @@ class OptimizerProbes:
         self._wrapped = []
 
 
-class KerasHook(TFHookBase, keras.callbacks.Callback):
+class KerasHook(TFHookBase, keras.callbacks.Callback):  # type: ignore[misc]
     """Saves weights, biases, gradients, layer inputs/outputs, losses and metrics of a Keras 3
     model trained with ``fit`` (compiled or ``run_eagerly``), ``evaluate`` and ``predict``.
 

@@ -58,7 +58,7 @@ class TorchTargets:
     def add_model(self, module: torch.nn.Module, weights: Collection, biases: Collection, grads: Collection) -> None:
         """Register a model: ``<ModelClass>_<param name>``, ``gradient/<ModelClass>_<param>``
         join the collections; submodules are named by their path (the model: its class)."""
-        top = module._get_name()
+        top = type(module).__name__  # Module._get_name()
         self.models.append(module)
         for name, sub in module.named_modules():
             self.module_names.setdefault(sub, name or top)
@@ -73,7 +73,7 @@ class TorchTargets:
 
     def add_loss(self, loss_module: torch.nn.Module) -> str:
         """Register a loss module; returns its name (its class name)."""
-        name = loss_module._get_name()
+        name = type(loss_module).__name__
         self.module_names[loss_module] = name
         self.losses.append(loss_module)
         return name

@@ -133,7 +133,8 @@ def _per_row(key: str, x: torch.Tensor) -> torch.Tensor:
     if name == "l1":
         return x.abs().sum(1)
     if name == "l2":
-        return torch.linalg.vector_norm(x, dim=1)
+        norms: torch.Tensor = torch.linalg.vector_norm(x, dim=1)
+        return norms
     raise ValueError(f"unknown reduction key {key!r}")
 
 
@@ -359,7 +360,7 @@ class StepCapture:
         }  # fmt: skip
         for device in devices:
             with torch.cuda.device(device):
-                ev = torch.cuda.Event()
+                ev = torch.cuda.Event()  # type: ignore[no-untyped-call]
                 ev.record()
             events.append(ev)
         pending = PendingStep(self.entries, results, events, info)

@@ -66,7 +66,8 @@ def per_tensor(key: str, t: torch.Tensor) -> torch.Tensor:
     if name == "l1":
         return x.abs().sum()
     if name == "l2":
-        return torch.linalg.vector_norm(x)
+        norm: torch.Tensor = torch.linalg.vector_norm(x)
+        return norm
     raise ValueError(f"unknown reduction key {key!r}")
 
 
