@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import abc
 import logging
+import os
 import threading
 from collections import deque
 from collections.abc import Mapping, Sequence
@@ -18,11 +19,12 @@ from typing import Any
 
 import numpy as np
 
+from smdbg.hooks._options import HookOptions
 from smdbg.hooks._records import StepBatch
 from smdbg.store import BackgroundWriter
 from smdbg.store.control import read_stop_request
 
-__all__ = ["RecordSink", "StoreSink", "TensorBoardMirror", "TrackerMirror", "SinkThread", "Ticks"]
+__all__ = ["RecordSink", "StoreSink", "TensorBoardMirror", "TrackerMirror", "SinkThread", "Ticks", "open_sinks"]
 
 log = logging.getLogger("smdbg.hooks")
 
@@ -214,3 +216,20 @@ class SinkThread(RecordSink):
             with self._cond:
                 self._busy = False
                 self._cond.notify_all()
+
+
+def open_sinks(options: HookOptions, rank: int, writes: bool) -> tuple[StoreSink | None, SinkThread | None]:
+    """The sinks of a hook starting as worker ``rank``: the trial store (when this worker
+    writes), and the TensorBoard (when it writes and asked for) and tracker mirrors on one thread.
+    The tracker is told where the trial is once, by the worker of rank 0."""
+    worker = f"worker_{rank}"
+    store = None
+    mirrors: list[RecordSink] = []
+    if writes:
+        store = StoreSink(options.out_dir, worker, options.flush_secs, options.storage_options)
+        if options.export_tensorboard and options.tensorboard_dir:
+            mirrors.append(TensorBoardMirror(os.path.join(options.tensorboard_dir, worker)))
+    if options.tracker is not None:
+        announce = options.out_dir if writes and rank == 0 else None
+        mirrors.append(TrackerMirror(options.tracker, announce=announce))
+    return store, (SinkThread(mirrors, name=f"smdbg-mirrors-{worker}") if mirrors else None)

@@ -27,7 +27,7 @@ from smdbg.hook_config import find_config_path, load_hook_config
 from smdbg.hooks._options import HookOptions
 from smdbg.hooks._plan import SavePlanner, TensorPlan
 from smdbg.hooks._records import Emitted, StepRecords
-from smdbg.hooks._sinks import RecordSink, SinkThread, StoreSink, TensorBoardMirror, Ticks, TrackerMirror
+from smdbg.hooks._sinks import SinkThread, StoreSink, Ticks, open_sinks
 from smdbg.hooks._support import clear_current, current_hook, guarded, set_current
 from smdbg.modes import ModeKeys, ModeLike, parse_mode
 from smdbg.reductions import compute_reductions
@@ -36,6 +36,11 @@ __all__ = ["BaseHook", "current_hook", "guarded"]
 
 log = logging.getLogger("smdbg.hooks")
 _NO_TICKS = Ticks()  # a hook without a store is never interrupted by writer ticks
+
+
+def _option(name: str) -> Any:
+    """A read-only hook attribute that is ``hook.options.<name>``."""
+    return property(lambda self: getattr(self.options, name), doc=f"``options.{name}`` (read-only)")
 
 
 class BaseHook:
@@ -112,42 +117,16 @@ class BaseHook:
         self._saving = self.planner.begin_step(self.mode, 0)
         set_current(self.framework, self)
 
-    # -- smdebug's attributes, read from the options ------------------------------------------
-    @property
-    def out_dir(self) -> str:
-        return self.options.out_dir
-
-    @property
-    def dry_run(self) -> bool:
-        return self.options.dry_run
-
-    @property
-    def export_tensorboard(self) -> bool:
-        return self.options.export_tensorboard
-
-    @property
-    def tensorboard_dir(self) -> str | None:
-        return self.options.tensorboard_dir
-
-    @property
-    def save_config(self) -> SaveConfig:
-        return self.options.save_config
-
-    @property
-    def reduction_config(self) -> ReductionConfig | None:
-        return self.options.reduction_config
-
-    @property
-    def include_workers(self) -> str:
-        return self.options.include_workers
-
-    @property
-    def save_all(self) -> bool:
-        return self.options.save_all
-
-    @property
-    def tracker(self) -> Any:
-        return self.options.tracker
+    # -- smdebug's attributes, read from the (frozen) options ---------------------------------
+    out_dir: str = _option("out_dir")
+    dry_run: bool = _option("dry_run")
+    export_tensorboard: bool = _option("export_tensorboard")
+    tensorboard_dir: str | None = _option("tensorboard_dir")
+    save_config: SaveConfig = _option("save_config")
+    reduction_config: ReductionConfig | None = _option("reduction_config")
+    include_workers: str = _option("include_workers")
+    save_all: bool = _option("save_all")
+    tracker: Any = _option("tracker")
 
     @property
     def mode_steps(self) -> dict[ModeKeys, int]:
@@ -226,19 +205,10 @@ class BaseHook:
         opts = self.options
         self.rank, self.world_size = self._worker_identity()
         self._writes = not opts.dry_run and (opts.include_workers == "all" or self.rank == 0)
-        worker = f"worker_{self.rank}"
-        mirrors: list[RecordSink] = []
-        if self._writes:
-            self._store = StoreSink(opts.out_dir, worker, opts.flush_secs, opts.storage_options)
+        self._store, self._mirrors = open_sinks(opts, self.rank, self._writes)
+        if self._store is not None:
             self._ticks = self._store.ticks
             self._write_metadata()
-            if opts.export_tensorboard and opts.tensorboard_dir:
-                mirrors.append(TensorBoardMirror(os.path.join(opts.tensorboard_dir, worker)))
-        if opts.tracker is not None:
-            announce = opts.out_dir if self._writes and self.rank == 0 else None
-            mirrors.append(TrackerMirror(opts.tracker, announce=announce))
-        if mirrors:
-            self._mirrors = SinkThread(mirrors, name=f"smdbg-mirrors-{worker}")
 
     def _write_metadata(self) -> None:
         if self._store is None or self.rank != 0:
