@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from smdbg.exceptions import WriterClosedError
 from smdbg.hooks._options import HookOptions
 from smdbg.hooks._records import StepBatch
 from smdbg.store import BackgroundWriter
@@ -163,11 +164,14 @@ class SinkThread(RecordSink):
         self._thread.start()
 
     def _raise_error(self) -> None:
-        error, self._error = self._error, None
+        with self._cond:
+            error, self._error = self._error, None
         if error is not None:
             raise error
 
     def write(self, batch: StepBatch) -> None:
+        if self._closed:
+            raise WriterClosedError(f"{self._thread.name} is closed; no more steps are accepted")
         self._raise_error()
         with self._cond:
             while len(self._queue) >= self.max_pending and self._thread.is_alive():
@@ -207,13 +211,15 @@ class SinkThread(RecordSink):
                 batch = self._queue.popleft()
                 self._busy = True
                 self._cond.notify_all()
+            failed: BaseException | None = None
             for sink in self.sinks:
                 try:
                     sink.write(batch)
                 except Exception as e:  # noqa: BLE001 - surfaced to the caller by _raise_error
                     log.error("smdbg: %s failed at step %d: %s", type(sink).__name__, batch.step, e, exc_info=e)
-                    self._error = self._error or e
+                    failed = failed or e
             with self._cond:
+                self._error = self._error or failed
                 self._busy = False
                 self._cond.notify_all()
 

@@ -120,6 +120,8 @@ def test_sink_thread_runs_sinks_off_the_caller_in_order_and_raises_their_errors(
     thread.write(_batch(3))  # the error was raised once; later batches still go through
     thread.close()
     thread.close()  # idempotent
+    with pytest.raises(smdbg.exceptions.WriterClosedError, match="closed"):
+        thread.write(_batch(4))
     assert ok.steps == [0, 1, 2, 3] and failing.steps == [0, 1, 3]
     assert threading.get_ident() not in ok.threads | failing.threads and len(ok.threads) == 1
     assert ok.closed == failing.closed == 1

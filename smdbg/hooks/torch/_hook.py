@@ -41,7 +41,7 @@ class Hook(BaseHook):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self.targets = TorchTargets()
-        self._attached = TorchAttachments()
+        self.attached = TorchAttachments()
         self._deferred: list[tuple[str, TensorPlan, torch.Tensor]] = []  # loss values not captured yet
         self._step_used = False
         self._calls: dict[int, int] = {}
@@ -77,7 +77,7 @@ class Hook(BaseHook):
         return super()._to_numpy(value)
 
     def _detach(self) -> None:
-        self._attached.detach()
+        self.attached.detach()
 
     # -- registration ---------------------------------------------------------------------------
     def register_module(self, module: torch.nn.Module) -> None:
@@ -95,7 +95,7 @@ class Hook(BaseHook):
             return
         self.targets.add_model(module, *(self.collections.get(n) for n in ("weights", "biases", "gradients")))
         self._sync_top_hook()
-        self._attached.remove_step_hooks()
+        self.attached.remove_step_hooks()
         self._sync_attachments()
 
     def register_loss(self, loss_module: torch.nn.Module) -> None:
@@ -111,7 +111,7 @@ class Hook(BaseHook):
         losses = self.collections.get("losses")
         losses.add_tensor_name(f"{name}_output_0")
         losses.include(rf"^{re.escape(name)}_call\d+_output_0$")  # later calls in one step
-        self._attached.remove_step_hooks()
+        self.attached.remove_step_hooks()
         self._sync_attachments()
 
     def wrap_optimizer(self, optimizer: torch.optim.Optimizer) -> torch.optim.Optimizer:
@@ -124,9 +124,9 @@ class Hook(BaseHook):
             return optimizer
         self.targets.optimizers.append(optimizer)
         self._quiet_left = 0
-        self._attached.hook_optimizer(optimizer, self._opt_pre_hook, self._opt_post_hook)
+        self.attached.hook_optimizer(optimizer, self._opt_pre_hook, self._opt_post_hook)
         self._sync_top_hook()
-        self._attached.remove_step_hooks()  # gradient hooks are not needed with an optimizer
+        self.attached.remove_step_hooks()  # gradient hooks are not needed with an optimizer
         self._sync_attachments()
         return optimizer
 
@@ -146,15 +146,15 @@ class Hook(BaseHook):
         or EVAL/PREDICT). While a wrapped optimizer drives the steps it is left off, so the
         model keeps PyTorch's fast call path on every step."""
         want = bool(self.targets.models) and not self._optimizer_drives_step() and not self._closed
-        self._attached.set_top(self.targets.models[0] if want else None, self._top_pre_hook)
+        self.attached.set_top(self.targets.models[0] if want else None, self._top_pre_hook)
 
     def _sync_attachments(self) -> None:
         """Attach per-module and gradient hooks for a saved step; remove them otherwise."""
         if not (self._saving and not self._closed and (not self._started or self._writes)):
-            self._attached.remove_step_hooks()
+            self.attached.remove_step_hooks()
             return
         kind = ("attach", self.targets.key())
-        self._attached.set_step_hooks(
+        self.attached.set_step_hooks(
             self.planner.active_key,
             lambda: self._lists.get(kind, functools.partial(
                 self.targets.step_hook_plan, self.planner,
@@ -176,7 +176,7 @@ class Hook(BaseHook):
         if self._calls:
             self._calls.clear()
         super()._advance()
-        if self._saving or self._attached.has_step_hooks:
+        if self._saving or self.attached.has_step_hooks:
             self._sync_attachments()
         self._quiet_left = self._quiet_count()
 
@@ -185,7 +185,7 @@ class Hook(BaseHook):
         known to save nothing, with nothing pending from this one."""
         if (
             self._saving
-            or self._attached.has_step_hooks
+            or self.attached.has_step_hooks
             or self._in_flight
             or self._batch is not None
             or self._closed
