@@ -41,7 +41,7 @@ def trainer() -> Callable[[str, int], float]:
     """``run(variant, steps)``: seconds per step of one block of a variant, on one shared model
     (each variant's hook or optimizer hook is attached for its block only, outside the timing)."""
     import smdbg.pytorch as smd
-    from smdbg.hooks._torch_cpu import cpu_reductions
+    from smdbg.hooks.torch._cpu import cpu_reductions
 
     torch.manual_seed(0)
     model, data = build_model("mlp", "cpu")

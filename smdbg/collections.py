@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import weakref
 from collections.abc import Iterable, Iterator, Mapping
-from typing import Any, ClassVar
+from typing import Any
 
 from smdbg.config import (
     CollectionConfig,
@@ -27,25 +27,7 @@ __all__ = [
     "CollectionManager",
     "validate_collection_parameters",
     "compile_regex",
-    "watch_save_configs",
 ]
-
-# Objects told (``_save_configs_changed()``) when any collection's save config changes: a hook
-# that counts down steps it knows to be quiet must re-plan at once.
-_SAVE_CONFIG_WATCHERS: weakref.WeakSet[Any] = weakref.WeakSet()
-
-
-def watch_save_configs(watcher: Any) -> None:
-    """Call ``watcher._save_configs_changed()`` whenever a collection's save config changes
-    (held weakly)."""
-    _SAVE_CONFIG_WATCHERS.add(watcher)
-
-
-def _save_configs_changed() -> None:
-    Collection.save_config_epoch += 1
-    for w in list(_SAVE_CONFIG_WATCHERS):
-        w._save_configs_changed()
-
 
 class CollectionKeys:
     DEFAULT = "default"
@@ -67,11 +49,17 @@ BUILTIN_COLLECTIONS: tuple[str, ...] = (
 )  # fmt: skip
 
 class _NameSet(set):  # type: ignore[type-arg]
-    """A collection's explicit tensor names: a set whose every change counts as a collection
-    change (hook plans are cached until one)."""
+    """A collection's explicit tensor names: a set whose every change counts as a change of its
+    collection (hook plans are cached until one)."""
+
+    def __init__(self, names: Iterable[str] = (), owner: Collection | None = None) -> None:
+        super().__init__(names)
+        self._owner = weakref.ref(owner) if owner is not None else None
 
     def _changed(self) -> None:
-        Collection.mutations += 1
+        owner = self._owner() if self._owner is not None else None
+        if owner is not None:
+            owner._changed()
 
     def add(self, name: str) -> None:
         if name not in self:
@@ -128,18 +116,20 @@ class _NameSet(set):  # type: ignore[type-arg]
 
 
 class Collection:
-    """A named group of tensors; ``include(regex)`` adds a pattern, ``add_tensor_name`` a name."""
+    """A named group of tensors; ``include(regex)`` adds a pattern, ``add_tensor_name`` a name.
 
-    save_config_epoch: ClassVar[int] = 0  # bumped when any collection's save_config is set
-    mutations: ClassVar[int] = 0  # bumped by every change of any collection (plans depend on them)
+    Every change (a pattern, a name, a config, any attribute) bumps the ``version`` of each
+    :class:`CollectionManager` that holds the collection: hooks read that number to know when
+    their cached plans are stale. Nothing is pushed to a hook.
+    """
+
+    _managers: weakref.WeakSet[CollectionManager]
 
     def __setattr__(self, key: str, value: Any) -> None:
-        if key == "save_config":
-            _save_configs_changed()
-        elif key == "tensor_names" and not isinstance(value, _NameSet):
-            value = _NameSet(value)  # a plain set assigned here: its later changes count too
-        Collection.mutations += 1
+        if key == "tensor_names" and not isinstance(value, _NameSet):
+            value = _NameSet(value, owner=self)  # a plain set assigned here: its later changes count too
         object.__setattr__(self, key, value)
+        self._changed()
 
     def __init__(
         self,
@@ -151,14 +141,20 @@ class Collection:
     ) -> None:
         if not isinstance(name, str) or not name:
             raise ValueError(f"collection name {name!r}: expected a non-empty string")
+        # the managers holding this collection (weakly: a collection may outlive its hooks)
+        object.__setattr__(self, "_managers", weakref.WeakSet())
         self.name = name
         self._patterns: list[re.Pattern[str]] = []
-        self.tensor_names: set[str] = _NameSet(tensor_names or ())
+        self.tensor_names: set[str] = _NameSet(tensor_names or (), owner=self)
         self.save_config = save_config
         self.reduction_config = reduction_config
         self.save_histogram = True
         for regex in include_regex or ():
             self.include(regex)
+
+    def _changed(self) -> None:
+        for manager in self._managers:
+            manager.version += 1
 
     @property
     def include_regex(self) -> list[str]:
@@ -168,7 +164,7 @@ class Collection:
         for r in [regex] if isinstance(regex, str) else list(regex):
             if r not in self.include_regex:
                 self._patterns.append(compile_regex(r, f"collection {self.name!r}"))
-                Collection.mutations += 1
+                self._changed()
 
     def add_tensor_name(self, name: str) -> None:
         self.tensor_names.add(name)  # counted as a change by _NameSet
@@ -217,9 +213,15 @@ class Collection:
 
 
 class CollectionManager:
-    """The collections of a hook (or of a trial, read back)."""
+    """The collections of a hook (or of a trial, read back).
+
+    ``version`` grows with every change of the manager or of any collection it holds (a save
+    config set, a pattern or tensor name added, a collection added): equal versions mean equal
+    collections, so a hook re-plans only when it changed.
+    """
 
     def __init__(self, collections: Iterable[Collection] = ()) -> None:
+        self.version = 0
         self._collections: dict[str, Collection] = {}
         for c in collections:
             self.add(c)
@@ -228,8 +230,8 @@ class CollectionManager:
         if isinstance(collection, str):
             collection = Collection(collection)
         self._collections[collection.name] = collection
-        _save_configs_changed()
-        Collection.mutations += 1
+        collection._managers.add(self)
+        self.version += 1
         return collection
 
     def get(self, name: str, create: bool = True) -> Collection:

@@ -86,7 +86,7 @@ class AutoInstrument:
             hook = self._ensure_hook()
             if isinstance(module, torch.nn.modules.loss._Loss):
                 hook.register_loss(module)
-            elif not hook._models:
+            elif not hook.targets.models:
                 hook.register_module(_unwrap(module))
 
     def _post(self, module: torch.nn.Module, args: Any, output: Any) -> None:

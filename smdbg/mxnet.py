@@ -8,7 +8,7 @@
 
 from __future__ import annotations
 
-from smdbg.hooks._mx_import import import_mxnet
+from smdbg.hooks.mxnet import import_mxnet
 
 import_mxnet()  # ImportError naming the working versions when mxnet is missing or broken
 

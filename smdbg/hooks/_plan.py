@@ -51,7 +51,7 @@ class SavePlanner:
         self._plan_sets: dict[frozenset[str], dict[str, TensorPlan | None]] = {}
         self._plans: dict[str, TensorPlan | None] = {}
         self.active_key: frozenset[str] = frozenset()
-        # (next step that may save, mode, save-config epoch, len(included), from step,
+        # (next step that may save, mode, collections version, len(included), from step,
         #  the collections that save at that next step)
         self._quiet: tuple[int, ModeKeys, int, int, int, dict[str, Collection]] | None = None
 
@@ -85,7 +85,7 @@ class SavePlanner:
         if not active:
             until = min((n for n, _, _ in nexts), default=1 << 62)
             then = {name: coll for n, name, coll in nexts if n == until}
-            self._quiet = (until, mode, Collection.save_config_epoch, len(self.included), mode_step, then)
+            self._quiet = (until, mode, self.collections.version, len(self.included), mode_step, then)
         self.active = active
         if active:
             self._check_fingerprint()
@@ -98,7 +98,8 @@ class SavePlanner:
 
     def quiet_steps(self, mode: ModeKeys, mode_step: int) -> int:
         """How many of the next steps of ``mode`` (after ``mode_step``, which ``begin_step`` just
-        found quiet) save nothing, as long as inclusions and save configs stay as they are."""
+        found quiet) save nothing, as long as inclusions and collections stay as they are
+        (``collections.version``)."""
         quiet = self._quiet_through(mode, mode_step)
         return 0 if quiet is None else max(0, quiet[0] - mode_step - 1)
 
@@ -109,7 +110,7 @@ class SavePlanner:
             quiet is not None
             and quiet[4] <= mode_step <= quiet[0]
             and mode is quiet[1]
-            and quiet[2] == Collection.save_config_epoch
+            and quiet[2] == self.collections.version
             and quiet[3] == len(self.included)
         ):
             return quiet
@@ -121,9 +122,9 @@ class SavePlanner:
         return self.version, self.active_key
 
     def _check_fingerprint(self) -> None:
-        # Collection.mutations counts every change of a collection: include, add_tensor_name,
-        # attribute changes and changes of its tensor_names set (see collections._NameSet).
-        fp = (Collection.mutations, len(self.included), id(self.reduction_config))
+        # the manager's version counts every change of its collections: include, add_tensor_name,
+        # attribute changes and changes of a tensor_names set (see smdbg.collections)
+        fp = (self.collections.version, len(self.included), id(self.reduction_config))
         if fp != self._fingerprint:
             self._fingerprint = fp
             self._members.clear()

@@ -1,9 +1,13 @@
 """The framework-neutral hook core. Framework hooks subclass :class:`BaseHook`.
 
-It owns the step and mode counters, decides once per step what is saved (``SavePlanner``),
-turns values into store records, hands them to the background writer at the step boundary,
-mirrors scalars to TensorBoard and a tracker, and checks for stop requests. A framework hook
-adds only the framework's public hook points and its tensor -> host conversion.
+A hook is composed of: its :class:`~smdbg.hooks._options.HookOptions` (frozen), its
+collections, a :class:`~smdbg.hooks._plan.SavePlanner` (what is saved at this step), the
+current step's :class:`~smdbg.hooks._records.StepRecords` and, once started, its record sinks
+(:mod:`smdbg.hooks._sinks`: the trial store, and TensorBoard / tracker mirrors on a thread of
+their own). ``BaseHook`` owns the step and mode counters and hands each finished step's batch to
+the sinks, and takes smdebug's user-facing saving calls (``save_scalar``, ``save_tensor``,
+``record_tensor_value``). A framework hook adds its attachments (the framework's public hook
+points, as objects) and its tensor -> host conversion.
 """
 
 from __future__ import annotations
@@ -11,32 +15,36 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, ClassVar
 
-from smdbg.collections import (
-    BUILTIN_COLLECTIONS,
-    Collection,
-    CollectionManager,
-    compile_regex,
-    watch_save_configs,
-)
+import numpy as np
+
+from smdbg import _settings
+from smdbg.collections import BUILTIN_COLLECTIONS, Collection, CollectionManager
 from smdbg.config import CollectionConfig, ReductionConfig, SaveConfig
 from smdbg.exceptions import StopTrainingRequested, WriterClosedError
 from smdbg.hook_config import find_config_path, load_hook_config
-from smdbg.hooks._plan import SavePlanner
-from smdbg.hooks._saving import SavingMixin
+from smdbg.hooks._options import HookOptions
+from smdbg.hooks._plan import SavePlanner, TensorPlan
+from smdbg.hooks._records import Emitted, StepRecords
+from smdbg.hooks._sinks import SinkThread, StoreSink, Ticks, open_sinks
 from smdbg.hooks._support import clear_current, current_hook, guarded, set_current
-from smdbg.modes import ModeKeys, parse_mode
-from smdbg.store import BackgroundWriter, Record
-from smdbg.store.control import read_stop_request
+from smdbg.modes import ModeKeys, ModeLike, parse_mode
+from smdbg.reductions import compute_reductions
 
 __all__ = ["BaseHook", "current_hook", "guarded"]
 
 log = logging.getLogger("smdbg.hooks")
+_NO_TICKS = Ticks()  # a hook without a store is never interrupted by writer ticks
 
 
-class BaseHook(SavingMixin):
+def _option(name: str) -> Any:
+    """A read-only hook attribute that is ``hook.options.<name>``."""
+    return property(lambda self: getattr(self.options, name), doc=f"``options.{name}`` (read-only)")
+
+
+class BaseHook:
     """Saves tensors chosen by collections, ``SaveConfig`` and ``ReductionConfig`` into a trial.
 
     Parameters are smdebug's. ``include_workers``: ``"one"`` saves rank 0 only, ``"all"``
@@ -66,74 +74,60 @@ class BaseHook(SavingMixin):
         stop_check_secs: float = 1.0,
         storage_options: Mapping[str, Any] | None = None,
     ) -> None:
-        if not isinstance(out_dir, (str, os.PathLike)) or not os.fspath(out_dir):
-            raise TypeError(f"out_dir={out_dir!r}: expected a directory path or URL")
-        if save_config is not None and not isinstance(save_config, SaveConfig):
-            raise TypeError(f"save_config={save_config!r}: expected smd.SaveConfig")
-        if reduction_config is not None and not isinstance(reduction_config, ReductionConfig):
-            raise TypeError(f"reduction_config={reduction_config!r}: expected smd.ReductionConfig")
-        if include_workers not in ("one", "all"):
-            raise ValueError(f"include_workers={include_workers!r}: expected 'one' or 'all'")
-        self.out_dir = os.fspath(out_dir)
-        self.dry_run = bool(dry_run)
-        self.export_tensorboard = bool(export_tensorboard)
-        self.tensorboard_dir = tensorboard_dir or (
-            os.path.join(self.out_dir, "tensorboard") if "://" not in self.out_dir else None
-        )
-        self.save_config = save_config or SaveConfig()
-        self.reduction_config = reduction_config
-        self.include_workers = include_workers
-        self.save_all = bool(save_all)
-        self.tracker = tracker
-        self._flush_secs = flush_secs
-        self._stop_check_secs = stop_check_secs
-        self._storage_options = dict(storage_options or {})
-
+        self.options = opts = HookOptions.from_args(
+            out_dir, export_tensorboard, tensorboard_dir, dry_run, reduction_config, save_config,
+            include_regex, include_collections, save_all, include_workers, tracker=tracker,
+            flush_secs=flush_secs, stop_check_secs=stop_check_secs, storage_options=storage_options,
+        )  # fmt: skip
         self.collections = CollectionManager(Collection(n) for n in BUILTIN_COLLECTIONS)
         self.collections.get("all").include(".*")
         self._register_builtin_collections()
-        included = (
-            list(include_collections)
-            if include_collections is not None
-            else list(self.default_include_collections)
+        included = list(opts.include_collections or ()) if opts.include_collections is not None else list(
+            self.default_include_collections
         )
         for name in included:
-            if not isinstance(name, str):
-                raise TypeError(f"include_collections contains {name!r}: expected collection names (strings)")
             self.collections.get(name)
-        if include_regex:
-            regexes = [include_regex] if isinstance(include_regex, str) else list(include_regex)
-            for r in regexes:
-                compile_regex(r, "include_regex")
-            self.collections.get("default").include(regexes)
+        if opts.include_regex:
+            self.collections.get("default").include(opts.include_regex)
             included.append("default")
-        if self.save_all:
+        if opts.save_all:
             included.append("all")
         self.planner = SavePlanner(
-            self.collections, list(dict.fromkeys(included)), self.save_config, reduction_config
+            self.collections, list(dict.fromkeys(included)), opts.save_config, opts.reduction_config
         )
-
         self.mode = ModeKeys.GLOBAL
         self.step = 0
         self._mode_steps: dict[ModeKeys, int] = {m: 0 for m in ModeKeys}
         # A framework hook's fast path counts steps it knows save nothing in ``_unfolded`` (added
         # to the mode's count on the next read) while ``_quiet_left`` > 0; anything that may
-        # change that (a save, a mode or config change, the writer's periodic tick) zeroes it.
+        # change that (a save, a mode change) zeroes it, and the fast path itself leaves when the
+        # store's ticks or the collections' version moved (see ``_quiet_mark``).
         self._unfolded = 0
         self._quiet_left = 0
         self.error_count = 0
         self.rank = 0
         self.world_size = 1
-        self._records: list[Record] = []
-        self._writer: BackgroundWriter | None = None
-        self._tb: Any = None
+        self._batch: StepRecords | None = None  # the current step's records, made on first use
+        self._store: StoreSink | None = None
+        self._mirrors: SinkThread | None = None
+        self._ticks = _NO_TICKS
         self._started = False
         self._writes = True
         self._closed = False
         self._stop_checked = 0.0
         self._saving = self.planner.begin_step(self.mode, 0)
-        watch_save_configs(self)
         set_current(self.framework, self)
+
+    # -- smdebug's attributes, read from the (frozen) options ---------------------------------
+    out_dir: str = _option("out_dir")
+    dry_run: bool = _option("dry_run")
+    export_tensorboard: bool = _option("export_tensorboard")
+    tensorboard_dir: str | None = _option("tensorboard_dir")
+    save_config: SaveConfig = _option("save_config")
+    reduction_config: ReductionConfig | None = _option("reduction_config")
+    include_workers: str = _option("include_workers")
+    save_all: bool = _option("save_all")
+    tracker: Any = _option("tracker")
 
     @property
     def mode_steps(self) -> dict[ModeKeys, int]:
@@ -144,13 +138,9 @@ class BaseHook(SavingMixin):
             self._mode_steps[self.mode] += u
         return self._mode_steps
 
-    def _interrupt_fast_path(self) -> None:
-        """The next step takes the full path. Called on the writer thread at every tick (so
-        progress is published and the stop request checked while steps are quiet) and by the
-        collections when a save config changes."""
-        self._quiet_left = 0
-
-    _save_configs_changed = _interrupt_fast_path  # the collections' watcher protocol
+    def _quiet_mark(self) -> int:
+        """Changes when the store's writer ticked or a collection changed (both only grow)."""
+        return self._ticks.n + self.collections.version
 
     # -- construction helpers -------------------------------------------------------------------
     @classmethod
@@ -172,16 +162,18 @@ class BaseHook(SavingMixin):
         framework; else, with ``create_if_not_exists``, one of this class made from the JSON
         config (``json_config_path`` or ``$SMDBG_CONFIG_FILE_PATH``); else None."""
         hook = current_hook(cls.framework)
-        if hook is None and create_if_not_exists and find_config_path(json_config_path) is not None:
-            hook = cls.create_from_json_file(json_config_path)
-        return hook  # type: ignore[no-any-return]
+        if isinstance(hook, BaseHook):
+            return hook
+        if create_if_not_exists and find_config_path(json_config_path) is not None:
+            return cls.create_from_json_file(json_config_path)
+        return None
 
     def _register_builtin_collections(self) -> None:
         """Framework hooks add their include patterns for weights, gradients ... here."""
 
     def _worker_identity(self) -> tuple[int, int]:
         """(rank, world size); framework hooks ask their distributed runtime."""
-        return int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
+        return int(_settings.RANK.get() or "0"), int(_settings.WORLD_SIZE.get() or "1")
 
     # -- collections ---------------------------------------------------------------------------
     def get_collection(self, name: str, create: bool = True) -> Collection:
@@ -209,95 +201,109 @@ class BaseHook(SavingMixin):
 
     # -- lifecycle -----------------------------------------------------------------------------
     def _start(self) -> None:
-        """Open the writer on first use (when the distributed rank is known)."""
+        """Open the sinks on first use (when the distributed rank is known)."""
         self._started = True
+        opts = self.options
         self.rank, self.world_size = self._worker_identity()
-        self._writes = not self.dry_run and (self.include_workers == "all" or self.rank == 0)
-        if not self._writes:
-            return
-        self._writer = BackgroundWriter(
-            self.out_dir,
-            f"worker_{self.rank}",
-            flush_secs=self._flush_secs,
-            storage_options=self._storage_options,
-            on_tick=self._interrupt_fast_path,
-        )
-        self._write_metadata()
-        if self.export_tensorboard and self.tensorboard_dir:
-            from smdbg.tb import TensorBoardWriter
-
-            self._tb = TensorBoardWriter(os.path.join(self.tensorboard_dir, f"worker_{self.rank}"))
-        if self.tracker is not None and self.rank == 0:
-            self.tracker.log_output(
-                name="debugger-trial", value=self.out_dir, media_type="application/x-smdbg-trial"
-            )
+        self._writes = not opts.dry_run and (opts.include_workers == "all" or self.rank == 0)
+        self._store, self._mirrors = open_sinks(opts, self.rank, self._writes)
+        if self._store is not None:
+            self._ticks = self._store.ticks
+            self._write_metadata()
 
     def _write_metadata(self) -> None:
-        if self._writer is None or self.rank != 0:
+        if self._store is None or self.rank != 0:
             return
-        self._writer.write_trial_metadata({
+        opts = self.options
+        self._store.write_metadata({
             "framework": self.framework,
-            "num_workers": self.world_size if self.include_workers == "all" else 1,
+            "num_workers": self.world_size if opts.include_workers == "all" else 1,
             "collections": self.collections.to_dict(),
             "included_collections": list(self.planner.included),
-            "save_config": self.save_config.to_dict(),
-            "reduction_config": self.reduction_config.to_dict() if self.reduction_config else None,
+            "save_config": opts.save_config.to_dict(),
+            "reduction_config": opts.reduction_config.to_dict() if opts.reduction_config else None,
             "hook_errors": self.error_count,
             "updated": time.time(),
         })  # fmt: skip
 
-    def set_mode(self, mode: Any) -> None:
+    def set_mode(self, mode: ModeLike) -> None:
         """Switch to TRAIN / EVAL / PREDICT / GLOBAL; each mode keeps its own step counter."""
-        mode = parse_mode(mode)
-        if mode is self.mode:
+        new = parse_mode(mode)
+        if new is self.mode:
             return
         self.mode_steps  # noqa: B018 - fold fast-path steps into the mode they were taken in
         self._quiet_left = 0
-        if self._records:
+        if self._batch is not None:
             self._advance()
-        self.mode = mode
-        self._saving = self.planner.begin_step(mode, self.mode_steps[mode])
+        self.mode = new
+        self._saving = self.planner.begin_step(new, self.mode_steps[new])
         self._publish_progress()
 
     def _publish_progress(self) -> None:
         """Tell readers every record before the current step was handed over. A hook whose
         records of earlier steps are still in flight (device -> host copies) publishes less."""
-        if self._writer is not None:
-            self._writer.set_progress(self.step, self.mode.name, self.mode_steps[self.mode])
+        if self._store is not None:
+            self._store.set_progress(self.step, self.mode.name, self.mode_steps[self.mode])
 
     def _advance(self) -> None:
-        """End the current step: hand its records to the writer, move both counters on."""
-        if self._records:
-            self._flush_records()
+        """End the current step: hand its records to the sinks, move both counters on."""
+        if self._batch is not None:
+            self._hand_over()
         self.step += 1
         mode = self.mode
         mode_step = self.mode_steps[mode] = self.mode_steps[mode] + 1
         self._saving = self.planner.begin_step(mode, mode_step)
-        if self._writer is not None:
+        if self._store is not None:
             self._publish_progress()
             now = time.monotonic()
-            if now - self._stop_checked >= self._stop_check_secs:
+            if now - self._stop_checked >= self.options.stop_check_secs:
                 self._stop_checked = now
                 self._check_stop()
 
     def _check_stop(self) -> None:
-        assert self._writer is not None
-        request = read_stop_request(self._writer.fs)
+        assert self._store is not None
+        request = self._store.stop_request()
         if request is not None:
             reason = str(request.get("reason", "a rule asked to stop"))
             log.warning("smdbg: stopping training at step %d: %s", self.step, reason)
             self.close(_stopped=reason)
             raise StopTrainingRequested(f"training stopped at step {self.step} by a rule action: {reason}")
 
-    def _flush_records(self) -> None:
-        if not self._records:
+    # -- records -------------------------------------------------------------------------------
+    def _records(self) -> StepRecords:
+        """The current step's records (created on the first save of the step)."""
+        batch = self._batch
+        if batch is None:
+            batch = self._batch = StepRecords(self.step, self.mode.name, self.mode_steps[self.mode])
+        return batch
+
+    def _emit_many(self, items: Iterable[Emitted]) -> None:
+        """Records of saved tensors (``Emitted`` tuples) for the current step."""
+        self._records().add(items)
+
+    def _emit(self, name: str, plan: TensorPlan, host: np.ndarray[Any, Any] | None,
+              reductions: Mapping[str, float], shape: tuple[int, ...], dtype: str) -> None:  # fmt: skip
+        """Records of one saved tensor for the current step."""
+        self._records().add(((name, plan, host, reductions, shape, dtype),))
+
+    def _hand_over(self) -> None:
+        """Give the current step's records to the sinks."""
+        batch, self._batch = self._batch, None
+        if batch is not None:
+            self._write_batch(batch)
+
+    def _write_batch(self, batch: StepRecords) -> None:
+        """Give a finished step's records (the current one's, or an earlier one's) to the sinks."""
+        if not batch.records:
             return
-        records, self._records = self._records, []
-        if self._writer is not None:
-            self._writer.add(self.step, self.mode.name, self.mode_steps[self.mode], records)
+        done = batch.finish()
+        if self._store is not None:
+            self._store.write(done)
+        if self._mirrors is not None:
+            self._mirrors.write(done)
 
     def close(self, _stopped: str | None = None) -> None:
-        """Publish what is pending, mark the end of training, release the writer. Idempotent."""
+        """Publish what is pending, mark the end of training, release the sinks. Idempotent."""
         if self._closed:
             return
         self._closed = True
@@ -306,21 +312,30 @@ class BaseHook(SavingMixin):
         try:
             self._detach()
         finally:
-            if self._writer is not None:
-                self._flush_records()
-                self._writer.set_progress(self.step + 1, self.mode.name, self.mode_steps[self.mode] + 1)
-                self._write_metadata()
-                end: dict[str, Any] = {"hook_errors": self.error_count, "steps": self.step}
-                if _stopped:
-                    end["stopped"] = _stopped
-                self._writer.close(end_info=end)
-            if self._tb is not None:
-                self._tb.close()
-            if self.tracker is not None and hasattr(self.tracker, "flush"):
-                self.tracker.flush()
+            try:
+                if self._store is not None:
+                    self._hand_over()
+                    self._store.set_progress(self.step + 1, self.mode.name, self.mode_steps[self.mode] + 1)
+                    self._write_metadata()
+                    end: dict[str, Any] = {"hook_errors": self.error_count, "steps": self.step}
+                    if _stopped:
+                        end["stopped"] = _stopped
+                    self._store.close(end_info=end)
+                elif self._mirrors is not None:
+                    self._hand_over()
+            finally:
+                if self._mirrors is not None:
+                    self._mirrors.close()
+
+    def flush(self) -> None:
+        """Publish every step handed over so far (the trial store and the mirrors)."""
+        if self._store is not None:
+            self._store.flush()
+        if self._mirrors is not None:
+            self._mirrors.flush()
 
     def _detach(self) -> None:
-        """Framework hooks remove their framework hook handles here."""
+        """Framework hooks remove their attachments (framework hook handles) here."""
 
     def __enter__(self) -> BaseHook:
         return self
@@ -341,3 +356,60 @@ class BaseHook(SavingMixin):
         """Count and log an internal error loudly; the caller re-raises it."""
         self.error_count += 1
         log.error("smdbg %s hook: %s failed: %s", self.framework, where, error, exc_info=error)
+
+    # -- smdebug's saving calls ----------------------------------------------------------------
+    def _to_numpy(self, value: Any) -> np.ndarray[Any, Any]:
+        """Framework hooks convert their tensors to numpy here."""
+        return np.asarray(value)
+
+    def _save_numpy(self, name: str, array: Any) -> None:
+        """Save a host value (numpy array or number) under the plan for ``name``."""
+        plan = self.planner.plan(name)
+        if plan is None:
+            return
+        self._check_open()
+        host = np.array(array, copy=True)
+        if host.dtype.kind not in "biufc":
+            host = host.astype(np.float64)
+        reductions = compute_reductions(host, plan.reductions) if plan.reductions else {}
+        self._emit(name, plan, host if plan.raw else None, reductions, tuple(host.shape), str(host.dtype))
+
+    def save_scalar(self, name: str, value: float, sm_metric: bool = False, timestamp: float | None = None) -> None:
+        """Save a scalar at the current step (always, whatever the save config), in ``scalars``;
+        mirrored to the tracker (with ``timestamp``) if there is one."""
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"save_scalar name={name!r}: expected a non-empty string")
+        try:
+            v = float(value) if isinstance(value, (int, float)) else float(self._to_numpy(value).reshape(-1)[0])
+        except (TypeError, ValueError, IndexError) as e:
+            raise TypeError(f"save_scalar({name!r}, {value!r}): expected a number") from e
+        self._check_open()
+        colls = ("scalars",) + tuple(c for c in self.planner.members(name) if c != "scalars")
+        host = np.asarray(v, dtype=np.float64)
+        self._records().add_metric((name, TensorPlan(colls, (), True, True), host, {}, (), "float64"), timestamp)
+
+    def save_tensor(
+        self, tensor_name: str, tensor_value: Any, collections_to_write: str | Iterable[str] = "default"
+    ) -> None:
+        """Save a tensor the script computed, in the given collections (created and included if new),
+        at the current step if one of them is saved now."""
+        if not isinstance(tensor_name, str) or not tensor_name:
+            raise ValueError(f"save_tensor tensor_name={tensor_name!r}: expected a non-empty string")
+        names = [collections_to_write] if isinstance(collections_to_write, str) else list(collections_to_write)
+        for cname in names:
+            coll = self.collections.get(cname)
+            if tensor_name not in coll.tensor_names:
+                coll.add_tensor_name(tensor_name)
+            self.include_collection(cname)
+        if self._saving:
+            self._save_numpy(tensor_name, self._to_numpy(tensor_value))
+
+    def record_tensor_value(self, tensor_name: str, tensor_value: Any) -> None:
+        """Save a value under ``tensor_name`` if its collections are saved now (smdebug's API)."""
+        if not isinstance(tensor_name, str) or not tensor_name:
+            raise ValueError(f"record_tensor_value tensor_name={tensor_name!r}: expected a non-empty string")
+        if not [c for c in self.planner.members(tensor_name) if c != "all"]:
+            self.collections.get("default").add_tensor_name(tensor_name)
+            self.include_collection("default")
+        if self._saving:
+            self._save_numpy(tensor_name, self._to_numpy(tensor_value))

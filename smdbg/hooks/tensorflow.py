@@ -1,11 +1,5 @@
-"""TensorFlow hooks: graph-mode ``SessionHook`` and the Keras 3 ``KerasHook`` (also for custom
-TF2 loops with ``wrap_tape``). Importing this module imports TensorFlow."""
+"""``smdbg.hooks.tensorflow``: the TensorFlow hooks' import path before the ``tf/`` folder (kept)."""
 
-from __future__ import annotations
-
-from smdbg.hooks._tf_keras import KerasHook, WrappedTape
-from smdbg.hooks._tf_session import SessionHook, WrappedOptimizer
-
-EstimatorHook = SessionHook
+from smdbg.hooks.tf import EstimatorHook, KerasHook, SessionHook, WrappedOptimizer, WrappedTape
 
 __all__ = ["SessionHook", "EstimatorHook", "KerasHook", "WrappedOptimizer", "WrappedTape"]

@@ -16,7 +16,7 @@ ROOT = Path(smdbg.__file__).parent
 # Reading a variable (not forwarding the whole environment to a child process).
 READ = re.compile(r"os\.environ\.get\(|os\.getenv\(|os\.environ\[[^\]]")
 # Files another change is moving; their reads switch to smdbg._settings when it lands.
-PENDING = {"cli.py", "hooks/base.py", "hooks/_tf_common.py"}
+PENDING = {"cli.py"}
 
 
 def test_no_module_reads_the_environment_but_settings() -> None:

@@ -65,8 +65,8 @@ def test_a_damaged_segment_is_named_without_page_checksums(tmp_path: object) -> 
         byte = f.read(1)
         f.seek(40)
         f.write(bytes([byte[0] ^ 0xFF]))
+    trial = smdbg.create_trial(out, on_corrupt="warn")
+    # Opened from the worker's manifest: the segment is verified when first read (here: asked about).
     with pytest.warns(UserWarning, match="CRC-32"):
-        trial = smdbg.create_trial(out, on_corrupt="warn")
-        names = trial.tensor_names()
-    assert names == []
-    assert any("CRC-32" in why for why in trial.corrupt_segments.values())
+        corrupt = trial.corrupt_segments
+    assert any("CRC-32" in why for why in corrupt.values())

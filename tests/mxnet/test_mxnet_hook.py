@@ -89,7 +89,7 @@ def test_default_config_saves_losses_only_and_child_hooks_stay_off(out_dir: str)
     hook.register_block(net)
     hook.register_block(loss_fn)
     hook.wrap_trainer(trainer)
-    assert not hook._child_hooked  # weights/losses only: no hooks on the child blocks
+    assert not hook.attached.child_hooked  # weights/losses only: no hooks on the child blocks
     seen = train(net, loss_fn, trainer, batches(12))
     hook.close()
     trial = smd.create_trial(out_dir)

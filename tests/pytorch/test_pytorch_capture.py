@@ -14,10 +14,10 @@ from pytorch_testlib import Net, batch
 
 import smdbg.pytorch as smd
 from smdbg.collections import CollectionManager
-from smdbg.hooks._host_pool import HostPool
 from smdbg.hooks._plan import SavePlanner
-from smdbg.hooks._torch_capture import grouped_reductions
-from smdbg.hooks._torch_cpu import per_tensor
+from smdbg.hooks.torch._capture import grouped_reductions
+from smdbg.hooks.torch._cpu import per_tensor
+from smdbg.hooks.torch._host_pool import HostPool
 from smdbg.reductions import compute_reductions
 
 KEYS = ["mean", "max", "min", "std", "l1", "l2", "abs_max", "abs_mean"]
@@ -127,7 +127,7 @@ def test_capture_agrees_with_numpy_for_odd_tensors() -> None:
     """The capture gives numpy's definitions, for odd tensors too (one-element tensors are
     reduced on the host, the others with batched kernels)."""
     from smdbg.hooks._plan import TensorPlan
-    from smdbg.hooks._torch_capture import StepCapture
+    from smdbg.hooks.torch._capture import StepCapture
 
     keys = ("mean", "max", "min", "std", "variance", "sum", "l1", "l2", "abs_max", "abs_mean")
     plan = TensorPlan(("weights",), keys, True, False)
@@ -186,7 +186,7 @@ def _want(t: torch.Tensor) -> np.ndarray:
 def test_cpu_reductions_follow_numpy_definitions() -> None:
     """The CPU kernels (torch sums, numpy max/min, BLAS dot for the l2 norm) against the numpy
     definitions, for odd dtypes, layouts and non-finite values."""
-    from smdbg.hooks._torch_cpu import cpu_reductions
+    from smdbg.hooks.torch._cpu import cpu_reductions
 
     for name, t in _odd_tensors().items():
         with torch.no_grad():
@@ -200,7 +200,7 @@ def test_cpu_reductions_follow_numpy_definitions() -> None:
 
 
 def test_cpu_l2_norm_of_huge_values_does_not_overflow() -> None:
-    from smdbg.hooks._torch_cpu import cpu_reductions
+    from smdbg.hooks.torch._cpu import cpu_reductions
 
     t = torch.full((4,), 3e20)  # float32 squares overflow; the norm itself does not
     assert cpu_reductions(t, ("l2",))["l2"] == pytest.approx(6e20, rel=1e-6)
@@ -209,8 +209,8 @@ def test_cpu_l2_norm_of_huge_values_does_not_overflow() -> None:
 def test_flat_segment_reductions_match_numpy(monkeypatch: pytest.MonkeyPatch) -> None:
     """The GPU path reduces many tensors over one flat buffer with segmented reductions; the
     same code checked here on CPU tensors, across several flat chunks."""
-    from smdbg.hooks import _torch_flat
-    from smdbg.hooks._torch_flat import FLAT_KEYS, SegmentLayouts, flat_reductions
+    from smdbg.hooks.torch import _flat as _torch_flat
+    from smdbg.hooks.torch._flat import FLAT_KEYS, SegmentLayouts, flat_reductions
 
     keys = sorted(FLAT_KEYS)
     layouts = SegmentLayouts()

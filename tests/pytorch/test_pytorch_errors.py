@@ -76,7 +76,7 @@ def test_write_failure_is_raised_to_the_script_and_trial_stays_readable(tmp_path
     hook.register_module(net)
     hook.wrap_optimizer(opt)
     _train(net, opt, 3)
-    hook._writer.flush()
+    hook.flush()
     events = tmp_path / "events" / "worker_0"
     aside = tmp_path / "aside"
     shutil.move(events, aside)

@@ -104,7 +104,7 @@ def test_cuda_raw_tensors_without_device_sync(tmp_path) -> None:
 def test_cuda_flat_segment_reductions_match_numpy() -> None:
     """The segmented reductions of many tensors (the saved-step path on a GPU) give numpy's
     values, NaN included, and launch nothing that waits for the device."""
-    from smdbg.hooks._torch_flat import FLAT_KEYS, SegmentLayouts, flat_reductions
+    from smdbg.hooks.torch._flat import FLAT_KEYS, SegmentLayouts, flat_reductions
     from smdbg.reductions import compute_reductions
 
     g = torch.Generator(device="cuda").manual_seed(0)

@@ -85,7 +85,7 @@ def reductions_only() -> None:
         train = hook.wrap_optimizer(tf.train.AdamOptimizer(0.01)).minimize(loss)
         with tf.train.MonitoredSession(hooks=[hook]) as sess:
             sess.run(train, {x: np.ones((2, 4), np.float32)})
-            fetches = hook._fetches()
+            fetches = hook.attached.fetches(hook.planner)
             results["reduced_fetches"] = {n: sorted(e) for n, e in fetches.items()}
             sess.run(train, {x: np.ones((2, 4), np.float32)})
 

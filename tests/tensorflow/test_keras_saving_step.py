@@ -14,7 +14,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 keras = pytest.importorskip("keras")
 tf = pytest.importorskip("tensorflow")
 import smdbg.tensorflow as smd  # noqa: E402
-from smdbg.hooks._tf_common import reduction_vector  # noqa: E402
+from smdbg.hooks.tf._common import reduction_vector  # noqa: E402
 from smdbg.reductions import compute_reductions  # noqa: E402
 
 RED = smd.ReductionConfig(reductions=["mean"], abs_reductions=["max"], norms=["l2"])

@@ -14,17 +14,16 @@ monkey-patched on a class: probes are instance attributes, removed again by ``re
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 import tensorflow as tf
 
-from smdbg.hooks._tf_common import FLOAT_DTYPES, is_scalar, reduction_vector, variable_name
+from smdbg.collections import CollectionManager
+from smdbg.hooks._plan import SavePlanner
+from smdbg.hooks.tf._common import FLOAT_DTYPES, is_scalar, reduction_vector, variable_name
 
-if TYPE_CHECKING:  # pragma: no cover
-    from smdbg.hooks._tf_keras import KerasHook
-
-__all__ = ["Layouts", "Recorder", "StepFunctions"]
+__all__ = ["Layouts", "Recorder", "SavingHost", "StepFunctions"]
 
 _KINDS = {"train": ("train_step", "train_function", "make_train_function"),
           "test": ("test_step", "test_function", "make_test_function"),
@@ -55,10 +54,26 @@ def _float_leaves(value: Any) -> list[Any]:
     return [t for t in tf.nest.flatten(value) if isinstance(t, tf.Tensor) and t.dtype in FLOAT_DTYPES]
 
 
+class SavingHost(Protocol):
+    """What :class:`StepFunctions` needs of the Keras hook it serves."""
+
+    collections: CollectionManager
+    planner: SavePlanner
+    _saving: bool
+    _closed: bool
+    _recorder: Recorder
+
+    def _save_eager(self, tensors: dict[str, Any]) -> None: ...
+
+    def _emit_saved(self, packed: dict[str, Any]) -> None: ...
+
+    def _watched_variables(self, model: Any) -> list[Any]: ...
+
+
 class StepFunctions:
     """Installs dispatchers on one model and builds/caches the saving variants."""
 
-    def __init__(self, hook: KerasHook, model: Any) -> None:
+    def __init__(self, hook: SavingHost, model: Any) -> None:
         self.hook = hook
         self.model = model
         self.recorder = hook._recorder

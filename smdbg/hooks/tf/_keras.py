@@ -8,14 +8,15 @@ the batch loss ``loss``, metrics by their log name (``accuracy`` ...).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import keras
 import tensorflow as tf
 
 from smdbg.exceptions import StopTrainingRequested
-from smdbg.hooks._tf_common import TFHookBase, is_bias, variable_name
-from smdbg.hooks._tf_keras_step import Recorder, StepFunctions, _float_leaves
+from smdbg.hooks.tf._common import TFHookBase, is_bias, variable_name
+from smdbg.hooks.tf._keras_step import Recorder, StepFunctions, _float_leaves
 from smdbg.modes import ModeKeys
 
 __all__ = ["KerasHook", "WrappedTape"]
@@ -64,7 +65,34 @@ class WrappedTape:
         return grads
 
 
-class KerasHook(TFHookBase, keras.callbacks.Callback):
+class OptimizerProbes:
+    """Keras optimizers whose ``apply`` is wrapped (an attribute of the instance, no class is
+    patched) so that a callback sees the gradients first; :meth:`restore` unwraps them all."""
+
+    def __init__(self) -> None:
+        self._wrapped: list[Any] = []
+
+    def wrap(self, optimizer: Any, on_apply: Callable[[Any, Any], None]) -> None:
+        if any(o is optimizer for o in self._wrapped):
+            return
+        orig = optimizer.apply
+
+        def apply(grads: Any, trainable_variables: Any = None) -> Any:
+            tvars = trainable_variables if trainable_variables is not None else optimizer._trainable_variables
+            on_apply(grads, tvars)
+            return orig(grads, trainable_variables)
+
+        optimizer.apply = apply
+        self._wrapped.append(optimizer)
+
+    def restore(self) -> None:
+        for opt in self._wrapped:
+            if "apply" in opt.__dict__:
+                object.__delattr__(opt, "apply")
+        self._wrapped = []
+
+
+class KerasHook(TFHookBase, keras.callbacks.Callback):  # type: ignore[misc]
     """Saves weights, biases, gradients, layer inputs/outputs, losses and metrics of a Keras 3
     model trained with ``fit`` (compiled or ``run_eagerly``), ``evaluate`` and ``predict``.
 
@@ -78,7 +106,7 @@ class KerasHook(TFHookBase, keras.callbacks.Callback):
         self._steps: StepFunctions | None = None
         self._mode_stack: list[ModeKeys] = []
         self._loop_step_open = False
-        self._wrapped_opts: list[Any] = []
+        self._opt_probes = OptimizerProbes()
         self._saved_this_step: set[str] = set()
         TFHookBase.__init__(self, *args, **kwargs)
         keras.callbacks.Callback.__init__(self)
@@ -140,32 +168,26 @@ class KerasHook(TFHookBase, keras.callbacks.Callback):
                 f"wrap_optimizer({type(optimizer).__module__}.{type(optimizer).__name__}): expected a "
                 "keras.optimizers.Optimizer; for a tf.compat.v1.train.Optimizer in graph mode use smd.SessionHook"
             )
-        if any(o is optimizer for o in self._wrapped_opts):
-            return optimizer
-        orig = optimizer.apply
-        hook = self
-
-        def apply(grads: Any, trainable_variables: Any = None) -> Any:
-            tvars = trainable_variables if trainable_variables is not None else optimizer._trainable_variables
-            rec = hook._recorder
-            if rec.active or (hook._saving and tf.executing_eagerly() and not hook._closed):
-                found: dict[str, Any] = {}
-                for g, v in zip(grads, tvars):
-                    if g is None:
-                        continue
-                    leaves = _float_leaves(tf.convert_to_tensor(g))
-                    if leaves:
-                        found["gradients/" + variable_name(v)] = leaves[0]
-                if rec.active:
-                    for k, t in found.items():
-                        rec.add(k, t)
-                else:
-                    hook._save_eager(found)
-            return orig(grads, trainable_variables)
-
-        optimizer.apply = apply
-        self._wrapped_opts.append(optimizer)
+        self._opt_probes.wrap(optimizer, self._on_apply)
         return optimizer
+
+    def _on_apply(self, grads: Any, tvars: Any) -> None:
+        """A wrapped optimizer's ``apply``: record (while a saving step is traced) or save
+        (eagerly, on a saved step) the gradients it was given."""
+        rec = self._recorder
+        if rec.active or (self._saving and tf.executing_eagerly() and not self._closed):
+            found: dict[str, Any] = {}
+            for g, v in zip(grads, tvars):
+                if g is None:
+                    continue
+                leaves = _float_leaves(tf.convert_to_tensor(g))
+                if leaves:
+                    found["gradients/" + variable_name(v)] = leaves[0]
+            if rec.active:
+                for k, t in found.items():
+                    rec.add(k, t)
+            else:
+                self._save_eager(found)
 
     def wrap_tape(self, tape: Any) -> WrappedTape:
         """Wrap a ``tf.GradientTape`` of a custom TF2 loop (see :class:`WrappedTape`)."""
@@ -292,7 +314,4 @@ class KerasHook(TFHookBase, keras.callbacks.Callback):
     def _detach(self) -> None:
         if self._steps is not None:
             self._steps.restore()
-        for opt in self._wrapped_opts:
-            if "apply" in opt.__dict__:
-                object.__delattr__(opt, "apply")
-        self._wrapped_opts = []
+        self._opt_probes.restore()

@@ -2,12 +2,12 @@
 
 On a GPU, the reductions of a group of tensors are computed together: the common ones (mean,
 sum, max, min, abs max, norms ...) over one flat buffer with segmented reductions
-(:mod:`smdbg.hooks._torch_flat`, about ten kernels per step whatever the number of tensors),
+(:mod:`smdbg.hooks.torch._flat`, about ten kernels per step whatever the number of tensors),
 variance and std with one stack and kernel per shape. The results stay on the device as small
 vectors; at the end of the step all result vectors of a device are concatenated and copied to
 pinned host memory with ``non_blocking=True``; a CUDA event marks when the copy is done, so
 nothing here synchronises the device. On the CPU each tensor is reduced at once to Python
-floats with the fastest kernels there (:mod:`smdbg.hooks._torch_cpu`).
+floats with the fastest kernels there (:mod:`smdbg.hooks.torch._cpu`).
 
 The per-tensor Python work is kept small on purpose: a saved step of a model with a few hundred
 parameters calls in here for every weight and gradient, and on a GPU that host time is what a
@@ -25,10 +25,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from smdbg.hooks._host_pool import HostPool
 from smdbg.hooks._plan import TensorPlan
-from smdbg.hooks._torch_cpu import cpu_reductions, per_tensor
-from smdbg.hooks._torch_flat import FLAT_KEYS, SegmentLayouts, compute_dtype, flat_reductions
+from smdbg.hooks.torch._cpu import cpu_reductions, per_tensor
+from smdbg.hooks.torch._flat import FLAT_KEYS, SegmentLayouts, compute_dtype, flat_reductions
+from smdbg.hooks.torch._host_pool import HostPool
 from smdbg.reductions import compute_reductions, scalar_reductions
 
 __all__ = [
@@ -76,7 +76,7 @@ def tensors_of(value: Any) -> Sequence[torch.Tensor]:
 def batch_reductions(tensors: Sequence[torch.Tensor], key: str) -> torch.Tensor:
     """One reduction of each tensor as a 1-d tensor, computed with as few kernels (and Python
     calls) as the key allows. Tensors are non-empty, on one GPU, in one compute dtype (CPU
-    tensors are reduced one by one, see :mod:`smdbg.hooks._torch_cpu`)."""
+    tensors are reduced one by one, see :mod:`smdbg.hooks.torch._cpu`)."""
     ts = list(tensors)
     if key in ("l2", "abs_l2"):
         return torch.stack(torch._foreach_norm(ts, 2))
@@ -133,7 +133,8 @@ def _per_row(key: str, x: torch.Tensor) -> torch.Tensor:
     if name == "l1":
         return x.abs().sum(1)
     if name == "l2":
-        return torch.linalg.vector_norm(x, dim=1)
+        norms: torch.Tensor = torch.linalg.vector_norm(x, dim=1)
+        return norms
     raise ValueError(f"unknown reduction key {key!r}")
 
 
@@ -359,7 +360,7 @@ class StepCapture:
         }  # fmt: skip
         for device in devices:
             with torch.cuda.device(device):
-                ev = torch.cuda.Event()
+                ev = torch.cuda.Event()  # type: ignore[no-untyped-call]
                 ev.record()
             events.append(ev)
         pending = PendingStep(self.entries, results, events, info)

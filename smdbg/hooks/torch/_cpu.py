@@ -19,7 +19,7 @@ import math
 import numpy as np
 import torch
 
-from smdbg.hooks._torch_flat import compute_dtype
+from smdbg.hooks.torch._flat import compute_dtype
 
 __all__ = ["cpu_reductions", "per_tensor"]
 
@@ -66,7 +66,8 @@ def per_tensor(key: str, t: torch.Tensor) -> torch.Tensor:
     if name == "l1":
         return x.abs().sum()
     if name == "l2":
-        return torch.linalg.vector_norm(x)
+        norm: torch.Tensor = torch.linalg.vector_norm(x)
+        return norm
     raise ValueError(f"unknown reduction key {key!r}")
 
 

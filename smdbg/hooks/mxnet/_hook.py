@@ -20,7 +20,6 @@ accumulation over several forwards is one step), otherwise at the model's next f
 
 from __future__ import annotations
 
-import functools
 import logging
 import sys
 import warnings
@@ -29,9 +28,10 @@ from typing import Any
 
 import numpy as np
 
-from smdbg.hooks._mx_import import import_mxnet
 from smdbg.hooks.base import BaseHook, guarded
-from smdbg.modes import ModeKeys
+from smdbg.hooks.mxnet._attach import GluonAttachments
+from smdbg.hooks.mxnet._import import import_mxnet
+from smdbg.modes import ModeKeys, ModeLike, parse_mode
 from smdbg.reductions import compute_reductions
 
 mx = import_mxnet()
@@ -71,13 +71,7 @@ class Hook(BaseHook):
     default_include_collections = ("losses", "scalars")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        self._blocks: list[Any] = []  # registered model (non-loss) blocks; the first drives steps
-        self._registered: set[int] = set()
-        self._children: dict[int, list[Any]] = {}  # registered block -> its descendant blocks
-        self._child_hooked: set[int] = set()
-        self._handles: list[Any] = []
-        self._trainers: dict[int, tuple[Any, Any, Any]] = {}  # id -> (trainer, step, update)
-        self._params: list[tuple[str, Any]] = []
+        self.attached = GluonAttachments()
         self._forwarded = False
         self._seen: set[str] = set()
         self._child_calls = 0
@@ -119,28 +113,15 @@ class Hook(BaseHook):
             )
         if self._closed:
             self._check_open()  # raises WriterClosedError
-        if id(block) in self._registered:
+        if self.attached.is_registered(block):
             log.warning("smdbg: the hook is already registered to block %s; ignored", block.name)
             return
-        self._registered.add(id(block))
         if isinstance(block, mx.gluon.loss.Loss):
-            self._handles.append(block.register_forward_hook(self._on_loss_forward))
+            self.attached.add_loss(block, self._on_loss_forward)
             return
-        primary = not self._blocks
-        self._blocks.append(block)
-        seen = {n for n, _ in self._params}
-        for param in block.collect_params().values():
-            if param.name not in seen:
-                seen.add(param.name)
-                self._params.append((param.name, param))
-        descendants: list[Any] = []
-        block.apply(lambda b: descendants.append(b) if b is not block else None)
-        self._children[id(block)] = descendants
-        if primary:
-            self._handles.append(block.register_forward_pre_hook(self._on_model_pre_forward))
-        self._handles.append(block.register_forward_hook(self._on_model_forward))
+        self.attached.add_model(block, self._on_model_pre_forward, self._on_model_forward)
         if self._needs_child_hooks():
-            self._hook_children(block)
+            self.attached.hook_children(block, self._on_child_forward)
 
     def register_hook(self, block: Any) -> None:
         """smdebug's alias of :meth:`register_block`."""
@@ -154,26 +135,7 @@ class Hook(BaseHook):
                 f"wrap_trainer() got {_describe(trainer)}: expected an mxnet.gluon.Trainer"
                 " (gluon.Trainer(net.collect_params(), 'sgd', ...))"
             )
-        if id(trainer) in self._trainers:
-            return trainer
-        step, update = trainer.step, trainer.update
-
-        @functools.wraps(step)
-        def wrapped_step(*args: Any, **kwargs: Any) -> Any:
-            self._before_update()
-            out = step(*args, **kwargs)
-            self._after_update()
-            return out
-
-        @functools.wraps(update)
-        def wrapped_update(*args: Any, **kwargs: Any) -> Any:
-            self._before_update()
-            out = update(*args, **kwargs)
-            self._after_update()
-            return out
-
-        trainer.step, trainer.update = wrapped_step, wrapped_update
-        self._trainers[id(trainer)] = (trainer, step, update)
+        self.attached.wrap_trainer(trainer, self._before_update, self._after_update)
         return trainer
 
     def _needs_child_hooks(self) -> bool:
@@ -186,24 +148,15 @@ class Hook(BaseHook):
                 return True
         return False
 
-    def _hook_children(self, block: Any) -> None:
-        if id(block) in self._child_hooked:
-            return
-        self._child_hooked.add(id(block))
-        for child in self._children[id(block)]:
-            if isinstance(child, mx.gluon.loss.Loss) or id(child) in self._registered:
-                continue
-            self._handles.append(child.register_forward_hook(self._on_child_forward))
-
     def include_collection(self, name: str) -> None:
         super().include_collection(name)
-        if self._blocks and self._needs_child_hooks():
-            for block in self._blocks:
-                self._hook_children(block)
+        if self.attached.blocks and self._needs_child_hooks():
+            for block in self.attached.blocks:
+                self.attached.hook_children(block, self._on_child_forward)
 
     # -- step boundaries -----------------------------------------------------------------------------
     def _trainer_drives(self) -> bool:
-        return bool(self._trainers) and self.mode in (ModeKeys.TRAIN, ModeKeys.GLOBAL)
+        return self.attached.has_trainers() and self.mode in (ModeKeys.TRAIN, ModeKeys.GLOBAL)
 
     def _advance(self) -> None:
         self._forwarded = False
@@ -230,7 +183,7 @@ class Hook(BaseHook):
         if first:
             self._save_parameters()
         self._save_io(block.name, inputs, outputs, with_inputs=True)
-        if block is self._blocks[0]:
+        if block is self.attached.blocks[0]:
             self._check_hybridized(block)
 
     @guarded("a child block's forward hook")
@@ -253,10 +206,8 @@ class Hook(BaseHook):
     def _after_update(self) -> None:
         self._advance()
 
-    def set_mode(self, mode: Any) -> None:
+    def set_mode(self, mode: ModeLike) -> None:
         """Switch mode; a step with a forward in the old mode ends here (its gradients saved)."""
-        from smdbg.modes import parse_mode
-
         new = parse_mode(mode)
         if new is not self.mode and self._forwarded and not self._closed:
             self._end_step(save_gradients=not self._trainer_drives())
@@ -274,19 +225,14 @@ class Hook(BaseHook):
         super().close(_stopped)
 
     def _detach(self) -> None:
-        handles, self._handles = self._handles, []
-        for h in handles:
-            h.detach()
-        for trainer, step, update in self._trainers.values():
-            trainer.step, trainer.update = step, update
-        self._trainers.clear()
+        self.attached.detach()
 
     # -- saving -----------------------------------------------------------------------------------------
     def _check_hybridized(self, block: Any) -> None:
         if (
             self._child_calls == 0
-            and id(block) in self._child_hooked
-            and self._children.get(id(block))
+            and id(block) in self.attached.child_hooked
+            and self.attached.children.get(id(block))
             and id(block) not in self._hybrid_warned
         ):
             self._hybrid_warned.add(id(block))
@@ -322,7 +268,7 @@ class Hook(BaseHook):
             self._save_nd(f"{block_name}_output_{i}", y)
 
     def _save_parameters(self) -> None:
-        for name, param in self._params:
+        for name, param in self.attached.params:
             if self.planner.plan(name) is None:
                 continue
             try:
@@ -332,7 +278,7 @@ class Hook(BaseHook):
             self._save_nd(name, data)
 
     def _save_gradients(self) -> None:
-        for name, param in self._params:
+        for name, param in self.attached.params:
             if param.grad_req == "null":
                 continue
             gname = GRADIENT_PREFIX + name

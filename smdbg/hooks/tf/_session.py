@@ -17,14 +17,11 @@ import numpy as np
 import tensorflow as tf
 
 from smdbg.exceptions import StopTrainingRequested
-from smdbg.hooks._tf_common import (
-    FLOAT_DTYPES,
+from smdbg.hooks.tf._common import (
     TFHookBase,
-    is_bias,
-    is_scalar,
-    reduction_vector,
     variable_name,
 )
+from smdbg.hooks.tf._graph import GraphAttachment
 
 __all__ = ["SessionHook", "WrappedOptimizer"]
 
@@ -84,13 +81,8 @@ class SessionHook(TFHookBase, _v1.train.SessionRunHook):  # type: ignore[name-de
     default_include_collections = ("losses",)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        self._extra: dict[str, Any] = {}  # name -> graph tensor (gradients, add_to_collection)
-        self._host_names: set[str] = set()
-        self._optimizers: list[Any] = []
-        self._graph: Any = None
-        self._vectors: dict[str, tuple[tuple[str, ...], Any]] = {}  # name -> (keys, reduction vector op)
-        self._tensors: dict[str, Any] = {}
-        self._fetch_cache: dict[tuple[Any, ...], dict[str, Any]] = {}
+        self.attached = GraphAttachment()
+        self._host_names: set[str] = set()  # names saved from host values (save_tensor ...)
         self._pending: dict[str, Any] | None = None
         super().__init__(*args, **kwargs)
 
@@ -105,14 +97,14 @@ class SessionHook(TFHookBase, _v1.train.SessionRunHook):  # type: ignore[name-de
                 "tf.compat.v1.train.Optimizer (e.g. tf.compat.v1.train.AdamOptimizer) for graph mode; "
                 "for a Keras optimizer use smd.KerasHook(...).wrap_optimizer, for a custom TF2 loop hook.wrap_tape"
             )
-        self._optimizers.append(optimizer)
+        self.attached.optimizers.append(optimizer)
         return WrappedOptimizer(optimizer, self)
 
     def _add_gradient(self, grad: Any, var: Any) -> None:
         if isinstance(grad, tf.IndexedSlices):
             grad = tf.convert_to_tensor(grad)
         name = "gradients/" + variable_name(var)
-        self._extra[name] = grad
+        self.attached.add(name, grad)
         self.collections.get("gradients").add_tensor_name(name)
 
     def add_to_collection(self, collection_name: str, tensor: Any) -> None:
@@ -128,7 +120,7 @@ class SessionHook(TFHookBase, _v1.train.SessionRunHook):  # type: ignore[name-de
                 f"add_to_collection({collection_name!r}, {tensor!r}): expected a graph tf.Tensor or tf.Variable; "
                 "to save a value you computed, use hook.save_tensor(name, value)"
             )
-        self._extra[name] = value
+        self.attached.add(name, value)
         self.collections.get(collection_name).add_tensor_name(name)
 
     def save_tensor(self, tensor_name: str, tensor_value: Any, collections_to_write: Any = "default") -> None:
@@ -139,44 +131,11 @@ class SessionHook(TFHookBase, _v1.train.SessionRunHook):  # type: ignore[name-de
         self._host_names.add(tensor_name)
         super().record_tensor_value(tensor_name, tensor_value)
 
-    def _universe(self, graph: Any) -> dict[str, Any]:
-        """Every tensor the hook may fetch, by saved name."""
-        out: dict[str, Any] = {}
-        if any(self.collections.get(c).include_regex for c in self.planner.included):
-            for op in graph.get_operations():
-                if op.type in ("Const", "NoOp", "VarHandleOp", "VariableV2") or _in_control_flow(op):
-                    continue
-                for t in op.outputs:
-                    if t.dtype in FLOAT_DTYPES and t.dtype.base_dtype == t.dtype:
-                        out[t.name] = t
-        for v in _v1.trainable_variables():
-            name = variable_name(v)
-            out[name] = v.value()
-            self.collections.get("biases" if is_bias(name) else "weights").add_tensor_name(name)
-        for opt in self._optimizers:
-            for v in opt.variables():
-                name = variable_name(v)
-                out[name] = v.value()
-                self.collections.get("optimizer_variables").add_tensor_name(name)
-        for t in _v1.get_collection(_v1.GraphKeys.LOSSES):
-            out[t.name] = t
-            self.collections.get("losses").add_tensor_name(t.name)
-        for name, t in self._extra.items():
-            if t.graph is not graph:
-                raise ValueError(
-                    f"tensor {name!r} was added to the hook from another graph than the one the session runs; "
-                    "expected tensors of the session's graph: build the model, hook.add_to_collection and "
-                    "wrap_optimizer(...).minimize in the same graph as the MonitoredSession"
-                )
-            out[name] = t
-        return out
-
     def begin(self) -> None:
         """Called by MonitoredSession before the graph is finalized: build the reduction ops."""
         try:
             graph = _v1.get_default_graph()
-            self._graph = graph
-            universe = self._universe(graph)
+            universe = self.attached.universe(graph, self.collections, self.planner.included)
             for cname in self.planner.included:
                 for tname in sorted(self.collections.get(cname).tensor_names):
                     if tname not in universe and tname not in self._host_names:
@@ -185,17 +144,7 @@ class SessionHook(TFHookBase, _v1.train.SessionRunHook):  # type: ignore[name-de
                             "expected a tensor name of this graph (see graph.get_operations()); "
                             "fix the name or remove it from the collection"
                         )
-            self._tensors = {}
-            self._vectors = {}
-            with graph.as_default(), tf.name_scope("smdbg_reductions"):
-                for name, t in universe.items():
-                    keys = self._possible_keys(name)
-                    if keys is None:
-                        continue
-                    self._tensors[name] = t
-                    if keys:
-                        self._vectors[name] = (keys, reduction_vector(t, keys))
-            self._fetch_cache.clear()
+            self.attached.build(graph, universe, self._possible_keys)
         except Exception as e:
             self._report_error("begin", e)
             raise
@@ -214,31 +163,12 @@ class SessionHook(TFHookBase, _v1.train.SessionRunHook):  # type: ignore[name-de
         return tuple(keys)
 
     # -- the run loop --------------------------------------------------------------------------
-    def _fetches(self) -> dict[str, Any]:
-        key = tuple(sorted(self.planner.active))
-        fetches = self._fetch_cache.get(key)
-        if fetches is None:
-            fetches = {}
-            for name, t in self._tensors.items():
-                plan = self.planner.plan(name)
-                if plan is None:
-                    continue
-                entry: dict[str, Any] = {}
-                if plan.reductions and name in self._vectors:
-                    entry["red"] = self._vectors[name][1]
-                if plan.raw or is_scalar(t):
-                    entry["raw"] = t
-                if entry:
-                    fetches[name] = entry
-            self._fetch_cache[key] = fetches
-        return fetches
-
     def before_run(self, run_context: Any) -> Any:
         if not self._saving or self._closed:
             return None
         try:
             self._check_open()
-            self._pending = self._fetches()
+            self._pending = self.attached.fetches(self.planner)
             return _v1.train.SessionRunArgs(fetches=self._pending) if self._pending else None
         except Exception as e:
             self._report_error("before_run", e)
@@ -265,11 +195,11 @@ class SessionHook(TFHookBase, _v1.train.SessionRunHook):  # type: ignore[name-de
                 continue
             red = None
             if "red" in vals:
-                keys = self._vectors[name][0]
+                keys = self.attached.vectors[name][0]
                 full = dict(zip(keys, np.asarray(vals["red"]).tolist()))
                 red = np.array([full[k] for k in plan.reductions], dtype=np.float64)
             raw = np.asarray(vals["raw"]) if "raw" in vals else None
-            t = self._tensors[name]
+            t = self.attached.tensors[name]
             shape = tuple(raw.shape) if raw is not None else _static_shape(t)
             self._emit_host(name, plan, red, raw, shape, t.dtype.base_dtype.name)
 
@@ -277,15 +207,7 @@ class SessionHook(TFHookBase, _v1.train.SessionRunHook):  # type: ignore[name-de
         self.close()
 
     def _detach(self) -> None:
-        self._fetch_cache.clear()
-
-
-def _in_control_flow(op: Any) -> bool:
-    getter = getattr(op, "_get_control_flow_context", None)
-    try:
-        return getter is not None and getter() is not None
-    except Exception:  # noqa: BLE001 - private API: treat unknown as "inside", i.e. not fetchable
-        return True
+        self.attached.detach()
 
 
 def _static_shape(t: Any) -> tuple[int, ...]:

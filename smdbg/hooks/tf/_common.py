@@ -8,13 +8,13 @@ tensor so that one small host copy carries every reduction of that tensor.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import tensorflow as tf
 
+from smdbg import _settings
 from smdbg.hooks.base import BaseHook
 from smdbg.reductions import split_reduction_key
 
@@ -157,7 +157,7 @@ class TFHookBase(BaseHook):
 
     def _worker_identity(self) -> tuple[int, int]:
         """Rank from ``TF_CONFIG`` (MultiWorkerMirroredStrategy's cluster spec), else RANK/WORLD_SIZE."""
-        raw = os.environ.get("TF_CONFIG")
+        raw = _settings.TF_CONFIG.get()
         if raw:
             import json
 
