@@ -14,6 +14,8 @@ import posixpath
 import uuid
 from typing import Any
 
+from smdbg._optional import require
+
 __all__ = ["StoreFS", "LocalFS", "FsspecFS", "open_fs"]
 
 
@@ -106,11 +108,11 @@ class LocalFS(StoreFS):
 
 class FsspecFS(StoreFS):
     def __init__(self, url: str, **storage_options: Any) -> None:
-        try:
-            import fsspec
-        except ImportError as e:  # pragma: no cover - depends on the environment
-            raise ImportError(f"reading or writing {url!r} needs fsspec: pip install 'smdbg[s3]'") from e
+        feature = f"reading or writing {url!r}"
+        fsspec = require("fsspec", extra="s3", feature=feature)
         protocol = url.split("://", 1)[0]
+        if protocol in ("s3", "s3a"):
+            require("s3fs", extra="s3", feature=feature)
         if protocol in ("s3", "s3a") and "client_kwargs" not in storage_options:
             endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
             if endpoint:

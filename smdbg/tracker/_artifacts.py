@@ -8,16 +8,14 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from smdbg._optional import require
 from smdbg.tracker._errors import InvalidValueError, StorageUnavailableError
 
 __all__ = ["upload_artifact"]
 
 
 def _s3() -> Any:
-    try:
-        import s3fs
-    except ImportError as e:  # pragma: no cover - depends on the environment
-        raise ImportError("logging artifacts to s3:// needs s3fs: pip install 'smdbg[s3]'") from e
+    s3fs = require("s3fs", extra="s3", feature="logging artifacts to s3://")
     endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
     return s3fs.S3FileSystem(
         client_kwargs={"endpoint_url": endpoint} if endpoint else {}, skip_instance_cache=True

@@ -8,11 +8,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from smdbg._optional import require
+
 __all__ = ["fetch", "copy_outputs", "list_source_files", "place_files"]
 
 
 def _s3() -> Any:
-    import boto3
+    boto3 = require("boto3", extra="s3", feature="s3:// job inputs and outputs")
 
     return boto3.client(
         "s3", endpoint_url=os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")

@@ -12,6 +12,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from smdbg._optional import require
+
 __all__ = ["is_remote", "join", "write_bytes", "read_bytes", "list_files"]
 
 
@@ -29,11 +31,10 @@ def join(base: str, *parts: str) -> str:
 
 
 def _fs(uri: str) -> Any:
-    try:
-        import fsspec
-    except ImportError as e:  # pragma: no cover - depends on the environment
-        raise ImportError(f"{uri!r} needs fsspec and s3fs: pip install 'smdbg[s3]'") from e
+    fsspec = require("fsspec", extra="s3", feature=f"reading or writing {uri!r}")
     protocol = uri.split("://", 1)[0]
+    if protocol in ("s3", "s3a"):
+        require("s3fs", extra="s3", feature=f"reading or writing {uri!r}")
     options: dict[str, Any] = {}
     if protocol == "s3":
         endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
