@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from typing import Union
+from typing import TypeAlias
 
 __all__ = ["ModeKeys", "ModeLike", "TRAIN", "EVAL", "PREDICT", "GLOBAL", "ALLOWED_MODES", "parse_mode"]
 
@@ -28,7 +28,7 @@ ALLOWED_MODES = (TRAIN, EVAL, PREDICT, GLOBAL)
 
 #: What every ``mode=`` parameter accepts: a :class:`ModeKeys`, its name in any case
 #: (``"train"``) or its integer value; :func:`parse_mode` turns it into a ``ModeKeys``.
-ModeLike = Union[ModeKeys, str, int]
+ModeLike: TypeAlias = ModeKeys | str | int
 
 
 def parse_mode(value: object) -> ModeKeys:
