@@ -96,7 +96,7 @@ rm -f "$report"
 root="$(pwd)"  # smdbg as an installed package sees it: from /, so the checkout does not stand in for it
 installed="$(cd / && "$root/.venv/bin/python" -c 'import os, smdbg; print(os.path.dirname(os.path.dirname(smdbg.__file__)))' 2>/dev/null || true)"
 if [ "$todo" = smdbg ] && [ -n "$installed" ]; then
-  echo "   every requirement is already satisfied; smdbg is installed from $installed"
+  echo "   every requirement is already satisfied; smdbg imports from $installed"
 else
   [ "$todo" = "?" ] || echo "   to install: $todo"
   pip install -e ".[$extras]"
