@@ -18,10 +18,13 @@ if [ "${#need_pkgs[@]}" -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_pkgs[@]}" >/dev/null
 fi
 
-if ! docker info >/dev/null 2>&1; then
+if docker info >/dev/null 2>&1; then
+  echo "setup_docker: a Docker engine already answers (left as it is)"
+else
   echo "setup_docker: starting dockerd (log: $LOG)"
   mkdir -p "$(dirname "$LOG")"
   nohup dockerd >"$LOG" 2>&1 &
+  echo "setup_docker: dockerd started, pid $! (run from scripts/test.sh, it is stopped at the end of the run)"
   for _ in $(seq 1 60); do
     docker info >/dev/null 2>&1 && break
     sleep 1
@@ -42,10 +45,11 @@ trap 'rm -rf "$work"' EXIT
 MIRROR="${MIRROR:-$(grep -hs '^URIs:' /etc/apt/sources.list.d/*.sources | awk '{print $2}' | grep -v security | head -n 1)}"
 [ -n "$MIRROR" ] || MIRROR="$(grep -hs '^deb ' /etc/apt/sources.list | awk '{print $2}' | head -n 1)"
 [ -n "$MIRROR" ] || { echo "setup_docker: no Debian mirror configured for apt; set MIRROR=<url>" >&2; exit 1; }
-echo "setup_docker: debootstrap $SUITE into $work from apt's mirror"
+echo "setup_docker: debootstrap $SUITE into $work from apt's mirror (a few minutes; its phases follow)"
 debootstrap --variant=minbase \
   --include=libssl3,libffi8,libsqlite3-0,libbz2-1.0,liblzma5,zlib1g,libgomp1,libstdc++6,libreadline8,libncursesw6,libuuid1,procps,ca-certificates \
-  "$SUITE" "$work/rootfs" "$MIRROR" >"$work/debootstrap.log" 2>&1 \
+  "$SUITE" "$work/rootfs" "$MIRROR" 2>&1 | tee "$work/debootstrap.log" \
+  | { grep --line-buffered -vE '^I: (Retrieving|Validating|Extracting|Unpacking|Configuring) [a-z0-9]'; [ $? -le 1 ]; } \
   || { tail -20 "$work/debootstrap.log" >&2; exit 1; }
 mkdir -p "$work/rootfs/opt/ml"
 tar -C "$work/rootfs" -c . | docker import \

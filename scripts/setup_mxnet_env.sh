@@ -70,13 +70,17 @@ PYCHECK
   )
 }
 
-if ! check 2>/dev/null; then
+if check 2>/dev/null; then
+  echo "setup_mxnet_env: $VENV already has the pins and imports mxnet"
+else
   LOG="$VENV/setup.log"
+  echo "setup_mxnet_env: installing ${PINS[*]} (downloads and sizes follow; full log: $LOG)"
   {
-    "$VENV/bin/python" -m pip install --upgrade pip setuptools wheel &&
-      "$VENV/bin/python" -m pip install "${PINS[@]}" &&
-      "$VENV/bin/python" -m pip install --no-deps --no-build-isolation -e "$ROOT"
-  } >"$LOG" 2>&1 || { tail -n 40 "$LOG" >&2; echo "setup_mxnet_env: pip failed (log: $LOG)" >&2; exit 1; }
+    "$VENV/bin/python" -m pip install --progress-bar off --upgrade pip setuptools wheel &&
+      "$VENV/bin/python" -m pip install --progress-bar off "${PINS[@]}" &&
+      "$VENV/bin/python" -m pip install --progress-bar off --no-deps --no-build-isolation -e "$ROOT"
+  } 2>&1 | tee "$LOG" | { grep --line-buffered -E '^ *(Downloading|Successfully installed|ERROR)'; [ $? -le 1 ]; } \
+    || { tail -n 40 "$LOG" >&2; echo "setup_mxnet_env: pip failed (log: $LOG)" >&2; exit 1; }
   if ! check; then
     echo "setup_mxnet_env: $VENV is not usable after installing (see $LOG)" >&2
     exit 1

@@ -11,11 +11,12 @@ library reaches such a package, so that a missing one always reads the same:
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from types import ModuleType
 
 from smdbg.exceptions import SmdbgError
 
-__all__ = ["MissingDependencyError", "require", "install_hint"]
+__all__ = ["MissingDependencyError", "require", "require_installed", "install_hint"]
 
 
 class MissingDependencyError(SmdbgError, ImportError):
@@ -48,3 +49,19 @@ def require(module: str, *, extra: str, feature: str) -> ModuleType:
         if e.name is not None and e.name.split(".")[0] != top:
             raise
         raise MissingDependencyError(feature, top, extra) from None
+
+
+def require_installed(module: str, *, extra: str, feature: str) -> None:
+    """Like :func:`require`, without importing: for a package another process will import.
+
+    A model endpoint's server process imports torch or keras; the parent only checks, before
+    starting it, that they are there, so that a missing one is one line here instead of a
+    traceback in the server's log.
+    """
+    top = module.split(".")[0]
+    try:
+        found = importlib.util.find_spec(top) is not None
+    except ModuleNotFoundError:
+        found = False
+    if not found:
+        raise MissingDependencyError(feature, top, extra)

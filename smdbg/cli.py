@@ -13,6 +13,8 @@ import os
 import sys
 from collections.abc import Sequence
 
+from smdbg._optional import MissingDependencyError
+
 __all__ = ["main", "build_parser"]
 
 # Modules that add subcommands, in the order they appear in ``smdbg --help``.
@@ -43,6 +45,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         return int(func(args) or 0)
+    except MissingDependencyError as e:  # an optional package the command needs: what to install
+        if os.environ.get("SMDBG_DEBUG"):
+            raise
+        print(f"smdbg {args.command}: error: {e}", file=sys.stderr)
+        return 2
     except (OSError, ValueError, LookupError, TypeError) as e:  # bad input: one clear line, no traceback
         if os.environ.get("SMDBG_DEBUG"):
             raise

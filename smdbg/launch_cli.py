@@ -28,6 +28,9 @@ def register(subparsers: Any) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from smdbg._optional import require
+
+    require("torch", extra="torch", feature="smdbg run (it instruments PyTorch scripts)")
     from smdbg.launcher import run_script
 
     return run_script(args.script, list(args.args), config_path=args.config, out_dir=args.out)

@@ -7,20 +7,17 @@ from __future__ import annotations
 
 import os
 
-try:
-    import torch  # noqa: F401
-except ImportError as e:  # pragma: no cover - exercised without torch only
-    raise ImportError(
-        "smdbg.pytorch needs PyTorch: pip install 'smdbg[torch]' (torch >= 2.1; the hook uses "
-        "optimizer step hooks and post-accumulate-grad hooks from PyTorch 2.1)"
-    ) from e
+from smdbg._optional import require
 
-from smdbg import modes
-from smdbg.collections import CollectionKeys
-from smdbg.config import CollectionConfig, ReductionConfig, SaveConfig, SaveConfigMode
-from smdbg.exceptions import StopTrainingRequested
-from smdbg.hooks.pytorch import Hook
-from smdbg.trials import create_trial
+# torch >= 2.1: the hook uses optimizer step hooks and post-accumulate-grad hooks from PyTorch 2.1
+require("torch", extra="torch", feature="smdbg.pytorch")
+
+from smdbg import modes  # noqa: E402
+from smdbg.collections import CollectionKeys  # noqa: E402
+from smdbg.config import CollectionConfig, ReductionConfig, SaveConfig, SaveConfigMode  # noqa: E402
+from smdbg.exceptions import StopTrainingRequested  # noqa: E402
+from smdbg.hooks.pytorch import Hook  # noqa: E402
+from smdbg.trials import create_trial  # noqa: E402
 
 __all__ = [
     "Hook",

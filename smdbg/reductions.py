@@ -87,15 +87,17 @@ def compute_reductions(array: np.ndarray, keys: Iterable[str]) -> dict[str, floa
         x = x.astype(np.float64)
     ax: np.ndarray | None = None
     out: dict[str, float] = {}
-    for key in keys:
-        name, is_abs = split_reduction_key(key)
-        reduction_key(name)
-        if is_abs:
-            if ax is None:
-                ax = np.abs(x)
-            out[key] = _FUNCS[name](ax)
-        else:
-            out[key] = _FUNCS[name](x)
+    # NaN and inf in, NaN and inf out: that is the value to save (the rules look for it), not a warning
+    with np.errstate(invalid="ignore", over="ignore"):
+        for key in keys:
+            name, is_abs = split_reduction_key(key)
+            reduction_key(name)
+            if is_abs:
+                if ax is None:
+                    ax = np.abs(x)
+                out[key] = _FUNCS[name](ax)
+            else:
+                out[key] = _FUNCS[name](x)
     return out
 
 

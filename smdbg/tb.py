@@ -11,17 +11,16 @@ from typing import Any
 
 import numpy as np
 
+from smdbg._optional import require
+
 __all__ = ["TensorBoardWriter", "histogram_proto", "run_dir_name"]
 
 
 def _tb() -> tuple[Any, Any, Any]:
-    try:
-        from tensorboard.compat.proto import event_pb2, summary_pb2
-        from tensorboard.summary.writer.event_file_writer import EventFileWriter
-    except ImportError as e:
-        raise ImportError(
-            "TensorBoard export needs the tensorboard package: pip install 'smdbg[tensorboard]'"
-        ) from e
+    require("tensorboard", extra="tensorboard", feature="TensorBoard export")
+    from tensorboard.compat.proto import event_pb2, summary_pb2
+    from tensorboard.summary.writer.event_file_writer import EventFileWriter
+
     return EventFileWriter, event_pb2, summary_pb2
 
 

@@ -10,21 +10,18 @@ from __future__ import annotations
 
 from typing import Any
 
-try:
-    import keras as _keras  # noqa: F401
-    import tensorflow as _tf  # noqa: F401
-except ImportError as _e:  # pragma: no cover - exercised without TensorFlow installed
-    raise ImportError(
-        "smdbg.tensorflow needs TensorFlow 2.16 or newer with Keras 3: pip install 'smdbg[tensorflow]' "
-        f"(or pip install tensorflow-cpu); the import failed with: {_e}"
-    ) from _e
+from smdbg._optional import require
 
-from smdbg import modes
-from smdbg.collections import Collection, CollectionKeys
-from smdbg.config import CollectionConfig, ReductionConfig, SaveConfig, SaveConfigMode
-from smdbg.hooks.tensorflow import EstimatorHook, KerasHook, SessionHook, WrappedOptimizer, WrappedTape
-from smdbg.modes import ModeKeys
-from smdbg.trials import create_trial
+# TensorFlow 2.16 or newer, with Keras 3
+for _module in ("tensorflow", "keras"):
+    require(_module, extra="tensorflow", feature="smdbg.tensorflow")
+
+from smdbg import modes  # noqa: E402
+from smdbg.collections import Collection, CollectionKeys  # noqa: E402
+from smdbg.config import CollectionConfig, ReductionConfig, SaveConfig, SaveConfigMode  # noqa: E402
+from smdbg.hooks.tensorflow import EstimatorHook, KerasHook, SessionHook, WrappedOptimizer, WrappedTape  # noqa: E402
+from smdbg.modes import ModeKeys  # noqa: E402
+from smdbg.trials import create_trial  # noqa: E402
 
 __all__ = [
     "SessionHook",

@@ -21,15 +21,16 @@ __all__ = ["export_trial"]
 def export_trial(trial_path: str, outdir: str | os.PathLike[str]) -> list[str]:
     """Write a debugger trial's scalars and histograms; returns the run directories."""
     trial = create_trial(trial_path)
-    df = trial.to_pandas()
-    workers = sorted(set(df["worker"])) if len(df) else []
+    table = trial.to_arrow()  # plain columns: the export needs no pandas
+    cols = {name: table.column(name).to_numpy(zero_copy_only=False) for name in table.column_names}
+    workers = sorted(set(cols["worker"].tolist()))
     runs = []
     for worker in workers:
         run = Path(outdir) / run_dir_name(worker) if len(workers) > 1 else Path(outdir)
-        rows = df[df["worker"] == worker]
+        mine = cols["worker"] == worker
         with TensorBoardWriter(run) as w:
             for step, tensor, reduction, value in zip(
-                rows["step"], rows["tensor"], rows["reduction"], rows["value"]
+                cols["step"][mine], cols["tensor"][mine], cols["reduction"][mine], cols["value"][mine]
             ):
                 if reduction != "raw":
                     w.add_scalar(f"{tensor}/{reduction}", float(value), int(step))

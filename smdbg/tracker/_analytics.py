@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
+from smdbg._optional import require
 from smdbg.tracker._config import get_backend
 from smdbg.tracker._errors import InvalidValueError
 from smdbg.tracker._records import ComponentRecord
@@ -114,7 +115,7 @@ class ExperimentAnalytics:
         return [p[0] for p in pairs]
 
     def dataframe(self, force_refresh: bool = False) -> pd.DataFrame:
-        import pandas as pd
+        pd = require("pandas", extra="tracker", feature="ExperimentAnalytics.dataframe()")
 
         if self._df is not None and not force_refresh:
             return self._df

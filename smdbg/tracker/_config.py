@@ -12,6 +12,7 @@ import threading
 from pathlib import Path
 
 from smdbg import _settings
+from smdbg._optional import require
 from smdbg.tracker._backend import TrackerBackend
 
 __all__ = [
@@ -54,6 +55,7 @@ def get_backend(db_url: str | None = None) -> TrackerBackend:
     with _lock:
         backend = _backends.get(key)
         if backend is None:
+            require("sqlalchemy", extra="tracker", feature="the experiment tracker")
             from smdbg.tracker._sql import SqlBackend
 
             backend = _backends[key] = SqlBackend(url)

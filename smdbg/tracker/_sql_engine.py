@@ -11,6 +11,7 @@ from typing import TypeVar
 import sqlalchemy as sa
 from sqlalchemy import event, exc
 
+from smdbg._optional import require
 from smdbg.tracker._errors import InvalidValueError, SchemaVersionError, StorageUnavailableError
 from smdbg.tracker._schema import MIGRATIONS, SCHEMA_VERSION, schema_version
 
@@ -51,6 +52,8 @@ class Database:
                 "or 'postgresql+psycopg://user:password@host:5432/db'"
             ) from e
         self.is_sqlite = parsed.get_backend_name() == "sqlite"
+        if parsed.get_backend_name() == "postgresql" and parsed.get_driver_name() == "psycopg":
+            require("psycopg", extra="tracker", feature="a PostgreSQL tracker database")
         try:
             if self.is_sqlite:
                 self.engine = self._sqlite_engine(parsed)

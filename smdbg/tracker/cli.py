@@ -7,6 +7,8 @@ import sys
 from datetime import datetime
 from typing import Any
 
+from smdbg._optional import require
+
 __all__ = ["register"]
 
 _DB_HELP = "tracker database URL (default: $SMDBG_TRACKER_URL, else sqlite:///~/.smdbg/tracker.db)"
@@ -72,7 +74,7 @@ def _print_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
 
 
 def _show(args: argparse.Namespace) -> int:
-    import pandas as pd
+    pd = require("pandas", extra="tracker", feature="smdbg experiments show")
 
     from smdbg.tracker import ExperimentAnalytics, TrackerError
 

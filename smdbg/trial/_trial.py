@@ -16,6 +16,7 @@ from typing import Any, cast
 
 import numpy as np
 
+from smdbg._optional import require
 from smdbg.collections import Collection, compile_regex
 from smdbg.exceptions import (
     NoMoreData,
@@ -267,14 +268,13 @@ class Trial:
     def to_pandas(
         self, tensor_regex: str | None = None, reduction: str | None = None, mode: ModeLike | None = None
     ) -> Any:
+        require("pandas", extra="query", feature="trial.to_pandas()")
         return self.to_arrow(tensor_regex=tensor_regex, reduction=reduction, mode=mode).to_pandas()
 
     def sql(self, query: str) -> Any:
         """Run SQL over the long table (as view ``trial``) with DuckDB; returns a pandas DataFrame."""
-        try:
-            import duckdb
-        except ImportError as e:
-            raise ImportError("trial.sql needs duckdb: pip install 'smdbg[query]'") from e
+        duckdb = require("duckdb", extra="query", feature="trial.sql()")
+        require("pandas", extra="query", feature="trial.sql()")  # fetch_df() returns a DataFrame
         con = duckdb.connect()
         con.register("trial", self.to_arrow())
         return con.execute(query).fetch_df()

@@ -182,6 +182,7 @@ def test_gradient_accumulation_is_one_step(out_dir: str) -> None:
         np.testing.assert_array_equal(trial.tensor("gradient/dense1_weight").value(step), expected[step])
 
 
+@pytest.mark.filterwarnings("ignore:(?s).*is being hybridized while still having forward hook:UserWarning")  # mxnet's own, expected here
 def test_hybridized_block_saves_outer_io_params_and_gradients_and_warns(out_dir: str) -> None:
     net, loss_fn = make_net(), gluon.loss.SoftmaxCrossEntropyLoss()
     trainer = gluon.Trainer(net.collect_params(), "sgd", {"learning_rate": 0.1})

@@ -43,3 +43,31 @@ def test_two_processes_join_one_study(tmp_path: Path) -> None:
     assert len({t.number for t in trials}) == 6
     for job in ("worker-a", "worker-b"):
         assert (tmp_path / "out" / job / "best_model" / "model.joblib").exists()
+
+
+POPPER = """
+import sys
+import optuna
+from smdbg.platform.automl._search import _storage
+optuna.logging.set_verbosity(optuna.logging.ERROR)
+study = optuna.load_study(storage=_storage(optuna, sys.argv[1]), study_name="queue")
+for _ in range(30):
+    trial = study.ask()
+    print(trial.number, flush=True)
+    study.tell(trial, 1.0)
+"""
+
+
+def test_two_processes_never_take_the_same_enqueued_trial(tmp_path: Path) -> None:
+    """Optuna hands out enqueued trials by read-then-write; on SQLite both must be one locked step."""
+    storage = f"sqlite:///{tmp_path / 'queue.db'}"
+    study = optuna.create_study(storage=storage, study_name="queue")
+    for i in range(60):
+        study.enqueue_trial({"x": i})
+    procs = [
+        subprocess.Popen([sys.executable, "-c", POPPER, storage], stdout=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
+    taken = [int(n) for p in procs for n in p.communicate(timeout=240)[0].split()]
+    assert [p.returncode for p in procs] == [0, 0]
+    assert sorted(taken) == list(range(60))  # each trial ran once, none twice

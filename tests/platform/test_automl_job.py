@@ -137,6 +137,8 @@ def test_leaderboard_file_and_same_job_name_refused(job: tuple[AutoML, Path, str
     assert (job_dir / "job.json").read_text() == before
 
 
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")  # the planted huge values
+@pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")
 def test_failing_candidate_recorded_and_search_goes_on(tmp_path: Path) -> None:
     """Values near float64's limit break scaling and float32 trees, not histogram boosting."""
     rng = np.random.default_rng(0)

@@ -7,6 +7,7 @@ import datetime as dt
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -57,9 +58,9 @@ def test_writer_flushes_on_timer_and_close(tmp_path: Path) -> None:
     writer = CaptureWriter(cfg, "ep", "AllTraffic")
     for i in range(50):
         writer.submit(f"{i},1".encode(), "text/csv", b"0", "text/csv", None)
-    deadline = dt.datetime.now() + dt.timedelta(seconds=5)
+    deadline = dt.datetime.now() + dt.timedelta(seconds=60)
     while writer.stats()["written"] < 50 and dt.datetime.now() < deadline:
-        pass
+        time.sleep(0.01)
     assert writer.stats()["written"] == 50  # the timer flushed without close
     for i in range(50, 60):
         writer.submit(f"{i},1".encode(), "text/csv", b"0", "text/csv", None)

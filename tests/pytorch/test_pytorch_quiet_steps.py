@@ -95,7 +95,7 @@ def test_a_stop_request_is_seen_while_steps_are_quiet(tmp_path) -> None:
     with pytest.raises(smd.StopTrainingRequested, match="planted"):
         for i in range(100000):
             _step(net, opt, i)
-            assert time.monotonic() - t0 < 10, "the stop request was not seen"
+            assert time.monotonic() - t0 < 60, "the stop request was not seen"
     assert smd.create_trial(tmp_path).training_has_ended()
 
 
@@ -103,7 +103,7 @@ def test_progress_is_published_while_steps_are_quiet(tmp_path) -> None:
     net, opt, hook = _hooked(tmp_path, save_config=smd.SaveConfig(save_interval=100000), flush_secs=0.05)
     _step(net, opt, 0)
     trial = smd.create_trial(tmp_path)
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 60
     i = 1
     while trial.last_complete_step() < 20:  # a reader sees training move on, nothing saved
         assert time.monotonic() < deadline, f"progress stuck at {trial.last_complete_step()}"

@@ -33,7 +33,7 @@ def main() -> None:
     hook.set_mode("train")
     x, y = regression(64, 1)
     stepped: dict[int, float] = {}
-    deadline = time.monotonic() + 60  # bounded even if no rule job ever stops it
+    deadline = time.monotonic() + 150  # bounded even if no rule job ever stops it
     try:
         for step in range(max_steps):
             if time.monotonic() > deadline:

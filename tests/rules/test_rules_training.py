@@ -13,6 +13,7 @@ from _training import Net, batches, clusters, fit, hook_for, regression, spec
 
 from smdbg.config import CollectionConfig
 from smdbg.rules import BUILTIN_RULES, Finding, RuleSpec
+from smdbg.store.format import EVENTS_DIR, PROGRESS_FILE
 from smdbg.trials import create_trial
 
 
@@ -215,16 +216,23 @@ def test_overtraining_long_after_convergence(tmp_path):
 
 
 def test_stalled_training_while_the_hook_is_open(tmp_path):
-    rule = spec("stalled_training", {"threshold": "1.5"}, collections=[CollectionConfig("losses")])
+    threshold = 3.0
+    rule = spec("stalled_training", {"threshold": str(threshold)}, collections=[CollectionConfig("losses")])
     model = Net([8, 16, 1])
     hook = hook_for(tmp_path / "run", rule)
     fit(hook, model, nn.MSELoss(), sgd(model, 0.01), batches(regression(128, 1), 32), close=False)
-    time.sleep(0.5)  # the writer publishes progress within flush_secs (0.2 s)
+    last_step = time.time()
+    progress = tmp_path / "run" / EVENTS_DIR / "worker_0" / PROGRESS_FILE
+    deadline = time.monotonic() + 60
+    while not progress.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)  # the writer publishes progress within flush_secs, later on a busy machine
     live = rule.create(create_trial(tmp_path / "run"))
-    assert live.evaluate() == []  # it just stepped
-    time.sleep(2.0)  # the data loader "hangs"
     found = live.evaluate()
-    assert len(found) == 1 and found[0].tensor is None and found[0].values["idle_seconds"] > 1.5
+    if time.time() - last_step < threshold - 0.5:  # else this machine took longer than the threshold to get here
+        assert found == []  # it just stepped
+        time.sleep(max(threshold + 0.5 - (time.time() - last_step), 0.0))  # the data loader "hangs"
+        found = live.evaluate()
+    assert len(found) == 1 and found[0].tensor is None and found[0].values["idle_seconds"] > threshold
     assert live.evaluate() == []  # reported once
     hook.close()
     assert evaluate(rule, tmp_path / "run") == []  # ended: not stalled

@@ -69,7 +69,8 @@ def test_tracker_marks_failed_with_the_error_and_keeps_points(sqlite_url: str) -
 
 
 def test_points_are_buffered_then_flushed_by_size_time_and_flush(sqlite_url: str) -> None:
-    tr = Tracker.create(db_url=sqlite_url, batch_size=100, flush_interval_s=0.2)
+    # by size and by flush(): a timer that never fires during the test, however slow the machine
+    tr = Tracker.create(db_url=sqlite_url, batch_size=100, flush_interval_s=3600)
     other_view = lambda: TrialComponent.load(tr.trial_component_name, db_url=sqlite_url).metrics  # noqa: E731
     for i in range(99):
         tr.log_metric("m", float(i))
@@ -77,15 +78,21 @@ def test_points_are_buffered_then_flushed_by_size_time_and_flush(sqlite_url: str
     tr.log_metric("m", 99.0)  # the 100th point fills the batch
     assert other_view()[0].count == 100
     tr.log_metric("m", 100.0)
-    deadline = time.monotonic() + 10
-    while other_view()[0].count != 101 and time.monotonic() < deadline:
-        time.sleep(0.05)  # the background flusher writes it within flush_interval_s
-    assert other_view()[0].count == 101
-    tr.log_metric("m", 101.0)
+    assert other_view()[0].count == 100
     tr.flush()
-    assert other_view()[0].count == 102
+    assert other_view()[0].count == 101
     tr.close()
     tr.close()  # idempotent
+
+    # by time: the background flusher writes a point once it is flush_interval_s old
+    timed = Tracker.create(db_url=sqlite_url, batch_size=100, flush_interval_s=0.2)
+    timed_view = lambda: TrialComponent.load(timed.trial_component_name, db_url=sqlite_url).metrics  # noqa: E731
+    timed.log_metric("m", 1.0)
+    deadline = time.monotonic() + 60
+    while not timed_view() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert timed_view()[0].count == 1
+    timed.close()
 
 
 def test_tracker_is_thread_safe_and_load_by_name(db_url: str) -> None:

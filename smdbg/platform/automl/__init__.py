@@ -14,10 +14,15 @@ See docs/automl.md.
 
 from __future__ import annotations
 
-from ._errors import AutoMLError, AutoMLInputError, AutoMLJobError
-from ._job import DEFAULT_TOTAL_RUNTIME, AutoML, read_job
-from ._problem import OBJECTIVES, PROBLEM_TYPES, infer_problem_type
-from ._space import ALGORITHMS, SEARCH_SPACES, build_pipeline
+from smdbg._optional import require
+
+for _module in ("pandas", "sklearn", "optuna"):  # AutoML needs all three: say so on import, in one line
+    require(_module, extra="platform", feature="AutoML (smdbg.platform.automl)")
+
+from ._errors import AutoMLError, AutoMLInputError, AutoMLJobError  # noqa: E402
+from ._job import DEFAULT_TOTAL_RUNTIME, AutoML, read_job  # noqa: E402
+from ._problem import OBJECTIVES, PROBLEM_TYPES, infer_problem_type  # noqa: E402
+from ._space import ALGORITHMS, SEARCH_SPACES, build_pipeline  # noqa: E402
 
 __all__ = [
     "AutoML",

@@ -12,6 +12,8 @@ from typing import Any
 
 import numpy as np
 
+from smdbg._optional import require_installed
+
 from ._analysis import analyze
 from ._data import check_frame, fold_plan, load_frame, sorted_classes
 from ._errors import AutoMLInputError, AutoMLJobError
@@ -117,6 +119,10 @@ class AutoML:
             "validation_fraction": float(validation_fraction),
             "generate_notebooks": bool(generate_notebooks),
         }
+        if generate_notebooks:  # written after the search: a missing nbformat must not wait until then
+            require_installed(
+                "nbformat", extra="platform", feature="AutoML's notebooks (generate_notebooks=True)"
+            )
         self._runner: JobRunner | None = None
         self._thread: threading.Thread | None = None
 

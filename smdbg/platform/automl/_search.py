@@ -78,6 +78,32 @@ def _candidate_name(job_name: str, number: int, algorithm: str) -> str:
     return f"{job_name}-{number:03d}-{algorithm.replace('_', '-')}"
 
 
+def _storage(optuna: Any, url: str | None) -> Any:
+    """The study's storage; a SQLite one takes its write lock at the start of every transaction.
+
+    Optuna hands an enqueued trial to a worker by reading it as WAITING, then marking it RUNNING.
+    Python's sqlite3 driver begins the transaction only at the write, so two processes could both
+    read WAITING and run the same trial (the second then fails with "Cannot tell a COMPLETE
+    trial"). ``BEGIN IMMEDIATE`` makes the read and the write one step under the lock.
+    """
+    if url is None or not url.startswith("sqlite"):
+        return url
+    from sqlalchemy import event
+
+    storage = optuna.storages.RDBStorage(url, engine_kwargs={"connect_args": {"timeout": 300}})
+
+    @event.listens_for(storage.engine, "connect")
+    def _no_implicit_begin(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None
+
+    @event.listens_for(storage.engine, "begin")
+    def _begin_immediate(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    storage.engine.dispose()  # connections opened while creating the schema predate the listeners
+    return storage
+
+
 def run_search(
     settings: SearchSettings,
     y_eval: np.ndarray,
@@ -105,7 +131,7 @@ def _run(
 ) -> Any:
     sampler = optuna.samplers.TPESampler(seed=s.seed, n_startup_trials=8)
     study = optuna.create_study(
-        storage=s.storage,
+        storage=_storage(optuna, s.storage),
         study_name=s.study_name or s.job_name,
         direction=s.objective.direction,
         sampler=sampler,

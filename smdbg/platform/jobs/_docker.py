@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from smdbg import _settings
+from smdbg._optional import require
 from smdbg.platform.jobs._backend import Backend, Mount, WorkerHandle, WorkerSpec
 from smdbg.platform.jobs._errors import DockerUnavailableError, JobError
 
@@ -42,10 +43,7 @@ def host_runtime_mounts() -> list[Mount]:
 
 
 def _client() -> Any:
-    try:
-        import docker
-    except ImportError as e:  # pragma: no cover - docker is a platform dependency
-        raise DockerUnavailableError("the Docker backend needs the docker SDK: pip install docker") from e
+    docker = require("docker", extra="platform", feature="the Docker job backend")
     try:
         client = docker.from_env(timeout=30)
         client.ping()

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from smdbg._optional import require
 from smdbg.platform.monitor._constraints import _merge_defaults, enabled
 from smdbg.platform.monitor._stats import (
     FRACTIONAL,
@@ -59,6 +60,7 @@ def categorical_distance(
 
 
 def _chi_squared_pvalue(buckets_a: list[dict[str, Any]], buckets_b: list[dict[str, Any]]) -> float:
+    require("scipy", extra="platform", feature="the model monitor's chi-squared check")
     from scipy.stats import chi2_contingency
 
     keys = sorted({str(b["value"]) for b in buckets_a} | {str(b["value"]) for b in buckets_b})

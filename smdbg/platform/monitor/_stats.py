@@ -14,6 +14,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from smdbg._optional import require
+
 __all__ = [
     "INTEGRAL",
     "FRACTIONAL",
@@ -105,7 +107,7 @@ def numeric_values(col: pa.ChunkedArray) -> np.ndarray:
 
 
 def kll_sketch(values: np.ndarray, k: int = KLL_K) -> Any:
-    import datasketches
+    datasketches = require("datasketches", extra="platform", feature="the model monitor's statistics")
 
     sketch = datasketches.kll_doubles_sketch(k)
     if len(values):

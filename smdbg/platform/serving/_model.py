@@ -10,6 +10,7 @@ import tarfile
 import time
 from pathlib import Path
 
+from smdbg._optional import require_installed
 from smdbg._proc import pid_alive, start_time
 from smdbg.platform.serving._capture import DataCaptureConfig
 from smdbg.platform.serving._errors import EndpointError, EndpointNotFound, ModelLoadError
@@ -33,6 +34,22 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+# What the endpoint's server process imports for each framework (module, extra that installs it).
+_SERVER_NEEDS: dict[str, tuple[tuple[str, str], ...]] = {
+    "sklearn": (("sklearn", "platform"), ("joblib", "platform"), ("pandas", "platform")),
+    "pytorch": (("torch", "torch"),),
+    "tensorflow": (("keras", "tensorflow"),),
+}
+
+
+def _require_server_packages(framework: str) -> None:
+    """One line here, not a traceback in the server's log, when the server could not import something."""
+    for module in ("starlette", "uvicorn"):
+        require_installed(module, extra="platform", feature="a model endpoint")
+    for module, extra in _SERVER_NEEDS.get(framework, ()):
+        require_installed(module, extra=extra, feature=f"serving a {framework} model")
 
 
 def _artifact_names(model_data: Path) -> set[str]:
@@ -111,6 +128,7 @@ class Model:
                 f"initial_instance_count={initial_instance_count!r}: local endpoints run one server "
                 "process; pass 1"
             )
+        _require_server_packages(self.framework)
         now = dt.datetime.now(dt.timezone.utc)
         name = validate_name(endpoint_name or f"{self.name or self.framework}-{now:%Y%m%d-%H%M%S-%f}"[:63])
         try:
