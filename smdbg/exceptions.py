@@ -14,6 +14,7 @@ __all__ = [
     "UnsupportedFormatVersion",
     "StoreWriteError",
     "WriterClosedError",
+    "TrialExistsError",
     "NoTrialFound",
     "StepNotYetAvailable",
     "StepUnavailable",
@@ -58,6 +59,19 @@ class StoreWriteError(StoreError):
 
 class WriterClosedError(StoreError, RuntimeError):
     """Writing to a writer (or hook) that was already closed."""
+
+
+class TrialExistsError(StoreError, FileExistsError):
+    """A new writer's trial directory already holds a run written by the same worker."""
+
+    def __init__(self, path: str, worker: str, found: str) -> None:
+        super().__init__(
+            f"out_dir {path} already holds a trial written by {worker} ({found}); smdbg does not mix "
+            f"two runs in one trial: write the new run to a new out_dir (e.g. {path.rstrip('/')}-2), "
+            "or delete the old trial first"
+        )
+        self.path = path
+        self.worker = worker
 
 
 class NoTrialFound(SmdbgError, FileNotFoundError):

@@ -7,7 +7,7 @@ import functools
 import threading
 from typing import Any
 
-from smdbg.exceptions import StopTrainingRequested
+from smdbg.exceptions import StopTrainingRequested, TrialExistsError
 
 __all__ = ["guarded", "current_hook", "set_current", "clear_current"]
 
@@ -24,7 +24,7 @@ def guarded(where: str) -> Any:
         def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
             try:
                 return fn(self, *args, **kwargs)
-            except StopTrainingRequested:
+            except (StopTrainingRequested, TrialExistsError):  # not internal errors: the caller's to handle
                 raise
             except Exception as e:
                 self._report_error(where, e)

@@ -17,7 +17,7 @@ from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from smdbg.exceptions import StoreWriteError, WriterClosedError
+from smdbg.exceptions import StoreWriteError, TrialExistsError, WriterClosedError
 from smdbg.store._segment import ColumnBuffer, Record, Scratch, encode_segment, record_nbytes
 from smdbg.store.format import (
     END_FILE,
@@ -30,7 +30,7 @@ from smdbg.store.format import (
 )
 from smdbg.store.fs import StoreFS, open_fs
 
-__all__ = ["TrialWriter", "BackgroundWriter", "Record"]
+__all__ = ["TrialWriter", "BackgroundWriter", "Record", "refuse_existing"]
 
 log = logging.getLogger(__name__)
 
@@ -39,17 +39,36 @@ def _json_bytes(obj: Any) -> bytes:
     return json.dumps(obj, indent=1, sort_keys=True, default=str).encode()
 
 
-class TrialWriter:
-    """Publishes one worker's segments, progress and end marker. Not thread-safe by itself."""
+def refuse_existing(fs: StoreFS, worker: str) -> list[SegmentName]:
+    """Raise :class:`TrialExistsError` if the trial at ``fs`` already holds a run of ``worker``
+    (segments, progress or an end marker); else the (empty) list of its segments."""
+    names = fs.list_dir(f"{EVENTS_DIR}/{worker_dirname(worker)}")
+    existing = [s for s in map(SegmentName.parse, names) if s is not None]
+    if existing or END_FILE in names or PROGRESS_FILE in names:
+        found = f"{len(existing)} segments" + (", training ended" if END_FILE in names else "")
+        raise TrialExistsError(fs.url(), worker, found)
+    return existing
 
-    def __init__(self, fs: StoreFS, worker: str, compression: str = "zstd", fsync: bool = True) -> None:
+
+class TrialWriter:
+    """Publishes one worker's segments, progress and end marker. Not thread-safe by itself.
+
+    A trial directory that already holds this worker's segments, progress or end marker (an
+    earlier run) is refused with :class:`TrialExistsError` before anything is written, unless
+    ``append=True`` (continue that worker's segment sequence, e.g. after a crash).
+    """
+
+    def __init__(self, fs: StoreFS, worker: str, compression: str = "zstd", fsync: bool = True,
+                 append: bool = False) -> None:  # fmt: skip
         self.fs = fs
         self.worker = worker
         self.dir = f"{EVENTS_DIR}/{worker_dirname(worker)}"
         self.compression = compression
         self.fsync = fsync
-        existing = [SegmentName.parse(n) for n in fs.list_dir(self.dir)]
-        self._seq = max((s.seq for s in existing if s is not None), default=-1) + 1
+        existing = [] if append else refuse_existing(fs, worker)
+        if append:
+            existing = [s for s in map(SegmentName.parse, fs.list_dir(self.dir)) if s is not None]
+        self._seq = max((s.seq for s in existing), default=-1) + 1
         self.segments_written = 0
         self.bytes_written = 0
         self._scratch = Scratch()
@@ -97,6 +116,8 @@ class BackgroundWriter:
     writer thread is raised (as :class:`StoreWriteError`, with the cause) by the caller's next
     ``add``/``flush``/``close``. ``close`` is idempotent; writing after it raises.
     ``on_tick`` (optional) is called on the writer thread at every tick (at most 0.25 s apart).
+    A directory that already holds this worker's run is refused (:class:`TrialExistsError`)
+    unless ``append=True``.
     """
 
     def __init__(
@@ -111,13 +132,14 @@ class BackgroundWriter:
         fsync: bool = True,
         storage_options: Mapping[str, Any] | None = None,
         on_tick: Callable[[], None] | None = None,
+        append: bool = False,
     ) -> None:
         if flush_secs <= 0:
             raise ValueError(f"flush_secs={flush_secs!r}: expected a positive number of seconds")
         if segment_bytes <= 0 or max_pending_bytes <= 0:
             raise ValueError("segment_bytes and max_pending_bytes must be positive")
         self.fs = open_fs(path, **dict(storage_options or {}))
-        self.sink = TrialWriter(self.fs, worker, compression=compression, fsync=fsync)
+        self.sink = TrialWriter(self.fs, worker, compression=compression, fsync=fsync, append=append)
         self.worker = worker
         self.flush_secs = flush_secs
         self._on_tick = on_tick  # called on the writer thread at each tick (<= 0.25 s)

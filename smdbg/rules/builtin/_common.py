@@ -15,7 +15,7 @@ from smdbg.rules._errors import RuleConfigError
 from smdbg.store.format import RAW
 from smdbg.trials import Trial
 
-__all__ = ["BuiltinRule", "Column", "save_hint"]
+__all__ = ["BuiltinRule", "Column", "save_hint", "reduction_hint"]
 
 Column = dict[str, np.ndarray]
 
@@ -23,8 +23,16 @@ Column = dict[str, np.ndarray]
 def save_hint(rule: str, collections: Iterable[str]) -> str:
     colls = list(collections)
     return (
-        f"save them with the hook (include_collections={colls!r}) or configure the hook from "
-        f"Rule.builtin(rule_configs.{rule}()).collections_to_save"
+        f"save them with the hook (include_collections={colls!r}; with smdbg run: --collections "
+        f"{','.join(colls)}) or configure the hook from Rule.builtin(rule_configs.{rule}()).collections_to_save"
+    )
+
+
+def reduction_hint(reduction: str) -> str:
+    """How to save a missing reduction, in the API's and in ``smdbg run``'s words."""
+    return (
+        f"add {reduction!r} to the hook's ReductionConfig (with smdbg run: --reductions {reduction},...) "
+        "or save raw tensors"
     )
 
 
@@ -75,13 +83,13 @@ class BuiltinRule(Rule):
                     )
                 return everything
         names: set[str] = set()
-        available = sorted(trial.collections())
+        available = sorted(c for c in trial.collections() if trial.tensor_names(collection=c))
         for c in colls:
             found = trial.tensor_names(collection=c)
             if not found and not tensor_regex:
                 raise RuleConfigError(
                     f"rule {self.rule_name} needs {what} of collection {c!r}, but the trial at {trial.path} has "
-                    f"none (its collections: {', '.join(available) or 'none'}); {save_hint(self.rule_name, colls)}"
+                    f"none (it saved tensors of: {', '.join(available) or 'none'}); {save_hint(self.rule_name, colls)}"
                 )
             names.update(found)
         if tensor_regex:
@@ -116,8 +124,7 @@ class BuiltinRule(Rule):
             if RAW not in stored:
                 raise RuleConfigError(
                     f"rule {self.rule_name} needs reduction {reduction!r} (or the raw tensor) of {name!r}, but the "
-                    f"trial saved only {', '.join(stored) or 'nothing'} for it; add {reduction!r} to the "
-                    f"ReductionConfig or save raw tensors"
+                    f"trial saved only {', '.join(stored) or 'nothing'} for it; {reduction_hint(reduction)}"
                 )
             col = tensor.history_rows(None)
             col = _slice(col, self._range_mask(col, start, end))
