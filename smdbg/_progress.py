@@ -79,12 +79,13 @@ class Progress:
         detail = f" {self.detail}" if self.detail else ""
         return f"{self.label}: {count}{pct}{detail} [{time.monotonic() - self._started:.0f} s]"
 
-    def note(self, line: str) -> None:
-        """Print ``line`` on its own (clearing the status line first on a terminal)."""
-        if not self.enabled:
+    def note(self, line: str, stream: IO[str] | None = None) -> None:
+        """Print ``line`` on ``stream`` (default: the progress stream, and only when enabled),
+        clearing the status line first so the two do not mix on a terminal."""
+        if stream is None and not self.enabled:
             return
         self._clear()
-        print(line, file=self.stream, flush=True)
+        print(line, file=stream or self.stream, flush=True)
         self._drawn_at = -1e9
 
     def close(self, final: str | None = None) -> None:

@@ -4,7 +4,7 @@ reads (one scan per tensor), raw-tensor reads for a step range, and per-tensor f
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -52,6 +52,8 @@ class BuiltinRule(Rule):
 
     #: collections used when neither collection_names nor tensor_regex is given
     default_collections: tuple[str, ...] = ()
+    #: called with a tensor's name each time the rule reads one (progress of long evaluations)
+    on_read: Callable[[str], None] | None = None
 
     def evaluate(self, start_step: int = 0, end_step: int | None = None) -> list[Finding]:
         end = self.complete_end(end_step)
@@ -117,6 +119,8 @@ class BuiltinRule(Rule):
         [start, end), sorted by step: one vectorised read. A reduction that was not saved is
         computed from saved raw tensors; if neither is there, :class:`RuleConfigError`."""
         trial = trial or self.base_trial
+        if self.on_read is not None:
+            self.on_read(name)
         tensor = trial.tensor(name)
         col = tensor.history_rows(reduction)
         if reduction is not None and not len(col["step"]):
@@ -144,6 +148,8 @@ class BuiltinRule(Rule):
             mode: str | None = None) -> list[tuple[int, str, np.ndarray]]:  # fmt: skip
         """(global step, worker, array) of raw tensor ``name`` at saved steps in [start, end)."""
         trial = trial or self.base_trial
+        if self.on_read is not None:
+            self.on_read(name)
         tensor = trial.tensor(name)
         col = tensor.history_rows(None)
         if not len(col["step"]) and tensor.reductions():
