@@ -141,7 +141,11 @@ def main() -> None:
     smdbg, where = smdbg_command()
     bad = shlex.quote(os.path.join(out, "lr_too_high"))
     print(f"the same from the command line ({where}):")
-    for args in (f"trial summary {bad}", f"rule run {bad} --rule exploding_tensor", "rule describe dead_relu"):
+    for args in (
+        f"trial summary {bad}",
+        f"rule run {bad} --rule exploding_tensor",
+        "rule describe dead_relu",
+    ):
         print(f"  {smdbg} {args}")
 
 
@@ -153,7 +157,9 @@ def smdbg_command() -> tuple[str, str]:
     script = os.path.join(bindir, "smdbg")
     if os.path.isfile(script) and os.access(script, os.X_OK):
         activate = os.path.join(bindir, "activate")
-        note = f"after `source {shlex.quote(activate)}`, plain `smdbg` works" if os.path.isfile(activate) else ""
+        note = (
+            f"after `source {shlex.quote(activate)}`, plain `smdbg` works" if os.path.isfile(activate) else ""
+        )
         return shlex.quote(script), note or "the smdbg command of this Python"
     return f"{shlex.quote(sys.executable)} -m smdbg.cli", "smdbg's command line through this Python"
 

@@ -126,7 +126,10 @@ def dispatch(parser: argparse.ArgumentParser, argv: Sequence[str] | None = None)
     """Parse ``argv`` and run the chosen command's ``func``; its exit status. Bad input raised while
     running (``OSError``, ``ValueError``, ``LookupError``, ``TypeError``) is one line on stderr
     and status 2; a missing optional package one line and status 1 (``SMDBG_DEBUG=1`` re-raises)."""
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # name the subcommand that does not take them, not the top-level parser
+        prog = _prog(args)
+        parser.exit(2, f"{prog}: error: unrecognized arguments: {' '.join(extra)} (see: {prog} --help)\n")
     func = getattr(args, "func", None)
     if func is None:
         parser.print_help()
@@ -143,7 +146,7 @@ def dispatch(parser: argparse.ArgumentParser, argv: Sequence[str] | None = None)
     except (OSError, ValueError, LookupError, TypeError, ImportError) as e:
         if os.environ.get("SMDBG_DEBUG"):
             raise
-        msg = e.args[0] if isinstance(e, KeyError) and not isinstance(e, SmdbgError) and e.args else e
+        msg = e.args[0] if isinstance(e, KeyError) and e.args else e  # KeyError's str() quotes it
         print(f"{_prog(args)}: error: {one_line(msg)}", file=sys.stderr)
         return 1 if isinstance(e, ImportError) else 2
 

@@ -28,7 +28,9 @@ def _collections(text: str) -> list[str]:
 
     names = [n.strip() for n in text.split(",") if n.strip()]
     if not names:
-        raise argparse.ArgumentTypeError(f"{text!r}: expected collection names, e.g. weights,gradients,losses")
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: expected collection names, e.g. weights,gradients,losses"
+        )
     unknown = [n for n in names if n not in BUILTIN_COLLECTIONS]
     if unknown:
         raise argparse.ArgumentTypeError(

@@ -15,7 +15,9 @@ def register(subparsers: Any) -> None:
     sub = p.add_subparsers(dest="trial_command", metavar="ACTION", required=True)
     s = sub.add_parser("summary", help="workers, steps, modes, tensors and rule statuses of a trial")
     s.add_argument("path", help="trial directory or URL (s3://...)")
-    s.add_argument("--timeout", type=seconds, default=5.0, help="seconds to wait for the trial to appear (default 5)")
+    s.add_argument(
+        "--timeout", type=seconds, default=5.0, help="seconds to wait for the trial to appear (default 5)"
+    )
     s.set_defaults(func=_summary)
     t = sub.add_parser(
         "tensor",
@@ -26,10 +28,14 @@ def register(subparsers: Any) -> None:
     t.add_argument("path", help="trial directory or URL (s3://...)")
     t.add_argument("name", help="tensor name (smdbg trial summary PATH lists them)")
     t.add_argument("--reduction", default=None, help="print the history of this reduction, e.g. abs_max")
-    t.add_argument("--step", type=non_negative_int, default=None, help="print the raw tensor saved at this step")
+    t.add_argument(
+        "--step", type=non_negative_int, default=None, help="print the raw tensor saved at this step"
+    )
     t.add_argument("--mode", default=None, type=str.upper, choices=("TRAIN", "EVAL", "PREDICT", "GLOBAL"),
                    help="count steps in this mode (default: global steps)")  # fmt: skip
-    t.add_argument("--timeout", type=seconds, default=5.0, help="seconds to wait for the trial to appear (default 5)")
+    t.add_argument(
+        "--timeout", type=seconds, default=5.0, help="seconds to wait for the trial to appear (default 5)"
+    )
     t.set_defaults(func=_tensor)
 
 
@@ -86,10 +92,16 @@ def _tensor(args: argparse.Namespace) -> int:
 def _print_history(tensor: Any, reduction: str | None, mode: str | None) -> int:
     steps, values = tensor.history(reduction, mode=mode)
     if not len(steps):
-        modes = sorted(set(tensor.history_rows(None if reduction in (None, "raw") else reduction)["mode"].tolist()))
+        modes = sorted(
+            set(tensor.history_rows(None if reduction in (None, "raw") else reduction)["mode"].tolist())
+        )
         raise CliError(
             f"tensor {tensor.name!r} has no {reduction or 'scalar'} values"
-            + (f" in mode {mode}: expected one of the modes it was saved in, {choices_text(modes)}" if mode else "")
+            + (
+                f" in mode {mode}: expected one of the modes it was saved in, {choices_text(modes)}"
+                if mode
+                else ""
+            )
         )
     for step, value in zip(steps.tolist(), values.tolist()):
         print(f"{step}\t{value:.6g}")
@@ -111,7 +123,9 @@ def _print_value(tensor: Any, step: int, mode: str | None) -> int:
         value = tensor.value(step, mode=mode)
     except (SmdbgError, LookupError) as e:
         steps = tensor.steps(mode=mode, show_incomplete_steps=True)
-        raise CliError(f"--step {step}: {e}; steps of {tensor.name!r}: {choices_text(map(str, steps))}") from None
+        raise CliError(
+            f"--step {step}: {e}; steps of {tensor.name!r}: {choices_text(map(str, steps))}"
+        ) from None
     with np.printoptions(threshold=200, edgeitems=3, precision=6):
         print(f"{tensor.name} at step {step}: {value.dtype} {tuple(value.shape)}")
         print(value)

@@ -21,7 +21,9 @@ def register(subparsers: Any) -> None:
     sub = rule.add_subparsers(dest="rule_command", metavar="ACTION", required=True)
     run = sub.add_parser("run", help="evaluate a rule on a trial; with --follow until training ends")
     run.add_argument("trial", help="trial directory or URL")
-    run.add_argument("--rule", required=True, help="built-in rule name, e.g. exploding_tensor (smdbg rule list)")
+    run.add_argument(
+        "--rule", required=True, help="built-in rule name, e.g. exploding_tensor (smdbg rule list)"
+    )
     run.add_argument(
         "--param", action="append", default=[], metavar="KEY=VALUE", help="rule parameter (repeatable)"
     )
@@ -36,7 +38,9 @@ def register(subparsers: Any) -> None:
     run.add_argument("--end-step", type=non_negative_int, default=None)
     run.add_argument("--poll-interval", type=positive_seconds, default=0.5,
                      help="seconds between looks at a live trial (default 0.5)")  # fmt: skip
-    run.add_argument("--timeout", type=seconds, default=None, help="give up following after this many seconds")
+    run.add_argument(
+        "--timeout", type=seconds, default=None, help="give up following after this many seconds"
+    )
     run.add_argument("--wait", type=seconds, default=60.0,
                      help="seconds to wait for the trial to appear (default 60; 0: fail at once)")  # fmt: skip
     run.add_argument("--quiet", action="store_true", help="print only the final status")
@@ -198,9 +202,15 @@ def _describe(args: argparse.Namespace) -> int:
             params = dict(c.parameters or {})
             extra = ", ".join(f"{k}={v}" for k, v in params.items())
             print(f"    collection {c.name}" + (f" ({extra})" if extra else ""))
-            reductions += [r for r in str(params.get("reductions", "")).split(",") if r and r not in reductions]
+            reductions += [
+                r for r in str(params.get("reductions", "")).split(",") if r and r not in reductions
+            ]
         line = f"smdbg run --collections {','.join(spec.collection_names())}"
-        print("    from the command line: " + line + (f" --reductions {','.join(reductions)}" if reductions else ""))
+        print(
+            "    from the command line: "
+            + line
+            + (f" --reductions {','.join(reductions)}" if reductions else "")
+        )
     else:
         print("    the tensors it checks, in any collection (see its parameters)")
     print("\nparameters (--param KEY=VALUE):")
@@ -208,7 +218,11 @@ def _describe(args: argparse.Namespace) -> int:
         print("    none")
     for pname, p in cls.parameters.items():
         default = "none" if p.default is None else repr(p.default)
-        print(f"    {pname} ({p.kind}, default {default}" + (f", at least {p.minimum:g}" if p.minimum is not None else "") + ")")
+        print(
+            f"    {pname} ({p.kind}, default {default}"
+            + (f", at least {p.minimum:g}" if p.minimum is not None else "")
+            + ")"
+        )
         if p.help:
             print(_wrap(p.help, "        "))
     example = next(iter(cls.parameters), None)

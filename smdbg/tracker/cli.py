@@ -44,8 +44,11 @@ def register(subparsers: Any) -> None:
 
 
 def _fail(err: Exception) -> int:
-    print(f"smdbg: error: {err}", file=sys.stderr)
-    return 1
+    """A tracker error is bad input here (an unknown experiment, a database URL that does not
+    work): ``smdbg`` prints it as one line and exits with status 2."""
+    from smdbg._cli import CliError
+
+    raise CliError(str(err)) from None
 
 
 def _list(args: argparse.Namespace) -> int:
