@@ -100,7 +100,7 @@ def _run(args: argparse.Namespace) -> int:
         raise
     from smdbg._progress import Progress
 
-    progress = Progress(f"rule {name}", enabled=args.progress, unit="tensor reads")
+    progress = Progress(f"rule {name}", enabled=args.progress, unit="tensors")
     _count_reads(rule, progress)
 
     def say(line: str) -> None:
