@@ -11,8 +11,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
-
 from smdbg._progress import Progress
 from smdbg.store import BackgroundWriter, Record
 

@@ -29,13 +29,19 @@ def trial(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def smdbg(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "smdbg.cli", *args], capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "smdbg.cli", *args], capture_output=True, text=True, timeout=120
+    )
 
 
 def test_summary(trial: Path) -> None:
     out = smdbg("trial", "summary", str(trial))
     assert out.returncode == 0, out.stderr
-    assert "framework  pytorch" in out.stdout and "3 saved, 0..2" in out.stdout and "ended      yes" in out.stdout
+    assert (
+        "framework  pytorch" in out.stdout
+        and "3 saved, 0..2" in out.stdout
+        and "ended      yes" in out.stdout
+    )
 
 
 def test_tensor_prints_scalar_values_and_reduction_histories(trial: Path) -> None:
@@ -49,7 +55,9 @@ def test_tensor_without_reduction_lists_what_is_stored(trial: Path) -> None:
     assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()
     assert "  steps        3 saved (0..2)" in lines
-    assert any(line.startswith("  abs_max      3 values at steps 0..2 (TRAIN); last value 2.5") for line in lines), lines
+    assert any(
+        line.startswith("  abs_max      3 values at steps 0..2 (TRAIN); last value 2.5") for line in lines
+    ), lines
     assert any(line.startswith("  l2 ") for line in lines), lines
     assert lines[-1] == f"print one with: smdbg trial tensor {trial} fc.weight --reduction abs_max"
     raw = smdbg("trial", "tensor", str(trial), "fc_output_0").stdout

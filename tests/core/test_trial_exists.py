@@ -17,7 +17,12 @@ def _write(path: Path, worker: str, steps: range, **kwargs: object) -> None:
     with BackgroundWriter(path, worker, flush_secs=0.1, **kwargs) as w:  # type: ignore[arg-type]
         w.write_trial_metadata({"framework": "test", "num_workers": 1})
         for s in steps:
-            w.add(s, "TRAIN", s, [Record("loss", ("losses",), "raw", float(s), "float32", (), np.float32(s).tobytes())])
+            w.add(
+                s,
+                "TRAIN",
+                s,
+                [Record("loss", ("losses",), "raw", float(s), "float32", (), np.float32(s).tobytes())],
+            )
 
 
 def _files(path: Path) -> dict[str, bytes]:

@@ -18,7 +18,9 @@ def csv(tmp_path: Path) -> Path:
     rng = np.random.default_rng(0)
     x = rng.normal(size=(150, 3))
     path = tmp_path / "d.csv"
-    pd.DataFrame({"a": x[:, 0], "b": x[:, 1], "c": x[:, 2], "y": x @ [1.0, -2.0, 0.5]}).to_csv(path, index=False)
+    pd.DataFrame({"a": x[:, 0], "b": x[:, 1], "c": x[:, 2], "y": x @ [1.0, -2.0, 0.5]}).to_csv(
+        path, index=False
+    )
     return path
 
 
@@ -32,7 +34,9 @@ def test_automl_progress(csv: Path, tmp_path: Path, capfd: pytest.CaptureFixture
     assert fit("quiet", None) == ""  # stderr is not a terminal here
     shown = fit("shown", True).splitlines()
     assert shown[0].startswith("AutoML shown: 0/2 candidates (0%) searching"), shown
-    assert any(line.startswith("AutoML shown: 2/2 candidates (100%)") and "best" in line for line in shown), shown
+    assert any(line.startswith("AutoML shown: 2/2 candidates (100%)") and "best" in line for line in shown), (
+        shown
+    )
 
 
 def test_monitor_baseline_progress(csv: Path, tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:

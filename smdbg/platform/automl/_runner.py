@@ -82,7 +82,9 @@ class JobRunner:
             maximize=objective.maximize,
         )
         self.recorder = CandidateRecorder(o["tracker_db_url"], o["experiment_name"] or job_name, job_name)
-        self.progress = Progress(f"AutoML {job_name}", automl.max_candidates, enabled=False, unit="candidates")
+        self.progress = Progress(
+            f"AutoML {job_name}", automl.max_candidates, enabled=False, unit="candidates"
+        )
 
     @property
     def data_path(self) -> Path:
@@ -133,7 +135,9 @@ class JobRunner:
         with self._lock:
             done = list(self.candidates)
         failed = sum(c.status != "Completed" for c in done)
-        scores = [c.objective_value for c in done if c.status == "Completed" and c.objective_value is not None]
+        scores = [
+            c.objective_value for c in done if c.status == "Completed" and c.objective_value is not None
+        ]
         best = (max if self.objective.maximize else min)(scores) if scores else None
         parts = [phase] if phase else []
         if failed:
