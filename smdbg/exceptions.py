@@ -78,8 +78,9 @@ class NoTrialFound(SmdbgError, FileNotFoundError):
     """No trial appeared at a path within the timeout."""
 
     def __init__(self, path: str, timeout: float) -> None:
+        waited = f" after waiting {timeout:g}s" if timeout > 0 else ""
         super().__init__(
-            f"no smdbg trial at {path} after waiting {timeout:g}s: expected a directory with "
+            f"no smdbg trial at {path}{waited}: expected a directory with "
             "trial.json or events/<worker>/ segment files (is the path right, and has training started?)"
         )
         self.path = path

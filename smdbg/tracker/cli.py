@@ -105,9 +105,12 @@ def _show(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
+    from smdbg._cli import open_trial
     from smdbg.tracker import TrackerError
     from smdbg.tracker._tensorboard import export_tensorboard
 
+    if args.trial is not None:
+        open_trial(args.trial, 0)  # a trial to export exists already: do not wait for one
     try:
         runs = export_tensorboard(
             args.outdir, experiment_name=args.experiment, trial_path=args.trial, db_url=args.db_url
