@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
+import sys
 import tempfile
 from collections import OrderedDict
 from typing import Any
@@ -136,9 +138,30 @@ def main() -> None:
         results[run] = run_rules(trial)
     print_rules(results)
     print(f"\nrule statuses are stored in each trial, e.g. {os.path.join(out, 'healthy', 'rules')}")
-    print(
-        f"the same from the command line: smdbg rule run {os.path.join(out, 'lr_too_high')} --rule exploding_tensor"
-    )
+    smdbg, where = smdbg_command()
+    bad = shlex.quote(os.path.join(out, "lr_too_high"))
+    print(f"the same from the command line ({where}):")
+    for args in (
+        f"trial summary {bad}",
+        f"rule run {bad} --rule exploding_tensor",
+        "rule describe dead_relu",
+    ):
+        print(f"  {smdbg} {args}")
+
+
+def smdbg_command() -> tuple[str, str]:
+    """How to call the ``smdbg`` command of this Python, as one can type it in any shell, and a
+    note on how to shorten it: the full path of the environment's ``smdbg`` script (not on PATH
+    unless the environment is activated), else ``python -m smdbg.cli``."""
+    bindir = os.path.dirname(sys.executable)
+    script = os.path.join(bindir, "smdbg")
+    if os.path.isfile(script) and os.access(script, os.X_OK):
+        activate = os.path.join(bindir, "activate")
+        note = (
+            f"after `source {shlex.quote(activate)}`, plain `smdbg` works" if os.path.isfile(activate) else ""
+        )
+        return shlex.quote(script), note or "the smdbg command of this Python"
+    return f"{shlex.quote(sys.executable)} -m smdbg.cli", "smdbg's command line through this Python"
 
 
 if __name__ == "__main__":

@@ -3,17 +3,15 @@
 Each component owns its subcommands in its own module, which exposes
 ``register(subparsers) -> None``; every registered subparser sets ``func`` (taking the parsed
 arguments and returning an exit code). Modules load lazily, only when the CLI starts.
+Bad input to any command is one line on stderr and exit status 2 (see :mod:`smdbg._cli`).
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
-import os
 import sys
 from collections.abc import Sequence
-
-from smdbg._optional import MissingDependencyError
 
 __all__ = ["main", "build_parser"]
 
@@ -29,7 +27,9 @@ COMMAND_MODULES: tuple[str, ...] = (
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="smdbg", description="Open training instrumentation.")
+    from smdbg._cli import OneLineParser
+
+    parser = OneLineParser(prog="smdbg", description="Open training instrumentation.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(sub)
@@ -37,25 +37,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    func = getattr(args, "func", None)
-    if func is None:
-        parser.print_help()
-        return 2
-    try:
-        return int(func(args) or 0)
-    except MissingDependencyError as e:  # an optional package the command needs: what to install
-        if os.environ.get("SMDBG_DEBUG"):
-            raise
-        print(f"smdbg {args.command}: error: {e}", file=sys.stderr)
-        return 2
-    except (OSError, ValueError, LookupError, TypeError) as e:  # bad input: one clear line, no traceback
-        if os.environ.get("SMDBG_DEBUG"):
-            raise
-        msg = e.args[0] if isinstance(e, KeyError) and e.args else e
-        print(f"smdbg {args.command}: error: {msg}", file=sys.stderr)
-        return 2
+    from smdbg._cli import dispatch
+
+    return dispatch(build_parser(), argv)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -23,6 +23,7 @@ __all__ = [
     "UnsupportedFormatVersion",
     "StoreWriteError",
     "WriterClosedError",
+    "TrialExistsError",
     "NoTrialFound",
     "StepNotYetAvailable",
     "StepUnavailable",
@@ -69,12 +70,27 @@ class WriterClosedError(StoreError, RuntimeError):
     """Writing to a writer (or hook) that was already closed."""
 
 
+class TrialExistsError(StoreError, FileExistsError):
+    """A new writer's trial directory already holds a run written by the same worker."""
+
+    def __init__(self, path: str, worker: str, found: str) -> None:
+        super().__init__(
+            f"out_dir {path} already holds a trial written by {worker} ({found}); smdbg does not mix "
+            f"two runs in one trial: write the new run to a new out_dir (e.g. {path.rstrip('/')}-2), "
+            "or delete the old trial first (writers also take overwrite=True to replace that worker's "
+            "run, append=True to continue it after a crash)"
+        )
+        self.path = path
+        self.worker = worker
+
+
 class NoTrialFound(SmdbgError, FileNotFoundError):
     """No trial appeared at a path within the timeout."""
 
     def __init__(self, path: str, timeout: float) -> None:
+        waited = f" after waiting {timeout:g}s" if timeout > 0 else ""
         super().__init__(
-            f"no smdbg trial at {path} after waiting {timeout:g}s: expected a directory with "
+            f"no smdbg trial at {path}{waited}: expected a directory with "
             "trial.json or events/<worker>/ segment files (is the path right, and has training started?)"
         )
         self.path = path

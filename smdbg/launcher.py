@@ -20,13 +20,19 @@ import os
 import runpy
 import sys
 import time
+from collections.abc import Mapping
 from typing import Any
 
 import torch
 
+from smdbg import _settings
+from smdbg.exceptions import TrialExistsError
 from smdbg.hook_config import find_config_path
 from smdbg.hooks.base import current_hook
 from smdbg.hooks.pytorch import Hook
+from smdbg.store.format import worker_dirname
+from smdbg.store.fs import open_fs
+from smdbg.store.lease import refuse_existing
 
 __all__ = ["AutoInstrument", "run_script", "default_out_dir"]
 
@@ -46,8 +52,14 @@ def _unwrap(module: torch.nn.Module) -> torch.nn.Module:
 class AutoInstrument:
     """Creates and attaches a :class:`Hook` lazily from PyTorch's global hooks."""
 
-    def __init__(self, config_path: str | None = None, out_dir: str | None = None) -> None:
+    def __init__(
+        self,
+        config_path: str | None = None,
+        out_dir: str | None = None,
+        hook_options: Mapping[str, Any] | None = None,
+    ) -> None:
         self.config_path = find_config_path(config_path)
+        self.hook_options = dict(hook_options or {})  # Hook keyword arguments; override the config
         if self.config_path is None and out_dir is None:
             raise ValueError(
                 "no hook config and no output directory: pass --config hook.json, --out DIR, "
@@ -73,10 +85,10 @@ class AutoInstrument:
                 self.hook = existing
             elif self.config_path is not None:
                 extra: dict[str, Any] = {"out_dir": self.out_dir} if self.out_dir else {}
-                self.hook = Hook.create_from_json_file(self.config_path, **extra)  # type: ignore[assignment]
+                self.hook = Hook.create_from_json_file(self.config_path, **extra, **self.hook_options)  # type: ignore[assignment]
             else:
                 assert self.out_dir is not None
-                self.hook = Hook(self.out_dir)
+                self.hook = Hook(self.out_dir, **self.hook_options)
         assert self.hook is not None
         return self.hook
 
@@ -112,28 +124,43 @@ class AutoInstrument:
 
 
 def run_script(
-    script: str, args: list[str], config_path: str | None = None, out_dir: str | None = None
+    script: str,
+    args: list[str],
+    config_path: str | None = None,
+    out_dir: str | None = None,
+    hook_options: Mapping[str, Any] | None = None,
 ) -> int:
-    """Run ``script`` as ``__main__`` with ``args`` under an :class:`AutoInstrument`; exit code."""
+    """Run ``script`` as ``__main__`` with ``args`` under an :class:`AutoInstrument`; exit code.
+    ``hook_options`` (``include_collections``, ``save_config``, ``reduction_config`` ...) are
+    passed to the hook, over what the JSON config says."""
     if not os.path.isfile(script):
         raise FileNotFoundError(f"training script {script!r} does not exist: expected a path to a .py file")
     if find_config_path(config_path) is None and out_dir is None:
         out_dir = default_out_dir(script)
-    auto = AutoInstrument(config_path, out_dir)
+    if out_dir is not None:  # refuse a used out_dir before the script spends time loading data
+        refuse_existing(open_fs(out_dir), worker_dirname(f"worker_{_settings.RANK.get() or '0'}"))
+    auto = AutoInstrument(config_path, out_dir, hook_options)
     old_argv, old_path0 = sys.argv, sys.path[0] if sys.path else None
     sys.argv = [script, *args]
     sys.path.insert(0, os.path.dirname(os.path.abspath(script)))
     code = 0
+    refused = False
     try:
         runpy.run_path(script, run_name="__main__")
     except SystemExit as e:
         code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+    except TrialExistsError:
+        refused = True
+        raise
     finally:
         sys.argv = old_argv
         if old_path0 is not None and sys.path and sys.path[0] != old_path0:
             sys.path.pop(0)
         auto.close()
         hook = auto.hook
-        where = hook.out_dir if hook is not None else "(no trial: the script never called a module)"
-        print(f"smdbg: trial at {where}", file=sys.stderr)
+        if hook is None:
+            print("smdbg: no trial written: the script never called a module", file=sys.stderr)
+        elif not refused:
+            print(f"smdbg: trial at {hook.out_dir} (look into it: smdbg trial summary {hook.out_dir})",
+                  file=sys.stderr)  # fmt: skip
     return code

@@ -20,7 +20,7 @@ __all__ = ["export_trial"]
 
 def export_trial(trial_path: str, outdir: str | os.PathLike[str]) -> list[str]:
     """Write a debugger trial's scalars and histograms; returns the run directories."""
-    trial = create_trial(trial_path)
+    trial = create_trial(trial_path, timeout=0)  # a finished trial to export: no waiting for one
     table = trial.to_arrow()  # plain columns: the export needs no pandas
     cols = {name: table.column(name).to_numpy(zero_copy_only=False) for name in table.column_names}
     workers = sorted(set(cols["worker"].tolist()))

@@ -11,7 +11,12 @@ from smdbg.collections import Collection, CollectionManager
 from smdbg.config import ReductionConfig, SaveConfig
 from smdbg.modes import ModeKeys
 
-__all__ = ["TensorPlan", "SavePlanner"]
+__all__ = ["TensorPlan", "SavePlanner", "SCALAR_COLLECTIONS"]
+
+# Collections of scalars kept as values whatever the hook-level ReductionConfig says (as in
+# smdebug): a loss reduced to mean/abs_max/l2 would leave rules such as loss_not_decreasing no
+# loss to read. A collection's own reduction_config still applies.
+SCALAR_COLLECTIONS = frozenset({"losses", "metrics", "scalars"})
 
 
 @dataclass(frozen=True)
@@ -153,7 +158,8 @@ class SavePlanner:
             raw = False
             shape = False
             for c in colls:
-                rc = c.reduction_config or self.reduction_config or ReductionConfig()
+                default = None if c.name in SCALAR_COLLECTIONS else self.reduction_config
+                rc = c.reduction_config or default or ReductionConfig()
                 keys.extend(k for k in rc.keys if k not in keys)
                 raw = raw or rc.saves_raw
                 shape = shape or rc.save_shape

@@ -8,7 +8,7 @@ import threading
 from collections.abc import Callable
 from typing import Concatenate, ParamSpec, Protocol, TypeVar
 
-from smdbg.exceptions import StopTrainingRequested
+from smdbg.exceptions import StopTrainingRequested, TrialExistsError
 
 __all__ = ["guarded", "current_hook", "set_current", "clear_current", "ReportsErrors"]
 
@@ -39,7 +39,7 @@ def guarded(
         def wrapper(self: H, /, *args: P.args, **kwargs: P.kwargs) -> R:
             try:
                 return fn(self, *args, **kwargs)
-            except StopTrainingRequested:
+            except (StopTrainingRequested, TrialExistsError):  # not internal errors: the caller's to handle
                 raise
             except Exception as e:
                 self._report_error(where, e)

@@ -21,12 +21,12 @@ import warnings
 from dataclasses import asdict, dataclass
 
 from smdbg._proc import pid_alive
-from smdbg.exceptions import StoreError
-from smdbg.store.format import END_FILE, EVENTS_DIR, LEASE_FILE
+from smdbg.exceptions import StoreError, TrialExistsError
+from smdbg.store.format import END_FILE, EVENTS_DIR, LEASE_FILE, PROGRESS_FILE, SegmentName
 from smdbg.store.fs import StoreFS
 
 __all__ = [
-    "Lease", "LeaseInfo", "LeaseHeldError", "CorruptLeaseError", "TrialExistsError",
+    "Lease", "LeaseInfo", "LeaseHeldError", "CorruptLeaseError", "TrialExistsError", "refuse_existing",
     "read_lease", "check_no_live_writer", "abnormal_end",
 ]  # fmt: skip
 
@@ -42,10 +42,6 @@ class LeaseHeldError(StoreError, RuntimeError):
 
 class CorruptLeaseError(StoreError, ValueError):
     """A lease file that does not parse."""
-
-
-class TrialExistsError(StoreError, FileExistsError):
-    """A writer opened a worker stream that a finished run already wrote (no ``overwrite``)."""
 
 
 @dataclass(frozen=True)
@@ -69,6 +65,22 @@ class LeaseInfo:
         if age > self.stale_after:
             return f"no heartbeat for {age:.0f}s (pid {self.pid} on host {self.host!r})"
         return None
+
+
+def refuse_existing(
+    fs: StoreFS, worker_dir: str, names: list[str] | None = None, held: LeaseInfo | None = None
+) -> None:
+    """Raise :class:`TrialExistsError` if the worker stream already holds a run (segments,
+    progress or an end marker): the one check behind "a re-run into a used out_dir is refused"."""
+    wdir = f"{EVENTS_DIR}/{worker_dir}"
+    names = fs.list_dir(wdir) if names is None else names
+    segments = sum(1 for n in names if SegmentName.parse(n) is not None)
+    if not (segments or END_FILE in names or PROGRESS_FILE in names):
+        return
+    found = f"{segments} segments" + (f", training ended ({wdir}/{END_FILE})" if END_FILE in names else "")
+    if held is not None:
+        found += f", its writer stopped without closing: {held.dead()}"
+    raise TrialExistsError(fs.url(), worker_dir, found)
 
 
 def lease_path(worker_dir: str) -> str:
@@ -133,9 +145,11 @@ class Lease:
         now = time.time()
         self.info = LeaseInfo(socket.gethostname(), os.getpid(), uuid.uuid4().hex, now, now, stale_after)
 
-    def acquire(self, overwrite: bool = False) -> None:
-        """Take the stream: refuse a live owner and a finished stream (unless ``overwrite``:
-        then the finished stream's files are removed); take over a dead owner's lease."""
+    def acquire(self, overwrite: bool = False, append: bool = False) -> None:
+        """Take the stream: refuse a live owner (:class:`LeaseHeldError`) and a stream an earlier
+        run wrote (:class:`TrialExistsError`: segments, progress or an end marker), unless
+        ``overwrite`` (its files are removed) or ``append`` (its segment sequence goes on, e.g.
+        after a crash; a dead owner's lease is taken over with a warning)."""
         url = self.fs.url()
         try:
             held = read_lease(self.fs, self.worker_dir)
@@ -149,20 +163,19 @@ class Lease:
                     f"another writer is writing worker {self.worker_dir!r} of trial {url} "
                     f"({held.describe()}): use another out_dir, or stop that run first"
                 )
+        wdir = f"{EVENTS_DIR}/{self.worker_dir}"
+        names = self.fs.list_dir(wdir)
+        if not (overwrite or append):
+            refuse_existing(self.fs, self.worker_dir, names, held)
+        if overwrite:
+            for name in names:
+                self.fs.remove(f"{wdir}/{name}")
+        elif held is not None:
             warnings.warn(
                 f"taking over worker {self.worker_dir!r} of trial {url} from a writer that stopped "
-                f"without closing: {why}; its published segments are kept",
+                f"without closing: {held.dead()}; its published segments are kept",
                 stacklevel=3,
             )
-        wdir = f"{EVENTS_DIR}/{self.worker_dir}"
-        if self.fs.exists(f"{wdir}/{END_FILE}"):
-            if not overwrite:
-                raise TrialExistsError(
-                    f"trial {url} already holds a finished run of worker {self.worker_dir!r} "
-                    f"({wdir}/{END_FILE}): write to a new out_dir, or pass overwrite=True to replace it"
-                )
-            for name in self.fs.list_dir(wdir):
-                self.fs.remove(f"{wdir}/{name}")
         self._write()
 
     def _write(self) -> None:

@@ -43,7 +43,11 @@ def _json_bytes(obj: Any) -> bytes:
 
 
 class TrialWriter:
-    """Publishes one worker's segments, progress and end marker. Not thread-safe by itself."""
+    """Publishes one worker's segments, progress and end marker. Not thread-safe by itself.
+
+    It continues the worker's segment sequence; whether it may write into the stream at all is
+    the lease's decision (:meth:`smdbg.store.lease.Lease.acquire`, taken by :class:`BackgroundWriter`).
+    """
 
     def __init__(self, fs: StoreFS, worker: str, compression: str = "zstd", fsync: bool = True) -> None:
         self.fs = fs
@@ -113,10 +117,10 @@ class BackgroundWriter:
     segments on its own thread (``compact_secs=None``: never); ``close`` writes the manifest.
 
     The writer holds the stream's lease (:mod:`smdbg.store.lease`): opening a stream another live
-    writer holds raises :class:`~smdbg.store.lease.LeaseHeldError`; a stream a finished run wrote
-    raises :class:`~smdbg.store.lease.TrialExistsError` unless ``overwrite=True`` (which replaces
-    it); a dead writer's lease is taken over with a warning. The writer thread renews the lease
-    every 5 s; readers take a lease without heartbeat for ``lease_stale_after`` s as a crash.
+    writer holds raises :class:`~smdbg.store.lease.LeaseHeldError`; a stream an earlier run wrote (segments, progress or an end marker) raises
+    :class:`~smdbg.exceptions.TrialExistsError` unless ``overwrite=True`` (which replaces it) or
+    ``append=True`` (which continues it, taking a dead writer's lease over with a warning). The
+    writer thread renews the lease every 5 s; readers take a lease without heartbeat for ``lease_stale_after`` s as a crash.
     """
 
     def __init__(
@@ -133,6 +137,7 @@ class BackgroundWriter:
         on_tick: Callable[[], None] | None = None,
         compact_secs: float | None = 10.0,
         overwrite: bool = False,
+        append: bool = False,
         lease_stale_after: float = STALE_SECS,
     ) -> None:
         if flush_secs <= 0:
@@ -141,7 +146,7 @@ class BackgroundWriter:
             raise ValueError("segment_bytes and max_pending_bytes must be positive")
         self.fs = open_fs(path, **dict(storage_options or {}))
         self._lease = Lease(self.fs, worker_dirname(worker), lease_stale_after)
-        self._lease.acquire(overwrite)
+        self._lease.acquire(overwrite=overwrite, append=append)
         self._beat_at = time.monotonic()
         self.sink = TrialWriter(self.fs, worker, compression=compression, fsync=fsync)
         self.worker = worker

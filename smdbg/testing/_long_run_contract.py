@@ -153,7 +153,8 @@ class LongRunContract:
     def test_second_writer_fails_naming_the_live_one(self, store_url: str) -> None:
         import os
 
-        from smdbg.store.lease import LeaseHeldError, TrialExistsError
+        from smdbg.exceptions import TrialExistsError
+        from smdbg.store.lease import LeaseHeldError
         w = BackgroundWriter(store_url, "worker_0")
         write_steps(w, range(3))
         try:
@@ -189,7 +190,7 @@ class LongRunContract:
         assert live.steps() == [0, 1, 2, 3]
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            BackgroundWriter(store_url, "worker_0").close()  # takes the stream over
+            BackgroundWriter(store_url, "worker_0", append=True).close()  # continues it: takes the lease over
         assert any("taking over" in str(c.message) and "gpu-node-7" in str(c.message) for c in caught)
 
     def test_live_writer_on_another_host_blocks_compaction(self, store_url: str) -> None:
@@ -225,6 +226,6 @@ class LongRunContract:
             trial = create_trial(store_url, timeout=5)
             assert trial.steps(show_incomplete_steps=True) == list(range(6))
             assert not trial.training_has_ended()
-            BackgroundWriter(store_url, "worker_0").close()
+            BackgroundWriter(store_url, "worker_0", append=True).close()  # continues the crashed run
         assert sum("lease.json" in str(c.message) for c in caught) >= 2
         assert create_trial(store_url, timeout=5).training_has_ended()

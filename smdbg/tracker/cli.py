@@ -46,8 +46,11 @@ def register(subparsers: Any) -> None:
 
 
 def _fail(err: Exception) -> int:
-    print(f"smdbg: error: {err}", file=sys.stderr)
-    return 1
+    """A tracker error is bad input here (an unknown experiment, a database URL that does not
+    work): ``smdbg`` prints it as one line and exits with status 2."""
+    from smdbg._cli import CliError
+
+    raise CliError(str(err)) from None
 
 
 def _list(args: argparse.Namespace) -> int:
@@ -107,7 +110,7 @@ def _export(args: argparse.Namespace) -> int:
     from smdbg.tracker import TrackerError
     from smdbg.tracker._tensorboard import export_tensorboard
 
-    try:
+    try:  # a trial to export exists already: the bridge does not wait for one
         runs = export_tensorboard(
             args.outdir, experiment_name=args.experiment, trial_path=args.trial, db_url=args.db_url
         )

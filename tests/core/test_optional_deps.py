@@ -131,7 +131,7 @@ def test_cli_prints_one_line_and_exits_2(case: str, tmp_path: Path, trial: Path)
     assert out.returncode == 2, out.stdout + out.stderr
     assert "Traceback" not in out.stderr and "trained" not in out.stdout
     lines = out.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith(f"smdbg {argv[0]}: error: "), out.stderr
+    assert len(lines) == 1 and lines[0].startswith(f"smdbg {case}: error: "), out.stderr
     assert_one_line_hint(lines[0], extra, package)
 
 

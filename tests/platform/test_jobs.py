@@ -206,7 +206,7 @@ def test_cli_list_describe_logs(jobs_home: Path, tmp_path: Path) -> None:
     res = jobs_cli("logs", "cli-1")
     assert res.stdout.strip() == "hello from the job"
     res = jobs_cli("describe", "ghost")
-    assert res.returncode == 1 and "no job named 'ghost'" in res.stderr
+    assert res.returncode == 2 and "no job named 'ghost'" in res.stderr
 
 
 DIST_SCRIPT = """

@@ -137,7 +137,7 @@ def test_cli_lists_and_deletes_across_processes(smdbg_home: Path, tmp_path: Path
     listed = json.loads(_cli("endpoints", "list", "--json").stdout)
     assert listed[0]["name"] == "cli-ep" and listed[0]["capture"] == str(dest)
     missing = _cli("endpoints", "delete", "no-such-endpoint")
-    assert missing.returncode == 1 and "no endpoint named 'no-such-endpoint'" in missing.stderr
+    assert missing.returncode == 2 and "no endpoint named 'no-such-endpoint'" in missing.stderr
     deleted = _cli("endpoints", "delete", "cli-ep")
     assert deleted.returncode == 0, deleted.stderr
     assert list_endpoints() == []

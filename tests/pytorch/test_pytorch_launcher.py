@@ -97,3 +97,21 @@ def test_missing_script_is_a_clear_error(tmp_path) -> None:
     )  # fmt: skip
     assert proc.returncode != 0
     assert "nope.py" in proc.stderr and "does not exist" in proc.stderr
+
+
+def test_command_line_options_choose_what_is_saved(tmp_path) -> None:
+    """--collections, --save-interval and --reductions configure the hook (what the README's
+    second command, a rule run, needs), also over a config file."""
+    out = tmp_path / "opts"
+    rec, _ = _run(tmp_path, "--out", str(out), "--collections", "gradients,losses", "--save-interval", "2",
+                  "--reductions", "abs_mean,l2")  # fmt: skip
+    trial = smd.create_trial(out)
+    assert trial.steps() == [0, 2, 4]
+    assert trial.tensor("gradient/Sequential_0.weight").reductions() == ["abs_mean", "l2"]
+    assert trial.tensor_names(collection="weights") == []
+    loss = trial.tensor("CrossEntropyLoss_output_0")  # losses stay values, not reductions
+    assert loss.reductions() == ["raw"]
+    assert loss.history()[1].tolist() == pytest.approx([rec["losses"][s] for s in (0, 2, 4)])
+    over = tmp_path / "over"
+    _run(tmp_path, "--config", str(_config(tmp_path, over)), "--save-interval", "3")
+    assert smd.create_trial(over).steps() == [0, 3]

@@ -2,21 +2,21 @@
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from smdbg._cli import OneLineParser, dispatch
 from smdbg.tracker import Experiment, Tracker
 from smdbg.tracker.cli import register
 
 
 def run_cli(*argv: str) -> int:
-    parser = argparse.ArgumentParser(prog="smdbg")
+    """The tracker's commands through the smdbg CLI's dispatch (bad input: one line, status 2)."""
+    parser = OneLineParser(prog="smdbg")
     register(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(list(argv))
-    return int(args.func(args))
+    return dispatch(parser, list(argv))
 
 
 def _accumulator(path: Path) -> object:
@@ -51,7 +51,7 @@ def test_experiments_list_and_show(experiment: str, capsys: pytest.CaptureFixtur
     lines = capsys.readouterr().out.splitlines()
     assert "loss - Min" in lines[0] and "lr" in lines[0] and "loss - Avg" not in lines[0]
     assert lines[1].split()[0] == "tc-1" and lines[2].split()[0] == "tc-0"  # sorted by lr
-    assert run_cli("experiments", "show", "missing", "--db-url", experiment) == 1
+    assert run_cli("experiments", "show", "missing", "--db-url", experiment) == 2
     assert "'missing'" in capsys.readouterr().err
 
 
@@ -104,6 +104,6 @@ def test_export_needs_a_known_source(
     sqlite_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert (
-        run_cli("export", "tensorboard", "--experiment", "nope", str(tmp_path), "--db-url", sqlite_url) == 1
+        run_cli("export", "tensorboard", "--experiment", "nope", str(tmp_path), "--db-url", sqlite_url) == 2
     )
     assert "'nope'" in capsys.readouterr().err

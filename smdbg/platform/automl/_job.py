@@ -127,22 +127,27 @@ class AutoML:
         self._thread: threading.Thread | None = None
 
     # -- running -----------------------------------------------------------------------------
-    def fit(self, inputs: Any, job_name: str | None = None, wait: bool = True, logs: bool = True) -> None:
+    def fit(self, inputs: Any, job_name: str | None = None, wait: bool = True, logs: bool = True,
+            progress: bool | None = None) -> None:  # fmt: skip
         """Analyse ``inputs`` (CSV/Parquet path or DataFrame), search candidates, save the best.
 
         Input problems raise :class:`AutoMLInputError` before anything is written. With
         ``wait=False`` the search runs in a background thread; poll :meth:`describe_auto_ml_job`.
+        ``progress``: a status line on stderr (candidates, failures, best score); by default
+        when stderr is a terminal and ``wait`` is true.
         """
         if self._thread is not None and self._thread.is_alive():
             raise AutoMLJobError(f"job {self._runner.job_name if self._runner else ''!r} is still running")
         self._runner = self._new_runner(inputs, job_name, logs)
         self._runner.prepare()
         if wait:
-            self._runner.run()
+            self._runner.run(progress)
             self._runner.raise_if_failed()
         else:
             name = self._runner.job_name
-            self._thread = threading.Thread(target=self._runner.run, name=f"automl-{name}", daemon=True)
+            self._thread = threading.Thread(
+                target=self._runner.run, args=(bool(progress),), name=f"automl-{name}", daemon=True
+            )
             self._thread.start()
 
     def _new_runner(self, inputs: Any, job_name: str | None, logs: bool) -> JobRunner:

@@ -13,6 +13,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from smdbg._progress import Progress
+
 from ._artifacts import CandidateModels, link_tree
 from ._budget import Budget, refit_scale
 from ._errors import AutoMLError, AutoMLJobError
@@ -89,6 +91,9 @@ class JobRunner:
             classes,
             o["seed"],
         )
+        self.progress = Progress(
+            f"AutoML {job_name}", automl.max_candidates, enabled=False, unit="candidates"
+        )
 
     @property
     def data_path(self) -> Path:
@@ -101,7 +106,11 @@ class JobRunner:
         (self.job_dir / "analysis.json").write_text(json.dumps(self.analysis, indent=1, default=str))
         self._write_job()
 
-    def run(self) -> None:
+    def run(self, progress: bool | None = False) -> None:
+        """Search, then finish (ensemble, refits, artifacts). ``progress``: a status line on
+        stderr (None: when stderr is a terminal; see :mod:`smdbg._progress`)."""
+        self.progress = Progress(f"AutoML {self.job_name}", self.automl.max_candidates, enabled=progress,
+                                 unit="candidates")  # fmt: skip
         try:
             self._search()
             self.finish()
@@ -116,6 +125,7 @@ class JobRunner:
         finally:
             self.end_time = datetime.now(timezone.utc)
             self._write_job()
+            self.progress.close()
 
     def finish(self) -> None:
         """Choose and build the winner (:func:`._finish.finish`), then publish it: ``best_model``,
@@ -164,7 +174,25 @@ class JobRunner:
 
     def _log(self, message: str) -> None:
         if self.logs:
-            print(f"[{self.job_name}] {message}", file=sys.stdout, flush=True)
+            self.progress.note(f"[{self.job_name}] {message}", sys.stdout)
+
+    def _show_progress(self, phase: str | None = None) -> None:
+        """The status line: candidates so far, failures, the best score, time used of the budget."""
+        with self._lock:
+            done = list(self.candidates)
+        failed = sum(c.status != "Completed" for c in done)
+        scores = [
+            c.objective_value for c in done if c.status == "Completed" and c.objective_value is not None
+        ]
+        best = (max if self.objective.maximize else min)(scores) if scores else None
+        parts = [phase] if phase else []
+        if failed:
+            parts.append(f"{failed} failed")
+        if best is not None:
+            parts.append(f"best {self.objective.name} {best:.5g}")
+        if self.automl.total_job_runtime_in_seconds is not None:
+            parts.append(f"budget {self.automl.total_job_runtime_in_seconds:g} s")
+        self.progress.update(len(done), ", ".join(parts), force=phase is not None)
 
     # -- search ------------------------------------------------------------------------------
     def _candidate_seconds(self) -> float:
@@ -198,6 +226,7 @@ class JobRunner:
             self._write_leaderboard()
         record = candidate_dict(cand, self.objective)
         self.recorder.record(record, cand.spec)
+        self._show_progress()
         if cand.status == "Completed":
             self._log(
                 f"{cand.name}: {self.objective.name}={cand.objective_value:.5g} ({cand.fit_seconds:.2f} s)"
@@ -235,7 +264,9 @@ class JobRunner:
             (self.job_dir / "search_models").mkdir(exist_ok=True)
         y = self.frame[self.target].to_numpy()
         self._log(f"{self.problem_type}, objective {self.objective.name}, {len(self.frame)} rows")
+        self._show_progress("searching")
         run_search(settings, y[self.fold_ids >= 0], self._on_candidate)
+        self._show_progress("ensemble, refit of the best, notebooks")
 
     # -- queries -----------------------------------------------------------------------------
     def best_saved(self) -> bool:

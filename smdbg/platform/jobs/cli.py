@@ -7,6 +7,8 @@ import json
 import sys
 from typing import Any
 
+from smdbg._cli import CliError, choices_text, seconds, subcommand_main
+
 __all__ = ["register", "main"]
 
 
@@ -30,26 +32,22 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _describe(args: argparse.Namespace) -> int:
-    from smdbg.platform.jobs import JobNotFound, TrainingJob
+    from smdbg.platform.jobs import TrainingJob
 
-    try:
-        desc = TrainingJob(args.name).describe()
-    except (JobNotFound, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
+    desc = TrainingJob(args.name).describe()  # JobNotFound: one line, exit 2 (smdbg._cli.dispatch)
     print(json.dumps(desc, indent=2, sort_keys=True, default=str))
     return 0
 
 
 def _logs(args: argparse.Namespace) -> int:
-    from smdbg.platform.jobs import JobNotFound, job_logs
+    from smdbg.platform.jobs import job_logs
 
-    try:
-        logs = job_logs(args.name)
-    except (JobNotFound, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
+    logs = job_logs(args.name)
     hosts = [h for h in logs if args.host in (None, h)]
+    if args.host is not None and not hosts:
+        raise CliError(
+            f"--host {args.host!r}: job {args.name!r} has no such worker; expected one of {choices_text(logs)}"
+        )
     for host in hosts:
         for line in logs[host].splitlines():
             print(f"{host} | {line}" if len(hosts) > 1 else line)
@@ -57,14 +55,10 @@ def _logs(args: argparse.Namespace) -> int:
 
 
 def _stop(args: argparse.Namespace) -> int:
-    from smdbg.platform.jobs import JobNotFound, stop_job
+    from smdbg.platform.jobs import stop_job
     from smdbg.platform.jobs._job import job_status
 
-    try:
-        desc = stop_job(args.name, wait=not args.no_wait, timeout=args.timeout)
-    except (JobNotFound, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
+    desc = stop_job(args.name, wait=not args.no_wait, timeout=args.timeout)
     print(f"{args.name}: {job_status(desc)}")
     return 0
 
@@ -87,16 +81,13 @@ def register(subparsers: Any) -> None:
     p = sub.add_parser("stop", help="stop a running job (its status becomes Stopped)")
     p.add_argument("name")
     p.add_argument("--no-wait", action="store_true", help="return without waiting for Stopped")
-    p.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for the job to stop")
+    p.add_argument("--timeout", type=seconds, default=60.0, help="seconds to wait for the job to stop")
     p.set_defaults(func=_stop)
 
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m smdbg.platform.jobs.cli list|describe|logs|stop``: ``smdbg jobs ...`` alone."""
-    parser = argparse.ArgumentParser(prog="smdbg")
-    register(parser.add_subparsers(dest="command", metavar="COMMAND"))
-    args = parser.parse_args(["jobs", *(sys.argv[1:] if argv is None else argv)])
-    return int(args.func(args) or 0)
+    return subcommand_main("jobs", register, argv)
 
 
 if __name__ == "__main__":  # pragma: no cover

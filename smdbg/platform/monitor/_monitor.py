@@ -9,6 +9,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from smdbg._progress import Progress
 from smdbg.fs import is_remote, join, read_bytes, write_atomic
 from smdbg.platform.monitor._checks import evaluate
 from smdbg.platform.monitor._constraints import normalize_constraints, suggest_constraints
@@ -117,18 +118,24 @@ class DefaultModelMonitor:
         wait: bool = True,
         logs: bool = False,
         job_name: str | None = None,
+        progress: bool | None = None,
     ) -> BaselineJob:
-        """Compute ``statistics.json`` and ``constraints.json`` for a dataset and write them."""
+        """Compute ``statistics.json`` and ``constraints.json`` for a dataset and write them.
+        ``progress``: a status line on stderr (columns done); by default when stderr is a terminal."""
         if not output_s3_uri:
             raise MonitorError(
                 "output_s3_uri is empty; give a local directory or s3:// URI for the baseline files"
             )
-        table = read_dataset(baseline_dataset, dataset_format or DatasetFormat.csv())
-        if table.num_rows == 0 or table.num_columns == 0:
-            raise DatasetError(
-                f"baseline dataset {baseline_dataset!r} has no rows; expected at least one data row"
+        with Progress("baseline", enabled=progress, unit="columns") as shown:
+            shown.update(0, f"reading {baseline_dataset}", force=True)
+            table = read_dataset(baseline_dataset, dataset_format or DatasetFormat.csv())
+            if table.num_rows == 0 or table.num_columns == 0:
+                raise DatasetError(
+                    f"baseline dataset {baseline_dataset!r} has no rows; expected at least one data row"
+                )
+            stats = compute_statistics(
+                table, on_column=lambda i, name: shown.update(i, name, total=table.num_columns)
             )
-        stats = compute_statistics(table)
         constraints = suggest_constraints(stats)
         _write_json(join(output_s3_uri, STATISTICS), stats)
         _write_json(join(output_s3_uri, CONSTRAINTS), constraints)

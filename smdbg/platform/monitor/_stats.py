@@ -8,6 +8,7 @@ Apache DataSketches (k = 2048) plus 10 equal-width buckets between min and max w
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -172,10 +173,15 @@ def _string(col: pa.ChunkedArray, present: pa.ChunkedArray, common: dict[str, in
     }
 
 
-def compute_statistics(table: pa.Table, k: int = KLL_K) -> dict[str, Any]:
-    """``statistics.json`` content for ``table`` (one entry per column, in column order)."""
+def compute_statistics(
+    table: pa.Table, k: int = KLL_K, on_column: Callable[[int, str], None] | None = None
+) -> dict[str, Any]:
+    """``statistics.json`` content for ``table`` (one entry per column, in column order).
+    ``on_column(i, name)`` is called as column ``i`` is started (progress)."""
     features = []
-    for name, col in zip(table.column_names, table.columns):
+    for i, (name, col) in enumerate(zip(table.column_names, table.columns)):
+        if on_column is not None:
+            on_column(i, name)
         present = _present_mask(col)
         n_present = int(pc.sum(present).as_py() or 0)
         common = {"num_present": n_present, "num_missing": table.num_rows - n_present}

@@ -7,6 +7,8 @@ import json
 import sys
 from typing import Any
 
+from smdbg._cli import seconds
+
 __all__ = ["register"]
 
 
@@ -30,20 +32,22 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _delete(args: argparse.Namespace) -> int:
+    from smdbg._cli import CliError, choices_text, one_line
     from smdbg.platform.serving import EndpointError, delete_endpoint, list_endpoints
 
-    names = [r["name"] for r in list_endpoints()] if args.all else args.names
-    if not names:
-        print("give endpoint names to delete, or --all", file=sys.stderr)
-        return 2
+    registered = [r["name"] for r in list_endpoints()]
+    names = registered if args.all else args.names
+    if not names and not args.all:
+        raise CliError(f"give endpoint names to delete, or --all; registered: {choices_text(registered)}")
     code = 0
     for name in names:
         try:
             delete_endpoint(name, timeout=args.timeout)
             print(f"deleted {name}")
         except (EndpointError, ValueError) as e:
-            print(f"error: {e}", file=sys.stderr)
-            code = 1
+            msg = e.args[0] if isinstance(e, KeyError) and e.args else e
+            print(f"smdbg endpoints delete: error: {one_line(msg)}", file=sys.stderr)
+            code = 2
     return code
 
 
@@ -56,5 +60,5 @@ def register(subparsers: Any) -> None:
     p_del = sub.add_parser("delete", help="stop endpoints (capture is flushed) and remove them")
     p_del.add_argument("names", nargs="*", help="endpoint names")
     p_del.add_argument("--all", action="store_true", help="delete every registered endpoint")
-    p_del.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for a clean stop")
+    p_del.add_argument("--timeout", type=seconds, default=30.0, help="seconds to wait for a clean stop")
     p_del.set_defaults(func=_delete)

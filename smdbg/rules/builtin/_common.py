@@ -4,7 +4,7 @@ reads (one scan per tensor), raw-tensor reads for a step range, and per-tensor f
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -14,7 +14,7 @@ from smdbg.rules._base import Finding, Rule
 from smdbg.rules._errors import RuleConfigError
 from smdbg.trial import RAW, Trial
 
-__all__ = ["BuiltinRule", "Column", "save_hint"]
+__all__ = ["BuiltinRule", "Column", "save_hint", "reduction_hint"]
 
 Column = dict[str, np.ndarray]
 
@@ -22,8 +22,16 @@ Column = dict[str, np.ndarray]
 def save_hint(rule: str, collections: Iterable[str]) -> str:
     colls = list(collections)
     return (
-        f"save them with the hook (include_collections={colls!r}) or configure the hook from "
-        f"Rule.builtin(rule_configs.{rule}()).collections_to_save"
+        f"save them with the hook (include_collections={colls!r}; with smdbg run: --collections "
+        f"{','.join(colls)}) or configure the hook from Rule.builtin(rule_configs.{rule}()).collections_to_save"
+    )
+
+
+def reduction_hint(reduction: str) -> str:
+    """How to save a missing reduction, in the API's and in ``smdbg run``'s words."""
+    return (
+        f"add {reduction!r} to the hook's ReductionConfig (with smdbg run: --reductions {reduction},...) "
+        "or save raw tensors"
     )
 
 
@@ -43,6 +51,8 @@ class BuiltinRule(Rule):
 
     #: collections used when neither collection_names nor tensor_regex is given
     default_collections: tuple[str, ...] = ()
+    #: called with a tensor's name each time the rule reads one (progress of long evaluations)
+    on_read: Callable[[str], None] | None = None
 
     def evaluate(self, start_step: int = 0, end_step: int | None = None) -> list[Finding]:
         end = self.complete_end(end_step)
@@ -74,13 +84,13 @@ class BuiltinRule(Rule):
                     )
                 return everything
         names: set[str] = set()
-        available = sorted(trial.collections())
+        available = sorted(c for c in trial.collections() if trial.tensor_names(collection=c))
         for c in colls:
             found = trial.tensor_names(collection=c)
             if not found and not tensor_regex:
                 raise RuleConfigError(
                     f"rule {self.rule_name} needs {what} of collection {c!r}, but the trial at {trial.path} has "
-                    f"none (its collections: {', '.join(available) or 'none'}); {save_hint(self.rule_name, colls)}"
+                    f"none (it saved tensors of: {', '.join(available) or 'none'}); {save_hint(self.rule_name, colls)}"
                 )
             names.update(found)
         if tensor_regex:
@@ -108,6 +118,8 @@ class BuiltinRule(Rule):
         [start, end), sorted by step: one vectorised read. A reduction that was not saved is
         computed from saved raw tensors; if neither is there, :class:`RuleConfigError`."""
         trial = trial or self.base_trial
+        if self.on_read is not None:
+            self.on_read(name)
         tensor = trial.tensor(name)
         col = tensor.history_rows(reduction)
         if reduction is not None and not len(col["step"]):
@@ -115,8 +127,7 @@ class BuiltinRule(Rule):
             if RAW not in stored:
                 raise RuleConfigError(
                     f"rule {self.rule_name} needs reduction {reduction!r} (or the raw tensor) of {name!r}, but the "
-                    f"trial saved only {', '.join(stored) or 'nothing'} for it; add {reduction!r} to the "
-                    f"ReductionConfig or save raw tensors"
+                    f"trial saved only {', '.join(stored) or 'nothing'} for it; {reduction_hint(reduction)}"
                 )
             col = tensor.history_rows(None)
             col = _slice(col, self._range_mask(col, start, end))
@@ -136,6 +147,8 @@ class BuiltinRule(Rule):
             mode: str | None = None) -> list[tuple[int, str, np.ndarray]]:  # fmt: skip
         """(global step, worker, array) of raw tensor ``name`` at saved steps in [start, end)."""
         trial = trial or self.base_trial
+        if self.on_read is not None:
+            self.on_read(name)
         tensor = trial.tensor(name)
         col = tensor.history_rows(None)
         if not len(col["step"]) and tensor.reductions():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 
 import numpy as np
@@ -11,7 +12,7 @@ from smdbg.rules._errors import RuleConfigError
 from smdbg.rules._params import Param
 from smdbg.rules.builtin._common import BuiltinRule
 
-__all__ = ["LossNotDecreasing", "Overfit", "Overtraining", "StalledTraining"]
+__all__ = ["LossNotDecreasing", "Overfit", "Overtraining", "StalledTraining", "change_text"]
 
 _LOSS_SELECT = {
     "tensor_regex": Param(
@@ -38,6 +39,21 @@ class _LossRule(BuiltinRule):
         if keep.any():
             keep &= col["worker"] == min(col["worker"][keep])
         return col["step"][keep], col["mode_step"][keep], col["value"][keep]
+
+
+def change_text(before: float, now: float) -> str:
+    """How a value changed, in words: a percentage where one means something ("decreased by
+    2.1% (from 1.2 to 1.175)"), else only the two values ("went from 0 to nan"): no percentage
+    of a NaN or infinite value, of a change from ~0, or beyond +-10,000%."""
+    pair = f"from {before:.4g} to {now:.4g}"
+    if not (math.isfinite(before) and math.isfinite(now)) or abs(before) < 1e-12:
+        return f"went {pair}"
+    pct = (before - now) / abs(before) * 100
+    if abs(pct) > 1e4:
+        return f"went {pair}"
+    if pct == 0:
+        return f"did not change ({before:.4g})"
+    return f"{'decreased' if pct > 0 else 'increased'} by {abs(pct):.3g}% ({pair})"
 
 
 class LossNotDecreasing(_LossRule):
@@ -70,7 +86,7 @@ class LossNotDecreasing(_LossRule):
         for name in self.tensors():
             for mode in modes:
                 steps, msteps, vals = self.series(name, mode)
-                hit_steps, drops = [], []
+                hit_steps, drops, pairs = [], [], []
                 last = 0
                 for i in range(1, len(steps)):
                     if steps[i] >= end:
@@ -84,11 +100,15 @@ class LossNotDecreasing(_LossRule):
                     if steps[i] >= start and not drop > want:
                         hit_steps.append(int(steps[i]))
                         drops.append(drop)
+                        pairs.append((before, now))
                     last = i
+                if not hit_steps:
+                    continue
+                change = change_text(*pairs[0])  # first_hits reports the first hit
                 out += self.first_hits(
                     name, np.array(hit_steps, np.int64), np.ones(len(hit_steps), bool), np.array(drops),
-                    f"{mode} loss {{name}} decreased by {{value:.3g}}% over {n} steps at step {{step}} "
-                    f"(expected at least {want:g}%)", mode_checked=mode,
+                    f"{mode} loss {{name}} {change} over {n} steps at step {{step}} "
+                    f"(expected a decrease of more than {want:g}%)", mode_checked=mode,
                 )  # fmt: skip
         return out
 
