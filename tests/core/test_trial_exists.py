@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from smdbg.store.lease import LeaseHeldError
 from smdbg.exceptions import StoreError, TrialExistsError
 from smdbg.store import BackgroundWriter, Record
+from smdbg.store.lease import LeaseHeldError
 from smdbg.trials import create_trial
 
 
