@@ -57,10 +57,16 @@ def _params(pairs: list[str]) -> dict[str, str]:
 
 def _run(args: argparse.Namespace) -> int:
     from smdbg.exceptions import NoTrialFound
+    from smdbg.fs import check_path_component
     from smdbg.rules import RuleConfigError, RuleJob, RuleStatus, builtin_rule_class, parse_action
     from smdbg.trials import create_trial
 
     say = (lambda line: None) if args.quiet else (lambda line: print(line, flush=True))
+    try:  # the name becomes the rule's status folder in the trial: refused before anything is written
+        check_path_component(args.name or args.rule, "--name" if args.name else "--rule")
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     try:
         trial = create_trial(args.trial, timeout=args.wait)
     except NoTrialFound as e:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from smdbg._settings import home as smdbg_home
-from smdbg.fs import write_atomic
+from smdbg.fs import check_path_component, write_atomic
 from smdbg.platform.jobs._errors import JobNotFound
 
 __all__ = [
@@ -41,7 +41,8 @@ def jobs_root() -> Path:
 
 
 def validate_job_name(name: str) -> str:
-    if not isinstance(name, str) or len(name) > 63 or not _NAME.match(name):
+    check_path_component(name, "job name", error=ValueError)  # it names the job's folder
+    if len(name) > 63 or not _NAME.match(name):
         raise ValueError(
             f"job name {name!r} is not valid: expected 1-63 letters, digits and hyphens, starting and "
             "ending with a letter or digit (e.g. 'pytorch-training-1')"

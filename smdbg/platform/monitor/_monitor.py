@@ -9,11 +9,11 @@ from typing import Any
 
 import pyarrow as pa
 
-from smdbg.fs import is_remote, join, read_bytes, write_atomic
+from smdbg.fs import check_path_component, is_remote, join, read_bytes, write_atomic
 from smdbg.platform.monitor._checks import evaluate
 from smdbg.platform.monitor._constraints import normalize_constraints, suggest_constraints
 from smdbg.platform.monitor._dataset import DatasetFormat, read_capture, read_dataset
-from smdbg.platform.monitor._errors import ConstraintsError, DatasetError, MonitorError
+from smdbg.platform.monitor._errors import ConstraintsError, DatasetError, MonitorError, ScheduleError
 from smdbg.platform.monitor._schedule import CronExpressionGenerator, LocalScheduler, parse_schedule
 from smdbg.platform.monitor._stats import compute_statistics
 
@@ -228,6 +228,7 @@ class DefaultModelMonitor:
         stats, cons = self._baseline(statistics, constraints)
         schedule = parse_schedule(schedule_cron_expression or CronExpressionGenerator.hourly())
         name = monitor_schedule_name or f"monitoring-schedule-{_now():%Y%m%d-%H%M%S}"
+        check_path_component(name, "monitor_schedule_name (a folder of its reports)", error=ScheduleError)
         out = output_s3_uri
 
         def job(window_start: dt.datetime, window_end: dt.datetime) -> MonitoringExecution:
