@@ -8,6 +8,7 @@ another process (``smdbg jobs ...``) never sees half a file.
 from __future__ import annotations
 
 import json
+import os
 import re
 import time
 import uuid
@@ -22,6 +23,8 @@ __all__ = [
     "smdbg_home",
     "jobs_root",
     "job_dir",
+    "make_job_dir",
+    "private_file",
     "validate_job_name",
     "new_job_name",
     "read_job",
@@ -60,6 +63,22 @@ def job_dir(name: str) -> Path:
     return jobs_root() / validate_job_name(name)
 
 
+def make_job_dir(name: str) -> Path:
+    """The job's folder, created owner-only (0700), like the jobs folder above it."""
+    directory = job_dir(name)
+    for d in (jobs_root(), directory):
+        d.mkdir(parents=True, exist_ok=True)
+        os.chmod(d, 0o700)
+    return directory
+
+
+def private_file(path: Path, mode: str = "a") -> Any:
+    """``open(path, mode)`` (binary when ``mode`` has ``b``) for a file only its owner can read
+    (0600): the job's logs."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | (os.O_APPEND if "a" in mode else os.O_TRUNC), 0o600)
+    return open(fd, mode, encoding=None if "b" in mode else "utf-8")  # noqa: SIM115 - the caller closes it
+
+
 def iso_now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + f".{int(time.time() * 1000) % 1000:03d}Z"
 
@@ -79,7 +98,7 @@ def read_job(name: str) -> dict[str, Any]:
 
 def write_job(name: str, data: dict[str, Any]) -> None:
     text = json.dumps(data, indent=2, sort_keys=True, default=str)
-    write_atomic(job_dir(name) / "job.json", text.encode("utf-8"))
+    write_atomic(job_dir(name) / "job.json", text.encode("utf-8"), mode=0o600)
 
 
 def update_job(name: str, **fields: Any) -> dict[str, Any]:
