@@ -13,7 +13,9 @@ user.
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from smdbg import _settings
@@ -38,8 +40,9 @@ def host_runtime_mounts(pythonpath: str = "") -> list[Mount]:
 
 
 def _closed_ancestors(paths: list[str]) -> list[str]:
-    """Ancestors of ``paths`` that other users cannot enter on the host (``/root``): the container
-    gets an empty, enterable tmpfs there, so the job user reaches the mounts below."""
+    """Ancestors of ``paths`` that other users cannot enter on the host (``/root``); the image's
+    copy is as closed, so the container gets an empty, enterable folder there (a tmpfs would
+    not do: Docker gives it the mode of the folder it covers)."""
     out = set()
     for p in paths:
         parent = os.path.dirname(p)
@@ -136,7 +139,10 @@ class DockerBackend(Backend):
             volumes[m.host] = {"bind": m.container, "mode": "ro" if m.read_only else "rw"}
         uid, gid = job_user() or (os.getuid(), os.getgid())
         hand_over(spec.mounts, (uid, gid))
-        tmpfs = {"/tmp": "mode=1777"} | {p: "mode=755" for p in _closed_ancestors([m.container for m in runtime])}
+        shadow = Path(spec.job_dir or tempfile.mkdtemp(prefix="smdbg-shadow-")) / "hosts" / spec.host / "shadow"
+        for p in _closed_ancestors([m.container for m in runtime]):
+            (shadow / p.lstrip("/")).mkdir(mode=0o755, parents=True, exist_ok=True)
+            volumes[str(shadow / p.lstrip("/"))] = {"bind": p, "mode": "rw"}
         kwargs: dict[str, Any] = {}
         if spec.instance.vcpus:
             kwargs["nano_cpus"] = int(min(spec.instance.vcpus, os.cpu_count() or 1) * 1e9)
@@ -147,7 +153,7 @@ class DockerBackend(Backend):
             command=spec.argv,
             environment=spec.env,
             volumes=volumes,
-            tmpfs=tmpfs,
+            tmpfs={"/tmp": "mode=1777"},
             working_dir=spec.workdir,
             network_mode="host",
             user=f"{uid}:{gid}",
@@ -157,7 +163,11 @@ class DockerBackend(Backend):
             labels={"smdbg.job": spec.job_name, "smdbg.host": spec.host},
             **kwargs,
         )
-        container.start()
+        try:
+            container.start()
+        except Exception:  # a container that cannot start is not left behind under the job's name
+            container.remove(force=True)
+            raise
         return _Container(container)
 
     def kill(self, ident: str) -> None:
