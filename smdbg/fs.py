@@ -103,11 +103,11 @@ def _component_problem(name: str) -> str | None:
         return "it is empty"
     if name in (".", ".."):
         return "it names the folder itself or its parent"
-    if name.startswith("."):
-        return "it starts with '.' (hidden files are skipped by listings)"
     bad = sorted({ch for ch in name if ch in "/\\" or ord(ch) < 32 or ord(ch) == 127})
     if bad:
         return f"it contains {', '.join(repr(ch) for ch in bad)}"
+    if name.startswith("."):
+        return "it starts with '.' (hidden files are skipped by listings)"
     if len(name.encode("utf-8", "surrogatepass")) > _MAX_COMPONENT_BYTES:
         return f"it is longer than {_MAX_COMPONENT_BYTES} bytes"
     return None

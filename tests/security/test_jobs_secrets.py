@@ -65,7 +65,9 @@ def test_allowlist_parameter_and_setting_let_named_variables_through(
     assert spec["workers"][0]["env"]["AWS_SECRET_ACCESS_KEY"] == "***"
 
 
-def test_bad_allowlist_entry_is_refused_before_anything_is_written(secret_caller: Path, tmp_path: Path) -> None:
+def test_bad_allowlist_entry_is_refused_before_anything_is_written(
+    secret_caller: Path, tmp_path: Path
+) -> None:
     script = write_script(tmp_path, "train.py", ENV_SCRIPT)
     with pytest.raises(ValueError, match="env_allowlist entry 'A=B' is not a variable name"):
         Estimator(str(script), env_allowlist=["A=B"])
@@ -74,7 +76,9 @@ def test_bad_allowlist_entry_is_refused_before_anything_is_written(secret_caller
     assert not (secret_caller / "jobs").exists()
 
 
-def test_explicit_secrets_reach_the_worker_but_are_redacted_everywhere(secret_caller: Path, tmp_path: Path) -> None:
+def test_explicit_secrets_reach_the_worker_but_are_redacted_everywhere(
+    secret_caller: Path, tmp_path: Path
+) -> None:
     script = write_script(tmp_path, "train.py", ENV_SCRIPT)
     db_url = f"postgresql://admin:{DB_PASSWORD}@127.0.0.1/db"
     est = Estimator(str(script), environment={"API_TOKEN": TOKEN, "DB_URL": db_url})

@@ -110,7 +110,10 @@ def sandbox_script(
         steps.append(f"ro {_q(p)}")
     steps += [
         'mkdir -p "$R/dev" "$R/proc" "$R/tmp" "$R/dev/shm"',
-        *(f'if [ -e /dev/{d} ]; then touch "$R/dev/{d}"; mount --bind /dev/{d} "$R/dev/{d}"; fi' for d in _DEVICES),
+        *(
+            f'if [ -e /dev/{d} ]; then touch "$R/dev/{d}"; mount --bind /dev/{d} "$R/dev/{d}"; fi'
+            for d in _DEVICES
+        ),
         'ln -s /proc/self/fd "$R/dev/fd"',
         'mount -t tmpfs -o mode=1777 smdbg-shm "$R/dev/shm"',
         'mount -t tmpfs -o mode=1777 smdbg-tmp "$R/tmp"',
@@ -118,7 +121,11 @@ def sandbox_script(
     ]
     for m in mounts:
         target = f'"$R"{_q(m.container)}'
-        make = f"mkdir -p {target}" if os.path.isdir(m.host) else f"mkdir -p \"$(dirname {target})\"; touch {target}"
+        make = (
+            f"mkdir -p {target}"
+            if os.path.isdir(m.host)
+            else f'mkdir -p "$(dirname {target})"; touch {target}'
+        )
         steps.append(f"{make}; mount --bind {_q(m.host)} {target}")
         if m.read_only:
             steps.append(f"mount -o remount,bind,ro {target}")

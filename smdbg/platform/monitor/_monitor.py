@@ -220,6 +220,9 @@ class DefaultModelMonitor:
         ``{output_s3_uri}/{schedule name}/yyyy/mm/dd/hh/MMSS-mmm/`` (UTC end of the window). ``endpoint_input`` is a
         Predictor, an endpoint name or a capture location.
         """
+        if monitor_schedule_name is not None:
+            check_path_component(monitor_schedule_name, "monitor_schedule_name (a folder of its reports)",
+                                 error=ScheduleError)  # fmt: skip
         if self._scheduler is not None:
             raise MonitorError(f"monitor already has schedule {self.schedule_name!r}; delete it first")
         if not output_s3_uri:
@@ -228,7 +231,6 @@ class DefaultModelMonitor:
         stats, cons = self._baseline(statistics, constraints)
         schedule = parse_schedule(schedule_cron_expression or CronExpressionGenerator.hourly())
         name = monitor_schedule_name or f"monitoring-schedule-{_now():%Y%m%d-%H%M%S}"
-        check_path_component(name, "monitor_schedule_name (a folder of its reports)", error=ScheduleError)
         out = output_s3_uri
 
         def job(window_start: dt.datetime, window_end: dt.datetime) -> MonitoringExecution:
