@@ -13,6 +13,8 @@ making to the child processes it starts (jobs, endpoints), which is not reading 
 ``SMDBG_TRIAL_COMPONENT_NAME`` the trial component ``Tracker.load()`` opens (set by jobs)
 ``SMDBG_CONFIG_FILE_PATH``     JSON hook config (also smdebug's ``SMDEBUG_CONFIG_FILE_PATH``)
 ``SMDBG_JOBS_BACKEND``         ``local`` or ``docker`` for jobs without an image (``local``)
+``SMDBG_JOBS_ENV_ALLOWLIST``   more variables a job's workers get (comma-separated names/globs)
+``SMDBG_JOBS_USER``            ``uid:gid`` job workers run as when smdbg runs as root (``65534:65534``)
 ``SMDBG_DEBUG``                the CLI prints tracebacks instead of one-line errors
 ``AWS_ENDPOINT_URL_S3``        S3 endpoint (e.g. a local S3 server), else ``AWS_ENDPOINT_URL``
 ``DOCKER_HOST``                the Docker engine (read by the docker SDK; named in errors)
@@ -38,6 +40,8 @@ __all__ = [
     "TRIAL_COMPONENT",
     "CONFIG_FILE",
     "JOBS_BACKEND",
+    "JOBS_ENV_ALLOWLIST",
+    "JOBS_USER",
     "DEBUG",
     "S3_ENDPOINT",
     "DOCKER_HOST",
@@ -91,6 +95,16 @@ CONFIG_FILE = Setting(
 JOBS_BACKEND = Setting(
     "SMDBG_JOBS_BACKEND", "backend of jobs that name no image: local or docker", default="local"
 )
+JOBS_ENV_ALLOWLIST = Setting(
+    "SMDBG_JOBS_ENV_ALLOWLIST",
+    "comma-separated variable names (or globs such as MY_APP_*) passed from this environment to "
+    "job workers, besides the few they always get",
+)
+JOBS_USER = Setting(
+    "SMDBG_JOBS_USER",
+    "uid:gid that job workers run as when smdbg runs as root (0:0 keeps root)",
+    default="65534:65534",
+)
 DEBUG = Setting("SMDBG_DEBUG", "any value: the smdbg CLI shows tracebacks instead of one-line errors")
 S3_ENDPOINT = Setting(
     "AWS_ENDPOINT_URL_S3",
@@ -114,6 +128,8 @@ SETTINGS: dict[str, Setting] = {
         TRIAL_COMPONENT,
         CONFIG_FILE,
         JOBS_BACKEND,
+        JOBS_ENV_ALLOWLIST,
+        JOBS_USER,
         DEBUG,
         S3_ENDPOINT,
         DOCKER_HOST,

@@ -18,6 +18,7 @@ from smdbg.modes import ModeLike
 
 __all__ = [
     "SmdbgError",
+    "InvalidNameError",
     "StoreError",
     "CorruptSegmentError",
     "UnsupportedFormatVersion",
@@ -36,6 +37,11 @@ __all__ = [
 
 class SmdbgError(Exception):
     """Base class of every smdbg error."""
+
+
+class InvalidNameError(SmdbgError, ValueError):
+    """A user-given name that becomes a file or folder name is not one safe path component
+    (raised by :func:`smdbg.fs.check_path_component`)."""
 
 
 class StoreError(SmdbgError, OSError):

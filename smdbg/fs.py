@@ -11,6 +11,9 @@ model monitor, tracker artifacts and job inputs/outputs.
   file is one PUT.
 * Remote backends load lazily; a missing one is a one-line
   :class:`~smdbg._optional.MissingDependencyError` naming the extra to install.
+* A user-given name that becomes a file or folder name (a job, endpoint, rule, artifact or
+  schedule name) passes :func:`check_path_component` first (or :func:`check_relative_path`
+  where a name may be a relative path), so no name reaches outside its folder.
 * ``s3://`` URLs use the endpoint of :data:`smdbg._settings.S3_ENDPOINT` (``AWS_ENDPOINT_URL_S3``,
   else ``AWS_ENDPOINT_URL``) unless ``client_kwargs`` are given, a fresh filesystem object per
   call, so a changed endpoint or credentials take effect, and no listing cache: s3fs answers
@@ -29,6 +32,7 @@ from typing import IO, Any
 
 from smdbg import _settings
 from smdbg._optional import require
+from smdbg.exceptions import InvalidNameError
 
 __all__ = [
     "is_remote",
@@ -41,6 +45,8 @@ __all__ = [
     "list_files",
     "put_file",
     "get_file",
+    "check_path_component",
+    "check_relative_path",
 ]
 
 S3_PROTOCOLS = ("s3", "s3a")
@@ -89,13 +95,71 @@ def url_to_fs(url: str, **storage_options: Any) -> tuple[Any, str]:
     return fs, str(path)
 
 
-def _publish_local(path: str, write: Callable[[IO[bytes]], object], fsync: bool) -> None:
+_MAX_COMPONENT_BYTES = 255  # NAME_MAX of Linux and macOS filesystems
+
+
+def _component_problem(name: str) -> str | None:
+    if not name:
+        return "it is empty"
+    if name in (".", ".."):
+        return "it names the folder itself or its parent"
+    bad = sorted({ch for ch in name if ch in "/\\" or ord(ch) < 32 or ord(ch) == 127})
+    if bad:
+        return f"it contains {', '.join(repr(ch) for ch in bad)}"
+    if name.startswith("."):
+        return "it starts with '.' (hidden files are skipped by listings)"
+    if len(name.encode("utf-8", "surrogatepass")) > _MAX_COMPONENT_BYTES:
+        return f"it is longer than {_MAX_COMPONENT_BYTES} bytes"
+    return None
+
+
+def check_path_component(
+    name: object, what: str, *, error: type[Exception] = InvalidNameError
+) -> str:
+    """``name`` if it is usable as one file or folder name, else ``error`` (the caller's
+    component error; :class:`~smdbg.exceptions.InvalidNameError`, a ``ValueError``, by default)
+    naming ``what``.
+
+    One path component: a non-empty string of at most 255 bytes, not ``.`` or ``..``, not
+    starting with ``.``, without ``/``, ``\\`` or control characters. This is the one check every
+    user-given name that becomes part of a path goes through (job, endpoint, rule, artifact,
+    trial component and schedule names), so none can reach outside its folder."""
+    problem = "it is not a string" if not isinstance(name, str) else _component_problem(name)
+    if problem is not None:
+        raise error(
+            f"{what} {name!r} cannot be used as a file or folder name: {problem}; expected one path "
+            "component (letters, digits, '-', '_', no '/', not starting with '.'), e.g. 'run-1'"
+        )
+    return str(name)
+
+
+def check_relative_path(
+    name: object, what: str, *, error: type[Exception] = InvalidNameError
+) -> str:
+    """``name`` if it is a relative path of components that each pass :func:`check_path_component`
+    (``"sub/notes"``), else ``error``; a path that is absolute or climbs out (``..``) is refused."""
+    if not isinstance(name, str) or not name:
+        return check_path_component(name, what, error=error)
+    for part in name.split("/"):
+        if _component_problem(part) is not None:
+            raise error(
+                f"{what} {name!r} cannot be used as a relative file path: part {part!r} is not one "
+                f"path component ({_component_problem(part)}); expected names separated by '/', e.g. "
+                "'plots/loss'"
+            )
+    return name
+
+
+def _publish_local(
+    path: str, write: Callable[[IO[bytes]], object], fsync: bool, mode: int | None = None
+) -> None:
     """Write a hidden temporary file next to ``path`` with ``write`` and rename it into place."""
     parent = os.path.dirname(path) or "."
     os.makedirs(parent, exist_ok=True)
     tmp = os.path.join(parent, f".{os.path.basename(path)}.{uuid.uuid4().hex[:8]}.tmp")
     try:
-        with open(tmp, "wb") as f:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666 if mode is None else mode)
+        with open(fd, "wb") as f:
             write(f)
             if fsync:
                 f.flush()
@@ -109,15 +173,18 @@ def _publish_local(path: str, write: Callable[[IO[bytes]], object], fsync: bool)
         raise
 
 
-def write_atomic(url: str | os.PathLike[str], data: Any, *, fsync: bool = False) -> None:
+def write_atomic(
+    url: str | os.PathLike[str], data: Any, *, fsync: bool = False, mode: int | None = None
+) -> None:
     """Publish ``data`` (bytes or any buffer) at ``url`` so that readers see all of it or nothing;
-    creates parent directories. ``fsync`` also forces a local file to disk before the rename."""
+    creates parent directories. ``fsync`` also forces a local file to disk before the rename;
+    ``mode`` (e.g. ``0o600``) creates a local file with those permission bits (less the umask)."""
     u = os.fspath(url)
     if is_remote(u):
         fs, path = url_to_fs(u)
         fs.pipe_file(path, bytes(data))
         return
-    _publish_local(local_path(u), lambda f: f.write(data), fsync)
+    _publish_local(local_path(u), lambda f: f.write(data), fsync, mode)
 
 
 def read_bytes(url: str | os.PathLike[str]) -> bytes:
@@ -157,14 +224,11 @@ def put_file(source: str | os.PathLike[str], url: str) -> None:
 
 
 def get_file(url: str, target: str | os.PathLike[str]) -> None:
-    """Copy the file at ``url`` to the local path ``target`` (parents created); a local file is
-    hard-linked where the filesystem allows, else copied."""
+    """Copy the file at ``url`` to the local path ``target`` (parents created). Always a copy,
+    never a hard link: whatever is done to ``target`` leaves the source as it was."""
     Path(target).parent.mkdir(parents=True, exist_ok=True)
     if is_remote(url):
         fs, path = url_to_fs(url)
         fs.get_file(path, os.fspath(target))
         return
-    try:
-        os.link(local_path(url), target)
-    except OSError:
-        shutil.copy2(local_path(url), target)
+    shutil.copy2(local_path(url), target)

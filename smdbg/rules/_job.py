@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from smdbg.fs import check_path_component
 from smdbg.rules._actions import Action, parse_action
 from smdbg.rules._base import Finding, Rule, RuleStatus
 from smdbg.rules._errors import RuleConfigError
@@ -56,7 +57,7 @@ class RuleJob:
         self.poll_interval = poll_interval
         self.timeout = timeout
         self.max_findings = max_findings
-        self.name = name or rule.rule_name
+        self.name = check_path_component(name or rule.rule_name, "rule job name", error=RuleConfigError)
         self.progress = progress or (lambda line: None)
         self.findings: list[Finding] = []
         self.count = 0

@@ -84,8 +84,11 @@ def _check_request(args: argparse.Namespace) -> tuple[Any, dict[str, str], list[
 
 def _run(args: argparse.Namespace) -> int:
     from smdbg.exceptions import NoTrialFound
+    from smdbg.fs import check_path_component
     from smdbg.rules import RuleConfigError, RuleJob, RuleStatus
 
+    # The name becomes the rule's status folder in the trial: refused before anything is written.
+    check_path_component(args.name or args.rule, "--name" if args.name else "--rule")
     name = args.name or args.rule
     try:
         cls, params, actions = _check_request(args)

@@ -18,7 +18,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from smdbg.config import CollectionConfig
+from smdbg.fs import check_path_component
 from smdbg.rules._base import Rule
+from smdbg.rules._errors import RuleConfigError
 from smdbg.rules._params import parse_parameters
 from smdbg.rules.builtin import BUILTIN_RULES, builtin_rule_class
 from smdbg.trial import Trial
@@ -83,6 +85,8 @@ def builtin(config: RuleConfig | str, rule_parameters: Mapping[str, Any] | None 
             raise TypeError(
                 f"collections_to_save contains {c!r}: expected CollectionConfig(name, parameters)"
             )
+    if name is not None:
+        check_path_component(name, "rule name (its status folder in the trial)", error=RuleConfigError)
     return RuleSpec(name or cls.name, cls.name, params, colls)
 
 

@@ -14,7 +14,12 @@ __all__ = ["upload_artifact"]
 def upload_artifact(file_path: str | os.PathLike[str], location: str, component_name: str, name: str) -> str:
     """Copy ``file_path`` to ``<location>/<component_name>/<name>/<file name>``; return where it went.
 
-    The copy is published whole or not at all (:func:`smdbg.fs.put_file`)."""
+    The copy is published whole or not at all (:func:`smdbg.fs.put_file`). ``component_name`` must
+    be one path component and ``name`` a relative path (``sub/notes``) that stays inside the
+    component's folder (:func:`smdbg.fs.check_relative_path`); anything else is refused before a
+    byte is copied."""
+    fs.check_path_component(component_name, "trial component name (an artifact folder)", error=InvalidValueError)
+    fs.check_relative_path(name, "artifact name", error=InvalidValueError)
     src = Path(file_path)
     if not src.is_file():
         raise InvalidValueError(

@@ -70,16 +70,16 @@ class MetricBuffer:
                 points, self._points, self._count = self._points, {}, 0
             if not points:
                 return
-            batches = [
-                MetricBatch(
-                    name,
-                    np.asarray(v, dtype=np.float64),
-                    np.asarray(t, dtype=np.float64),
-                    np.asarray(i, dtype=np.int64),
-                )
-                for name, (v, t, i) in points.items()
-            ]
-            try:
+            try:  # a point that cannot be converted or written: every point goes back, none is lost
+                batches = [
+                    MetricBatch(
+                        name,
+                        np.asarray(v, dtype=np.float64),
+                        np.asarray(t, dtype=np.float64),
+                        np.asarray(i, dtype=np.int64),
+                    )
+                    for name, (v, t, i) in points.items()
+                ]
                 self._backend.write(self._component, metrics=batches)
             except BaseException:
                 self._put_back(points)

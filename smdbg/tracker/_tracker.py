@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import mimetypes
-import operator
 import os
 import tempfile
 import threading
@@ -15,7 +14,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from smdbg import _settings
+from smdbg import _settings, fs
 from smdbg.tracker import _charts
 from smdbg.tracker._artifacts import upload_artifact
 from smdbg.tracker._buffer import MetricBuffer
@@ -23,7 +22,7 @@ from smdbg.tracker._component import TrialComponent
 from smdbg.tracker._config import get_backend, resolve_artifact_location
 from smdbg.tracker._errors import InvalidValueError
 from smdbg.tracker._records import NO_ITERATION, TrialComponentArtifact
-from smdbg.tracker._validate import check_metric, check_name, check_parameter, to_epoch
+from smdbg.tracker._validate import check_iteration, check_metric, check_name, check_parameter, to_epoch
 
 __all__ = ["Tracker", "DEBUGGER_TRIAL_MEDIA_TYPE", "ENV_TRIAL_COMPONENT"]
 
@@ -218,21 +217,12 @@ class Tracker:
             self._names.add(check_name("metric", metric_name))
         v = check_metric(metric_name, value)
         ts = time.time() if timestamp is None else to_epoch(timestamp)
-        if iteration_number is None:
-            it = NO_ITERATION
-        else:
-            try:
-                if isinstance(iteration_number, bool):
-                    raise TypeError
-                it = operator.index(iteration_number)
-            except TypeError:
-                raise InvalidValueError(
-                    f"metric {metric_name!r} got iteration_number {iteration_number!r}; expected an int or None"
-                ) from None
-        self._buffer.add(metric_name, v, ts, it)
+        it = NO_ITERATION if iteration_number is None else check_iteration(metric_name, iteration_number)
+        self._buffer.add(metric_name, v, ts, it)  # every check passed: a bad point is never buffered
 
     # -- charts and tables -------------------------------------------------------------------------
     def _log_json(self, name: str, payload: dict[str, Any], is_output: bool) -> str:
+        fs.check_path_component(name, "chart or table title (an artifact name)", error=InvalidValueError)
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / f"{name}.json"
             path.write_text(json.dumps(payload))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import operator
 import time
 import uuid
 from collections.abc import Iterable, Mapping
@@ -12,7 +13,7 @@ from typing import Any
 
 from smdbg.tracker._errors import InvalidValueError
 
-__all__ = ["check_name", "check_metric", "check_parameter", "check_tags", "to_epoch", "new_name"]
+__all__ = ["check_name", "check_metric", "check_iteration", "check_parameter", "check_tags", "to_epoch", "new_name"]
 
 _MAX_NAME = 256
 
@@ -48,6 +49,28 @@ def check_metric(metric_name: object, value: object) -> float:
             "skip or clip the point before logging it"
         )
     return f
+
+
+#: iteration numbers are stored as signed 64-bit integers; the lowest one means "none given"
+MIN_ITERATION, MAX_ITERATION = -(2**63) + 1, 2**63 - 1
+
+
+def check_iteration(metric_name: object, iteration: object) -> int:
+    """The iteration number as an int in the stored range, or InvalidValueError."""
+    try:
+        if isinstance(iteration, bool):
+            raise TypeError
+        it = operator.index(iteration)  # type: ignore[arg-type]
+    except TypeError:
+        raise InvalidValueError(
+            f"metric {metric_name!r} got iteration_number {iteration!r}; expected an int or None"
+        ) from None
+    if not MIN_ITERATION <= it <= MAX_ITERATION:
+        raise InvalidValueError(
+            f"metric {metric_name!r} got iteration_number {iteration!r}; expected an int from "
+            f"{MIN_ITERATION} to {MAX_ITERATION} (a signed 64-bit integer)"
+        )
+    return int(it)
 
 
 def check_parameter(name: object, value: object) -> str | float:

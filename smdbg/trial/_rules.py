@@ -23,6 +23,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from smdbg.fs import check_path_component
 from smdbg.trial._source import RULES_DIR, TrialLocation, source_of
 
 __all__ = [
@@ -154,11 +155,7 @@ class RuleStatusDoc(Mapping[str, Any]):
 
 
 def _rule_file(rule: str, name: str) -> str:
-    if not rule or "/" in rule or rule.startswith("."):
-        raise ValueError(
-            f"rule name {rule!r}: expected a non-empty name without '/' that does not start with '.'"
-        )
-    return f"{RULES_DIR}/{rule}/{name}"
+    return f"{RULES_DIR}/{check_path_component(rule, 'rule name')}/{name}"
 
 
 def write_rule_status(where: TrialLocation, doc: RuleStatusDoc) -> None:

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from smdbg._optional import require_installed
+from smdbg.fs import check_path_component
 
 from ._analysis import analyze
 from ._data import check_frame, fold_plan, load_frame, sorted_classes
@@ -175,6 +176,7 @@ class AutoML:
                 f"constant ({analysis['feature_kinds']}); add informative columns"
             )
         name = job_name or f"automl-{created:%Y%m%d-%H%M%S-%f}"[:32]
+        check_path_component(name, "job_name (the job's folder under output_path)", error=AutoMLInputError)
         job_dir = self.output_path / name
         if (job_dir / "job.json").exists():
             raise AutoMLInputError(

@@ -36,6 +36,8 @@ class WorkerSpec:
     workdir: str
     instance: InstanceType
     mounts: list[Mount] = field(default_factory=list)
+    #: the job's folder on the host (a backend may keep per-worker state there)
+    job_dir: str = ""
 
     def to_spec(self) -> dict[str, Any]:
         """The worker as it is stored in a job's ``spec.json``."""
@@ -47,6 +49,7 @@ class WorkerSpec:
             "workdir": self.workdir,
             "instance_type": self.instance.name,
             "mounts": [[m.host, m.container, m.read_only] for m in self.mounts],
+            "job_dir": self.job_dir,
         }
 
 
@@ -79,6 +82,11 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     def presents_container_paths(self) -> bool:
         """True when workers see their mounts at the container paths (``/opt/ml/...``)."""
+
+    @property
+    def worker_home(self) -> str:
+        """``HOME`` of a worker: a folder it can write (by default its own ``/tmp``)."""
+        return "/tmp"
 
     @abc.abstractmethod
     def check(self, specs: list[WorkerSpec]) -> None:

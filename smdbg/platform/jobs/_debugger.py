@@ -8,6 +8,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from smdbg.fs import check_path_component
+
 __all__ = ["check_rules", "hook_config_json", "rule_job_argv", "rule_summary"]
 
 HOOK_CONFIG_NAME = "debughookconfig.json"  # the name SageMaker uses in /opt/ml/input/config
@@ -22,6 +24,7 @@ def check_rules(rules: Sequence[Any] | None) -> list[Any]:
                 f"rules[{i}]={r!r}: expected a rule from Rule.builtin(...) "
                 "(e.g. Rule.builtin(rule_configs.exploding_tensor()))"
             )
+        check_path_component(r.name, f"rules[{i}] name (its log file and status folder)", error=ValueError)
         out.append(r)
     names = [r.name for r in out]
     if len(set(names)) != len(names):

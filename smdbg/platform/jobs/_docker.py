@@ -5,12 +5,15 @@ Debian root filesystem as :data:`DEFAULT_IMAGE`). The host's Python, the virtual
 project are bind-mounted read-only at their own paths, so a container runs the same interpreter
 and packages as the host (both Debian 12, same glibc). Containers use the host network so that
 distributed workers meet on 127.0.0.1, and get the instance type's ``nano_cpus``/``mem_limit``.
+They run as ``SMDBG_JOBS_USER`` (nobody by default; the caller's uid when smdbg is not root) with
+every capability dropped and ``no-new-privileges``; the job's writable mounts are handed to that
+user.
 """
 
 from __future__ import annotations
 
 import os
-import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,6 +22,7 @@ from smdbg import _settings
 from smdbg._optional import require
 from smdbg.platform.jobs._backend import Backend, Mount, WorkerHandle, WorkerSpec
 from smdbg.platform.jobs._errors import DockerUnavailableError, JobError
+from smdbg.platform.jobs._sandbox import hand_over, job_user, runtime_paths
 
 __all__ = ["DockerBackend", "DEFAULT_IMAGE", "host_runtime_mounts"]
 
@@ -30,16 +34,27 @@ _HOW = (
 )
 
 
-def host_runtime_mounts() -> list[Mount]:
-    """Read-only mounts that make the host's interpreter, virtualenv and smdbg work in a container."""
-    import smdbg
+def host_runtime_mounts(pythonpath: str = "") -> list[Mount]:
+    """Read-only mounts that make the host's interpreter, virtualenv and smdbg work in a container
+    (and the ``PYTHONPATH`` entries given)."""
+    return [Mount(p, p, read_only=True) for p in runtime_paths(pythonpath.split(os.pathsep))]
 
-    paths = {os.path.realpath(sys.base_prefix), os.path.realpath(sys.prefix), sys.prefix}
-    paths.add(str(Path(smdbg.__file__).resolve().parent.parent))
-    keep = sorted(p for p in paths if p not in ("/", "/usr", "/usr/local"))
-    # drop paths nested in another one
-    keep = [p for p in keep if not any(p != q and p.startswith(q.rstrip("/") + "/") for q in keep)]
-    return [Mount(p, p, read_only=True) for p in keep]
+
+def _closed_ancestors(paths: list[str]) -> list[str]:
+    """Ancestors of ``paths`` that other users cannot enter on the host (``/root``); the image's
+    copy is as closed, so the container gets an empty, enterable folder there (a tmpfs would
+    not do: Docker gives it the mode of the folder it covers)."""
+    out = set()
+    for p in paths:
+        parent = os.path.dirname(p)
+        while parent not in ("/", ""):
+            try:
+                if not os.stat(parent).st_mode & 0o001:
+                    out.add(parent)
+            except OSError:
+                pass
+            parent = os.path.dirname(parent)
+    return sorted(out)
 
 
 def _client() -> Any:
@@ -116,9 +131,16 @@ class DockerBackend(Backend):
             ) from None
 
     def start(self, spec: WorkerSpec) -> WorkerHandle:
+        runtime = host_runtime_mounts(spec.env.get("PYTHONPATH", ""))
         volumes: dict[str, dict[str, str]] = {}
-        for m in [*host_runtime_mounts(), *spec.mounts]:
+        for m in [*runtime, *spec.mounts]:
             volumes[m.host] = {"bind": m.container, "mode": "ro" if m.read_only else "rw"}
+        uid, gid = job_user() or (os.getuid(), os.getgid())
+        hand_over(spec.mounts, (uid, gid))
+        shadow = Path(spec.job_dir or tempfile.mkdtemp(prefix="smdbg-shadow-")) / "hosts" / spec.host / "shadow"
+        for p in _closed_ancestors([m.container for m in runtime]):
+            (shadow / p.lstrip("/")).mkdir(mode=0o755, parents=True, exist_ok=True)
+            volumes[str(shadow / p.lstrip("/"))] = {"bind": p, "mode": "rw"}
         kwargs: dict[str, Any] = {}
         if spec.instance.vcpus:
             kwargs["nano_cpus"] = int(min(spec.instance.vcpus, os.cpu_count() or 1) * 1e9)
@@ -129,13 +151,21 @@ class DockerBackend(Backend):
             command=spec.argv,
             environment=spec.env,
             volumes=volumes,
+            tmpfs={"/tmp": "mode=1777"},
             working_dir=spec.workdir,
             network_mode="host",
+            user=f"{uid}:{gid}",
+            cap_drop=["ALL"],
+            security_opt=["no-new-privileges"],
             name=f"{spec.job_name}-{spec.host}",
             labels={"smdbg.job": spec.job_name, "smdbg.host": spec.host},
             **kwargs,
         )
-        container.start()
+        try:
+            container.start()
+        except Exception:  # a container that cannot start is not left behind under the job's name
+            container.remove(force=True)
+            raise
         return _Container(container)
 
     def kill(self, ident: str) -> None:

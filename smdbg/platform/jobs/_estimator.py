@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from smdbg import _settings
+from smdbg._secrets import redact_env
 from smdbg.platform.jobs._backend import Backend, Mount, WorkerSpec
 from smdbg.platform.jobs._contract import ML_ROOT, hp_args, hp_string, training_env, write_training_tree
 from smdbg.platform.jobs._debugger import (
@@ -21,18 +22,16 @@ from smdbg.platform.jobs._debugger import (
     rule_job_argv,
     rule_summary,
 )
+from smdbg.platform.jobs._env import caller_env, check_allowlist
 from smdbg.platform.jobs._instances import resolve_instance_type
 from smdbg.platform.jobs._job import Job, launch
 from smdbg.platform.jobs._metrics import compile_metric_definitions
 from smdbg.platform.jobs._outputs import list_source_files, place_files
-from smdbg.platform.jobs._state import job_dir, new_job_name, read_job, validate_job_name
+from smdbg.platform.jobs._state import job_dir, make_job_dir, new_job_name, read_job, validate_job_name
 from smdbg.platform.jobs._supervisor import make_backend
 from smdbg.platform.jobs._tracking import validate_experiment_config
 
-__all__ = ["Estimator", "TrainingJob", "choose_backend", "PASSTHROUGH_ENV"]
-
-PASSTHROUGH_ENV = ("SMDBG_", "AWS_", "PYTHONPATH", "OMP_NUM_THREADS")
-
+__all__ = ["Estimator", "TrainingJob", "choose_backend", "base_env"]
 
 def choose_backend(backend: str | None, image_uri: str | None) -> str:
     name = backend or ("docker" if image_uri else _settings.JOBS_BACKEND.get() or "local")
@@ -41,11 +40,10 @@ def choose_backend(backend: str | None, image_uri: str | None) -> str:
     return name
 
 
-def base_env(backend: Backend) -> dict[str, str]:
-    """What a worker inherits: the whole environment locally, selected variables in a container."""
-    if backend.name == "local":
-        return dict(os.environ)
-    return {k: v for k, v in os.environ.items() if k.startswith(PASSTHROUGH_ENV)} | {"HOME": "/root"}
+def base_env(backend: Backend, allowlist: Sequence[str] = ()) -> dict[str, str]:
+    """What a worker inherits from this process: the few variables every program needs and the
+    allowlisted ones (see :mod:`smdbg.platform.jobs._env`), with a ``HOME`` it can write."""
+    return caller_env(allowlist) | {"HOME": backend.worker_home}
 
 
 def launcher_available() -> bool:
@@ -115,6 +113,7 @@ class Estimator:
         stop_grace_s: float = 10.0,
         framework_version: str | None = None,
         py_version: str | None = None,
+        env_allowlist: Sequence[str] | None = None,
     ) -> None:
         base = Path(source_dir).expanduser().resolve() if source_dir else None
         if base is not None and not base.is_dir():
@@ -139,6 +138,7 @@ class Estimator:
         self.instance_type = resolve_instance_type(instance_type).name
         self.image_uri = image_uri
         self.environment = {str(k): str(v) for k, v in (environment or {}).items()}
+        self.env_allowlist = check_allowlist(env_allowlist)
         self.rules = check_rules(rules)
         self.debugger_hook_config = dict(debugger_hook_config) if debugger_hook_config else None
         self.role = role
@@ -194,6 +194,7 @@ class Estimator:
         workers = self._workers(name, directory, hosts, root, inside, list(channels), hook_doc, backend)
         backend.check(workers)
 
+        make_job_dir(name)
         write_training_tree(ml, self.hyperparameters, list(channels), hosts)
         for c, files in channels.items():
             place_files(files, ml / "input" / "data" / c)
@@ -235,7 +236,7 @@ class Estimator:
         argv += [self.entry_point, *hp_args(self.hyperparameters)]
         out = []
         for rank, host in enumerate(hosts):
-            env = base_env(backend)
+            env = base_env(backend, self.env_allowlist)
             env.update(training_env(root, host, hosts, self.hyperparameters, channels, self.entry_point,
                                     self.instance_type, cpus))  # fmt: skip
             env.update(self._distributed_env(rank, len(hosts), port) if len(hosts) > 1 else {})
@@ -248,9 +249,9 @@ class Estimator:
             if inside:
                 mounts = [
                     Mount(str(directory / "ml"), ML_ROOT),
-                    Mount(str(directory / "hosts" / host / "resourceconfig.json"), f"{ML_ROOT}/input/config/resourceconfig.json"),
+                    Mount(str(directory / "hosts" / host / "resourceconfig.json"), f"{ML_ROOT}/input/config/resourceconfig.json", True),
                 ]  # fmt: skip
-            out.append(WorkerSpec(name, host, argv, env, f"{root}/code", instance, mounts))
+            out.append(WorkerSpec(name, host, argv, env, f"{root}/code", instance, mounts, str(directory)))
         return out
 
     def _spec(self, name: str, workers: list[WorkerSpec], exp: dict[str, str] | None,
@@ -296,7 +297,7 @@ class Estimator:
             "OutputDataConfig": {"S3OutputPath": str(ml / "output")},
             "ResourceConfig": {"InstanceType": self.instance_type, "InstanceCount": self.instance_count, "VolumeSizeInGB": 30},
             "ModelArtifacts": {"S3ModelArtifacts": str(ml / "model")},
-            "Environment": self.environment,
+            "Environment": redact_env(self.environment),
             "FinalMetricDataList": [],
         }  # fmt: skip
         if exp:

@@ -17,12 +17,16 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from smdbg._proc import pid_alive
+from smdbg.fs import write_atomic
+from smdbg.platform.jobs._env import split_secrets
 from smdbg.platform.jobs._errors import JobError, JobFailedError
 from smdbg.platform.jobs._state import (
     TERMINAL,
     iso_now,
     job_dir,
     list_job_names,
+    make_job_dir,
+    private_file,
     read_job,
     update_job,
     write_job,
@@ -121,13 +125,16 @@ def job_logs(name: str) -> dict[str, str]:
 
 
 def launch(spec: dict[str, Any], description: dict[str, Any]) -> None:
-    """Write the spec and the first description, then start the supervisor (detached)."""
+    """Write the spec (secrets redacted) and the first description, then start the supervisor
+    (detached) and hand it the secrets through its stdin."""
     name = spec["name"]
     directory = job_dir(name)
     if (directory / "job.json").exists():
         raise JobError(f"a job named {name!r} already exists under {directory.parent}; pick another job_name")
-    directory.mkdir(parents=True, exist_ok=True)
-    (directory / "spec.json").write_text(json.dumps(spec, indent=2, default=str))
+    make_job_dir(name)
+    secrets = split_secrets(spec["workers"], spec.get("rules", []))
+    spec["secrets_on_stdin"] = True
+    write_atomic(directory / "spec.json", json.dumps(spec, indent=2, default=str).encode(), mode=0o600)
     status_key = "TrainingJobStatus" if spec["kind"] == "training" else "ProcessingJobStatus"
     now = iso_now()
     description.update(
@@ -140,15 +147,21 @@ def launch(spec: dict[str, Any], description: dict[str, Any]) -> None:
     )
     description["_smdbg"] = {"kind": spec["kind"], "backend": spec["backend"], "image": spec.get("image")}
     write_job(name, description)
-    with open(directory / "supervisor.log", "ab") as log:
+    with private_file(directory / "supervisor.log", "ab") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "smdbg.platform.jobs._supervise", str(directory)],
-            stdin=subprocess.DEVNULL,
+            stdin=subprocess.PIPE,
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
+    assert proc.stdin is not None
+    try:  # through a pipe, never a file: the secrets exist only in memory
+        proc.stdin.write(json.dumps(secrets).encode())
+        proc.stdin.close()
+    except BrokenPipeError:  # the supervisor died at once; it is reaped as an orphan with its log
+        pass
     update_job(name, _smdbg={"supervisor_pid": proc.pid})
     _CHILDREN.append(proc)  # reaped in wait(); a detached job outlives this process
 

@@ -1,10 +1,13 @@
 """The local backend: one subprocess per worker, in its own process group (and session).
 
-Container paths are presented with a private mount namespace: ``unshare --mount --propagation
-private`` (util-linux) and bind mounts, then the worker's program is exec'ed, so a script written
-for ``/opt/ml/processing/input/...`` runs unchanged and the host sees none of the mounts. That
-needs root (or CAP_SYS_ADMIN); without it, jobs that need the paths fail with
-:class:`IsolationUnavailableError`, and training jobs fall back to host paths in ``SM_*``.
+As root (or with CAP_SYS_ADMIN), each worker runs in a private mount namespace (``unshare
+--mount --propagation private``, util-linux) on a root filesystem of its own
+(:mod:`smdbg.platform.jobs._sandbox`): the system and the interpreter read-only, its own
+``/tmp``, and the job contract's mounts (``/opt/ml``); the host's other files are not there. It
+runs as ``SMDBG_JOBS_USER`` (nobody by default). A script written for ``/opt/ml/...`` runs
+unchanged and the host sees none of the mounts. Without root, jobs that need the container paths
+fail with :class:`IsolationUnavailableError`, and training jobs run unisolated with host paths in
+``SM_*``, as the caller.
 
 Limits: ``taskset`` pins a worker to ``vcpus`` CPUs; ``prlimit --as`` caps its address space.
 """
@@ -13,17 +16,19 @@ from __future__ import annotations
 
 import functools
 import os
-import shlex
 import shutil
 import signal
 import subprocess
+import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from pathlib import Path
 
 from smdbg._proc import pid_alive
 from smdbg.platform.jobs._backend import Backend, Mount, WorkerHandle, WorkerSpec
 from smdbg.platform.jobs._errors import IsolationUnavailableError
 from smdbg.platform.jobs._instances import InstanceType
+from smdbg.platform.jobs._sandbox import SANDBOX_HOME, hand_over, job_user, sandbox_script
 
 __all__ = ["LocalBackend", "can_isolate", "wrap_argv"]
 
@@ -32,12 +37,13 @@ AS_FACTOR = 4  # address-space cap = AS_FACTOR x the instance type's memory
 
 @functools.lru_cache(maxsize=1)
 def can_isolate() -> bool:
-    """Whether this process can make a private mount namespace with bind mounts (probed once)."""
-    if shutil.which("unshare") is None or shutil.which("mount") is None:
+    """Whether this process can give a worker a private mount namespace, a root of its own and
+    another user (probed once)."""
+    if any(shutil.which(t) is None for t in ("unshare", "mount", "chroot", "setpriv")):
         return False
     try:
         probe = subprocess.run(
-            ["unshare", "--mount", "--propagation", "private", "--", "mount", "--bind", "/", "/mnt"],
+            ["unshare", "--mount", "--propagation", "private", "--", "mount", "-t", "tmpfs", "probe", "/mnt"],
             capture_output=True,
             timeout=10,
         )
@@ -56,17 +62,15 @@ def _limit_prefix(instance: InstanceType) -> list[str]:
     return prefix
 
 
-def wrap_argv(argv: list[str], mounts: list[Mount], workdir: str) -> list[str]:
-    """The command that runs ``argv`` in a private mount namespace with ``mounts`` bound."""
-    steps = ["set -e"]
-    for m in mounts:
-        steps.append(f"mount --bind {shlex.quote(m.host)} {shlex.quote(m.container)}")
-        if m.read_only:
-            steps.append(f"mount -o remount,bind,ro {shlex.quote(m.container)}")
-    steps.append(f"cd {shlex.quote(workdir)}")
-    steps.append('exec "$@"')
-    script = "; ".join(steps)
-    return ["unshare", "--mount", "--propagation", "private", "--", "sh", "-c", script, "smdbg-job", *argv]
+def wrap_argv(
+    argv: list[str], mounts: list[Mount], workdir: str, root: str, env: Mapping[str, str],
+    user: tuple[int, int] | None,
+) -> list[str]:  # fmt: skip
+    """The command that runs ``argv`` in a private mount namespace, on a root of its own built at
+    ``root`` (an empty folder) with ``mounts`` bound, as ``user``."""
+    script = sandbox_script(root, mounts, workdir, env, user)
+    unshare = shutil.which("unshare") or "unshare"
+    return [unshare, "--mount", "--propagation", "private", "--", "/bin/sh", "-c", script, "smdbg-job", *argv]
 
 
 class _LocalWorker(WorkerHandle):
@@ -124,19 +128,29 @@ class LocalBackend(Backend):
                 "scripts/setup_docker.sh)"
             )
 
+    @property
+    def worker_home(self) -> str:
+        return SANDBOX_HOME if self._isolate else str(Path.home())
+
     def start(self, spec: WorkerSpec) -> WorkerHandle:
         argv = list(spec.argv)
         cwd: str | None = spec.workdir
-        if spec.mounts and self._isolate:
-            for m in spec.mounts:
-                if not os.path.exists(m.container) and m.container.count("/") <= 3:
-                    os.makedirs(m.container, exist_ok=True)  # the top mount point, e.g. /opt/ml
-            argv = wrap_argv(argv, spec.mounts, spec.workdir)
+        env = dict(spec.env)
+        if self._isolate:
+            user = job_user()
+            hand_over(spec.mounts, user)
+            if spec.job_dir:
+                root = Path(spec.job_dir) / "hosts" / spec.host / "root"
+                root.mkdir(parents=True, exist_ok=True)
+                os.chmod(root, 0o700)
+            else:  # a worker started outside a job
+                root = Path(tempfile.mkdtemp(prefix="smdbg-root-"))
+            argv = wrap_argv(argv, spec.mounts, spec.workdir, str(root), env, user)
             cwd = None
         argv = _limit_prefix(spec.instance) + argv
         proc = subprocess.Popen(
             argv,
-            env=spec.env,
+            env=env,
             cwd=cwd,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,

@@ -1,20 +1,22 @@
 """Moving data in and out of jobs: local paths and ``s3://`` URLs, through :mod:`smdbg.fs`.
 
 An ``s3://`` input is a key prefix, as in SageMaker (``S3Prefix``): ``s3://b/data`` holds every
-object whose key starts with ``data`` (``data/x.csv``, also ``data.csv``).
+object whose key starts with ``data`` (``data/x.csv``, also ``data.csv``). Inputs are copied, never
+linked; outputs are collected without following a link out of the output folder.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import stat
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from smdbg import fs
 
-__all__ = ["fetch", "copy_outputs", "list_source_files", "place_files"]
+__all__ = ["fetch", "copy_outputs", "output_files", "list_source_files", "place_files"]
 
 
 def _split(url: str) -> tuple[str, str]:
@@ -55,7 +57,8 @@ def list_source_files(source: str, what: str) -> list[tuple[str, str]]:
 
 
 def fetch(location: str, target: Path) -> None:
-    """Copy one file (local path or s3:// URL) to ``target``; local files are hard-linked when possible."""
+    """Copy one file (local path or s3:// URL) to ``target``: always a copy, never a link, so a job
+    that changes its input leaves the caller's file as it was."""
     fs.get_file(location, target)
 
 
@@ -64,23 +67,67 @@ def place_files(files: list[tuple[str, str]], directory: Path) -> None:
         fetch(location, directory / rel)
 
 
-def _upload(directory: Path, destination: str) -> None:
-    if destination.startswith("s3://"):
-        bucket, prefix = _split(destination)
-        s3, _ = fs.url_to_fs(destination)
-        for p in sorted(directory.rglob("*")):
-            if p.is_file():
-                key = f"{prefix.rstrip('/')}/{p.relative_to(directory)}".lstrip("/")
-                s3.put_file(str(p), f"{bucket}/{key}")
-        return
-    dest = Path(destination).expanduser()
-    dest.mkdir(parents=True, exist_ok=True)
-    shutil.copytree(directory, dest, dirs_exist_ok=True)
+def output_files(directory: Path) -> tuple[list[tuple[str, Path]], list[str]]:
+    """``(relative name, path)`` of every regular file a job left in ``directory``, and the names
+    of links refused. Symbolic links are never followed out of ``directory``: a relative link to a
+    file inside it is copied as that file; any other link (absolute, climbing out, to a folder)
+    is refused. Devices, FIFOs and sockets are skipped."""
+    root = directory.resolve()
+    files: list[tuple[str, Path]] = []
+    refused: list[str] = []
+    for dirpath, dirnames, filenames in os.walk(root):  # does not descend into linked folders
+        for name in sorted(dirnames + filenames):
+            path = Path(dirpath) / name
+            rel = path.relative_to(root).as_posix()
+            mode = os.lstat(path).st_mode
+            if stat.S_ISLNK(mode):
+                target = os.readlink(path)
+                real = (path.parent / target).resolve()
+                if os.path.isabs(target) or not real.is_relative_to(root) or not real.is_file():
+                    refused.append(f"{rel} -> {target}")
+                    continue
+                files.append((rel, real))
+            elif stat.S_ISREG(mode):
+                files.append((rel, path))
+    return sorted(files), refused
+
+
+def _open_regular(path: Path) -> IO[bytes]:
+    """Open ``path`` for reading only if it is (still) a regular file, not through a link."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise OSError(f"{path} is no longer a regular file")
+    return open(fd, "rb")
+
+
+def _upload(directory: Path, destination: str) -> list[str]:
+    """Copy the job's files under ``directory`` to ``destination``; returns the refused links."""
+    files, refused = output_files(directory)
+    remote = destination.startswith("s3://")
+    for rel, path in files:
+        with _open_regular(path) as src:
+            if remote:
+                bucket, prefix = _split(destination)
+                s3, _ = fs.url_to_fs(destination)
+                key = f"{prefix.rstrip('/')}/{rel}".lstrip("/")
+                with s3.open(f"{bucket}/{key}", "wb") as out:
+                    shutil.copyfileobj(src, out)
+                continue
+            target = Path(destination).expanduser() / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with open(target, "wb") as out:
+                shutil.copyfileobj(src, out)
+            os.chmod(target, os.fstat(src.fileno()).st_mode & 0o777)
+    if not remote:
+        Path(destination).expanduser().mkdir(parents=True, exist_ok=True)
+    return refused
 
 
 def copy_outputs(outputs: list[Mapping[str, Any]]) -> list[str]:
     """Copy each output's directories (one per worker) to its destination; returns problems
-    (an output that no worker wrote) — every other output is still copied."""
+    (an output that no worker wrote, a link that points out of the output) — every other file
+    is still copied."""
     problems = []
     for out in outputs:
         wrote = [Path(d) for d in out["host_dirs"] if Path(d).is_dir() and any(Path(d).iterdir())]
@@ -92,7 +139,13 @@ def copy_outputs(outputs: list[Mapping[str, Any]]) -> list[str]:
             continue
         for d in wrote:
             try:
-                _upload(d, out["destination"])
+                refused = _upload(d, out["destination"])
             except Exception as e:
                 problems.append(f"output {out['name']!r}: copying to {out['destination']} failed: {e}")
+                continue
+            if refused:
+                problems.append(
+                    f"output {out['name']!r}: not copied: symbolic link(s) {', '.join(refused)} point "
+                    f"outside {out['source']}; expected files, or relative links to files inside it"
+                )
     return problems

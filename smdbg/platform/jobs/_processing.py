@@ -16,15 +16,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from smdbg._secrets import redact_env
 from smdbg.platform.jobs._backend import Mount, WorkerSpec
 from smdbg.platform.jobs._contract import resource_config
 from smdbg.platform.jobs._docker import DEFAULT_IMAGE
+from smdbg.platform.jobs._env import check_allowlist
 from smdbg.platform.jobs._errors import JobError
 from smdbg.platform.jobs._estimator import base_env, choose_backend
 from smdbg.platform.jobs._instances import resolve_instance_type
 from smdbg.platform.jobs._job import Job, launch
 from smdbg.platform.jobs._outputs import list_source_files, place_files
-from smdbg.platform.jobs._state import job_dir, new_job_name, validate_job_name
+from smdbg.platform.jobs._state import job_dir, make_job_dir, new_job_name, validate_job_name
 from smdbg.platform.jobs._supervisor import make_backend
 from smdbg.platform.jobs._tracking import validate_experiment_config
 
@@ -104,6 +106,7 @@ class Processor:
         backend: str | None = None,
         base_job_name: str | None = None,
         stop_grace_s: float = 10.0,
+        env_allowlist: Sequence[str] | None = None,
     ) -> None:
         if not isinstance(instance_count, int) or isinstance(instance_count, bool) or instance_count < 1:
             raise ValueError(f"instance_count={instance_count!r}: expected an int >= 1")
@@ -114,6 +117,7 @@ class Processor:
         self.instance_count = instance_count
         self.instance_type = resolve_instance_type(instance_type).name
         self.env = {str(k): str(v) for k, v in (env or {}).items()}
+        self.env_allowlist = check_allowlist(env_allowlist)
         self.role = role
         self.backend = choose_backend(
             backend, image_uri if backend is None and type(self) is Processor else None
@@ -179,14 +183,15 @@ class Processor:
         workers = []
         for host in hosts:
             env = (
-                base_env(backend)
+                base_env(backend, self.env_allowlist)
                 | {"PYTHONUNBUFFERED": "1", "SMDBG_TRIAL_COMPONENT_NAME": f"{name}-processing-job"}
                 | self.env
             )
             ml = directory / "hosts" / host / "ml"
-            workers.append(WorkerSpec(name, host, argv, env, "/", instance, [Mount(str(ml), "/opt/ml")]))
+            workers.append(WorkerSpec(name, host, argv, env, "/", instance, [Mount(str(ml), "/opt/ml")], str(directory)))
         backend.check(workers)
 
+        make_job_dir(name)
         for rank, host in enumerate(hosts):
             ml = directory / "hosts" / host / "ml"
             (ml / "config").mkdir(parents=True, exist_ok=True)
@@ -246,7 +251,7 @@ class Processor:
             "ProcessingJobArn": f"arn:smdbg:local:processing-job/{name}",
             "AppSpecification": {"ImageUri": self.image_uri or ("local" if self.backend == "local" else DEFAULT_IMAGE),
                                  "ContainerEntrypoint": argv[: len(self.command)], "ContainerArguments": argv[len(self.command) :]},
-            "Environment": self.env,
+            "Environment": redact_env(self.env),
             "ProcessingInputs": [
                 {"InputName": i.input_name, "AppManaged": False,
                  "S3Input": {"S3Uri": i.source, "LocalPath": i.destination, "S3DataType": "S3Prefix", "S3InputMode": "File",

@@ -8,6 +8,7 @@ another process (``smdbg jobs ...``) never sees half a file.
 from __future__ import annotations
 
 import json
+import os
 import re
 import time
 import uuid
@@ -15,13 +16,15 @@ from pathlib import Path
 from typing import Any
 
 from smdbg._settings import home as smdbg_home
-from smdbg.fs import write_atomic
+from smdbg.fs import check_path_component, write_atomic
 from smdbg.platform.jobs._errors import JobNotFound
 
 __all__ = [
     "smdbg_home",
     "jobs_root",
     "job_dir",
+    "make_job_dir",
+    "private_file",
     "validate_job_name",
     "new_job_name",
     "read_job",
@@ -41,7 +44,8 @@ def jobs_root() -> Path:
 
 
 def validate_job_name(name: str) -> str:
-    if not isinstance(name, str) or len(name) > 63 or not _NAME.match(name):
+    check_path_component(name, "job name", error=ValueError)  # it names the job's folder
+    if len(name) > 63 or not _NAME.match(name):
         raise ValueError(
             f"job name {name!r} is not valid: expected 1-63 letters, digits and hyphens, starting and "
             "ending with a letter or digit (e.g. 'pytorch-training-1')"
@@ -57,6 +61,22 @@ def new_job_name(base: str) -> str:
 
 def job_dir(name: str) -> Path:
     return jobs_root() / validate_job_name(name)
+
+
+def make_job_dir(name: str) -> Path:
+    """The job's folder, created owner-only (0700), like the jobs folder above it."""
+    directory = job_dir(name)
+    for d in (jobs_root(), directory):
+        d.mkdir(parents=True, exist_ok=True)
+        os.chmod(d, 0o700)
+    return directory
+
+
+def private_file(path: Path, mode: str = "a") -> Any:
+    """``open(path, mode)`` (binary when ``mode`` has ``b``) for a file only its owner can read
+    (0600): the job's logs."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | (os.O_APPEND if "a" in mode else os.O_TRUNC), 0o600)
+    return open(fd, mode, encoding=None if "b" in mode else "utf-8")  # noqa: SIM115 - the caller closes it
 
 
 def iso_now() -> str:
@@ -78,7 +98,7 @@ def read_job(name: str) -> dict[str, Any]:
 
 def write_job(name: str, data: dict[str, Any]) -> None:
     text = json.dumps(data, indent=2, sort_keys=True, default=str)
-    write_atomic(job_dir(name) / "job.json", text.encode("utf-8"))
+    write_atomic(job_dir(name) / "job.json", text.encode("utf-8"), mode=0o600)
 
 
 def update_job(name: str, **fields: Any) -> dict[str, Any]:

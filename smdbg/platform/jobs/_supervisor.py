@@ -16,14 +16,17 @@ import sys
 import threading
 import time
 from collections import deque
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from smdbg._secrets import SecretMask
 from smdbg.platform.jobs._backend import Backend, Mount, WorkerHandle, WorkerSpec
+from smdbg.platform.jobs._env import merge_secrets
 from smdbg.platform.jobs._instances import resolve_instance_type
 from smdbg.platform.jobs._metrics import compile_metric_definitions
 from smdbg.platform.jobs._outputs import copy_outputs
-from smdbg.platform.jobs._state import iso_now, update_job
+from smdbg.platform.jobs._state import iso_now, private_file, update_job
 from smdbg.platform.jobs._tracking import JobTracking
 
 __all__ = ["main", "make_backend", "worker_from_json"]
@@ -51,13 +54,19 @@ def worker_from_json(d: dict[str, Any]) -> WorkerSpec:
         workdir=d["workdir"],
         instance=resolve_instance_type(d["instance_type"]),
         mounts=[Mount(*m) for m in d.get("mounts", [])],
+        job_dir=d.get("job_dir", ""),
     )
 
 
 class Supervisor:
-    def __init__(self, job_dir: Path) -> None:
+    def __init__(self, job_dir: Path, secrets: Mapping[str, Any] | None = None) -> None:
         self.dir = job_dir
         self.spec: dict[str, Any] = json.loads((job_dir / "spec.json").read_text())
+        merge_secrets(self.spec, secrets or {})
+        self.mask = SecretMask(
+            [w["env"] for w in self.spec["workers"]]
+            + [{"argv": " ".join(r["argv"])} for r in self.spec.get("rules", [])]
+        )
         self.name: str = self.spec["name"]
         self.kind: str = self.spec["kind"]
         self.backend = make_backend(self.spec["backend"], self.spec.get("image"))
@@ -84,8 +93,9 @@ class Supervisor:
         log = self.dir / "logs" / f"{host}.log"
         tail = self.tails[host]
         step = 0
-        with open(log, "a", encoding="utf-8") as f:
+        with private_file(log, "a") as f:
             for line in handle.lines():
+                line = self.mask(line) if self.mask else line
                 f.write(line + "\n")
                 f.flush()
                 tail.append(line)
@@ -102,9 +112,9 @@ class Supervisor:
 
     def _start_rules(self) -> list[tuple[str, subprocess.Popen[bytes]]]:
         procs = []
-        (self.dir / "rules").mkdir(exist_ok=True)
+        (self.dir / "rules").mkdir(mode=0o700, exist_ok=True)
         for rule in self.spec.get("rules", []):
-            log = open(self.dir / "rules" / f"{rule['name']}.log", "ab")  # noqa: SIM115 - owned by the child
+            log = private_file(self.dir / "rules" / f"{rule['name']}.log", "ab")
             proc = subprocess.Popen(
                 rule["argv"],
                 stdout=log,
@@ -135,7 +145,7 @@ class Supervisor:
         signal.signal(signal.SIGTERM, lambda *_: self.stop_requested.set())
         self._status("InProgress", "Starting", **{self._time_key("Start"): iso_now()})
         specs = [worker_from_json(w) for w in self.spec["workers"]]
-        (self.dir / "logs").mkdir(exist_ok=True)
+        (self.dir / "logs").mkdir(mode=0o700, exist_ok=True)
         threads = []
         try:
             for spec in specs:
@@ -200,7 +210,7 @@ class Supervisor:
         failure_file = Path(self.spec.get("failure_files", {}).get(host, "/nonexistent"))
         detail = ""
         if failure_file.is_file():
-            detail = failure_file.read_text(errors="replace").strip()[-2000:]
+            detail = self.mask(failure_file.read_text(errors="replace").strip()[-2000:])
         tail = "\n".join(self.tails.get(host, []))
         head = f"AlgorithmError: worker {host} exited with status {code}"
         return f"{head}\n{detail or tail}".strip()
@@ -227,7 +237,8 @@ def main(argv: list[str] | None = None) -> int:
     job_dir = Path(args[0])
     name = job_dir.name
     try:
-        return Supervisor(job_dir).run()
+        secrets = json.loads(sys.stdin.read() or "{}") if _spec(job_dir).get("secrets_on_stdin") else {}
+        return Supervisor(job_dir, secrets).run()
     except BaseException as e:  # report, never leave a job InProgress forever
         import traceback
 
@@ -241,9 +252,13 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
 
+def _spec(job_dir: Path) -> dict[str, Any]:
+    spec: dict[str, Any] = json.loads((job_dir / "spec.json").read_text())
+    return spec
+
+
 def _status_key(job_dir: Path) -> str:
-    spec = json.loads((job_dir / "spec.json").read_text())
-    return "TrainingJobStatus" if spec.get("kind") == "training" else "ProcessingJobStatus"
+    return "TrainingJobStatus" if _spec(job_dir).get("kind") == "training" else "ProcessingJobStatus"
 
 
 if __name__ == "__main__":

@@ -10,11 +10,11 @@ from typing import Any
 import pyarrow as pa
 
 from smdbg._progress import Progress
-from smdbg.fs import is_remote, join, read_bytes, write_atomic
+from smdbg.fs import check_path_component, is_remote, join, read_bytes, write_atomic
 from smdbg.platform.monitor._checks import evaluate
 from smdbg.platform.monitor._constraints import normalize_constraints, suggest_constraints
 from smdbg.platform.monitor._dataset import DatasetFormat, read_capture, read_dataset
-from smdbg.platform.monitor._errors import ConstraintsError, DatasetError, MonitorError
+from smdbg.platform.monitor._errors import ConstraintsError, DatasetError, MonitorError, ScheduleError
 from smdbg.platform.monitor._schedule import CronExpressionGenerator, LocalScheduler, parse_schedule
 from smdbg.platform.monitor._stats import compute_statistics
 
@@ -227,6 +227,9 @@ class DefaultModelMonitor:
         ``{output_s3_uri}/{schedule name}/yyyy/mm/dd/hh/MMSS-mmm/`` (UTC end of the window). ``endpoint_input`` is a
         Predictor, an endpoint name or a capture location.
         """
+        if monitor_schedule_name is not None:
+            check_path_component(monitor_schedule_name, "monitor_schedule_name (a folder of its reports)",
+                                 error=ScheduleError)  # fmt: skip
         if self._scheduler is not None:
             raise MonitorError(f"monitor already has schedule {self.schedule_name!r}; delete it first")
         if not output_s3_uri:

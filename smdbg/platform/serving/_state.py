@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from smdbg._settings import home as smdbg_home
-from smdbg.fs import write_atomic
+from smdbg.fs import check_path_component, write_atomic
 from smdbg.platform.serving._errors import EndpointError, EndpointNotFound
 
 __all__ = [
@@ -36,7 +36,8 @@ def endpoints_dir() -> Path:
 
 
 def validate_name(name: str) -> str:
-    if not isinstance(name, str) or not _NAME.match(name) or len(name) > 63:
+    check_path_component(name, "endpoint name", error=ValueError)  # it names the endpoint's files
+    if not _NAME.match(name) or len(name) > 63:
         raise ValueError(
             f"endpoint name {name!r} is not valid: expected 1-63 letters, digits and hyphens, "
             "starting and ending with a letter or digit (e.g. 'churn-model-1')"
