@@ -38,7 +38,8 @@ pip() {
   if [ -t 1 ]; then
     .venv/bin/python -m pip --disable-pip-version-check "$@"
   else
-    .venv/bin/python -m pip --disable-pip-version-check --progress-bar off "$@" 2>&1 \
+    local cmd="$1"; shift  # --progress-bar is an option of `pip install`, after the command
+    .venv/bin/python -m pip --disable-pip-version-check "$cmd" --progress-bar off "$@" 2>&1 \
       | { grep --line-buffered -v '^Requirement already satisfied'; [ $? -le 1 ]; }
   fi
 }
