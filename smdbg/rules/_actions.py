@@ -239,7 +239,7 @@ class Notify(Action):
         self._thread.join(max(deadline - time.monotonic(), 0.0))
         if self._thread.is_alive():
             left = self.sent - self.delivered - self.failed
-            self._error(f"{left} notification(s) still unsent after waiting {timeout:g}s; given up")
+            self._error(f"{left} notification(s) still unsent after waiting {timeout:.1f}s; given up")
 
 
 def parse_action(text: str | Action) -> Action:
