@@ -12,7 +12,7 @@ import pyarrow as pa
 from smdbg.fs import is_remote, join, read_bytes, write_atomic
 from smdbg.platform.monitor._checks import evaluate
 from smdbg.platform.monitor._constraints import normalize_constraints, suggest_constraints
-from smdbg.platform.monitor._dataset import DatasetFormat, read_capture, read_dataset
+from smdbg.platform.monitor._dataset import DatasetFormat, check_finite, read_capture, read_dataset
 from smdbg.platform.monitor._errors import ConstraintsError, DatasetError, MonitorError
 from smdbg.platform.monitor._schedule import CronExpressionGenerator, LocalScheduler, parse_schedule
 from smdbg.platform.monitor._stats import compute_statistics
@@ -128,6 +128,7 @@ class DefaultModelMonitor:
             raise DatasetError(
                 f"baseline dataset {baseline_dataset!r} has no rows; expected at least one data row"
             )
+        check_finite(table, repr(baseline_dataset))
         stats = compute_statistics(table)
         constraints = suggest_constraints(stats)
         _write_json(join(output_s3_uri, STATISTICS), stats)
@@ -187,6 +188,7 @@ class DefaultModelMonitor:
         else:
             table = read_dataset(str(source), dataset_format)
         table = self._align(table, [f["name"] for f in cons["features"]])
+        check_finite(table, repr(str(source)))
         stats = compute_statistics(table)
         violations = evaluate(table, stats, cons, base_stats) if table.num_rows else []
         _write_json(join(output_s3_uri, STATISTICS), stats)
