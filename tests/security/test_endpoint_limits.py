@@ -143,3 +143,27 @@ def test_ping_answers_while_the_model_works_and_saturation_is_503(endpoint_home:
     assert results == [200]
     assert predictor.predict(b"other").tolist() == [1.0]
     predictor.delete_endpoint()
+
+
+def test_large_numeric_csv_takes_the_arrow_path_with_the_same_answer() -> None:
+    """Bodies of 256 KB and more are parsed by Arrow (off the interpreter lock); the result is the
+    one the row-by-row parser gives, and a body Arrow cannot take still gets the named error."""
+    import numpy as np
+
+    from smdbg.platform.serving import BadRequest
+    from smdbg.platform.serving._codec import _csv_numeric_arrow, decode
+
+    rows = np.random.default_rng(2).normal(size=(20_000, 4)).round(6)
+    body = "\n".join(",".join(repr(float(v)) for v in row) for row in rows).encode() + b"\n\n"
+    assert len(body) > 256 * 1024
+    fast = decode(body, "text/csv")
+    assert _csv_numeric_arrow(body) is not None
+    np.testing.assert_array_equal(fast, rows)
+    small = body[: 200 * 1024].rsplit(b"\n", 1)[0]  # under 256 KB: the row-by-row parser
+    np.testing.assert_array_equal(decode(small, "text/csv"), rows[: len(decode(small, "text/csv"))])
+    ragged = body + b"1.0,2.0\n"
+    with pytest.raises(BadRequest, match="row 20001 has 2 values but row 1 has 4"):
+        decode(ragged, "text/csv")
+    text = body.replace(b"\n", b"\nabc,1,2,3\n", 1)
+    with pytest.raises(BadRequest, match=r"value 'abc' in row 2, column 1 is not a number"):
+        decode(text, "text/csv")

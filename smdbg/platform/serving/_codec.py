@@ -109,6 +109,36 @@ def _parse_json(body: bytes, max_depth: int | None) -> Any:
         raise BadRequest("JSON body is nested too deeply to parse; send rows as [[1, 2], [3, 4]]") from None
 
 
+_ARROW_MIN_BYTES = 256 * 1024
+
+
+def _csv_numeric_arrow(body: bytes) -> Any:
+    """A large all-numeric CSV body as a float ndarray, parsed by Arrow (which releases the
+    interpreter lock and makes no Python object per cell, so the garbage collector has nothing to
+    walk); None when it is not a rectangular numeric table without gaps (the caller's slower path
+    then finds the problem and names it)."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    try:
+        table = pacsv.read_csv(
+            pa.py_buffer(body),
+            read_options=pacsv.ReadOptions(autogenerate_column_names=True, use_threads=False),
+            convert_options=pacsv.ConvertOptions(strings_can_be_null=False),
+        )
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
+    types = table.schema.types
+    if not types or table.num_rows == 0 or any(c.null_count for c in table.columns) or not all(
+        pa.types.is_floating(t) or pa.types.is_integer(t) for t in types
+    ):
+        return None
+    out = np.empty((table.num_rows, table.num_columns), dtype=np.float64)
+    for j, column in enumerate(table.columns):
+        out[:, j] = column.to_numpy()
+    return out
+
+
 def decode(
     body: bytes, content_type: str, feature_names: list[str] | None = None, max_depth: int | None = None
 ) -> Any:
@@ -121,6 +151,10 @@ def decode(
     kind = base_type(content_type)
     allow_strings = feature_names is not None
     if kind == CSV:
+        if len(body) >= _ARROW_MIN_BYTES and not allow_strings:
+            parsed = _csv_numeric_arrow(body)
+            if parsed is not None:
+                return parsed
         text = _text(body)
         rows = [row for row in csv.reader(io.StringIO(text)) if row and any(c.strip() for c in row)]
         _check_rows(rows)
