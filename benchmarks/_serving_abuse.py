@@ -21,7 +21,28 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["run_abuse"]
+__all__ = ["run_abuse", "bench_model"]
+
+
+def bench_model(prefix: str) -> tuple[Any, bytes]:
+    """A fitted LogisticRegression on 8 features as a :class:`Model` under a fresh SMDBG_HOME
+    (set for this process), and one CSV row of features."""
+    import warnings
+
+    import joblib
+    from sklearn.linear_model import LogisticRegression
+
+    from smdbg.platform.serving import CodeExecutionWarning, Model
+
+    work = Path(tempfile.mkdtemp(prefix=prefix))
+    os.environ["SMDBG_HOME"] = str(work / "home")
+    X = np.random.default_rng(0).normal(size=(1000, 8))
+    (work / "model").mkdir()
+    joblib.dump(LogisticRegression().fit(X, X[:, 0] > 0), work / "model" / "model.joblib")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CodeExecutionWarning)
+        model = Model(str(work / "model"))
+    return model, ",".join(f"{v:.6f}" for v in X[0]).encode()
 
 
 def _normal(port: int, body: bytes, stop: threading.Event, out: list[float], errors: list[int]) -> None:
@@ -120,25 +141,11 @@ def _window(port: int, row: bytes, big: bytes | None, seconds: float, threads: i
 
 
 def run_abuse(seconds: float, rounds: int, threads: int, big_mb: float) -> None:
-    work = Path(tempfile.mkdtemp(prefix="smdbg-serving-abuse-"))
-    os.environ["SMDBG_HOME"] = str(work / "home")
-    import warnings
+    model, row = bench_model("smdbg-serving-abuse-")
+    from smdbg.platform.serving import EndpointLimits
 
-    import joblib
-    from sklearn.linear_model import LogisticRegression
-
-    from smdbg.platform.serving import CodeExecutionWarning, EndpointLimits, Model
-
-    rng = np.random.default_rng(0)
-    X = rng.normal(size=(1000, 8))
-    (work / "model").mkdir()
-    joblib.dump(LogisticRegression().fit(X, X[:, 0] > 0), work / "model" / "model.joblib")
-    row = ",".join(f"{v:.6f}" for v in X[0]).encode()
     line = row + b"\n"
     big = line * int(big_mb * 1024 * 1024 / len(line))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", CodeExecutionWarning)
-        model = Model(str(work / "model"))
     configs = [
         ("default limit (6 MB)", EndpointLimits()),
         ("limit 64 MB", EndpointLimits(max_body_bytes=64 * 1024 * 1024)),

@@ -20,7 +20,6 @@ import argparse
 import http.client
 import os
 import statistics
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -68,18 +67,12 @@ def main() -> None:
         return
     args.threads = args.threads or 4
 
-    work = Path(tempfile.mkdtemp(prefix="smdbg-serving-bench-"))
-    os.environ["SMDBG_HOME"] = str(work / "home")
-    import joblib
-    from sklearn.linear_model import LogisticRegression
+    from _serving_abuse import bench_model
 
-    from smdbg.platform.serving import DataCaptureConfig, Model
+    from smdbg.platform.serving import DataCaptureConfig
 
-    rng = np.random.default_rng(0)
-    X = rng.normal(size=(1000, 8))
-    (work / "model").mkdir()
-    joblib.dump(LogisticRegression().fit(X, X[:, 0] > 0), work / "model" / "model.joblib")
-    model = Model(str(work / "model"))
+    model, body = bench_model("smdbg-serving-bench-")
+    work = Path(os.environ["SMDBG_HOME"]).parent
     off = model.deploy(endpoint_name="bench-off")
     on = model.deploy(
         endpoint_name="bench-on",
@@ -87,7 +80,6 @@ def main() -> None:
             sampling_percentage=100, destination_s3_uri=str(work / "capture")
         ),
     )
-    body = ",".join(f"{v:.6f}" for v in X[0]).encode()
     ports = {"off": int(off.url.rsplit(":", 1)[1]), "on": int(on.url.rsplit(":", 1)[1])}
     results: dict[str, dict[str, list[float]]] = {k: {"n": [], "lat": []} for k in ports}
     try:

@@ -72,7 +72,7 @@ class Action(abc.ABC):
         """Failures since the last call, one line each (credentials redacted)."""
         return []
 
-    def close(self, timeout: float) -> None:
+    def close(self, timeout: float) -> None:  # noqa: B027 - a no-op unless the action works in the background
         """Finish background work, waiting at most ``timeout`` seconds. Safe to call twice."""
 
 
@@ -178,7 +178,9 @@ class Notify(Action):
         try:
             self._queue.put_nowait(body)
         except queue.Full:
-            self._error(f"finding at step {finding.step} not sent: {self._queue.maxsize} notifications already wait")
+            self._error(
+                f"finding at step {finding.step} not sent: {self._queue.maxsize} notifications already wait"
+            )
             return
         self.sent += 1
 
@@ -253,6 +255,4 @@ def parse_action(text: str | Action) -> Action:
         return StopTraining()
     if name in ("notify", "webhook") and arg:
         return Notify(arg.strip())
-    raise RuleConfigError(
-        f"unknown action {redact_url(str(text))!r}: expected stop_training or notify=URL"
-    )
+    raise RuleConfigError(f"unknown action {redact_url(str(text))!r}: expected stop_training or notify=URL")

@@ -70,7 +70,10 @@ def test_without_a_spill_directory_the_overflow_is_dropped_and_counted(tmp_path:
     blocker = tmp_path / "dest"
     blocker.write_text("x")
     cfg = DataCaptureConfig(
-        destination_s3_uri=str(blocker), flush_interval_s=3600, max_buffered_bytes=2048, sampling_percentage=100
+        destination_s3_uri=str(blocker),
+        flush_interval_s=3600,
+        max_buffered_bytes=2048,
+        sampling_percentage=100,
     )
     writer = CaptureWriter(cfg, "ep")
     for i in range(30):

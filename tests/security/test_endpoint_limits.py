@@ -33,7 +33,9 @@ def small_limits(endpoint_home: Path, tmp_path: Path) -> Iterator[Predictor]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", CodeExecutionWarning)
         model = Model(str(sklearn_model_dir(tmp_path / "model")))
-    limits = EndpointLimits(max_body_bytes=64 * 1024, header_timeout_s=0.5, body_timeout_s=0.5, max_json_depth=8)
+    limits = EndpointLimits(
+        max_body_bytes=64 * 1024, header_timeout_s=0.5, body_timeout_s=0.5, max_json_depth=8
+    )
     predictor = model.deploy(endpoint_name="guarded", limits=limits)
     yield predictor
     predictor.delete_endpoint()
@@ -93,7 +95,7 @@ def test_slow_headers_and_slow_bodies_are_timed_out(small_limits: Predictor) -> 
     _still_serves(small_limits)
 
 
-SLOW_MODEL = '''
+SLOW_MODEL = """
 import time
 from pathlib import Path
 
@@ -109,10 +111,12 @@ def predict_fn(data, model_dir):
         while not (model_dir / "go").exists():
             time.sleep(0.01)
     return [1.0]
-'''
+"""
 
 
-def test_ping_answers_while_the_model_works_and_saturation_is_503(endpoint_home: Path, tmp_path: Path) -> None:
+def test_ping_answers_while_the_model_works_and_saturation_is_503(
+    endpoint_home: Path, tmp_path: Path
+) -> None:
     model_dir = tmp_path / "slow"
     model_dir.mkdir()
     (model_dir / "inference.py").write_text(SLOW_MODEL)

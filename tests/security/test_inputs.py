@@ -47,7 +47,9 @@ def test_automl_names_the_place_a_csv_stops_being_utf8(tmp_path: Path) -> None:
     data = tmp_path / "cities.csv"
     data.write_bytes(LATIN1)
     out = tmp_path / "out"
-    with pytest.raises(AutoMLInputError, match=r"is not UTF-8 text \(byte 0xf8 at line 3, column 1 \('city'\)\)"):
+    with pytest.raises(
+        AutoMLInputError, match=r"is not UTF-8 text \(byte 0xf8 at line 3, column 1 \('city'\)\)"
+    ):
         AutoML("x", output_path=out, max_candidates=1).fit(str(data), logs=False)
     assert not out.exists()
 
@@ -58,13 +60,17 @@ def test_monitor_baseline_refuses_infinite_values(tmp_path: Path) -> None:
     data = tmp_path / "train.csv"
     frame.to_csv(data, index=False)
     out = tmp_path / "baseline"
-    with pytest.raises(DatasetError, match=r"column 'a' of .*train.csv' holds 1 infinite value\(s\) \(first in data row 5\)"):
+    with pytest.raises(
+        DatasetError, match=r"column 'a' of .*train.csv' holds 1 infinite value\(s\) \(first in data row 5\)"
+    ):
         DefaultModelMonitor().suggest_baseline(str(data), DatasetFormat.csv(header=True), str(out))
     assert not out.exists()
     # Text "inf" in a headerless file is caught too; NaN and empty stay "missing".
     (tmp_path / "t.csv").write_text("1.0,2\n,3\nnan,4\n-Infinity,5\n")
     with pytest.raises(DatasetError, match=r"column '_c0' .*first in data row 4"):
-        DefaultModelMonitor().suggest_baseline(str(tmp_path / "t.csv"), DatasetFormat.csv(header=False), str(out))
+        DefaultModelMonitor().suggest_baseline(
+            str(tmp_path / "t.csv"), DatasetFormat.csv(header=False), str(out)
+        )
     (tmp_path / "ok.csv").write_text("a,b\n1.0,2\n,3\nnan,4\n")
     DefaultModelMonitor().suggest_baseline(str(tmp_path / "ok.csv"), DatasetFormat.csv(header=True), str(out))
     assert (out / "statistics.json").is_file()
@@ -87,13 +93,17 @@ def test_monitor_names_the_file_and_place_that_is_not_utf8(tmp_path: Path, heade
     if not header:
         where = "line 2, column 1"
     with pytest.raises(DatasetError) as info:
-        DefaultModelMonitor().suggest_baseline(str(data), DatasetFormat.csv(header=header), str(tmp_path / "b"))
+        DefaultModelMonitor().suggest_baseline(
+            str(data), DatasetFormat.csv(header=header), str(tmp_path / "b")
+        )
     assert str(info.value).startswith(f"{data} is not UTF-8 text: byte 0xf8 at {where} cannot be decoded")
     assert not (tmp_path / "b").exists()
     lines = tmp_path / "rows.jsonl"
     lines.write_bytes(b'{"a": 1}\n{"a": "K\xf8"}\n')
     with pytest.raises(DatasetError, match=r"rows.jsonl is not UTF-8 text: byte 0xf8 at line 2"):
-        DefaultModelMonitor().suggest_baseline(str(lines), DatasetFormat.json(lines=True), str(tmp_path / "b"))
+        DefaultModelMonitor().suggest_baseline(
+            str(lines), DatasetFormat.json(lines=True), str(tmp_path / "b")
+        )
 
 
 def test_monitor_names_a_capture_file_that_is_not_utf8(tmp_path: Path) -> None:

@@ -18,8 +18,8 @@ import pytest
 
 from smdbg.rules import Notify, RuleConfigError, RuleJob, RuleStatus, builtin_rule, parse_action
 from smdbg.store import BackgroundWriter, Record
-from smdbg.trials import Trial, create_trial
 from smdbg.trial import read_stop_request
+from smdbg.trials import Trial, create_trial
 
 
 def _trial(path: Path, nan_steps: tuple[int, ...] = (3, 5)) -> Trial:
@@ -28,7 +28,12 @@ def _trial(path: Path, nan_steps: tuple[int, ...] = (3, 5)) -> Trial:
     w.write_trial_metadata({"framework": "test", "num_workers": 1})
     for step in range(8):
         value = float("nan") if step in nan_steps else 0.01
-        w.add(step, "TRAIN", step, [Record("gradient/w", ("gradients",), "abs_mean", value, "float32", None, None)])
+        w.add(
+            step,
+            "TRAIN",
+            step,
+            [Record("gradient/w", ("gradients",), "abs_mean", value, "float32", None, None)],
+        )
         w.set_progress(step + 1, "TRAIN", step + 1)
     w.close()
     return create_trial(str(path))
@@ -89,7 +94,9 @@ def test_a_slow_webhook_does_not_delay_stop_training(tmp_path: Path, hooks: Hook
     trial = _trial(tmp_path / "t")
     hooks.trial_path = trial.path
     # notify listed first: the job still writes the stop request first, and never waits on the hook
-    job = RuleJob(builtin_rule("exploding_tensor", trial), actions=[f"notify={hooks.base}/slow", "stop_training"])
+    job = RuleJob(
+        builtin_rule("exploding_tensor", trial), actions=[f"notify={hooks.base}/slow", "stop_training"]
+    )
     assert [a.describe() for a in job.actions][0] == "stop_training"
     result = job.run()
     assert result.status is RuleStatus.ISSUES_FOUND and result.findings_count == 1
@@ -118,7 +125,11 @@ def test_a_hanging_webhook_times_out_and_the_job_ends(tmp_path: Path, hooks: Hoo
     assert result.status is RuleStatus.ISSUES_FOUND
     assert read_stop_request(trial.path) is not None
     (error,) = trial.rule_statuses()["exploding_tensor"]["action_errors"]
-    assert error.startswith(f"notify={hooks.base}/hang: ") and "timed out" in error and "after 2 attempts" in error
+    assert (
+        error.startswith(f"notify={hooks.base}/hang: ")
+        and "timed out" in error
+        and "after 2 attempts" in error
+    )
 
 
 def test_a_job_gives_up_on_unsent_notifications_at_its_end(tmp_path: Path, hooks: Hooks) -> None:
@@ -127,7 +138,9 @@ def test_a_job_gives_up_on_unsent_notifications_at_its_end(tmp_path: Path, hooks
     job = RuleJob(builtin_rule("exploding_tensor", trial), actions=[hang], action_timeout=0.2)
     assert job.run().status is RuleStatus.ISSUES_FOUND
     errors = trial.rule_statuses()["exploding_tensor"]["action_errors"]
-    assert errors == [f"notify={hooks.base}/hang: 1 notification(s) still unsent after waiting 0.2s; given up"]
+    assert errors == [
+        f"notify={hooks.base}/hang: 1 notification(s) still unsent after waiting 0.2s; given up"
+    ]
 
 
 @pytest.mark.parametrize(
@@ -141,7 +154,9 @@ def test_a_job_gives_up_on_unsent_notifications_at_its_end(tmp_path: Path, hooks
         ("http://127.0.0.1/ho ok", "spaces or control characters"),
     ],
 )
-def test_malformed_urls_are_config_errors_when_the_job_is_made(tmp_path: Path, url: str, problem: str) -> None:
+def test_malformed_urls_are_config_errors_when_the_job_is_made(
+    tmp_path: Path, url: str, problem: str
+) -> None:
     trial = _trial(tmp_path / "t")
     with pytest.raises(RuleConfigError, match=f"notify URL .* is not valid \\(.*{problem}"):
         parse_action(f"notify={url}")

@@ -77,7 +77,14 @@ class CaptureWriter:
         """Buffer one exchange for capture. One that does not fit the memory budget is spilled to
         disk on the caller's thread (or dropped and counted without a spill directory)."""
         size = len(request) + len(response)
-        item = (request, request_type, response, response_type, dt.datetime.now(dt.timezone.utc), inference_id)
+        item = (
+            request,
+            request_type,
+            response,
+            response_type,
+            dt.datetime.now(dt.timezone.utc),
+            inference_id,
+        )
         cfg = self.config
         with self._submit_lock:
             self._counts["submitted"] += 1
@@ -160,7 +167,10 @@ class CaptureWriter:
         """Move the oldest pending lines beyond the budget to the spill files (or drop them)."""
         cfg = self.config
         for prefix in sorted(self._pending):
-            if self._pending_count <= cfg.max_buffered_records and self._pending_bytes <= cfg.max_buffered_bytes:
+            if (
+                self._pending_count <= cfg.max_buffered_records
+                and self._pending_bytes <= cfg.max_buffered_bytes
+            ):
                 break
             lines = self._pending[prefix]
             cut, size = 0, 0

@@ -40,7 +40,10 @@ def _numeric(rows: list[list[Any]], allow_strings: bool) -> Any:
         if len(rows) <= _CHUNK_ROWS:
             return np.asarray(rows, dtype=np.float64)
         return np.concatenate(
-            [np.asarray(rows[i : i + _CHUNK_ROWS], dtype=np.float64) for i in range(0, len(rows), _CHUNK_ROWS)]
+            [
+                np.asarray(rows[i : i + _CHUNK_ROWS], dtype=np.float64)
+                for i in range(0, len(rows), _CHUNK_ROWS)
+            ]
         )
     except (ValueError, TypeError):
         pass
@@ -129,8 +132,11 @@ def _csv_numeric_arrow(body: bytes) -> Any:
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         return None
     types = table.schema.types
-    if not types or table.num_rows == 0 or any(c.null_count for c in table.columns) or not all(
-        pa.types.is_floating(t) or pa.types.is_integer(t) for t in types
+    if (
+        not types
+        or table.num_rows == 0
+        or any(c.null_count for c in table.columns)
+        or not all(pa.types.is_floating(t) or pa.types.is_integer(t) for t in types)
     ):
         return None
     out = np.empty((table.num_rows, table.num_columns), dtype=np.float64)

@@ -42,23 +42,26 @@ async def read_body(request: Request, limit: int, timeout: float) -> bytes:
             413,
         )
     chunks: list[bytes] = []
-    size = 0
+    size = [0]
+
+    async def collect() -> bytes:
+        async for chunk in request.stream():
+            size[0] += len(chunk)
+            if size[0] > limit:
+                raise BodyRefused(
+                    f"request body passed this endpoint's limit of {limit} bytes; send smaller "
+                    "batches or deploy with EndpointLimits(max_body_bytes=...)",
+                    413,
+                )
+            chunks.append(chunk)
+        return b"".join(chunks)
+
     try:
-        async with asyncio.timeout(timeout):
-            async for chunk in request.stream():
-                size += len(chunk)
-                if size > limit:
-                    raise BodyRefused(
-                        f"request body passed this endpoint's limit of {limit} bytes; send smaller "
-                        "batches or deploy with EndpointLimits(max_body_bytes=...)",
-                        413,
-                    )
-                chunks.append(chunk)
-    except TimeoutError:
+        return await asyncio.wait_for(collect(), timeout)
+    except asyncio.TimeoutError:
         raise BodyRefused(
-            f"request body did not arrive within {timeout:g}s ({size} bytes received)", 408
+            f"request body did not arrive within {timeout:g}s ({size[0]} bytes received)", 408
         ) from None
-    return b"".join(chunks)
 
 
 def protocol_class(header_timeout: float) -> type[Any]:

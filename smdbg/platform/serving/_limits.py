@@ -45,7 +45,9 @@ class EndpointLimits:
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"EndpointLimits {name}={value!r} is not valid: expected an int >= 1")
         if isinstance(self.max_queued, bool) or not isinstance(self.max_queued, int) or self.max_queued < 0:
-            raise ValueError(f"EndpointLimits max_queued={self.max_queued!r} is not valid: expected an int >= 0")
+            raise ValueError(
+                f"EndpointLimits max_queued={self.max_queued!r} is not valid: expected an int >= 0"
+            )
         for name in ("header_timeout_s", "body_timeout_s"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:

@@ -38,7 +38,11 @@ __all__ = [
 log = logging.getLogger("smdbg.serving")
 
 # The artifact files of each framework, the preferred (safe) one first.
-ARTIFACTS = {"sklearn": ("model.skops", "model.joblib"), "pytorch": ("model.pt",), "tensorflow": ("model.keras",)}
+ARTIFACTS = {
+    "sklearn": ("model.skops", "model.joblib"),
+    "pytorch": ("model.pt",),
+    "tensorflow": ("model.keras",),
+}
 ARTIFACT_NAMES = frozenset(name for names in ARTIFACTS.values() for name in names)
 FRAMEWORKS = (*ARTIFACTS, "custom")
 # Artifacts whose loading runs code stored in the file, and what to say about it.

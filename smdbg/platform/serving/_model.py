@@ -14,16 +14,21 @@ from pathlib import Path
 
 from smdbg._proc import pid_alive, start_time
 from smdbg.platform.serving._capture import DataCaptureConfig
-from smdbg.platform.serving._errors import CodeExecutionWarning, EndpointError, EndpointNotFound, ModelLoadError
+from smdbg.platform.serving._errors import (
+    CodeExecutionWarning,
+    EndpointError,
+    EndpointNotFound,
+    ModelLoadError,
+)
 from smdbg.platform.serving._limits import EndpointLimits
 from smdbg.platform.serving._loader import ARTIFACT_NAMES, ARTIFACTS, CODE_ON_LOAD, normalize_framework
 from smdbg.platform.serving._predictor import _CHILDREN, Predictor
 from smdbg.platform.serving._state import (
     EndpointRecord,
     endpoints_dir,
+    extract_dir,
     load_record,
     remove_record,
-    extract_dir,
     save_record,
     validate_name,
 )

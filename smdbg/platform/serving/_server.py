@@ -49,14 +49,18 @@ class _Scorer:
         self.inflight = 0
         self.pool = ThreadPoolExecutor(limits.max_concurrency, thread_name_prefix="smdbg-score")
 
-    def _score(self, body: bytes, content_type: str, accept: str | None, inference_id: str | None) -> tuple[bytes, str]:
+    def _score(
+        self, body: bytes, content_type: str, accept: str | None, inference_id: str | None
+    ) -> tuple[bytes, str]:
         out, out_type = self.handler.invoke(body, content_type, accept)
         writer = self.writer
         if writer is not None and writer.config.sampled():
             writer.submit(body, content_type, out, out_type, inference_id)
         return out, out_type
 
-    async def score(self, body: bytes, content_type: str, accept: str | None, inference_id: str | None) -> Response:
+    async def score(
+        self, body: bytes, content_type: str, accept: str | None, inference_id: str | None
+    ) -> Response:
         if self.inflight >= self.capacity:
             return PlainTextResponse(
                 f"endpoint is saturated ({self.inflight} requests in progress or queued); retry shortly",
@@ -153,7 +157,9 @@ def main(argv: list[str] | None = None) -> int:
             handler, writer = _load(record)
         except Exception as e:
             print(
-                f"endpoint {record.name!r} failed to start: {type(e).__name__}: {e}", file=sys.stderr, flush=True
+                f"endpoint {record.name!r} failed to start: {type(e).__name__}: {e}",
+                file=sys.stderr,
+                flush=True,
             )
             return 1
         import uvicorn
