@@ -35,14 +35,7 @@ from ._problem import Objective
 from ._search import Candidate
 from ._worker import CandidateFailure
 
-__all__ = [
-    "finish",
-    "notebooks_fit",
-    "Finishing",
-    "NoWinnerError",
-    "ENSEMBLE_POOL",
-    "UNLIMITED_REFIT_SECONDS",
-]
+__all__ = ["finish", "notebooks_fit", "Finishing", "NoWinnerError", "ENSEMBLE_POOL", "UNLIMITED_REFIT_SECONDS"]
 
 ENSEMBLE_POOL = 10  # best candidates the ensemble selection chooses from
 UNLIMITED_REFIT_SECONDS = 3600.0  # a refit's limit when the job has no time budget
@@ -118,12 +111,7 @@ def finish(r: Finishing) -> Candidate:
 def notebooks_fit(budget: Budget, log: Callable[[str], None]) -> bool:
     """Whether writing the notebooks fits the time left; records the skip when it does not."""
     if budget.limited and time.monotonic() + NOTEBOOK_SECONDS > budget.deadline:
-        _skip(
-            budget,
-            log,
-            "Notebooks",
-            f"writing them needs about {NOTEBOOK_SECONDS:g} s; the budget is used up",
-        )
+        _skip(budget, log, "Notebooks", f"writing them needs about {NOTEBOOK_SECONDS:g} s; the budget is used up")
         return False
     return True
 
