@@ -6,6 +6,12 @@ connection) sends headerless CSV rows; rounds alternate between the endpoints so
 same machine conditions. Prints requests/s, p50 and p99 latency, and the p50 ratio.
 
     .venv/bin/python benchmarks/serving_bench.py [--seconds 3] [--rounds 3] [--threads 4]
+
+``--abuse`` measures instead how an endpoint holds up under one client sending 50 MB requests
+back to back while ``--threads`` (default 8) clients send normal one-row requests and one more
+probes ``GET /ping``: p99 of both, unloaded and under abuse, for the default body limit (the
+50 MB requests get 413) and for a limit raised to 64 MB (they are read, parsed and scored).
+See benchmarks/_serving_abuse.py.
 """
 
 from __future__ import annotations
@@ -14,7 +20,6 @@ import argparse
 import http.client
 import os
 import statistics
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -51,21 +56,23 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=3.0, help="seconds per round per endpoint")
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--threads", type=int, default=None, help="client threads (4; 8 with --abuse)")
+    parser.add_argument("--abuse", action="store_true", help="one 50 MB client against normal traffic")
+    parser.add_argument("--big-mb", type=float, default=50.0, help="size of the abusive request (--abuse)")
     args = parser.parse_args()
+    if args.abuse:
+        from _serving_abuse import run_abuse
 
-    work = Path(tempfile.mkdtemp(prefix="smdbg-serving-bench-"))
-    os.environ["SMDBG_HOME"] = str(work / "home")
-    import joblib
-    from sklearn.linear_model import LogisticRegression
+        run_abuse(args.seconds, args.rounds, args.threads or 8, args.big_mb)
+        return
+    args.threads = args.threads or 4
 
-    from smdbg.platform.serving import DataCaptureConfig, Model
+    from _serving_abuse import bench_model
 
-    rng = np.random.default_rng(0)
-    X = rng.normal(size=(1000, 8))
-    (work / "model").mkdir()
-    joblib.dump(LogisticRegression().fit(X, X[:, 0] > 0), work / "model" / "model.joblib")
-    model = Model(str(work / "model"))
+    from smdbg.platform.serving import DataCaptureConfig
+
+    model, body = bench_model("smdbg-serving-bench-")
+    work = Path(os.environ["SMDBG_HOME"]).parent
     off = model.deploy(endpoint_name="bench-off")
     on = model.deploy(
         endpoint_name="bench-on",
@@ -73,7 +80,6 @@ def main() -> None:
             sampling_percentage=100, destination_s3_uri=str(work / "capture")
         ),
     )
-    body = ",".join(f"{v:.6f}" for v in X[0]).encode()
     ports = {"off": int(off.url.rsplit(":", 1)[1]), "on": int(on.url.rsplit(":", 1)[1])}
     results: dict[str, dict[str, list[float]]] = {k: {"n": [], "lat": []} for k in ports}
     try:

@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from smdbg.fs import check_path_component
-from smdbg.rules._actions import Action, parse_action
+from smdbg.rules._actions import Action, StopTraining, parse_action
 from smdbg.rules._base import Finding, Rule, RuleStatus
 from smdbg.rules._errors import RuleConfigError
 from smdbg.trial import RuleStatusDoc, Trial, follow_steps, write_findings, write_rule_status
@@ -42,15 +42,21 @@ def read_findings(trial: str | Trial, rule_name: str) -> list[Finding]:
 class RuleJob:
     """Runs one rule over one trial. ``follow=True`` keeps evaluating new complete steps every
     ``poll_interval`` seconds until training ends (or ``end_step``, or ``timeout`` seconds).
-    ``progress`` receives one line per evaluated range."""
+    ``progress`` receives one line per evaluated range.
+
+    Actions are made (and notify URLs checked) here, so a bad one raises :class:`RuleConfigError`
+    before anything runs; ``stop_training`` runs first. Background actions get
+    ``action_timeout`` seconds at the end of the job to finish sending."""
 
     def __init__(self, rule: Rule, *, actions: Sequence[Action | str] = (), follow: bool = False,
                  start_step: int = 0, end_step: int | None = None, poll_interval: float = 0.5,
                  timeout: float | None = None, max_findings: int = 1000, name: str | None = None,
-                 progress: Callable[[str], None] | None = None) -> None:  # fmt: skip
+                 progress: Callable[[str], None] | None = None, action_timeout: float = 30.0) -> None:  # fmt: skip
         self.rule = rule
         self.trial = rule.base_trial
-        self.actions = [parse_action(a) for a in actions]
+        made = [parse_action(a) for a in actions]
+        self.actions = sorted(made, key=lambda a: not isinstance(a, StopTraining))  # stop first
+        self.action_timeout = action_timeout
         self.follow = follow
         self.start_step = start_step
         self.end_step = end_step
@@ -67,6 +73,8 @@ class RuleJob:
 
     # -- documents in the trial ----------------------------------------------------------------
     def write_status(self, status: RuleStatus, reason: str = "") -> None:
+        for action in self.actions:
+            self.action_errors.extend(action.drain_errors())
         doc = RuleStatusDoc(
             rule=self.name, status=status, reason=reason, last_step=self.last_step, findings_count=self.count,
             started=self._started, rule_class=type(self.rule).__name__, parameters=dict(self.rule.params),
@@ -89,9 +97,9 @@ class RuleJob:
             for action in self.actions:
                 try:
                     action.fire(self.trial, self.name, f)
-                except OSError as e:
+                except Exception as e:  # noqa: BLE001 - an action's failure never ends the rule
                     log.warning("rule %s: action %s failed: %s", self.name, action.describe(), e)
-                    self.action_errors.append(f"{action.describe()}: {e}")
+                    self.action_errors.append(f"{action.describe()}: {type(e).__name__}: {e}")
 
     def run(self) -> RuleJobResult:
         """Run to the end; never raises for a rule or trial problem (the status says Error)."""
@@ -133,6 +141,9 @@ class RuleJob:
         return self._finish(RuleStatus.NO_ISSUES_FOUND, f"no issues up to step {self.last_step}{suffix}")
 
     def _finish(self, status: RuleStatus, reason: str) -> RuleJobResult:
+        deadline = time.monotonic() + self.action_timeout
+        for action in self.actions:
+            action.close(max(deadline - time.monotonic(), 0.0))
         self.write_status(status, reason)
         self.progress(f"rule {self.name}: {status} - {reason}")
         return RuleJobResult(status, reason, list(self.findings), self.count, self.last_step)

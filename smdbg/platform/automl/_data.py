@@ -8,6 +8,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from smdbg.platform._text import utf8_problem
+
 from ._errors import AutoMLInputError
 from ._problem import REGRESSION
 
@@ -36,6 +38,12 @@ def load_frame(inputs: Any) -> pd.DataFrame:
             return pd.read_parquet(path)
         if suffix in (".csv", ".txt", ".gz") and path.is_file():
             return pd.read_csv(path)
+    except UnicodeDecodeError:
+        where = utf8_problem(path.read_bytes(), csv_header=True) if suffix == ".csv" else None
+        raise AutoMLInputError(
+            f"inputs {str(path)!r} is not UTF-8 text ({where or 'a byte cannot be decoded'}); re-encode it as "
+            "UTF-8 (e.g. iconv -f latin1 -t utf-8 in.csv > out.csv) or pass a DataFrame"
+        ) from None
     except (ValueError, OSError) as e:
         raise AutoMLInputError(f"cannot read inputs {str(path)!r}: {e}") from e
     raise AutoMLInputError(
@@ -56,6 +64,7 @@ def check_frame(frame: pd.DataFrame, target: str) -> pd.DataFrame:
         raise AutoMLInputError(
             f"the data has only the target column {target!r}; expected at least one feature column"
         )
+    _check_finite(frame, target)
     labelled = frame[frame[target].notna()].reset_index(drop=True)
     if len(labelled) < MIN_ROWS:
         raise AutoMLInputError(
@@ -63,6 +72,23 @@ def check_frame(frame: pd.DataFrame, target: str) -> pd.DataFrame:
             f"least {MIN_ROWS}; add rows"
         )
     return labelled
+
+
+def _check_finite(frame: pd.DataFrame, target: str) -> None:
+    """Infinite numbers fail every candidate late: refuse them now, target first, naming the column."""
+    columns = [target, *(c for c in frame.columns if c != target)]
+    for col in columns:
+        values = frame[col]
+        if not pd.api.types.is_float_dtype(values.dtype):
+            continue
+        bad = np.isinf(values.to_numpy(dtype=np.float64, na_value=np.nan))
+        if bad.any():
+            rows = np.flatnonzero(bad)[:5].tolist()
+            role = "target column" if col == target else "feature column"
+            raise AutoMLInputError(
+                f"{role} {col!r} holds {int(bad.sum())} infinite value(s) (rows {rows}, 0-based); "
+                "expected finite numbers: drop those rows or replace the values (NaN counts as missing)"
+            )
 
 
 def sorted_classes(target: pd.Series) -> list[Any]:

@@ -145,6 +145,11 @@ class Estimator:
         self.backend = choose_backend(backend, image_uri)
         self.base_job_name = base_job_name
         self.rule_actions = list(rule_actions)
+        if self.rule_actions:  # a malformed notify URL fails here, not in the rule job
+            from smdbg.rules import parse_action
+
+            for action in self.rule_actions:
+                parse_action(action)
         self.stop_grace_s = stop_grace_s
         self.framework_version = framework_version
         self.py_version = py_version

@@ -14,12 +14,14 @@ import json
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from smdbg.fs import list_files, read_bytes
+from smdbg.platform._text import utf8_problem
 from smdbg.platform.monitor._errors import DatasetError
 
-__all__ = ["DatasetFormat", "read_dataset", "read_capture", "table_from_rows"]
+__all__ = ["DatasetFormat", "read_dataset", "read_capture", "table_from_rows", "check_finite", "utf8_text"]
 
 
 class DatasetFormat:
@@ -34,6 +36,18 @@ class DatasetFormat:
         return {"json": {"lines": lines}}
 
 
+def utf8_text(data: bytes, source: str, header: bool | None = None) -> str:
+    """``data`` decoded as UTF-8, or a :class:`DatasetError` naming the file, line and column
+    (the CSV field, with its header name when ``header``) of the first byte that is not."""
+    problem = utf8_problem(data, header)
+    if problem is None:
+        return data.decode("utf-8")
+    raise DatasetError(
+        f"{source} is not UTF-8 text: {problem} cannot be decoded; re-encode the file as UTF-8 "
+        "(e.g. iconv -f latin1 -t utf-8 in.csv > out.csv)"
+    )
+
+
 def _csv_table(data: bytes, header: bool, source: str) -> pa.Table:
     read = pacsv.ReadOptions(autogenerate_column_names=not header, block_size=1 << 24)
     convert = pacsv.ConvertOptions(strings_can_be_null=True)
@@ -42,9 +56,13 @@ def _csv_table(data: bytes, header: bool, source: str) -> pa.Table:
     except pa.ArrowInvalid as e:
         if "Empty CSV file" in str(e):
             return pa.table({})
+        if "UTF8" in str(e).upper():
+            utf8_text(data, source, header)
         if header:
             raise DatasetError(f"cannot read CSV {source}: {e}; expected a rectangular CSV file") from e
-        return table_from_rows(list(csv.reader(io.StringIO(data.decode(errors="replace")))))
+        return table_from_rows(list(csv.reader(io.StringIO(utf8_text(data, source, header)))))
+    if any(pa.types.is_binary(t) or pa.types.is_large_binary(t) for t in table.schema.types):
+        utf8_text(data, source, header)  # Arrow keeps text that is not UTF-8 as binary: say where
     if not header:
         table = table.rename_columns([f"_c{i}" for i in range(table.num_columns)])
     return table
@@ -83,9 +101,9 @@ def read_dataset(uri: str, dataset_format: dict[str, Any] | None = None) -> pa.T
             t = _csv_table(data, bool(fmt["csv"].get("header", True)), f)
         elif "json" in fmt:
             if fmt["json"].get("lines", True):
-                records = [json.loads(line) for line in data.decode().splitlines() if line.strip()]
+                records = [json.loads(line) for line in utf8_text(data, f).splitlines() if line.strip()]
             else:
-                loaded = json.loads(data or b"[]")
+                loaded = json.loads(utf8_text(data, f) or "[]")
                 records = loaded if isinstance(loaded, list) else [loaded]
             t = pa.Table.from_pylist(records)
         else:
@@ -128,7 +146,7 @@ def read_capture(uri: str, start: str | None = None, end: str | None = None) -> 
     rows: list[list[Any]] = []
     n_records = 0
     for f in list_files(uri, ".jsonl"):
-        for line in read_bytes(f).decode().splitlines():
+        for line in utf8_text(read_bytes(f), f).splitlines():
             if not line.strip():
                 continue
             record = json.loads(line)
@@ -147,3 +165,25 @@ def read_capture(uri: str, start: str | None = None, end: str | None = None) -> 
         csv.writer(buf).writerows(rows)
         return _csv_table(buf.getvalue().encode(), False, uri), n_records
     return table_from_rows(rows), n_records
+
+
+_INF_TEXT = r"^\s*[+-]?inf(inity)?\s*$"
+
+
+def check_finite(table: pa.Table, source: str) -> None:
+    """Raise :class:`DatasetError` naming the first column of ``table`` holding an infinite number
+    (a float, or text such as ``inf``), with the count and first row (1-based, header not counted)."""
+    for name, col in zip(table.column_names, table.columns):
+        if pa.types.is_floating(col.type):
+            mask = pc.is_inf(col)
+        elif pa.types.is_string(col.type) or pa.types.is_large_string(col.type):
+            mask = pc.match_substring_regex(col, _INF_TEXT, ignore_case=True)
+        else:
+            continue
+        count = int(pc.sum(pc.fill_null(mask, False)).as_py() or 0)
+        if count:
+            first = int(pc.index(pc.fill_null(mask, False), True).as_py()) + 1
+            raise DatasetError(
+                f"column {name!r} of {source} holds {count} infinite value(s) (first in data row {first}); "
+                "statistics need finite numbers: drop or replace them (empty, null and NaN count as missing)"
+            )

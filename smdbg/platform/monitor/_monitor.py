@@ -13,7 +13,7 @@ from smdbg._progress import Progress
 from smdbg.fs import check_path_component, is_remote, join, read_bytes, write_atomic
 from smdbg.platform.monitor._checks import evaluate
 from smdbg.platform.monitor._constraints import normalize_constraints, suggest_constraints
-from smdbg.platform.monitor._dataset import DatasetFormat, read_capture, read_dataset
+from smdbg.platform.monitor._dataset import DatasetFormat, check_finite, read_capture, read_dataset
 from smdbg.platform.monitor._errors import ConstraintsError, DatasetError, MonitorError, ScheduleError
 from smdbg.platform.monitor._schedule import CronExpressionGenerator, LocalScheduler, parse_schedule
 from smdbg.platform.monitor._stats import compute_statistics
@@ -133,6 +133,7 @@ class DefaultModelMonitor:
                 raise DatasetError(
                     f"baseline dataset {baseline_dataset!r} has no rows; expected at least one data row"
                 )
+            check_finite(table, repr(baseline_dataset))
             stats = compute_statistics(
                 table, on_column=lambda i, name: shown.update(i, name, total=table.num_columns)
             )
@@ -194,6 +195,7 @@ class DefaultModelMonitor:
         else:
             table = read_dataset(str(source), dataset_format)
         table = self._align(table, [f["name"] for f in cons["features"]])
+        check_finite(table, repr(str(source)))
         stats = compute_statistics(table)
         violations = evaluate(table, stats, cons, base_stats) if table.num_rows else []
         _write_json(join(output_s3_uri, STATISTICS), stats)

@@ -10,12 +10,14 @@ from __future__ import annotations
 from smdbg.platform.serving._capture import DataCaptureConfig
 from smdbg.platform.serving._errors import (
     BadRequest,
+    CodeExecutionWarning,
     EndpointError,
     EndpointNotFound,
     InvocationError,
     ModelLoadError,
     ServingError,
 )
+from smdbg.platform.serving._limits import EndpointLimits
 from smdbg.platform.serving._model import Model
 from smdbg.platform.serving._predictor import Predictor, delete_endpoint, list_endpoints
 from smdbg.platform.serving._state import smdbg_home
@@ -24,6 +26,7 @@ __all__ = [
     "Model",
     "Predictor",
     "DataCaptureConfig",
+    "EndpointLimits",
     "list_endpoints",
     "delete_endpoint",
     "smdbg_home",
@@ -33,4 +36,5 @@ __all__ = [
     "EndpointNotFound",
     "InvocationError",
     "BadRequest",
+    "CodeExecutionWarning",
 ]

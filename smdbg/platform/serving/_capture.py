@@ -34,7 +34,9 @@ class DataCaptureConfig:
     (0-100) is the share of requests captured. ``capture_options`` holds ``"REQUEST"`` and/or
     ``"RESPONSE"``. Payloads whose content type is in ``csv_content_types`` are stored as text
     with encoding ``CSV``, those in ``json_content_types`` as ``JSON``, anything else ``BASE64``.
-    ``flush_interval_s`` and ``max_buffered_records`` tune the background writer.
+    ``flush_interval_s``, ``max_buffered_records`` and ``max_buffered_bytes`` (payload bytes held
+    in memory; beyond them records spill to local disk) tune the background writer, which
+    publishes files of at most ``max_file_bytes`` each.
     """
 
     enable_capture: bool = True
@@ -46,6 +48,8 @@ class DataCaptureConfig:
     kms_key_id: str | None = None
     flush_interval_s: float = 1.0
     max_buffered_records: int = 100_000
+    max_buffered_bytes: int = 64 * 1024 * 1024
+    max_file_bytes: int = 16 * 1024 * 1024
 
     def __post_init__(self) -> None:
         pct = self.sampling_percentage
@@ -69,6 +73,10 @@ class DataCaptureConfig:
                 f"flush_interval_s={self.flush_interval_s!r} and max_buffered_records="
                 f"{self.max_buffered_records!r}: expected a positive interval and at least 1 record"
             )
+        for name in ("max_buffered_bytes", "max_file_bytes"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1024:
+                raise ValueError(f"{name}={value!r} is not valid: expected an int of at least 1024 bytes")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -15,7 +15,7 @@ import numpy as np
 
 from smdbg.platform.serving._errors import BadRequest
 
-__all__ = ["base_type", "decode", "encode", "CSV", "JSON"]
+__all__ = ["base_type", "decode", "encode", "json_depth", "CSV", "JSON"]
 
 CSV = "text/csv"
 JSON = "application/json"
@@ -32,9 +32,19 @@ def _text(body: bytes) -> str:
         raise BadRequest(f"request body is not UTF-8 text ({e}); send UTF-8 encoded CSV or JSON") from None
 
 
+_CHUNK_ROWS = 4096  # rows converted per numpy call: other threads get the interpreter in between
+
+
 def _numeric(rows: list[list[Any]], allow_strings: bool) -> Any:
     try:
-        return np.asarray(rows, dtype=np.float64)
+        if len(rows) <= _CHUNK_ROWS:
+            return np.asarray(rows, dtype=np.float64)
+        return np.concatenate(
+            [
+                np.asarray(rows[i : i + _CHUNK_ROWS], dtype=np.float64)
+                for i in range(0, len(rows), _CHUNK_ROWS)
+            ]
+        )
     except (ValueError, TypeError):
         pass
     if allow_strings:
@@ -62,24 +72,101 @@ def _check_rows(rows: list[list[Any]]) -> None:
             )
 
 
-def decode(body: bytes, content_type: str, feature_names: list[str] | None = None) -> Any:
+def json_depth(text: bytes) -> int:
+    """The deepest nesting of ``[``/``{`` in a JSON text (0 for a scalar), ignoring strings."""
+    a = np.frombuffer(text, dtype=np.uint8)
+    if not len(a):
+        return 0
+    quote = a == 34  # '"'
+    if quote.any():
+        backslash = a == 92
+        index = np.arange(len(a), dtype=np.int64)
+        # a quote is escaped when the run of backslashes just before it has odd length
+        last_plain = np.maximum.accumulate(np.where(backslash, -1, index))
+        run = np.zeros(len(a), dtype=np.int64)
+        run[1:] = index[:-1] - last_plain[:-1]
+        quote &= (run & 1) == 0
+        inside = (np.cumsum(quote, dtype=np.int64) & 1).astype(bool)  # within a string, or its closing quote
+        outside = ~inside & ~quote
+    else:
+        outside = np.ones(len(a), dtype=bool)
+    step = np.zeros(len(a), dtype=np.int32)
+    step[((a == 91) | (a == 123)) & outside] = 1
+    step[((a == 93) | (a == 125)) & outside] = -1
+    return int(np.cumsum(step, dtype=np.int32).max(initial=0))
+
+
+def _parse_json(body: bytes, max_depth: int | None) -> Any:
+    if max_depth is not None:
+        depth = json_depth(body)
+        if depth > max_depth:
+            raise BadRequest(
+                f"JSON body is nested {depth} levels deep; this endpoint accepts at most {max_depth} "
+                "(rows are 2 levels: [[1, 2], [3, 4]])"
+            )
+    try:
+        return json.loads(_text(body))
+    except json.JSONDecodeError as e:
+        raise BadRequest(f"request body is not valid JSON: {e}") from None
+    except RecursionError:
+        raise BadRequest("JSON body is nested too deeply to parse; send rows as [[1, 2], [3, 4]]") from None
+
+
+_ARROW_MIN_BYTES = 256 * 1024
+
+
+def _csv_numeric_arrow(body: bytes) -> Any:
+    """A large all-numeric CSV body as a float ndarray, parsed by Arrow (which releases the
+    interpreter lock and makes no Python object per cell, so the garbage collector has nothing to
+    walk); None when it is not a rectangular numeric table without gaps (the caller's slower path
+    then finds the problem and names it)."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    try:
+        table = pacsv.read_csv(
+            pa.py_buffer(body),
+            read_options=pacsv.ReadOptions(autogenerate_column_names=True, use_threads=False),
+            convert_options=pacsv.ConvertOptions(strings_can_be_null=False),
+        )
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
+    types = table.schema.types
+    if (
+        not types
+        or table.num_rows == 0
+        or any(c.null_count for c in table.columns)
+        or not all(pa.types.is_floating(t) or pa.types.is_integer(t) for t in types)
+    ):
+        return None
+    out = np.empty((table.num_rows, table.num_columns), dtype=np.float64)
+    for j, column in enumerate(table.columns):
+        out[:, j] = column.to_numpy()
+    return out
+
+
+def decode(
+    body: bytes, content_type: str, feature_names: list[str] | None = None, max_depth: int | None = None
+) -> Any:
     """Rows of features: a float ndarray, or a list of lists when strings are allowed.
 
     CSV is headerless, one row a line. JSON is a list of numbers (one row), a list of rows, a
-    list of objects keyed by feature name, or ``{"instances": ...}``/``{"inputs": ...}``.
+    list of objects keyed by feature name, or ``{"instances": ...}``/``{"inputs": ...}``; one
+    nested deeper than ``max_depth`` is refused before it is parsed.
     """
     kind = base_type(content_type)
     allow_strings = feature_names is not None
     if kind == CSV:
+        if len(body) >= _ARROW_MIN_BYTES and not allow_strings:
+            parsed = _csv_numeric_arrow(body)
+            if parsed is not None:
+                return parsed
         text = _text(body)
         rows = [row for row in csv.reader(io.StringIO(text)) if row and any(c.strip() for c in row)]
         _check_rows(rows)
         return _numeric([[c.strip() for c in row] for row in rows], allow_strings)
     if kind == JSON:
-        try:
-            data = json.loads(_text(body))
-        except json.JSONDecodeError as e:
-            raise BadRequest(f"request body is not valid JSON: {e}") from None
+        data = _parse_json(body, max_depth)
         if isinstance(data, dict):
             for key in ("instances", "inputs", "features", "data"):
                 if key in data:

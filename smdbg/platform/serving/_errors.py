@@ -11,6 +11,7 @@ __all__ = [
     "EndpointNotFound",
     "InvocationError",
     "BadRequest",
+    "CodeExecutionWarning",
 ]
 
 
@@ -48,3 +49,7 @@ class BadRequest(ServingError, ValueError):
     def __init__(self, message: str, status: int = 400) -> None:
         super().__init__(message)
         self.status = status
+
+
+class CodeExecutionWarning(UserWarning):
+    """The model artifact is in a format whose loading runs code stored in it (a pickle)."""

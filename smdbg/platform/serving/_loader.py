@@ -1,17 +1,24 @@
 """Model artifacts: find the framework, load the model, score a request.
 
-Artifact contract: ``model_data`` is a directory or a ``.tar.gz`` holding ``model.joblib``
-(scikit-learn estimator or Pipeline; optional ``metadata.json`` with ``feature_names``),
+Artifact contract: ``model_data`` is a directory or a ``.tar.gz`` holding ``model.skops`` or
+``model.joblib`` (scikit-learn estimator or Pipeline; optional ``metadata.json`` with
+``feature_names``),
 ``model.pt`` (TorchScript) or ``model.keras`` (Keras 3); or an ``inference.py`` entry point with
 ``model_fn(model_dir)`` and optional ``input_fn(body, content_type)``,
 ``predict_fn(data, model)`` and ``output_fn(prediction, accept)`` (the SageMaker inference
 toolkit convention). Framework imports happen here only, in the server process.
+
+``model.joblib`` is a pickle: loading it runs whatever code the file names, so the server logs a
+warning (see :data:`CODE_ON_LOAD`); ``model.skops`` is loaded by skops, which refuses types it
+does not trust.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import json
+import logging
+import shutil
 import tarfile
 import tempfile
 from pathlib import Path
@@ -19,22 +26,45 @@ from typing import Any
 
 import numpy as np
 
+from smdbg._optional import require
 from smdbg.platform.serving._codec import CSV, JSON, base_type, decode, encode
 from smdbg.platform.serving._errors import BadRequest, ModelLoadError
 
-__all__ = ["FRAMEWORKS", "ARTIFACTS", "resolve_model_dir", "infer_framework", "ModelHandler"]
+__all__ = [
+    "FRAMEWORKS", "ARTIFACTS", "ARTIFACT_NAMES", "CODE_ON_LOAD", "resolve_model_dir", "infer_framework",
+    "ModelHandler",
+]  # fmt: skip
 
-ARTIFACTS = {"sklearn": "model.joblib", "pytorch": "model.pt", "tensorflow": "model.keras"}
+log = logging.getLogger("smdbg.serving")
+
+# The artifact files of each framework, the preferred (safe) one first.
+ARTIFACTS = {
+    "sklearn": ("model.skops", "model.joblib"),
+    "pytorch": ("model.pt",),
+    "tensorflow": ("model.keras",),
+}
+ARTIFACT_NAMES = frozenset(name for names in ARTIFACTS.values() for name in names)
 FRAMEWORKS = (*ARTIFACTS, "custom")
+# Artifacts whose loading runs code stored in the file, and what to say about it.
+CODE_ON_LOAD = {
+    "model.joblib": (
+        "model.joblib is a pickle: loading it runs any code the file carries. Deploy only artifacts "
+        "you trust, or save scikit-learn models with skops as model.skops (see docs/serving.md)"
+    ),
+}
 _ALIASES = {"scikit-learn": "sklearn", "torch": "pytorch", "keras": "tensorflow", "tf": "tensorflow"}
 
 
 def resolve_model_dir(model_data: str | Path, workdir: str | None = None) -> Path:
-    """The directory holding the artifact; a ``.tar.gz`` is extracted to a temporary directory."""
+    """The directory holding the artifact; a ``.tar.gz`` is extracted into ``workdir`` (emptied
+    first; the caller removes it when done) or a new temporary directory."""
     path = Path(model_data).expanduser()
     if path.is_dir():
         return path
     if path.is_file() and (path.name.endswith(".tar.gz") or path.name.endswith(".tgz")):
+        if workdir:
+            shutil.rmtree(workdir, ignore_errors=True)
+            Path(workdir).mkdir(parents=True)
         target = Path(workdir or tempfile.mkdtemp(prefix="smdbg-model-"))
         try:
             with tarfile.open(path, "r:gz") as tar:
@@ -58,15 +88,15 @@ def normalize_framework(framework: str) -> str:
 def infer_framework(model_dir: Path, entry_point: str | None = None) -> str:
     if entry_point:
         return "custom"
-    for framework, artifact in ARTIFACTS.items():
-        if (model_dir / artifact).exists():
+    for framework, artifacts in ARTIFACTS.items():
+        if any((model_dir / artifact).exists() for artifact in artifacts):
             return framework
     if (model_dir / "inference.py").exists():
         return "custom"
     found = sorted(p.name for p in model_dir.iterdir())[:10]
     raise ModelLoadError(
-        f"no model artifact in {str(model_dir)!r} (found {found}); expected model.joblib, model.pt, "
-        "model.keras or inference.py"
+        f"no model artifact in {str(model_dir)!r} (found {found}); expected model.skops, model.joblib, "
+        "model.pt, model.keras or inference.py"
     )
 
 
@@ -92,6 +122,7 @@ class ModelHandler:
         names = self.metadata.get("feature_names")
         self.feature_names: list[str] | None = list(names) if names else None
         self.user: Any = None
+        self.max_json_depth: int | None = None  # set by the server from its limits
         if entry_point or self.framework == "custom":
             ep = Path(entry_point) if entry_point else model_dir / "inference.py"
             if not ep.is_absolute():
@@ -103,12 +134,18 @@ class ModelHandler:
         self.n_features = self._n_features()
 
     def _load_builtin(self) -> Any:
-        path = self.model_dir / ARTIFACTS[self.framework]
-        if not path.exists():
+        candidates = [self.model_dir / name for name in ARTIFACTS[self.framework]]
+        path = next((p for p in candidates if p.exists()), None)
+        if path is None:
             raise ModelLoadError(
-                f"{str(path)!r} does not exist; the {self.framework} artifact is {path.name}"
+                f"none of {[p.name for p in candidates]} is in {str(self.model_dir)!r}; the {self.framework} "
+                f"artifact is {' or '.join(p.name for p in candidates)}"
             )
+        if path.name in CODE_ON_LOAD:
+            log.warning("%s: %s", path, CODE_ON_LOAD[path.name])
         try:
+            if path.name == "model.skops":
+                return self._load_skops(path)
             if self.framework == "sklearn":
                 import joblib
 
@@ -121,11 +158,24 @@ class ModelHandler:
                 return model
             import keras
 
-            return keras.saving.load_model(str(path))
+            return keras.saving.load_model(str(path), safe_mode=True)
+        except ModelLoadError:
+            raise
         except Exception as e:
             raise ModelLoadError(
                 f"cannot load {self.framework} model {str(path)!r}: {type(e).__name__}: {e}"
             ) from e
+
+    def _load_skops(self, path: Path) -> Any:
+        sio = require("skops.io", extra="platform", feature="serving a model.skops artifact")
+        trusted = list(self.metadata.get("skops_trusted_types") or [])
+        untrusted = [t for t in sio.get_untrusted_types(file=path) if t not in trusted]
+        if untrusted:
+            raise ModelLoadError(
+                f"{str(path)!r} holds types skops does not trust by default: {untrusted}; check them, then "
+                'list the ones you trust in metadata.json as {"skops_trusted_types": [...]}'
+            )
+        return sio.load(path, trusted=trusted or None)
 
     def _n_features(self) -> int | None:
         if self.feature_names:
@@ -144,7 +194,7 @@ class ModelHandler:
     def input_fn(self, body: bytes, content_type: str) -> Any:
         if self.user is not None and hasattr(self.user, "input_fn"):
             return self.user.input_fn(body, content_type)
-        rows = decode(body, content_type, self.feature_names)
+        rows = decode(body, content_type, self.feature_names, self.max_json_depth)
         width = rows.shape[1] if isinstance(rows, np.ndarray) else len(rows[0])
         if self.n_features is not None and width != self.n_features:
             raise BadRequest(

@@ -3,22 +3,31 @@
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 import socket
 import subprocess
 import sys
 import tarfile
 import time
+import warnings
 from pathlib import Path
 
 from smdbg._optional import require_installed
 from smdbg._proc import pid_alive, start_time
 from smdbg.platform.serving._capture import DataCaptureConfig
-from smdbg.platform.serving._errors import EndpointError, EndpointNotFound, ModelLoadError
-from smdbg.platform.serving._loader import ARTIFACTS, normalize_framework
+from smdbg.platform.serving._errors import (
+    CodeExecutionWarning,
+    EndpointError,
+    EndpointNotFound,
+    ModelLoadError,
+)
+from smdbg.platform.serving._limits import EndpointLimits
+from smdbg.platform.serving._loader import ARTIFACT_NAMES, ARTIFACTS, CODE_ON_LOAD, normalize_framework
 from smdbg.platform.serving._predictor import _CHILDREN, Predictor
 from smdbg.platform.serving._state import (
     EndpointRecord,
     endpoints_dir,
+    extract_dir,
     load_record,
     remove_record,
     save_record,
@@ -63,7 +72,7 @@ def _artifact_names(model_data: Path) -> set[str]:
             raise ModelLoadError(f"model_data {str(model_data)!r} is not a readable .tar.gz ({e})") from e
     raise ModelLoadError(
         f"model_data {str(model_data)!r} is not a directory or a .tar.gz file; expected a directory or "
-        "archive holding model.joblib, model.pt, model.keras or inference.py"
+        "archive holding model.skops, model.joblib, model.pt, model.keras or inference.py"
     )
 
 
@@ -71,7 +80,9 @@ class Model:
     """A model artifact and how to serve it (``sklearn``, ``pytorch``, ``tensorflow`` or ``custom``).
 
     ``framework`` is inferred from the files when not given; ``entry_point`` names an
-    ``inference.py``-style script (relative to the model directory, or absolute).
+    ``inference.py``-style script (relative to the model directory, or absolute). A
+    ``model.joblib`` artifact (a pickle, which runs code when loaded) issues a
+    :class:`CodeExecutionWarning`; ``model.skops`` is the safe scikit-learn format.
     """
 
     def __init__(
@@ -85,16 +96,19 @@ class Model:
         names = _artifact_names(path)
         if framework is not None:
             framework = normalize_framework(framework)
-        elif entry_point or ("inference.py" in names and not names & set(ARTIFACTS.values())):
+        elif entry_point or ("inference.py" in names and not names & ARTIFACT_NAMES):
             framework = "custom"
         else:
-            found = [fw for fw, art in ARTIFACTS.items() if art in names]
+            found = [fw for fw, arts in ARTIFACTS.items() if names & set(arts)]
             if not found:
                 raise ModelLoadError(
                     f"no model artifact in {str(path)!r} (found {sorted(names)[:10]}); expected "
-                    "model.joblib, model.pt, model.keras or inference.py, or pass framework="
+                    "model.skops, model.joblib, model.pt, model.keras or inference.py, or pass framework="
                 )
             framework = found[0]
+        artifact = next((a for a in ARTIFACTS.get(framework, ()) if a in names), None)
+        if artifact in CODE_ON_LOAD and not (entry_point or framework == "custom"):
+            warnings.warn(f"{path}: {CODE_ON_LOAD[artifact]}", CodeExecutionWarning, stacklevel=2)
         if entry_point is not None:
             ep = Path(entry_point)
             if not ep.is_absolute() and not (path.is_dir() and (path / ep).exists()):
@@ -113,8 +127,12 @@ class Model:
         data_capture_config: DataCaptureConfig | None = None,
         wait: bool = True,
         startup_timeout: float = 120.0,
+        limits: EndpointLimits | None = None,
     ) -> Predictor:
         """Start the endpoint server in its own process and return a :class:`Predictor`.
+
+        ``limits`` (an :class:`EndpointLimits`) sets the body size, concurrency, timeouts and JSON
+        depth the server enforces.
 
         Returns once ``GET /ping`` answers 200. Raises :class:`EndpointError` with the server's
         log tail when it exits during startup (e.g. a model that cannot be loaded).
@@ -142,6 +160,9 @@ class Model:
             pass
         endpoints_dir().mkdir(parents=True, exist_ok=True)
         capture = data_capture_config.to_dict() if data_capture_config is not None else None
+        if limits is not None and not isinstance(limits, EndpointLimits):
+            raise TypeError(f"limits={limits!r}: expected an EndpointLimits or None")
+        limit_doc = (limits or EndpointLimits()).to_dict()
         last_error = ""
         for _ in range(3):  # a port taken between choosing it and binding it: try another
             record = EndpointRecord(
@@ -151,6 +172,7 @@ class Model:
                 framework=self.framework,
                 entry_point=self.entry_point,
                 capture=capture,
+                limits=limit_doc,
                 created=now.isoformat(timespec="seconds"),
                 log_path=str(endpoints_dir() / f"{name}.log"),
             )
@@ -180,6 +202,7 @@ class Model:
             _CHILDREN.pop(name, None)
             last_error = Path(record.log_path).read_text(errors="replace")[-2000:]
             remove_record(name)
+            shutil.rmtree(extract_dir(name), ignore_errors=True)
             if "address already in use" not in last_error.lower():
                 break
         raise EndpointError(f"endpoint {name!r} failed to start; server log:\n{last_error.strip()}")

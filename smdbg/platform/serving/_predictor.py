@@ -5,6 +5,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import shutil
 import signal
 import subprocess
 import threading
@@ -16,8 +17,10 @@ import numpy as np
 from smdbg._proc import pid_alive
 from smdbg.platform.serving._codec import CSV, JSON, base_type
 from smdbg.platform.serving._errors import EndpointError, InvocationError
+from smdbg.platform.serving._limits import EndpointLimits
 from smdbg.platform.serving._state import (
     EndpointRecord,
+    extract_dir,
     list_records,
     load_record,
     remove_record,
@@ -102,8 +105,18 @@ def _wait_gone(name: str, pid: int, start: int | None, timeout: float) -> bool:
 
 def delete_endpoint(name: str, timeout: float = 30.0) -> None:
     """Stop the endpoint's server (SIGTERM: in-flight requests finish, capture is flushed) and
-    remove its record. A server that does not stop within ``timeout`` seconds is killed."""
+    remove its record and its extracted model. A server that does not stop within ``timeout``
+    seconds is killed. Capture records spilled to disk and not yet published stay in
+    ``$SMDBG_HOME/endpoints/<name>.spill`` for the next endpoint of that name."""
     record = load_record(name)
+    try:
+        _stop_server(name, record, timeout)
+    finally:
+        remove_record(name)
+        shutil.rmtree(extract_dir(name), ignore_errors=True)
+
+
+def _stop_server(name: str, record: EndpointRecord, timeout: float) -> None:
     pid = record.pid
     if pid and pid_alive(pid, record.pid_start):
         try:
@@ -113,14 +126,12 @@ def delete_endpoint(name: str, timeout: float = 30.0) -> None:
         if not _wait_gone(name, pid, record.pid_start, timeout):
             os.killpg(pid, signal.SIGKILL)
             _wait_gone(name, pid, record.pid_start, 5.0)
-            remove_record(name)
             raise EndpointError(
                 f"endpoint {name!r} (pid {pid}) did not stop within {timeout}s and was killed; "
                 "capture records still buffered in it may be lost"
             )
     else:
         _CHILDREN.pop(name, None)
-    remove_record(name)
 
 
 class Predictor:
@@ -139,6 +150,7 @@ class Predictor:
         self.accept = accept
         self.timeout = timeout
         self._record = load_record(endpoint_name)
+        self.limits = EndpointLimits.from_dict(self._record.limits)
         self._local = threading.local()
 
     @property
@@ -179,7 +191,14 @@ class Predictor:
         headers = {"Content-Type": content_type, "Accept": args.get("Accept", self.accept or content_type)}
         if inference_id:
             headers["X-Amzn-SageMaker-Inference-Id"] = inference_id
-        status, ctype, body = self._request("POST", "/invocations", _serialize(data, content_type), headers)
+        payload = _serialize(data, content_type)
+        if len(payload) > self.limits.max_body_bytes:  # the server would answer 413 and close
+            raise InvocationError(
+                413,
+                f"request body of {len(payload)} bytes is larger than endpoint {self.endpoint_name!r}'s limit "
+                f"of {self.limits.max_body_bytes} bytes; send smaller batches",
+            )
+        status, ctype, body = self._request("POST", "/invocations", payload, headers)
         if status != 200:
             raise InvocationError(status, body.decode(errors="replace"))
         return _deserialize(body, ctype)

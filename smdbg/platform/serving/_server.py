@@ -8,11 +8,14 @@ in-flight requests and run the lifespan shutdown, which flushes the capture writ
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import json
 import logging
+import shutil
 import sys
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -24,39 +27,89 @@ from starlette.routing import Route
 from smdbg.platform.serving._capture import DataCaptureConfig
 from smdbg.platform.serving._capture_writer import CaptureWriter
 from smdbg.platform.serving._errors import BadRequest
+from smdbg.platform.serving._http import BodyRefused, protocol_class, read_body
+from smdbg.platform.serving._limits import EndpointLimits
 from smdbg.platform.serving._loader import ModelHandler, resolve_model_dir
-from smdbg.platform.serving._state import EndpointRecord
+from smdbg.platform.serving._state import EndpointRecord, extract_dir, spill_dir
 
 __all__ = ["build_app", "main"]
 
 log = logging.getLogger("smdbg.serving")
 
 
-def build_app(handler: ModelHandler, writer: CaptureWriter | None) -> Starlette:
-    """The ASGI app around a loaded model and an optional capture writer."""
-    config = writer.config if writer is not None else None
+class _Scorer:
+    """Scores requests on a pool of ``max_concurrency`` threads, admitting at most
+    ``max_concurrency + max_queued`` at once (the rest are told to come back: 503). The counter
+    is touched only on the event loop's thread, so it needs no lock."""
 
-    async def ping(request: Request) -> Response:
-        return Response(b"", status_code=200)
+    def __init__(self, handler: ModelHandler, writer: CaptureWriter | None, limits: EndpointLimits) -> None:
+        self.handler = handler
+        self.writer = writer
+        self.capacity = limits.max_concurrency + limits.max_queued
+        self.inflight = 0
+        self.pool = ThreadPoolExecutor(limits.max_concurrency, thread_name_prefix="smdbg-score")
 
-    async def invocations(request: Request) -> Response:
-        body = await request.body()
-        content_type = request.headers.get("content-type", "application/json")
-        accept = request.headers.get("accept")
+    def _score(
+        self, body: bytes, content_type: str, accept: str | None, inference_id: str | None
+    ) -> tuple[bytes, str]:
+        out, out_type = self.handler.invoke(body, content_type, accept)
+        writer = self.writer
+        if writer is not None and writer.config.sampled():
+            writer.submit(body, content_type, out, out_type, inference_id)
+        return out, out_type
+
+    async def score(
+        self, body: bytes, content_type: str, accept: str | None, inference_id: str | None
+    ) -> Response:
+        if self.inflight >= self.capacity:
+            return PlainTextResponse(
+                f"endpoint is saturated ({self.inflight} requests in progress or queued); retry shortly",
+                status_code=503,
+                headers={"retry-after": "1"},
+            )
+        self.inflight += 1
         try:
-            # Scoring runs on the event loop: a small model answers in well under a millisecond,
-            # where a thread hop would cost more than the work.
-            out, out_type = handler.invoke(body, content_type, accept)
+            loop = asyncio.get_running_loop()
+            out, out_type = await loop.run_in_executor(
+                self.pool, self._score, body, content_type, accept, inference_id
+            )
         except BadRequest as e:
             return PlainTextResponse(str(e), status_code=e.status)
         except Exception as e:
             log.exception("model error")
             return PlainTextResponse(f"model error: {type(e).__name__}: {e}", status_code=500)
-        if writer is not None and config is not None and config.sampled():
-            writer.submit(
-                body, content_type, out, out_type, request.headers.get("x-amzn-sagemaker-inference-id")
-            )
+        finally:
+            self.inflight -= 1
         return Response(out, media_type=out_type)
+
+
+def build_app(
+    handler: ModelHandler, writer: CaptureWriter | None, limits: EndpointLimits | None = None
+) -> Starlette:
+    """The ASGI app around a loaded model and an optional capture writer.
+
+    The event loop only moves bytes: bodies are read within ``limits`` (413/408), and decoding,
+    scoring and encoding run on the scorer's threads, so ``/ping`` answers while a model works.
+    """
+    limits = limits or EndpointLimits()
+    handler.max_json_depth = limits.max_json_depth
+    scorer = _Scorer(handler, writer, limits)
+
+    async def ping(request: Request) -> Response:
+        return Response(b"", status_code=200)
+
+    async def invocations(request: Request) -> Response:
+        try:
+            body = await read_body(request, limits.max_body_bytes, limits.body_timeout_s)
+        except BodyRefused as e:  # the rest of the body is not read: close the connection
+            return PlainTextResponse(str(e), status_code=e.status, headers={"connection": "close"})
+        headers = request.headers
+        return await scorer.score(
+            body,
+            headers.get("content-type", "application/json"),
+            headers.get("accept"),
+            headers.get("x-amzn-sagemaker-inference-id"),
+        )
 
     async def capture_stats(request: Request) -> Response:
         return JSONResponse(writer.stats() if writer is not None else {"enabled": False})
@@ -66,6 +119,7 @@ def build_app(handler: ModelHandler, writer: CaptureWriter | None) -> Starlette:
         try:
             yield
         finally:
+            scorer.pool.shutdown(wait=True)
             if writer is not None:
                 writer.close()
 
@@ -80,13 +134,13 @@ def build_app(handler: ModelHandler, writer: CaptureWriter | None) -> Starlette:
 
 
 def _load(record: EndpointRecord) -> tuple[ModelHandler, CaptureWriter | None]:
-    model_dir = resolve_model_dir(record.model_data)
+    model_dir = resolve_model_dir(record.model_data, str(extract_dir(record.name)))
     handler = ModelHandler(model_dir, record.framework, record.entry_point)
     writer = None
     if record.capture:
         cfg = DataCaptureConfig.from_dict(record.capture)
         if cfg.enable_capture:
-            writer = CaptureWriter(cfg, record.name, record.variant)
+            writer = CaptureWriter(cfg, record.name, record.variant, spill_to=str(spill_dir(record.name)))
     return handler, writer
 
 
@@ -97,30 +151,37 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     data: dict[str, Any] = json.loads(Path(args.record).read_text())
     record = EndpointRecord.from_dict(data)
+    limits = EndpointLimits.from_dict(record.limits)
     try:
-        handler, writer = _load(record)
-    except Exception as e:
-        print(
-            f"endpoint {record.name!r} failed to start: {type(e).__name__}: {e}", file=sys.stderr, flush=True
-        )
-        return 1
-    import uvicorn
+        try:
+            handler, writer = _load(record)
+        except Exception as e:
+            print(
+                f"endpoint {record.name!r} failed to start: {type(e).__name__}: {e}",
+                file=sys.stderr,
+                flush=True,
+            )
+            return 1
+        import uvicorn
 
-    server = uvicorn.Server(
-        uvicorn.Config(
-            build_app(handler, writer),
-            host="127.0.0.1",
-            port=record.port,
-            log_level="warning",
-            access_log=False,
-            lifespan="on",
-            timeout_graceful_shutdown=10,
+        server = uvicorn.Server(
+            uvicorn.Config(
+                build_app(handler, writer, limits),
+                host="127.0.0.1",
+                port=record.port,
+                http=protocol_class(limits.header_timeout_s),
+                log_level="warning",
+                access_log=False,
+                lifespan="on",
+                timeout_graceful_shutdown=10,
+            )
         )
-    )
-    server.run()
-    if writer is not None:
-        writer.close()
-    return 0
+        server.run()
+        if writer is not None:
+            writer.close()
+        return 0
+    finally:  # an extracted .tar.gz lives as long as the server
+        shutil.rmtree(extract_dir(record.name), ignore_errors=True)
 
 
 if __name__ == "__main__":

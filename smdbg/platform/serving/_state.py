@@ -26,6 +26,8 @@ __all__ = [
     "list_records",
     "remove_record",
     "validate_name",
+    "extract_dir",
+    "spill_dir",
 ]
 
 _NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9])*$")
@@ -33,6 +35,16 @@ _NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9])*$")
 
 def endpoints_dir() -> Path:
     return smdbg_home() / "endpoints"
+
+
+def extract_dir(name: str) -> Path:
+    """Where the server unpacks a ``.tar.gz`` model; removed when the endpoint stops or is deleted."""
+    return endpoints_dir() / f"{validate_name(name)}.model"
+
+
+def spill_dir(name: str) -> Path:
+    """Where the capture writer spills records that do not fit its memory budget."""
+    return endpoints_dir() / f"{validate_name(name)}.spill"
 
 
 def validate_name(name: str) -> str:
@@ -56,6 +68,7 @@ class EndpointRecord:
     entry_point: str | None = None
     variant: str = "AllTraffic"
     capture: dict[str, Any] | None = None
+    limits: dict[str, Any] | None = None
     pid: int | None = None
     pid_start: int | None = None
     created: str = ""
