@@ -20,6 +20,7 @@ __all__ = [
     "CollectionConfig",
     "Collection",
     "create_trial",
+    "trials",
     "SmdbgError",
 ]
 
@@ -32,6 +33,7 @@ _LAZY = {
     "CollectionConfig": ("smdbg.config", "CollectionConfig"),
     "Collection": ("smdbg.collections", "Collection"),
     "create_trial": ("smdbg.trials", "create_trial"),
+    "trials": ("smdbg.trials", None),
     "SmdbgError": ("smdbg.exceptions", "SmdbgError"),
 }
 
@@ -41,6 +43,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from smdbg.config import CollectionConfig, ReductionConfig, SaveConfig, SaveConfigMode
     from smdbg.exceptions import SmdbgError
     from smdbg.modes import ModeKeys
+    from smdbg import trials
     from smdbg.trials import create_trial
 
 
