@@ -26,6 +26,9 @@ __all__ = ["Publisher", "trial_key", "register", "unregister", "publish_local", 
 class Publisher(Protocol):
     """A writer that can publish on request (what :class:`~smdbg.store.BackgroundWriter` offers)."""
 
+    #: How many times it published (a segment or its progress); only grows.
+    publications: int
+
     def publish_pending(self) -> bool:
         """Publish what was handed over and is not on storage yet; True if there was any.
         Never raises: a writer that failed or closed reports through its own caller."""
@@ -65,11 +68,15 @@ def live_writers(fs: StoreFS) -> list[Publisher]:
         return [] if group is None else list(group)
 
 
-def publish_local(fs: StoreFS) -> bool:
+def publish_local(fs: StoreFS) -> int:
     """Ask this process's writers of the trial at ``fs`` to publish what they were handed; returns
-    once it is on storage. True if any of them had something to publish. Cheap when none does
-    (no writer here, or nothing new since its last publish): no file is touched."""
-    published = False
+    once it is on storage. Cheap when none has anything new: no file is touched.
+
+    Returns a number that changes whenever one of them published (for anyone: another reader's
+    request, or its own clock), 0 without writers here: a reader that saw another number last
+    time has something to read now."""
+    total = 0
     for writer in live_writers(fs):
-        published = writer.publish_pending() or published
-    return published
+        writer.publish_pending()
+        total += writer.publications + 1
+    return total

@@ -174,6 +174,7 @@ class BackgroundWriter:
         self._closed = False
         self._stopping = False
         self.records_written = 0
+        self.publications = 0  # segments and progress files published (for local_writers)
         _warm_pyarrow()
         self._thread = threading.Thread(target=self._run, name=f"smdbg-writer-{worker}", daemon=True)
         self._thread.start()
@@ -401,6 +402,7 @@ class BackgroundWriter:
                 self.sink.write_segment(self._buf)
                 self.records_written += n
                 self._buf.clear()
+                self.publications += 1
                 wrote = True
             if more:
                 continue
@@ -408,6 +410,7 @@ class BackgroundWriter:
                 dirty and not len(self._buf) and (force or now - self._progress_at >= self.flush_secs)
             ):
                 self.sink.write_progress({**progress, "records": self.records_written, "time": time.time()})
+                self.publications += 1
                 self._progress_at = now
                 with self._cond:
                     if self._progress == progress:

@@ -58,15 +58,18 @@ class LiveTrial:
         #: ``wait_for_steps`` and following a trial still refresh).
         self.dynamic_refresh = True
         self._last_refresh = -1e9
+        self._published = 0  # what publish_pending() said when this trial last refreshed
 
     def refresh(self, force: bool = False) -> None:
         """Pick up new segments (cheap when nothing changed; a no-op after training ended).
         Writers of the trial in this process publish first; if they had anything, it is read now."""
-        if self.source.publish_pending():
+        published = self.source.publish_pending()
+        if published != self._published:
             force = True
         if not force and (self.ended() or time.monotonic() - self._last_refresh < self.refresh_interval):
             return
         self.source.refresh()
+        self._published = published
         self._last_refresh = time.monotonic()
 
     def maybe_refresh(self, force: bool = False) -> None:

@@ -63,10 +63,11 @@ class TrialSource(Protocol):
         ...
 
     # -- the index, picked up incrementally -------------------------------------------------------
-    def publish_pending(self) -> bool:
+    def publish_pending(self) -> int:
         """Ask the writers of this trial that live in this process to publish what they were
-        handed (records and progress), returning once it is on storage; True if any had something
-        to publish, so that the next :meth:`refresh` sees it. Cheap when none does. Writers in
+        handed (records and progress), returning once it is on storage. Returns a number that
+        changes whenever one of them published something (0 when none lives here): a reader
+        that saw another number last time refreshes. Cheap when nothing is pending. Writers in
         other processes publish on their own, within their flush interval."""
         ...
 
@@ -193,7 +194,7 @@ class _StoreSource:
         self.row_info = reader.row_info
         self.abnormal_ends = reader.abnormal_ends
 
-    def publish_pending(self) -> bool:
+    def publish_pending(self) -> int:
         return publish_local(self._fs)
 
     # The reader replaces these on refresh: read through.
