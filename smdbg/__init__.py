@@ -38,12 +38,11 @@ _LAZY = {
 }
 
 if TYPE_CHECKING:  # pragma: no cover
-    from smdbg import modes
+    from smdbg import modes, trials
     from smdbg.collections import Collection
     from smdbg.config import CollectionConfig, ReductionConfig, SaveConfig, SaveConfigMode
     from smdbg.exceptions import SmdbgError
     from smdbg.modes import ModeKeys
-    from smdbg import trials
     from smdbg.trials import create_trial
 
 

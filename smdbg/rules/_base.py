@@ -46,16 +46,24 @@ class Rule:
     parameters: ClassVar[Mapping[str, Param]] = {}
     needs_other_trial: ClassVar[bool] = False
 
-    def __init__(self, base_trial: Trial, other_trials: Sequence[Trial] | str | None = None, action_str: str = "",
-                 **parameters: Any) -> None:  # fmt: skip
-        if isinstance(other_trials, str):  # smdebug's order: Rule(base_trial, action_str, other_trials=None)
-            other_trials, action_str = None, other_trials
+    def __init__(self, base_trial: Trial, *args: Sequence[Trial] | str | None,
+                 other_trials: Sequence[Trial] | None = None, action_str: str = "", **parameters: Any) -> None:  # fmt: skip
+        # Positionally, ``Rule(base_trial, other_trials)`` or smdebug's ``Rule(base_trial, action_str, other_trials)``.
+        if len(args) > 2:
+            raise TypeError(f"{type(self).__name__}: expected at most base_trial, action_str and other_trials "
+                            f"positionally, got {len(args) + 1} arguments")  # fmt: skip
+        for arg in args:
+            if isinstance(arg, str):
+                action_str = arg
+            elif arg is not None:
+                other_trials = arg
         self.base_trial = base_trial
         self.other_trials = list(other_trials or [])
         self.trials = [base_trial, *self.other_trials]
         self.action_str = action_str
         self.req_tensors = RequiredTensors(base_trial, self.other_trials)
         self._end_of_rule = False  # an invoke_at_step raised RuleEvaluationConditionMet(end_of_rule=True)
+        self._stop_at_first = False  # invoke_rule(raise_eval_cond=True): no step after the first finding
         self.params: dict[str, Any] = parse_parameters(self.rule_name, self.parameters, parameters)
         self.logger = logging.getLogger(f"smdbg.rules.{self.rule_name}")
         self._mode_cache: dict[int, tuple[str | None, int | None]] = {}
@@ -83,7 +91,7 @@ class Rule:
         end = self.complete_end(end_step)
         out: list[Finding] = []
         for step in self.base_trial.steps():
-            if self._end_of_rule:
+            if self._end_of_rule or (out and self._stop_at_first):
                 break
             if step < start_step or step >= end:
                 continue

@@ -23,8 +23,8 @@ from smdbg.exceptions import CorruptSegmentError, StoreError, UnsupportedFormatV
 from smdbg.modes import ModeKeys
 from smdbg.store._arrays import EMPTY, INDEX_ARRAYS, codes_of, concat, distinct, group, numpy_of, source_size
 from smdbg.store._arrays import Codes as _Codes
-from smdbg.store._range import StepRange
 from smdbg.store._compacted import Reset, SeqCover, choose_segments, find_moved, uncovered_rows
+from smdbg.store._range import StepRange
 from smdbg.store._segment import decode_segment, page_checksums_supported
 from smdbg.store.format import (
     DICTIONARY_COLUMNS,
@@ -73,13 +73,14 @@ class TrialReader:
         data_cache_bytes: int = 512 << 20,
         full_check_bytes: int | None = 16 << 20,
         storage_options: Mapping[str, Any] | None = None,
-        step_range: StepRange | None = None,
+        step_range: StepRange | Sequence[int | None] | None = None,
     ) -> None:
         if on_corrupt not in ("warn", "raise"):
             raise ValueError(f"on_corrupt={on_corrupt!r}: expected 'warn' or 'raise'")
         self.fs: StoreFS = path if isinstance(path, StoreFS) else open_fs(path, **dict(storage_options or {}))
         self.on_corrupt = on_corrupt
-        self.step_range = step_range  # only these global steps are loaded (None: all)
+        # smdebug's range_steps: only global steps begin <= step < end are loaded (None: all).
+        self.step_range = StepRange.parse(step_range)
         self.data_cache_bytes = data_cache_bytes
         self.full_check_bytes = full_check_bytes
         self._lock = threading.RLock()

@@ -21,7 +21,6 @@ import numpy.typing as npt
 
 from smdbg.modes import ModeKeys, ModeLike, parse_mode
 from smdbg.store.control import read_stop_request, request_stop
-from smdbg.store._range import StepRange
 from smdbg.store.format import RAW, RULES_DIR
 from smdbg.store.local_writers import publish_local
 from smdbg.store.reader import MODE_NAMES, TrialReader
@@ -249,9 +248,7 @@ def open_source(
     so it also serves a trial that has not started yet (its stop request, its rule statuses).
     ``range_steps=(begin, end)``: only global steps ``begin <= step < end`` are loaded (either
     side may be None); ValueError names a bad pair."""
-    reader = TrialReader(
-        path, on_corrupt=on_corrupt, storage_options=storage_options, step_range=StepRange.parse(range_steps)
-    )
+    reader = TrialReader(path, on_corrupt=on_corrupt, storage_options=storage_options, step_range=range_steps)
     return _StoreSource(reader)
 
 

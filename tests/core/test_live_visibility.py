@@ -94,7 +94,6 @@ def test_reader_process_never_gets_a_spurious_error(tmp_path: Path) -> None:
 
 def test_publish_pending(tmp_path: Path) -> None:
     w = BackgroundWriter(tmp_path / "p", "worker_0", flush_secs=600, compact_secs=None)
-    trial = create_trial(tmp_path / "p", timeout=0) if False else None  # noqa: F841 - no trial yet
     assert w.publish_pending() is False  # nothing handed over
     w.set_progress(0, "TRAIN", 0)
     w.add(0, "TRAIN", 0, [Record("x", ("custom",), "raw", 1.0, "float32", (), np.float32(1).tobytes())])
