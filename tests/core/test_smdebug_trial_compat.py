@@ -29,7 +29,7 @@ def _records(step: int) -> list[Record]:
     ]  # fmt: skip
 
 
-def _write(path: Path, steps: list[int], *, close: bool = True, split: int = 0, eval_from: int | None = None,
+def _write(path: Path | str, steps: list[int], *, close: bool = True, split: int = 0, eval_from: int | None = None,
            progress: int | None = None) -> BackgroundWriter:  # fmt: skip
     """Save ``steps`` (TRAIN, or EVAL from global step ``eval_from``); a segment every ``split`` steps."""
     w = BackgroundWriter(path, "worker_0", flush_secs=60, fsync=False, compact_secs=None)
@@ -194,3 +194,18 @@ def test_tensorflow_style_output_names(run: Path) -> None:
     assert not t.has_tensor("CrossEntropyLoss:1")
     with pytest.raises(TensorUnavailable, match="'CrossEntropyLoss:1'"):
         t.tensor("CrossEntropyLoss:1")
+
+
+def test_s3_trial(s3_bucket: str) -> None:
+    url = f"s3://{s3_bucket}/outputs/resnet"
+    w = _write(url, list(range(6)), close=False)  # live, flush_secs=60
+    try:
+        tr = create_trial(path=url, name="resnet_training_run")
+        assert isinstance(tr, S3Trial) and tr.bucket_name == s3_bucket and tr.prefix_name == "outputs/resnet/"
+        w.add(6, "TRAIN", 6, _records(6))
+        w.set_progress(7)
+        assert tr.steps()[-1] == 6  # the writer is in this process: published when the reader asks
+        ranged = S3Trial("r", s3_bucket, "outputs/resnet", range_steps=(2, 4))
+        assert ranged.steps() == [2, 3] and ranged.tensor("fc.weight").value(3)[0, 0] == 3
+    finally:
+        w.close()
