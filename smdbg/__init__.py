@@ -20,6 +20,7 @@ __all__ = [
     "CollectionConfig",
     "Collection",
     "create_trial",
+    "trials",
     "SmdbgError",
 ]
 
@@ -32,11 +33,12 @@ _LAZY = {
     "CollectionConfig": ("smdbg.config", "CollectionConfig"),
     "Collection": ("smdbg.collections", "Collection"),
     "create_trial": ("smdbg.trials", "create_trial"),
+    "trials": ("smdbg.trials", None),
     "SmdbgError": ("smdbg.exceptions", "SmdbgError"),
 }
 
 if TYPE_CHECKING:  # pragma: no cover
-    from smdbg import modes
+    from smdbg import modes, trials
     from smdbg.collections import Collection
     from smdbg.config import CollectionConfig, ReductionConfig, SaveConfig, SaveConfigMode
     from smdbg.exceptions import SmdbgError

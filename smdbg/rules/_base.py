@@ -13,6 +13,9 @@ A rule looks at a trial and returns findings as values. The contract lives here 
 * ``invoke_at_step(step) -> bool`` and ``invoke(step)`` are smdebug's per-step API: a ported
   rule overrides ``invoke_at_step`` (returning True, or raising
   :class:`RuleEvaluationConditionMet`) and the base ``evaluate`` calls it for each saved step.
+  As in smdebug, each step runs inside ``no_refresh(self.trials)``: first
+  ``set_required_tensors(step)`` fills ``self.req_tensors`` (a
+  :class:`~smdbg.rules._required.RequiredTensors`), which is fetched, then ``invoke_at_step``.
 """
 
 from __future__ import annotations
@@ -24,7 +27,8 @@ from typing import Any, ClassVar
 from smdbg.exceptions import StepUnavailable, TensorUnavailable, TensorUnavailableForStep
 from smdbg.rules._errors import RuleConfigError, RuleEvaluationConditionMet
 from smdbg.rules._params import Param, parse_parameters
-from smdbg.trial import Finding, RuleStatus, Trial
+from smdbg.rules._required import RequiredTensors
+from smdbg.trial import Finding, RuleStatus, Trial, no_refresh
 
 __all__ = ["Finding", "RuleStatus", "Rule"]
 
@@ -42,11 +46,24 @@ class Rule:
     parameters: ClassVar[Mapping[str, Param]] = {}
     needs_other_trial: ClassVar[bool] = False
 
-    def __init__(self, base_trial: Trial, other_trials: Sequence[Trial] | None = None, action_str: str = "",
-                 **parameters: Any) -> None:  # fmt: skip
+    def __init__(self, base_trial: Trial, *args: Sequence[Trial] | str | None,
+                 other_trials: Sequence[Trial] | None = None, action_str: str = "", **parameters: Any) -> None:  # fmt: skip
+        # Positionally, ``Rule(base_trial, other_trials)`` or smdebug's ``Rule(base_trial, action_str, other_trials)``.
+        if len(args) > 2:
+            raise TypeError(f"{type(self).__name__}: expected at most base_trial, action_str and other_trials "
+                            f"positionally, got {len(args) + 1} arguments")  # fmt: skip
+        for arg in args:
+            if isinstance(arg, str):
+                action_str = arg
+            elif arg is not None:
+                other_trials = arg
         self.base_trial = base_trial
         self.other_trials = list(other_trials or [])
+        self.trials = [base_trial, *self.other_trials]
         self.action_str = action_str
+        self.req_tensors = RequiredTensors(base_trial, self.other_trials)
+        self._end_of_rule = False  # an invoke_at_step raised RuleEvaluationConditionMet(end_of_rule=True)
+        self._stop_at_first = False  # invoke_rule(raise_eval_cond=True): no step after the first finding
         self.params: dict[str, Any] = parse_parameters(self.rule_name, self.parameters, parameters)
         self.logger = logging.getLogger(f"smdbg.rules.{self.rule_name}")
         self._mode_cache: dict[int, tuple[str | None, int | None]] = {}
@@ -74,12 +91,15 @@ class Rule:
         end = self.complete_end(end_step)
         out: list[Finding] = []
         for step in self.base_trial.steps():
+            if self._end_of_rule or (out and self._stop_at_first):
+                break
             if step < start_step or step >= end:
                 continue
             try:
-                hit = self.invoke_at_step(step)
+                hit = self._invoke_step(step)
             except RuleEvaluationConditionMet as e:
                 out.append(e.finding if isinstance(e.finding, Finding) else self.finding(step, str(e)))
+                self._end_of_rule = bool(e.end_of_rule)
                 continue
             except (TensorUnavailableForStep, StepUnavailable, TensorUnavailable):
                 continue
@@ -87,17 +107,32 @@ class Rule:
                 out.append(self.finding(step, f"rule {self.rule_name} condition met at step {step}"))
         return out
 
+    def _invoke_step(self, step: int) -> bool:
+        """One step the smdebug way: required tensors declared and fetched, then
+        ``invoke_at_step``, all inside ``no_refresh`` so that every call sees the same trial."""
+        with no_refresh(self.trials):
+            self.req_tensors.clear()
+            self.set_required_tensors(step)
+            self.req_tensors.fetch()
+            return bool(self.invoke_at_step(step))
+
+    def set_required_tensors(self, step: int) -> None:
+        """smdebug's: declare with ``self.req_tensors.add(name, steps=[...])`` the tensors that
+        ``invoke_at_step(step)`` reads (optional; ``self.req_tensors.get()`` returns them)."""
+
     def invoke_at_step(self, step: int) -> bool:
         """smdebug's per-step evaluation: True when the condition holds at ``step``."""
         return bool(self.evaluate(step, step + 1))
 
     def invoke(self, step: int) -> None:
-        """smdebug's API: raise :class:`RuleEvaluationConditionMet` when the condition holds."""
+        """smdebug's API: wait until global ``step`` is complete, evaluate it, and raise
+        :class:`RuleEvaluationConditionMet` when the condition holds."""
+        self.base_trial.wait_for_steps([step])
         if type(self).invoke_at_step is Rule.invoke_at_step:
             found = self.evaluate(step, step + 1)
             if found:
                 raise RuleEvaluationConditionMet(self.rule_name, step, finding=found[0])
-        elif self.invoke_at_step(step):
+        elif self._invoke_step(step):
             raise RuleEvaluationConditionMet(self.rule_name, step)
 
     @classmethod
@@ -132,6 +167,8 @@ class Rule:
                 self._mode_cache[step] = (mode.name, int(mode_step))
             except StepUnavailable:
                 self._mode_cache[step] = (None, None)
+            except LookupError:  # not yet, or past the end: no mode to tell (now)
+                return None, None
         return self._mode_cache[step]
 
     def __repr__(self) -> str:

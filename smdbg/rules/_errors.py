@@ -18,14 +18,16 @@ class RuleConfigError(SmdbgError, ValueError):
 class RuleEvaluationConditionMet(SmdbgError):
     """smdebug's way of reporting a finding: raised by ``Rule.invoke(step)`` when the rule's
     condition holds, and by ``invoke_rule(..., raise_eval_cond=True)``. Built-in rules return
-    :class:`~smdbg.rules.Finding` values instead; this exists for ported code."""
+    :class:`~smdbg.rules.Finding` values instead; this exists for ported code. Raised with
+    ``end_of_rule=True`` from ``invoke_at_step``, it also ends ``invoke_rule`` (as in smdebug)."""
 
-    def __init__(self, rule_name: str, step: int, last_step: bool = False, finding: Any = None) -> None:
+    def __init__(self, rule_name: str, step: int, end_of_rule: bool = False, finding: Any = None) -> None:
         msg = f"evaluation condition met for rule {rule_name} at step {step}"
         if finding is not None and getattr(finding, "message", None):
             msg += f": {finding.message}"
         super().__init__(msg)
         self.rule_name = rule_name
         self.step = step
-        self.last_step = last_step
+        self.end_of_rule = end_of_rule  # smdebug's: the rule is done, invoke_rule stops
+        self.last_step = end_of_rule  # the earlier name
         self.finding = finding

@@ -24,6 +24,7 @@ from smdbg.modes import ModeKeys
 from smdbg.store._arrays import EMPTY, INDEX_ARRAYS, codes_of, concat, distinct, group, numpy_of, source_size
 from smdbg.store._arrays import Codes as _Codes
 from smdbg.store._compacted import Reset, SeqCover, choose_segments, find_moved, uncovered_rows
+from smdbg.store._range import StepRange
 from smdbg.store._segment import decode_segment, page_checksums_supported
 from smdbg.store.format import (
     DICTIONARY_COLUMNS,
@@ -72,11 +73,14 @@ class TrialReader:
         data_cache_bytes: int = 512 << 20,
         full_check_bytes: int | None = 16 << 20,
         storage_options: Mapping[str, Any] | None = None,
+        step_range: StepRange | Sequence[int | None] | None = None,
     ) -> None:
         if on_corrupt not in ("warn", "raise"):
             raise ValueError(f"on_corrupt={on_corrupt!r}: expected 'warn' or 'raise'")
         self.fs: StoreFS = path if isinstance(path, StoreFS) else open_fs(path, **dict(storage_options or {}))
         self.on_corrupt = on_corrupt
+        # smdebug's range_steps: only global steps begin <= step < end are loaded (None: all).
+        self.step_range = StepRange.parse(step_range)
         self.data_cache_bytes = data_cache_bytes
         self.full_check_bytes = full_check_bytes
         self._lock = threading.RLock()
@@ -169,9 +173,17 @@ class TrialReader:
         added, vanished = 0, False
         for s in choose_segments(new):
             path = f"{wdir}/{s}"
+            rng = self.step_range
             if cover.covers(s.seq, s.seq_last):
                 self._known.add(path)  # a compacted segment's inputs, or one already read
-            elif str(s) in entries and not cover.overlaps(s.seq, s.seq_last):
+            elif rng is not None and rng.disjoint(s.first_step, s.last_step) and not cover.overlaps(s.seq, s.seq_last):
+                self._known.add(path)  # outside range_steps: never read
+                cover.add(s.seq, s.seq_last)
+            elif (
+                str(s) in entries
+                and not cover.overlaps(s.seq, s.seq_last)
+                and (rng is None or rng.contains(s.first_step, s.last_step))
+            ):
                 self._defer(path, s, entries[str(s)])
                 cover.add(s.seq, s.seq_last)
             else:
@@ -296,6 +308,13 @@ class TrialReader:
             import pyarrow as pa
 
             table = table.take(pa.array(keep))
+        if self.step_range is not None:
+            inside = self.step_range.mask(numpy_of(table.column("step")))
+            if not inside.all():
+                import pyarrow as pa
+
+                table = table.filter(pa.array(inside))
+                keep = np.flatnonzero(inside) if keep is None else keep[inside]
         n = int(table.num_rows)
         seg_idx = len(self.segments)
         worker = meta.get(WORKER_KEY, path.split("/")[-2].encode()).decode()

@@ -31,6 +31,7 @@ from smdbg.store.format import (
 )
 from smdbg.store.fs import StoreFS, open_fs
 from smdbg.store.lease import HEARTBEAT_SECS, STALE_SECS, Lease, LeaseHeldError
+from smdbg.store.local_writers import register, unregister
 from smdbg.store.manifest import Manifest, segment_entry
 
 __all__ = ["TrialWriter", "BackgroundWriter", "Record"]
@@ -121,6 +122,9 @@ class BackgroundWriter:
     :class:`~smdbg.exceptions.TrialExistsError` unless ``overwrite=True`` (which replaces it) or
     ``append=True`` (which continues it, taking a dead writer's lease over with a warning). The
     writer thread renews the lease every 5 s; readers take a lease without heartbeat for ``lease_stale_after`` s as a crash.
+
+    While open, the writer is listed in :mod:`smdbg.store.local_writers`: a reader of the same
+    trial in this process calls :meth:`publish_pending` before it lists the trial.
     """
 
     def __init__(
@@ -170,6 +174,7 @@ class BackgroundWriter:
         self._closed = False
         self._stopping = False
         self.records_written = 0
+        self.publications = 0  # segments and progress files published (for local_writers)
         _warm_pyarrow()
         self._thread = threading.Thread(target=self._run, name=f"smdbg-writer-{worker}", daemon=True)
         self._thread.start()
@@ -181,6 +186,7 @@ class BackgroundWriter:
                 interval=compact_secs,
             )
         )
+        register(self.fs, self)
 
     # -- caller side --------------------------------------------------------------------------
     def _check(self) -> None:
@@ -240,12 +246,37 @@ class BackgroundWriter:
             target = self._flush_requested
             self._cond.notify_all()
             deadline = None if timeout is None else time.monotonic() + timeout
-            while self._flushed < target and self._error is None:
+            while self._flushed < target and self._error is None and self._thread.is_alive():
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:
                     raise TimeoutError(f"flushing the trial writer took longer than {timeout}s")
                 self._cond.wait(remaining if remaining is not None else 1.0)
         self._check()
+
+    def publish_pending(self, timeout: float | None = 60.0) -> bool:
+        """For a reader in this process: publish what was handed over and is not on storage yet
+        (queued or buffered records, a newer progress), as :meth:`flush` does; True if there was
+        any. False at once when nothing is pending, from the writer's own thread, and after a
+        failure or ``close`` (the training side reports those), so a reader never raises here."""
+        if self._closed or self._error is not None or threading.current_thread() is self._thread:
+            return False
+        with self._cond:
+            published, modes = self._progress, dict(self._latest_modes)
+            idle = (
+                not self._queue
+                and not len(self._buf)
+                and not self._progress_dirty
+                and self._latest_step == published["step"]
+                and all(published["mode_steps"].get(m) == v for m, v in modes.items())
+            )
+        if idle:
+            return False
+        try:
+            self.flush(timeout)
+        except (StoreWriteError, WriterClosedError, TimeoutError) as e:
+            log.debug("publishing %s for a reader in this process: %s", self.fs.url(), e)
+            return False
+        return True
 
     def write_trial_metadata(self, meta: Mapping[str, Any]) -> None:
         self._check()
@@ -255,6 +286,7 @@ class BackgroundWriter:
         """Flush, write the end-of-training marker and stop the thread. Idempotent."""
         if self._closed:
             return
+        unregister(self.fs, self)
         with self._cond:
             self._stopping = True
             self._cond.notify_all()
@@ -370,6 +402,7 @@ class BackgroundWriter:
                 self.sink.write_segment(self._buf)
                 self.records_written += n
                 self._buf.clear()
+                self.publications += 1
                 wrote = True
             if more:
                 continue
@@ -377,6 +410,7 @@ class BackgroundWriter:
                 dirty and not len(self._buf) and (force or now - self._progress_at >= self.flush_secs)
             ):
                 self.sink.write_progress({**progress, "records": self.records_written, "time": time.time()})
+                self.publications += 1
                 self._progress_at = now
                 with self._cond:
                     if self._progress == progress:

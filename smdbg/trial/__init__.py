@@ -9,10 +9,11 @@ the end of training).
 
 Layers, each importing only the ones below it (an import-linter contract)::
 
+    _open      create_trial, LocalTrial, S3Trial, no_refresh / refresh (smdebug's ways in)
     _follow    follow_steps: windows of newly complete steps of a live trial
-    _trial     Trial, create_trial
+    _trial     Trial
     _tensor    Tensor
-    _live      LiveTrial: refresh policy and which steps are complete; WorkerState
+    _live      LiveTrial: refresh policy and which steps are complete; WorkerState, StepState
     _rules     what rule jobs leave in a trial: RuleStatusDoc, Finding, stop requests
     _source    TrialSource: the read interface over the store (the only import of smdbg.store)
 
@@ -20,7 +21,8 @@ Layers, each importing only the ones below it (an import-linter contract)::
 """
 
 from smdbg.trial._follow import StepWindow, follow_steps
-from smdbg.trial._live import WorkerState
+from smdbg.trial._live import StepState, WorkerState
+from smdbg.trial._open import LocalTrial, S3Trial, create_trial, no_refresh, refresh
 from smdbg.trial._rules import (
     Finding,
     RuleStatus,
@@ -34,10 +36,10 @@ from smdbg.trial._rules import (
 )
 from smdbg.trial._source import MODE_NAMES, RAW, Names, TrialLocation, TrialSource, open_source
 from smdbg.trial._tensor import Tensor
-from smdbg.trial._trial import Trial, create_trial
+from smdbg.trial._trial import Trial
 
 __all__ = [
-    "create_trial", "Trial", "Tensor", "TrialSource", "TrialLocation", "Names", "open_source", "RAW",
+    "create_trial", "Trial", "LocalTrial", "S3Trial", "StepState", "no_refresh", "refresh", "Tensor", "TrialSource", "TrialLocation", "Names", "open_source", "RAW",
     "MODE_NAMES", "WorkerState", "StepWindow", "follow_steps", "RuleStatus", "Finding", "RuleStatusDoc",
     "write_rule_status", "read_rule_statuses", "write_findings", "read_findings", "request_stop",
     "read_stop_request",

@@ -22,6 +22,7 @@ import numpy.typing as npt
 from smdbg.modes import ModeKeys, ModeLike, parse_mode
 from smdbg.store.control import read_stop_request, request_stop
 from smdbg.store.format import RAW, RULES_DIR
+from smdbg.store.local_writers import publish_local
 from smdbg.store.reader import MODE_NAMES, TrialReader
 
 __all__ = [
@@ -61,6 +62,14 @@ class TrialSource(Protocol):
         ...
 
     # -- the index, picked up incrementally -------------------------------------------------------
+    def publish_pending(self) -> int:
+        """Ask the writers of this trial that live in this process to publish what they were
+        handed (records and progress), returning once it is on storage. Returns a number that
+        changes whenever one of them published something (0 when none lives here): a reader
+        that saw another number last time refreshes. Cheap when nothing is pending. Writers in
+        other processes publish on their own, within their flush interval."""
+        ...
+
     def refresh(self) -> int:
         """Load what was published since the last call; returns how many rows were added.
         Raises ``UnsupportedFormatVersion`` for a trial written by a newer smdbg."""
@@ -184,6 +193,9 @@ class _StoreSource:
         self.row_info = reader.row_info
         self.abnormal_ends = reader.abnormal_ends
 
+    def publish_pending(self) -> int:
+        return publish_local(self._fs)
+
     # The reader replaces these on refresh: read through.
     @property
     def metadata(self) -> Mapping[str, Any]:
@@ -230,10 +242,14 @@ def open_source(
     *,
     on_corrupt: str = "warn",
     storage_options: Mapping[str, Any] | None = None,
+    range_steps: Sequence[int | None] | None = None,
 ) -> TrialSource:
     """The source of the trial at a local path or URL. Cheap: nothing is read until asked for,
-    so it also serves a trial that has not started yet (its stop request, its rule statuses)."""
-    return _StoreSource(TrialReader(path, on_corrupt=on_corrupt, storage_options=storage_options))
+    so it also serves a trial that has not started yet (its stop request, its rule statuses).
+    ``range_steps=(begin, end)``: only global steps ``begin <= step < end`` are loaded (either
+    side may be None); ValueError names a bad pair."""
+    reader = TrialReader(path, on_corrupt=on_corrupt, storage_options=storage_options, step_range=range_steps)
+    return _StoreSource(reader)
 
 
 class HasSource(Protocol):

@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Mapping
 from typing import cast
 
 import numpy as np
 
-from smdbg.exceptions import (
-    NoMoreData,
-    StepNotYetAvailable,
-    StepUnavailable,
-    TensorUnavailableForStep,
-)
+from smdbg.exceptions import StepUnavailable, TensorUnavailableForStep
 from smdbg.modes import ModeLike
 from smdbg.reductions import compute_reduction, reduction_key, split_reduction_key
 from smdbg.trial._live import LiveTrial
@@ -31,7 +27,7 @@ class Tensor:
         self.name = name
 
     def _cols(self) -> _Cols:
-        self._live.refresh()
+        self._live.maybe_refresh()
         return self._live.source.tensor_cols(self.name)
 
     def _select(
@@ -61,16 +57,33 @@ class Tensor:
             out = out[out <= self._live.last_complete(mode_code(mode))]
         return cast(list[int], out.tolist())
 
+    def prev_steps(self, step: int, n: int | None = None, mode: ModeLike | None = None) -> list[int]:
+        """smdebug's: the last ``n`` complete steps of this tensor up to and including ``step``
+        (all of them when ``n`` is None or 0), oldest first."""
+        steps = self.steps(mode=mode)
+        upto = steps[: bisect.bisect_right(steps, step)]
+        return upto[-n:] if n else upto
+
     def workers(self, step: int, mode: ModeLike | None = None) -> list[str]:
-        tc, idx, steps = self._select(mode, None, None)
+        tc, idx, steps = self._at(step, mode, None, None)
         codes = np.unique(tc["worker"][idx[steps == step]])
         names = self._live.source.workers.names
         return sorted(names[i] for i in codes.tolist())
 
+    def _at(
+        self, step: int, mode: ModeLike | None, worker: str | None, reduction: str | None
+    ) -> tuple[_Cols, Array, Array]:
+        """:meth:`_select`, refreshed first when it has nothing at ``step`` and the step is not
+        complete yet (the data may be published already: never answer from a stale view)."""
+        got = self._select(mode, worker, reduction)
+        if not np.any(got[2] == step) and self._live.settle(step, mode):
+            got = self._select(mode, worker, reduction)
+        return got
+
     def _pos_at(
         self, step: int, mode: ModeLike | None, worker: str | None, reduction: str
     ) -> tuple[_Cols, int]:
-        tc, idx, steps = self._select(mode, worker, reduction)
+        tc, idx, steps = self._at(step, mode, worker, reduction)
         hit = idx[steps == step]
         if len(hit):
             if worker is None and len(hit) > 1:  # several workers: the first by name
@@ -80,22 +93,17 @@ class Tensor:
         raise self._missing(step, mode, worker, reduction)
 
     def _missing(self, step: int, mode: ModeLike | None, worker: str | None, reduction: str) -> Exception:
-        """The error for a value that is not there: not yet, never, past the end, or not this one."""
+        """The error for a value that is not there (the view is current: see :meth:`_at`): not
+        this reduction or worker, not this tensor, not yet, past the end, or never."""
         live = self._live
-        mcode = mode_code(mode)
         _, _, any_steps = self._select(mode, worker, None)
         if np.any(any_steps == step):
             where = f" on worker {worker!r}" if worker else ""
             return TensorUnavailableForStep(self.name, step, mode, f"with reduction {reduction!r}{where}")
-        if step > live.last_complete(mcode):
-            live.refresh(force=True)
-            if step > live.last_complete(mcode):
-                return StepNotYetAvailable(step, mode)
-        if live.ended() and step > live.max_step(mcode):
-            return NoMoreData(f"training ended at step {live.max_step(mcode)}; step {step} was never saved")
-        if np.any(live.source.unique_steps(mcode) == step):
+        err = live.step_error(step, mode)
+        if isinstance(err, StepUnavailable) and np.any(live.source.unique_steps(mode_code(mode)) == step):
             return TensorUnavailableForStep(self.name, step, mode)
-        return StepUnavailable(step, mode)
+        return err
 
     def value(self, step: int, mode: ModeLike | None = None, worker: str | None = None) -> Array:
         """The raw tensor saved at ``step``."""
@@ -109,7 +117,7 @@ class Tensor:
         return {int(s): row_array(int(r)) for s, r in sorted(zip(steps.tolist(), rows.tolist()))}
 
     def shape(self, step: int, mode: ModeLike | None = None, worker: str | None = None) -> tuple[int, ...]:
-        tc, idx, steps = self._select(mode, worker, None)
+        tc, idx, steps = self._at(step, mode, worker, None)
         hit = tc["row"][idx[steps == step]]
         if not len(hit):
             raise self._missing(step, mode, worker, RAW)
@@ -123,7 +131,7 @@ class Tensor:
                         abs: bool = False) -> float:  # noqa: A002 - smdebug's name  # fmt: skip
         """A reduction at ``step``: the saved one, else computed from the saved raw tensor."""
         key = reduction_key(reduction_name, abs)
-        tc, idx, steps = self._select(mode, worker, key)
+        tc, idx, steps = self._at(step, mode, worker, key)
         hit = idx[steps == step]
         if len(hit):
             return float(tc["value"][int(hit[0])])
@@ -135,7 +143,7 @@ class Tensor:
     ) -> dict[tuple[str, bool], float]:
         """Every reduction saved at ``step``, keyed ``(name, abs)``."""
         names = self._live.source.reductions.names
-        tc, idx, steps = self._select(mode, worker, None)
+        tc, idx, steps = self._at(step, mode, worker, None)
         hit = idx[steps == step]
         if not len(hit):
             raise self._missing(step, mode, worker, RAW)

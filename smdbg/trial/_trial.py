@@ -9,49 +9,30 @@ incomplete step raise :class:`StepNotYetAvailable`, about a step that was never 
 
 from __future__ import annotations
 
-import os
+import logging
+import re
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from typing import Any, cast
 
 import numpy as np
 
 from smdbg._optional import require
 from smdbg.collections import Collection, compile_regex
-from smdbg.exceptions import (
-    NoMoreData,
-    NoTrialFound,
-    StepNotYetAvailable,
-    StepUnavailable,
-    TensorUnavailable,
-)
+from smdbg.exceptions import NoMoreData, StepNotYetAvailable, TensorUnavailable
 from smdbg.modes import ModeKeys, ModeLike
-from smdbg.trial._live import LiveTrial, WorkerState
+from smdbg.trial._live import LiveTrial, StepState, WorkerState
 from smdbg.trial._rules import RuleStatusDoc, read_rule_statuses
-from smdbg.trial._source import MODE_NAMES, Array, TrialSource, mode_code, open_source
+from smdbg.trial._source import MODE_NAMES, Array, TrialSource, mode_code
 from smdbg.trial._tensor import Tensor
 
-__all__ = ["create_trial", "Trial"]
+__all__ = ["Trial"]
 
+log = logging.getLogger("smdbg.trial")
 
-def create_trial(
-    path: str | os.PathLike[str],
-    name: str | None = None,
-    *,
-    timeout: float = 10.0,
-    on_corrupt: str = "warn",
-    refresh_interval: float = 0.2,
-    storage_options: Mapping[str, Any] | None = None,
-) -> Trial:
-    """Open the trial at a local path or URL (``s3://...``), waiting up to ``timeout`` seconds
-    for it to appear; raises :class:`NoTrialFound` naming the path after that."""
-    source = open_source(path, on_corrupt=on_corrupt, storage_options=storage_options)
-    deadline = time.monotonic() + timeout
-    while not source.exists():
-        if time.monotonic() >= deadline:
-            raise NoTrialFound(source.url(), timeout)
-        time.sleep(min(0.2, max(0.0, deadline - time.monotonic())))
-    return Trial(source, name=name, refresh_interval=refresh_interval)
+#: A TensorFlow-style name (``CrossEntropyLoss:0``) for what a PyTorch or MXNet hook saves as
+#: ``CrossEntropyLoss_output_0``: :meth:`Trial.tensor` resolves one to the other.
+_OUTPUT_ALIAS = re.compile(r"^(?P<base>.+):(?P<index>\d+)$")
 
 
 class Trial:
@@ -60,6 +41,7 @@ class Trial:
 
     def __init__(self, source: TrialSource, name: str | None = None, refresh_interval: float = 0.2) -> None:
         self._live = LiveTrial(source, refresh_interval)
+        self._made: dict[str, Collection] = {}
         self.path = source.url()
         self.name = name or self.path.rstrip("/").rsplit("/", 1)[-1]
         self.refresh(force=True)
@@ -77,30 +59,47 @@ class Trial:
     def refresh_interval(self, seconds: float) -> None:
         self._live.refresh_interval = seconds
 
+    @property
+    def dynamic_refresh(self) -> bool:
+        """smdebug's switch: False inside ``no_refresh(trial)``, where queries answer from what
+        was loaded (``refresh()``, ``wait_for_steps`` and rule jobs following the trial still read)."""
+        return self._live.dynamic_refresh
+
+    @dynamic_refresh.setter
+    def dynamic_refresh(self, on: bool) -> None:
+        self._live.dynamic_refresh = bool(on)
+
     # -- refreshing and real time -------------------------------------------------------------
     def refresh(self, force: bool = False) -> None:
-        """Pick up new segments (cheap when nothing changed; a no-op after training ended)."""
+        """Pick up new segments (cheap when nothing changed; a no-op after training ended).
+        Writers of this trial in this process publish what they were handed first."""
         self._live.refresh(force)
+
+    def has_passed_step(self, step: int, mode: ModeLike | None = None) -> StepState:
+        """smdebug's: ``StepState.AVAILABLE`` (saved and complete), ``NOT_YET_AVAILABLE`` (not
+        complete: it may still be saved) or ``UNAVAILABLE`` (complete and not saved, or after the
+        end of training). Refreshes first when the step is not complete yet."""
+        return self._live.step_state(int(step), mode)
 
     def training_has_ended(self) -> bool:
         """True once every worker closed its writer, or ended abnormally (see :meth:`end_reasons`)."""
-        self.refresh()
+        self._live.maybe_refresh()
         return self._live.ended()
 
     def end_reasons(self) -> dict[str, str]:
         """Workers whose training ended abnormally, with the reason: a write error at close, or
         a writer that died (SIGKILL, a lost host: its lease heartbeat went stale). {} otherwise."""
-        self.refresh()
+        self._live.maybe_refresh()
         return self.source.abnormal_ends()
 
     def last_complete_step(self, mode: ModeLike | None = None) -> int:
         """The highest step (global, or of ``mode``) that every worker has passed; -1 if none."""
-        self.refresh()
+        self._live.maybe_refresh()
         return self._live.last_complete(mode_code(mode))
 
     def worker_states(self) -> list[WorkerState]:
         """Each worker's latest progress marker (step, wall time) and whether it ended, read now."""
-        self.refresh(force=True)
+        self._live.maybe_refresh(force=True)
         return self._live.worker_states()
 
     def wait_for_steps(
@@ -128,7 +127,7 @@ class Trial:
     # -- structure ----------------------------------------------------------------------------
     def steps(self, mode: ModeLike | None = None, show_incomplete_steps: bool = False) -> list[int]:
         """Saved steps (complete ones only, unless ``show_incomplete_steps``)."""
-        self.refresh()
+        self._live.maybe_refresh()
         mcode = mode_code(mode)
         steps = self.source.unique_steps(mcode)
         if not show_incomplete_steps:
@@ -136,29 +135,47 @@ class Trial:
         return cast(list[int], steps.tolist())
 
     def modes(self) -> list[ModeKeys]:
-        self.refresh()
+        self._live.maybe_refresh()
         return [ModeKeys[MODE_NAMES[i]] for i in self.source.modes_present()]
 
     def mode_modestep(self, global_step: int) -> tuple[ModeKeys, int]:
-        c = self.source.cols
-        idx = np.flatnonzero(c["step"] == global_step)
-        if not len(idx):
-            raise StepUnavailable(global_step, None)
-        i = int(idx[0])
-        return ModeKeys[MODE_NAMES[int(c["mode"][i])]], int(c["mode_step"][i])
+        """The mode and mode step of a saved global step. Raises StepNotYetAvailable,
+        StepUnavailable or NoMoreData when it was not saved (smdebug returns ``(None, None)``)."""
+        step = int(global_step)
+        for _ in range(2):
+            c = self.source.cols
+            idx = np.flatnonzero(c["step"] == step)
+            if len(idx):
+                i = int(idx[0])
+                return ModeKeys[MODE_NAMES[int(c["mode"][i])]], int(c["mode_step"][i])
+            if not self._live.settle(step, None):
+                break
+        raise self._live.step_error(step, None)
+
+    def mode(self, global_step: int) -> ModeKeys:
+        """smdebug's: the mode of a saved global step (errors as :meth:`mode_modestep`)."""
+        return self.mode_modestep(global_step)[0]
+
+    def mode_step(self, global_step: int) -> int:
+        """smdebug's: the mode step of a saved global step (errors as :meth:`mode_modestep`)."""
+        return self.mode_modestep(global_step)[1]
 
     def global_step(self, mode: ModeLike | None, mode_step: int) -> int:
-        c = self.source.cols
+        """The global step of ``mode_step`` of ``mode`` (itself for ``GLOBAL``)."""
         mcode = mode_code(mode)
         if mcode is None:
             return int(mode_step)
-        idx = np.flatnonzero((c["mode"] == mcode) & (c["mode_step"] == mode_step))
-        if not len(idx):
-            raise StepUnavailable(mode_step, mode)
-        return int(c["step"][idx[0]])
+        for _ in range(2):
+            c = self.source.cols
+            idx = np.flatnonzero((c["mode"] == mcode) & (c["mode_step"] == mode_step))
+            if len(idx):
+                return int(c["step"][idx[0]])
+            if not self._live.settle(int(mode_step), mode):
+                break
+        raise self._live.step_error(int(mode_step), mode)
 
     def workers(self) -> list[str]:
-        self.refresh()
+        self._live.maybe_refresh()
         return sorted(self.source.workers.names)
 
     def num_workers(self) -> int:
@@ -166,7 +183,7 @@ class Trial:
 
     @property
     def metadata(self) -> dict[str, Any]:
-        self.refresh()
+        self._live.maybe_refresh()
         return dict(self.source.metadata)
 
     @property
@@ -175,33 +192,56 @@ class Trial:
         return dict(self.source.corrupt)
 
     def collections(self) -> dict[str, Collection]:
-        self.refresh()
+        """The trial's collections by name: as configured in the hook, with the tensors saved in
+        them (and any empty one :meth:`collection` handed out for a name the trial lacks)."""
+        self._live.maybe_refresh()
         src = self.source
         out = {n: Collection.from_dict(d) for n, d in (src.metadata.get("collections") or {}).items()}
         for tensor, names in src.tensor_collections.items():
             for n in names:
                 out.setdefault(n, Collection(n)).add_tensor_name(tensor)
+        for n, coll in self._made.items():
+            out.setdefault(n, coll)
         return out
 
     def collection(self, name: str) -> Collection:
+        """The collection ``name``. For a name the trial does not have, an empty collection (as
+        smdebug's collection manager makes one), with a log line naming the ones it has."""
         colls = self.collections()
         if name not in colls:
-            raise KeyError(f"no collection {name!r} in trial {self.path}; it has {sorted(colls)}")
+            log.info("trial %s has no collection %r (it has %s); using an empty one", self.path, name, sorted(colls))
+            colls[name] = self._made[name] = Collection(name)
         return colls[name]
 
-    def tensor_names(self, regex: str | list[str] | None = None, collection: str | Collection | None = None,
-                     step: int | None = None, mode: ModeLike | None = None) -> list[str]:  # fmt: skip
-        self.refresh()
+    def tensor_names(self, *, step: int | None = None, mode: ModeLike | None = None,
+                     regex: str | list[str] | None = None, collection: str | Collection | None = None) -> list[str]:  # fmt: skip
+        """Names of the saved tensors, all or those saved at ``step`` (of ``mode``), of ``mode``,
+        matching ``regex`` (a pattern or a list: any matches), or of ``collection`` (a name or a
+        Collection). As in smdebug every argument is a keyword and only one of ``regex`` and
+        ``collection`` may be given (ValueError); a ``collection`` of another type is a TypeError."""
+        if regex is not None and collection is not None:
+            raise ValueError(
+                f"tensor_names(regex={regex!r}, collection={getattr(collection, 'name', collection)!r}): "
+                "pass only one of regex and collection"
+            )
+        if collection is not None and not isinstance(collection, (str, Collection)):
+            raise TypeError(
+                f"tensor_names(collection={collection!r}): expected a collection name or a Collection, "
+                f"got {type(collection).__name__}"
+            )
+        self._live.maybe_refresh()
         src = self.source
-        names = set(src.tensors.names)
         mcode = mode_code(mode)
         if step is not None:
+            self._live.settle(int(step), mode)
             c = src.cols
             sel = (c["step"] == step) if mcode is None else (c["mode"] == mcode) & (c["mode_step"] == step)
             names = {src.tensors.names[i] for i in np.unique(c["tensor"][sel]).tolist()}
         elif mcode is not None:
             c = src.cols
             names = {src.tensors.names[i] for i in np.unique(c["tensor"][c["mode"] == mcode]).tolist()}
+        else:
+            names = set(src.tensors.names)
         if collection is not None:
             cname = collection.name if isinstance(collection, Collection) else collection
             coll = self.collections().get(cname)
@@ -210,22 +250,42 @@ class Trial:
                 for n in names
                 if coll is not None and (cname in src.tensor_collections.get(n, ()) or coll.matches(n))
             }
-        if regex is not None:
+        elif regex is not None:
             pats = [compile_regex(p, "tensor_names") for p in ([regex] if isinstance(regex, str) else regex)]
             names = {n for n in names if any(p.search(n) for p in pats)}
+        if not names and (collection is not None or regex is not None):
+            what = f"collection {getattr(collection, 'name', collection)!r}" if collection is not None else f"regex {regex!r}"
+            log.info("trial %s: no saved tensor matches %s", self.path, what)
         return sorted(names)
 
+    def _resolve(self, name: str, refresh: bool) -> str | None:
+        """The stored name ``name`` stands for: itself, or for ``X:i`` (smdebug's TensorFlow-style
+        name of an output) the ``X_output_i`` a PyTorch or MXNet hook saved; None if unknown."""
+        for attempt in range(2):
+            index = self.source.tensors.index
+            if name in index:
+                return name
+            m = _OUTPUT_ALIAS.match(name)
+            if m is not None and (alias := f"{m['base']}_output_{m['index']}") in index:
+                return alias
+            if attempt or not refresh:
+                return None
+            self._live.maybe_refresh(force=True)
+        return None
+
     def has_tensor(self, name: str) -> bool:
-        self.refresh()
-        return name in self.source.tensors.index
+        """Whether a tensor of that name was saved (refreshing first if it is not known yet)."""
+        self._live.maybe_refresh()
+        return self._resolve(name, refresh=True) is not None
 
     def tensor(self, name: str) -> Tensor:
-        self.refresh()
-        if name not in self.source.tensors.index:
-            self.refresh(force=True)
-            if name not in self.source.tensors.index:
-                raise TensorUnavailable(name)
-        return Tensor(self._live, name)
+        """The saved tensor ``name`` (``X:0`` also finds a hook's ``X_output_0``); raises
+        TensorUnavailable when no tensor of that name was saved (after refreshing)."""
+        self._live.maybe_refresh()
+        stored = self._resolve(name, refresh=True)
+        if stored is None:
+            raise TensorUnavailable(name)
+        return Tensor(self._live, stored)
 
     # -- tables -------------------------------------------------------------------------------
     def to_arrow(
@@ -234,7 +294,7 @@ class Trial:
         """A long table: step, mode, mode_step, worker, tensor, reduction, value (one row per saved value)."""
         import pyarrow as pa
 
-        self.refresh()
+        self._live.maybe_refresh()
         src = self.source
         c = src.cols
         sel = np.ones(len(c["step"]), dtype=bool)

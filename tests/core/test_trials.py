@@ -75,8 +75,8 @@ def test_tensor_name_filters(modal_trial: smdbg.trials.Trial) -> None:
     assert t.tensor_names(step=2, mode=ModeKeys.EVAL) == ["fc.weight", "loss"]
     assert t.has_tensor("loss") and not t.has_tensor("nope")
     assert t.collection("weights").include_regex == ["weight"]
-    with pytest.raises(KeyError, match="no collection 'nope'"):
-        t.collection("nope")
+    nope = t.collection("nope")  # smdebug: a name the trial lacks gives an empty collection
+    assert nope.name == "nope" and not nope.tensor_names and "nope" in t.collections()
     with pytest.raises(ValueError, match="does not compile"):
         t.tensor_names(regex="(")
 
