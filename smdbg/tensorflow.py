@@ -38,6 +38,8 @@ __all__ = [
     "modes",
     "ModeKeys",
     "get_hook",
+    "set_hook",
+    "del_hook",
     "create_trial",
 ]
 
@@ -52,3 +54,15 @@ def get_hook(
         raise ValueError(f"get_hook(hook_type={hook_type!r}): expected 'keras' or 'session'")
     cls = KerasHook if hook_type == "keras" else SessionHook
     return cls.current_or_from_config(json_config_path, create_if_not_exists)
+
+
+def set_hook(custom_hook: Any) -> None:
+    """Make ``custom_hook`` (a KerasHook or SessionHook) the one :func:`get_hook` returns."""
+    if not isinstance(custom_hook, (KerasHook, SessionHook)):
+        raise TypeError(f"set_hook({custom_hook!r}): expected a smdbg.tensorflow KerasHook or SessionHook")
+    type(custom_hook).set_current(custom_hook)
+
+
+def del_hook() -> None:
+    """Forget the current hook: :func:`get_hook` returns None until one is created or set."""
+    KerasHook.del_current()

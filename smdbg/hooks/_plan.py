@@ -79,6 +79,8 @@ class SavePlanner:
             for name in self.included:
                 coll = self.collections.get(name)
                 cfg = coll.save_config or self.save_config
+                if cfg.inherits(mode):  # a mode the collection's config leaves to the hook's
+                    cfg = self.save_config
                 nxt = seen.get(id(cfg), -1)
                 if nxt == -1:
                     nxt = seen[id(cfg)] = cfg.next_save_step(mode, mode_step)

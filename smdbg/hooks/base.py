@@ -27,9 +27,9 @@ from smdbg.exceptions import StopTrainingRequested, WriterClosedError
 from smdbg.hook_config import find_config_path, load_hook_config
 from smdbg.hooks._options import HookOptions
 from smdbg.hooks._plan import SavePlanner, TensorPlan
-from smdbg.hooks._records import Emitted, StepRecords
+from smdbg.hooks._records import SCALAR_PREFIX, Emitted, StepRecords
 from smdbg.hooks._sinks import SinkThread, StoreSink, Ticks, open_sinks
-from smdbg.hooks._support import clear_current, current_hook, guarded, set_current
+from smdbg.hooks._support import clear_current, current_hook, drop_current, guarded, set_current
 from smdbg.modes import ModeKeys, ModeLike, parse_mode
 from smdbg.reductions import compute_reductions
 
@@ -155,6 +155,20 @@ class BaseHook:
         return hook
 
     @classmethod
+    def set_current(cls, hook: BaseHook) -> None:
+        """smdebug's ``set_hook``: make ``hook`` what ``get_hook()`` returns for its framework."""
+        if not isinstance(hook, cls):
+            raise TypeError(f"set_hook({hook!r}): expected a {cls.__module__}.{cls.__name__}")
+        if hook._closed:
+            raise ValueError(f"set_hook: this {cls.__name__} for {hook.out_dir} is closed; create a new hook")
+        set_current(cls.framework, hook)
+
+    @classmethod
+    def del_current(cls) -> None:
+        """smdebug's ``del_hook``: ``get_hook()`` returns None until a hook is created or set."""
+        drop_current(cls.framework)
+
+    @classmethod
     def current_or_from_config(
         cls, json_config_path: str | os.PathLike[str] | None = None, create_if_not_exists: bool = False
     ) -> BaseHook | None:
@@ -227,14 +241,17 @@ class BaseHook:
         })  # fmt: skip
 
     def set_mode(self, mode: ModeLike) -> None:
-        """Switch to TRAIN / EVAL / PREDICT / GLOBAL; each mode keeps its own step counter."""
+        """Switch to TRAIN / EVAL / PREDICT / GLOBAL; each mode keeps its own step counter.
+
+        The global step does not move (smdebug's numbering): the next step of the new mode
+        takes the current global step. Values the script saved since the last step boundary
+        (``save_scalar`` ...) are handed over under the mode they were saved in."""
         new = parse_mode(mode)
         if new is self.mode:
             return
         self.mode_steps  # noqa: B018 - fold fast-path steps into the mode they were taken in
         self._quiet_left = 0
-        if self._batch is not None:
-            self._advance()
+        self._hand_over()
         self.mode = new
         self._saving = self.planner.begin_step(new, self.mode_steps[new])
         self._publish_progress()
@@ -375,15 +392,20 @@ class BaseHook:
         self._emit(name, plan, host if plan.raw else None, reductions, tuple(host.shape), str(host.dtype))
 
     def save_scalar(self, name: str, value: float, sm_metric: bool = False, timestamp: float | None = None) -> None:
-        """Save a scalar at the current step (always, whatever the save config), in ``scalars``;
-        mirrored to the tracker (with ``timestamp``) if there is one."""
+        """Save a scalar at the current step (always, whatever the save config) as
+        ``scalar/<name>`` (smdebug's name), in ``scalars``; mirrored to the tracker as ``name``
+        (with ``timestamp``) if there is one."""
         if not isinstance(name, str) or not name:
             raise ValueError(f"save_scalar name={name!r}: expected a non-empty string")
         try:
-            v = float(value) if isinstance(value, (int, float)) else float(self._to_numpy(value).reshape(-1)[0])
+            array = None if isinstance(value, (int, float)) else self._to_numpy(value)
+            if array is not None and array.size != 1:
+                raise ValueError(f"{array.size} values")
+            v = float(value) if array is None else float(array.reshape(-1)[0])
         except (TypeError, ValueError, IndexError) as e:
-            raise TypeError(f"save_scalar({name!r}, {value!r}): expected a number") from e
+            raise TypeError(f"save_scalar({name!r}, {value!r:.60}): expected one number") from e
         self._check_open()
+        name = SCALAR_PREFIX + name
         colls = ("scalars",) + tuple(c for c in self.planner.members(name) if c != "scalars")
         host = np.asarray(v, dtype=np.float64)
         self._records().add_metric((name, TensorPlan(colls, (), True, True), host, {}, (), "float64"), timestamp)
@@ -405,10 +427,12 @@ class BaseHook:
             self._save_numpy(tensor_name, self._to_numpy(tensor_value))
 
     def record_tensor_value(self, tensor_name: str, tensor_value: Any) -> None:
-        """Save a value under ``tensor_name`` if its collections are saved now (smdebug's API)."""
+        """Save a value under ``tensor_name`` if its collections are saved now (smdebug's API).
+        A name that no included collection takes joins ``default`` (which is then included)."""
         if not isinstance(tensor_name, str) or not tensor_name:
             raise ValueError(f"record_tensor_value tensor_name={tensor_name!r}: expected a non-empty string")
-        if not [c for c in self.planner.members(tensor_name) if c != "all"]:
+        included = self.planner.included
+        if not [c for c in self.planner.members(tensor_name) if c != "all" and c in included]:
             self.collections.get("default").add_tensor_name(tensor_name)
             self.include_collection("default")
         if self._saving:

@@ -217,15 +217,30 @@ class Trial:
 
     def has_tensor(self, name: str) -> bool:
         self.refresh()
-        return name in self.source.tensors.index
+        return self._stored_name(name) is not None
 
     def tensor(self, name: str) -> Tensor:
+        """The tensor ``name``. smdebug's other spellings resolve to the stored name when only
+        that exists: a TensorFlow-style ``<name>:<i>`` to ``<name>_output_<i>`` (the seed's
+        ``'CrossEntropyLoss:0'``), a ``save_scalar`` name to ``scalar/<name>``."""
         self.refresh()
-        if name not in self.source.tensors.index:
+        stored = self._stored_name(name)
+        if stored is None:
             self.refresh(force=True)
-            if name not in self.source.tensors.index:
+            stored = self._stored_name(name)
+            if stored is None:
                 raise TensorUnavailable(name)
-        return Tensor(self._live, name)
+        return Tensor(self._live, stored)
+
+    def _stored_name(self, name: str) -> str | None:
+        index = self.source.tensors.index
+        if name in index:
+            return name
+        base, colon, output = name.rpartition(":")
+        for alias in ((f"{base}_output_{output}",) if colon and output.isdigit() else ()) + (f"scalar/{name}",):
+            if alias in index:
+                return alias
+        return None
 
     # -- tables -------------------------------------------------------------------------------
     def to_arrow(
