@@ -38,6 +38,9 @@ __all__ = [
     "save_config_from_params",
     "compile_regex",
     "DEFAULT_SAVE_INTERVAL",
+    "SAVE_KEYS",
+    "COLLECTION_PARAMETER_KEYS",
+    "unknown_collection_parameters",
 ]
 
 
@@ -155,8 +158,8 @@ class ReductionConfig:
 
 
 # -- collection parameters (smdebug's JSON keys) ---------------------------------------------
-_SAVE_KEYS = SAVE_KEYS
-_OTHER_KEYS = ("include_regex", "reductions", "save_raw_tensor", "save_shape", "save_histogram")
+#: Every key of smdebug's collection parameters (save keys may also take a mode prefix).
+COLLECTION_PARAMETER_KEYS = SAVE_KEYS + ("include_regex", "reductions", "save_raw_tensor", "save_shape", "save_histogram")
 _MODE_PREFIXES = tuple(m.name.lower() + "." for m in ModeKeys)
 
 
@@ -171,11 +174,11 @@ def compile_regex(pattern: str, where: str) -> re.Pattern[str]:
 
 def save_config_from_params(params: Mapping[str, Any]) -> SaveConfig | None:
     """Build a SaveConfig from smdebug-style (possibly mode-prefixed) keys; None if none given."""
-    base = {k: params[k] for k in _SAVE_KEYS if k in params}
+    base = {k: params[k] for k in SAVE_KEYS if k in params}
     modes: dict[str, dict[str, Any]] = {}
     for key, value in params.items():
         for prefix in _MODE_PREFIXES:
-            if key.startswith(prefix) and key[len(prefix) :] in _SAVE_KEYS:
+            if key.startswith(prefix) and key[len(prefix) :] in SAVE_KEYS:
                 modes.setdefault(prefix[:-1], {})[key[len(prefix) :]] = value
     if not base and not modes:
         return None
@@ -214,23 +217,28 @@ def parse_collection_parameters(name: str, params: Mapping[str, Any]) -> Collect
     return CollectionParameters(regexes, save, reduction, histogram)
 
 
+def unknown_collection_parameters(params: Mapping[str, Any]) -> list[str]:
+    """The keys of ``params`` that are no collection parameter (a mode prefix takes save keys only)."""
+    out = []
+    for key in params:
+        prefix = next((p for p in _MODE_PREFIXES if key.startswith(p)), "")
+        base = key[len(prefix) :]
+        if base not in (SAVE_KEYS if prefix else COLLECTION_PARAMETER_KEYS):
+            out.append(key)
+    return out
+
+
 def validate_collection_parameters(name: str, params: Mapping[str, Any]) -> None:
     """Raise ValueError naming any unknown key or bad value in a collection's parameters."""
-    for key in params:
-        base = key
-        for prefix in _MODE_PREFIXES:
-            if key.startswith(prefix):
-                base = key[len(prefix) :]
-                if base not in _SAVE_KEYS:
-                    raise ValueError(
-                        f"collection {name!r}: unknown parameter {key!r}; a mode prefix takes one of {', '.join(_SAVE_KEYS)}"
-                    )
-        if base not in _SAVE_KEYS + _OTHER_KEYS:
-            allowed = ", ".join(_SAVE_KEYS + _OTHER_KEYS)
+    for key in unknown_collection_parameters(params):
+        if "." in key and key.split(".", 1)[0] + "." in _MODE_PREFIXES:
             raise ValueError(
-                f"collection {name!r}: unknown parameter {key!r}; expected one of {allowed} "
-                "(save keys may be prefixed train./eval./predict./global.)"
+                f"collection {name!r}: unknown parameter {key!r}; a mode prefix takes one of {', '.join(SAVE_KEYS)}"
             )
+        raise ValueError(
+            f"collection {name!r}: unknown parameter {key!r}; expected one of {', '.join(COLLECTION_PARAMETER_KEYS)} "
+            "(save keys may be prefixed train./eval./predict./global.)"
+        )
     parse_collection_parameters(name, params)
 
 

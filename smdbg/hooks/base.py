@@ -403,7 +403,7 @@ class BaseHook:
                 raise ValueError(f"{array.size} values")
             v = float(value) if array is None else float(array.reshape(-1)[0])
         except (TypeError, ValueError, IndexError) as e:
-            raise TypeError(f"save_scalar({name!r}, {value!r:.60}): expected one number") from e
+            raise TypeError(f"save_scalar({name!r}, {value!r:.60}): expected a number (one value)") from e
         self._check_open()
         name = SCALAR_PREFIX + name
         colls = ("scalars",) + tuple(c for c in self.planner.members(name) if c != "scalars")
