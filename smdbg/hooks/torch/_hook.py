@@ -332,7 +332,7 @@ class Hook(BaseHook):
         if self._step_used:
             self._advance()
         self._step_used = True
-        if self._saving and not self.targets.optimizers:
+        if self._saving:  # weights as this forward uses them (the optimizer's hooks do in TRAIN)
             self._capture_tensors(self.targets.params)
 
     @guarded("forward hook")
