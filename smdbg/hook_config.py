@@ -132,7 +132,7 @@ class HookConfig:
         cfg.include_workers = str(params.get("include_workers", "one"))
         if cfg.include_workers not in ("one", "all"):
             raise ValueError(f"include_workers={cfg.include_workers!r}: expected 'one' or 'all'")
-        cfg.collection_configs = _collection_configs(data.get("CollectionConfigurations"), source)
+        cfg.collection_configs = _collection_configs(data.get("CollectionConfigurations"), source, params)
         names = [c.name for c in cfg.collection_configs]
         if "include_collections" in params:
             value = params["include_collections"]
@@ -160,7 +160,26 @@ def _object(value: Any, where: str) -> dict[str, Any]:
     return dict(value)
 
 
-def _collection_configs(entries: Any, source: str) -> list[CollectionConfig]:
+def _with_hook_save_keys(hook: Mapping[str, Any], coll: Mapping[str, Any]) -> dict[str, Any]:
+    """A collection's parameters with smdebug's merge of save settings: when the collection sets
+    any, each mode's setting is the collection's for that mode, else the collection's, else the
+    hook's for that mode, else the hook's (a collection without any keeps the hook's config)."""
+    def is_save(key: str) -> bool:
+        return key.rpartition(".")[2] in SAVE_KEYS
+
+    if not any(is_save(k) for k in coll):
+        return dict(coll)
+    out = {k: v for k, v in coll.items() if not is_save(k)}
+    for prefix in _MODE_PREFIXES:
+        for key in SAVE_KEYS:
+            for source, name in ((coll, prefix + key), (coll, key), (hook, prefix + key), (hook, key)):
+                if name in source:
+                    out[prefix + key] = source[name]
+                    break
+    return out
+
+
+def _collection_configs(entries: Any, source: str, hook_params: Mapping[str, Any]) -> list[CollectionConfig]:
     """``CollectionConfigurations``: unknown keys and parameters warn and are dropped."""
     if entries is None:
         return []
@@ -177,7 +196,7 @@ def _collection_configs(entries: Any, source: str) -> list[CollectionConfig]:
         for key in unknown_collection_parameters(params):
             _ignored(source, f"parameter {key!r} of collection {name!r}", ", ".join(COLLECTION_PARAMETER_KEYS))
             del params[key]
-        out.append(CollectionConfig(name, params))
+        out.append(CollectionConfig(name, _with_hook_save_keys(hook_params, params)))
     return out
 
 

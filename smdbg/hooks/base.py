@@ -244,15 +244,16 @@ class BaseHook:
         """Switch to TRAIN / EVAL / PREDICT / GLOBAL; each mode keeps its own step counter.
 
         The global step does not move (smdebug's numbering): the next step of the new mode
-        takes the current global step. Values the script saved since the last step boundary
-        (``save_scalar`` ...) are handed over under the mode they were saved in."""
+        takes the current global step. Values the script saved since the last step ended
+        (``save_scalar`` ...) belong to the step under way, which is now the new mode's."""
         new = parse_mode(mode)
         if new is self.mode:
             return
         self.mode_steps  # noqa: B018 - fold fast-path steps into the mode they were taken in
         self._quiet_left = 0
-        self._hand_over()
         self.mode = new
+        if self._batch is not None:
+            self._batch.mode, self._batch.mode_step = new.name, self.mode_steps[new]
         self._saving = self.planner.begin_step(new, self.mode_steps[new])
         self._publish_progress()
 
