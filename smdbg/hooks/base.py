@@ -5,8 +5,8 @@ collections, a :class:`~smdbg.hooks._plan.SavePlanner` (what is saved at this st
 current step's :class:`~smdbg.hooks._records.StepRecords` and, once started, its record sinks
 (:mod:`smdbg.hooks._sinks`: the trial store, and TensorBoard / tracker mirrors on a thread of
 their own). ``BaseHook`` owns the step and mode counters and hands each finished step's batch to
-the sinks, and takes smdebug's user-facing saving calls (``save_scalar``, ``save_tensor``,
-``record_tensor_value``). A framework hook adds its attachments (the framework's public hook
+the sinks; smdebug's user-facing saving calls (``save_scalar``, ``save_tensor``,
+``record_tensor_value``) come from :class:`~smdbg.hooks._saving.ScriptSaving`. A framework hook adds its attachments (the framework's public hook
 points, as objects) and its tensor -> host conversion.
 """
 
@@ -27,11 +27,11 @@ from smdbg.exceptions import StopTrainingRequested, WriterClosedError
 from smdbg.hook_config import find_config_path, load_hook_config
 from smdbg.hooks._options import HookOptions
 from smdbg.hooks._plan import SavePlanner, TensorPlan
-from smdbg.hooks._records import SCALAR_PREFIX, Emitted, StepRecords
+from smdbg.hooks._records import Emitted, StepRecords
+from smdbg.hooks._saving import ScriptSaving
 from smdbg.hooks._sinks import SinkThread, StoreSink, Ticks, open_sinks
 from smdbg.hooks._support import clear_current, current_hook, drop_current, guarded, set_current
 from smdbg.modes import ModeKeys, ModeLike, parse_mode
-from smdbg.reductions import compute_reductions
 
 __all__ = ["BaseHook", "current_hook", "guarded"]
 
@@ -44,7 +44,7 @@ def _option(name: str) -> Any:
     return property(lambda self: getattr(self.options, name), doc=f"``options.{name}`` (read-only)")
 
 
-class BaseHook:
+class BaseHook(ScriptSaving):
     """Saves tensors chosen by collections, ``SaveConfig`` and ``ReductionConfig`` into a trial.
 
     Parameters are smdebug's. ``include_workers``: ``"one"`` saves rank 0 only, ``"all"``
@@ -93,8 +93,9 @@ class BaseHook:
         if opts.save_all:
             included.append("all")
         self.planner = SavePlanner(
-            self.collections, list(dict.fromkeys(included)), opts.save_config, opts.reduction_config
-        )
+            self.collections, list(dict.fromkeys(included)), opts.save_config, opts.reduction_config,
+            on_change=self._resolve_collection_objects,
+        )  # fmt: skip
         self.mode = ModeKeys.GLOBAL
         self.step = 0
         self._mode_steps: dict[ModeKeys, int] = {m: 0 for m in ModeKeys}
@@ -205,6 +206,25 @@ class BaseHook:
         )
         self.include_collection(coll.name)
         return coll
+
+    def _object_patterns(self, obj: Any, inputs: bool, outputs: bool) -> list[str] | None:
+        """Name patterns of a framework object's inputs/outputs (``add_module_tensors``,
+        ``add_block_tensors``, ``add_keras_layer``); None while the hook cannot name it."""
+        return None
+
+    def _resolve_collection_objects(self) -> None:
+        """Turn the objects of ``Collection.modules`` into include patterns of their collections
+        (the planner calls this whenever the collections changed)."""
+        for coll in self.collections:
+            for obj, (inputs, outputs) in coll.modules.items():
+                patterns = self._object_patterns(obj, inputs, outputs)
+                if patterns is None:
+                    self._unnamed_object(coll.name, obj)
+                for pattern in patterns or ():
+                    coll.include(pattern)
+
+    def _unnamed_object(self, collection: str, obj: Any) -> None:
+        """An object of ``Collection.modules`` the hook cannot name (yet)."""
 
     def include_collection(self, name: str) -> None:
         if name not in self.planner.included:
@@ -375,66 +395,6 @@ class BaseHook:
         self.error_count += 1
         log.error("smdbg %s hook: %s failed: %s", self.framework, where, error, exc_info=error)
 
-    # -- smdebug's saving calls ----------------------------------------------------------------
     def _to_numpy(self, value: Any) -> np.ndarray[Any, Any]:
         """Framework hooks convert their tensors to numpy here."""
         return np.asarray(value)
-
-    def _save_numpy(self, name: str, array: Any) -> None:
-        """Save a host value (numpy array or number) under the plan for ``name``."""
-        plan = self.planner.plan(name)
-        if plan is None:
-            return
-        self._check_open()
-        host = np.array(array, copy=True)
-        if host.dtype.kind not in "biufc":
-            host = host.astype(np.float64)
-        reductions = compute_reductions(host, plan.reductions) if plan.reductions else {}
-        self._emit(name, plan, host if plan.raw else None, reductions, tuple(host.shape), str(host.dtype))
-
-    def save_scalar(self, name: str, value: float, sm_metric: bool = False, timestamp: float | None = None) -> None:
-        """Save a scalar at the current step (always, whatever the save config) as
-        ``scalar/<name>`` (smdebug's name), in ``scalars``; mirrored to the tracker as ``name``
-        (with ``timestamp``) if there is one."""
-        if not isinstance(name, str) or not name:
-            raise ValueError(f"save_scalar name={name!r}: expected a non-empty string")
-        try:
-            array = None if isinstance(value, (int, float)) else self._to_numpy(value)
-            if array is not None and array.size != 1:
-                raise ValueError(f"{array.size} values")
-            v = float(value) if array is None else float(array.reshape(-1)[0])
-        except (TypeError, ValueError, IndexError) as e:
-            raise TypeError(f"save_scalar({name!r}, {value!r:.60}): expected a number (one value)") from e
-        self._check_open()
-        name = SCALAR_PREFIX + name
-        colls = ("scalars",) + tuple(c for c in self.planner.members(name) if c != "scalars")
-        host = np.asarray(v, dtype=np.float64)
-        self._records().add_metric((name, TensorPlan(colls, (), True, True), host, {}, (), "float64"), timestamp)
-
-    def save_tensor(
-        self, tensor_name: str, tensor_value: Any, collections_to_write: str | Iterable[str] = "default"
-    ) -> None:
-        """Save a tensor the script computed, in the given collections (created and included if new),
-        at the current step if one of them is saved now."""
-        if not isinstance(tensor_name, str) or not tensor_name:
-            raise ValueError(f"save_tensor tensor_name={tensor_name!r}: expected a non-empty string")
-        names = [collections_to_write] if isinstance(collections_to_write, str) else list(collections_to_write)
-        for cname in names:
-            coll = self.collections.get(cname)
-            if tensor_name not in coll.tensor_names:
-                coll.add_tensor_name(tensor_name)
-            self.include_collection(cname)
-        if self._saving:
-            self._save_numpy(tensor_name, self._to_numpy(tensor_value))
-
-    def record_tensor_value(self, tensor_name: str, tensor_value: Any) -> None:
-        """Save a value under ``tensor_name`` if its collections are saved now (smdebug's API).
-        A name that no included collection takes joins ``default`` (which is then included)."""
-        if not isinstance(tensor_name, str) or not tensor_name:
-            raise ValueError(f"record_tensor_value tensor_name={tensor_name!r}: expected a non-empty string")
-        included = self.planner.included
-        if not [c for c in self.planner.members(tensor_name) if c != "all" and c in included]:
-            self.collections.get("default").add_tensor_name(tensor_name)
-            self.include_collection("default")
-        if self._saving:
-            self._save_numpy(tensor_name, self._to_numpy(tensor_value))

@@ -11,8 +11,7 @@ callbacks are passed in.
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -78,22 +77,6 @@ class TorchTargets:
         self.module_names[loss_module] = name
         self.losses.append(loss_module)
         return name
-
-    def module_tensor_patterns(self, collections: Iterable[Collection]) -> tuple[list[tuple[Collection, str]], list[tuple[str, Any]]]:  # fmt: skip
-        """For ``Collection.add_module_tensors(module, inputs, outputs)``: (collection, name
-        pattern ``^<module name>(_call<k>)?_output_<i>$``) of each registered module, and
-        (collection name, module) of each module that is in no registered model."""
-        found: list[tuple[Collection, str]] = []
-        missing: list[tuple[str, Any]] = []
-        for coll in collections:
-            for module, (inputs, outputs) in coll.modules.items():
-                name = self.module_names.get(module)
-                if name is None:
-                    missing.append((coll.name, module))
-                    continue
-                found += [(coll, rf"^{re.escape(name)}(_call\d+)?_{kind}_\d+$")
-                          for kind, wanted in (("input", inputs), ("output", outputs)) if wanted]  # fmt: skip
-        return found, missing
 
     def key(self) -> tuple[int, int, int, int]:
         """Changes when a model, loss, parameter or optimizer is added (plan lists depend on it)."""

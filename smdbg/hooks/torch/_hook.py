@@ -53,7 +53,6 @@ class Hook(BaseHook):
         self._quiet_at = -1  # _quiet_mark() when the fast path was entered
         self._auto_modes = False  # modes follow the model's training flag (follow_train_eval)
         self._modes_set = False  # the script called set_mode
-        self._modules_seen = -1  # collections.version when add_module_tensors was last resolved
         self._warned: set[tuple[str, int]] = set()
         super().__init__(*args, **kwargs)
         self._lists = PlanLists(self.planner)
@@ -102,7 +101,6 @@ class Hook(BaseHook):
         if module in self.targets.models:
             return
         self.targets.add_model(module, *(self.collections.get(n) for n in ("weights", "biases", "gradients")))
-        self._resolve_module_tensors()
         self._sync_top_hook()
         self.attached.remove_step_hooks()
         self._sync_attachments()
@@ -185,17 +183,20 @@ class Hook(BaseHook):
         want = want and (self._auto_modes or not self._optimizer_drives_step())
         self.attached.set_top(self.targets.models[0] if want else None, self._top_pre_hook)
 
-    def _resolve_module_tensors(self) -> None:
-        """``Collection.add_module_tensors`` as name patterns, once the module's model is registered."""
-        found, missing = self.targets.module_tensor_patterns(self.collections)
-        for coll, pattern in found:
-            coll.include(pattern)
-        for cname, module in missing:
-            if self.targets.models and (cname, id(module)) not in self._warned:
-                self._warned.add((cname, id(module)))
-                log.warning("smdbg: collection %r has a %s that is in no registered model; its tensors are "
-                            "saved once hook.register_module() gets its model", cname, type(module).__name__)
-        self._modules_seen = self.collections.version
+    def _object_patterns(self, obj: Any, inputs: bool, outputs: bool) -> list[str] | None:
+        """``Collection.add_module_tensors``: ``^<module name>(_call<k>)?_output_<i>$`` ..., once
+        the module's model is registered."""
+        name = self.targets.module_names.get(obj)
+        if name is None:
+            return None
+        kinds = [k for k, wanted in (("input", inputs), ("output", outputs)) if wanted]
+        return [rf"^{re.escape(name)}(_call\d+)?_{kind}_\d+$" for kind in kinds]
+
+    def _unnamed_object(self, collection: str, obj: Any) -> None:
+        if self.targets.models and (collection, id(obj)) not in self._warned:
+            self._warned.add((collection, id(obj)))
+            log.warning("smdbg: collection %r has a %s that is in no registered model; its tensors are "
+                        "saved once hook.register_module() gets its model", collection, type(obj).__name__)
 
     def _sync_attachments(self) -> None:
         """Attach per-module and gradient hooks for a saved step; remove them otherwise."""
@@ -234,8 +235,6 @@ class Hook(BaseHook):
         self._step_used = False
         if self._calls:
             self._calls.clear()
-        if self.collections.version != self._modules_seen:
-            self._resolve_module_tensors()
         super()._advance()
         if self._saving or self.attached.has_step_hooks:
             self._sync_attachments()
