@@ -33,10 +33,15 @@ from smdbg.hooks._sinks import SinkThread, StoreSink, Ticks, open_sinks
 from smdbg.hooks._support import clear_current, current_hook, drop_current, guarded, set_current
 from smdbg.modes import ModeKeys, ModeLike, parse_mode
 
-__all__ = ["BaseHook", "current_hook", "guarded"]
+__all__ = ["BaseHook", "current_hook", "guarded", "io_patterns"]
 
 log = logging.getLogger("smdbg.hooks")
 _NO_TICKS = Ticks()  # a hook without a store is never interrupted by writer ticks
+
+
+def io_patterns(template: str, inputs: bool, outputs: bool, kinds: tuple[str, str] = ("input", "output")) -> list[str]:
+    """``template`` with ``{kind}`` replaced by each of ``kinds`` asked for (inputs, outputs)."""
+    return [template.replace("{kind}", k) for k, wanted in zip(kinds, (inputs, outputs)) if wanted]
 
 
 def _option(name: str) -> Any:

@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from smdbg.hooks.base import BaseHook, guarded
+from smdbg.hooks.base import BaseHook, guarded, io_patterns
 from smdbg.hooks.mxnet._attach import GluonAttachments
 from smdbg.hooks.mxnet._import import import_mxnet
 from smdbg.modes import ModeKeys, ModeLike, parse_mode
@@ -128,8 +128,7 @@ class Hook(BaseHook):
         """``Collection.add_block_tensors(block, inputs, outputs)``: ``^<block name>_output_<i>$`` ..."""
         if not isinstance(obj, mx.gluon.Block):
             return None
-        kinds = [k for k, wanted in (("input", inputs), ("output", outputs)) if wanted]
-        return [rf"^{re.escape(obj.name)}_{kind}_\d+$" for kind in kinds]
+        return io_patterns(rf"^{re.escape(obj.name)}_{{kind}}_\d+$", inputs, outputs)
 
     def _unnamed_object(self, collection: str, obj: Any) -> None:
         log.warning("smdbg: collection %r: %s is not a Gluon block; add_block_tensors takes blocks", collection,

@@ -16,6 +16,7 @@ import keras
 import tensorflow as tf
 
 from smdbg.exceptions import StopTrainingRequested
+from smdbg.hooks.base import io_patterns
 from smdbg.hooks.tf._common import TFHookBase, is_bias, variable_name
 from smdbg.hooks.tf._keras_step import Recorder, StepFunctions, _float_leaves
 from smdbg.modes import ModeKeys
@@ -205,8 +206,7 @@ class KerasHook(TFHookBase, keras.callbacks.Callback):  # type: ignore[misc]
         """``Collection.add_keras_layer(layer, inputs, outputs)``: ``^<layer name>/outputs$`` ..."""
         if not isinstance(obj, keras.layers.Layer):
             return None
-        kinds = [k for k, wanted in (("inputs", inputs), ("outputs", outputs)) if wanted]
-        return [rf"^{re.escape(obj.name)}/{kind}(_\d+)?$" for kind in kinds]
+        return io_patterns(rf"^{re.escape(obj.name)}/{{kind}}(_\d+)?$", inputs, outputs, ("inputs", "outputs"))
 
     def wrap_tape(self, tape: Any) -> WrappedTape:
         """Wrap a ``tf.GradientTape`` of a custom TF2 loop (see :class:`WrappedTape`)."""

@@ -24,7 +24,7 @@ import torch
 
 from smdbg.hooks._plan import TensorPlan
 from smdbg.hooks._records import StepRecords
-from smdbg.hooks.base import BaseHook, guarded
+from smdbg.hooks.base import BaseHook, guarded, io_patterns
 from smdbg.hooks.torch._attach import PlanLists, TorchAttachments, TorchTargets
 from smdbg.hooks.torch._capture import PendingStep, StepCapture, flatten_tensors, tensors_of
 from smdbg.modes import ModeKeys, ModeLike, parse_mode
@@ -146,8 +146,7 @@ class Hook(BaseHook):
         return bool(self.targets.optimizers) and (self.mode is ModeKeys.TRAIN or self.mode is ModeKeys.GLOBAL)
 
     def set_mode(self, mode: ModeLike) -> None:
-        """Switch modes; the global step does not move (a step that saw a forward ends, as
-        smdebug's next forward would start a new one). Ends :meth:`follow_train_eval`."""
+        """Switch modes (see BaseHook.set_mode; a step that saw a forward ends). Ends :meth:`follow_train_eval`."""
         self._modes_set = True
         self._auto_modes = False
         self._switch_mode(parse_mode(mode))
@@ -176,9 +175,8 @@ class Hook(BaseHook):
 
     def _sync_top_hook(self) -> None:
         """The forward pre-hook on the model counts steps where no optimizer does (no optimizer,
-        or EVAL/PREDICT), and reads the model's training flag with :meth:`follow_train_eval`.
-        Otherwise (a wrapped optimizer drives the steps) it is left off, so the model keeps
-        PyTorch's fast call path on every step."""
+        or EVAL/PREDICT) and reads the training flag for :meth:`follow_train_eval`; else it is
+        off, so the model keeps PyTorch's fast call path on every step."""
         want = bool(self.targets.models) and not self._closed
         want = want and (self._auto_modes or not self._optimizer_drives_step())
         self.attached.set_top(self.targets.models[0] if want else None, self._top_pre_hook)
@@ -187,10 +185,7 @@ class Hook(BaseHook):
         """``Collection.add_module_tensors``: ``^<module name>(_call<k>)?_output_<i>$`` ..., once
         the module's model is registered."""
         name = self.targets.module_names.get(obj)
-        if name is None:
-            return None
-        kinds = [k for k, wanted in (("input", inputs), ("output", outputs)) if wanted]
-        return [rf"^{re.escape(name)}(_call\d+)?_{kind}_\d+$" for kind in kinds]
+        return None if name is None else io_patterns(rf"^{re.escape(name)}(_call\d+)?_{{kind}}_\d+$", inputs, outputs)
 
     def _unnamed_object(self, collection: str, obj: Any) -> None:
         if self.targets.models and (collection, id(obj)) not in self._warned:
