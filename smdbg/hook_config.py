@@ -83,15 +83,21 @@ class HookConfig:
         }
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any], source: str = "hook config") -> HookConfig:
+    def from_dict(cls, data: Mapping[str, Any], source: str = "hook config", strict: bool = False) -> HookConfig:
         """Parse smdebug's hook config. Keys smdbg does not know (``S3Path``, a misspelt
         parameter ...) are ignored with a :class:`HookConfigWarning` naming key and ``source``,
-        so SageMaker's files load unchanged; a value of the wrong type raises ValueError naming
-        ``source``."""
+        so SageMaker's files load unchanged (``strict=True``: they raise ValueError, for a config
+        written in code); a value of the wrong type raises ValueError naming ``source``."""
         if not isinstance(data, Mapping):
             raise ValueError(f"{source}: expected a JSON object at the top level, got {type(data).__name__}")
         try:
-            return cls._parse(data, source)
+            if not strict:
+                return cls._parse(data, source)
+            with warnings.catch_warnings():
+                warnings.simplefilter("error", HookConfigWarning)
+                return cls._parse(data, source)
+        except HookConfigWarning as e:
+            raise ValueError(str(e).replace(": ignoring unknown", ": unknown", 1)) from None
         except (TypeError, ValueError) as e:
             message = str(e)
             raise ValueError(message if message.startswith(source) else f"{source}: {message}") from e

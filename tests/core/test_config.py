@@ -199,6 +199,8 @@ def test_hook_json_config_ignores_unknown_keys_with_a_warning(mutate, match: str
     expected = HookConfig.from_dict(SMDEBUG_JSON)
     assert cfg.save_config == expected.save_config and cfg.include_collections == expected.include_collections
     assert [c.parameters for c in cfg.collection_configs] == [c.parameters for c in expected.collection_configs]
+    with pytest.raises(ValueError, match=f"^hook config: unknown {match}"):  # a config written in code
+        HookConfig.from_dict(data, strict=True)
 
 
 def test_hook_json_config_file_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
