@@ -6,11 +6,13 @@ or matches one of its include regexes (``re.search``). Built-in names follow smd
 
 from __future__ import annotations
 
+import json
 import re
 import weakref
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
+from smdbg._save_config import load_json_object
 from smdbg.config import (
     CollectionConfig,
     ReductionConfig,
@@ -127,7 +129,17 @@ class Collection:
 
     def __setattr__(self, key: str, value: Any) -> None:
         if key == "tensor_names" and not isinstance(value, _NameSet):
+            if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
+                raise TypeError(f"tensor_names={value!r}: expected a list or set of tensor names")
             value = _NameSet(value, owner=self)  # a plain set assigned here: its later changes count too
+        elif key == "save_config" and isinstance(value, Mapping):
+            value = SaveConfig(mode_save_configs=value)  # smdebug: {mode: SaveConfigMode}
+        elif key == "save_config" and value is not None and not isinstance(value, SaveConfig):
+            raise TypeError(f"collection {self.name!r}: save_config={value!r}: expected smd.SaveConfig or None")
+        elif key == "reduction_config" and value is not None and not isinstance(value, ReductionConfig):
+            raise TypeError(
+                f"collection {self.name!r}: reduction_config={value!r}: expected smd.ReductionConfig or None"
+            )
         object.__setattr__(self, key, value)
         self._changed()
 
@@ -138,6 +150,7 @@ class Collection:
         tensor_names: Iterable[str] | None = None,
         save_config: SaveConfig | None = None,
         reduction_config: ReductionConfig | None = None,
+        save_histogram: bool = True,
     ) -> None:
         if not isinstance(name, str) or not name:
             raise ValueError(f"collection name {name!r}: expected a non-empty string")
@@ -148,8 +161,11 @@ class Collection:
         self.tensor_names: set[str] = _NameSet(tensor_names or (), owner=self)
         self.save_config = save_config
         self.reduction_config = reduction_config
-        self.save_histogram = True
-        for regex in include_regex or ():
+        self.save_histogram = bool(save_histogram)
+        # framework objects (a torch module, a Gluon block, a Keras layer) whose inputs/outputs
+        # join this collection: {object: (inputs, outputs)}; a hook turns them into names
+        self._modules: dict[Any, tuple[bool, bool]] = {}
+        for regex in [include_regex] if isinstance(include_regex, str) else include_regex or ():
             self.include(regex)
 
     def _changed(self) -> None:
@@ -169,8 +185,37 @@ class Collection:
     def add_tensor_name(self, name: str) -> None:
         self.tensor_names.add(name)  # counted as a change by _NameSet
 
+    def remove_tensor_name(self, name: str) -> None:
+        self.tensor_names.discard(name)
+
     def has_tensor_name(self, name: str) -> bool:
         return name in self.tensor_names
+
+    # -- framework objects (smdebug's per-framework methods, one store) ---------------------------
+    def add_module_tensors(self, module: Any, inputs: bool = False, outputs: bool = True) -> None:
+        """PyTorch: save this module's inputs and/or outputs in this collection (named
+        ``<module name>_input_<i>`` / ``_output_<i>`` once the module's model is registered)."""
+        self._add_object(module, inputs, outputs)
+
+    def add_block_tensors(self, block: Any, inputs: bool = False, outputs: bool = True) -> None:
+        """MXNet: save this Gluon block's inputs and/or outputs in this collection."""
+        self._add_object(block, inputs, outputs)
+
+    def add_keras_layer(self, layer: Any, inputs: bool = False, outputs: bool = True) -> None:
+        """Keras: save this layer's inputs and/or outputs in this collection."""
+        self._add_object(layer, inputs, outputs)
+
+    def _add_object(self, obj: Any, inputs: bool, outputs: bool) -> None:
+        if not (inputs or outputs):
+            raise ValueError(f"collection {self.name!r}: inputs=False and outputs=False saves nothing of {obj!r}")
+        self._modules[obj] = (bool(inputs), bool(outputs))
+        self._changed()
+
+    @property
+    def modules(self) -> dict[Any, tuple[bool, bool]]:
+        """The objects given to ``add_module_tensors``/``add_block_tensors``/``add_keras_layer``,
+        each with (inputs, outputs) (a copy)."""
+        return dict(self._modules)
 
     def matches(self, tensor_name: str) -> bool:
         return tensor_name in self.tensor_names or any(p.search(tensor_name) for p in self._patterns)
@@ -194,10 +239,23 @@ class Collection:
             "tensor_names": sorted(self.tensor_names),
             "save_config": self.save_config.to_dict() if self.save_config else None,
             "reduction_config": self.reduction_config.to_dict() if self.reduction_config else None,
+            "save_histogram": self.save_histogram,
         }
+
+    def to_json_dict(self) -> dict[str, Any]:
+        """smdebug's JSON shape (the reduction config as ``{"reductions": "mean,l2_norm", ...}``)."""
+        out = self.to_dict()
+        out["reduction_config"] = self.reduction_config.to_json_dict() if self.reduction_config else None
+        return out
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_json_dict())
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Collection:
+        """The inverse of :meth:`to_dict` and :meth:`to_json_dict` (smdebug's shape too)."""
+        if not isinstance(data, Mapping) or not isinstance(data.get("name"), str):
+            raise ValueError(f"Collection.from_dict({data!r:.80}): expected a dict with a 'name'")
         return cls(
             data["name"],
             include_regex=data.get("include_regex") or (),
@@ -206,7 +264,28 @@ class Collection:
             reduction_config=ReductionConfig.from_dict(data["reduction_config"])
             if data.get("reduction_config")
             else None,
+            save_histogram=data.get("save_histogram", True),
         )
+
+    @classmethod
+    def from_json(cls, text: str) -> Collection:
+        return cls.from_dict(load_json_object(text, "Collection"))
+
+    def __eq__(self, other: object) -> bool:
+        """Equal name, patterns, tensor names, configs and ``save_histogram`` (as in smdebug)."""
+        if not isinstance(other, Collection):
+            return NotImplemented
+        return (
+            self.name == other.name
+            and self.include_regex == other.include_regex
+            and set(self.tensor_names) == set(other.tensor_names)
+            and self.save_config == other.save_config
+            and self.reduction_config == other.reduction_config
+            and self.save_histogram == other.save_histogram
+        )
+
+    def __hash__(self) -> int:
+        return hash(self.name)
 
     def __repr__(self) -> str:
         return f"Collection(name={self.name!r}, include_regex={self.include_regex!r}, tensor_names={sorted(self.tensor_names)!r})"

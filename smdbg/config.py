@@ -7,12 +7,22 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from smdbg.modes import ModeKeys, ModeLike, parse_mode
+from smdbg._save_config import (
+    DEFAULT_SAVE_INTERVAL,
+    SAVE_KEYS,
+    SaveConfig,
+    SaveConfigMode,
+    load_json_object,
+    parse_bool,
+    parse_int_list,
+)
+from smdbg.modes import ModeKeys
 from smdbg.reductions import ALLOWED_NORMS, ALLOWED_REDUCTIONS, reduction_key
 
 __all__ = [
@@ -27,164 +37,11 @@ __all__ = [
     "validate_collection_parameters",
     "save_config_from_params",
     "compile_regex",
+    "DEFAULT_SAVE_INTERVAL",
+    "SAVE_KEYS",
+    "COLLECTION_PARAMETER_KEYS",
+    "unknown_collection_parameters",
 ]
-
-DEFAULT_SAVE_INTERVAL = 500
-
-
-def _check_int(name: str, value: Any, minimum: int, allow_none: bool = True) -> int | None:
-    if value is None and allow_none:
-        return None
-    given = value
-    if isinstance(value, str):
-        try:
-            value = int(value.strip())
-        except ValueError:
-            raise ValueError(f"{name}={given!r}: expected an integer >= {minimum}") from None
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name}={given!r}: expected an integer >= {minimum}")
-    return value
-
-
-def parse_int_list(name: str, value: Any) -> list[int] | None:
-    """``"1,2, 5"`` or ``[1, 2, 5]`` -> ``[1, 2, 5]`` (each >= 0)."""
-    if value is None:
-        return None
-    items: Iterable[Any] = value.split(",") if isinstance(value, str) else value
-    out = []
-    for item in items:
-        if isinstance(item, str) and not item.strip():
-            continue
-        out.append(_check_int(name, item, 0, allow_none=False))
-    return sorted(set(int(v) for v in out if v is not None))
-
-
-def parse_bool(name: str, value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.strip().lower() in ("true", "1", "yes"):
-        return True
-    if isinstance(value, str) and value.strip().lower() in ("false", "0", "no"):
-        return False
-    raise ValueError(f"{name}={value!r}: expected true or false")
-
-
-@dataclass(frozen=True)
-class SaveConfigMode:
-    """Which steps of one mode are saved. ``None`` fields inherit from the :class:`SaveConfig`."""
-
-    save_interval: int | None = None
-    start_step: int | None = None
-    end_step: int | None = None
-    save_steps: tuple[int, ...] | None = None
-
-    def __init__(
-        self,
-        save_interval: int | None = None,
-        start_step: int | None = None,
-        end_step: int | None = None,
-        save_steps: Iterable[int] | None = None,
-    ) -> None:
-        object.__setattr__(self, "save_interval", _check_int("save_interval", save_interval, 1))
-        object.__setattr__(self, "start_step", _check_int("start_step", start_step, 0))
-        object.__setattr__(self, "end_step", _check_int("end_step", end_step, 0))
-        steps = parse_int_list("save_steps", save_steps)
-        object.__setattr__(self, "save_steps", None if steps is None else tuple(steps))
-        if self.start_step is not None and self.end_step is not None and self.end_step < self.start_step:
-            raise ValueError(
-                f"end_step={self.end_step} is before start_step={self.start_step}: expected end_step >= start_step"
-            )
-
-    def should_save_step(self, step: int) -> bool:
-        """A step is saved if it is in ``save_steps``, or in [start, end) on the interval."""
-        if self.save_steps and step in self.save_steps:
-            return True
-        interval = self.save_interval or DEFAULT_SAVE_INTERVAL
-        start = self.start_step or 0
-        if step < start or (self.end_step is not None and step >= self.end_step):
-            return False
-        return step % interval == 0
-
-    def next_save_step(self, step: int) -> int | None:
-        """The first step >= ``step`` that is saved, or None if no later step is."""
-        found = [s for s in self.save_steps or () if s >= step]
-        interval = self.save_interval or DEFAULT_SAVE_INTERVAL
-        s = max(step, self.start_step or 0)
-        s = -(-s // interval) * interval
-        if self.end_step is None or s < self.end_step:
-            found.append(s)
-        return min(found) if found else None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "save_interval": self.save_interval,
-            "start_step": self.start_step,
-            "end_step": self.end_step,
-            "save_steps": list(self.save_steps) if self.save_steps is not None else None,
-        }
-
-
-class SaveConfig:
-    """Which steps are saved, per mode.
-
-    ``SaveConfig(save_interval=500, start_step=0, end_step=None, save_steps=None,
-    mode_save_configs=None)``; ``mode_save_configs`` maps a mode to a :class:`SaveConfigMode`
-    (or a dict of its fields) that overrides the defaults for that mode. Steps here are the
-    mode's own step counter (``mode_step``), as in smdebug.
-    """
-
-    def __init__(
-        self,
-        mode_save_configs: Mapping[Any, SaveConfigMode | Mapping[str, Any] | None] | None = None,
-        save_interval: int | None = None,
-        start_step: int | None = None,
-        end_step: int | None = None,
-        save_steps: Iterable[int] | None = None,
-    ) -> None:
-        base = SaveConfigMode(
-            save_interval=DEFAULT_SAVE_INTERVAL if save_interval is None else save_interval,
-            start_step=0 if start_step is None else start_step,
-            end_step=end_step,
-            save_steps=save_steps,
-        )
-        self._modes: dict[ModeKeys, SaveConfigMode] = {m: base for m in ModeKeys}
-        for key, cfg in (mode_save_configs or {}).items():
-            mode = parse_mode(key)
-            if cfg is None:
-                continue
-            if isinstance(cfg, Mapping):
-                cfg = SaveConfigMode(**dict(cfg))
-            if not isinstance(cfg, SaveConfigMode):
-                raise TypeError(f"mode_save_configs[{key!r}]={cfg!r}: expected a SaveConfigMode or a dict")
-            self._modes[mode] = SaveConfigMode(
-                save_interval=cfg.save_interval if cfg.save_interval is not None else base.save_interval,
-                start_step=cfg.start_step if cfg.start_step is not None else base.start_step,
-                end_step=cfg.end_step if cfg.end_step is not None else base.end_step,
-                save_steps=cfg.save_steps if cfg.save_steps is not None else base.save_steps,
-            )
-
-    def get_save_config(self, mode: ModeLike) -> SaveConfigMode:
-        return self._modes[parse_mode(mode)]
-
-    def should_save_step(self, mode: ModeLike, step: int) -> bool:
-        return self._modes[parse_mode(mode)].should_save_step(step)
-
-    def next_save_step(self, mode: ModeLike, step: int) -> int | None:
-        """The first step >= ``step`` of ``mode`` that is saved, or None."""
-        return self._modes[parse_mode(mode)].next_save_step(step)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {m.name: c.to_dict() for m, c in self._modes.items()}
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> SaveConfig:
-        return cls(mode_save_configs={k: v for k, v in data.items()})
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, SaveConfig) and self._modes == other._modes
-
-    def __repr__(self) -> str:
-        return f"SaveConfig({self.to_dict()!r})"
 
 
 @dataclass(frozen=True)
@@ -235,7 +92,7 @@ class ReductionConfig:
     def from_tokens(
         cls, tokens: str | Iterable[str], save_raw_tensor: bool = False, save_shape: bool = False
     ) -> ReductionConfig:
-        """smdebug's JSON form: ``"mean,abs_max,l2,abs_l1"``."""
+        """smdebug's JSON form: ``"mean,abs_max,l2_norm,abs_l1_norm"`` (norms also as ``l2``)."""
         items = tokens.split(",") if isinstance(tokens, str) else list(tokens)
         red: list[str] = []
         abs_red: list[str] = []
@@ -246,6 +103,8 @@ class ReductionConfig:
             if not tok:
                 continue
             base, is_abs = (tok[4:], True) if tok.startswith("abs_") else (tok, False)
+            if base.endswith("_norm") and base[:-5] in ALLOWED_NORMS:
+                base = base[:-5]
             if base in ALLOWED_NORMS:
                 (abs_norms if is_abs else norms).append(base)
             elif base in ALLOWED_REDUCTIONS:
@@ -253,7 +112,8 @@ class ReductionConfig:
             else:
                 allowed = ", ".join(ALLOWED_REDUCTIONS + ALLOWED_NORMS)
                 raise ValueError(
-                    f"reductions contains {tok!r}: expected {allowed}, each optionally prefixed abs_"
+                    f"reductions contains {tok!r}: expected {allowed}, each optionally prefixed abs_ "
+                    "(norms also as l1_norm, l2_norm)"
                 )
         return cls(tuple(red), tuple(abs_red), tuple(norms), tuple(abs_norms), save_raw_tensor, save_shape)
 
@@ -267,14 +127,39 @@ class ReductionConfig:
             "save_shape": self.save_shape,
         }
 
+    def to_json_dict(self) -> dict[str, Any]:
+        """smdebug's JSON shape: ``{"save_raw_tensor": false, "reductions": "mean,l2_norm,abs_max"}``
+        (plus ``save_shape`` when set)."""
+        tokens = list(self.reductions) + [f"{n}_norm" for n in self.norms]
+        tokens += [f"abs_{n}" for n in self.abs_reductions] + [f"abs_{n}_norm" for n in self.abs_norms]
+        out: dict[str, Any] = {"save_raw_tensor": self.save_raw_tensor, "reductions": ",".join(tokens)}
+        if self.save_shape:
+            out["save_shape"] = True
+        return out
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_json_dict())
+
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ReductionConfig:
+        """Either shape: :meth:`to_dict`'s lists, or smdebug's ``{"reductions": "mean,l1_norm",
+        "save_raw_tensor": ...}`` (:meth:`to_json_dict`)."""
+        if not isinstance(data, Mapping):
+            raise TypeError(f"ReductionConfig.from_dict({data!r}): expected a dict")
+        if isinstance(data.get("reductions"), str) and not set(data) & {"abs_reductions", "norms", "abs_norms"}:
+            return cls.from_tokens(
+                data["reductions"], data.get("save_raw_tensor", False), data.get("save_shape", False)
+            )
         return cls(**{k: v for k, v in data.items() if k != "keys"})
+
+    @classmethod
+    def from_json(cls, text: str) -> ReductionConfig:
+        return cls.from_dict(load_json_object(text, "ReductionConfig"))
 
 
 # -- collection parameters (smdebug's JSON keys) ---------------------------------------------
-_SAVE_KEYS = ("save_interval", "start_step", "end_step", "save_steps")
-_OTHER_KEYS = ("include_regex", "reductions", "save_raw_tensor", "save_shape", "save_histogram")
+#: Every key of smdebug's collection parameters (save keys may also take a mode prefix).
+COLLECTION_PARAMETER_KEYS = SAVE_KEYS + ("include_regex", "reductions", "save_raw_tensor", "save_shape", "save_histogram")
 _MODE_PREFIXES = tuple(m.name.lower() + "." for m in ModeKeys)
 
 
@@ -289,11 +174,11 @@ def compile_regex(pattern: str, where: str) -> re.Pattern[str]:
 
 def save_config_from_params(params: Mapping[str, Any]) -> SaveConfig | None:
     """Build a SaveConfig from smdebug-style (possibly mode-prefixed) keys; None if none given."""
-    base = {k: params[k] for k in _SAVE_KEYS if k in params}
+    base = {k: params[k] for k in SAVE_KEYS if k in params}
     modes: dict[str, dict[str, Any]] = {}
     for key, value in params.items():
         for prefix in _MODE_PREFIXES:
-            if key.startswith(prefix) and key[len(prefix) :] in _SAVE_KEYS:
+            if key.startswith(prefix) and key[len(prefix) :] in SAVE_KEYS:
                 modes.setdefault(prefix[:-1], {})[key[len(prefix) :]] = value
     if not base and not modes:
         return None
@@ -332,23 +217,28 @@ def parse_collection_parameters(name: str, params: Mapping[str, Any]) -> Collect
     return CollectionParameters(regexes, save, reduction, histogram)
 
 
+def unknown_collection_parameters(params: Mapping[str, Any]) -> list[str]:
+    """The keys of ``params`` that are no collection parameter (a mode prefix takes save keys only)."""
+    out = []
+    for key in params:
+        prefix = next((p for p in _MODE_PREFIXES if key.startswith(p)), "")
+        base = key[len(prefix) :]
+        if base not in (SAVE_KEYS if prefix else COLLECTION_PARAMETER_KEYS):
+            out.append(key)
+    return out
+
+
 def validate_collection_parameters(name: str, params: Mapping[str, Any]) -> None:
     """Raise ValueError naming any unknown key or bad value in a collection's parameters."""
-    for key in params:
-        base = key
-        for prefix in _MODE_PREFIXES:
-            if key.startswith(prefix):
-                base = key[len(prefix) :]
-                if base not in _SAVE_KEYS:
-                    raise ValueError(
-                        f"collection {name!r}: unknown parameter {key!r}; a mode prefix takes one of {', '.join(_SAVE_KEYS)}"
-                    )
-        if base not in _SAVE_KEYS + _OTHER_KEYS:
-            allowed = ", ".join(_SAVE_KEYS + _OTHER_KEYS)
+    for key in unknown_collection_parameters(params):
+        if "." in key and key.split(".", 1)[0] + "." in _MODE_PREFIXES:
             raise ValueError(
-                f"collection {name!r}: unknown parameter {key!r}; expected one of {allowed} "
-                "(save keys may be prefixed train./eval./predict./global.)"
+                f"collection {name!r}: unknown parameter {key!r}; a mode prefix takes one of {', '.join(SAVE_KEYS)}"
             )
+        raise ValueError(
+            f"collection {name!r}: unknown parameter {key!r}; expected one of {', '.join(COLLECTION_PARAMETER_KEYS)} "
+            "(save keys may be prefixed train./eval./predict./global.)"
+        )
     parse_collection_parameters(name, params)
 
 

@@ -19,18 +19,30 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from smdbg import _settings
-from smdbg.config import CollectionConfig, ReductionConfig, SaveConfig, parse_bool, save_config_from_params
+from smdbg.config import (
+    COLLECTION_PARAMETER_KEYS,
+    SAVE_KEYS,
+    CollectionConfig,
+    ReductionConfig,
+    SaveConfig,
+    parse_bool,
+    save_config_from_params,
+    unknown_collection_parameters,
+)
 
-__all__ = ["HookConfig", "CONFIG_ENV_VARS", "find_config_path", "load_hook_config"]
+__all__ = ["HookConfig", "HookConfigWarning", "CONFIG_ENV_VARS", "find_config_path", "load_hook_config"]
 
 CONFIG_ENV_VARS = _settings.CONFIG_FILE.names
 
-_TOP_KEYS = ("LocalPath", "S3OutputPath", "HookParameters", "CollectionConfigurations")
+_TOP_KEYS = (
+    "LocalPath", "S3OutputPath", "HookParameters", "CollectionConfigurations", "export_tensorboard", "tensorboard_dir",
+)  # fmt: skip
 _HOOK_KEYS = (
     "save_interval", "start_step", "end_step", "save_steps",
     "include_regex", "include_collections", "reductions", "save_raw_tensor", "save_shape",
@@ -71,24 +83,39 @@ class HookConfig:
         }
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any], source: str = "hook config") -> HookConfig:
+    def from_dict(cls, data: Mapping[str, Any], source: str = "hook config", strict: bool = False) -> HookConfig:
+        """Parse smdebug's hook config. Keys smdbg does not know (``S3Path``, a misspelt
+        parameter ...) are ignored with a :class:`HookConfigWarning` naming key and ``source``,
+        so SageMaker's files load unchanged (``strict=True``: they raise ValueError, for a config
+        written in code); a value of the wrong type raises ValueError naming ``source``."""
         if not isinstance(data, Mapping):
             raise ValueError(f"{source}: expected a JSON object at the top level, got {type(data).__name__}")
+        try:
+            if not strict:
+                return cls._parse(data, source)
+            with warnings.catch_warnings():
+                warnings.simplefilter("error", HookConfigWarning)
+                return cls._parse(data, source)
+        except HookConfigWarning as e:
+            raise ValueError(str(e).replace(": ignoring unknown", ": unknown", 1)) from None
+        except (TypeError, ValueError) as e:
+            message = str(e)
+            raise ValueError(message if message.startswith(source) else f"{source}: {message}") from e
+
+    @classmethod
+    def _parse(cls, data: Mapping[str, Any], source: str) -> HookConfig:
         for key in data:
             if key not in _TOP_KEYS:
-                raise ValueError(f"{source}: unknown key {key!r}; expected {', '.join(_TOP_KEYS)}")
+                _ignored(source, repr(key), ", ".join(_TOP_KEYS))
         out_dir = data.get("LocalPath") or data.get("S3OutputPath")
         if not out_dir or not isinstance(out_dir, str):
             raise ValueError(f"{source}: LocalPath={out_dir!r}: expected the trial's output directory or URL")
-        params = dict(data.get("HookParameters") or {})
-        for key in params:
+        params = _object(data.get("HookParameters"), "HookParameters")
+        for key in list(params):
             base = next((key[len(p) :] for p in _MODE_PREFIXES if key.startswith(p)), key)
-            if base not in _HOOK_KEYS or (
-                base != key and base not in ("save_interval", "start_step", "end_step", "save_steps")
-            ):
-                raise ValueError(
-                    f"{source}: unknown HookParameters key {key!r}; expected one of {', '.join(_HOOK_KEYS)}"
-                )
+            if base not in _HOOK_KEYS or (base != key and base not in SAVE_KEYS):
+                _ignored(source, f"HookParameters key {key!r}", ", ".join(_HOOK_KEYS))
+                del params[key]
         cfg = cls(out_dir=out_dir)
         cfg.save_config = save_config_from_params(params)
         if any(k in params for k in ("reductions", "save_raw_tensor", "save_shape")):
@@ -102,30 +129,16 @@ class HookConfig:
             cfg.include_regex = value.split(",") if isinstance(value, str) else list(value)
         cfg.save_all = parse_bool("save_all", params.get("save_all", False))
         cfg.dry_run = parse_bool("dry_run", params.get("dry_run", False))
-        cfg.export_tensorboard = parse_bool("export_tensorboard", params.get("export_tensorboard", False))
-        cfg.tensorboard_dir = params.get("tensorboard_dir")
+        # smdebug also reads these two at the top level of the file
+        tb = params.get("export_tensorboard", data.get("export_tensorboard", False))
+        cfg.export_tensorboard = parse_bool("export_tensorboard", tb)
+        cfg.tensorboard_dir = params.get("tensorboard_dir", data.get("tensorboard_dir"))
+        if cfg.tensorboard_dir is not None and not isinstance(cfg.tensorboard_dir, str):
+            raise ValueError(f"tensorboard_dir={cfg.tensorboard_dir!r}: expected a directory path")
         cfg.include_workers = str(params.get("include_workers", "one"))
         if cfg.include_workers not in ("one", "all"):
-            raise ValueError(f"{source}: include_workers={cfg.include_workers!r}: expected 'one' or 'all'")
-        colls = data.get("CollectionConfigurations") or []
-        if not isinstance(colls, list):
-            raise ValueError(
-                f"{source}: CollectionConfigurations: expected a list, got {type(colls).__name__}"
-            )
-        for i, entry in enumerate(colls):
-            if not isinstance(entry, Mapping) or "CollectionName" not in entry:
-                raise ValueError(
-                    f"{source}: CollectionConfigurations[{i}]={entry!r}: expected an object with CollectionName"
-                )
-            extra = set(entry) - {"CollectionName", "CollectionParameters"}
-            if extra:
-                raise ValueError(
-                    f"{source}: CollectionConfigurations[{i}] has unknown key(s) {sorted(extra)}; "
-                    "expected CollectionName and CollectionParameters"
-                )
-            cfg.collection_configs.append(
-                CollectionConfig(entry["CollectionName"], entry.get("CollectionParameters") or {})
-            )
+            raise ValueError(f"include_workers={cfg.include_workers!r}: expected 'one' or 'all'")
+        cfg.collection_configs = _collection_configs(data.get("CollectionConfigurations"), source, params)
         names = [c.name for c in cfg.collection_configs]
         if "include_collections" in params:
             value = params["include_collections"]
@@ -134,6 +147,63 @@ class HookConfig:
             ]
         cfg.include_collections = names or None
         return cfg
+
+
+class HookConfigWarning(UserWarning):
+    """A key of a hook config file that smdbg does not use (it is ignored)."""
+
+
+def _ignored(source: str, what: str, expected: str) -> None:
+    warnings.warn(f"{source}: ignoring unknown {what} (smdbg reads {expected})", HookConfigWarning, stacklevel=2)
+
+
+def _object(value: Any, where: str) -> dict[str, Any]:
+    """A JSON object of the file (null counts as empty, as in smdebug)."""
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise ValueError(f"{where}={value!r:.80}: expected a JSON object")
+    return dict(value)
+
+
+def _with_hook_save_keys(hook: Mapping[str, Any], coll: Mapping[str, Any]) -> dict[str, Any]:
+    """A collection's parameters with smdebug's merge of save settings: when the collection sets
+    any, each mode's setting is the collection's for that mode, else the collection's, else the
+    hook's for that mode, else the hook's (a collection without any keeps the hook's config)."""
+    def is_save(key: str) -> bool:
+        return key.rpartition(".")[2] in SAVE_KEYS
+
+    if not any(is_save(k) for k in coll):
+        return dict(coll)
+    out = {k: v for k, v in coll.items() if not is_save(k)}
+    for prefix in _MODE_PREFIXES:
+        for key in SAVE_KEYS:
+            for source, name in ((coll, prefix + key), (coll, key), (hook, prefix + key), (hook, key)):
+                if name in source:
+                    out[prefix + key] = source[name]
+                    break
+    return out
+
+
+def _collection_configs(entries: Any, source: str, hook_params: Mapping[str, Any]) -> list[CollectionConfig]:
+    """``CollectionConfigurations``: unknown keys and parameters warn and are dropped."""
+    if entries is None:
+        return []
+    if not isinstance(entries, list):
+        raise ValueError(f"CollectionConfigurations: expected a list, got {type(entries).__name__}")
+    out = []
+    for i, entry in enumerate(entries):
+        if not isinstance(entry, Mapping) or not isinstance(entry.get("CollectionName"), str):
+            raise ValueError(f"CollectionConfigurations[{i}]={entry!r:.80}: expected an object with CollectionName")
+        name = entry["CollectionName"]
+        for key in sorted(set(entry) - {"CollectionName", "CollectionParameters"}):
+            _ignored(source, f"key {key!r} in CollectionConfigurations[{i}]", "CollectionName, CollectionParameters")
+        params = _object(entry.get("CollectionParameters"), f"collection {name!r}: CollectionParameters")
+        for key in unknown_collection_parameters(params):
+            _ignored(source, f"parameter {key!r} of collection {name!r}", ", ".join(COLLECTION_PARAMETER_KEYS))
+            del params[key]
+        out.append(CollectionConfig(name, _with_hook_save_keys(hook_params, params)))
+    return out
 
 
 def find_config_path(path: str | os.PathLike[str] | None = None) -> str | None:

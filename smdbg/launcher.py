@@ -10,7 +10,8 @@ as in a one-process run; the rank comes from ``torch.distributed`` (else ``$RANK
 already created its own hook (``smd.get_hook(create_if_not_exists=True)``) keeps it: the launcher
 adopts that hook instead of opening a second writer on the same trial.
 The global module hooks are removed at the first optimizer step, so training then runs with
-the per-model hooks only. :func:`run_script` runs the script with ``runpy`` in this process and
+the per-model hooks only. The mode follows the model's ``model.train()``/``model.eval()``
+(``Hook.follow_train_eval``) unless the script calls ``hook.set_mode`` itself. :func:`run_script` runs the script with ``runpy`` in this process and
 closes the hook at the end, whatever happens.
 """
 
@@ -100,6 +101,7 @@ class AutoInstrument:
                 hook.register_loss(module)
             elif not hook.targets.models:
                 hook.register_module(_unwrap(module))
+                hook.follow_train_eval()  # model.train()/eval() set TRAIN/EVAL, unless the script sets modes
 
     def _post(self, module: torch.nn.Module, args: Any, output: Any) -> None:
         self._depth = max(0, self._depth - 1)

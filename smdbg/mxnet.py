@@ -31,6 +31,8 @@ __all__ = [
     "ModeKeys",
     "GRADIENT_PREFIX",
     "get_hook",
+    "set_hook",
+    "del_hook",
     "create_trial",
 ]
 
@@ -39,3 +41,13 @@ def get_hook(json_config_path: str | None = None, create_if_not_exists: bool = F
     """The current MXNet hook; with ``create_if_not_exists`` one made from the JSON config
     (``json_config_path`` or ``$SMDBG_CONFIG_FILE_PATH``). None when there is neither."""
     return Hook.current_or_from_config(json_config_path, create_if_not_exists)  # type: ignore[return-value]
+
+
+def set_hook(custom_hook: Hook) -> None:
+    """Make ``custom_hook`` the one :func:`get_hook` returns (smdebug's ``set_hook``)."""
+    Hook.set_current(custom_hook)
+
+
+def del_hook() -> None:
+    """Forget the current hook: :func:`get_hook` returns None until one is created or set."""
+    Hook.del_current()

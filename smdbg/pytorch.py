@@ -13,7 +13,7 @@ from smdbg._optional import require
 require("torch", extra="torch", feature="smdbg.pytorch")
 
 from smdbg import modes  # noqa: E402
-from smdbg.collections import CollectionKeys  # noqa: E402
+from smdbg.collections import Collection, CollectionKeys  # noqa: E402
 from smdbg.config import CollectionConfig, ReductionConfig, SaveConfig, SaveConfigMode  # noqa: E402
 from smdbg.exceptions import StopTrainingRequested  # noqa: E402
 from smdbg.hooks.pytorch import Hook  # noqa: E402
@@ -25,10 +25,13 @@ __all__ = [
     "SaveConfigMode",
     "ReductionConfig",
     "CollectionConfig",
+    "Collection",
     "CollectionKeys",
     "StopTrainingRequested",
     "modes",
     "get_hook",
+    "set_hook",
+    "del_hook",
     "create_trial",
 ]
 
@@ -42,3 +45,13 @@ def get_hook(
     (``json_config_path``, else ``$SMDBG_CONFIG_FILE_PATH``); without a config, None.
     """
     return Hook.current_or_from_config(json_config_path, create_if_not_exists)  # type: ignore[return-value]
+
+
+def set_hook(custom_hook: Hook) -> None:
+    """Make ``custom_hook`` the one :func:`get_hook` returns (smdebug's ``set_hook``)."""
+    Hook.set_current(custom_hook)
+
+
+def del_hook() -> None:
+    """Forget the current hook: :func:`get_hook` returns None until one is created or set."""
+    Hook.del_current()

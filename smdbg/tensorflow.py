@@ -19,6 +19,8 @@ for _module in ("tensorflow", "keras"):
 from smdbg import modes  # noqa: E402
 from smdbg.collections import Collection, CollectionKeys  # noqa: E402
 from smdbg.config import CollectionConfig, ReductionConfig, SaveConfig, SaveConfigMode  # noqa: E402
+from smdbg.hook_config import find_config_path  # noqa: E402
+from smdbg.hooks.base import current_hook  # noqa: E402
 from smdbg.hooks.tensorflow import EstimatorHook, KerasHook, SessionHook, WrappedOptimizer, WrappedTape  # noqa: E402
 from smdbg.modes import ModeKeys  # noqa: E402
 from smdbg.trials import create_trial  # noqa: E402
@@ -38,17 +40,42 @@ __all__ = [
     "modes",
     "ModeKeys",
     "get_hook",
+    "set_hook",
+    "del_hook",
     "create_trial",
 ]
 
 
 def get_hook(
-    json_config_path: str | None = None, create_if_not_exists: bool = False, hook_type: str = "keras"
+    hook_type: str | None = None, json_config_path: str | None = None, create_if_not_exists: bool = False
 ) -> Any:
-    """The current TensorFlow hook; with ``create_if_not_exists`` one made from the JSON config
-    (``json_config_path`` or ``$SMDBG_CONFIG_FILE_PATH``), a ``KerasHook`` unless
-    ``hook_type="session"``. None when there is neither a hook nor a config."""
-    if hook_type not in ("keras", "session"):
-        raise ValueError(f"get_hook(hook_type={hook_type!r}): expected 'keras' or 'session'")
-    cls = KerasHook if hook_type == "keras" else SessionHook
-    return cls.current_or_from_config(json_config_path, create_if_not_exists)
+    """The current TensorFlow hook (smdebug's signature). ``hook_type`` ("keras", "session" or
+    "estimator") picks the class: a current hook of another class is not returned, and with
+    ``create_if_not_exists`` one of that class is made from the JSON config
+    (``json_config_path`` or ``$SMDBG_CONFIG_FILE_PATH``). None when there is neither."""
+    classes = {"keras": KerasHook, "session": SessionHook, "estimator": EstimatorHook, None: None}
+    if hook_type not in classes:
+        raise ValueError(f"get_hook(hook_type={hook_type!r}): expected 'keras', 'session', 'estimator' or None")
+    cls = classes[hook_type]
+    current = current_hook("tensorflow")
+    if cls is None:
+        if create_if_not_exists:
+            raise ValueError("get_hook(create_if_not_exists=True) needs hook_type='keras', 'session' or 'estimator'")
+        return current
+    if isinstance(current, cls):
+        return current
+    if create_if_not_exists and find_config_path(json_config_path) is not None:
+        return cls.create_from_json_file(json_config_path)
+    return None
+
+
+def set_hook(custom_hook: Any) -> None:
+    """Make ``custom_hook`` (a KerasHook or SessionHook) the one :func:`get_hook` returns."""
+    if not isinstance(custom_hook, (KerasHook, SessionHook)):
+        raise TypeError(f"set_hook({custom_hook!r}): expected a smdbg.tensorflow KerasHook or SessionHook")
+    type(custom_hook).set_current(custom_hook)
+
+
+def del_hook() -> None:
+    """Forget the current hook: :func:`get_hook` returns None until one is created or set."""
+    KerasHook.del_current()

@@ -18,8 +18,8 @@ __all__ = ["HookOptions"]
 class HookOptions:
     """The settings of one hook, immutable once built (see :meth:`from_args`).
 
-    ``tensorboard_dir`` is resolved (``<out_dir>/tensorboard`` for a local ``out_dir`` when not
-    given; None for a URL without an explicit one). ``include_collections`` is None when the
+    ``tensorboard_dir`` is resolved: None without ``export_tensorboard`` (as in smdebug), else
+    the one given, or ``<out_dir>/tensorboard`` for a local ``out_dir`` (None for a URL). ``include_collections`` is None when the
     caller gave none (the framework's defaults apply). ``tracker`` is the live object the
     metrics are mirrored to (anything with ``log_metric``/``log_output``), or None.
     """
@@ -80,8 +80,9 @@ class HookOptions:
         return cls(
             out_dir=path,
             export_tensorboard=bool(export_tensorboard),
-            tensorboard_dir=tensorboard_dir
-            or (os.path.join(path, "tensorboard") if "://" not in path else None),
+            tensorboard_dir=(tensorboard_dir or (os.path.join(path, "tensorboard") if "://" not in path else None))
+            if export_tensorboard
+            else None,
             dry_run=bool(dry_run),
             reduction_config=reduction_config,
             save_config=save_config or SaveConfig(),

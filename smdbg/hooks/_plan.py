@@ -5,6 +5,7 @@ Pure bookkeeping over collections and configs; no framework imports.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from smdbg.collections import Collection, CollectionManager
@@ -44,8 +45,10 @@ class SavePlanner:
         included: list[str],
         save_config: SaveConfig,
         reduction_config: ReductionConfig | None,
+        on_change: Callable[[], None] | None = None,
     ) -> None:
         self.collections = collections
+        self.on_change = on_change  # called first when the collections changed (it may change them)
         self.included = included
         self.save_config = save_config
         self.reduction_config = reduction_config
@@ -79,6 +82,8 @@ class SavePlanner:
             for name in self.included:
                 coll = self.collections.get(name)
                 cfg = coll.save_config or self.save_config
+                if cfg.inherits(mode):  # a mode the collection's config leaves to the hook's
+                    cfg = self.save_config
                 nxt = seen.get(id(cfg), -1)
                 if nxt == -1:
                     nxt = seen[id(cfg)] = cfg.next_save_step(mode, mode_step)
@@ -131,6 +136,9 @@ class SavePlanner:
         # attribute changes and changes of a tensor_names set (see smdbg.collections)
         fp = (self.collections.version, len(self.included), id(self.reduction_config))
         if fp != self._fingerprint:
+            if self.on_change is not None:
+                self.on_change()
+                fp = (self.collections.version, len(self.included), id(self.reduction_config))
             self._fingerprint = fp
             self._members.clear()
             for plans in self._plan_sets.values():

@@ -19,7 +19,10 @@ import numpy as np
 from smdbg.hooks._plan import TensorPlan
 from smdbg.store import Record
 
-__all__ = ["Emitted", "StepBatch", "StepRecords", "to_records"]
+__all__ = ["SCALAR_PREFIX", "Emitted", "StepBatch", "StepRecords", "to_records"]
+
+#: ``save_scalar(name, v)`` stores ``scalar/<name>`` (smdebug's prefix).
+SCALAR_PREFIX = "scalar/"
 
 #: One saved tensor: (name, plan, raw host copy or None, reductions, shape, dtype).
 Emitted = tuple[str, TensorPlan, "np.ndarray[Any, Any] | None", Mapping[str, float], tuple[int, ...], str]

@@ -21,7 +21,7 @@ import numpy as np
 
 from smdbg.exceptions import WriterClosedError
 from smdbg.hooks._options import HookOptions
-from smdbg.hooks._records import StepBatch
+from smdbg.hooks._records import SCALAR_PREFIX, StepBatch
 from smdbg.store import BackgroundWriter
 from smdbg.store.control import read_stop_request
 
@@ -138,8 +138,9 @@ class TrackerMirror(RecordSink):
                 continue
             if "losses" in r.collections or "metrics" in r.collections:
                 self.tracker.log_metric(r.tensor, r.value, iteration_number=batch.step)
-            elif r.tensor in times:
-                self.tracker.log_metric(r.tensor, r.value, timestamp=times[r.tensor], iteration_number=batch.step)
+            elif r.tensor in times:  # a save_scalar value: logged under the name the script gave
+                name = r.tensor[len(SCALAR_PREFIX) :] if r.tensor.startswith(SCALAR_PREFIX) else r.tensor
+                self.tracker.log_metric(name, r.value, timestamp=times[r.tensor], iteration_number=batch.step)
 
     def close(self) -> None:
         if hasattr(self.tracker, "flush"):

@@ -10,7 +10,7 @@ from typing import Concatenate, ParamSpec, Protocol, TypeVar
 
 from smdbg.exceptions import StopTrainingRequested, TrialExistsError
 
-__all__ = ["guarded", "current_hook", "set_current", "clear_current", "ReportsErrors"]
+__all__ = ["guarded", "current_hook", "set_current", "clear_current", "drop_current", "ReportsErrors"]
 
 
 class ReportsErrors(Protocol):
@@ -65,3 +65,9 @@ def clear_current(framework: str, hook: object) -> None:
     with _CURRENT_LOCK:
         if _CURRENT.get(framework) is hook:
             del _CURRENT[framework]
+
+
+def drop_current(framework: str) -> None:
+    """Forget the current hook of a framework, whichever it is (smdebug's ``del_hook``)."""
+    with _CURRENT_LOCK:
+        _CURRENT.pop(framework, None)

@@ -5,8 +5,8 @@ collections, a :class:`~smdbg.hooks._plan.SavePlanner` (what is saved at this st
 current step's :class:`~smdbg.hooks._records.StepRecords` and, once started, its record sinks
 (:mod:`smdbg.hooks._sinks`: the trial store, and TensorBoard / tracker mirrors on a thread of
 their own). ``BaseHook`` owns the step and mode counters and hands each finished step's batch to
-the sinks, and takes smdebug's user-facing saving calls (``save_scalar``, ``save_tensor``,
-``record_tensor_value``). A framework hook adds its attachments (the framework's public hook
+the sinks; smdebug's user-facing saving calls (``save_scalar``, ``save_tensor``,
+``record_tensor_value``) come from :class:`~smdbg.hooks._saving.ScriptSaving`. A framework hook adds its attachments (the framework's public hook
 points, as objects) and its tensor -> host conversion.
 """
 
@@ -28,15 +28,20 @@ from smdbg.hook_config import find_config_path, load_hook_config
 from smdbg.hooks._options import HookOptions
 from smdbg.hooks._plan import SavePlanner, TensorPlan
 from smdbg.hooks._records import Emitted, StepRecords
+from smdbg.hooks._saving import ScriptSaving
 from smdbg.hooks._sinks import SinkThread, StoreSink, Ticks, open_sinks
-from smdbg.hooks._support import clear_current, current_hook, guarded, set_current
+from smdbg.hooks._support import clear_current, current_hook, drop_current, guarded, set_current
 from smdbg.modes import ModeKeys, ModeLike, parse_mode
-from smdbg.reductions import compute_reductions
 
-__all__ = ["BaseHook", "current_hook", "guarded"]
+__all__ = ["BaseHook", "current_hook", "guarded", "io_patterns"]
 
 log = logging.getLogger("smdbg.hooks")
 _NO_TICKS = Ticks()  # a hook without a store is never interrupted by writer ticks
+
+
+def io_patterns(template: str, inputs: bool, outputs: bool, kinds: tuple[str, str] = ("input", "output")) -> list[str]:
+    """``template`` with ``{kind}`` replaced by each of ``kinds`` asked for (inputs, outputs)."""
+    return [template.replace("{kind}", k) for k, wanted in zip(kinds, (inputs, outputs)) if wanted]
 
 
 def _option(name: str) -> Any:
@@ -44,7 +49,7 @@ def _option(name: str) -> Any:
     return property(lambda self: getattr(self.options, name), doc=f"``options.{name}`` (read-only)")
 
 
-class BaseHook:
+class BaseHook(ScriptSaving):
     """Saves tensors chosen by collections, ``SaveConfig`` and ``ReductionConfig`` into a trial.
 
     Parameters are smdebug's. ``include_workers``: ``"one"`` saves rank 0 only, ``"all"``
@@ -93,8 +98,9 @@ class BaseHook:
         if opts.save_all:
             included.append("all")
         self.planner = SavePlanner(
-            self.collections, list(dict.fromkeys(included)), opts.save_config, opts.reduction_config
-        )
+            self.collections, list(dict.fromkeys(included)), opts.save_config, opts.reduction_config,
+            on_change=self._resolve_collection_objects,
+        )  # fmt: skip
         self.mode = ModeKeys.GLOBAL
         self.step = 0
         self._mode_steps: dict[ModeKeys, int] = {m: 0 for m in ModeKeys}
@@ -155,6 +161,20 @@ class BaseHook:
         return hook
 
     @classmethod
+    def set_current(cls, hook: BaseHook) -> None:
+        """smdebug's ``set_hook``: make ``hook`` what ``get_hook()`` returns for its framework."""
+        if not isinstance(hook, cls):
+            raise TypeError(f"set_hook({hook!r}): expected a {cls.__module__}.{cls.__name__}")
+        if hook._closed:
+            raise ValueError(f"set_hook: this {cls.__name__} for {hook.out_dir} is closed; create a new hook")
+        set_current(cls.framework, hook)
+
+    @classmethod
+    def del_current(cls) -> None:
+        """smdebug's ``del_hook``: ``get_hook()`` returns None until a hook is created or set."""
+        drop_current(cls.framework)
+
+    @classmethod
     def current_or_from_config(
         cls, json_config_path: str | os.PathLike[str] | None = None, create_if_not_exists: bool = False
     ) -> BaseHook | None:
@@ -192,6 +212,25 @@ class BaseHook:
         self.include_collection(coll.name)
         return coll
 
+    def _object_patterns(self, obj: Any, inputs: bool, outputs: bool) -> list[str] | None:
+        """Name patterns of a framework object's inputs/outputs (``add_module_tensors``,
+        ``add_block_tensors``, ``add_keras_layer``); None while the hook cannot name it."""
+        return None
+
+    def _resolve_collection_objects(self) -> None:
+        """Turn the objects of ``Collection.modules`` into include patterns of their collections
+        (the planner calls this whenever the collections changed)."""
+        for coll in self.collections:
+            for obj, (inputs, outputs) in coll.modules.items():
+                patterns = self._object_patterns(obj, inputs, outputs)
+                if patterns is None:
+                    self._unnamed_object(coll.name, obj)
+                for pattern in patterns or ():
+                    coll.include(pattern)
+
+    def _unnamed_object(self, collection: str, obj: Any) -> None:
+        """An object of ``Collection.modules`` the hook cannot name (yet)."""
+
     def include_collection(self, name: str) -> None:
         if name not in self.planner.included:
             self.collections.get(name)
@@ -227,15 +266,19 @@ class BaseHook:
         })  # fmt: skip
 
     def set_mode(self, mode: ModeLike) -> None:
-        """Switch to TRAIN / EVAL / PREDICT / GLOBAL; each mode keeps its own step counter."""
+        """Switch to TRAIN / EVAL / PREDICT / GLOBAL; each mode keeps its own step counter.
+
+        The global step does not move (smdebug's numbering): the next step of the new mode
+        takes the current global step. Values the script saved since the last step ended
+        (``save_scalar`` ...) belong to the step under way, which is now the new mode's."""
         new = parse_mode(mode)
         if new is self.mode:
             return
         self.mode_steps  # noqa: B018 - fold fast-path steps into the mode they were taken in
         self._quiet_left = 0
-        if self._batch is not None:
-            self._advance()
         self.mode = new
+        if self._batch is not None:
+            self._batch.mode, self._batch.mode_step = new.name, self.mode_steps[new]
         self._saving = self.planner.begin_step(new, self.mode_steps[new])
         self._publish_progress()
 
@@ -357,59 +400,6 @@ class BaseHook:
         self.error_count += 1
         log.error("smdbg %s hook: %s failed: %s", self.framework, where, error, exc_info=error)
 
-    # -- smdebug's saving calls ----------------------------------------------------------------
     def _to_numpy(self, value: Any) -> np.ndarray[Any, Any]:
         """Framework hooks convert their tensors to numpy here."""
         return np.asarray(value)
-
-    def _save_numpy(self, name: str, array: Any) -> None:
-        """Save a host value (numpy array or number) under the plan for ``name``."""
-        plan = self.planner.plan(name)
-        if plan is None:
-            return
-        self._check_open()
-        host = np.array(array, copy=True)
-        if host.dtype.kind not in "biufc":
-            host = host.astype(np.float64)
-        reductions = compute_reductions(host, plan.reductions) if plan.reductions else {}
-        self._emit(name, plan, host if plan.raw else None, reductions, tuple(host.shape), str(host.dtype))
-
-    def save_scalar(self, name: str, value: float, sm_metric: bool = False, timestamp: float | None = None) -> None:
-        """Save a scalar at the current step (always, whatever the save config), in ``scalars``;
-        mirrored to the tracker (with ``timestamp``) if there is one."""
-        if not isinstance(name, str) or not name:
-            raise ValueError(f"save_scalar name={name!r}: expected a non-empty string")
-        try:
-            v = float(value) if isinstance(value, (int, float)) else float(self._to_numpy(value).reshape(-1)[0])
-        except (TypeError, ValueError, IndexError) as e:
-            raise TypeError(f"save_scalar({name!r}, {value!r}): expected a number") from e
-        self._check_open()
-        colls = ("scalars",) + tuple(c for c in self.planner.members(name) if c != "scalars")
-        host = np.asarray(v, dtype=np.float64)
-        self._records().add_metric((name, TensorPlan(colls, (), True, True), host, {}, (), "float64"), timestamp)
-
-    def save_tensor(
-        self, tensor_name: str, tensor_value: Any, collections_to_write: str | Iterable[str] = "default"
-    ) -> None:
-        """Save a tensor the script computed, in the given collections (created and included if new),
-        at the current step if one of them is saved now."""
-        if not isinstance(tensor_name, str) or not tensor_name:
-            raise ValueError(f"save_tensor tensor_name={tensor_name!r}: expected a non-empty string")
-        names = [collections_to_write] if isinstance(collections_to_write, str) else list(collections_to_write)
-        for cname in names:
-            coll = self.collections.get(cname)
-            if tensor_name not in coll.tensor_names:
-                coll.add_tensor_name(tensor_name)
-            self.include_collection(cname)
-        if self._saving:
-            self._save_numpy(tensor_name, self._to_numpy(tensor_value))
-
-    def record_tensor_value(self, tensor_name: str, tensor_value: Any) -> None:
-        """Save a value under ``tensor_name`` if its collections are saved now (smdebug's API)."""
-        if not isinstance(tensor_name, str) or not tensor_name:
-            raise ValueError(f"record_tensor_value tensor_name={tensor_name!r}: expected a non-empty string")
-        if not [c for c in self.planner.members(tensor_name) if c != "all"]:
-            self.collections.get("default").add_tensor_name(tensor_name)
-            self.include_collection("default")
-        if self._saving:
-            self._save_numpy(tensor_name, self._to_numpy(tensor_value))

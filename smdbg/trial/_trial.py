@@ -259,8 +259,9 @@ class Trial:
         return sorted(names)
 
     def _resolve(self, name: str, refresh: bool) -> str | None:
-        """The stored name ``name`` stands for: itself, or for ``X:i`` (smdebug's TensorFlow-style
-        name of an output) the ``X_output_i`` a PyTorch or MXNet hook saved; None if unknown."""
+        """The stored name ``name`` stands for: itself, for ``X:i`` (smdebug's TensorFlow-style
+        name of an output) the ``X_output_i`` a PyTorch or MXNet hook saved, for a ``save_scalar``
+        name ``scalar/<name>``; None if unknown."""
         for attempt in range(2):
             index = self.source.tensors.index
             if name in index:
@@ -268,6 +269,8 @@ class Trial:
             m = _OUTPUT_ALIAS.match(name)
             if m is not None and (alias := f"{m['base']}_output_{m['index']}") in index:
                 return alias
+            if f"scalar/{name}" in index:  # a save_scalar name
+                return f"scalar/{name}"
             if attempt or not refresh:
                 return None
             self._live.maybe_refresh(force=True)
@@ -279,7 +282,8 @@ class Trial:
         return self._resolve(name, refresh=True) is not None
 
     def tensor(self, name: str) -> Tensor:
-        """The saved tensor ``name`` (``X:0`` also finds a hook's ``X_output_0``); raises
+        """The saved tensor ``name`` (``X:0`` also finds a hook's ``X_output_0``, ``lr`` a
+        ``save_scalar``'s ``scalar/lr``); raises
         TensorUnavailable when no tensor of that name was saved (after refreshing)."""
         self._live.maybe_refresh()
         stored = self._resolve(name, refresh=True)

@@ -9,7 +9,7 @@ import pytest
 import smdbg
 from smdbg.collections import Collection, CollectionManager
 from smdbg.config import CollectionConfig, ReductionConfig, SaveConfig, SaveConfigMode
-from smdbg.hook_config import HookConfig, load_hook_config
+from smdbg.hook_config import HookConfig, HookConfigWarning, load_hook_config
 from smdbg.modes import ModeKeys, parse_mode
 from smdbg.reductions import compute_reduction, compute_reductions
 
@@ -161,31 +161,46 @@ def test_hook_json_config_smdebug_shape(tmp_path: Path, monkeypatch: pytest.Monk
 @pytest.mark.parametrize(
     "mutate, match",
     [
-        (lambda d: d.update(Foo=1), "unknown key 'Foo'"),
-        (
-            lambda d: d["HookParameters"].update(save_intervall="3"),
-            "unknown HookParameters key 'save_intervall'",
-        ),
-        (
-            lambda d: d["HookParameters"].update({"train.include_regex": "x"}),
-            "unknown HookParameters key 'train.include_regex'",
-        ),
         (lambda d: d["HookParameters"].update(save_interval="-1"), "save_interval='-1'"),
+        (lambda d: d["HookParameters"].update(save_interval=[1]), r"save_interval=\[1\]"),
         (lambda d: d["HookParameters"].update(reductions="mean,mode"), "'mode'"),
-        (lambda d: d["CollectionConfigurations"][0].update(Extra=1), "unknown key"),
-        (
-            lambda d: d["CollectionConfigurations"][0]["CollectionParameters"].update(bogus=1),
-            "unknown parameter 'bogus'",
-        ),
         (lambda d: d.pop("LocalPath"), "LocalPath=None"),
         (lambda d: d["HookParameters"].update(include_workers="some"), "include_workers='some'"),
+        (lambda d: d.update(HookParameters=[1]), r"HookParameters=\[1\]: expected a JSON object"),
+        (lambda d: d["CollectionConfigurations"][0].update(CollectionParameters="x"), "expected a JSON object"),
+        (lambda d: d["CollectionConfigurations"][0]["CollectionParameters"].update(save_steps="a"), "save_steps"),
     ],
 )
-def test_hook_json_config_rejects_bad_input(mutate, match: str) -> None:  # type: ignore[no-untyped-def]
+def test_hook_json_config_rejects_bad_values(mutate, match: str) -> None:  # type: ignore[no-untyped-def]
     data = json.loads(json.dumps(SMDEBUG_JSON))
     mutate(data)
-    with pytest.raises(ValueError, match=match):
+    with pytest.raises(ValueError, match=f"^hook config: .*{match}"):
         HookConfig.from_dict(data)
+
+
+@pytest.mark.parametrize(
+    "mutate, match",
+    [
+        (lambda d: d.update(S3Path="s3://bucket/prefix"), "'S3Path'"),
+        (lambda d: d["HookParameters"].update(save_intervall="3"), "HookParameters key 'save_intervall'"),
+        (lambda d: d["HookParameters"].update({"train.include_regex": "x"}), "HookParameters key 'train.include_regex'"),
+        (lambda d: d["CollectionConfigurations"][0].update(Extra=1), "key 'Extra' in CollectionConfigurations"),
+        (
+            lambda d: d["CollectionConfigurations"][0]["CollectionParameters"].update(bogus=1),
+            "parameter 'bogus' of collection 'weights'",
+        ),
+    ],
+)
+def test_hook_json_config_ignores_unknown_keys_with_a_warning(mutate, match: str) -> None:  # type: ignore[no-untyped-def]
+    data = json.loads(json.dumps(SMDEBUG_JSON))
+    mutate(data)
+    with pytest.warns(HookConfigWarning, match=f"^hook config: ignoring unknown {match}"):
+        cfg = HookConfig.from_dict(data)
+    expected = HookConfig.from_dict(SMDEBUG_JSON)
+    assert cfg.save_config == expected.save_config and cfg.include_collections == expected.include_collections
+    assert [c.parameters for c in cfg.collection_configs] == [c.parameters for c in expected.collection_configs]
+    with pytest.raises(ValueError, match=f"^hook config: unknown {match}"):  # a config written in code
+        HookConfig.from_dict(data, strict=True)
 
 
 def test_hook_json_config_file_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

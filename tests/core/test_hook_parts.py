@@ -20,14 +20,15 @@ from smdbg.hooks.base import BaseHook
 
 def test_options_are_checked_once_and_frozen(tmp_path) -> None:
     opts = HookOptions.from_args(tmp_path, include_regex="fc.*", include_collections=["weights"], save_all=True)
-    assert opts.out_dir == str(tmp_path) and opts.tensorboard_dir == str(tmp_path / "tensorboard")
+    assert opts.out_dir == str(tmp_path) and opts.tensorboard_dir is None  # no export: none, as in smdebug
+    assert HookOptions.from_args(tmp_path, export_tensorboard=True).tensorboard_dir == str(tmp_path / "tensorboard")
     assert opts.include_regex == ("fc.*",) and opts.include_collections == ("weights",)
     assert isinstance(opts.save_config, smdbg.SaveConfig)
     with pytest.raises(dataclasses.FrozenInstanceError):
         opts.dry_run = True  # type: ignore[misc]
     with pytest.raises(TypeError, match="does not support item assignment"):
         opts.storage_options["key"] = "x"  # type: ignore[index]
-    assert HookOptions.from_args("s3://bucket/trial").tensorboard_dir is None
+    assert HookOptions.from_args("s3://bucket/trial", export_tensorboard=True).tensorboard_dir is None
     with pytest.raises(ValueError, match="include_workers='some'"):
         HookOptions.from_args(tmp_path, include_workers="some")
     with pytest.raises(TypeError, match="include_collections contains 3"):

@@ -14,6 +14,7 @@ from pytorch_testlib import Net, batch
 
 import smdbg.pytorch as smd
 from smdbg.exceptions import StoreWriteError
+from smdbg.hook_config import HookConfigWarning
 from smdbg.store.control import request_stop
 
 
@@ -64,8 +65,8 @@ def test_json_config_file_and_get_hook(tmp_path, monkeypatch) -> None:
     assert trial.tensor("gradient/Net_fc1.weight").reductions() == ["abs_max", "mean"]
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"LocalPath": str(tmp_path), "HookParameters": {"save_intrval": "3"}}))
-    with pytest.raises(ValueError, match="save_intrval"):
-        smd.Hook.create_from_json_file(bad)
+    with pytest.warns(HookConfigWarning, match=f"'{bad}': ignoring unknown HookParameters key 'save_intrval'"):
+        smd.Hook.create_from_json_file(bad).close()  # smdebug's files load with keys it does not know
 
 
 def test_write_failure_is_raised_to_the_script_and_trial_stays_readable(tmp_path) -> None:

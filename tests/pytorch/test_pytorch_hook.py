@@ -259,7 +259,9 @@ def test_custom_collection_include_and_save_apis(tmp_path) -> None:
     assert trial.tensor("relu_output_0").steps() == [0, 1]
     assert float(trial.tensor("lr").value(0)) == 0.5
     np.testing.assert_array_equal(trial.tensor("my_tensor").value(0), [0.0, 1.0, 2.0])
-    assert float(trial.tensor("my_loss").value(0)) == pytest.approx(float(out.detach().sum()))
+    assert float(trial.tensor("my_loss_output_0").value(0)) == pytest.approx(float(out.detach().sum()))
+    assert "my_loss_output_0" in trial.tensor_names(collection="losses")  # smdebug's loss pattern
+    assert trial.tensor("scalar/lr").steps() == [0]
     assert "my_tensor" in trial.tensor_names(collection="custom")
 
 

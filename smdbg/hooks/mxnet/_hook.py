@@ -21,6 +21,7 @@ accumulation over several forwards is one step), otherwise at the model's next f
 from __future__ import annotations
 
 import logging
+import re
 import sys
 import warnings
 from collections.abc import Iterator
@@ -28,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from smdbg.hooks.base import BaseHook, guarded
+from smdbg.hooks.base import BaseHook, guarded, io_patterns
 from smdbg.hooks.mxnet._attach import GluonAttachments
 from smdbg.hooks.mxnet._import import import_mxnet
 from smdbg.modes import ModeKeys, ModeLike, parse_mode
@@ -122,6 +123,16 @@ class Hook(BaseHook):
         self.attached.add_model(block, self._on_model_pre_forward, self._on_model_forward)
         if self._needs_child_hooks():
             self.attached.hook_children(block, self._on_child_forward)
+
+    def _object_patterns(self, obj: Any, inputs: bool, outputs: bool) -> list[str] | None:
+        """``Collection.add_block_tensors(block, inputs, outputs)``: ``^<block name>_output_<i>$`` ..."""
+        if not isinstance(obj, mx.gluon.Block):
+            return None
+        return io_patterns(rf"^{re.escape(obj.name)}_{{kind}}_\d+$", inputs, outputs)
+
+    def _unnamed_object(self, collection: str, obj: Any) -> None:
+        log.warning("smdbg: collection %r: %s is not a Gluon block; add_block_tensors takes blocks", collection,
+                    _describe(obj))  # fmt: skip
 
     def register_hook(self, block: Any) -> None:
         """smdebug's alias of :meth:`register_block`."""

@@ -8,6 +8,7 @@ the batch loss ``loss``, metrics by their log name (``accuracy`` ...).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -15,6 +16,7 @@ import keras
 import tensorflow as tf
 
 from smdbg.exceptions import StopTrainingRequested
+from smdbg.hooks.base import io_patterns
 from smdbg.hooks.tf._common import TFHookBase, is_bias, variable_name
 from smdbg.hooks.tf._keras_step import Recorder, StepFunctions, _float_leaves
 from smdbg.modes import ModeKeys
@@ -99,7 +101,7 @@ class KerasHook(TFHookBase, keras.callbacks.Callback):  # type: ignore[misc]
     Pass it as a callback; nothing else is needed. Unsaved steps run Keras's own compiled step.
     """
 
-    default_include_collections = ("losses",)
+    default_include_collections = ("losses", "metrics")  # smdebug's TF defaults (sm_metrics: none here)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self._recorder = Recorder()
@@ -188,6 +190,23 @@ class KerasHook(TFHookBase, keras.callbacks.Callback):  # type: ignore[misc]
                     rec.add(k, t)
             else:
                 self._save_eager(found)
+
+    def record_tensor_value(self, tensor_name: str, tensor_value: Any) -> None:
+        """Save a metric a custom loop computed (smdebug's TF2 API): it joins ``metrics`` and is
+        saved when that collection is saved at this step (every saved step by default)."""
+        if not isinstance(tensor_name, str) or not tensor_name:
+            raise ValueError(f"record_tensor_value tensor_name={tensor_name!r}: expected a non-empty string")
+        metrics = self.collections.get("metrics")
+        if tensor_name not in metrics.tensor_names:
+            metrics.add_tensor_name(tensor_name)
+        if self._saving and not self._closed:
+            self._save_eager({tensor_name: tensor_value})
+
+    def _object_patterns(self, obj: Any, inputs: bool, outputs: bool) -> list[str] | None:
+        """``Collection.add_keras_layer(layer, inputs, outputs)``: ``^<layer name>/outputs$`` ..."""
+        if not isinstance(obj, keras.layers.Layer):
+            return None
+        return io_patterns(rf"^{re.escape(obj.name)}/{{kind}}(_\d+)?$", inputs, outputs, ("inputs", "outputs"))
 
     def wrap_tape(self, tape: Any) -> WrappedTape:
         """Wrap a ``tf.GradientTape`` of a custom TF2 loop (see :class:`WrappedTape`)."""

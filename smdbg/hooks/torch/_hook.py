@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import collections
 import functools
+import logging
 import re
 from collections.abc import Sequence
 from typing import Any
@@ -23,13 +24,14 @@ import torch
 
 from smdbg.hooks._plan import TensorPlan
 from smdbg.hooks._records import StepRecords
-from smdbg.hooks.base import BaseHook, guarded
+from smdbg.hooks.base import BaseHook, guarded, io_patterns
 from smdbg.hooks.torch._attach import PlanLists, TorchAttachments, TorchTargets
 from smdbg.hooks.torch._capture import PendingStep, StepCapture, flatten_tensors, tensors_of
-from smdbg.modes import ModeKeys, ModeLike
+from smdbg.modes import ModeKeys, ModeLike, parse_mode
 
 __all__ = ["Hook", "flatten_tensors"]
 
+log = logging.getLogger("smdbg.hooks")
 _MAX_IN_FLIGHT = 8
 
 
@@ -49,6 +51,9 @@ class Hook(BaseHook):
         self._in_flight: collections.deque[PendingStep] = collections.deque()
         self._driver: Any = None  # the optimizer whose steps count (for the fast path)
         self._quiet_at = -1  # _quiet_mark() when the fast path was entered
+        self._auto_modes = False  # modes follow the model's training flag (follow_train_eval)
+        self._modes_set = False  # the script called set_mode
+        self._warned: set[tuple[str, int]] = set()
         super().__init__(*args, **kwargs)
         self._lists = PlanLists(self.planner)
 
@@ -61,6 +66,8 @@ class Hook(BaseHook):
         self.collections.get("gradients").include(r"^gradient/")
         self.collections.get("inputs").include(r"_input_\d+$")
         self.collections.get("outputs").include(r"_output_\d+$")
+        # smdebug's pattern: record_tensor_value("loss", t) -> "loss_output_0" is a loss
+        self.collections.get("losses").include(r"[Ll]oss_(?!input).*output")
 
     def _worker_identity(self) -> tuple[int, int]:
         dist = torch.distributed
@@ -97,6 +104,10 @@ class Hook(BaseHook):
         self._sync_top_hook()
         self.attached.remove_step_hooks()
         self._sync_attachments()
+
+    def register_hook(self, module: torch.nn.Module) -> None:
+        """smdebug's older name of :meth:`register_module`."""
+        self.register_module(module)
 
     def register_loss(self, loss_module: torch.nn.Module) -> None:
         """Save the loss module's output as ``<LossClass>_output_0`` (collection ``losses``)."""
@@ -135,18 +146,52 @@ class Hook(BaseHook):
         return bool(self.targets.optimizers) and (self.mode is ModeKeys.TRAIN or self.mode is ModeKeys.GLOBAL)
 
     def set_mode(self, mode: ModeLike) -> None:
+        """Switch modes (see BaseHook.set_mode; a step that saw a forward ends). Ends :meth:`follow_train_eval`."""
+        self._modes_set = True
+        self._auto_modes = False
+        self._switch_mode(parse_mode(mode))
+
+    def follow_train_eval(self) -> bool:
+        """Let ``model.train()`` / ``model.eval()`` of the first registered model switch the mode
+        to TRAIN / EVAL (seen at the model's next forward), until the script calls
+        :meth:`set_mode`. ``smdbg run`` turns this on. False (and nothing changes) when the
+        script has set a mode already."""
+        if self._modes_set or self._closed:
+            return False
+        self._auto_modes = True
+        if self.targets.models:  # the mode of the step under way, from the flag as it is now
+            self._switch_mode(ModeKeys.TRAIN if self.targets.models[0].training else ModeKeys.EVAL)
+        self._sync_top_hook()
+        return True
+
+    def _switch_mode(self, new: ModeKeys) -> None:
+        if new is self.mode:
+            return
         if self._step_used and not self._closed:
             self._advance()
-        super().set_mode(mode)
+        super().set_mode(new)
         self._sync_top_hook()
         self._sync_attachments()
 
     def _sync_top_hook(self) -> None:
         """The forward pre-hook on the model counts steps where no optimizer does (no optimizer,
-        or EVAL/PREDICT). While a wrapped optimizer drives the steps it is left off, so the
-        model keeps PyTorch's fast call path on every step."""
-        want = bool(self.targets.models) and not self._optimizer_drives_step() and not self._closed
+        or EVAL/PREDICT) and reads the training flag for :meth:`follow_train_eval`; else it is
+        off, so the model keeps PyTorch's fast call path on every step."""
+        want = bool(self.targets.models) and not self._closed
+        want = want and (self._auto_modes or not self._optimizer_drives_step())
         self.attached.set_top(self.targets.models[0] if want else None, self._top_pre_hook)
+
+    def _object_patterns(self, obj: Any, inputs: bool, outputs: bool) -> list[str] | None:
+        """``Collection.add_module_tensors``: ``^<module name>(_call<k>)?_output_<i>$`` ..., once
+        the module's model is registered."""
+        name = self.targets.module_names.get(obj)
+        return None if name is None else io_patterns(rf"^{re.escape(name)}(_call\d+)?_{{kind}}_\d+$", inputs, outputs)
+
+    def _unnamed_object(self, collection: str, obj: Any) -> None:
+        if self.targets.models and (collection, id(obj)) not in self._warned:
+            self._warned.add((collection, id(obj)))
+            log.warning("smdbg: collection %r has a %s that is in no registered model; its tensors are "
+                        "saved once hook.register_module() gets its model", collection, type(obj).__name__)
 
     def _sync_attachments(self) -> None:
         """Attach per-module and gradient hooks for a saved step; remove them otherwise."""
@@ -155,7 +200,7 @@ class Hook(BaseHook):
             return
         kind = ("attach", self.targets.key())
         self.attached.set_step_hooks(
-            self.planner.active_key,
+            self.planner.cache_key,  # changes with the active collections and any collection edit
             lambda: self._lists.get(kind, functools.partial(
                 self.targets.step_hook_plan, self.planner,
                 lambda name: functools.partial(self._module_hook, name),
@@ -166,6 +211,16 @@ class Hook(BaseHook):
     def include_collection(self, name: str) -> None:
         super().include_collection(name)
         self._sync_attachments()
+
+    def record_tensor_value(self, tensor_name: str, tensor_value: Any) -> None:
+        """Save a tensor the script computed (a functional loss ...) as ``<tensor_name>_output_0``
+        (smdebug's name); it is in ``losses`` when the name matches smdebug's loss pattern
+        (``record_tensor_value("loss", loss)``)."""
+        if not isinstance(tensor_name, str) or not tensor_name:
+            raise ValueError(f"record_tensor_value tensor_name={tensor_name!r}: expected a non-empty string")
+        if not isinstance(tensor_value, torch.Tensor):
+            raise TypeError(f"record_tensor_value({tensor_name!r}, {tensor_value!r:.60}): expected a torch.Tensor")
+        super().record_tensor_value(f"{tensor_name}_output_0", tensor_value)
 
     def _advance(self) -> None:
         if not self._started and not self._closed:
@@ -264,10 +319,14 @@ class Hook(BaseHook):
     # -- PyTorch callbacks ----------------------------------------------------------------------
     @guarded("forward pre-hook")
     def _top_pre_hook(self, module: torch.nn.Module, args: Any) -> None:
-        if self._step_used and not self._optimizer_drives_step():
+        if self._auto_modes and module.training is not (self.mode is ModeKeys.TRAIN):
+            self._switch_mode(ModeKeys.TRAIN if module.training else ModeKeys.EVAL)
+        if self._optimizer_drives_step():
+            return  # attached only to follow the training flag: the optimizer counts the steps
+        if self._step_used:
             self._advance()
         self._step_used = True
-        if self._saving and not self.targets.optimizers:
+        if self._saving:  # weights as this forward uses them (the optimizer's hooks do in TRAIN)
             self._capture_tensors(self.targets.params)
 
     @guarded("forward hook")

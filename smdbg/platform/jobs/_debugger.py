@@ -58,7 +58,7 @@ def hook_config_json(
         ]
     from smdbg.hook_config import HookConfig
 
-    HookConfig.from_dict(doc, source="debugger_hook_config")  # a bad key fails now, not in the job
+    HookConfig.from_dict(doc, source="debugger_hook_config", strict=True)  # a bad key fails now, not in the job
     return doc
 
 
