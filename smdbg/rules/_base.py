@@ -21,7 +21,7 @@ A rule looks at a trial and returns findings as values. The contract lives here 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar
 
 from smdbg.exceptions import StepUnavailable, TensorUnavailable, TensorUnavailableForStep
@@ -45,6 +45,12 @@ class Rule:
     name: ClassVar[str] = ""
     parameters: ClassVar[Mapping[str, Param]] = {}
     needs_other_trial: ClassVar[bool] = False
+    #: ``Rule.builtin(config, rule_parameters=None, collections_to_save=None, name=None)``: a
+    #: built-in rule and the collections to save for it (SageMaker's ``Rule.sagemaker``, the same).
+    #: Bound by :mod:`smdbg.rules.rule_configs`, which knows the built-in rules (this base class
+    #: does not import its subclasses).
+    builtin: ClassVar[Callable[..., Any]]
+    sagemaker: ClassVar[Callable[..., Any]]
 
     def __init__(self, base_trial: Trial, *args: Sequence[Trial] | str | None,
                  other_trials: Sequence[Trial] | None = None, action_str: str = "", **parameters: Any) -> None:  # fmt: skip
@@ -135,16 +141,6 @@ class Rule:
         elif self._invoke_step(step):
             raise RuleEvaluationConditionMet(self.rule_name, step)
 
-    @classmethod
-    def builtin(cls, config: Any, rule_parameters: Mapping[str, Any] | None = None,
-                collections_to_save: Sequence[Any] | None = None, name: str | None = None) -> Any:  # fmt: skip
-        """A built-in rule and the collections to save for it (SageMaker's ``Rule.sagemaker``);
-        see :func:`smdbg.rules.rule_configs.builtin`."""
-        from smdbg.rules.rule_configs import builtin
-
-        return builtin(config, rule_parameters, collections_to_save, name)
-
-    sagemaker = builtin
 
     # -- helpers for subclasses ---------------------------------------------------------------
     def complete_end(self, end_step: int | None) -> int:

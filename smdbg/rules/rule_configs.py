@@ -184,3 +184,15 @@ def stalled_training() -> RuleConfig:
 stalled_training_rule = stalled_training  # SageMaker's name
 
 _CONFIGS = {n: globals()[n] for n in BUILTIN_RULES}
+
+
+def _rule_builtin(cls: type[Rule], config: RuleConfig | str, rule_parameters: Mapping[str, Any] | None = None,
+                  collections_to_save: Iterable[CollectionConfig] | None = None,
+                  name: str | None = None) -> RuleSpec:  # fmt: skip
+    return builtin(config, rule_parameters, collections_to_save, name)
+
+
+# ``Rule.builtin`` / ``Rule.sagemaker``: bound here so that the base class need not import this
+# module (which imports the built-in rules, its subclasses).
+setattr(Rule, "builtin", classmethod(_rule_builtin))  # noqa: B010
+setattr(Rule, "sagemaker", Rule.builtin)  # noqa: B010
