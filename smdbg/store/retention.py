@@ -21,7 +21,14 @@ import numpy as np
 from smdbg.store.format import RAW
 from smdbg.store.fs import StoreFS
 
-__all__ = ["RETENTION_KEY", "check_keep_raw_steps", "check_size_budget", "thin_table", "retention_of", "SizeBudget"]
+__all__ = [
+    "RETENTION_KEY",
+    "check_keep_raw_steps",
+    "check_size_budget",
+    "thin_table",
+    "retention_of",
+    "SizeBudget",
+]
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +40,9 @@ def check_keep_raw_steps(value: int | None) -> int | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
-        raise ValueError(f"keep_raw_steps={value!r}: expected None or an integer >= 0 (steps of raw tensors to keep)")
+        raise ValueError(
+            f"keep_raw_steps={value!r}: expected None or an integer >= 0 (steps of raw tensors to keep)"
+        )
     return int(value)
 
 
@@ -85,6 +94,10 @@ def retention_of(fs: StoreFS, path: str) -> dict[str, Any] | None:
         return None
 
 
+def _size(n: int) -> str:
+    return f"{n} bytes" if n < 1 << 20 else f"{n / 2**20:.1f} MiB"
+
+
 class SizeBudget:
     """Warns once (``warnings.warn`` and the log) when a worker stream outgrows ``budget`` bytes."""
 
@@ -101,8 +114,8 @@ class SizeBudget:
             return
         self.warned = True
         msg = (
-            f"smdbg: the trial at {self.trial} (worker {self.worker!r}) holds {self.total / 2**20:.1f} MiB, "
-            f"over its size_budget_bytes of {self.budget / 2**20:.1f} MiB; writing continues. Save fewer "
+            f"smdbg: the trial at {self.trial} (worker {self.worker!r}) holds {_size(self.total)}, "
+            f"over its size_budget_bytes of {_size(self.budget)}; writing continues. Save fewer "
             "raw tensors, or set keep_raw_steps (retention) and compact (smdbg trial compact "
             "--keep-raw-steps N) to drop old raw tensors"
         )

@@ -148,10 +148,14 @@ def test_size_budget_warns_once(tmp_path: Path) -> None:
 
 def test_size_budget_counts_what_an_appended_stream_held(tmp_path: Path) -> None:
     write_run(tmp_path / "a", 20)
-    held = sum((tmp_path / "a" / EVENTS_DIR / "worker_0" / str(s)).stat().st_size for s in segments(tmp_path / "a"))
+    held = sum(
+        (tmp_path / "a" / EVENTS_DIR / "worker_0" / str(s)).stat().st_size for s in segments(tmp_path / "a")
+    )
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        with BackgroundWriter(tmp_path / "a", compact_secs=None, append=True, size_budget_bytes=held) as writer:
+        with BackgroundWriter(
+            tmp_path / "a", compact_secs=None, append=True, size_budget_bytes=held
+        ) as writer:
             writer.add(20, "TRAIN", 20, step_records(20))
     assert len([w for w in caught if "size_budget_bytes" in str(w.message)]) == 1
 
@@ -180,7 +184,9 @@ def test_compact_trial_refuses_negative_keep_raw_steps(tmp_path: Path) -> None:
 
 
 def smdbg(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "smdbg.cli", *args], capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "smdbg.cli", *args], capture_output=True, text=True, timeout=120
+    )
 
 
 def test_cli_compact_keep_raw_steps(tmp_path: Path) -> None:
@@ -193,3 +199,29 @@ def test_cli_compact_keep_raw_steps(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert "retention: 24 raw tensors dropped" in done.stdout
     check_retained(trial_dir, 30, 5)
+
+
+def test_pytorch_hook_passes_retention_and_budget_to_its_writer(tmp_path: Path) -> None:
+    torch = pytest.importorskip("torch")
+    import smdbg.pytorch as smd
+
+    with pytest.raises(ValueError, match="keep_raw_steps=-1"):
+        smd.Hook(tmp_path / "bad", keep_raw_steps=-1)
+    net = torch.nn.Linear(8, 4)
+    cfg = smd.ReductionConfig(reductions=["mean"], save_raw_tensor=True)
+    hook = smd.Hook(tmp_path / "h", include_collections=["weights"], reduction_config=cfg,
+                    save_config=smd.SaveConfig(save_interval=1), keep_raw_steps=2, size_budget_bytes=1000)  # fmt: skip
+    hook.register_module(net)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for i in range(8):
+            net(torch.ones(3, 8) * i).sum().backward()
+        hook.close()
+    assert len([w for w in caught if "size_budget_bytes" in str(w.message)]) == 1
+    compact_trial(tmp_path / "h", keep_raw_steps=hook.options.keep_raw_steps)
+    w = create_trial(tmp_path / "h", timeout=5).tensor("Linear_weight")
+    steps = w.steps()
+    assert len(w.history("mean")[0]) == len(steps) > 3
+    np.testing.assert_allclose(w.value(steps[-1]), net.weight.detach().numpy())
+    with pytest.raises(RawTensorDropped):
+        w.value(steps[0])
