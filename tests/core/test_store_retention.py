@@ -225,3 +225,18 @@ def test_pytorch_hook_passes_retention_and_budget_to_its_writer(tmp_path: Path) 
     np.testing.assert_allclose(w.value(steps[-1]), net.weight.detach().numpy())
     with pytest.raises(RawTensorDropped):
         w.value(steps[0])
+
+
+@pytest.mark.parametrize("small_bytes", [1, 16 << 20], ids=["rewritten", "merged"])
+def test_reader_opened_before_retention_follows_the_rewrite(tmp_path: Path, small_bytes: int) -> None:
+    trial_dir = tmp_path / "t"
+    write_run(trial_dir, 40)
+    trial = create_trial(trial_dir, timeout=5)
+    w = trial.tensor("w")
+    means = w.history("mean")[1].copy()
+    compact_trial(trial_dir, keep_raw_steps=12, small_bytes=small_bytes)
+    np.testing.assert_array_equal(w.history("mean")[1], means)
+    np.testing.assert_array_equal(w.value(28), W + 28)  # its segment was replaced: found again
+    with pytest.raises(RawTensorDropped, match="keep_raw_steps=12"):
+        w.value(3)
+    assert trial.steps() == list(range(40))
