@@ -30,6 +30,7 @@ __all__ = [
     "StepUnavailable",
     "TensorUnavailable",
     "TensorUnavailableForStep",
+    "RawTensorDropped",
     "NoMoreData",
     "StopTrainingRequested",
 ]
@@ -142,6 +143,19 @@ class TensorUnavailableForStep(SmdbgError, LookupError):
         self.tensor = name
         self.step = step
         self.mode = mode
+
+
+class RawTensorDropped(TensorUnavailableForStep):
+    """The raw tensor of that step was dropped by retention; its reductions and scalars remain."""
+
+    def __init__(self, name: str, step: int, keep_raw_steps: int) -> None:
+        super().__init__(name, step, None)
+        self.args = (
+            f"the raw tensor {name!r} of step {step} was dropped by retention (keep_raw_steps="
+            f"{keep_raw_steps}: only the raw tensors of recent steps are kept); its reductions and "
+            "scalars are still available (tensor.reduction_value, tensor.history)",
+        )
+        self.keep_raw_steps = keep_raw_steps
 
 
 class NoMoreData(SmdbgError, LookupError):

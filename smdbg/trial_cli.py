@@ -66,6 +66,10 @@ def register(subparsers: Any) -> None:
     c = sub.add_parser("compact", help="merge a trial's small segments and write its manifests")
     c.add_argument("path", help="trial directory or URL; refused while a writer is alive")
     c.add_argument("--max-mb", type=positive_int, default=256, help="input megabytes per merged segment")
+    c.add_argument(
+        "--keep-raw-steps", type=non_negative_int, default=None, metavar="N",
+        help="retention: drop raw tensors of steps older than the latest step - N (reductions and scalars stay)",
+    )  # fmt: skip
     c.set_defaults(func=_compact)
 
 
@@ -73,8 +77,10 @@ def _compact(args: argparse.Namespace) -> int:
     from smdbg.store.compact import compact_trial
 
     open_trial(args.path, 0)  # a missing or mistyped path: one line, at once
-    for r in compact_trial(args.path, max_bytes=args.max_mb << 20):
+    for r in compact_trial(args.path, max_bytes=args.max_mb << 20, keep_raw_steps=args.keep_raw_steps):
         print(f"{r.worker}: {r.segments_before} -> {r.segments_after} segments ({r.merged} merged)")
+        if args.keep_raw_steps is not None:
+            print(f"  retention: {r.dropped_raw} raw tensors dropped, {r.thinned} segments rewritten")
         for path, reason in r.skipped.items():
             print(f"  left as it is: {path}: {reason}")
     return 0

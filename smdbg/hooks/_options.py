@@ -10,6 +10,7 @@ from typing import Any
 
 from smdbg.collections import compile_regex
 from smdbg.config import ReductionConfig, SaveConfig
+from smdbg.store.retention import check_keep_raw_steps, check_size_budget
 
 __all__ = ["HookOptions"]
 
@@ -38,6 +39,8 @@ class HookOptions:
     flush_secs: float = 1.0
     stop_check_secs: float = 1.0
     storage_options: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    keep_raw_steps: int | None = None  # retention at compaction (smdbg.store.retention)
+    size_budget_bytes: int | None = None  # warn once when a worker's stream outgrows it
 
     @classmethod
     def from_args(
@@ -57,6 +60,8 @@ class HookOptions:
         flush_secs: float = 1.0,
         stop_check_secs: float = 1.0,
         storage_options: Mapping[str, Any] | None = None,
+        keep_raw_steps: int | None = None,
+        size_budget_bytes: int | None = None,
     ) -> HookOptions:
         """Check smdebug's constructor arguments; errors name the bad value and what is expected."""
         if not isinstance(out_dir, (str, os.PathLike)) or not os.fspath(out_dir):
@@ -94,4 +99,6 @@ class HookOptions:
             flush_secs=flush_secs,
             stop_check_secs=stop_check_secs,
             storage_options=MappingProxyType(dict(storage_options or {})),
+            keep_raw_steps=check_keep_raw_steps(keep_raw_steps),
+            size_budget_bytes=check_size_budget(size_budget_bytes),
         )

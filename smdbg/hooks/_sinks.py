@@ -71,11 +71,13 @@ class StoreSink(RecordSink):
     trial metadata, the stop request and the end-of-training marker.
     """
 
-    def __init__(self, out_dir: str, worker: str, flush_secs: float, storage_options: Mapping[str, Any]) -> None:
+    def __init__(self, out_dir: str, worker: str, flush_secs: float, storage_options: Mapping[str, Any],
+                 **writer_options: Any) -> None:  # fmt: skip
         self.ticks = Ticks()
         self.writer = BackgroundWriter(
-            out_dir, worker, flush_secs=flush_secs, storage_options=storage_options, on_tick=self.ticks
-        )
+            out_dir, worker, flush_secs=flush_secs, storage_options=storage_options, on_tick=self.ticks,
+            **writer_options,
+        )  # fmt: skip
         self.set_progress = self.writer.set_progress  # called every step: no extra frame
 
     def write(self, batch: StepBatch) -> None:
@@ -233,7 +235,10 @@ def open_sinks(options: HookOptions, rank: int, writes: bool) -> tuple[StoreSink
     store = None
     mirrors: list[RecordSink] = []
     if writes:
-        store = StoreSink(options.out_dir, worker, options.flush_secs, options.storage_options)
+        store = StoreSink(
+            options.out_dir, worker, options.flush_secs, options.storage_options,
+            keep_raw_steps=options.keep_raw_steps, size_budget_bytes=options.size_budget_bytes,
+        )  # fmt: skip
         if options.export_tensorboard and options.tensorboard_dir:
             mirrors.append(TensorBoardMirror(os.path.join(options.tensorboard_dir, worker)))
     if options.tracker is not None:

@@ -78,11 +78,14 @@ class BaseHook(ScriptSaving):
         flush_secs: float = 1.0,
         stop_check_secs: float = 1.0,
         storage_options: Mapping[str, Any] | None = None,
+        keep_raw_steps: int | None = None,
+        size_budget_bytes: int | None = None,
     ) -> None:
         self.options = opts = HookOptions.from_args(
             out_dir, export_tensorboard, tensorboard_dir, dry_run, reduction_config, save_config,
             include_regex, include_collections, save_all, include_workers, tracker=tracker,
             flush_secs=flush_secs, stop_check_secs=stop_check_secs, storage_options=storage_options,
+            keep_raw_steps=keep_raw_steps, size_budget_bytes=size_budget_bytes,
         )  # fmt: skip
         self.collections = CollectionManager(Collection(n) for n in BUILTIN_COLLECTIONS)
         self.collections.get("all").include(".*")

@@ -121,7 +121,8 @@ def find_moved(
     row, end row)) in the listed compacted segment that holds them; None if none does."""
     listed = [s for n in fs.list_dir(worker_dir) if (s := SegmentName.parse(n)) is not None]
     for c in sorted(listed, key=lambda s: s.seq - s.seq_last):  # the largest first
-        if c.compacted and c.seq <= name.seq and name.seq_last <= c.seq_last:
+        # a compacted segment, or the same segment rewritten by retention (same sequence range)
+        if c != name and (c.compacted or c.seq == name.seq) and c.seq <= name.seq and name.seq_last <= c.seq_last:
             path = f"{worker_dir}/{c}"
             try:
                 footer = read_footer(fs, path)

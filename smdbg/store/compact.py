@@ -39,6 +39,7 @@ from smdbg.store.format import (
 )
 from smdbg.store.fs import StoreFS, open_fs
 from smdbg.store.manifest import Manifest, table_entry
+from smdbg.store.retention import RETENTION_KEY, check_keep_raw_steps, retention_meta, thin_table
 
 __all__ = ["Compactor", "BackgroundCompactor", "compact_trial", "CompactionResult"]
 
@@ -108,6 +109,8 @@ class CompactionResult:
     segments_after: int
     merged: int  # merged segments written
     skipped: dict[str, str]  # inputs left alone (path -> reason)
+    thinned: int = 0  # segments rewritten to drop old raw tensors (retention)
+    dropped_raw: int = 0  # raw tensors dropped by retention
 
 
 class Compactor:
@@ -115,13 +118,22 @@ class Compactor:
     lease guarantees it): two compacting the same stream could publish overlapping merges."""
 
     def __init__(self, fs: StoreFS, worker_dir: str, manifest: Manifest | None = None,
-                 compression: str = "zstd", fsync: bool = True) -> None:  # fmt: skip
+                 compression: str = "zstd", fsync: bool = True, keep_raw_steps: int | None = None) -> None:  # fmt: skip
         self.fs = fs
         self.dir = f"{EVENTS_DIR}/{worker_dir}"
         self.manifest = manifest or Manifest(fs, self.dir, worker_dir)
         self.compression = compression
         self.fsync = fsync
         self.bad: dict[str, str] = {}  # inputs that could not be read: never retried
+        # Retention: raw tensors of steps before ``cutoff`` are dropped by merges (None: kept).
+        self.keep_raw_steps = check_keep_raw_steps(keep_raw_steps)
+        self.cutoff: int | None = None
+        self.thinned_rows = 0
+        self._clean: dict[SegmentName, int] = {}  # segment -> cutoff it holds no raw data before
+
+    def _set_cutoff(self, names: Sequence[SegmentName]) -> None:
+        if self.keep_raw_steps is not None and names:
+            self.cutoff = max(s.last_step for s in names) - self.keep_raw_steps
 
     def listing(self) -> list[SegmentName]:
         return [s for n in self.fs.list_dir(self.dir) if (s := SegmentName.parse(n)) is not None]
@@ -142,10 +154,16 @@ class Compactor:
     def remove_covered(self, names: Sequence[SegmentName]) -> list[SegmentName]:
         """Remove segments that a listed compacted segment contains (left by an interrupted
         compaction); returns the rest."""
-        compacted = [s for s in names if s.compacted]
         keep = []
         for s in names:
-            if any(c != s and c.seq <= s.seq and s.seq_last <= c.seq_last for c in compacted):
+            if any(
+                c != s and c.seq <= s.seq and s.seq_last <= c.seq_last
+                # the same range twice (a rewrite by retention, interrupted): keep the one
+                # readers take first (choose_segments: the lower CRC)
+                and ((c.seq, c.seq_last) != (s.seq, s.seq_last) or c.crc32 < s.crc32)
+                for c in names
+                if c.compacted or c.seq == s.seq
+            ):
                 self.fs.remove(f"{self.dir}/{s}")
             else:
                 keep.append(s)
@@ -155,15 +173,19 @@ class Compactor:
             max_groups: int | None = None) -> tuple[int, int, int]:  # fmt: skip
         """One pass: (segments before, after, merged segments written)."""
         names = self.remove_covered(self.listing())
+        self._set_cutoff(names)
         groups = plan(self._sizes(names))[:max_groups]
         merged = sum(self.merge(group) is not None for group in groups)
         return len(names), len(names) - sum(len(g) - 1 for g in groups[:merged]), merged
 
-    def merge(self, group: Sequence[SegmentName]) -> SegmentName | None:
-        """Merge consecutive segments into one; None when an input cannot be read (it is
-        remembered in ``bad`` and left in place, so the trial keeps its other data)."""
+    def merge(self, group: Sequence[SegmentName], only_if_thinned: bool = False) -> SegmentName | None:
+        """Merge consecutive segments into one (dropping old raw tensors under retention);
+        None when an input cannot be read (it is remembered in ``bad`` and left in place, so
+        the trial keeps its other data), or, with ``only_if_thinned``, when retention drops
+        nothing (a rewrite of one segment by :meth:`thin`)."""
         import pyarrow as pa
 
+        retention: bytes | None = None
         tables: list[Any] = []
         sources: list[list[int]] = []
         colls: dict[str, list[str]] = {}
@@ -180,17 +202,29 @@ class Compactor:
                 log.warning("compaction leaves %s alone: %s", self.fs.url(path), e)
                 return None
             worker = worker or meta.get(WORKER_KEY)
+            retention = meta.get(RETENTION_KEY) or retention
             for tensor, c in json.loads(meta.get(TENSOR_COLLECTIONS_KEY, b"{}")).items():
                 colls.setdefault(tensor, list(c))
             inner = json.loads(meta.get(SOURCES_KEY, b"null") or b"null") or [[s.seq, s.seq_last, 0]]
             sources += [[lo, hi, first_row + row] for lo, hi, row in inner]
             first_row += table.num_rows
             tables.append(table.replace_schema_metadata(None))
-        merged = pa.concat_tables(tables).replace_schema_metadata({
+        merged, dropped = pa.concat_tables(tables), 0
+        if self.cutoff is not None and self.keep_raw_steps is not None:
+            merged, dropped = thin_table(merged, self.cutoff)
+            if dropped:
+                retention = retention_meta(self.keep_raw_steps, self.cutoff, retention)
+        if only_if_thinned and not dropped:
+            if self.cutoff is not None:
+                self._clean[group[0]] = self.cutoff
+            return None
+        self.thinned_rows += dropped
+        merged = merged.replace_schema_metadata({
             FORMAT_VERSION_KEY: str(FORMAT_VERSION).encode(),
             WORKER_KEY: worker or self.dir.rsplit("/", 1)[-1].encode(),
             TENSOR_COLLECTIONS_KEY: json.dumps(colls).encode(),
             SOURCES_KEY: json.dumps(sources).encode(),
+            **({RETENTION_KEY: retention} if retention else {}),
         })  # fmt: skip
         merged = merged.cast(schema().with_metadata(merged.schema.metadata))
         body, crc = parquet_bytes(merged, merged.nbytes, self.compression)
@@ -202,8 +236,28 @@ class Compactor:
         self.manifest.replace([str(s) for s in group], table_entry(name, len(body), merged), colls)
         self.manifest.save()
         for s in group:
-            self.fs.remove(f"{self.dir}/{s}")
+            if s != name:
+                self.fs.remove(f"{self.dir}/{s}")
+        if self.cutoff is not None:
+            self._clean[name] = self.cutoff
         return name
+
+    def thin(self, max_segments: int | None = None) -> int:
+        """Rewrite listed segments that hold raw tensors of steps before the cutoff (retention),
+        one at a time (at most ``max_segments`` read); returns how many were rewritten. The
+        rewrite keeps the segment's sequence range and rows, so readers take it as that segment
+        compacted. Segments known to hold nothing to drop are not read again."""
+        if self.keep_raw_steps is None:
+            return 0
+        names = self.remove_covered(self.listing())
+        self._set_cutoff(names)
+        cutoff = self.cutoff
+        todo = [
+            s for s in names
+            if cutoff is not None and s.first_step < cutoff and f"{self.dir}/{s}" not in self.bad
+            and not (s in self._clean and (self._clean[s] >= cutoff or s.last_step < self._clean[s]))
+        ][:max_segments]  # fmt: skip
+        return sum(self.merge([s], only_if_thinned=True) is not None for s in todo)
 
 
 class BackgroundCompactor:
@@ -228,6 +282,7 @@ class BackgroundCompactor:
         while not self._stop.wait(self.interval):
             try:
                 self.compactor.run(lambda s: plan_tiered(s, self.fanout), self.max_groups)
+                self.compactor.thin(self.max_groups)  # large segments are never merged
                 self.rounds += 1
             except Exception as e:  # noqa: BLE001 - logged; the trial stays as written
                 log.warning("smdbg background compaction of %s stopped: %s", self.compactor.fs.url(), e)
@@ -242,11 +297,14 @@ class BackgroundCompactor:
 
 def compact_trial(
     path: str | os.PathLike[str] | StoreFS, *, max_bytes: int = MAX_MERGE_BYTES, small_bytes: int = SMALL_BYTES,
-    storage_options: Mapping[str, Any] | None = None,
+    storage_options: Mapping[str, Any] | None = None, keep_raw_steps: int | None = None,
 ) -> list[CompactionResult]:  # fmt: skip
     """Compact every worker of a trial (``smdbg trial compact PATH``) and write their manifests.
+    With ``keep_raw_steps=N``, raw tensors of steps older than the worker's latest step - N are
+    dropped (reductions and scalars kept), in merged segments and in segments rewritten for it.
 
     Refuses (:class:`StoreError`, naming the writer) a worker whose writer is still alive."""
+    keep_raw_steps = check_keep_raw_steps(keep_raw_steps)
     fs = path if isinstance(path, StoreFS) else open_fs(path, **dict(storage_options or {}))
     from smdbg.store.lease import check_no_live_writer
 
@@ -255,11 +313,14 @@ def compact_trial(
     for d in dirs:  # all before any: a refusal leaves the trial as it was
         check_no_live_writer(fs, d, "compact")
     for d in dirs:
-        comp = Compactor(fs, d)
+        comp = Compactor(fs, d, keep_raw_steps=keep_raw_steps)
         comp.manifest.load_existing(str(s) for s in comp.listing())
         before, after, merged = comp.run(lambda s: plan_full(s, small_bytes, max_bytes))
+        rewritten = comp.thin()
         _index_rest(comp)
-        results.append(CompactionResult(d, before, after, merged, dict(comp.bad)))
+        results.append(
+            CompactionResult(d, before, after, merged, dict(comp.bad), rewritten, comp.thinned_rows)
+        )
     return results
 
 

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from smdbg.exceptions import CorruptSegmentError, StoreError, UnsupportedFormatVersion
+from smdbg.exceptions import CorruptSegmentError, RawTensorDropped, StoreError, UnsupportedFormatVersion
 from smdbg.modes import ModeKeys
 from smdbg.store._arrays import EMPTY, INDEX_ARRAYS, codes_of, concat, distinct, group, numpy_of, source_size
 from smdbg.store._arrays import Codes as _Codes
@@ -41,6 +41,7 @@ from smdbg.store.format import (
 from smdbg.store.fs import StoreFS, open_fs
 from smdbg.store.lease import abnormal_end
 from smdbg.store.manifest import decode_runs, listed_entries
+from smdbg.store.retention import retention_of
 
 __all__ = ["TrialReader", "MODE_NAMES"]
 
@@ -478,6 +479,17 @@ class TrialReader:
                 "collections": t.column("collections")[local].as_py(),
             }
 
+    def _no_raw(self, row: int, seg_idx: int, local: int) -> Exception:
+        """The error for a row without raw data: dropped by retention, or never there."""
+        path = self.segments[seg_idx].path
+        policy = retention_of(self.fs, path)
+        if policy is None:
+            return StoreError(f"row {local} of {self.fs.url(path)} holds no raw tensor")
+        pos = int(np.searchsorted(self._bases, row, side="right")) - 1
+        at = row - self._bases[pos]
+        tensor = self.tensors.names[int(self._chunks["tensor"][pos][at])]
+        return RawTensorDropped(tensor, int(self._chunks["step"][pos][at]), int(policy.get("keep_raw_steps", -1)))
+
     def row_array(self, row: int) -> np.ndarray:
         """The raw tensor saved in one row, as a numpy array of its dtype and shape."""
         with self._lock:
@@ -500,8 +512,6 @@ class TrialReader:
             info = self.row_info(row)
             buf = data[local - starts[rg]].as_buffer()
             if buf is None:
-                raise StoreError(
-                    f"row {local} of {self.fs.url(self.segments[seg_idx].path)} holds no raw tensor"
-                )
+                raise self._no_raw(row, seg_idx, local)
             arr = np.frombuffer(buf, dtype=np.dtype(info["dtype"]))
             return arr.reshape(info["shape"] or ())

@@ -33,6 +33,7 @@ from smdbg.store.fs import StoreFS, open_fs
 from smdbg.store.lease import HEARTBEAT_SECS, STALE_SECS, Lease, LeaseHeldError
 from smdbg.store.local_writers import register, unregister
 from smdbg.store.manifest import Manifest, segment_entry
+from smdbg.store.retention import SizeBudget, check_keep_raw_steps, check_size_budget
 
 __all__ = ["TrialWriter", "BackgroundWriter", "Record"]
 
@@ -59,8 +60,10 @@ class TrialWriter:
         listed = fs.list_dir(self.dir)
         existing = [s for n in listed if (s := SegmentName.parse(n)) is not None]
         self._seq = max((s.seq_last for s in existing), default=-1) + 1
+        self._existing = existing
         self.segments_written = 0
         self.bytes_written = 0
+        self.last_bytes = 0
         self._scratch = Scratch()
         self.manifest = Manifest(fs, self.dir, worker)
         self.manifest.load_existing(listed)
@@ -80,7 +83,19 @@ class TrialWriter:
         self._seq += 1
         self.segments_written += 1
         self.bytes_written += len(body)
+        self.last_bytes = len(body)
         return path
+
+    def existing_bytes(self) -> int:
+        """Bytes of the worker's segments already there (a writer continuing a stream)."""
+        total = 0
+        for s in self._existing:
+            entry = self.manifest.get(str(s))
+            try:
+                total += int(entry["bytes"]) if entry else self.fs.size(f"{self.dir}/{s}")
+            except FileNotFoundError:
+                continue
+        return total
 
     def write_progress(self, progress: Mapping[str, Any]) -> None:
         self.fs.write_atomic(f"{self.dir}/{PROGRESS_FILE}", _json_bytes(dict(progress)), fsync=False)
@@ -143,17 +158,22 @@ class BackgroundWriter:
         overwrite: bool = False,
         append: bool = False,
         lease_stale_after: float = STALE_SECS,
+        keep_raw_steps: int | None = None,
+        size_budget_bytes: int | None = None,
     ) -> None:
         if flush_secs <= 0:
             raise ValueError(f"flush_secs={flush_secs!r}: expected a positive number of seconds")
         if segment_bytes <= 0 or max_pending_bytes <= 0:
             raise ValueError("segment_bytes and max_pending_bytes must be positive")
+        keep_raw_steps = check_keep_raw_steps(keep_raw_steps)
+        check_size_budget(size_budget_bytes)
         self.fs = open_fs(path, **dict(storage_options or {}))
         self._lease = Lease(self.fs, worker_dirname(worker), lease_stale_after)
         self._lease.acquire(overwrite=overwrite, append=append)
         self._beat_at = time.monotonic()
         self.sink = TrialWriter(self.fs, worker, compression=compression, fsync=fsync)
         self.worker = worker
+        self.budget = SizeBudget(size_budget_bytes, self.fs.url(), worker, self.sink.existing_bytes())
         self.flush_secs = flush_secs
         self._on_tick = on_tick  # called on the writer thread at each tick (<= 0.25 s)
         self.segment_bytes = segment_bytes
@@ -182,7 +202,7 @@ class BackgroundWriter:
             None
             if compact_secs is None
             else BackgroundCompactor(
-                Compactor(self.fs, worker_dirname(worker), self.sink.manifest, compression, fsync),
+                Compactor(self.fs, worker_dirname(worker), self.sink.manifest, compression, fsync, keep_raw_steps),
                 interval=compact_secs,
             )
         )
@@ -400,6 +420,7 @@ class BackgroundWriter:
             ):
                 n = len(self._buf)
                 self.sink.write_segment(self._buf)
+                self.budget.add(self.sink.last_bytes)
                 self.records_written += n
                 self._buf.clear()
                 self.publications += 1
