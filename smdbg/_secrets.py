@@ -24,6 +24,9 @@ _SECRET_WORDS = ("SECRET", "TOKEN", "PASSWORD", "PASSWD", "CREDENTIAL", "PRIVATE
 _URL_CREDENTIALS = re.compile(
     r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<user>[^/@:\s]*)(?::(?P<pw>[^/@\s]*))?@"
 )
+# A query parameter whose name says it carries a secret (``?token=...``, ``&api_key=...``).
+SECRET_PARAM = re.compile(r"token|secret|passw|pwd|key|sig|auth|credential|session|code", re.I)
+_QUERY_VALUE = re.compile(r"(?P<lead>[?&])(?P<name>[^=&\s#]+)=(?P<value>[^&\s#]*)")
 MIN_MASKED_LENGTH = 4  # shorter secret values are not masked in free text (too many false hits)
 
 
@@ -35,14 +38,20 @@ def is_secret_name(name: str) -> bool:
 
 def redact_url(text: str) -> str:
     """``text`` with the password of every ``scheme://user:password@`` in it replaced by ``***``
-    (``scheme://user:***@``), and a lone ``scheme://token@`` user part replaced too."""
+    (``scheme://user:***@``), a lone ``scheme://token@`` user part, and the values of
+    secret-looking query parameters of a URL (``?token=***``)."""
 
     def hide(m: re.Match[str]) -> str:
         if m.group("pw") is not None:
             return f"{m.group('scheme')}{m.group('user')}:{REDACTED}@"
         return f"{m.group('scheme')}{REDACTED}@" if m.group("user") else m.group(0)
 
-    return _URL_CREDENTIALS.sub(hide, text)
+    def hide_param(m: re.Match[str]) -> str:
+        secret = SECRET_PARAM.search(m.group("name")) is not None
+        return f"{m.group('lead')}{m.group('name')}={REDACTED if secret else m.group('value')}"
+
+    text = _URL_CREDENTIALS.sub(hide, text)
+    return _QUERY_VALUE.sub(hide_param, text) if "://" in text else text
 
 
 def redact_value(name: str, value: str) -> str:

@@ -23,6 +23,7 @@ import urllib.parse
 import urllib.request
 from collections.abc import Mapping
 
+from smdbg._secrets import SECRET_PARAM
 from smdbg.rules._errors import RuleConfigError
 from smdbg.trial import Finding, Trial, request_stop
 
@@ -30,7 +31,6 @@ __all__ = ["Action", "StopTraining", "Notify", "parse_action", "redact_url"]
 
 log = logging.getLogger(__name__)
 
-_SECRET_PARAM = re.compile(r"token|secret|passw|pwd|key|sig|auth|credential|session|code", re.I)
 
 
 def redact_url(url: str) -> str:
@@ -47,7 +47,7 @@ def redact_url(url: str) -> str:
     if "@" in netloc:
         netloc = "***@" + netloc.rsplit("@", 1)[1]
     query = "&".join(
-        (f"{k}=***" if sep and _SECRET_PARAM.search(k) else f"{k}{sep}{v}")
+        (f"{k}=***" if sep and SECRET_PARAM.search(k) else f"{k}{sep}{v}")
         for k, sep, v in (item.partition("=") for item in parts.query.split("&"))
     ) if parts.query else ""  # fmt: skip
     return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
