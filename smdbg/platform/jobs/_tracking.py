@@ -42,17 +42,25 @@ class JobTracking:
         config = spec.get("experiment_config")
         if not config:
             return cls(None)
-        from smdbg.tracker import Experiment, NotFoundError, Tracker, Trial
+        from smdbg.tracker import AlreadyExistsError, Experiment, NotFoundError, Tracker, Trial
 
         db_url = spec.get("tracker_db_url")
+        # Two jobs started together may both find the experiment (or trial) missing; the one whose
+        # insert loses the race loads what the other created.
         try:
             Experiment.load(config["ExperimentName"], db_url=db_url)
         except NotFoundError:
-            Experiment.create(config["ExperimentName"], db_url=db_url)
+            try:
+                Experiment.create(config["ExperimentName"], db_url=db_url)
+            except AlreadyExistsError:
+                pass
         try:
             trial = Trial.load(config["TrialName"], db_url=db_url)
         except NotFoundError:
-            trial = Trial.create(config["TrialName"], config["ExperimentName"], db_url=db_url)
+            try:
+                trial = Trial.create(config["TrialName"], config["ExperimentName"], db_url=db_url)
+            except AlreadyExistsError:
+                trial = Trial.load(config["TrialName"], db_url=db_url)
         tracker = Tracker.create(
             display_name=config.get("TrialComponentDisplayName") or spec["name"],
             trial_component_name=spec["trial_component_name"],
