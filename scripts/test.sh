@@ -45,6 +45,7 @@ need=()
 command -v unshare >/dev/null || need+=(util-linux)
 command -v dockerd >/dev/null || need+=(docker.io)
 command -v debootstrap >/dev/null || need+=(debootstrap)
+command -v chromium >/dev/null || need+=(chromium)  # the studio's pages are tested in a real browser
 { command -v initdb >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; } || need+=(postgresql)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
@@ -56,7 +57,7 @@ if [ ${#need[@]} -gt 0 ]; then
     echo "missing system packages (install them as root): ${need[*]}"; status=1
   fi
 else
-  echo "present: util-linux, docker.io, debootstrap, postgresql"
+  echo "present: util-linux, docker.io, debootstrap, postgresql, chromium"
 fi
 
 step "python environment (.venv)"
