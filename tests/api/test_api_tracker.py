@@ -70,7 +70,7 @@ def test_experiment_trial_component_flow(sm: Any) -> None:
 
 
 def test_search_errors(sm: Any) -> None:
-    with pytest.raises(ClientError, match="Operator"):
+    with pytest.raises(ClientError, match="operator .Bogus"):
         sm.search(Resource="Experiment", SearchExpression={"Filters": [{"Name": "x", "Operator": "Bogus", "Value": "1"}]})
     with pytest.raises(ClientError, match="Endpoint"):
         sm.search(Resource="Endpoint")
