@@ -141,7 +141,7 @@ def test_processing_job(sm: Any, bucket: str, s3_server: str) -> None:
     assert out == b"1,2\n3,4\n"
     assert name in [j["ProcessingJobName"] for j in sm.list_processing_jobs()["ProcessingJobSummaries"]]
     with pytest.raises(ClientError, match="ContainerEntrypoint"):
-        sm.create_processing_job(ProcessingJobName=f"p-{uuid.uuid4().hex[:6]}", RoleArn="r",
+        sm.create_processing_job(ProcessingJobName=f"p-{uuid.uuid4().hex[:6]}", RoleArn="arn:aws:iam::000000000000:role/r",
                                  AppSpecification={"ImageUri": "x"},
                                  ProcessingResources={"ClusterConfig": {"InstanceCount": 1, "InstanceType": "ml.m5.large",
                                                                         "VolumeSizeInGB": 5}})  # fmt: skip
