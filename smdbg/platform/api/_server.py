@@ -41,7 +41,11 @@ def make_context(root: str | Path) -> Context:
     root = Path(root).expanduser().resolve()
     root.mkdir(parents=True, exist_ok=True)
     load_operations()
-    return Context(state=ApiState(root / "api.db"), root=root)
+    from smdbg.platform.api._ops_monitor import resume_schedules
+
+    ctx = Context(state=ApiState(root / "api.db"), root=root)
+    resume_schedules(ctx)
+    return ctx
 
 
 def serve(
