@@ -97,7 +97,9 @@ def test_endpoint_with_broken_model_fails(sm: Any, tmp_path: Path) -> None:
     (tmp_path / "model.joblib").write_bytes(b"not a pickle")
     model, config, name = (f"{p}-{uuid.uuid4().hex[:8]}" for p in ("m", "c", "ep"))
     sm.create_model(ModelName=model, PrimaryContainer={"ModelDataUrl": str(tmp_path)})
-    sm.create_endpoint_config(EndpointConfigName=config, ProductionVariants=[{"VariantName": "v", "ModelName": model}])
+    sm.create_endpoint_config(
+        EndpointConfigName=config, ProductionVariants=[{"VariantName": "v", "ModelName": model}]
+    )
     sm.create_endpoint(EndpointName=name, EndpointConfigName=config)
     from botocore.exceptions import WaiterError
 

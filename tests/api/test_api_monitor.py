@@ -27,7 +27,9 @@ def capturing_endpoint(api_server: Any, tmp_path_factory: pytest.TempPathFactory
                                                  "DestinationS3Uri": str(folder / "capture"),
                                                  "CaptureOptions": [{"CaptureMode": "Input"}]})  # fmt: skip
     sm.create_endpoint(EndpointName=f"me-{tag}", EndpointConfigName=f"mc-{tag}")
-    sm.get_waiter("endpoint_in_service").wait(EndpointName=f"me-{tag}", WaiterConfig={"Delay": 1, "MaxAttempts": 120})
+    sm.get_waiter("endpoint_in_service").wait(
+        EndpointName=f"me-{tag}", WaiterConfig={"Delay": 1, "MaxAttempts": 120}
+    )
     return f"me-{tag}"
 
 
@@ -65,9 +67,14 @@ def test_schedule_lifecycle(sm: Any, capturing_endpoint: str, tmp_path: Path) ->
     listed = sm.list_monitoring_schedules(EndpointName=capturing_endpoint)["MonitoringScheduleSummaries"]
     assert [s["MonitoringScheduleName"] for s in listed] == [name]
     sm.stop_monitoring_schedule(MonitoringScheduleName=name)
-    assert sm.describe_monitoring_schedule(MonitoringScheduleName=name)["MonitoringScheduleStatus"] == "Stopped"
+    assert (
+        sm.describe_monitoring_schedule(MonitoringScheduleName=name)["MonitoringScheduleStatus"] == "Stopped"
+    )
     sm.start_monitoring_schedule(MonitoringScheduleName=name)
-    assert sm.describe_monitoring_schedule(MonitoringScheduleName=name)["MonitoringScheduleStatus"] == "Scheduled"
+    assert (
+        sm.describe_monitoring_schedule(MonitoringScheduleName=name)["MonitoringScheduleStatus"]
+        == "Scheduled"
+    )
     sm.delete_monitoring_schedule(MonitoringScheduleName=name)
     with pytest.raises(ClientError) as e:
         sm.describe_monitoring_schedule(MonitoringScheduleName=name)

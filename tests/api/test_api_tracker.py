@@ -35,11 +35,17 @@ def test_experiment_trial_component_flow(sm: Any) -> None:
                               Parameters={"epochs": {"NumberValue": 3}})  # fmt: skip
     d = sm.describe_trial_component(TrialComponentName=tc)
     assert d["Status"]["PrimaryStatus"] == "Completed" and d["StartTime"] == start
-    assert d["Parameters"] == {"lr": {"NumberValue": 0.1}, "opt": {"StringValue": "sgd"}, "epochs": {"NumberValue": 3.0}}
+    assert d["Parameters"] == {
+        "lr": {"NumberValue": 0.1},
+        "opt": {"StringValue": "sgd"},
+        "epochs": {"NumberValue": 3.0},
+    }
     assert d["InputArtifacts"]["data"] == {"Value": "s3://b/train.csv", "MediaType": "text/csv"}
 
     sm.associate_trial_component(TrialComponentName=tc, TrialName=trial)
-    assert [c["TrialComponentName"] for c in sm.list_trial_components(TrialName=trial)["TrialComponentSummaries"]] == [tc]
+    assert [
+        c["TrialComponentName"] for c in sm.list_trial_components(TrialName=trial)["TrialComponentSummaries"]
+    ] == [tc]
     assert [t["TrialName"] for t in sm.list_trials(ExperimentName=exp)["TrialSummaries"]] == [trial]
     assert exp in [x["ExperimentName"] for x in sm.list_experiments(MaxResults=100)["ExperimentSummaries"]]
 
@@ -71,6 +77,9 @@ def test_experiment_trial_component_flow(sm: Any) -> None:
 
 def test_search_errors(sm: Any) -> None:
     with pytest.raises(ClientError, match="operator .Bogus"):
-        sm.search(Resource="Experiment", SearchExpression={"Filters": [{"Name": "x", "Operator": "Bogus", "Value": "1"}]})
+        sm.search(
+            Resource="Experiment",
+            SearchExpression={"Filters": [{"Name": "x", "Operator": "Bogus", "Value": "1"}]},
+        )
     with pytest.raises(ClientError, match="Endpoint"):
         sm.search(Resource="Endpoint")

@@ -109,12 +109,18 @@ def create_training_job(ctx: Context, p: dict[str, Any]) -> dict[str, Any]:
 
 def _hook(p: dict[str, Any]) -> dict[str, Any] | None:
     hook = p.get("DebugHookConfig")
-    return {k: v for k, v in hook.items() if k in ("HookParameters", "CollectionConfigurations")} if hook else None
+    return (
+        {k: v for k, v in hook.items() if k in ("HookParameters", "CollectionConfigurations")}
+        if hook
+        else None
+    )
 
 
 def _experiment(p: dict[str, Any]) -> dict[str, str] | None:
     exp = p.get("ExperimentConfig") or {}
-    return {k: v for k, v in exp.items() if k in ("ExperimentName", "TrialName", "TrialComponentDisplayName")} or None
+    return {
+        k: v for k, v in exp.items() if k in ("ExperimentName", "TrialName", "TrialComponentDisplayName")
+    } or None
 
 
 def _model_artifacts(ctx: Context, name: str, doc: dict[str, Any]) -> dict[str, Any] | None:
@@ -171,7 +177,14 @@ def training_job_docs(ctx: Context) -> list[dict[str, Any]]:
 @operation("ListTrainingJobs")
 def list_training_jobs(ctx: Context, p: dict[str, Any]) -> dict[str, Any]:
     rows, token = page(training_job_docs(ctx), p, name_key="TrainingJobName", status_key="TrainingJobStatus")
-    keys = ("TrainingJobName", "TrainingJobArn", "CreationTime", "TrainingEndTime", "LastModifiedTime", "TrainingJobStatus")
+    keys = (
+        "TrainingJobName",
+        "TrainingJobArn",
+        "CreationTime",
+        "TrainingEndTime",
+        "LastModifiedTime",
+        "TrainingJobStatus",
+    )
     return {"TrainingJobSummaries": [{k: r.get(k) for k in keys} for r in rows], "NextToken": token}
 
 
@@ -254,4 +267,3 @@ def list_processing_jobs(ctx: Context, p: dict[str, Any]) -> dict[str, Any]:
 @operation("StopProcessingJob")
 def stop_processing_job(ctx: Context, p: dict[str, Any]) -> dict[str, Any]:
     return _stop(ctx, PROCESSING, p["ProcessingJobName"], "processing job")
-

@@ -42,11 +42,15 @@ def _start(ctx: Context, doc: dict[str, Any]) -> Any:
     inputs = [i["EndpointInput"] for i in job.get("MonitoringInputs", []) if i.get("EndpointInput")]
     outputs = [o["S3Output"] for o in job["MonitoringOutputConfig"]["MonitoringOutputs"] if o.get("S3Output")]
     if len(inputs) != 1 or len(outputs) != 1:
-        raise ValidationError("MonitoringInputs and MonitoringOutputs: expected one EndpointInput and one S3Output")
+        raise ValidationError(
+            "MonitoringInputs and MonitoringOutputs: expected one EndpointInput and one S3Output"
+        )
     baseline = job.get("BaselineConfig") or {}
     constraints = (baseline.get("ConstraintsResource") or {}).get("S3Uri")
     if not constraints:
-        raise ValidationError("BaselineConfig.ConstraintsResource.S3Uri is missing: expected a constraints.json URI")
+        raise ValidationError(
+            "BaselineConfig.ConstraintsResource.S3Uri is missing: expected a constraints.json URI"
+        )
     statistics = (baseline.get("StatisticsResource") or {}).get("S3Uri")
     endpoint = inputs[0]["EndpointName"]
     if ctx.state.find("endpoint", endpoint) is None:
@@ -91,7 +95,9 @@ def create_monitoring_schedule(ctx: Context, p: dict[str, Any]) -> dict[str, Any
                MonitoringType=p["MonitoringScheduleConfig"].get("MonitoringType", "DataQuality"))  # fmt: skip
     with _LOCK:
         if ctx.state.find(SCHEDULE, name) is not None:
-            raise InUse(f"monitoring schedule {name!r} already exists; delete it first or choose another name")
+            raise InUse(
+                f"monitoring schedule {name!r} already exists; delete it first or choose another name"
+            )
         _start(ctx, doc)
         inputs = _definition(doc).get("MonitoringInputs", [])
         doc["EndpointName"] = inputs[0]["EndpointInput"]["EndpointName"]
@@ -146,7 +152,9 @@ def start_monitoring_schedule(ctx: Context, p: dict[str, Any]) -> dict[str, Any]
         doc = ctx.state.get(SCHEDULE, name, "monitoring schedule")
         if ctx.live.get(f"monitor/{name}") is None:
             _start(ctx, doc)
-        ctx.state.update(SCHEDULE, name, MonitoringScheduleStatus="Scheduled", LastModifiedTime=now(), FailureReason=None)
+        ctx.state.update(
+            SCHEDULE, name, MonitoringScheduleStatus="Scheduled", LastModifiedTime=now(), FailureReason=None
+        )
     return {}
 
 

@@ -85,7 +85,9 @@ def _token(params: dict[str, Any]) -> int:
     if not token:
         return 0
     if not str(token).isdigit():
-        raise ValidationError(f"NextToken {token!r} is not a token this server returned; pass the NextToken of a previous call")
+        raise ValidationError(
+            f"NextToken {token!r} is not a token this server returned; pass the NextToken of a previous call"
+        )
     return int(token)
 
 
@@ -141,6 +143,8 @@ def _sortable(value: Any) -> Any:
     if isinstance(value, (int, float)):
         return value
     try:
-        return to_epoch(value) if isinstance(value, str) and value[:2].isdigit() and "T" in value else str(value)
+        return (
+            to_epoch(value) if isinstance(value, str) and value[:2].isdigit() and "T" in value else str(value)
+        )
     except ValueError:
         return str(value)
