@@ -127,6 +127,9 @@ def _describe(ctx: Context, doc: dict[str, Any]) -> dict[str, Any]:
         job = live.describe_auto_ml_job() if live is not None else read_job(_job_dir(ctx, name))
     except Exception as e:  # noqa: BLE001 - a job that left no record (server died while it started)
         job = {"AutoMLJobStatus": "Failed", "FailureReason": f"the job's record cannot be read ({e})"}
+    if live is None and job.get("AutoMLJobStatus") == "InProgress":  # its runner died with a previous server
+        job = {**job, "AutoMLJobStatus": "Failed", "AutoMLJobSecondaryStatus": "Failed",
+               "FailureReason": "the API server restarted while the job ran; create a new job"}  # fmt: skip
     out = {
         **doc,
         **{

@@ -22,7 +22,7 @@ from smdbg.platform.api._protocol import ApiError, ValidationError
 from smdbg.platform.api._registry import Context, check_name, now, operation, page, run_background
 from smdbg.platform.api._state import arn
 
-__all__ = ["invoke_endpoint"]
+__all__ = ["invoke_endpoint", "resume_endpoints"]
 
 ENDPOINT = "endpoint"
 _NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
@@ -79,6 +79,19 @@ def _transition(ctx: Context, name: str, config: dict[str, Any]) -> None:
                      ProductionVariants=_variant_doc(config, "InService"))  # fmt: skip
 
 
+def resume_endpoints(ctx: Context) -> None:
+    """After a restart: an endpoint left ``Creating``/``Updating`` by the previous server is
+    ``Failed`` (its deploy thread is gone; ``UpdateEndpoint`` or delete it), one left
+    ``Deleting`` is deleted now."""
+    for doc in ctx.state.all(ENDPOINT):
+        status, name = doc.get("EndpointStatus"), doc["EndpointName"]
+        if status in ("Creating", "Updating"):
+            ctx.state.update(ENDPOINT, name, EndpointStatus="Failed", LastModifiedTime=now(),
+                             FailureReason=f"the API server restarted while the endpoint was {status}")  # fmt: skip
+        elif status == "Deleting":
+            delete_endpoint(ctx, {"EndpointName": name, "_resume": True})
+
+
 @operation("CreateEndpoint")
 def create_endpoint(ctx: Context, p: dict[str, Any]) -> dict[str, Any]:
     name = p["EndpointName"]
@@ -123,7 +136,9 @@ def delete_endpoint(ctx: Context, p: dict[str, Any]) -> dict[str, Any]:
 
     name = p["EndpointName"]
     doc = ctx.state.get(ENDPOINT, name, "endpoint")
-    if doc["EndpointStatus"] in ("Creating", "Updating"):
+    if doc["EndpointStatus"] in ("Creating", "Updating") or (
+        doc["EndpointStatus"] == "Deleting" and not p.get("_resume")
+    ):
         raise ValidationError(
             f"endpoint {name!r} is {doc['EndpointStatus']}; delete it once it is InService or Failed"
         )

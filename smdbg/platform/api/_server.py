@@ -41,9 +41,11 @@ def make_context(root: str | Path) -> Context:
     root = Path(root).expanduser().resolve()
     root.mkdir(parents=True, exist_ok=True)
     load_operations()
+    from smdbg.platform.api._ops_endpoints import resume_endpoints
     from smdbg.platform.api._ops_monitor import resume_schedules
 
     ctx = Context(state=ApiState(root / "api.db"), root=root)
+    resume_endpoints(ctx)
     resume_schedules(ctx)
     return ctx
 
