@@ -19,7 +19,15 @@ from smdbg import _settings
 from smdbg._optional import require
 from smdbg.platform.jobs._errors import RayClusterError
 
-__all__ = ["resolve_address", "connect", "alive_nodes", "placement_group", "describe_resources", "NAMESPACE"]
+__all__ = [
+    "resolve_address",
+    "connect",
+    "alive_nodes",
+    "placement_group",
+    "check_fits",
+    "describe_resources",
+    "NAMESPACE",
+]
 
 NAMESPACE = "smdbg"
 PROBE_TIMEOUT_S = 5.0
@@ -90,18 +98,18 @@ def describe_resources(resources: dict[str, float]) -> str:
     return "{" + ", ".join(parts) + "}"
 
 
-def placement_group(ray: Any, bundles: list[dict[str, float]], name: str, timeout_s: float) -> Any:
-    """A ready placement group of ``bundles``: one bundle per node (STRICT_SPREAD) when the cluster
-    has as many nodes, else packed. Raises :class:`RayClusterError` naming the request and what the
-    cluster has when it can never fit, or when it did not fit within ``timeout_s`` (busy)."""
-    from ray.util import placement_group as make
-    from ray.util import remove_placement_group
-
+def _strategy(ray: Any, count: int) -> tuple[str, list[dict[str, Any]]]:
     nodes = alive_nodes(ray)
-    strategy = "STRICT_SPREAD" if len(nodes) >= len(bundles) else "PACK"
+    return ("STRICT_SPREAD" if len(nodes) >= count else "PACK"), nodes
+
+
+def check_fits(ray: Any, bundles: list[dict[str, float]], name: str) -> str:
+    """Raise :class:`RayClusterError` naming the request and what the cluster has when
+    ``bundles`` can never fit in it; returns the strategy :func:`placement_group` uses."""
+    strategy, nodes = _strategy(ray, len(bundles))
     asked = f"{len(bundles)} x {describe_resources(bundles[0])} ({strategy})"
     total = ray.cluster_resources()
-    for key in {k for b in bundles for k in b}:
+    for key in sorted({k for b in bundles for k in b}):
         need = sum(b.get(key, 0.0) for b in bundles)
         fits_node = any(n.get("Resources", {}).get(key, 0.0) >= bundles[0].get(key, 0.0) for n in nodes)
         if total.get(key, 0.0) < need or not fits_node:
@@ -110,12 +118,25 @@ def placement_group(ray: Any, bundles: list[dict[str, float]], name: str, timeou
                 f"{describe_resources(total)} in all (short of {key}); use a smaller instance_type or "
                 "instance_count, or add nodes"
             )
+    return strategy
+
+
+def placement_group(ray: Any, bundles: list[dict[str, float]], name: str, timeout_s: float) -> Any:
+    """A ready placement group of ``bundles``: one bundle per node (STRICT_SPREAD) when the cluster
+    has as many nodes, else packed. Raises :class:`RayClusterError` naming the request and what the
+    cluster has when it can never fit (:func:`check_fits`), or when it did not fit within
+    ``timeout_s`` (other work holds the resources)."""
+    from ray.util import placement_group as make
+    from ray.util import remove_placement_group
+
+    strategy = check_fits(ray, bundles, name)
     group = make(bundles, strategy=strategy, name=name)
     if not group.wait(timeout_seconds=timeout_s):
         remove_placement_group(group)
         raise RayClusterError(
-            f"{name}: the Ray cluster could not reserve {asked} within {timeout_s:g} s: "
-            f"available now {describe_resources(ray.available_resources())} of "
-            f"{describe_resources(total)}; other work holds the rest"
+            f"{name}: the Ray cluster could not reserve {len(bundles)} x {describe_resources(bundles[0])} "
+            f"({strategy}) within {timeout_s:g} s: available now "
+            f"{describe_resources(ray.available_resources())} of {describe_resources(ray.cluster_resources())}; "
+            "other work holds the rest"
         )
     return group

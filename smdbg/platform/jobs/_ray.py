@@ -36,11 +36,16 @@ _POLL_S = 0.5
 
 
 def _files(job_dir: Path, host: str) -> dict[str, bytes]:
-    """The part of the job directory one host needs: ``ml/`` (training) and ``hosts/<host>/``."""
+    """The part of the job directory one host needs: ``ml/`` (training) and ``hosts/<host>/``;
+    a folder is a key ending in ``/``."""
     out: dict[str, bytes] = {}
     size = 0
     for sub in (job_dir / "ml", job_dir / "hosts" / host):
-        for path in sorted(p for p in sub.rglob("*") if p.is_file() and not p.is_symlink()):
+        for path in sorted(sub.rglob("*")):
+            if path.is_dir() and not path.is_symlink():  # the tree's folders, empty ones too
+                out[path.relative_to(job_dir).as_posix() + "/"] = b""
+            if not path.is_file() or path.is_symlink():
+                continue
             data = path.read_bytes()
             size += len(data)
             out[path.relative_to(job_dir).as_posix()] = data
@@ -144,6 +149,10 @@ class RayBackend(Backend):
         return len(alive_nodes(self.ray))
 
     def check(self, specs: list[WorkerSpec]) -> None:
+        from smdbg.platform._ray import check_fits
+
+        cluster = self.ray.cluster_resources()
+        check_fits(self.ray, [s.instance.ray_bundle(cluster) for s in specs], f"job {specs[0].job_name}")
         nodes = self.node_count()
         local = sorted({i for s in specs for i in s.local_inputs})
         if nodes > 1 and local:

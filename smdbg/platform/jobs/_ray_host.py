@@ -81,6 +81,9 @@ class HostRunner:
         self._local = local
         for rel, data in files.items():
             target = local / rel
+            if rel.endswith("/"):
+                target.mkdir(parents=True, exist_ok=True)
+                continue
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(data)
         if old:
