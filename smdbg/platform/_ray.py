@@ -11,6 +11,7 @@ Ray instance started in this process (a laptop, or a test without a cluster).
 
 from __future__ import annotations
 
+import signal
 import socket
 import threading
 from typing import Any
@@ -72,6 +73,7 @@ def connect(address: str | None) -> Any:
         if address is not None:
             _probe(address)
         options: dict[str, Any] = {"include_dashboard": False} if address is None else {}
+        on_term = signal.getsignal(signal.SIGTERM)  # ray.init installs its own; the caller's stays
         try:
             ray.init(
                 address=address, namespace=NAMESPACE, logging_level="ERROR", log_to_driver=False, **options
@@ -80,6 +82,9 @@ def connect(address: str | None) -> Any:
             raise RayClusterError(
                 f"could not join the Ray cluster at {address or 'a local instance'}: {e}"
             ) from e
+        finally:
+            if threading.current_thread() is threading.main_thread() and on_term is not None:
+                signal.signal(signal.SIGTERM, on_term)
         _connected[:] = [address]
     return ray
 
