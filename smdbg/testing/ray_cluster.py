@@ -52,7 +52,9 @@ def _stop_group(pgid: int) -> None:
 class LocalRayCluster:
     """``with LocalRayCluster(nodes=2) as c: ... c.address ...``; :meth:`add_node` grows it."""
 
-    def __init__(self, nodes: int = 2, cpus: int = 2, object_store_mb: int = 100, pythonpath: str = "") -> None:
+    def __init__(
+        self, nodes: int = 2, cpus: int = 2, object_store_mb: int = 100, pythonpath: str = ""
+    ) -> None:
         self.cpus, self.object_store_mb = cpus, object_store_mb
         self.temp = tempfile.mkdtemp(prefix="smdbg-ray-", dir="/tmp")  # short: socket paths are limited
         self.port = _free_port()

@@ -54,7 +54,9 @@ def test_two_host_gloo_job_lands_on_two_nodes(
     est = PyTorch(str(script), instance_count=2, backend="ray", ray_address=ray_cluster, env_allowlist=CREDS)
     est.fit({"train": f"s3://{s3_bucket}/train"}, job_name="ray-dist", logs=False)
     logs = est.latest_training_job.logs()  # type: ignore[union-attr]
-    lines = {h: next(ln for ln in logs[h].splitlines() if ln.startswith("rank=")) for h in ("algo-1", "algo-2")}
+    lines = {
+        h: next(ln for ln in logs[h].splitlines() if ln.startswith("rank=")) for h in ("algo-1", "algo-2")
+    }
     assert lines["algo-1"].startswith("rank=0 world=2") and lines["algo-2"].startswith("rank=1 world=2")
     assert all("sum=3.0 data=hello" in ln for ln in lines.values())
     nodes = {h: ln.split("node=")[1].split()[0] for h, ln in lines.items()}
@@ -84,8 +86,12 @@ def test_sharded_processing_job(ray_cluster: str, s3_bucket: str, jobs_home: Pat
     proc.run(
         code=str(code),
         inputs=[
-            ProcessingInput(f"s3://{s3_bucket}/shards", "/opt/ml/processing/input/shards", "shards",
-                            s3_data_distribution_type="ShardedByS3Key"),
+            ProcessingInput(
+                f"s3://{s3_bucket}/shards",
+                "/opt/ml/processing/input/shards",
+                "shards",
+                s3_data_distribution_type="ShardedByS3Key",
+            ),
             ProcessingInput(f"s3://{s3_bucket}/full", "/opt/ml/processing/input/full", "full"),
         ],  # fmt: skip
         outputs=[ProcessingOutput("/opt/ml/processing/output", f"s3://{s3_bucket}/out", "out")],
@@ -101,7 +107,9 @@ def test_sharded_processing_job(ray_cluster: str, s3_bucket: str, jobs_home: Pat
     assert got == {"out/algo-1.txt": "part-0.csv,part-2.csv", "out/algo-2.txt": "part-1.csv,part-3.csv"}
 
 
-def test_failed_host_fails_the_job_and_stop_cancels(ray_cluster: str, jobs_home: Path, tmp_path: Path) -> None:
+def test_failed_host_fails_the_job_and_stop_cancels(
+    ray_cluster: str, jobs_home: Path, tmp_path: Path
+) -> None:
     script = write_script(
         tmp_path,
         "fail.py",
@@ -145,8 +153,12 @@ def test_bad_input_is_one_clear_error(ray_cluster: str, jobs_home: Path, tmp_pat
     est = PyTorch(str(script), instance_count=2, backend="ray", ray_address=ray_cluster)
     with pytest.raises(RayClusterError, match=r"channel 'train': .*data.*not shared storage.*2 nodes.*s3://"):
         est.fit({"train": str(data)}, job_name="ray-local-channel", logs=False)
-    big = PyTorch(str(script), instance_count=2, instance_type="ml.m5.4xlarge", backend="ray", ray_address=ray_cluster)
-    with pytest.raises(RayClusterError, match=r"cannot hold 2 x \{CPU=16, memory=64.0GiB\}.*2 node\(s\) with \{CPU=4"):
+    big = PyTorch(
+        str(script), instance_count=2, instance_type="ml.m5.4xlarge", backend="ray", ray_address=ray_cluster
+    )
+    with pytest.raises(
+        RayClusterError, match=r"cannot hold 2 x \{CPU=16, memory=64.0GiB\}.*2 node\(s\) with \{CPU=4"
+    ):
         big.fit(job_name="ray-too-big", logs=False)
     closed = _closed_port()
     lost = PyTorch(str(script), backend="ray", ray_address=f"127.0.0.1:{closed}")

@@ -45,7 +45,9 @@ print("finished all steps", flush=True)
 """
 
 
-def test_rule_actor_stops_every_host(ray_cluster: str, s3_bucket: str, jobs_home: Path, tmp_path: Path) -> None:
+def test_rule_actor_stops_every_host(
+    ray_cluster: str, s3_bucket: str, jobs_home: Path, tmp_path: Path
+) -> None:
     script = write_script(tmp_path, "bad.py", BAD_RUN)
     est = PyTorch(
         str(script),

@@ -89,6 +89,9 @@ class HostRunner:
         if old:
             worker = json.loads(json.dumps(worker).replace(json.dumps(old)[1:-1], str(local)))
         worker["job_dir"] = str(local)
+        gpus = _gpu_ids()
+        if gpus:  # the GPUs Ray gave this actor's bundle, and only those
+            worker["env"].update(CUDA_VISIBLE_DEVICES=",".join(gpus), SM_NUM_GPUS=str(len(gpus)))
         if not os.path.exists(worker["argv"][0]) and os.path.basename(worker["argv"][0]).startswith("python"):
             worker["argv"][0] = sys.executable  # another interpreter path on this node
         if fetch:
@@ -145,6 +148,12 @@ class HostRunner:
     def cleanup(self) -> None:
         if self._local is not None:
             shutil.rmtree(self._local, ignore_errors=True)
+
+
+def _gpu_ids() -> list[str]:
+    import ray
+
+    return [str(g) for g in ray.get_gpu_ids()]
 
 
 def _fetch(targets: list[list[str]]) -> None:
