@@ -180,7 +180,7 @@ def _closed_port() -> int:
 def test_without_ray_installed_the_error_names_the_extra(tmp_path: Path) -> None:
     code = (
         "import sys; sys.modules['ray'] = None\n"
-        "from smdbg.platform._ray import connect\n"
+        "from smdbg.platform.jobs._raycluster import connect\n"
         "try:\n    connect('127.0.0.1:1')\nexcept ImportError as e:\n    print(e)\n"
     )
     root = str(Path(__file__).resolve().parents[2])

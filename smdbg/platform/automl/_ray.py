@@ -62,7 +62,7 @@ def run_on_node(task: TrainTask, data: bytes) -> dict[str, Any]:
 
 def ray_task_runner(address: str | None, cpus: float) -> Callable[[TrainTask, float], dict[str, Any]]:
     """``run(task, timeout)`` with :func:`._forkhost.run_task`'s contract, on a Ray cluster."""
-    from smdbg.platform._ray import connect
+    from smdbg.platform.jobs._raycluster import connect
 
     ray = connect(address)
     remote = ray.remote(run_on_node).options(num_cpus=cpus, scheduling_strategy="SPREAD", max_retries=0)

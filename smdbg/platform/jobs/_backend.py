@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from smdbg.platform.jobs._instances import InstanceType
+from smdbg.platform.jobs._instances import InstanceType, resolve_instance_type
 
 __all__ = ["Mount", "WorkerSpec", "WorkerHandle", "Backend"]
 
@@ -58,6 +58,22 @@ class WorkerSpec:
             "fetch": [list(f) for f in self.fetch],
             "local_inputs": self.local_inputs,
         }
+
+    @classmethod
+    def from_spec(cls, d: dict[str, Any]) -> WorkerSpec:
+        """The worker :meth:`to_spec` stored."""
+        return cls(
+            job_name=d["job_name"],
+            host=d["host"],
+            argv=list(d["argv"]),
+            env=dict(d["env"]),
+            workdir=d["workdir"],
+            instance=resolve_instance_type(d["instance_type"]),
+            mounts=[Mount(*m) for m in d.get("mounts", [])],
+            job_dir=d.get("job_dir", ""),
+            fetch=[(str(a), str(b)) for a, b in d.get("fetch", [])],
+            local_inputs=list(d.get("local_inputs", [])),
+        )
 
 
 class WorkerHandle(abc.ABC):

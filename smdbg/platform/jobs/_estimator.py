@@ -48,7 +48,7 @@ def ray_options(backend: str, ray_address: str | None) -> dict[str, Any] | None:
         if ray_address is not None:
             raise ValueError(f"ray_address={ray_address!r} is given but backend={backend!r}; pass backend='ray'")
         return None
-    from smdbg.platform._ray import resolve_address
+    from smdbg.platform.jobs._raycluster import resolve_address
 
     return {"address": resolve_address(ray_address)}
 

@@ -121,7 +121,7 @@ class _RayWorker(WorkerHandle):
 
 
 class RayBackend(Backend):
-    """Jobs on a Ray cluster; ``address`` as in :func:`smdbg.platform._ray.resolve_address`."""
+    """Jobs on a Ray cluster; ``address`` as in :func:`smdbg.platform.jobs._raycluster.resolve_address`."""
 
     name = "ray"
 
@@ -138,18 +138,18 @@ class RayBackend(Backend):
     @property
     def ray(self) -> Any:
         if self._ray is None:
-            from smdbg.platform._ray import connect
+            from smdbg.platform.jobs._raycluster import connect
 
             self._ray = connect(self.address)
         return self._ray
 
     def node_count(self) -> int:
-        from smdbg.platform._ray import alive_nodes
+        from smdbg.platform.jobs._raycluster import alive_nodes
 
         return len(alive_nodes(self.ray))
 
     def check(self, specs: list[WorkerSpec]) -> None:
-        from smdbg.platform._ray import check_fits
+        from smdbg.platform.jobs._raycluster import check_fits
 
         cluster = self.ray.cluster_resources()
         check_fits(self.ray, [s.instance.ray_bundle(cluster) for s in specs], f"job {specs[0].job_name}")
@@ -170,7 +170,7 @@ class RayBackend(Backend):
     def start_group(self, specs: list[WorkerSpec]) -> list[WorkerHandle]:
         from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
-        from smdbg.platform._ray import placement_group
+        from smdbg.platform.jobs._raycluster import placement_group
 
         ray = self.ray
         cluster = ray.cluster_resources()

@@ -73,8 +73,8 @@ class HostRunner:
     def start(self, worker: dict[str, Any], files: dict[str, bytes], fetch: list[list[str]]) -> str:
         """Lay out ``files`` (relative to the job directory), download ``fetch`` and start the
         worker (a :meth:`WorkerSpec.to_spec` dict); returns the node-local job directory."""
+        from smdbg.platform.jobs._backend import WorkerSpec
         from smdbg.platform.jobs._local import LocalBackend
-        from smdbg.platform.jobs._supervisor import worker_from_json
 
         old = worker.get("job_dir") or ""
         local = Path(tempfile.mkdtemp(prefix=f"smdbg-{worker['job_name']}-{worker['host']}-"))
@@ -103,7 +103,7 @@ class HostRunner:
             if done.returncode != 0:
                 raise RuntimeError(f"downloading the inputs failed: {done.stderr.strip()[-1500:]}")
         self._shipped = snapshot(local)
-        spec = worker_from_json(worker)
+        spec = WorkerSpec.from_spec(worker)
         backend = LocalBackend(isolate=None if spec.mounts else False)
         backend.check([spec])
         self._handle = backend.start(spec)

@@ -21,9 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from smdbg._secrets import SecretMask
-from smdbg.platform.jobs._backend import Backend, Mount, WorkerHandle, WorkerSpec
+from smdbg.platform.jobs._backend import Backend, WorkerHandle, WorkerSpec
 from smdbg.platform.jobs._env import merge_secrets
-from smdbg.platform.jobs._instances import resolve_instance_type
 from smdbg.platform.jobs._metrics import compile_metric_definitions
 from smdbg.platform.jobs._outputs import copy_outputs
 from smdbg.platform.jobs._state import iso_now, private_file, update_job
@@ -51,18 +50,7 @@ def make_backend(name: str, image: str | None, options: Mapping[str, Any] | None
 
 
 def worker_from_json(d: dict[str, Any]) -> WorkerSpec:
-    return WorkerSpec(
-        job_name=d["job_name"],
-        host=d["host"],
-        argv=list(d["argv"]),
-        env=dict(d["env"]),
-        workdir=d["workdir"],
-        instance=resolve_instance_type(d["instance_type"]),
-        mounts=[Mount(*m) for m in d.get("mounts", [])],
-        job_dir=d.get("job_dir", ""),
-        fetch=[(str(a), str(b)) for a, b in d.get("fetch", [])],
-        local_inputs=list(d.get("local_inputs", [])),
-    )
+    return WorkerSpec.from_spec(d)
 
 
 class Supervisor:
