@@ -13,6 +13,12 @@ binary, Accuracy for multiclass, MSE for regression). ``ratio`` columns are ours
 so that > 1 means ours is better (for MSE: other / ours).
 
     python benchmarks/automl_bench.py --budget 60 --flaml-python .bench/flaml-venv/bin/python
+
+``--backend ray`` measures the Ray backend instead (``benchmarks/_ray_bench.py``): candidates
+evaluated in the same budget on one and on two simulated Ray nodes, and the job submission
+overhead of Ray over the local backend:
+
+    python benchmarks/automl_bench.py --backend ray --budget 30 --datasets breast_cancer
 """
 
 from __future__ import annotations
@@ -144,7 +150,18 @@ def main() -> None:
     parser.add_argument("--datasets", nargs="*", help="subset of dataset names")
     parser.add_argument("--flaml-python", help="python of a virtualenv with flaml[automl] installed")
     parser.add_argument("--json", help="also write the rows to this file")
+    parser.add_argument("--backend", choices=("local", "ray"), default="local")
+    parser.add_argument("--repeats", type=int, default=3, help="--backend ray: jobs per backend")
+    parser.add_argument("--node-cpus", type=int, default=2, help="--backend ray: CPUs per simulated node")
     args = parser.parse_args()
+    if args.backend == "ray":
+        sys.path.insert(0, str(Path(__file__).parent))
+        from _ray_bench import main as ray_main
+
+        name = (args.datasets or ["breast_cancer"])[0]
+        frame, target = datasets()[name]
+        ray_main(frame, target, args.budget, args.repeats, args.node_cpus)
+        return
     from smdbg.platform.automl._problem import OBJECTIVES
 
     rows = []

@@ -12,7 +12,8 @@ making to the child processes it starts (jobs, endpoints), which is not reading 
 ``SMDBG_ARTIFACT_LOCATION``    where tracker artifacts go (``~/.smdbg/artifacts``)
 ``SMDBG_TRIAL_COMPONENT_NAME`` the trial component ``Tracker.load()`` opens (set by jobs)
 ``SMDBG_CONFIG_FILE_PATH``     JSON hook config (also smdebug's ``SMDEBUG_CONFIG_FILE_PATH``)
-``SMDBG_JOBS_BACKEND``         ``local`` or ``docker`` for jobs without an image (``local``)
+``SMDBG_JOBS_BACKEND``         ``local``, ``docker`` or ``ray`` for jobs without an image (``local``)
+``SMDBG_RAY_ADDRESS``          the Ray cluster ``backend="ray"`` jobs and AutoML run on (``host:port``)
 ``SMDBG_JOBS_ENV_ALLOWLIST``   more variables a job's workers get (comma-separated names/globs)
 ``SMDBG_JOBS_USER``            ``uid:gid`` job workers run as when smdbg runs as root (``65534:65534``)
 ``SMDBG_DEBUG``                the CLI prints tracebacks instead of one-line errors
@@ -42,6 +43,7 @@ __all__ = [
     "JOBS_BACKEND",
     "JOBS_ENV_ALLOWLIST",
     "JOBS_USER",
+    "RAY_ADDRESS",
     "DEBUG",
     "S3_ENDPOINT",
     "DOCKER_HOST",
@@ -93,7 +95,12 @@ CONFIG_FILE = Setting(
     aliases=("SMDEBUG_CONFIG_FILE_PATH",),
 )
 JOBS_BACKEND = Setting(
-    "SMDBG_JOBS_BACKEND", "backend of jobs that name no image: local or docker", default="local"
+    "SMDBG_JOBS_BACKEND", "backend of jobs that name no image: local, docker or ray", default="local"
+)
+RAY_ADDRESS = Setting(
+    "SMDBG_RAY_ADDRESS",
+    "address (host:port of the head's GCS, or ray://host:10001) of the Ray cluster that backend='ray' "
+    "jobs and AutoML searches run on; unset: a Ray instance started on this machine",
 )
 JOBS_ENV_ALLOWLIST = Setting(
     "SMDBG_JOBS_ENV_ALLOWLIST",
@@ -130,6 +137,7 @@ SETTINGS: dict[str, Setting] = {
         JOBS_BACKEND,
         JOBS_ENV_ALLOWLIST,
         JOBS_USER,
+        RAY_ADDRESS,
         DEBUG,
         S3_ENDPOINT,
         DOCKER_HOST,

@@ -43,6 +43,16 @@ def _positive(name: str, value: float | None) -> float | None:
     return None if value is None else float(value)
 
 
+def _check_backend(backend: str, ray_address: str | None, cpus: float) -> str:
+    if backend not in ("local", "ray"):
+        raise AutoMLInputError(f"backend={backend!r}: expected 'local' or 'ray'")
+    if backend == "local" and ray_address is not None:
+        raise AutoMLInputError(f"ray_address={ray_address!r} is given but backend='local'; pass backend='ray'")
+    if not (isinstance(cpus, int | float) and cpus > 0):
+        raise AutoMLInputError(f"ray_candidate_cpus={cpus!r}: expected a number of CPUs > 0 (e.g. 0.5)")
+    return backend
+
+
 class AutoML:
     """Search candidate pipelines for a tabular dataset and keep the best one ready to deploy.
 
@@ -55,7 +65,9 @@ class AutoML:
     candidates are recorded as trial components), ``algorithms`` (a subset of
     :data:`ALGORITHMS`), ``ensemble``, ``n_jobs`` (candidates trained at once), ``seed``,
     ``cv_max_rows`` (k-fold cross-validation up to that many rows, a holdout split above) and
-    ``validation_fraction``.
+    ``validation_fraction``. ``backend='ray'`` trains each candidate as a Ray task on the
+    cluster at ``ray_address`` (else ``SMDBG_RAY_ADDRESS``) with ``ray_candidate_cpus`` CPUs;
+    ``n_jobs`` candidates run at once.
     """
 
     def __init__(
@@ -79,6 +91,9 @@ class AutoML:
         cv_max_rows: int = 5000,
         validation_fraction: float = 0.2,
         generate_notebooks: bool = True,
+        backend: str = "local",
+        ray_address: str | None = None,
+        ray_candidate_cpus: float = 1.0,
     ) -> None:
         self.target_attribute_name = str(target_attribute_name)
         self.problem_type = None if problem_type is None else resolve_problem_type(problem_type)
@@ -115,6 +130,9 @@ class AutoML:
             "algorithms": tuple(algorithms) if algorithms else ALGORITHMS,
             "ensemble": bool(ensemble),
             "n_jobs": int(n_jobs),
+            "backend": _check_backend(backend, ray_address, ray_candidate_cpus),
+            "ray_address": ray_address,
+            "ray_candidate_cpus": float(ray_candidate_cpus),
             "seed": int(seed),
             "cv_max_rows": int(cv_max_rows),
             "validation_fraction": float(validation_fraction),

@@ -260,6 +260,10 @@ class JobRunner:
             candidate_seconds=self._candidate_seconds,
             search_model_dir=str(self.job_dir / "search_models") if self.budget.limited else None,
         )
+        if o["backend"] == "ray":
+            from ._ray import ray_task_runner
+
+            settings.run_task = ray_task_runner(o["ray_address"], o["ray_candidate_cpus"])
         if self.budget.limited:
             (self.job_dir / "search_models").mkdir(exist_ok=True)
         y = self.frame[self.target].to_numpy()

@@ -72,6 +72,8 @@ class SearchSettings:
     # the time limit for a candidate starting now (<= 0: start none); the job's budget decides it
     candidate_seconds: Callable[[], float] = lambda: math.inf
     search_model_dir: str | None = None  # where each candidate saves its last fold's model
+    # runs one candidate's task with a time limit (a fork-host child here, or a Ray task)
+    run_task: Callable[[TrainTask, float], dict[str, Any]] = run_task
 
 
 def _candidate_name(job_name: str, number: int, algorithm: str) -> str:
@@ -169,7 +171,9 @@ def _run(
                 s.seed,
                 cand.search_model_path,
             )
-            result = run_task(task, limit)
+            result = s.run_task(task, limit)
+            if "node_id" in result:  # where a Ray task ran it
+                trial.set_user_attr("node_id", result["node_id"])
             cand.wall_seconds = float(result["task_seconds"])
             preds = result["predictions"]
             cand.fit_seconds, cand.n_fits = float(result["fit_seconds"]), int(result["n_fits"])

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from smdbg.platform.jobs._instances import InstanceType
+from smdbg.platform.jobs._instances import InstanceType, resolve_instance_type
 
 __all__ = ["Mount", "WorkerSpec", "WorkerHandle", "Backend"]
 
@@ -38,6 +38,11 @@ class WorkerSpec:
     mounts: list[Mount] = field(default_factory=list)
     #: the job's folder on the host (a backend may keep per-worker state there)
     job_dir: str = ""
+    #: ``(path relative to job_dir, s3:// URL)`` a backend whose workers run elsewhere downloads
+    #: there (the Ray backend); other backends get these files already placed in the job folder
+    fetch: list[tuple[str, str]] = field(default_factory=list)
+    #: the inputs given as local paths, as people name them (``channel 'train': /data``)
+    local_inputs: list[str] = field(default_factory=list)
 
     def to_spec(self) -> dict[str, Any]:
         """The worker as it is stored in a job's ``spec.json``."""
@@ -50,7 +55,25 @@ class WorkerSpec:
             "instance_type": self.instance.name,
             "mounts": [[m.host, m.container, m.read_only] for m in self.mounts],
             "job_dir": self.job_dir,
+            "fetch": [list(f) for f in self.fetch],
+            "local_inputs": self.local_inputs,
         }
+
+    @classmethod
+    def from_spec(cls, d: dict[str, Any]) -> WorkerSpec:
+        """The worker :meth:`to_spec` stored."""
+        return cls(
+            job_name=d["job_name"],
+            host=d["host"],
+            argv=list(d["argv"]),
+            env=dict(d["env"]),
+            workdir=d["workdir"],
+            instance=resolve_instance_type(d["instance_type"]),
+            mounts=[Mount(*m) for m in d.get("mounts", [])],
+            job_dir=d.get("job_dir", ""),
+            fetch=[(str(a), str(b)) for a, b in d.get("fetch", [])],
+            local_inputs=list(d.get("local_inputs", [])),
+        )
 
 
 class WorkerHandle(abc.ABC):
@@ -96,6 +119,28 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     def start(self, spec: WorkerSpec) -> WorkerHandle:
         """Start one worker."""
+
+    def start_group(self, specs: list[WorkerSpec]) -> list[WorkerHandle]:
+        """Start a job's workers together (a backend that gang-schedules overrides this). If one
+        cannot start, the ones started are stopped and the error is raised."""
+        handles: list[WorkerHandle] = []
+        try:
+            for spec in specs:
+                handles.append(self.start(spec))
+        except BaseException:
+            for h in handles:
+                h.stop(1.0)
+            raise
+        return handles
+
+    def start_sidecar(self, name: str, argv: list[str], env: dict[str, str]) -> WorkerHandle | None:
+        """Start a helper beside the workers (a rule job) where the backend places it, or return
+        ``None``: the supervisor runs it as its own child process."""
+        return None
+
+    def close(self) -> None:
+        """Release what the backend holds for the job (called once, when the job has ended)."""
+        return None
 
     @abc.abstractmethod
     def kill(self, ident: str) -> None:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from smdbg.exceptions import SmdbgError
 
-__all__ = ["JobError", "JobNotFound", "JobFailedError", "DockerUnavailableError", "IsolationUnavailableError"]
+__all__ = ["JobError", "JobNotFound", "JobFailedError", "DockerUnavailableError", "IsolationUnavailableError",
+           "RayClusterError"]
 
 
 class JobError(SmdbgError):
@@ -32,3 +33,8 @@ class DockerUnavailableError(JobError, RuntimeError):
 
 class IsolationUnavailableError(JobError, RuntimeError):
     """The local backend cannot present the container paths (``/opt/ml/...``) to the job."""
+
+
+class RayClusterError(JobError, RuntimeError):
+    """The Ray backend cannot run this work: Ray missing, the cluster unreachable, too small for the
+    placement group, or an input that its nodes cannot all read."""

@@ -23,6 +23,7 @@ from smdbg.platform.jobs._debugger import (
     rule_summary,
 )
 from smdbg.platform.jobs._env import caller_env, check_allowlist
+from smdbg.platform.jobs._errors import RayClusterError
 from smdbg.platform.jobs._instances import resolve_instance_type
 from smdbg.platform.jobs._job import Job, launch
 from smdbg.platform.jobs._metrics import compile_metric_definitions
@@ -33,11 +34,32 @@ from smdbg.platform.jobs._tracking import validate_experiment_config
 
 __all__ = ["Estimator", "TrainingJob", "choose_backend", "base_env"]
 
+
 def choose_backend(backend: str | None, image_uri: str | None) -> str:
     name = backend or ("docker" if image_uri else _settings.JOBS_BACKEND.get() or "local")
-    if name not in ("local", "docker"):
-        raise ValueError(f"backend={name!r}: expected 'local' or 'docker'")
+    if name not in ("local", "docker", "ray"):
+        raise ValueError(f"backend={name!r}: expected 'local', 'docker' or 'ray'")
     return name
+
+
+def ray_options(backend: str, ray_address: str | None) -> dict[str, Any] | None:
+    """The spec's ``ray`` section (the Ray backend's options), or None for other backends."""
+    if backend != "ray":
+        if ray_address is not None:
+            raise ValueError(f"ray_address={ray_address!r} is given but backend={backend!r}; pass backend='ray'")
+        return None
+    from smdbg.platform.jobs._raycluster import resolve_address
+
+    return {"address": resolve_address(ray_address)}
+
+
+def split_remote(files: list[tuple[str, str]], target: str, on_ray: bool) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """``(files to place in the job folder now, (target/rel, url) the Ray hosts download)``:
+    on Ray, ``s3://`` files are fetched on each host's node instead of through this machine."""
+    if not on_ray:
+        return files, []
+    local = [(rel, loc) for rel, loc in files if not loc.startswith("s3://")]
+    return local, [(f"{target}/{rel}", loc) for rel, loc in files if loc.startswith("s3://")]
 
 
 def base_env(backend: Backend, allowlist: Sequence[str] = ()) -> dict[str, str]:
@@ -114,6 +136,7 @@ class Estimator:
         framework_version: str | None = None,
         py_version: str | None = None,
         env_allowlist: Sequence[str] | None = None,
+        ray_address: str | None = None,
     ) -> None:
         base = Path(source_dir).expanduser().resolve() if source_dir else None
         if base is not None and not base.is_dir():
@@ -143,6 +166,7 @@ class Estimator:
         self.debugger_hook_config = dict(debugger_hook_config) if debugger_hook_config else None
         self.role = role
         self.backend = choose_backend(backend, image_uri)
+        self.ray = ray_options(self.backend, ray_address)
         self.base_job_name = base_job_name
         self.rule_actions = list(rule_actions)
         if self.rule_actions:  # a malformed notify URL fails here, not in the rule job
@@ -181,7 +205,7 @@ class Estimator:
         )
         exp = validate_experiment_config(experiment_config)
         channels = self._channels(inputs)  # a missing input fails here, before anything is written
-        backend = make_backend(self.backend, self.image_uri)
+        backend = make_backend(self.backend, self.image_uri, self.ray)
         hosts = [f"algo-{i + 1}" for i in range(self.instance_count)]
         directory = job_dir(name)
         if directory.exists():
@@ -195,13 +219,19 @@ class Estimator:
         root = ML_ROOT if inside else str(ml)
         hook_doc = None
         if self.rules or self.debugger_hook_config:
-            hook_doc = hook_config_json(f"{root}/output/tensors", self.rules, self.debugger_hook_config)
+            hook_doc = hook_config_json(self._trial_path(name, root), self.rules, self.debugger_hook_config)
         workers = self._workers(name, directory, hosts, root, inside, list(channels), hook_doc, backend)
+        placed: dict[str, list[tuple[str, str]]] = {}
+        for c, files in channels.items():
+            placed[c], fetch = split_remote(files, f"ml/input/data/{c}", self.backend == "ray")
+            for w in workers:
+                w.fetch += fetch
+                w.local_inputs += [f"channel {c!r}: {placed[c][0][1]}"] if placed[c] else []
         backend.check(workers)
 
         make_job_dir(name)
         write_training_tree(ml, self.hyperparameters, list(channels), hosts)
-        for c, files in channels.items():
+        for c, files in placed.items():
             place_files(files, ml / "input" / "data" / c)
         if self.source_dir:
             shutil.copytree(self.source_dir, ml / "code", dirs_exist_ok=True)
@@ -217,7 +247,7 @@ class Estimator:
                 json.dumps(resource_config(h, hosts))
             )
 
-        trial = str(ml / "output" / "tensors")
+        trial = str(hook_doc["LocalPath"]) if hook_doc and self.backend == "ray" else str(ml / "output" / "tensors")
         spec = self._spec(name, workers, exp, channels, trial if hook_doc else None)
         desc = self._description(name, ml, channels, exp, hook_doc)
         launch(spec, desc)
@@ -284,7 +314,22 @@ class Estimator:
             ],
             "failure_files": {w.host: str(ml / "output" / "failure") for w in workers},
             "stop_grace_s": self.stop_grace_s,
+            "ray": self.ray,
         }
+
+    def _trial_path(self, name: str, root: str) -> str:
+        """Where the hooks write the trial: in the job's output folder, or on Ray, where every
+        node and the rule jobs reach it, ``<S3OutputPath>/<job>/debug-output``."""
+        if self.backend != "ray":
+            return f"{root}/output/tensors"
+        s3 = (self.debugger_hook_config or {}).get("S3OutputPath")
+        if not s3 or not str(s3).startswith("s3://"):
+            raise RayClusterError(
+                f"debugger_hook_config S3OutputPath={s3!r}: backend='ray' keeps the trial on shared "
+                "storage that every node and the rule jobs reach; pass an s3:// URL, e.g. "
+                "debugger_hook_config={'S3OutputPath': 's3://bucket/debug'}"
+            )
+        return f"{str(s3).rstrip('/')}/{name}/debug-output"
 
     def _description(self, name: str, ml: Path, channels: Mapping[str, Any], exp: dict[str, str] | None,
                      hook_doc: dict[str, Any] | None) -> dict[str, Any]:  # fmt: skip
@@ -310,7 +355,7 @@ class Estimator:
         if hook_doc is not None:
             desc["DebugHookConfig"] = {
                 "LocalPath": hook_doc["LocalPath"],
-                "S3OutputPath": str(ml / "output" / "tensors"),
+                "S3OutputPath": hook_doc["LocalPath"] if self.backend == "ray" else str(ml / "output" / "tensors"),
                 "HookParameters": hook_doc.get("HookParameters", {}),
                 "CollectionConfigurations": hook_doc.get("CollectionConfigurations", []),
             }

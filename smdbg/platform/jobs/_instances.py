@@ -4,6 +4,12 @@ The Docker backend enforces both (``nano_cpus``, ``mem_limit``). The local backe
 worker to at most ``vcpus`` CPUs with ``sched_setaffinity`` (never more than the machine has) and
 caps its address space with ``RLIMIT_AS`` at four times the memory (address space, not resident
 memory: Python and PyTorch reserve much more than they touch). ``local`` means no limit.
+
+On the Ray backend a type is one placement-group bundle (:meth:`InstanceType.ray_bundle`): its
+vCPUs as ``CPU``, its memory as ``memory`` and its GPUs as ``GPU``; ``local`` asks one CPU. When
+the cluster defines a custom resource named after the type (a node started with
+``--resources='{"ml.g5.xlarge": 1}'``, or a KubeRay worker group carrying it), each bundle also
+asks one unit of it, so the hosts land on nodes of that type.
 """
 
 from __future__ import annotations
@@ -18,10 +24,22 @@ class InstanceType:
     name: str
     vcpus: int | None
     memory_gib: float | None
+    gpus: int = 0
 
     @property
     def memory_bytes(self) -> int | None:
         return None if self.memory_gib is None else int(self.memory_gib * 1024**3)
+
+    def ray_bundle(self, cluster_resources: dict[str, float] | None = None) -> dict[str, float]:
+        """The Ray resources one host of this type asks for (see the module's docstring)."""
+        bundle: dict[str, float] = {"CPU": float(self.vcpus or 1)}
+        if self.memory_bytes:
+            bundle["memory"] = float(self.memory_bytes)
+        if self.gpus:
+            bundle["GPU"] = float(self.gpus)
+        if cluster_resources and self.name in cluster_resources:
+            bundle[self.name] = 1.0
+        return bundle
 
 
 _TABLE = (
@@ -29,10 +47,12 @@ _TABLE = (
     ("ml.m5.large", 2, 8), ("ml.m5.xlarge", 4, 16), ("ml.m5.2xlarge", 8, 32), ("ml.m5.4xlarge", 16, 64),
     ("ml.c5.large", 2, 4), ("ml.c5.xlarge", 4, 8), ("ml.c5.2xlarge", 8, 16), ("ml.c5.4xlarge", 16, 32),
     ("ml.r5.large", 2, 16), ("ml.r5.xlarge", 4, 32),
-    ("ml.p3.2xlarge", 8, 61), ("ml.g4dn.xlarge", 4, 16), ("ml.g5.xlarge", 4, 16),
 )  # fmt: skip
+_GPU_TABLE = (("ml.p3.2xlarge", 8, 61, 1), ("ml.g4dn.xlarge", 4, 16, 1), ("ml.g5.xlarge", 4, 16, 1),
+              ("ml.g5.12xlarge", 48, 192, 4), ("ml.p4d.24xlarge", 96, 1152, 8))  # fmt: skip
 
 INSTANCE_TYPES: dict[str, InstanceType] = {n: InstanceType(n, c, m) for n, c, m in _TABLE}
+INSTANCE_TYPES.update({n: InstanceType(n, c, m, g) for n, c, m, g in _GPU_TABLE})
 INSTANCE_TYPES["local"] = InstanceType("local", None, None)
 INSTANCE_TYPES["local_cpu"] = InstanceType("local_cpu", None, None)
 

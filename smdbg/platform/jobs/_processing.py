@@ -22,7 +22,7 @@ from smdbg.platform.jobs._contract import resource_config
 from smdbg.platform.jobs._docker import DEFAULT_IMAGE
 from smdbg.platform.jobs._env import check_allowlist
 from smdbg.platform.jobs._errors import JobError
-from smdbg.platform.jobs._estimator import base_env, choose_backend
+from smdbg.platform.jobs._estimator import base_env, choose_backend, ray_options, split_remote
 from smdbg.platform.jobs._instances import resolve_instance_type
 from smdbg.platform.jobs._job import Job, launch
 from smdbg.platform.jobs._outputs import list_source_files, place_files
@@ -107,6 +107,7 @@ class Processor:
         base_job_name: str | None = None,
         stop_grace_s: float = 10.0,
         env_allowlist: Sequence[str] | None = None,
+        ray_address: str | None = None,
     ) -> None:
         if not isinstance(instance_count, int) or isinstance(instance_count, bool) or instance_count < 1:
             raise ValueError(f"instance_count={instance_count!r}: expected an int >= 1")
@@ -122,6 +123,7 @@ class Processor:
         self.backend = choose_backend(
             backend, image_uri if backend is None and type(self) is Processor else None
         )
+        self.ray = ray_options(self.backend, ray_address)
         self.base_job_name = base_job_name
         self.stop_grace_s = stop_grace_s
         self.jobs: list[ProcessingJob] = []
@@ -175,7 +177,7 @@ class Processor:
             out.output_name = out.output_name or f"output-{i + 1}"
             out.source = _check_container_path(out.source, f"output {out.output_name!r} source")
             out.destination = out.destination or str(directory / "output" / out.output_name)
-        backend = make_backend(self.backend, self.image_uri)
+        backend = make_backend(self.backend, self.image_uri, self.ray)
         hosts = [f"algo-{i + 1}" for i in range(self.instance_count)]
         instance = resolve_instance_type(self.instance_type)
         argv = self._argv(code, arguments)
@@ -189,6 +191,18 @@ class Processor:
             )
             ml = directory / "hosts" / host / "ml"
             workers.append(WorkerSpec(name, host, argv, env, "/", instance, [Mount(str(ml), "/opt/ml")], str(directory)))
+        placed = []
+        for rank, host in enumerate(hosts):
+            mine_all = []
+            for inp, files in resolved:
+                mine = files[rank :: len(hosts)] if inp.s3_data_distribution_type == "ShardedByS3Key" else files
+                where = f"hosts/{host}/ml/{os.path.relpath(str(inp.destination), '/opt/ml')}"
+                local, fetch = split_remote(mine, where, self.backend == "ray")
+                workers[rank].fetch += fetch
+                if inp.input_name != "code" and any(not loc.startswith("s3://") for _, loc in files):
+                    workers[rank].local_inputs.append(f"input {inp.input_name!r}: {inp.source}")
+                mine_all.append(local)
+            placed.append(mine_all)
         backend.check(workers)
 
         make_job_dir(name)
@@ -199,10 +213,7 @@ class Processor:
                 json.dumps(_public(description), indent=1)
             )
             (ml / "config" / "resourceconfig.json").write_text(json.dumps(resource_config(host, hosts)))
-            for inp, files in resolved:
-                mine = (
-                    files[rank :: len(hosts)] if inp.s3_data_distribution_type == "ShardedByS3Key" else files
-                )
+            for (inp, _files), mine in zip(resolved, placed[rank], strict=True):
                 target = ml / os.path.relpath(str(inp.destination), "/opt/ml")
                 target.mkdir(parents=True, exist_ok=True)
                 place_files(mine, target)
@@ -236,6 +247,7 @@ class Processor:
             ],  # fmt: skip
             "failure_files": {},
             "stop_grace_s": self.stop_grace_s,
+            "ray": self.ray,
         }
         launch(spec, description)
         job = ProcessingJob(name, ins, outs)

@@ -21,9 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from smdbg._secrets import SecretMask
-from smdbg.platform.jobs._backend import Backend, Mount, WorkerHandle, WorkerSpec
+from smdbg.platform.jobs._backend import Backend, WorkerHandle, WorkerSpec
 from smdbg.platform.jobs._env import merge_secrets
-from smdbg.platform.jobs._instances import resolve_instance_type
 from smdbg.platform.jobs._metrics import compile_metric_definitions
 from smdbg.platform.jobs._outputs import copy_outputs
 from smdbg.platform.jobs._state import iso_now, private_file, update_job
@@ -35,7 +34,12 @@ TAIL_LINES = 10
 RULE_GRACE_S = 60.0
 
 
-def make_backend(name: str, image: str | None) -> Backend:
+def make_backend(name: str, image: str | None, options: Mapping[str, Any] | None = None) -> Backend:
+    """The backend called ``name``; ``options`` are the Ray backend's (``address``...)."""
+    if name == "ray":
+        from smdbg.platform.jobs._ray import RayBackend
+
+        return RayBackend(**dict(options or {}))
     if name == "docker":
         from smdbg.platform.jobs._docker import DockerBackend
 
@@ -46,16 +50,7 @@ def make_backend(name: str, image: str | None) -> Backend:
 
 
 def worker_from_json(d: dict[str, Any]) -> WorkerSpec:
-    return WorkerSpec(
-        job_name=d["job_name"],
-        host=d["host"],
-        argv=list(d["argv"]),
-        env=dict(d["env"]),
-        workdir=d["workdir"],
-        instance=resolve_instance_type(d["instance_type"]),
-        mounts=[Mount(*m) for m in d.get("mounts", [])],
-        job_dir=d.get("job_dir", ""),
-    )
+    return WorkerSpec.from_spec(d)
 
 
 class Supervisor:
@@ -69,7 +64,7 @@ class Supervisor:
         )
         self.name: str = self.spec["name"]
         self.kind: str = self.spec["kind"]
-        self.backend = make_backend(self.spec["backend"], self.spec.get("image"))
+        self.backend = make_backend(self.spec["backend"], self.spec.get("image"), self.spec.get("ray"))
         self.metrics = compile_metric_definitions(self.spec.get("metric_definitions"))
         self.stop_requested = threading.Event()
         self.lock = threading.Lock()
@@ -77,6 +72,7 @@ class Supervisor:
         self.tails: dict[str, deque[str]] = {}
         self.codes: dict[str, int] = {}
         self.handles: dict[str, WorkerHandle] = {}
+        self.rule_codes: dict[str, int] = {}
         self.tracking = JobTracking.start(self.spec)
 
     # -- status ------------------------------------------------------------------------------------
@@ -110,10 +106,17 @@ class Supervisor:
                     self.tracking.log_metric(m.name, value, step)
         self.codes[host] = handle.wait()
 
-    def _start_rules(self) -> list[tuple[str, subprocess.Popen[bytes]]]:
-        procs = []
+    def _start_rules(self) -> list[tuple[str, subprocess.Popen[bytes] | WorkerHandle]]:
+        procs: list[tuple[str, subprocess.Popen[bytes] | WorkerHandle]] = []
         (self.dir / "rules").mkdir(mode=0o700, exist_ok=True)
+        env = dict(self.spec["workers"][0]["env"]) if self.spec.get("workers") else {}
         for rule in self.spec.get("rules", []):
+            side = self.backend.start_sidecar(rule["name"], rule["argv"], env)
+            if side is not None:  # the backend runs it (a Ray actor); its log is pumped here
+                procs.append((rule["name"], side))
+                pump = threading.Thread(target=self._pump_rule, args=(rule["name"], side), daemon=True)
+                pump.start()
+                continue
             log = private_file(self.dir / "rules" / f"{rule['name']}.log", "ab")
             proc = subprocess.Popen(
                 rule["argv"],
@@ -124,16 +127,31 @@ class Supervisor:
             )
             log.close()
             procs.append((rule["name"], proc))
-        if procs:
-            update_job(self.name, _smdbg={"rule_pids": {n: p.pid for n, p in procs}})
+        pids = {n: p.pid for n, p in procs if isinstance(p, subprocess.Popen)}
+        if pids:
+            update_job(self.name, _smdbg={"rule_pids": pids})
         return procs
 
+    def _pump_rule(self, name: str, handle: WorkerHandle) -> None:
+        with private_file(self.dir / "rules" / f"{name}.log", "a") as f:
+            for line in handle.lines():
+                f.write((self.mask(line) if self.mask else line) + "\n")
+                f.flush()
+        self.rule_codes[name] = handle.wait()
+
     def _finish_rules(
-        self, procs: list[tuple[str, subprocess.Popen[bytes]]], stopped: bool
+        self, procs: list[tuple[str, subprocess.Popen[bytes] | WorkerHandle]], stopped: bool
     ) -> dict[str, int]:
         codes: dict[str, int] = {}
         deadline = time.monotonic() + (0 if stopped else RULE_GRACE_S)
         for name, proc in procs:
+            if not isinstance(proc, subprocess.Popen):
+                while name not in self.rule_codes and time.monotonic() < deadline:
+                    time.sleep(0.1)
+                if name not in self.rule_codes:
+                    proc.stop(5.0)
+                codes[name] = self.rule_codes.get(name, -15)
+                continue
             try:
                 codes[name] = proc.wait(timeout=max(0.0, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
@@ -147,13 +165,12 @@ class Supervisor:
         specs = [worker_from_json(w) for w in self.spec["workers"]]
         (self.dir / "logs").mkdir(mode=0o700, exist_ok=True)
         threads = []
+        for spec in specs:
+            self.tails[spec.host] = deque(maxlen=TAIL_LINES)
         try:
-            for spec in specs:
-                self.tails[spec.host] = deque(maxlen=TAIL_LINES)
-                self.handles[spec.host] = self.backend.start(spec)
+            self.handles = dict(zip([s.host for s in specs], self.backend.start_group(specs), strict=True))
         except Exception as e:  # a worker that cannot start fails the job with the reason
-            for h in self.handles.values():
-                h.stop(1.0)
+            self.backend.close()
             return self._end("Failed", f"ClientError: could not start the job: {e}", [])
         update_job(self.name, _smdbg={"workers": {h: w.ident for h, w in self.handles.items()}})
         for host, handle in self.handles.items():
@@ -180,6 +197,7 @@ class Supervisor:
         for t in threads:
             t.join(timeout=30)
         rule_codes = self._finish_rules(rules, stopped)
+        self.backend.close()
         update_job(self.name, _smdbg={"rule_exit_codes": rule_codes})
         if stopped:
             return self._end("Stopped", None, [])
