@@ -54,6 +54,8 @@ class Hook(BaseHook):
         self._auto_modes = False  # modes follow the model's training flag (follow_train_eval)
         self._modes_set = False  # the script called set_mode
         self._warned: set[tuple[str, int]] = set()
+        self._caller_steps = False  # end_step() was called: forwards no longer end steps
+        self._caller_captures = False  # before_optimizer_step() was called: the pre-step hook leaves it
         super().__init__(*args, **kwargs)
         self._lists = PlanLists(self.planner)
 
@@ -323,7 +325,7 @@ class Hook(BaseHook):
             self._switch_mode(ModeKeys.TRAIN if module.training else ModeKeys.EVAL)
         if self._optimizer_drives_step():
             return  # attached only to follow the training flag: the optimizer counts the steps
-        if self._step_used:
+        if self._step_used and not self._caller_steps:
             self._advance()
         self._step_used = True
         if self._saving:  # weights as this forward uses them (the optimizer's hooks do in TRAIN)
@@ -360,7 +362,7 @@ class Hook(BaseHook):
             self._capture_tensors([(f"gradient/{name}", param.grad)])
 
     def _opt_pre_hook(self, optimizer: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
-        if self._saving:  # else nothing to do: one attribute read on unsaved steps
+        if self._saving and not self._caller_captures:  # else nothing to do on unsaved steps
             self._opt_pre_capture(optimizer)
 
     @guarded("optimizer pre-step hook")
@@ -407,3 +409,35 @@ class Hook(BaseHook):
             self._capture_planned(group)
         if optimizer is self.targets.optimizers[0]:
             self._advance()
+
+    # -- entry points of the training-framework integrations (smdbg.integrations) ---------------
+    def switch_mode(self, mode: ModeLike) -> None:
+        """Switch modes like :meth:`set_mode`, but leave :meth:`follow_train_eval` on: for an
+        integration that knows more than the training flag says (a prediction loop is PREDICT,
+        where ``model.eval()`` says only EVAL). The next ``model.train()`` seen switches to TRAIN."""
+        self._switch_mode(parse_mode(mode))
+
+    def hand_over_saved(self) -> None:
+        """Hand the values saved since the last step ended (``save_scalar`` ...) to the sinks now,
+        under the step and mode under way, so that a mode switch before the next step does not
+        move them into the new mode (a trainer that logs a training step's metrics after it)."""
+        if self._batch is not None and not self._closed:
+            self._hand_over()
+
+    def end_step(self) -> None:
+        """End the step under way now, outside TRAIN (where the optimizer counts the steps, this
+        does nothing). For an integration that knows where an evaluation batch ends: from the
+        first call on, forwards of the model no longer end steps, the caller does."""
+        self._caller_steps = True
+        if not self._closed and not self._optimizer_drives_step():
+            self._step_used = False
+            self._advance()
+
+    def before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
+        """Capture the step's weights and gradients now instead of in ``optimizer``'s pre-step
+        hook: for a trainer whose ``optimizer.step(closure)`` runs forward and backward inside the
+        step (Lightning's automatic optimization), so that the pre-step hook would see the
+        previous gradients. From the first call on, the pre-step hook leaves this to the caller."""
+        self._caller_captures = True
+        if self._saving:
+            self._opt_pre_capture(optimizer)
