@@ -16,6 +16,7 @@ import torch
 
 from smdbg import fs
 from smdbg.hook_config import HookConfig, find_config_path, load_hook_config
+from smdbg.hooks._options import HookOptions
 from smdbg.hooks.torch import Hook
 
 __all__ = ["HookSpec", "WrongFrameworkError", "LossAccumulator", "LOSS_NAME", "save_metrics", "innermost_optimizer"]
@@ -66,7 +67,9 @@ class HookSpec:
                 f"{who}: no out_dir, config or hook given; expected out_dir='/path/to/trial', a JSON hook "
                 "config (config='hook.json'), or $SMDBG_CONFIG_FILE_PATH naming one"
             )
-        self._check_trial(self.options.get("out_dir") or (self.config.out_dir if self.config else ""))
+        kwargs = self._kwargs()
+        HookOptions.from_args(**kwargs)  # a bad option fails here, before training starts
+        self._check_trial(str(kwargs["out_dir"]))
 
     def _read_config(self, config: Any) -> HookConfig | None:
         if config is None:
@@ -96,11 +99,13 @@ class HookSpec:
                 "trial directory (or one of a PyTorch run): choose another out_dir"
             )
 
+    def _kwargs(self) -> dict[str, Any]:
+        return {**(self.config.hook_kwargs() if self.config else {}), **self.options}
+
     def make(self) -> Hook:
         """The hook (built once)."""
         if self.hook is None:
-            kwargs = {**(self.config.hook_kwargs() if self.config else {}), **self.options}
-            hook = Hook(**kwargs)
+            hook = Hook(**self._kwargs())
             for cc in self.config.collection_configs if self.config else ():
                 hook.collections.apply_config(cc)
             self.hook = hook
