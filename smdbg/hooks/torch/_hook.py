@@ -17,17 +17,20 @@ import collections
 import functools
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import torch
 
 from smdbg.hooks._plan import TensorPlan
 from smdbg.hooks._records import StepRecords
+from smdbg.hooks._report import Asked
 from smdbg.hooks.base import BaseHook, guarded, io_patterns
 from smdbg.hooks.torch._attach import PlanLists, TorchAttachments, TorchTargets
 from smdbg.hooks.torch._capture import PendingStep, StepCapture, flatten_tensors, tensors_of
+from smdbg.hooks.torch._report import SUPPORTED_DTYPES, drop_unsupported, torch_unsaved
 from smdbg.modes import ModeKeys, ModeLike, parse_mode
+from smdbg.trial._report import NotSaved
 
 __all__ = ["Hook", "flatten_tensors"]
 
@@ -56,6 +59,7 @@ class Hook(BaseHook):
         self._warned: set[tuple[str, int]] = set()
         self._caller_steps = False  # end_step() was called: forwards no longer end steps
         self._caller_captures = False  # before_optimizer_step() was called: the pre-step hook leaves it
+        self._called: set[int] = set()  # modules whose forward hook ran at a saved step (save report)
         super().__init__(*args, **kwargs)
         self._lists = PlanLists(self.planner)
 
@@ -231,6 +235,7 @@ class Hook(BaseHook):
             self._end_capture()
         self._step_used = False
         if self._calls:
+            self._called.update(self._calls)
             self._calls.clear()
         super()._advance()
         if self._saving or self.attached.has_step_hooks:
@@ -316,6 +321,8 @@ class Hook(BaseHook):
         if group:
             self._check_open()
             if self._writes:
+                if not all(t.dtype in SUPPORTED_DTYPES and not t.is_quantized for _, _, t in group):
+                    group = drop_unsupported(group, self._tally.unsupported)  # reported, not saved
                 self._capture.add(group)
 
     # -- PyTorch callbacks ----------------------------------------------------------------------
@@ -409,6 +416,9 @@ class Hook(BaseHook):
             self._capture_planned(group)
         if optimizer is self.targets.optimizers[0]:
             self._advance()
+
+    def _unsaved(self, asked: Asked, saved: Mapping[str, Any]) -> Iterable[NotSaved]:
+        return torch_unsaved(self.targets, asked, saved, self._called | set(self._calls))
 
     # -- entry points of the training-framework integrations (smdbg.integrations) ---------------
     def switch_mode(self, mode: ModeLike) -> None:
