@@ -43,7 +43,7 @@ from smdbg.modes import ModeKeys  # noqa: E402
 __all__ = ["SmdbgCallback", "WrongFrameworkError"]
 
 
-class SmdbgCallback(Callback):  # type: ignore[misc]
+class SmdbgCallback(Callback):
     """Saves a LightningModule's weights, gradients, losses and logged values into a smdbg trial.
 
     Arguments as :class:`smdbg.integrations.transformers.SmdbgCallback`: ``out_dir``,

@@ -43,7 +43,7 @@ from smdbg.modes import ModeKeys  # noqa: E402
 __all__ = ["SmdbgCallback", "WrongFrameworkError"]
 
 
-class SmdbgCallback(TrainerCallback):  # type: ignore[misc]
+class SmdbgCallback(TrainerCallback):
     """Saves a Trainer's model, gradients, losses and logged metrics into a smdbg trial.
 
     ``out_dir``: the trial directory or URL; ``config``: smdebug's JSON hook config (a path or

@@ -10,7 +10,6 @@ import logging
 import os
 from typing import Any
 
-import pytest
 import torch
 
 import smdbg.pytorch as smd
