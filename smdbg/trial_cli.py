@@ -44,6 +44,8 @@ def register(subparsers: Any) -> None:
     s.add_argument(
         "--timeout", type=seconds, default=5.0, help="seconds to wait for the trial to appear (default 5)"
     )
+    s.add_argument("--list", type=non_negative_int, default=20, metavar="N",
+                   help="tensors listed per worker in the save report's 'not saved' part (default 20)")  # fmt: skip
     s.set_defaults(func=_summary)
     t = sub.add_parser(
         "tensor",
@@ -105,6 +107,8 @@ def _summary(args: argparse.Namespace) -> int:
         )
     for rule, status in trial.rule_statuses().items():
         print(f"rule {rule}: {status.get('status')} {status.get('reason') or ''}".rstrip())
+    for report in trial.save_reports().values():
+        print("\n".join(report.lines(limit=args.list)))
     return 0
 
 

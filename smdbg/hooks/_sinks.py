@@ -24,6 +24,7 @@ from smdbg.hooks._options import HookOptions
 from smdbg.hooks._records import SCALAR_PREFIX, StepBatch
 from smdbg.store import BackgroundWriter
 from smdbg.store.control import read_stop_request
+from smdbg.trial._report import SAVE_REPORT_FILE
 
 __all__ = ["RecordSink", "StoreSink", "TensorBoardMirror", "TrackerMirror", "SinkThread", "Ticks", "open_sinks"]
 
@@ -85,6 +86,10 @@ class StoreSink(RecordSink):
 
     def write_metadata(self, meta: Mapping[str, Any]) -> None:
         self.writer.write_trial_metadata(meta)
+
+    def write_save_report(self, data: bytes) -> None:
+        """The worker's save report document, next to its segments."""
+        self.writer.fs.write_atomic(f"{self.writer.sink.dir}/{SAVE_REPORT_FILE}", data)
 
     def stop_request(self) -> Mapping[str, Any] | None:
         """The trial's stop request (written by a rule action), or None."""

@@ -28,10 +28,12 @@ from smdbg.hook_config import find_config_path, load_hook_config
 from smdbg.hooks._options import HookOptions
 from smdbg.hooks._plan import SavePlanner, TensorPlan
 from smdbg.hooks._records import Emitted, StepRecords
+from smdbg.hooks._report import Asked, SaveTally
 from smdbg.hooks._saving import ScriptSaving
 from smdbg.hooks._sinks import SinkThread, StoreSink, Ticks, open_sinks
 from smdbg.hooks._support import clear_current, current_hook, drop_current, guarded, set_current
 from smdbg.modes import ModeKeys, ModeLike, parse_mode
+from smdbg.trial._report import NotSaved, SaveReport
 
 __all__ = ["BaseHook", "current_hook", "guarded", "io_patterns"]
 
@@ -124,6 +126,7 @@ class BaseHook(ScriptSaving):
         self._writes = True
         self._closed = False
         self._stop_checked = 0.0
+        self._tally = SaveTally()  # what was saved, for the save report
         self._saving = self.planner.begin_step(self.mode, 0)
         set_current(self.framework, self)
 
@@ -342,6 +345,7 @@ class BaseHook(ScriptSaving):
         """Give a finished step's records (the current one's, or an earlier one's) to the sinks."""
         if not batch.records:
             return
+        self._tally.add(batch.step, batch.mode, batch.records)
         done = batch.finish()
         if self._store is not None:
             self._store.write(done)
@@ -363,6 +367,7 @@ class BaseHook(ScriptSaving):
                     self._hand_over()
                     self._store.set_progress(self.step + 1, self.mode.name, self.mode_steps[self.mode] + 1)
                     self._write_metadata()
+                    self._write_save_report()
                     end: dict[str, Any] = {"hook_errors": self.error_count, "steps": self.step}
                     if _stopped:
                         end["stopped"] = _stopped
@@ -372,6 +377,30 @@ class BaseHook(ScriptSaving):
             finally:
                 if self._mirrors is not None:
                     self._mirrors.close()
+
+    # -- the save report -------------------------------------------------------------------------
+    def save_report(self) -> SaveReport:
+        """What was saved so far per included collection, and what the collections ask for that
+        was not saved, with the reason (``close()`` writes it into the trial and logs it)."""
+        asked = Asked(self.planner, self.mode_steps, self.mode)
+        unsaved = self._unsaved(asked, self._tally.tensors)
+        return self._tally.report(f"worker_{self.rank}", self.framework, self.step, asked, self.mode_steps, unsaved)
+
+    def _unsaved(self, asked: Asked, saved: Mapping[str, Any]) -> Iterable[NotSaved]:
+        """Framework hooks: what they know was asked for and not saved, with the reason."""
+        return ()
+
+    def _write_save_report(self) -> None:
+        """At close: the report into the trial (``events/<worker>/save_report.json``), and logged."""
+        try:
+            report = self.save_report()
+            assert self._store is not None
+            self._store.write_save_report(report.to_json())
+        except Exception as e:  # the report never costs the trial its end marker
+            self._report_error("save report", e)
+            return
+        lines = report.lines()
+        (log.warning if report.not_saved else log.info)("smdbg: %s", "\n".join(lines))
 
     def flush(self) -> None:
         """Publish every step handed over so far (the trial store and the mirrors)."""

@@ -15,6 +15,7 @@ Layers, each importing only the ones below it (an import-linter contract)::
     _tensor    Tensor
     _live      LiveTrial: refresh policy and which steps are complete; WorkerState, StepState
     _rules     what rule jobs leave in a trial: RuleStatusDoc, Finding, stop requests
+    _report    what a hook leaves at close: SaveReport (saved per collection, not saved and why)
     _source    TrialSource: the read interface over the store (the only import of smdbg.store)
 
 ``smdbg.trials`` is the same API under smdebug's module name. See docs/architecture.md.
@@ -23,6 +24,7 @@ Layers, each importing only the ones below it (an import-linter contract)::
 from smdbg.trial._follow import StepWindow, follow_steps
 from smdbg.trial._live import StepState, WorkerState
 from smdbg.trial._open import LocalTrial, S3Trial, create_trial, no_refresh, refresh
+from smdbg.trial._report import NotSaved, SaveReport, read_save_reports
 from smdbg.trial._rules import (
     Finding,
     RuleStatus,
@@ -42,5 +44,5 @@ __all__ = [
     "create_trial", "Trial", "LocalTrial", "S3Trial", "StepState", "no_refresh", "refresh", "Tensor", "TrialSource", "TrialLocation", "Names", "open_source", "RAW",
     "MODE_NAMES", "WorkerState", "StepWindow", "follow_steps", "RuleStatus", "Finding", "RuleStatusDoc",
     "write_rule_status", "read_rule_statuses", "write_findings", "read_findings", "request_stop",
-    "read_stop_request",
+    "read_stop_request", "SaveReport", "NotSaved", "read_save_reports",
 ]  # fmt: skip

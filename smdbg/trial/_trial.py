@@ -22,6 +22,7 @@ from smdbg.collections import Collection, compile_regex
 from smdbg.exceptions import NoMoreData, StepNotYetAvailable, TensorUnavailable
 from smdbg.modes import ModeKeys, ModeLike
 from smdbg.trial._live import LiveTrial, StepState, WorkerState
+from smdbg.trial._report import SaveReport, read_save_reports
 from smdbg.trial._rules import RuleStatusDoc, read_rule_statuses
 from smdbg.trial._source import MODE_NAMES, Array, TrialSource, mode_code
 from smdbg.trial._tensor import Tensor
@@ -351,6 +352,11 @@ class Trial:
     def rule_statuses(self) -> dict[str, RuleStatusDoc]:
         """Status documents written by rule jobs, by rule name."""
         return read_rule_statuses(self.source)
+
+    def save_reports(self) -> dict[str, SaveReport]:
+        """Per worker directory, the save report its hook wrote at ``close()``: what each
+        collection saved, and what was asked for but not saved, with the reason."""
+        return read_save_reports(self.source)
 
     def __repr__(self) -> str:
         src = self.source

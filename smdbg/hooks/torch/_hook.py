@@ -17,17 +17,20 @@ import collections
 import functools
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import torch
 
 from smdbg.hooks._plan import TensorPlan
 from smdbg.hooks._records import StepRecords
+from smdbg.hooks._report import Asked
 from smdbg.hooks.base import BaseHook, guarded, io_patterns
 from smdbg.hooks.torch._attach import PlanLists, TorchAttachments, TorchTargets
 from smdbg.hooks.torch._capture import PendingStep, StepCapture, flatten_tensors, tensors_of
+from smdbg.hooks.torch._report import SUPPORTED_DTYPES, drop_unsupported, torch_unsaved
 from smdbg.modes import ModeKeys, ModeLike, parse_mode
+from smdbg.trial._report import NotSaved
 
 __all__ = ["Hook", "flatten_tensors"]
 
@@ -54,6 +57,9 @@ class Hook(BaseHook):
         self._auto_modes = False  # modes follow the model's training flag (follow_train_eval)
         self._modes_set = False  # the script called set_mode
         self._warned: set[tuple[str, int]] = set()
+        self._caller_steps = False  # end_step() was called: forwards no longer end steps
+        self._caller_captures = False  # before_optimizer_step() was called: the pre-step hook leaves it
+        self._called: set[int] = set()  # modules whose forward hook ran at a saved step (save report)
         super().__init__(*args, **kwargs)
         self._lists = PlanLists(self.planner)
 
@@ -229,6 +235,7 @@ class Hook(BaseHook):
             self._end_capture()
         self._step_used = False
         if self._calls:
+            self._called.update(self._calls)
             self._calls.clear()
         super()._advance()
         if self._saving or self.attached.has_step_hooks:
@@ -314,6 +321,8 @@ class Hook(BaseHook):
         if group:
             self._check_open()
             if self._writes:
+                if not all(t.dtype in SUPPORTED_DTYPES and not t.is_quantized for _, _, t in group):
+                    group = drop_unsupported(group, self._tally.unsupported)  # reported, not saved
                 self._capture.add(group)
 
     # -- PyTorch callbacks ----------------------------------------------------------------------
@@ -323,7 +332,7 @@ class Hook(BaseHook):
             self._switch_mode(ModeKeys.TRAIN if module.training else ModeKeys.EVAL)
         if self._optimizer_drives_step():
             return  # attached only to follow the training flag: the optimizer counts the steps
-        if self._step_used:
+        if self._step_used and not self._caller_steps:
             self._advance()
         self._step_used = True
         if self._saving:  # weights as this forward uses them (the optimizer's hooks do in TRAIN)
@@ -360,7 +369,7 @@ class Hook(BaseHook):
             self._capture_tensors([(f"gradient/{name}", param.grad)])
 
     def _opt_pre_hook(self, optimizer: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
-        if self._saving:  # else nothing to do: one attribute read on unsaved steps
+        if self._saving and not self._caller_captures:  # else nothing to do on unsaved steps
             self._opt_pre_capture(optimizer)
 
     @guarded("optimizer pre-step hook")
@@ -407,3 +416,38 @@ class Hook(BaseHook):
             self._capture_planned(group)
         if optimizer is self.targets.optimizers[0]:
             self._advance()
+
+    def _unsaved(self, asked: Asked, saved: Mapping[str, Any]) -> Iterable[NotSaved]:
+        return torch_unsaved(self.targets, asked, saved, self._called | set(self._calls))
+
+    # -- entry points of the training-framework integrations (smdbg.integrations) ---------------
+    def switch_mode(self, mode: ModeLike) -> None:
+        """Switch modes like :meth:`set_mode`, but leave :meth:`follow_train_eval` on: for an
+        integration that knows more than the training flag says (a prediction loop is PREDICT,
+        where ``model.eval()`` says only EVAL). The next ``model.train()`` seen switches to TRAIN."""
+        self._switch_mode(parse_mode(mode))
+
+    def hand_over_saved(self) -> None:
+        """Hand the values saved since the last step ended (``save_scalar`` ...) to the sinks now,
+        under the step and mode under way, so that a mode switch before the next step does not
+        move them into the new mode (a trainer that logs a training step's metrics after it)."""
+        if self._batch is not None and not self._closed:
+            self._hand_over()
+
+    def end_step(self) -> None:
+        """End the step under way now, outside TRAIN (where the optimizer counts the steps, this
+        does nothing). For an integration that knows where an evaluation batch ends: from the
+        first call on, forwards of the model no longer end steps, the caller does."""
+        self._caller_steps = True
+        if not self._closed and not self._optimizer_drives_step():
+            self._step_used = False
+            self._advance()
+
+    def before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
+        """Capture the step's weights and gradients now instead of in ``optimizer``'s pre-step
+        hook: for a trainer whose ``optimizer.step(closure)`` runs forward and backward inside the
+        step (Lightning's automatic optimization), so that the pre-step hook would see the
+        previous gradients. From the first call on, the pre-step hook leaves this to the caller."""
+        self._caller_captures = True
+        if self._saving:
+            self._opt_pre_capture(optimizer)

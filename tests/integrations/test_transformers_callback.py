@@ -1,0 +1,103 @@
+"""smdbg.integrations.transformers.SmdbgCallback with a real Trainer and a tiny BERT made from
+a config (no downloads): optimizer steps under gradient accumulation, modes, the loss, the
+Trainer's logged values as scalars, weights before and gradients of each update."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+transformers = pytest.importorskip("transformers")
+
+import smdbg.pytorch as smd  # noqa: E402
+from smdbg.integrations.transformers import SmdbgCallback  # noqa: E402
+from smdbg.modes import ModeKeys  # noqa: E402
+
+CLASSIFIER = "BertForSequenceClassification_classifier.weight"
+
+
+def tiny_bert() -> Any:
+    cfg = transformers.BertConfig(
+        vocab_size=40, hidden_size=8, num_hidden_layers=1, num_attention_heads=2, intermediate_size=8,
+        max_position_embeddings=8, num_labels=2, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0,
+    )  # fmt: skip
+    torch.manual_seed(0)
+    return transformers.AutoModelForSequenceClassification.from_config(cfg)
+
+
+def data(n: int) -> list[dict[str, Any]]:
+    g = torch.Generator().manual_seed(1)
+    return [{"input_ids": torch.randint(0, 40, (6,), generator=g), "labels": torch.tensor(i % 2)} for i in range(n)]
+
+
+def trainer(tmp_path: Any, callback: SmdbgCallback, max_steps: int = 4, **args: Any) -> Any:
+    targs = transformers.TrainingArguments(
+        output_dir=str(tmp_path / "hf"), max_steps=max_steps, per_device_train_batch_size=2,
+        per_device_eval_batch_size=4, gradient_accumulation_steps=2, logging_steps=1, report_to=[],
+        use_cpu=True, save_strategy="no", disable_tqdm=True, optim="sgd", learning_rate=0.1,
+        lr_scheduler_type="constant", max_grad_norm=0.0, **args,
+    )  # fmt: skip
+    return transformers.Trainer(model=tiny_bert(), args=targs, train_dataset=data(16), eval_dataset=data(8),
+                                callbacks=[callback])  # fmt: skip
+
+
+def test_steps_modes_loss_scalars_and_updates(tmp_path: Any) -> None:
+    out = str(tmp_path / "trial")
+    cb = SmdbgCallback(out, save_config=smd.SaveConfig(save_interval=1), keep_open=True,
+                       include_collections=["weights", "gradients", "losses"])  # fmt: skip
+    tr = trainer(tmp_path, cb, eval_strategy="steps", eval_steps=2)
+    tr.train()
+    with cb.predicting():
+        tr.predict(data(8))
+    cb.close()
+
+    trial = smd.create_trial(out)
+    # 8 micro-batches, accumulation 2: four optimizer steps (and a fifth TRAIN step under way when
+    # the Trainer logged the last one's values); two evaluations of 2 batches; 2 predict batches
+    assert trial.steps(mode=ModeKeys.TRAIN) == [0, 1, 2, 3, 4]
+    assert trial.steps(mode=ModeKeys.EVAL) == [0, 1, 2, 3]
+    assert trial.steps(mode=ModeKeys.PREDICT) == [0, 1]
+    grad = trial.tensor(f"gradient/{CLASSIFIER}")
+    assert grad.steps(mode=ModeKeys.TRAIN) == [0, 1, 2, 3]
+    assert grad.steps(mode=ModeKeys.EVAL) == []
+    # weights are those the update started from, gradients the accumulated ones it used (SGD)
+    w = trial.tensor(CLASSIFIER)
+    for k in range(3):
+        expected = w.value(k, mode=ModeKeys.TRAIN) - 0.1 * grad.value(k, mode=ModeKeys.TRAIN)
+        np.testing.assert_allclose(w.value(k + 1, mode=ModeKeys.TRAIN), expected, rtol=1e-5, atol=1e-7)
+    loss = trial.tensor("loss_output_0")
+    assert loss.steps(mode=ModeKeys.TRAIN) == [0, 1, 2, 3]
+    assert loss.steps(mode=ModeKeys.EVAL) == [0, 1, 2, 3]
+    assert loss.steps(mode=ModeKeys.PREDICT) == [0, 1]  # the prediction set has labels
+    assert 0.5 < float(loss.value(0, mode=ModeKeys.TRAIN)) < 1.0  # cross-entropy of 2 classes near ln 2
+
+    rows = trial.to_pandas()
+    scalars = rows[rows.tensor.str.startswith("scalar/")]
+    modes = {t: set(g["mode"]) for t, g in scalars.groupby("tensor")}
+    assert modes["scalar/learning_rate"] == {"TRAIN"} and modes["scalar/loss"] == {"TRAIN"}
+    assert modes["scalar/eval_loss"] == {"EVAL"}
+    lr = scalars[scalars.tensor == "scalar/learning_rate"]
+    assert lr["value"].tolist() == pytest.approx([0.1] * 4)
+    # a value logged after optimizer step k is at TRAIN step k + 1: the Trainer's global_step
+    assert lr["mode_step"].tolist() == [1, 2, 3, 4]
+    assert trial.training_has_ended()
+
+
+def test_json_config_and_keyword_override(tmp_path: Any) -> None:
+    out = str(tmp_path / "trial")
+    config = {"LocalPath": out, "HookParameters": {"save_interval": "2", "include_collections": "losses,gradients"}}
+    path = tmp_path / "hook.json"
+    path.write_text(json.dumps(config))
+    trainer(tmp_path, SmdbgCallback(config=str(path))).train()
+    trial = smd.create_trial(out)
+    assert trial.tensor("loss_output_0").steps(mode=ModeKeys.TRAIN) == [0, 2]
+    assert trial.tensor(f"gradient/{CLASSIFIER}").steps(mode=ModeKeys.TRAIN) == [0, 2]
+
+    out2 = str(tmp_path / "trial2")
+    cb = SmdbgCallback(out2, config=config, save_config=smd.SaveConfig(save_interval=3))  # keywords win
+    trainer(tmp_path, cb).train()
+    assert smd.create_trial(out2).tensor("loss_output_0").steps(mode=ModeKeys.TRAIN) == [0, 3]
