@@ -26,7 +26,7 @@ from smdbg.store.format import (
     schema,
 )
 
-__all__ = ["Record", "ColumnBuffer", "encode_segment", "decode_segment", "parquet_bytes"]
+__all__ = ["Record", "ColumnBuffer", "encode_segment", "decode_segment", "decode_rows", "parquet_bytes"]
 
 
 class Record(NamedTuple):
@@ -304,3 +304,43 @@ def decode_segment(
         raise
     except Exception as e:  # pyarrow raises several types for damaged files
         raise CorruptSegmentError(path, f"does not parse as a Parquet segment ({e})") from e
+
+
+def decode_rows(
+    path: str, source: Any, rows: np.ndarray, columns: Sequence[str], read_dictionary: Sequence[str] = ()
+) -> tuple[Any, dict[bytes, Any]]:
+    """Only ``rows`` (sorted file row numbers) of a segment's ``columns``: the row groups that
+    hold them are read (ranged I/O, page checksums verified where supported), then the rows are
+    taken. The metadata is as :func:`decode_segment`'s. IndexError: a row past the file's end."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        pf = pq.ParquetFile(source, read_dictionary=list(read_dictionary), **_page_checksum_kwargs()[1])
+        meta = pf.schema_arrow.metadata or {}
+        counts = [pf.metadata.row_group(i).num_rows for i in range(pf.metadata.num_row_groups)]
+    except Exception as e:  # pyarrow raises several types for damaged files
+        raise CorruptSegmentError(path, f"does not parse as a Parquet segment ({e})") from e
+    version = int(meta.get(FORMAT_VERSION_KEY, b"0"))
+    if version > FORMAT_VERSION:
+        raise UnsupportedFormatVersion(path, version, FORMAT_VERSION)
+    starts = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    if len(rows) and (int(rows[0]) < 0 or int(rows[-1]) >= int(starts[-1])):
+        raise IndexError(f"rows up to {int(rows[-1])} asked of {path}, which holds {int(starts[-1])}")
+    groups = np.unique(np.searchsorted(starts, rows, side="right") - 1)
+    first_row = np.concatenate([[0], np.cumsum(np.asarray(counts)[groups])]).astype(np.int64)
+    pos = np.searchsorted(groups, np.searchsorted(starts, rows, side="right") - 1)
+    local = rows - starts[groups][pos] + first_row[pos]
+    try:
+        table = pf.read_row_groups(groups.tolist(), columns=list(columns), use_threads=False)
+    except Exception as e:  # noqa: BLE001 - a page checksum or decoding failure
+        raise CorruptSegmentError(path, f"does not parse as a Parquet segment ({e})") from e
+    info: dict[bytes, Any] = dict(meta)
+    info[b"row_groups"] = counts
+    info[b"bytes_read"] = sum(
+        pf.metadata.row_group(g).column(c).total_compressed_size
+        for g in groups.tolist()
+        for c in range(pf.metadata.num_columns)
+        if pf.metadata.row_group(g).column(c).path_in_schema.split(".")[0] in columns
+    )
+    return table.take(pa.array(local)), info

@@ -77,7 +77,7 @@ class TrialWriter:
         recs = buf.records
         self.manifest.add(
             segment_entry(name, len(body), buf.cols["step"], buf.cols["mode"], buf.cols["mode_step"],
-                          (r.tensor for r in recs), (r.reduction for r in recs)),
+                          [r.tensor for r in recs], (r.reduction for r in recs)),
             {r.tensor: r.collections for r in recs},
         )  # fmt: skip
         self._seq += 1
