@@ -26,7 +26,7 @@ from smdbg.store.format import (
     schema,
 )
 
-__all__ = ["Record", "ColumnBuffer", "encode_segment", "decode_segment", "decode_rows", "parquet_bytes"]
+__all__ = ["Record", "ColumnBuffer", "encode_segment", "decode_segment", "decode_rows", "parquet_bytes", "warm_pyarrow"]
 
 
 class Record(NamedTuple):
@@ -84,6 +84,17 @@ class ColumnBuffer:
     def step_range(self) -> tuple[int, int]:
         steps = self.cols["step"]
         return min(steps), max(steps)
+
+
+@functools.cache
+def warm_pyarrow() -> None:
+    """Pay pyarrow's lazy imports once, in the caller's thread: the first ``pa.array`` imports
+    pandas when it is installed (~0.3 s holding the GIL), which in the writer thread would stall
+    training steps in the middle of a run instead of at its start."""
+    import pyarrow as pa
+    import pyarrow.parquet  # noqa: F401
+
+    pa.array([0], pa.int64())
 
 
 ROW_GROUP_BYTES = 8 << 20  # raw-tensor segments are cut into row groups of about this size

@@ -16,20 +16,19 @@ import threading
 import warnings
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from smdbg.exceptions import CorruptSegmentError, StoreError, UnsupportedFormatVersion
+from smdbg.exceptions import CorruptSegmentError, UnsupportedFormatVersion
 from smdbg.modes import ModeKeys
 from smdbg.store._arrays import Codes, numpy_of, source_size
-from smdbg.store._compacted import Reset, SeqCover, choose_segments, find_moved, uncovered_rows
-from smdbg.store._deferred import Deferred, deferred_of, disagree
+from smdbg.store._compacted import Reset, SeqCover, choose_segments, uncovered_rows
+from smdbg.store._deferred import Deferred, DeferredReads, ReadStats
 from smdbg.store._index import RowIndex
 from smdbg.store._range import StepRange
 from smdbg.store._raw_rows import RawRows, Segment
-from smdbg.store._segment import decode_rows, decode_segment, page_checksums_supported
+from smdbg.store._segment import decode_segment, page_checksums_supported
 from smdbg.store.format import (
     DICTIONARY_COLUMNS,
     END_FILE,
@@ -53,16 +52,7 @@ MODE_NAMES: tuple[str, ...] = tuple(m.name for m in ModeKeys)
 _MODE_CODE = {name: i for i, name in enumerate(MODE_NAMES)}
 
 
-@dataclass
-class ReadStats:
-    """What a reader read of segments' index columns: reads (a whole segment, or some of its
-    row groups) and bytes (whole files, or the compressed column chunks read)."""
-
-    segment_reads: int = 0
-    index_bytes: int = 0
-
-
-class TrialReader(RawRows):
+class TrialReader(DeferredReads, RawRows):
     """Incremental reader of one trial. Thread-safe; ``refresh()`` picks up new segments."""
 
     def __init__(
@@ -84,6 +74,7 @@ class TrialReader(RawRows):
         self.data_cache_bytes = data_cache_bytes
         self.full_check_bytes = full_check_bytes
         self._lock = threading.RLock()
+        self._mode_code = _MODE_CODE
         self.tensors = Codes()
         self.reductions = Codes()
         self.workers = Codes()
@@ -185,81 +176,6 @@ class TrialReader(RawRows):
                 else:
                     added += n
         return added, vanished
-
-    def _defer(self, path: str, name: SegmentName, entry: dict[str, Any]) -> None:
-        """Know a segment from its manifest entry; its rows are read when first needed."""
-        for t in entry.get("tensors", ()):
-            self.tensors.code(t)
-        for r in entry.get("reductions", ()):
-            self.reductions.code(r)
-        self.workers.code(entry["worker"])
-        self._deferred[path] = deferred_of(name, entry, _MODE_CODE)
-        self._known.add(path)
-        self.index.changed()
-
-    def _load_deferred(self, tensor: str | None = None) -> None:
-        """Read the segments known only from a manifest (before a query on rows); with
-        ``tensor``, only that tensor's rows of the segments holding it."""
-        for path, d in list(self._deferred.items()):
-            if tensor is not None:
-                if tensor not in d.tensors or tensor in d.loaded:
-                    continue
-                rows = d.rows_of(tensor) if page_checksums_supported() else None
-                if rows is not None:
-                    if self._load_part(path, d, tensor, rows):
-                        continue
-                    if path not in self._deferred:  # corrupt: reported, nothing more to read
-                        continue
-            del self._deferred[path]
-            keep = d.rest()
-            if self._load_rows(path, d.name, keep) is not None:
-                continue
-            # Compacted since the manifest was read: its rows are in a compacted segment.
-            cpath, cname, (first, end) = self._moved(path, d.name)
-            rows = np.arange(first, end, dtype=np.int64) if keep is None else first + keep
-            self._load_rows(cpath, cname, rows, known=False)
-
-    def _moved(self, path: str, name: SegmentName) -> tuple[str, SegmentName, tuple[int, int]]:
-        """(path, name, (first row, end row)) of the compacted segment now holding a segment
-        that vanished."""
-        moved = find_moved(self.fs, path.rsplit("/", 1)[0], name)
-        if moved is None:
-            raise StoreError(f"segment {self.fs.url(path)} was removed and no compacted segment holds it")
-        return moved[0], moved[1], moved[3]
-
-    def _load_part(self, path: str, d: Deferred, tensor: str, rows: np.ndarray) -> bool:
-        """Read one tensor's rows of a deferred segment (only the row groups holding them,
-        checked with Parquet page checksums). False: read it whole instead (the rows do not
-        hold that tensor), or it is corrupt (reported, and forgotten as deferred)."""
-        where, name, file_rows = path, d.name, rows
-        for _ in range(2):
-            try:
-                with self.fs.open_input(where) as source:
-                    url = self.fs.url(where)
-                    table, meta = decode_rows(url, source, file_rows, INDEX_COLUMNS, DICTIONARY_COLUMNS)
-                break
-            except FileNotFoundError:  # compacted meanwhile: the same rows, further on
-                where, name, (first, _) = self._moved(path, d.name)
-                file_rows = rows + first
-            except IndexError as e:
-                d.tensor_rows = None
-                disagree(f"the manifest entry of {self.fs.url(path)} does not match the file ({e})")
-                return False
-            except (CorruptSegmentError, UnsupportedFormatVersion) as e:
-                del self._deferred[path]
-                self._report_corrupt(path, e)
-                return False
-        else:
-            raise StoreError(f"segment {self.fs.url(path)} moved twice while it was read")
-        if table.num_rows and set(table.column("tensor").unique().to_pylist()) != {tensor}:
-            d.tensor_rows = None
-            disagree(f"the manifest entry of {self.fs.url(path)} places other rows than {tensor!r}'s")
-            return False
-        self.stats.segment_reads += 1
-        self.stats.index_bytes += int(meta.pop(b"bytes_read", 0))
-        self._add_table(table, meta, where, name, file_rows)
-        d.loaded[tensor] = rows
-        return True
 
     def _report_corrupt(self, path: str, e: Exception) -> None:
         self._corrupt[path] = str(e)
