@@ -155,6 +155,8 @@ class DeferredReads:
                         continue
             del self._deferred[path]
             keep = d.rest()
+            if keep is not None and not len(keep):
+                continue  # every row was read, tensor by tensor
             if self._load_rows(path, d.name, keep) is not None:
                 continue
             # Compacted since the manifest was read: its rows are in a compacted segment.
