@@ -37,6 +37,7 @@ class Deferred:
     steps: np.ndarray  # distinct global steps
     modes: dict[int, np.ndarray]  # mode code -> distinct mode steps
     rows: int  # rows in the file
+    nbytes: int  # size of the file (0: unknown)
     tensors: frozenset[str]
     tensor_rows: dict[str, Any] | None  # tensor -> block runs (None: an entry without them)
     loaded: dict[str, np.ndarray] = field(default_factory=dict)  # tensor -> file rows read
@@ -99,6 +100,7 @@ def deferred_of(name: SegmentName, entry: dict[str, Any], mode_code: dict[str, i
         decode_runs(entry.get("steps") or []),
         modes,
         rows,
+        int(entry.get("bytes") or 0),
         frozenset(entry.get("tensors", ())),
         tensor_rows,
     )
@@ -117,6 +119,8 @@ class DeferredReads:
     _deferred: dict[str, Deferred]
     _known: set[str]
     _mode_code: dict[str, int]
+
+    full_check_bytes: int | None
 
     def _load_rows(self, path: str, name: SegmentName, keep: np.ndarray | None, known: bool = True) -> int | None:
         raise NotImplementedError
@@ -173,19 +177,26 @@ class DeferredReads:
         return moved[0], moved[1], moved[3]
 
     def _load_part(self, path: str, d: Deferred, tensor: str, rows: np.ndarray) -> bool:
-        """Read one tensor's rows of a deferred segment (only the row groups holding them,
-        checked with Parquet page checksums). False: read it whole instead (the rows do not
-        hold that tensor), or it is corrupt (reported, and forgotten as deferred)."""
-        where, name, file_rows = path, d.name, rows
+        """Read one tensor's rows of a deferred segment: only the row groups holding them, or,
+        when that is all of them, the whole segment at once (no second read for the next
+        tensor). A small segment is read in one request and checked against its CRC-32, a large
+        one with ranged reads and Parquet page checksums. False: read it whole instead (the
+        manifest's rows do not match the file), or it is corrupt (reported, and forgotten)."""
+        where, name, first = path, d.name, 0
         for _ in range(2):
+            url = self.fs.url(where)
             try:
-                with self.fs.open_input(where) as source:
-                    url = self.fs.url(where)
-                    table, meta = decode_rows(url, source, file_rows, INDEX_COLUMNS, DICTIONARY_COLUMNS)
+                if self.full_check_bytes is None or d.nbytes <= self.full_check_bytes:
+                    body = self.fs.read_bytes(where)
+                    got = decode_rows(url, body, rows + first, INDEX_COLUMNS, DICTIONARY_COLUMNS, name.crc32)
+                    self.stats.index_bytes += len(body)
+                else:
+                    with self.fs.open_input(where) as source:
+                        got = decode_rows(url, source, rows + first, INDEX_COLUMNS, DICTIONARY_COLUMNS)
+                    self.stats.index_bytes += int(got[2][b"bytes_read"])
                 break
             except FileNotFoundError:  # compacted meanwhile: the same rows, further on
                 where, name, (first, _) = self._moved(path, d.name)
-                file_rows = rows + first
             except IndexError as e:
                 d.tensor_rows = None
                 disagree(f"the manifest entry of {self.fs.url(path)} does not match the file ({e})")
@@ -196,13 +207,22 @@ class DeferredReads:
                 return False
         else:
             raise StoreError(f"segment {self.fs.url(path)} moved twice while it was read")
-        if table.num_rows and set(table.column("tensor").unique().to_pylist()) != {tensor}:
+        table, local, meta = got
+        self.stats.segment_reads += 1
+        mine = table.take(local)
+        if len(local) and set(mine.column("tensor").unique().to_pylist()) != {tensor}:
             d.tensor_rows = None
             disagree(f"the manifest entry of {self.fs.url(path)} places other rows than {tensor!r}'s")
             return False
-        self.stats.segment_reads += 1
-        self.stats.index_bytes += int(meta.pop(b"bytes_read", 0))
-        self._add_table(table, meta, where, name, file_rows)
-        d.loaded[tensor] = rows
+        if not meta.pop(b"whole"):
+            self._add_table(mine, meta, where, name, rows + first)
+            d.loaded[tensor] = rows
+            return True
+        del self._deferred[path]  # every row group was read: take in every row not read yet
+        rest = d.rest()
+        if rest is None and first == 0 and table.num_rows == d.rows:
+            self._add_table(table, meta, where, name, None)
+        else:
+            keep = (np.arange(d.rows, dtype=np.int64) if rest is None else rest) + first
+            self._add_table(table.take(keep), meta, where, name, keep)
         return True
-

@@ -318,15 +318,23 @@ def decode_segment(
 
 
 def decode_rows(
-    path: str, source: Any, rows: np.ndarray, columns: Sequence[str], read_dictionary: Sequence[str] = ()
-) -> tuple[Any, dict[bytes, Any]]:
-    """Only ``rows`` (sorted file row numbers) of a segment's ``columns``: the row groups that
-    hold them are read (ranged I/O, page checksums verified where supported), then the rows are
-    taken. The metadata is as :func:`decode_segment`'s. IndexError: a row past the file's end."""
+    path: str, body: Any, rows: np.ndarray, columns: Sequence[str], read_dictionary: Sequence[str] = (),
+    expected_crc: int | None = None,
+) -> tuple[Any, np.ndarray, dict[bytes, Any]]:  # fmt: skip
+    """The row groups of a segment (bytes, or a file for ranged reads) that hold ``rows`` (sorted
+    file row numbers): (their ``columns``, where ``rows`` are in that table, metadata as
+    :func:`decode_segment`'s plus ``b"whole"``: every row group was needed, so the table is the
+    whole file's). Page checksums are verified where supported, the CRC-32 of bytes when
+    ``expected_crc`` is given. IndexError: a row past the file's end."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    if expected_crc is not None and zlib.crc32(body) != expected_crc:
+        raise CorruptSegmentError(
+            path, f"CRC-32 is {zlib.crc32(body):08x}, the name says {expected_crc:08x} (truncated or altered)"
+        )
     try:
+        source = body if hasattr(body, "read") else pa.BufferReader(body)
         pf = pq.ParquetFile(source, read_dictionary=list(read_dictionary), **_page_checksum_kwargs()[1])
         meta = pf.schema_arrow.metadata or {}
         counts = [pf.metadata.row_group(i).num_rows for i in range(pf.metadata.num_row_groups)]
@@ -338,20 +346,27 @@ def decode_rows(
     starts = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
     if len(rows) and (int(rows[0]) < 0 or int(rows[-1]) >= int(starts[-1])):
         raise IndexError(f"rows up to {int(rows[-1])} asked of {path}, which holds {int(starts[-1])}")
-    groups = np.unique(np.searchsorted(starts, rows, side="right") - 1)
+    group_of = np.searchsorted(starts, rows, side="right") - 1
+    groups = np.unique(group_of)
+    whole = len(groups) == len(counts)
     first_row = np.concatenate([[0], np.cumsum(np.asarray(counts)[groups])]).astype(np.int64)
-    pos = np.searchsorted(groups, np.searchsorted(starts, rows, side="right") - 1)
-    local = rows - starts[groups][pos] + first_row[pos]
+    pos = np.searchsorted(groups, group_of)
+    local = rows - starts[group_of] + first_row[pos]
     try:
-        table = pf.read_row_groups(groups.tolist(), columns=list(columns), use_threads=False)
+        table = (
+            pf.read(columns=list(columns), use_threads=False)
+            if whole
+            else pf.read_row_groups(groups.tolist(), columns=list(columns), use_threads=False)
+        )
     except Exception as e:  # noqa: BLE001 - a page checksum or decoding failure
         raise CorruptSegmentError(path, f"does not parse as a Parquet segment ({e})") from e
     info: dict[bytes, Any] = dict(meta)
     info[b"row_groups"] = counts
+    info[b"whole"] = whole
     info[b"bytes_read"] = sum(
         pf.metadata.row_group(g).column(c).total_compressed_size
         for g in groups.tolist()
         for c in range(pf.metadata.num_columns)
         if pf.metadata.row_group(g).column(c).path_in_schema.split(".")[0] in columns
     )
-    return table.take(pa.array(local)), info
+    return table, local, info

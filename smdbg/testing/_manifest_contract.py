@@ -1,6 +1,7 @@
-"""The index part of the store contract: a first query of one tensor reads only that tensor's
-rows of the segments holding it (the manifest's ``tensor_rows``), old manifests without them stay
-readable, and a manifest that disagrees with a segment loses to it (with a warning).
+"""The index part of the store contract: a first query of one tensor reads only the segments
+holding it, and of those only the row groups holding its rows (the manifest's ``tensor_rows``);
+old manifests without them stay readable, and a manifest that disagrees with a segment loses to
+it (with a warning).
 
 Mixed into :class:`smdbg.testing.store_contract.StoreContract`; every backend runs it.
 """
@@ -62,7 +63,7 @@ def _edit_manifest(store_url: str, edit: Any) -> None:
 class ManifestIndexContract:
     """Reading only what a query needs, from the manifest's per-tensor rows."""
 
-    def test_first_query_of_a_tensor_reads_only_its_rows(self, store_url: str) -> None:
+    def test_first_query_of_a_tensor_reads_only_segments_holding_it(self, store_url: str) -> None:
         saved = write_sparse(store_url)
         doc = json.loads(open_fs(store_url).read_bytes(f"{W0}/{MANIFEST_FILE}"))
         first = doc["segments"][0]
@@ -73,11 +74,12 @@ class ManifestIndexContract:
         assert reader.nrows == 0 and reader.stats.segment_reads == 0
         grad = reader.tensor_cols(GRAD)
         assert sorted(grad["step"].tolist()) == [0, 0, 6, 6]
-        # Two of the six segments hold the gradient, and only its rows were taken in.
-        assert (reader.stats.segment_reads, reader.nrows) == (2, 4)
+        # Two of the six segments hold the gradient: only they were read (whole: one row group).
+        assert (reader.stats.segment_reads, reader.nrows) == (2, 2 * (2 * 4 + 2))
         reader.tensor_cols("Net_fc.weight")
-        assert (reader.stats.segment_reads, reader.nrows) == (8, 4 + 6 * 2 * 3)
-        assert len(reader.cols["step"]) == 4 + 6 * 2 * 4  # the rest: the losses
+        assert (reader.stats.segment_reads, reader.nrows) == (6, 4 + 6 * 2 * 4)
+        assert len(reader.cols["step"]) == 4 + 6 * 2 * 4  # nothing left to read
+        assert reader.stats.segment_reads == 6
         trial = create_trial(store_url, timeout=5)
         g = trial.tensor(GRAD)
         assert g.history("mean")[0].tolist() == [0, 6] and g.history("mean")[1].tolist() == [0.0, 6.0]
@@ -137,13 +139,31 @@ class ManifestIndexContract:
         assert len(trial.tensor(GRAD).steps()) == 2
 
     def test_partly_read_segments_compacted_away(self, store_url: str) -> None:
-        """Rows read per tensor stay valid, and unread ones are found, after compaction."""
-        saved = write_sparse(store_url)
+        """Rows read per tensor (row groups of raw-heavy segments) stay valid, and rows not read
+        yet are found, after compaction merged their segments away."""
+        rng = np.random.default_rng(5)
+        saved: dict[tuple[str, int], np.ndarray] = {}
+        with BackgroundWriter(store_url, "worker_0", flush_secs=60, compact_secs=None) as w:
+            for step in range(48):
+                recs = []
+                for name in ("b.weight", "a.weight"):  # 256 KiB each: segments sorted by tensor
+                    saved[(name, step)] = arr = rng.standard_normal((256, 256)).astype(np.float32)
+                    recs.append(Record(name, ("weights",), "raw", None, "float32", arr.shape, arr))
+                    recs.append(Record(name, ("weights",), "mean", float(arr.mean()), "float32", None, None))
+                w.set_progress(step, "TRAIN", step)
+                w.add(step, "TRAIN", step, recs)
+                if step == 23:
+                    w.flush()
+        reader = TrialReader(store_url)
+        reader.refresh()
         trial = create_trial(store_url, timeout=5)
-        loss = trial.tensor("Loss_output_0")
-        assert loss.history()[0].tolist() == list(range(12))  # each segment read in part
-        compact_trial(store_url)
-        assert loss.value(5).tolist() == 2.5  # its segment is gone: found in the merged one
-        np.testing.assert_array_equal(trial.tensor("Net_fc.weight").value(9), saved[9])
-        np.testing.assert_array_equal(trial.tensor(GRAD).value(6), np.full(3, 6, np.float32))
+        a = trial.tensor("a.weight")
+        assert a.steps() == list(range(48))
+        assert trial.source.nrows == 2 * 48  # a's rows only: its row groups of both segments
+        (result,) = compact_trial(store_url)
+        assert result.merged == 1
+        np.testing.assert_array_equal(a.value(30), saved[("a.weight", 30)])  # found in the merge
+        assert trial.tensor("b.weight").steps() == list(range(48))  # not read before: found there
+        np.testing.assert_array_equal(trial.tensor("b.weight").value(7), saved[("b.weight", 7)])
         assert table_rows(trial) == table_rows(create_trial(store_url, timeout=5))
+        assert len(reader.tensor_cols("b.weight")["step"]) == 96  # a reader that read nothing yet
