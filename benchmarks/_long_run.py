@@ -1,8 +1,11 @@
 """The long-run case of ``store_bench.py``: a trial as a long run at the default 1 s flush leaves it.
 
 One segment per second of training, each holding one step of ``tensors`` x 3 reductions (mean,
-abs_max, l2). A one-hour run: 3,600 segments; a day: 86,400. The segments are written straight
-through :class:`~smdbg.store.TrialWriter` (no fsync) so building the trial takes minutes, not hours.
+abs_max, l2), and every ``sparse_every`` steps a gradient (``Net_layer0.grad``, 3 reductions) as a
+collection saved less often would leave it. A one-hour run: 3,600 segments; a day: 86,400. The
+segments are written straight through :class:`~smdbg.store.TrialWriter` (no fsync) so building
+the trial takes minutes, not hours; with ``manifest=True`` the writer's manifest is saved at the
+end, as ``BackgroundWriter.close()`` does.
 """
 
 from __future__ import annotations
@@ -17,14 +20,16 @@ import numpy as np
 from smdbg.store import Record, TrialWriter, open_fs
 from smdbg.store._segment import ColumnBuffer, record_nbytes
 
-__all__ = ["write_long_trial", "measure_long_trial"]
+__all__ = ["write_long_trial", "measure_long_trial", "first_query"]
 
 REDUCTIONS = ("mean", "abs_max", "l2")
+SPARSE = "Net_layer0.grad"
 
 
 def write_long_trial(
-    path: str, segments: int, tensors: int, steps_per_segment: int = 1, first_step: int = 0
-) -> float:
+    path: str, segments: int, tensors: int, steps_per_segment: int = 1, first_step: int = 0,
+    sparse_every: int = 60, manifest: bool = False,
+) -> float:  # fmt: skip
     """Write ``segments`` segments (``steps_per_segment`` steps each, from ``first_step`` on) and
     an end marker; returns the seconds taken."""
     t0 = time.perf_counter()
@@ -45,11 +50,15 @@ def write_long_trial(
                 for i, n in enumerate(names)
                 for j, red in enumerate(REDUCTIONS)
             ]
+            if step % sparse_every == 0:
+                recs += [Record(SPARSE, ("gradients",), red, 1.0, "float32", None, None) for red in REDUCTIONS]
             buf.extend(step, "TRAIN", step, wall + seg, recs, record_nbytes(recs))
             step += 1
         sink.write_segment(buf)
     sink.write_progress({"step": step, "mode_steps": {"TRAIN": step}})
     sink.write_end({"worker": "worker_0", "last_step": step, "time": time.time()})
+    if manifest:
+        sink.manifest.save()
     return time.perf_counter() - t0
 
 
@@ -112,3 +121,84 @@ def size_mb(path: str) -> float:
     for root, _, files in os.walk(path):
         total += sum(os.path.getsize(os.path.join(root, f)) for f in files)
     return total / 1e6
+
+
+class _CountingFile:
+    """A read-only file that counts the bytes read through it."""
+
+    def __init__(self, path: str, counts: dict[str, int]) -> None:
+        self._f = open(path, "rb")  # noqa: SIM115 - closed by __exit__/close
+        self._counts = counts
+        self.closed = False
+
+    def read(self, n: int = -1) -> bytes:
+        data = self._f.read(n)
+        self._counts["bytes"] += len(data)
+        return data
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return self._f.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self._f.tell()
+
+    def seekable(self) -> bool:
+        return True
+
+    def readable(self) -> bool:
+        return True
+
+    def writable(self) -> bool:
+        return False
+
+    def close(self) -> None:
+        self.closed = True
+        self._f.close()
+
+    def __enter__(self) -> _CountingFile:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _counting_fs(path: str, counts: dict[str, int]) -> object:
+    """The trial's LocalFS, counting files and bytes read (works with any smdbg version)."""
+    fs = open_fs(path)
+    read_bytes, join = fs.read_bytes, fs._p  # type: ignore[attr-defined]
+
+    def counted_read(p: str) -> bytes:
+        data = read_bytes(p)
+        if p.endswith(".parquet"):
+            counts["files"] += 1
+            counts["bytes"] += len(data)
+        return data
+
+    def counted_open(p: str) -> _CountingFile:
+        counts["files"] += 1
+        return _CountingFile(join(p), counts)
+
+    fs.read_bytes = counted_read  # type: ignore[method-assign]
+    fs.open_input = counted_open  # type: ignore[method-assign]
+    return fs
+
+
+def first_query(path: str, label: str, tensors: tuple[str, ...] = ("Net_layer7.weight", SPARSE)) -> list[tuple[str, str, str]]:
+    """Open a trial and ask one tensor's history: segment files opened, bytes read and time
+    (the first, cold query; files counted once however often they are opened)."""
+    from smdbg.store import TrialReader
+
+    rows = []
+    for name in tensors:
+        counts = {"files": 0, "bytes": 0}
+        t0 = time.perf_counter()
+        reader = TrialReader(_counting_fs(path, counts))  # type: ignore[arg-type]
+        reader.refresh()
+        n = len(reader.tensor_cols(name)["step"])
+        dt = time.perf_counter() - t0
+        rows.append((
+            f"{label}: open + first query of {name} ({n:,} values)",
+            f"{dt * 1e3:,.0f} ms",
+            f"{counts['files']:,} segment reads, {counts['bytes'] / 1e6:,.1f} MB read",
+        ))  # fmt: skip
+    return rows

@@ -5,9 +5,11 @@
 
 Prints one table. ``--long HOURS`` adds the long-run case (``_long_run.py``): a trial as an
 HOURS-long run at the default 1 s flush leaves it (3,600 segments an hour, 200 tensors x 3
-reductions a step), measured as written and after compaction (a day-long trial is compacted
+reductions a step, a gradient every 60 steps), measured as written and after compaction (a day-long trial is compacted
 while it is written, as the writer's background compactor does, and measured after). The disk's sequential write speed is measured in the same run (the same
-directory, fsync at the end, like the store's segments).
+directory, fsync at the end, like the store's segments). The long-run case also counts what
+the first query of one tensor reads (segment files opened, bytes read), with the writer's
+manifest and after compaction.
 """
 
 from __future__ import annotations
@@ -127,7 +129,7 @@ def main() -> None:
 
 
 def long_run(path: str, hours: int) -> list[tuple[str, str, str]]:
-    from _long_run import measure_long_trial, size_mb, write_long_trial
+    from _long_run import first_query, measure_long_trial, size_mb, write_long_trial
 
     try:
         from smdbg.store.compact import compact_trial
@@ -136,22 +138,26 @@ def long_run(path: str, hours: int) -> list[tuple[str, str, str]]:
     segments = 3600 * hours
     rows: list[tuple[str, str, str]] = []
     if hours <= 1 or compact_trial is None:
-        gen = write_long_trial(path, segments, 200)
+        gen = write_long_trial(path, segments, 200, manifest=True)
         rows.append((f"{hours} h trial: write {segments:,} segments", f"{gen:,.0f} s", f"{size_mb(path):,.0f} MB"))
+        manifest = os.path.join(path, "events", "worker_0", "manifest.json")
+        rows += first_query(path, f"{hours} h as written + the writer's manifest")
+        os.replace(manifest, manifest + ".aside")  # as written, no manifest: a run that crashed
         rows += measure_long_trial(path, f"{hours} h as written")
+        os.replace(manifest + ".aside", manifest)
         if compact_trial is None:
             return rows
         t0 = time.perf_counter()
         compact_trial(path)
         rows.append((f"{hours} h trial: compact", f"{time.perf_counter() - t0:,.1f} s", f"{size_mb(path):,.0f} MB"))
-        return rows + measure_long_trial(path, f"{hours} h compacted")
+        return rows + first_query(path, f"{hours} h compacted") + measure_long_trial(path, f"{hours} h compacted")
     t0 = time.perf_counter()
     for hour in range(hours):  # as the background compactor does while the run writes
         write_long_trial(path, 3600, 200, first_step=hour * 3600)
         compact_trial(path)
     rows.append((f"{hours} h trial: write {segments:,} segments, compacting as it goes",
                  f"{time.perf_counter() - t0:,.0f} s", f"{size_mb(path):,.0f} MB"))  # fmt: skip
-    return rows + measure_long_trial(path, f"{hours} h compacted", quick=True)
+    return rows + measure_long_trial(path, f"{hours} h compacted", quick=True) + first_query(path, f"{hours} h compacted")
 
 
 def short_cases(base: str, args: argparse.Namespace) -> list[tuple[str, str, str]]:

@@ -26,7 +26,7 @@ from smdbg.store.format import (
     schema,
 )
 
-__all__ = ["Record", "ColumnBuffer", "encode_segment", "decode_segment", "parquet_bytes"]
+__all__ = ["Record", "ColumnBuffer", "encode_segment", "decode_segment", "decode_rows", "parquet_bytes", "warm_pyarrow"]
 
 
 class Record(NamedTuple):
@@ -84,6 +84,17 @@ class ColumnBuffer:
     def step_range(self) -> tuple[int, int]:
         steps = self.cols["step"]
         return min(steps), max(steps)
+
+
+@functools.cache
+def warm_pyarrow() -> None:
+    """Pay pyarrow's lazy imports once, in the caller's thread: the first ``pa.array`` imports
+    pandas when it is installed (~0.3 s holding the GIL), which in the writer thread would stall
+    training steps in the middle of a run instead of at its start."""
+    import pyarrow as pa
+    import pyarrow.parquet  # noqa: F401
+
+    pa.array([0], pa.int64())
 
 
 ROW_GROUP_BYTES = 8 << 20  # raw-tensor segments are cut into row groups of about this size
@@ -304,3 +315,58 @@ def decode_segment(
         raise
     except Exception as e:  # pyarrow raises several types for damaged files
         raise CorruptSegmentError(path, f"does not parse as a Parquet segment ({e})") from e
+
+
+def decode_rows(
+    path: str, body: Any, rows: np.ndarray, columns: Sequence[str], read_dictionary: Sequence[str] = (),
+    expected_crc: int | None = None,
+) -> tuple[Any, np.ndarray, dict[bytes, Any]]:  # fmt: skip
+    """The row groups of a segment (bytes, or a file for ranged reads) that hold ``rows`` (sorted
+    file row numbers): (their ``columns``, where ``rows`` are in that table, metadata as
+    :func:`decode_segment`'s plus ``b"whole"``: every row group was needed, so the table is the
+    whole file's). Page checksums are verified where supported, the CRC-32 of bytes when
+    ``expected_crc`` is given. IndexError: a row past the file's end."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    if expected_crc is not None and zlib.crc32(body) != expected_crc:
+        raise CorruptSegmentError(
+            path, f"CRC-32 is {zlib.crc32(body):08x}, the name says {expected_crc:08x} (truncated or altered)"
+        )
+    try:
+        source = body if hasattr(body, "read") else pa.BufferReader(body)
+        pf = pq.ParquetFile(source, read_dictionary=list(read_dictionary), **_page_checksum_kwargs()[1])
+        meta = pf.schema_arrow.metadata or {}
+        counts = [pf.metadata.row_group(i).num_rows for i in range(pf.metadata.num_row_groups)]
+    except Exception as e:  # pyarrow raises several types for damaged files
+        raise CorruptSegmentError(path, f"does not parse as a Parquet segment ({e})") from e
+    version = int(meta.get(FORMAT_VERSION_KEY, b"0"))
+    if version > FORMAT_VERSION:
+        raise UnsupportedFormatVersion(path, version, FORMAT_VERSION)
+    starts = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    if len(rows) and (int(rows[0]) < 0 or int(rows[-1]) >= int(starts[-1])):
+        raise IndexError(f"rows up to {int(rows[-1])} asked of {path}, which holds {int(starts[-1])}")
+    group_of = np.searchsorted(starts, rows, side="right") - 1
+    groups = np.unique(group_of)
+    whole = len(groups) == len(counts)
+    first_row = np.concatenate([[0], np.cumsum(np.asarray(counts)[groups])]).astype(np.int64)
+    pos = np.searchsorted(groups, group_of)
+    local = rows - starts[group_of] + first_row[pos]
+    try:
+        table = (
+            pf.read(columns=list(columns), use_threads=False)
+            if whole
+            else pf.read_row_groups(groups.tolist(), columns=list(columns), use_threads=False)
+        )
+    except Exception as e:  # noqa: BLE001 - a page checksum or decoding failure
+        raise CorruptSegmentError(path, f"does not parse as a Parquet segment ({e})") from e
+    info: dict[bytes, Any] = dict(meta)
+    info[b"row_groups"] = counts
+    info[b"whole"] = whole
+    info[b"bytes_read"] = sum(
+        pf.metadata.row_group(g).column(c).total_compressed_size
+        for g in groups.tolist()
+        for c in range(pf.metadata.num_columns)
+        if pf.metadata.row_group(g).column(c).path_in_schema.split(".")[0] in columns
+    )
+    return table, local, info

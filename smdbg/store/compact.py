@@ -325,10 +325,12 @@ def compact_trial(
 
 
 def _index_rest(comp: Compactor) -> None:
-    """Add manifest entries for the segments no merge touched, then save the manifest."""
+    """Add manifest entries for the segments no merge touched (and redo entries written before
+    they carried tensor rows), then save the manifest."""
     for s in comp.listing():
         path = f"{comp.dir}/{s}"
-        if comp.manifest.get(str(s)) is not None or path in comp.bad:
+        entry = comp.manifest.get(str(s))
+        if (entry is not None and "tensor_rows" in entry) or path in comp.bad:
             continue
         try:
             with comp.fs.open_input(path) as source:  # index columns only (large raw segments)

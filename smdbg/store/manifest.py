@@ -7,11 +7,17 @@ reading every segment.
      "tensor_collections": {"Net_fc.weight": ["weights"]},
      "segments": [{"name": "000000-000015_0-15_1a2b3c4d.parquet", "seq": [0, 15], "rows": 9600,
                    "bytes": 81234, "steps": [[0, 16, 1]], "mode_steps": {"TRAIN": [[0, 16, 1]]},
-                   "tensors": ["Net_fc.weight"], "reductions": ["mean", "l2"]}]}
+                   "tensors": ["Net_fc.weight"], "reductions": ["mean", "l2"],
+                   "tensor_rows": {"Net_fc.weight": [[0, 3, 16, 600]]},
+                   "tensor_steps": {"Net_fc.weight": [0, 15]}}]}
 
-Step sets are stored as arithmetic runs ``[start, count, stride]``. The manifest is a hint: a
-reader checks it against the directory listing, and the listing wins (segments missing from the
-manifest are read directly; entries whose file is gone are dropped, with a warning).
+Step sets are stored as arithmetic runs ``[start, count, stride]``; a tensor's rows in the file
+(``tensor_rows``) as runs of equal blocks ``[first row, rows per block, blocks, stride]`` (above:
+rows 0-2, 600-602, ... of 16 steps), and ``tensor_steps`` is its first and last global step in
+the segment. Entries written before these two fields existed lack them; readers then read such
+a segment whole. The manifest is a hint: a reader checks it against the directory listing, and
+the listing wins (segments missing from the manifest are read directly; entries whose file is
+gone are dropped, with a warning); a tensor's rows are checked against the rows read.
 """
 
 from __future__ import annotations
@@ -26,11 +32,12 @@ from typing import Any
 
 import numpy as np
 
+from smdbg.store._arrays import numpy_of
 from smdbg.store.format import FORMAT_VERSION, MANIFEST_FILE, SegmentName
 from smdbg.store.fs import StoreFS
 
 __all__ = [
-    "encode_runs", "decode_runs", "segment_entry", "table_entry", "Manifest", "read_manifest", "listed_entries",
+    "encode_runs", "decode_runs", "encode_blocks", "decode_blocks", "tensor_layout", "segment_entry", "table_entry", "Manifest", "read_manifest", "listed_entries",
 ]  # fmt: skip
 
 log = logging.getLogger(__name__)
@@ -64,14 +71,80 @@ def decode_runs(runs: Sequence[Sequence[int]]) -> np.ndarray:
     return np.concatenate(parts)
 
 
+def encode_blocks(rows: np.ndarray) -> list[list[int]]:
+    """Sorted distinct row numbers as runs of equal blocks ``[first, length, count, stride]``:
+    ``count`` blocks of ``length`` consecutive rows, starting ``stride`` rows apart. A tensor's
+    rows in a step-ordered segment (a few rows every step) take one run."""
+    rows = np.asarray(rows, dtype=np.int64)
+    if not len(rows):
+        return []
+    cut = np.flatnonzero(np.diff(rows) != 1) + 1
+    starts = rows[np.r_[0, cut]]
+    lengths = np.diff(np.r_[0, cut, len(rows)])
+    runs: list[list[int]] = []
+    i, n = 0, len(starts)
+    while i < n:
+        j = i + 1
+        if j < n and lengths[j] == lengths[i]:
+            stride = int(starts[j] - starts[i])
+            while j + 1 < n and lengths[j + 1] == lengths[i] and int(starts[j + 1] - starts[j]) == stride:
+                j += 1
+            runs.append([int(starts[i]), int(lengths[i]), j - i + 1, stride])
+            i = j + 1
+        else:
+            runs.append([int(starts[i]), int(lengths[i]), 1, 0])
+            i = j
+    return runs
+
+
+def decode_blocks(runs: Sequence[Sequence[int]]) -> np.ndarray:
+    """The sorted row numbers of ``encode_blocks`` output (ValueError for a malformed run)."""
+    parts = []
+    for run in runs:
+        first, length, count, stride = (int(x) for x in run)
+        if first < 0 or length < 1 or count < 1 or (count > 1 and stride < length):
+            raise ValueError(f"bad row run {list(run)!r}: expected [first >= 0, length >= 1, count >= 1, stride]")
+        parts.append((first + stride * np.arange(count, dtype=np.int64))[:, None] + np.arange(length))
+    return np.concatenate([p.reshape(-1) for p in parts]) if parts else np.zeros(0, np.int64)
+
+
+def tensor_layout(tensors: Sequence[str] | np.ndarray, steps: np.ndarray) -> dict[str, Entry]:
+    """``tensor_rows`` and ``tensor_steps`` of a segment from its tensor and step columns (pure)."""
+    codes: dict[str, int] = {}
+    names: list[str] = []
+    idx = np.empty(len(tensors), dtype=np.int32)
+    for i, t in enumerate(tensors):
+        c = codes.get(t)
+        if c is None:
+            c = codes[t] = len(names)
+            names.append(t)
+        idx[i] = c
+    return _layout(names, idx, np.asarray(steps, dtype=np.int64))
+
+
+def _layout(names: Sequence[str], idx: np.ndarray, steps: np.ndarray) -> dict[str, Entry]:
+    order = np.argsort(idx, kind="stable")
+    bounds = np.searchsorted(idx[order], np.arange(len(names) + 1))
+    rows: Entry = {}
+    first_last: Entry = {}
+    for c, name in sorted(enumerate(names), key=lambda p: p[1]):
+        mine = order[bounds[c] : bounds[c + 1]]
+        if not len(mine):
+            continue
+        rows[name] = encode_blocks(mine)
+        first_last[name] = [int(steps[mine].min()), int(steps[mine].max())]
+    return {"tensor_rows": rows, "tensor_steps": first_last}
+
+
 def segment_entry(
     name: SegmentName, nbytes: int, steps: Sequence[int], modes: Sequence[str],
-    mode_steps: Sequence[int], tensors: Iterable[str], reductions: Iterable[str],
+    mode_steps: Sequence[int], tensors: Sequence[str], reductions: Iterable[str],
 ) -> Entry:  # fmt: skip
-    """The manifest entry of one segment, from its columns."""
+    """The manifest entry of one segment, from its columns (in the file's row order)."""
     by_mode: dict[str, list[int]] = {}
     for mode, ms in zip(modes, mode_steps):
         by_mode.setdefault(mode, []).append(ms)
+    layout = tensor_layout(tensors, np.asarray(steps, dtype=np.int64))
     return {
         "name": str(name),
         "seq": [name.seq, name.seq_last],
@@ -79,8 +152,9 @@ def segment_entry(
         "bytes": int(nbytes),
         "steps": encode_runs(steps),
         "mode_steps": {m: encode_runs(v) for m, v in sorted(by_mode.items())},
-        "tensors": sorted(set(tensors)),
+        "tensors": sorted(layout["tensor_rows"]),
         "reductions": sorted(set(reductions)),
+        **layout,
     }
 
 
@@ -105,7 +179,18 @@ def table_entry(name: SegmentName, nbytes: int, table: Any) -> Entry:
         "mode_steps": dict(sorted(by_mode.items())),
         "tensors": sorted(distinct("tensor")),
         "reductions": sorted(distinct("reduction")),
+        **_table_layout(table),
     }
+
+
+def _table_layout(table: Any) -> dict[str, Entry]:
+    """``tensor_rows`` and ``tensor_steps`` of a decoded segment table."""
+    import pyarrow as pa
+
+    enc = table.column("tensor").combine_chunks()
+    enc = enc if pa.types.is_dictionary(enc.type) else enc.dictionary_encode()
+    idx = numpy_of(enc.indices).astype(np.int32) if len(enc) else np.zeros(0, np.int32)
+    return _layout([str(t) for t in enc.dictionary.to_pylist()], idx, numpy_of(table.column("step")))
 
 
 class Manifest:

@@ -1,8 +1,10 @@
 """Reading a trial: lists segments (never steps), loads new ones incrementally, keeps an index.
 
-The index holds one row per saved value in numpy arrays (step, mode, mode_step, worker,
-tensor, reduction, value), grouped per tensor, so a tensor's whole history of one reduction is
-a slice of one column. Raw tensor bytes are read lazily per segment and kept in a bounded LRU.
+The index (:class:`~smdbg.store._index.RowIndex`) holds one row per saved value in numpy arrays
+(step, mode, mode_step, worker, tensor, reduction, value), grouped per tensor, so a tensor's
+whole history of one reduction is a slice of one column. Segments known from a manifest are read
+when a query first needs them, and a query about one tensor reads only that tensor's rows of the
+segments holding it. Raw tensor bytes are read lazily per segment (:mod:`smdbg.store._raw_rows`).
 """
 
 from __future__ import annotations
@@ -14,17 +16,18 @@ import threading
 import warnings
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from smdbg.exceptions import CorruptSegmentError, RawTensorDropped, StoreError, UnsupportedFormatVersion
+from smdbg.exceptions import CorruptSegmentError, UnsupportedFormatVersion
 from smdbg.modes import ModeKeys
-from smdbg.store._arrays import EMPTY, INDEX_ARRAYS, codes_of, concat, distinct, group, numpy_of, source_size
-from smdbg.store._arrays import Codes as _Codes
-from smdbg.store._compacted import Reset, SeqCover, choose_segments, find_moved, uncovered_rows
+from smdbg.store._arrays import Codes, numpy_of, source_size
+from smdbg.store._compacted import Reset, SeqCover, choose_segments, uncovered_rows
+from smdbg.store._deferred import Deferred, DeferredReads, ReadStats
+from smdbg.store._index import RowIndex
 from smdbg.store._range import StepRange
+from smdbg.store._raw_rows import RawRows, Segment
 from smdbg.store._segment import decode_segment, page_checksums_supported
 from smdbg.store.format import (
     DICTIONARY_COLUMNS,
@@ -40,35 +43,21 @@ from smdbg.store.format import (
 )
 from smdbg.store.fs import StoreFS, open_fs
 from smdbg.store.lease import abnormal_end
-from smdbg.store.manifest import decode_runs, listed_entries
-from smdbg.store.retention import retention_of
+from smdbg.store.manifest import listed_entries
 
-__all__ = ["TrialReader", "MODE_NAMES"]
+__all__ = ["TrialReader", "ReadStats", "MODE_NAMES"]
 
 log = logging.getLogger(__name__)
 MODE_NAMES: tuple[str, ...] = tuple(m.name for m in ModeKeys)
 _MODE_CODE = {name: i for i, name in enumerate(MODE_NAMES)}
-_INT_COLS = ("step", "mode_step")
 
 
-@dataclass
-class _Segment:
-    path: str
-    worker: str
-    info: Any  # pyarrow.Table of dtype, shape, collections (None until first needed)
-    rg_starts: list[int]  # first local row of each Parquet row group
-    base: int  # first global row index
-    crc: int
-    rows: np.ndarray | None = None  # file row of each loaded row (when only some were taken in)
-    offset: int = 0  # where those rows start in the file (moved into a compacted segment)
-
-
-class TrialReader:
+class TrialReader(DeferredReads, RawRows):
     """Incremental reader of one trial. Thread-safe; ``refresh()`` picks up new segments."""
 
     def __init__(
         self,
-        path: str | os.PathLike[str],
+        path: str | os.PathLike[str] | StoreFS,
         *,
         on_corrupt: str = "warn",
         data_cache_bytes: int = 512 << 20,
@@ -78,49 +67,45 @@ class TrialReader:
     ) -> None:
         if on_corrupt not in ("warn", "raise"):
             raise ValueError(f"on_corrupt={on_corrupt!r}: expected 'warn' or 'raise'")
-        self.fs: StoreFS = path if isinstance(path, StoreFS) else open_fs(path, **dict(storage_options or {}))
+        self.fs = path if isinstance(path, StoreFS) else open_fs(path, **dict(storage_options or {}))
         self.on_corrupt = on_corrupt
         # smdebug's range_steps: only global steps begin <= step < end are loaded (None: all).
         self.step_range = StepRange.parse(step_range)
         self.data_cache_bytes = data_cache_bytes
         self.full_check_bytes = full_check_bytes
         self._lock = threading.RLock()
-        self.tensors = _Codes()
-        self.reductions = _Codes()
-        self.workers = _Codes()
-        self._modes = _Codes()
+        self._mode_code = _MODE_CODE
+        self.tensors = Codes()
+        self.reductions = Codes()
+        self.workers = Codes()
+        self._modes = Codes()
         self.progress: dict[str, dict[str, Any]] = {}
         self.ended: dict[str, dict[str, Any]] = {}
         self.metadata: dict[str, Any] = {}
         self.worker_dirs: list[str] = []
+        self.stats = ReadStats()
         self._lease_warned: set[str] = set()
         self._reset_state()
 
     def _reset_state(self) -> None:
         """Forget every segment read (string codes stay: they only ever grow)."""
-        self.segments: list[_Segment] = []
+        self.segments: list[Segment] = []
         self._known: set[str] = set()
         self._corrupt: dict[str, str] = {}
-        # Index columns, one array per loaded (non-empty) segment, concatenated only on demand.
-        self._chunks: dict[str, list[np.ndarray]] = {c: [] for c in INDEX_ARRAYS}
-        self._chunk_of_seg: dict[int, int] = {}
-        self._bases: list[int] = []  # first global row of each segment
-        self._cols: dict[str, np.ndarray] | None = None
-        # tensor code -> [(chunk position, local rows)], and the gathered per-tensor columns.
-        self._tensor_parts: dict[int, list[tuple[int, np.ndarray]]] = {}
-        self._tensor_cols: dict[int, dict[str, np.ndarray]] = {}
-        # Distinct steps per chunk: (global steps, {mode code: mode steps}).
-        self._chunk_steps: list[tuple[np.ndarray, dict[int, np.ndarray]]] = []
-        self._steps_cache: dict[int | None, np.ndarray] = {}
+        self.index = RowIndex(self.tensors, self.reductions, self.workers, self._modes, _MODE_CODE)
         self.tensor_collections: dict[str, set[str]] = {}
-        self.nrows = 0
         self._data_cache: OrderedDict[tuple[int, int], Any] = OrderedDict()
         self._data_cache_size = 0
         # Per worker dir: the segment sequence numbers taken in (compaction-safe reading).
         self._covers: dict[str, SeqCover] = {}
-        # Segments known from a manifest, not read yet: path -> (name, global steps, mode steps).
-        self._deferred: dict[str, tuple[SegmentName, np.ndarray, dict[int, np.ndarray]]] = {}
+        # Segments known from a manifest, not (wholly) read yet.
+        self._deferred: dict[str, Deferred] = {}
         self._manifest_seen: set[str] = set()
+
+    @property
+    def nrows(self) -> int:
+        """Rows loaded into the index."""
+        return self.index.nrows
 
     # -- loading ------------------------------------------------------------------------------
     def exists(self) -> bool:
@@ -154,9 +139,6 @@ class TrialReader:
                     log.info("re-reading %s: compaction replaced segments partly read", self.fs.url())
                     self._reset_state()
                     added = 0
-            if added:
-                self._cols = None
-                self._steps_cache.clear()
             return added
 
     def _refresh_worker(self, d: str) -> tuple[int, bool]:
@@ -195,34 +177,12 @@ class TrialReader:
                     added += n
         return added, vanished
 
-    def _defer(self, path: str, name: SegmentName, entry: dict[str, Any]) -> None:
-        """Know a segment from its manifest entry; its rows are read when first needed."""
-        for t in entry.get("tensors", ()):
-            self.tensors.code(t)
-        for r in entry.get("reductions", ()):
-            self.reductions.code(r)
-        self.workers.code(entry["worker"])
-        modes = {_MODE_CODE.get(m, 3): decode_runs(r) for m, r in (entry.get("mode_steps") or {}).items()}
-        self._deferred[path] = (name, decode_runs(entry.get("steps") or []), modes)
-        self._known.add(path)
-        self._steps_cache.clear()
-
-    def _load_deferred(self) -> None:
-        """Read the segments known only from a manifest (before any query on rows)."""
-        if not self._deferred:
-            return
-        for path, (name, _, _) in list(self._deferred.items()):
-            del self._deferred[path]
-            if self._load_rows(path, name, None) is not None:
-                continue
-            # Compacted since the manifest was read: its rows are in a compacted segment.
-            moved = find_moved(self.fs, path.rsplit("/", 1)[0], name)
-            if moved is None:
-                raise StoreError(f"segment {self.fs.url(path)} was removed and no compacted segment holds it")
-            cpath, cname, _, (first, end) = moved
-            self._load_rows(cpath, cname, np.arange(first, end, dtype=np.int64), known=False)
-        self._cols = None
-        self._steps_cache.clear()
+    def _report_corrupt(self, path: str, e: Exception) -> None:
+        self._corrupt[path] = str(e)
+        if self.on_corrupt == "raise":
+            raise e
+        log.error("%s", e)
+        warnings.warn(str(e), stacklevel=4)
 
     @property
     def corrupt(self) -> dict[str, str]:
@@ -276,20 +236,6 @@ class TrialReader:
             cover.add(name.seq, name.seq_last)
         return n
 
-    def _repoint(self, seg_idx: int) -> None:
-        """A segment read before was merged away by compaction: find its rows in the compacted
-        segment that holds them (row numbers handed out stay valid)."""
-        seg = self.segments[seg_idx]
-        wdir, base = seg.path.rsplit("/", 1)
-        name = SegmentName.parse(base)
-        moved = None if name is None else find_moved(self.fs, wdir, name)
-        if moved is None:
-            raise StoreError(f"segment {self.fs.url(seg.path)} was removed and no compacted segment holds it")
-        seg.path, _, footer, (first, _) = moved
-        seg.offset, seg.rg_starts, seg.info = seg.offset + first, footer.rg_starts, None
-        for key in [k for k in self._data_cache if k[0] == seg_idx]:
-            self._data_cache_size -= int(self._data_cache.pop(key).nbytes)
-
     def _load_rows(
         self, path: str, name: SegmentName, keep: np.ndarray | None, known: bool = True
     ) -> int | None:
@@ -297,18 +243,22 @@ class TrialReader:
         try:
             table, meta = self._open_segment(path, name)
         except (CorruptSegmentError, UnsupportedFormatVersion) as e:
-            self._corrupt[path] = str(e)
-            if self.on_corrupt == "raise":
-                raise
-            log.error("%s", e)
-            warnings.warn(str(e), stacklevel=3)
+            self._report_corrupt(path, e)
             return 0
         except FileNotFoundError:
             return None
+        if known:
+            self._known.add(path)
         if keep is not None:
             import pyarrow as pa
 
             table = table.take(pa.array(keep))
+        return self._add_table(table, meta, path, name, keep)
+
+    def _add_table(
+        self, table: Any, meta: dict[bytes, Any], path: str, name: SegmentName, keep: np.ndarray | None
+    ) -> int:
+        """Take decoded index columns into the index (``keep``: their rows in the file)."""
         if self.step_range is not None:
             inside = self.step_range.mask(numpy_of(table.column("step")))
             if not inside.all():
@@ -321,51 +271,20 @@ class TrialReader:
         worker = meta.get(WORKER_KEY, path.split("/")[-2].encode()).decode()
         rg_rows = meta.get(b"row_groups") or [n]
         rg_starts = np.concatenate([[0], np.cumsum(rg_rows)[:-1]]).astype(np.int64).tolist()
-        self.segments.append(_Segment(path, worker, None, rg_starts, self.nrows, name.crc32, keep))
-        if known:
-            self._known.add(path)
+        self.segments.append(Segment(path, worker, None, rg_starts, self.nrows, name.crc32, keep))
         if not n:
             return 0
-        ch = self._chunks
-        pos = len(self._bases)
-        self._chunk_of_seg[seg_idx] = pos
-        self._bases.append(self.nrows)
-        for c in _INT_COLS:
-            ch[c].append(numpy_of(table.column(c)))
-        mcodes = codes_of(table.column("mode"), self._modes)
-        mode = np.array([_MODE_CODE.get(m, 3) for m in self._modes.names], dtype=np.int8)[mcodes]
-        ch["mode"].append(mode)
-        ch["worker"].append(np.full(n, self.workers.code(worker), np.int32))
-        ch["reduction"].append(codes_of(table.column("reduction"), self.reductions))
-        tcodes = codes_of(table.column("tensor"), self.tensors)
-        ch["tensor"].append(tcodes)
-        ch["value"].append(numpy_of(table.column("value")).astype(np.float64, copy=False))
-        ch["wall_time"].append(numpy_of(table.column("wall_time")))
-        ch["seg"].append(np.full(n, seg_idx, np.int32))
-        ch["row"].append(np.arange(self.nrows, self.nrows + n, dtype=np.int64))
-        self._chunk_steps.append(
-            (
-                distinct(ch["step"][-1]),
-                {int(m): distinct(ch["mode_step"][-1][mode == m]) for m in np.unique(mode).tolist()},
-            )
-        )
-        order, uniq, starts = group(tcodes)
-        bounds = list(starts[1:]) + [n]
-        for code, lo, hi in zip(uniq.tolist(), starts.tolist(), bounds):
-            self._tensor_parts.setdefault(code, []).append((pos, order[lo:hi]))
-            self._tensor_cols.pop(code, None)
+        order, uniq, starts = self.index.add(table, seg_idx, worker)
         if TENSOR_COLLECTIONS_KEY in meta:
             for tensor, colls in json.loads(meta[TENSOR_COLLECTIONS_KEY]).items():
                 self.tensor_collections.setdefault(tensor, set()).update(colls)
         else:  # written without the metadata key: read the column
-            info = self._segment_info(seg_idx)
-            colls_col = info.column("collections")
+            colls_col = self._segment_info(seg_idx).column("collections")
             for code, lo in zip(uniq.tolist(), starts.tolist()):
                 first = int(order[lo])
                 self.tensor_collections.setdefault(self.tensors.names[code], set()).update(
                     colls_col[first].as_py() or ()
                 )
-        self.nrows += n
         return n
 
     def _open_segment(self, path: str, name: SegmentName) -> tuple[Any, dict[bytes, Any]]:
@@ -376,46 +295,16 @@ class TrialReader:
         with Parquet's page checksums verified; the raw data pages are verified when read.
         """
         url = self.fs.url(path)
+        self.stats.segment_reads += 1
         if self.full_check_bytes is not None and page_checksums_supported():
             with self.fs.open_input(path) as source:
-                if source_size(source) > self.full_check_bytes:
+                size = source_size(source)
+                if size > self.full_check_bytes:
+                    self.stats.index_bytes += size  # an upper bound: only index columns are read
                     return decode_segment(url, source, None, INDEX_COLUMNS, DICTIONARY_COLUMNS)
-        return decode_segment(url, self.fs.read_bytes(path), name.crc32, INDEX_COLUMNS, DICTIONARY_COLUMNS)
-
-    def _read_columns(
-        self, seg_idx: int, columns: Sequence[str], row_groups: Sequence[int] | None = None
-    ) -> Any:
-        """Columns of a segment verified at open, read with ranged I/O (only what is asked for)."""
-        for attempt in range(3):
-            seg = self.segments[seg_idx]
-            try:
-                with self.fs.open_input(seg.path) as source:
-                    table, _ = decode_segment(
-                        self.fs.url(seg.path), source, None, columns, row_groups=row_groups
-                    )
-                return table
-            except FileNotFoundError:
-                if attempt == 2 or row_groups is not None:
-                    raise  # row groups are numbered in the old file: the caller asks again
-                self._repoint(seg_idx)
-        raise AssertionError("unreachable")
-
-    def _segment_info(self, seg_idx: int) -> Any:
-        """The dtype, shape and collections columns of a segment (read once, when first needed)."""
-        seg = self.segments[seg_idx]
-        if seg.info is None:
-            seg.info = self._read_columns(seg_idx, ("dtype", "shape", "collections"))
-        return seg.info
-
-    def _cache_data(self, key: tuple[int, int], data: Any) -> None:
-        size = int(data.nbytes)
-        if size > self.data_cache_bytes:
-            return
-        self._data_cache[key] = data
-        self._data_cache_size += size
-        while self._data_cache_size > self.data_cache_bytes and len(self._data_cache) > 1:
-            _, old = self._data_cache.popitem(last=False)
-            self._data_cache_size -= int(old.nbytes)
+        body = self.fs.read_bytes(path)
+        self.stats.index_bytes += len(body)
+        return decode_segment(url, body, name.crc32, INDEX_COLUMNS, DICTIONARY_COLUMNS)
 
     # -- index access -------------------------------------------------------------------------
     @property
@@ -423,95 +312,34 @@ class TrialReader:
         """All index columns of the trial (concatenated lazily; for whole-trial queries)."""
         with self._lock:
             self._load_deferred()
-            if self._cols is None:
-                self._cols = {c: concat(parts, c) for c, parts in self._chunks.items()}
-            return self._cols
+            return self.index.cols
 
     def tensor_cols(self, name: str) -> dict[str, np.ndarray]:
-        """The index columns of one tensor's rows (gathered once per refresh that touches it)."""
+        """The index columns of one tensor's rows (gathered once per refresh that touches it).
+        Of segments known from a manifest, only those holding the tensor are read, and of them
+        only its rows."""
         with self._lock:
-            self._load_deferred()
-            code = self.tensors.index.get(name)
-            if code is None:
-                return {c: concat([], c) for c in INDEX_ARRAYS}
-            cached = self._tensor_cols.get(code)
-            if cached is None:
-                parts = self._tensor_parts.get(code, [])
-                cached = {
-                    c: concat([self._chunks[c][pos][rows] for pos, rows in parts], c) for c in INDEX_ARRAYS
-                }
-                self._tensor_cols[code] = cached
-            return cached
+            self._load_deferred(name)
+            return self.index.tensor_cols(name)
 
     def unique_steps(self, mode_code: int | None) -> np.ndarray:
         """Sorted distinct global steps (``mode_code=None``) or mode steps of one mode."""
         with self._lock:
-            got = self._steps_cache.get(mode_code)
-            if got is None:
-                sets = self._chunk_steps + [(g, m) for _, g, m in self._deferred.values()]
-                parts = [g if mode_code is None else m.get(mode_code, EMPTY) for g, m in sets]
-                got = np.unique(np.concatenate(parts)) if parts else EMPTY
-                self._steps_cache[mode_code] = got
-            return got
+            return self.index.unique_steps(mode_code, self._deferred_steps())
 
     def modes_present(self) -> list[int]:
         with self._lock:
-            sets = self._chunk_steps + [(g, m) for _, g, m in self._deferred.values()]
-            return sorted({m for _, modes in sets for m in modes})
+            return self.index.modes_present(self._deferred_steps())
 
-    def _seg_of_row(self, row: int) -> tuple[int, int]:
-        """(segment, row in its file) of a global row."""
-        self._load_deferred()
-        pos = int(np.searchsorted(self._bases, row, side="right")) - 1
-        seg_idx = int(self._chunks["seg"][pos][0])
-        local = row - self._bases[pos]
-        seg = self.segments[seg_idx]
-        return seg_idx, seg.offset + (local if seg.rows is None else int(seg.rows[local]))
+    def _deferred_steps(self) -> list[tuple[np.ndarray, dict[int, np.ndarray]]]:
+        return [(d.steps, d.modes) for d in self._deferred.values()]
 
     def row_info(self, row: int) -> dict[str, Any]:
         """dtype, shape and collections of one row."""
         with self._lock:
-            seg_idx, local = self._seg_of_row(row)
-            t = self._segment_info(seg_idx)
-            return {
-                "dtype": t.column("dtype")[local].as_py(),
-                "shape": t.column("shape")[local].as_py(),
-                "collections": t.column("collections")[local].as_py(),
-            }
-
-    def _no_raw(self, row: int, seg_idx: int, local: int) -> Exception:
-        """The error for a row without raw data: dropped by retention, or never there."""
-        path = self.segments[seg_idx].path
-        policy = retention_of(self.fs, path)
-        if policy is None:
-            return StoreError(f"row {local} of {self.fs.url(path)} holds no raw tensor")
-        pos = int(np.searchsorted(self._bases, row, side="right")) - 1
-        at = row - self._bases[pos]
-        tensor = self.tensors.names[int(self._chunks["tensor"][pos][at])]
-        return RawTensorDropped(tensor, int(self._chunks["step"][pos][at]), int(policy.get("keep_raw_steps", -1)))
+            return self._row_info(row)
 
     def row_array(self, row: int) -> np.ndarray:
         """The raw tensor saved in one row, as a numpy array of its dtype and shape."""
         with self._lock:
-            data = None
-            while data is None:
-                seg_idx, local = self._seg_of_row(row)
-                starts = self.segments[seg_idx].rg_starts
-                rg = int(np.searchsorted(starts, local, side="right")) - 1
-                key = (seg_idx, rg)
-                data = self._data_cache.get(key)
-                if data is not None:
-                    self._data_cache.move_to_end(key)
-                    break
-                try:  # one row group of one segment: a tensor's rows are grouped together
-                    data = self._read_columns(seg_idx, ("data",), row_groups=[rg]).column("data")
-                except FileNotFoundError:
-                    self._repoint(seg_idx)  # raises StoreError when nothing holds the rows
-                    continue
-                self._cache_data(key, data)
-            info = self.row_info(row)
-            buf = data[local - starts[rg]].as_buffer()
-            if buf is None:
-                raise self._no_raw(row, seg_idx, local)
-            arr = np.frombuffer(buf, dtype=np.dtype(info["dtype"]))
-            return arr.reshape(info["shape"] or ())
+            return self._row_array(row)

@@ -1,14 +1,13 @@
-"""Writing a trial: a synchronous per-worker sink and the bounded background writer in front of it.
+"""Writing a trial: the bounded background writer in front of the per-worker sink.
 
-Layers (each does one job): :class:`TrialWriter` publishes segments, progress and markers
-through a :class:`~smdbg.store.fs.StoreFS`; :class:`BackgroundWriter` queues records from the
-training thread and hands full or aged buffers to the sink on its own thread.
+Layers (each does one job): :class:`~smdbg.store._sink.TrialWriter` publishes segments, progress
+and markers through a :class:`~smdbg.store.fs.StoreFS` and keeps the manifest;
+:class:`BackgroundWriter` queues records from the training thread and hands full or aged buffers
+to the sink on its own thread.
 """
 
 from __future__ import annotations
 
-import functools
-import json
 import logging
 import os
 import threading
@@ -18,106 +17,18 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from smdbg.exceptions import StoreWriteError, WriterClosedError
-from smdbg.store._segment import ColumnBuffer, Record, Scratch, encode_segment, record_nbytes
+from smdbg.store._segment import ColumnBuffer, Record, record_nbytes, warm_pyarrow
+from smdbg.store._sink import TrialWriter
 from smdbg.store.compact import BackgroundCompactor, Compactor
-from smdbg.store.format import (
-    END_FILE,
-    EVENTS_DIR,
-    FORMAT_VERSION,
-    PROGRESS_FILE,
-    TRIAL_FILE,
-    SegmentName,
-    worker_dirname,
-)
-from smdbg.store.fs import StoreFS, open_fs
+from smdbg.store.format import worker_dirname
+from smdbg.store.fs import open_fs
 from smdbg.store.lease import HEARTBEAT_SECS, STALE_SECS, Lease, LeaseHeldError
 from smdbg.store.local_writers import register, unregister
-from smdbg.store.manifest import Manifest, segment_entry
 from smdbg.store.retention import SizeBudget, check_keep_raw_steps, check_size_budget
 
 __all__ = ["TrialWriter", "BackgroundWriter", "Record"]
 
 log = logging.getLogger(__name__)
-
-
-def _json_bytes(obj: Any) -> bytes:
-    return json.dumps(obj, indent=1, sort_keys=True, default=str).encode()
-
-
-class TrialWriter:
-    """Publishes one worker's segments, progress and end marker. Not thread-safe by itself.
-
-    It continues the worker's segment sequence; whether it may write into the stream at all is
-    the lease's decision (:meth:`smdbg.store.lease.Lease.acquire`, taken by :class:`BackgroundWriter`).
-    """
-
-    def __init__(self, fs: StoreFS, worker: str, compression: str = "zstd", fsync: bool = True) -> None:
-        self.fs = fs
-        self.worker = worker
-        self.dir = f"{EVENTS_DIR}/{worker_dirname(worker)}"
-        self.compression = compression
-        self.fsync = fsync
-        listed = fs.list_dir(self.dir)
-        existing = [s for n in listed if (s := SegmentName.parse(n)) is not None]
-        self._seq = max((s.seq_last for s in existing), default=-1) + 1
-        self._existing = existing
-        self.segments_written = 0
-        self.bytes_written = 0
-        self.last_bytes = 0
-        self._scratch = Scratch()
-        self.manifest = Manifest(fs, self.dir, worker)
-        self.manifest.load_existing(listed)
-
-    def write_segment(self, buf: ColumnBuffer) -> str:
-        first, last = buf.step_range()
-        body, crc = encode_segment(buf, self.worker, self.compression, self._scratch)
-        name = SegmentName(self._seq, first, last, crc)
-        path = f"{self.dir}/{name}"
-        self.fs.write_atomic(path, body, fsync=self.fsync)
-        recs = buf.records
-        self.manifest.add(
-            segment_entry(name, len(body), buf.cols["step"], buf.cols["mode"], buf.cols["mode_step"],
-                          (r.tensor for r in recs), (r.reduction for r in recs)),
-            {r.tensor: r.collections for r in recs},
-        )  # fmt: skip
-        self._seq += 1
-        self.segments_written += 1
-        self.bytes_written += len(body)
-        self.last_bytes = len(body)
-        return path
-
-    def existing_bytes(self) -> int:
-        """Bytes of the worker's segments already there (a writer continuing a stream)."""
-        total = 0
-        for s in self._existing:
-            entry = self.manifest.get(str(s))
-            try:
-                total += int(entry["bytes"]) if entry else self.fs.size(f"{self.dir}/{s}")
-            except FileNotFoundError:
-                continue
-        return total
-
-    def write_progress(self, progress: Mapping[str, Any]) -> None:
-        self.fs.write_atomic(f"{self.dir}/{PROGRESS_FILE}", _json_bytes(dict(progress)), fsync=False)
-
-    def write_end(self, info: Mapping[str, Any]) -> None:
-        self.fs.write_atomic(f"{self.dir}/{END_FILE}", _json_bytes(dict(info)), fsync=self.fsync)
-
-    def write_trial_metadata(self, meta: Mapping[str, Any]) -> None:
-        self.fs.write_atomic(
-            TRIAL_FILE, _json_bytes({"format_version": FORMAT_VERSION, **meta}), fsync=self.fsync
-        )
-
-
-@functools.cache
-def _warm_pyarrow() -> None:
-    """Pay pyarrow's lazy imports once, in the caller's thread: the first ``pa.array`` imports
-    pandas when it is installed (~0.3 s holding the GIL), which in the writer thread would stall
-    training steps in the middle of a run instead of at its start."""
-    import pyarrow as pa
-    import pyarrow.parquet  # noqa: F401
-
-    pa.array([0], pa.int64())
 
 
 class BackgroundWriter:
@@ -195,7 +106,7 @@ class BackgroundWriter:
         self._stopping = False
         self.records_written = 0
         self.publications = 0  # segments and progress files published (for local_writers)
-        _warm_pyarrow()
+        warm_pyarrow()
         self._thread = threading.Thread(target=self._run, name=f"smdbg-writer-{worker}", daemon=True)
         self._thread.start()
         self._compactor = (

@@ -29,14 +29,17 @@ from smdbg.store import BackgroundWriter, Record, TrialReader, open_fs
 from smdbg.store.control import read_stop_request, request_stop
 from smdbg.store.format import EVENTS_DIR, SegmentName
 from smdbg.testing._long_run_contract import LongRunContract
+from smdbg.testing._manifest_contract import ManifestIndexContract
+from smdbg.testing._retention_contract import RetentionContract
 from smdbg.testing._steps import write_steps
 from smdbg.trials import create_trial
 
 __all__ = ["StoreContract", "write_steps"]
 
 
-class StoreContract(LongRunContract):
-    """Behaviour every trial-store backend must have (the long-run part: :class:`LongRunContract`)."""
+class StoreContract(LongRunContract, ManifestIndexContract, RetentionContract):
+    """Behaviour every trial-store backend must have (the long-run parts: :class:`LongRunContract`,
+    :class:`ManifestIndexContract`, :class:`RetentionContract`)."""
 
     def test_round_trip(self, store_url: str) -> None:
         with BackgroundWriter(store_url, "worker_0", flush_secs=0.1) as w:
@@ -174,7 +177,9 @@ class StoreContract(LongRunContract):
         assert t.tensor("a.weight").steps() == list(range(24))  # reads the segment's index
         reader = TrialReader(store_url)
         reader.refresh()
-        reader._load_deferred()  # opened from the manifest: read the segments themselves
+        # Opened from the manifest; a first query of one tensor reads only its row groups.
+        assert len(reader.tensor_cols("a.weight")["step"]) == reader.nrows == 24
+        reader._load_deferred()  # the rest of the segment
         assert reader.segments[0].rg_starts[1:], "expected several row groups"
         for name in ("a.weight", "b.weight"):
             for step in (0, 11, 23):

@@ -1,0 +1,228 @@
+"""Segments a reader knows from a manifest entry but has not read (or read only in part).
+
+Opening a trial takes steps, modes and tensor names from the manifests; a segment's rows are
+read on the first query that needs them, and a query about one tensor reads only that tensor's
+rows (``tensor_rows`` of the entry) of the segments that hold it. :class:`DeferredReads` is that
+part of :class:`~smdbg.store.reader.TrialReader`.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from smdbg.exceptions import CorruptSegmentError, StoreError, UnsupportedFormatVersion
+from smdbg.store._arrays import Codes
+from smdbg.store._compacted import find_moved
+from smdbg.store._index import RowIndex
+from smdbg.store._segment import decode_rows, page_checksums_supported
+from smdbg.store.format import DICTIONARY_COLUMNS, INDEX_COLUMNS, SegmentName
+from smdbg.store.fs import StoreFS
+from smdbg.store.manifest import decode_blocks, decode_runs
+
+__all__ = ["Deferred", "deferred_of", "DeferredReads", "ReadStats"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Deferred:
+    """A segment known from its manifest entry: what the entry says, and what was read of it."""
+
+    name: SegmentName
+    steps: np.ndarray  # distinct global steps
+    modes: dict[int, np.ndarray]  # mode code -> distinct mode steps
+    rows: int  # rows in the file
+    nbytes: int  # size of the file (0: unknown)
+    tensors: frozenset[str]
+    tensor_rows: dict[str, Any] | None  # tensor -> block runs (None: an entry without them)
+    loaded: dict[str, np.ndarray] = field(default_factory=dict)  # tensor -> file rows read
+
+    def rows_of(self, tensor: str) -> np.ndarray | None:
+        """The file rows of ``tensor`` (sorted), or None when the entry cannot say (old entry,
+        or a malformed run: a warning)."""
+        if self.tensor_rows is None:
+            return None
+        try:
+            rows = decode_blocks(self.tensor_rows[tensor])
+            if len(rows) and (int(rows[-1]) >= self.rows or np.any(np.diff(rows) <= 0)):
+                raise ValueError(f"rows outside 0..{self.rows - 1} or out of order")
+            return rows
+        except (KeyError, TypeError, ValueError) as e:
+            disagree(f"the manifest entry of {self.name} has unusable rows for {tensor!r} ({e})")
+            self.tensor_rows = None
+            return None
+
+    def rest(self) -> np.ndarray | None:
+        """The file rows not read yet (None: none were read, so all of them)."""
+        if not self.loaded:
+            return None
+        done = np.concatenate(list(self.loaded.values()))
+        keep = np.ones(self.rows, dtype=bool)
+        keep[done] = False
+        return np.flatnonzero(keep)
+
+
+@dataclass
+class ReadStats:
+    """What a reader read of segments' index columns: reads (a whole segment, or some of its
+    row groups) and bytes (whole files, or the compressed column chunks read)."""
+
+    segment_reads: int = 0
+    index_bytes: int = 0
+
+
+def disagree(what: str) -> None:
+    msg = f"{what}; reading the segment whole instead"
+    log.warning("%s", msg)
+    warnings.warn(msg, stacklevel=5)
+
+
+def deferred_of(name: SegmentName, entry: dict[str, Any], mode_code: dict[str, int]) -> Deferred:
+    """A :class:`Deferred` from a manifest entry (``tensor_rows`` only if it is a mapping)."""
+    modes = {mode_code.get(m, 3): decode_runs(r) for m, r in (entry.get("mode_steps") or {}).items()}
+    rows = int(entry.get("rows") or 0)
+    tensor_rows = entry.get("tensor_rows")
+    if tensor_rows is not None:
+        try:  # the runs must cover the segment's rows exactly once
+            total = sum(int(r[1]) * int(r[2]) for runs in tensor_rows.values() for r in runs)
+            if total != rows or set(tensor_rows) != set(entry.get("tensors", ())):
+                raise ValueError(f"its tensors' rows add up to {total}, the segment has {rows}")
+        except (AttributeError, TypeError, ValueError, IndexError) as e:
+            disagree(f"the manifest entry of {name} has unusable tensor rows ({e})")
+            tensor_rows = None
+    return Deferred(
+        name,
+        decode_runs(entry.get("steps") or []),
+        modes,
+        rows,
+        int(entry.get("bytes") or 0),
+        frozenset(entry.get("tensors", ())),
+        tensor_rows,
+    )
+
+
+class DeferredReads:
+    """Reading segments known from a manifest when a query needs them (the reader's lock is
+    held by the caller)."""
+
+    fs: StoreFS
+    tensors: Codes
+    reductions: Codes
+    workers: Codes
+    index: RowIndex
+    stats: ReadStats
+    _deferred: dict[str, Deferred]
+    _known: set[str]
+    _mode_code: dict[str, int]
+
+    full_check_bytes: int | None
+
+    def _load_rows(self, path: str, name: SegmentName, keep: np.ndarray | None, known: bool = True) -> int | None:
+        raise NotImplementedError
+
+    def _add_table(
+        self, table: Any, meta: dict[bytes, Any], path: str, name: SegmentName, keep: np.ndarray | None
+    ) -> int:
+        raise NotImplementedError
+
+    def _report_corrupt(self, path: str, e: Exception) -> None:
+        raise NotImplementedError
+
+    def _defer(self, path: str, name: SegmentName, entry: dict[str, Any]) -> None:
+        """Know a segment from its manifest entry; its rows are read when first needed."""
+        for t in entry.get("tensors", ()):
+            self.tensors.code(t)
+        for r in entry.get("reductions", ()):
+            self.reductions.code(r)
+        self.workers.code(entry["worker"])
+        self._deferred[path] = deferred_of(name, entry, self._mode_code)
+        self._known.add(path)
+        self.index.changed()
+
+    def _load_deferred(self, tensor: str | None = None) -> None:
+        """Read the segments known only from a manifest (before a query on rows); with
+        ``tensor``, only that tensor's rows of the segments holding it."""
+        for path, d in list(self._deferred.items()):
+            if tensor is not None:
+                if tensor not in d.tensors or tensor in d.loaded:
+                    continue
+                rows = d.rows_of(tensor) if page_checksums_supported() else None
+                if rows is not None:
+                    if self._load_part(path, d, tensor, rows):
+                        continue
+                    if path not in self._deferred:  # corrupt: reported, nothing more to read
+                        continue
+            del self._deferred[path]
+            keep = d.rest()
+            if keep is not None and not len(keep):
+                continue  # every row was read, tensor by tensor
+            if self._load_rows(path, d.name, keep) is not None:
+                continue
+            # Compacted since the manifest was read: its rows are in a compacted segment.
+            cpath, cname, (first, end) = self._moved(path, d.name)
+            rows = np.arange(first, end, dtype=np.int64) if keep is None else first + keep
+            self._load_rows(cpath, cname, rows, known=False)
+
+    def _moved(self, path: str, name: SegmentName) -> tuple[str, SegmentName, tuple[int, int]]:
+        """(path, name, (first row, end row)) of the compacted segment now holding a segment
+        that vanished."""
+        moved = find_moved(self.fs, path.rsplit("/", 1)[0], name)
+        if moved is None:
+            raise StoreError(f"segment {self.fs.url(path)} was removed and no compacted segment holds it")
+        return moved[0], moved[1], moved[3]
+
+    def _load_part(self, path: str, d: Deferred, tensor: str, rows: np.ndarray) -> bool:
+        """Read one tensor's rows of a deferred segment: only the row groups holding them, or,
+        when that is all of them, the whole segment at once (no second read for the next
+        tensor). A small segment is read in one request and checked against its CRC-32, a large
+        one with ranged reads and Parquet page checksums. False: read it whole instead (the
+        manifest's rows do not match the file), or it is corrupt (reported, and forgotten)."""
+        where, name, first = path, d.name, 0
+        for _ in range(2):
+            url = self.fs.url(where)
+            try:
+                if self.full_check_bytes is None or d.nbytes <= self.full_check_bytes:
+                    body = self.fs.read_bytes(where)
+                    got = decode_rows(url, body, rows + first, INDEX_COLUMNS, DICTIONARY_COLUMNS, name.crc32)
+                    self.stats.index_bytes += len(body)
+                else:
+                    with self.fs.open_input(where) as source:
+                        got = decode_rows(url, source, rows + first, INDEX_COLUMNS, DICTIONARY_COLUMNS)
+                    self.stats.index_bytes += int(got[2][b"bytes_read"])
+                break
+            except FileNotFoundError:  # compacted meanwhile: the same rows, further on
+                where, name, (first, _) = self._moved(path, d.name)
+            except IndexError as e:
+                d.tensor_rows = None
+                disagree(f"the manifest entry of {self.fs.url(path)} does not match the file ({e})")
+                return False
+            except (CorruptSegmentError, UnsupportedFormatVersion) as e:
+                del self._deferred[path]
+                self._report_corrupt(path, e)
+                return False
+        else:
+            raise StoreError(f"segment {self.fs.url(path)} moved twice while it was read")
+        table, local, meta = got
+        self.stats.segment_reads += 1
+        mine = table.take(local)
+        if len(local) and set(mine.column("tensor").unique().to_pylist()) != {tensor}:
+            d.tensor_rows = None
+            disagree(f"the manifest entry of {self.fs.url(path)} places other rows than {tensor!r}'s")
+            return False
+        if not meta.pop(b"whole"):
+            self._add_table(mine, meta, where, name, rows + first)
+            d.loaded[tensor] = rows
+            return True
+        del self._deferred[path]  # every row group was read: take in every row not read yet
+        rest = d.rest()
+        if rest is None and first == 0 and table.num_rows == d.rows:
+            self._add_table(table, meta, where, name, None)
+        else:
+            keep = (np.arange(d.rows, dtype=np.int64) if rest is None else rest) + first
+            self._add_table(table.take(keep), meta, where, name, keep)
+        return True

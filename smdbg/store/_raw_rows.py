@@ -1,0 +1,148 @@
+"""What the trial reader reads beyond the index columns: a row's dtype, shape and collections,
+and its raw tensor, read lazily per segment row group and kept in a bounded LRU.
+
+:class:`RawRows` is the part of :class:`~smdbg.store.reader.TrialReader` that serves these; it
+also follows a segment that compaction merged away into the compacted segment holding its rows
+(row numbers handed out stay valid).
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from smdbg.exceptions import RawTensorDropped, StoreError
+from smdbg.store._compacted import find_moved
+from smdbg.store._index import RowIndex
+from smdbg.store._segment import decode_segment
+from smdbg.store.format import SegmentName
+from smdbg.store.fs import StoreFS
+from smdbg.store.retention import retention_of
+
+__all__ = ["Segment", "RawRows"]
+
+
+@dataclass
+class Segment:
+    """One loaded piece of a segment file (the whole file, or some of its rows)."""
+
+    path: str
+    worker: str
+    info: Any  # pyarrow.Table of dtype, shape, collections (None until first needed)
+    rg_starts: list[int]  # first local row of each Parquet row group
+    base: int  # first global row index
+    crc: int
+    rows: np.ndarray | None = None  # file row of each loaded row (when only some were taken in)
+    offset: int = 0  # where those rows start in the file (moved into a compacted segment)
+
+
+class RawRows:
+    """Raw tensors and row info of loaded rows (the reader's lock is held by the caller)."""
+
+    fs: StoreFS
+    segments: list[Segment]
+    index: RowIndex
+    data_cache_bytes: int
+    _data_cache: OrderedDict[tuple[int, int], Any]
+    _data_cache_size: int
+
+    def _repoint(self, seg_idx: int) -> None:
+        """A segment read before was merged away by compaction: find its rows in the compacted
+        segment that holds them (row numbers handed out stay valid)."""
+        seg = self.segments[seg_idx]
+        wdir, base = seg.path.rsplit("/", 1)
+        name = SegmentName.parse(base)
+        moved = None if name is None else find_moved(self.fs, wdir, name)
+        if moved is None:
+            raise StoreError(f"segment {self.fs.url(seg.path)} was removed and no compacted segment holds it")
+        seg.path, _, footer, (first, _) = moved
+        seg.offset, seg.rg_starts, seg.info = seg.offset + first, footer.rg_starts, None
+        for key in [k for k in self._data_cache if k[0] == seg_idx]:
+            self._data_cache_size -= int(self._data_cache.pop(key).nbytes)
+
+    def _read_columns(
+        self, seg_idx: int, columns: Sequence[str], row_groups: Sequence[int] | None = None
+    ) -> Any:
+        """Columns of a segment verified at open, read with ranged I/O (only what is asked for)."""
+        for attempt in range(3):
+            seg = self.segments[seg_idx]
+            try:
+                with self.fs.open_input(seg.path) as source:
+                    table, _ = decode_segment(
+                        self.fs.url(seg.path), source, None, columns, row_groups=row_groups
+                    )
+                return table
+            except FileNotFoundError:
+                if attempt == 2 or row_groups is not None:
+                    raise  # row groups are numbered in the old file: the caller asks again
+                self._repoint(seg_idx)
+        raise AssertionError("unreachable")
+
+    def _segment_info(self, seg_idx: int) -> Any:
+        """The dtype, shape and collections columns of a segment (read once, when first needed)."""
+        seg = self.segments[seg_idx]
+        if seg.info is None:
+            seg.info = self._read_columns(seg_idx, ("dtype", "shape", "collections"))
+        return seg.info
+
+    def _cache_data(self, key: tuple[int, int], data: Any) -> None:
+        size = int(data.nbytes)
+        if size > self.data_cache_bytes:
+            return
+        self._data_cache[key] = data
+        self._data_cache_size += size
+        while self._data_cache_size > self.data_cache_bytes and len(self._data_cache) > 1:
+            _, old = self._data_cache.popitem(last=False)
+            self._data_cache_size -= int(old.nbytes)
+
+    def _seg_of_row(self, row: int) -> tuple[int, int]:
+        """(segment, row in its file) of a global row (rows handed out are always loaded)."""
+        _, seg_idx, local = self.index.locate(row)
+        seg = self.segments[seg_idx]
+        return seg_idx, seg.offset + (local if seg.rows is None else int(seg.rows[local]))
+
+    def _row_info(self, row: int) -> dict[str, Any]:
+        seg_idx, local = self._seg_of_row(row)
+        t = self._segment_info(seg_idx)
+        return {
+            "dtype": t.column("dtype")[local].as_py(),
+            "shape": t.column("shape")[local].as_py(),
+            "collections": t.column("collections")[local].as_py(),
+        }
+
+    def _no_raw(self, row: int, seg_idx: int, local: int) -> Exception:
+        """The error for a row without raw data: dropped by retention, or never there."""
+        path = self.segments[seg_idx].path
+        policy = retention_of(self.fs, path)
+        if policy is None:
+            return StoreError(f"row {local} of {self.fs.url(path)} holds no raw tensor")
+        tensor, step = self.index.tensor_and_step(row)
+        return RawTensorDropped(tensor, step, int(policy.get("keep_raw_steps", -1)))
+
+    def _row_array(self, row: int) -> np.ndarray:
+        data = None
+        while data is None:
+            seg_idx, local = self._seg_of_row(row)
+            starts = self.segments[seg_idx].rg_starts
+            rg = int(np.searchsorted(starts, local, side="right")) - 1
+            key = (seg_idx, rg)
+            data = self._data_cache.get(key)
+            if data is not None:
+                self._data_cache.move_to_end(key)
+                break
+            try:  # one row group of one segment: a tensor's rows are grouped together
+                data = self._read_columns(seg_idx, ("data",), row_groups=[rg]).column("data")
+            except FileNotFoundError:
+                self._repoint(seg_idx)  # raises StoreError when nothing holds the rows
+                continue
+            self._cache_data(key, data)
+        info = self._row_info(row)
+        buf = data[local - starts[rg]].as_buffer()
+        if buf is None:
+            raise self._no_raw(row, seg_idx, local)
+        arr = np.frombuffer(buf, dtype=np.dtype(info["dtype"]))
+        return arr.reshape(info["shape"] or ())
