@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from smdbg._optional import require_installed
+from smdbg._sdk_args import sdk_kwargs
 from smdbg.fs import check_path_component
 
 from ._analysis import analyze
@@ -55,7 +56,8 @@ class AutoML:
     candidates are recorded as trial components), ``algorithms`` (a subset of
     :data:`ALGORITHMS`), ``ensemble``, ``n_jobs`` (candidates trained at once), ``seed``,
     ``cv_max_rows`` (k-fold cross-validation up to that many rows, a holdout split above) and
-    ``validation_fraction``.
+    ``validation_fraction``. The SageMaker SDK's AWS-only arguments (``role``,
+    ``sagemaker_session``, ``vpc_config``, ...) are accepted and ignored (docs/compatibility.md).
     """
 
     def __init__(
@@ -79,7 +81,10 @@ class AutoML:
         cv_max_rows: int = 5000,
         validation_fraction: float = 0.2,
         generate_notebooks: bool = True,
+        **kwargs: Any,
     ) -> None:
+        #: the SageMaker SDK's AWS-only arguments given (role, sagemaker_session, ...), ignored
+        self.sdk_arguments = sdk_kwargs("AutoML", kwargs).values
         self.target_attribute_name = str(target_attribute_name)
         self.problem_type = None if problem_type is None else resolve_problem_type(problem_type)
         name = job_objective.get("MetricName") if isinstance(job_objective, dict) else job_objective

@@ -59,9 +59,9 @@ class SKLearn(Estimator):
     framework = "sklearn"
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        count = kwargs.get("instance_count", 1)
-        if count != 1:
-            raise ValueError(
-                f"SKLearn got instance_count={count!r}: scikit-learn jobs run on exactly 1 instance"
-            )
         super().__init__(*args, **kwargs)
+        if self.instance_count != 1:  # also when given as train_instance_count
+            raise ValueError(
+                f"SKLearn got instance_count={self.instance_count!r}: scikit-learn jobs run on "
+                "exactly 1 instance"
+            )
