@@ -1,0 +1,76 @@
+"""Experiments, trials, trial components, association and Search through boto3."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+
+def test_experiment_trial_component_flow(sm: Any) -> None:
+    tag = uuid.uuid4().hex[:8]
+    exp, trial, tc = f"exp-{tag}", f"trial-{tag}", f"tc-{tag}"
+    assert sm.create_experiment(ExperimentName=exp, Description="d", Tags=[{"Key": "team", "Value": "a"}])[
+        "ExperimentArn"
+    ].endswith(f"experiment/{exp}")
+    with pytest.raises(ClientError) as e:
+        sm.create_experiment(ExperimentName=exp)
+    assert e.value.response["Error"]["Code"] == "ValidationException" and exp in str(e.value)
+    desc = sm.describe_experiment(ExperimentName=exp)
+    assert desc["Description"] == "d" and isinstance(desc["CreationTime"], dt.datetime)
+    sm.create_trial(TrialName=trial, ExperimentName=exp)
+    with pytest.raises(ClientError) as e:
+        sm.create_trial(TrialName=f"t2-{tag}", ExperimentName="no-such-exp")
+    assert e.value.response["Error"]["Code"] == "ResourceNotFound"
+    start = dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc)
+    sm.create_trial_component(
+        TrialComponentName=tc, DisplayName="train", Status={"PrimaryStatus": "InProgress"}, StartTime=start,
+        Parameters={"lr": {"NumberValue": 0.1}, "opt": {"StringValue": "sgd"}},
+        InputArtifacts={"data": {"Value": "s3://b/train.csv", "MediaType": "text/csv"}},
+    )  # fmt: skip
+    sm.update_trial_component(TrialComponentName=tc, Status={"PrimaryStatus": "Completed"},
+                              Parameters={"epochs": {"NumberValue": 3}})  # fmt: skip
+    d = sm.describe_trial_component(TrialComponentName=tc)
+    assert d["Status"]["PrimaryStatus"] == "Completed" and d["StartTime"] == start
+    assert d["Parameters"] == {"lr": {"NumberValue": 0.1}, "opt": {"StringValue": "sgd"}, "epochs": {"NumberValue": 3.0}}
+    assert d["InputArtifacts"]["data"] == {"Value": "s3://b/train.csv", "MediaType": "text/csv"}
+
+    sm.associate_trial_component(TrialComponentName=tc, TrialName=trial)
+    assert [c["TrialComponentName"] for c in sm.list_trial_components(TrialName=trial)["TrialComponentSummaries"]] == [tc]
+    assert [t["TrialName"] for t in sm.list_trials(ExperimentName=exp)["TrialSummaries"]] == [trial]
+    assert exp in [x["ExperimentName"] for x in sm.list_experiments(MaxResults=100)["ExperimentSummaries"]]
+
+    found = sm.search(Resource="ExperimentTrialComponent", SearchExpression={"Filters": [
+        {"Name": "Parents.ExperimentName", "Operator": "Equals", "Value": exp},
+        {"Name": "Parameters.lr", "Operator": "GreaterThan", "Value": "0.05"}]})["Results"]  # fmt: skip
+    assert [r["TrialComponent"]["TrialComponentName"] for r in found] == [tc]
+    none = sm.search(Resource="ExperimentTrialComponent", SearchExpression={"Filters": [
+        {"Name": "Parameters.lr", "Operator": "GreaterThan", "Value": "1"}, {"Name": "DisplayName", "Value": "train"}]})  # fmt: skip
+    assert not [r for r in none["Results"] if r["TrialComponent"]["TrialComponentName"] == tc]
+    exps = sm.search(Resource="Experiment", SearchExpression={"Filters": [{"Name": "Tags.team", "Operator": "Equals", "Value": "a"},
+                                                                          {"Name": "ExperimentName", "Value": exp}]})["Results"]  # fmt: skip
+    assert [r["Experiment"]["ExperimentName"] for r in exps] == [exp]
+
+    with pytest.raises(ClientError, match="associated"):
+        sm.delete_trial_component(TrialComponentName=tc)
+    with pytest.raises(ClientError, match="has trials"):
+        sm.delete_experiment(ExperimentName=exp)
+    sm.disassociate_trial_component(TrialComponentName=tc, TrialName=trial)
+    sm.delete_trial_component(TrialComponentName=tc)
+    sm.delete_trial(TrialName=trial)
+    sm.delete_experiment(ExperimentName=exp)
+    for call, kw in ((sm.describe_experiment, {"ExperimentName": exp}), (sm.describe_trial, {"TrialName": trial}),
+                     (sm.describe_trial_component, {"TrialComponentName": tc})):  # fmt: skip
+        with pytest.raises(ClientError) as e:
+            call(**kw)
+        assert e.value.response["Error"]["Code"] == "ResourceNotFound"
+
+
+def test_search_errors(sm: Any) -> None:
+    with pytest.raises(ClientError, match="operator .Bogus"):
+        sm.search(Resource="Experiment", SearchExpression={"Filters": [{"Name": "x", "Operator": "Bogus", "Value": "1"}]})
+    with pytest.raises(ClientError, match="Endpoint"):
+        sm.search(Resource="Endpoint")
