@@ -99,10 +99,12 @@ def page(
     default_sort: str = "CreationTime",
     default_order: str = "Descending",
     default_max: int = 10,
+    presorted: bool = False,
 ) -> tuple[list[dict[str, Any]], str | None]:
     """Filter (``NameContains``, ``StatusEquals``, ``CreationTime{After,Before}``,
     ``LastModifiedTime{After,Before}``), sort (``SortBy``, ``SortOrder``) and page
-    (``MaxResults``, ``NextToken``) a list; returns the page and the next token."""
+    (``MaxResults``, ``NextToken``) a list; returns the page and the next token. ``presorted``
+    keeps the given order."""
     rows = list(items)
     contains = params.get("NameContains")
     if contains:
@@ -115,6 +117,16 @@ def page(
             rows = [r for r in rows if (to_epoch(r.get(key)) or 0) > after]
         if before is not None:
             rows = [r for r in rows if (to_epoch(r.get(key)) or 0) < before]
+    if not presorted:
+        _sort(rows, params, name_key, status_key, sort_keys, default_sort, default_order)
+    start = _token(params)
+    size = int(params.get("MaxResults") or default_max)
+    chunk = rows[start : start + size]
+    return chunk, (str(start + size) if start + size < len(rows) else None)
+
+
+def _sort(rows: list[dict[str, Any]], params: dict[str, Any], name_key: str, status_key: str | None,
+          sort_keys: dict[str, str] | None, default_sort: str, default_order: str) -> None:  # fmt: skip
     keys = {"Name": name_key, "CreationTime": "CreationTime", "Status": status_key or name_key}
     keys.update(sort_keys or {})
     sort_by = params.get("SortBy") or default_sort
@@ -123,10 +135,6 @@ def page(
     key = keys[sort_by]
     order = params.get("SortOrder") or default_order
     rows.sort(key=lambda r: (r.get(key) is None, _sortable(r.get(key))), reverse=order == "Descending")
-    start = _token(params)
-    size = int(params.get("MaxResults") or default_max)
-    chunk = rows[start : start + size]
-    return chunk, (str(start + size) if start + size < len(rows) else None)
 
 
 def _sortable(value: Any) -> Any:
