@@ -15,6 +15,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -28,6 +29,21 @@ ROOT = Path(__file__).resolve().parents[2]
 REGION = "us-east-1"
 BUCKET = "smdbg-sdk"
 ROLE = "arn:aws:iam::111122223333:role/SageMakerRole"
+
+
+_LOOPBACK = ("127.0.0.1", "::1", "localhost")
+
+
+def _loopback_only(event: str, args: tuple[Any, ...]) -> None:
+    """An audit hook: this process resolves and connects to loopback addresses only (the SDK
+    would otherwise reach AWS hosts, e.g. for telemetry or a default bucket)."""
+    if event == "socket.getaddrinfo" and args and args[0] not in (*_LOOPBACK, None):
+        raise ConnectionRefusedError(f"tests/api_sdk: refused to resolve {args[0]!r}; only 127.0.0.1 is reached")
+    if event == "socket.connect" and isinstance(args[1], tuple) and args[1][0] not in _LOOPBACK:
+        raise ConnectionRefusedError(f"tests/api_sdk: refused to connect to {args[1]!r}; only 127.0.0.1 is reached")
+
+
+sys.addaudithook(_loopback_only)
 
 
 def main_python() -> str:
@@ -145,6 +161,8 @@ def session(services: Services) -> Any:
         sagemaker_runtime_client=boto_session.client("sagemaker-runtime", endpoint_url=services.api_url,
                                                      config=config),  # fmt: skip
         default_bucket=BUCKET,
+        # the SDK reports usage to an AWS host unless told not to: nothing leaves 127.0.0.1
+        sagemaker_config={"SchemaVersion": "1.0", "SageMaker": {"PythonSDK": {"Modules": {"TelemetryOptOut": True}}}},
     )
 
 
