@@ -10,9 +10,7 @@ S3 on moto through ``AWS_ENDPOINT_URL_S3``.
 
 from __future__ import annotations
 
-import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -85,6 +83,7 @@ class Services:
             "SAGEMAKER_SUPPRESS_V2_WARNING": "1",
         }
         self.procs: list[subprocess.Popen[bytes]] = []
+        self.base_env: dict[str, str] = {}
 
     def start(self, name: str, argv: list[str], url: str, env: dict[str, str]) -> None:
         log = self.root / f"{name}.log"
@@ -94,15 +93,13 @@ class Services:
         _wait(url, proc, log)
 
     def stop(self) -> None:
-        """Stop the endpoint servers the API started (by its registry), then the two servers."""
-        endpoints = self.root / "home" / "endpoints"
-        for record in endpoints.glob("*.json") if endpoints.is_dir() else ():
-            try:
-                pid = json.loads(record.read_text()).get("pid")
-                if pid:
-                    os.killpg(pid, signal.SIGTERM)
-            except (OSError, ValueError):
-                pass
+        """Delete the endpoints the API server started (smdbg's own delete_endpoint, in the main
+        environment, by the server's registry), then stop the two servers."""
+        if (self.root / "home" / "endpoints").is_dir():
+            code = ("from smdbg.platform.serving import delete_endpoint, list_endpoints\n"
+                    "for e in list_endpoints(): delete_endpoint(e['name'])")  # fmt: skip
+            env = {**self.base_env, "SMDBG_HOME": str(self.root / "home")}
+            subprocess.run([main_python(), "-c", code], env=env, timeout=120, check=False)
         for proc in reversed(self.procs):
             proc.terminate()
             try:
@@ -123,6 +120,7 @@ def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Services]:
     svc = Services(tmp_path_factory.mktemp("sdk"))
     base = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "SMDBG_", "PYTHON"))}
     base.update(svc.env, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1")
+    svc.base_env = base
     saved = {k: os.environ.get(k) for k in svc.env}
     try:
         svc.start("moto", [py, "-m", "moto.server", "-H", "127.0.0.1", "-p", svc.s3_url.rsplit(":", 1)[1]],
