@@ -18,6 +18,8 @@ docs/compatibility.md has the table of these arguments and what each class does 
 
 from __future__ import annotations
 
+import os
+import sys
 import warnings
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
@@ -100,6 +102,16 @@ RENAMED: Mapping[str, str] = {
 ESTIMATOR_RENAMES: tuple[str, ...] = tuple(RENAMED)
 
 _DOCS = "docs/compatibility.md"
+_PACKAGE = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+
+def _caller_stacklevel() -> int:
+    """The ``stacklevel`` of the first frame outside smdbg, so that a warning names the line of
+    the script that passed the argument, however deep the class hierarchy."""
+    level, frame = 1, sys._getframe(1)
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(_PACKAGE):
+        level, frame = level + 1, frame.f_back  # type: ignore[assignment]
+    return level
 
 
 class SdkArgumentError(SmdbgError, TypeError):
@@ -139,8 +151,6 @@ def sdk_kwargs(
     where: str,
     kwargs: Mapping[str, Any],
     renames: Collection[str] = (),
-    *,
-    stacklevel: int = 3,
 ) -> SdkKwargs:
     """Sort the extra keywords ``kwargs`` of ``where`` (e.g. ``"Estimator"``): v1 spellings in
     ``renames`` are moved to their v2 names with a ``DeprecationWarning``, AWS-only arguments are
@@ -154,7 +164,7 @@ def sdk_kwargs(
                 f"{key} has been renamed in sagemaker>=2 (and in smdbg): use {new}= "
                 f"(see {_DOCS})",
                 DeprecationWarning,
-                stacklevel=stacklevel,
+                stacklevel=_caller_stacklevel(),
             )
             if new in kwargs and kwargs[new] != value:
                 raise SdkArgumentError(

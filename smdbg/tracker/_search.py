@@ -233,4 +233,6 @@ def _filter(item: Any) -> Filter:
         raise InvalidValueError(
             f"search_expression filter {item!r} has unknown key(s) {unknown}: expected Name, Operator, Value"
         )
+    if "Operator" not in item and "Value" not in item:  # the API: a bare Name means "has the property"
+        return Filter(name, Operator.EXISTS)
     return Filter(name, item.get("Operator"), item.get("Value"))

@@ -13,7 +13,7 @@ from smdbg._sdk_args import AWS_ONLY, ESTIMATOR_RENAMES, RENAMED, SdkArgumentErr
 
 def test_renamed_argument_warns_like_the_sdk_and_moves_to_its_v2_name() -> None:
     with pytest.warns(DeprecationWarning, match="train_instance_count has been renamed in sagemaker>=2") as rec:
-        sdk = sdk_kwargs("Estimator", {"train_instance_count": 3}, ESTIMATOR_RENAMES, stacklevel=2)
+        sdk = sdk_kwargs("Estimator", {"train_instance_count": 3}, ESTIMATOR_RENAMES)
     assert rec[0].filename == __file__  # the warning points at the caller, not at smdbg
     assert sdk.values == {"instance_count": 3}
     assert sdk.pick("instance_count", 1, 1) == 3  # the class's own default is overridden

@@ -69,8 +69,9 @@ def test_estimator_bad_sdk_values_name_the_value(jobs_home: Path, tmp_path: Path
         PyTorch(script, train_instance_count=2, instance_count=3)
     with pytest.raises(SdkArgumentError, match="unexpected keyword argument 'hyperparams'"):
         PyTorch(script, hyperparams={"lr": 1})
-    with pytest.warns(DeprecationWarning), pytest.raises(ValueError, match="SKLearn got instance_count=2"):
+    with pytest.warns(DeprecationWarning) as rec, pytest.raises(ValueError, match="SKLearn got instance_count=2"):
         SKLearn(script, train_instance_count=2)
+    assert rec[0].filename == __file__  # the caller's line, through SKLearn.__init__ and Estimator.__init__
 
 
 def test_processor_takes_sdk_arguments_in_the_sdk_order(jobs_home: Path, tmp_path: Path) -> None:

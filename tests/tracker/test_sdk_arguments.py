@@ -109,6 +109,10 @@ def test_search_expression_as_the_api_dict(exp: str) -> None:
     ]  # fmt: skip
     found = Experiment.search({"Filters": [{"Name": "experimentname", "Value": "sdk"}]}, db_url=exp)
     assert [e.experiment_name for e in found] == ["sdk"]
+    assert _names(exp, search_expression={"Filters": [{"Name": "Parameters.opt"}]}, sort_by="Parameters.lr") == [
+        "run-0", "run-1", "run-2",
+    ]  # fmt: skip  (a bare Name: components that have the property)
+    assert _names(exp, search_expression={"Filters": [{"Name": "Parameters.momentum"}]}) == []
 
 
 @pytest.mark.parametrize(
