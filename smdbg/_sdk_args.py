@@ -62,6 +62,7 @@ AWS_ONLY: Mapping[str, str] = {
     "accelerator_type": "ignored: Elastic Inference does not exist here",
     "keep_alive_period_in_seconds": "ignored: there are no warm pools",
     "instance_groups": "ignored: one homogeneous group of local workers",
+    "distribution": "ignored: with instance_count > 1 each framework's distributed environment is set",
     "tags": "ignored where the class has no tags of its own",
     # AWS-side features with no local counterpart
     "checkpoint_s3_uri": "ignored: checkpoints stay where the script writes them",

@@ -69,6 +69,10 @@ def test_estimator_bad_sdk_values_name_the_value(jobs_home: Path, tmp_path: Path
         PyTorch(script, train_instance_count=2, instance_count=3)
     with pytest.raises(SdkArgumentError, match="unexpected keyword argument 'hyperparams'"):
         PyTorch(script, hyperparams={"lr": 1})
+    sdk_order = PyTorch("train.py", "2.1", "py310", str(Path(script).parent), {"lr": 0.1},
+                        distribution={"torch_distributed": {"enabled": True}})  # fmt: skip
+    assert (sdk_order.framework_version, sdk_order.py_version) == ("2.1", "py310")
+    assert (sdk_order.source_dir, sdk_order.hyperparameters) == (str(Path(script).parent), {"lr": 0.1})
     with pytest.warns(DeprecationWarning) as rec, pytest.raises(ValueError, match="SKLearn got instance_count=2"):
         SKLearn(script, train_instance_count=2)
     assert rec[0].filename == __file__  # the caller's line, through SKLearn.__init__ and Estimator.__init__
