@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from conftest import Services, run_main
+from _sdk_services import Services, run_main
 
 RECORD = """
 from smdbg.tracker import Experiment, Tracker

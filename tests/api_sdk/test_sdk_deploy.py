@@ -8,7 +8,7 @@ import json
 import time
 from typing import Any
 
-from conftest import BUCKET, ROLE, Services, run_main
+from _sdk_services import BUCKET, ROLE, Services, run_main
 
 # Trains a tiny scikit-learn model in the main environment, uploads model.tar.gz to the S3 server
 # and prints the rows to predict with what the model answers for them.

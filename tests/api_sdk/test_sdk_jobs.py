@@ -9,7 +9,7 @@ import tarfile
 from pathlib import Path
 from typing import Any
 
-from conftest import BUCKET, ROLE, Services
+from _sdk_services import BUCKET, ROLE, Services
 
 TRAIN = """
 import argparse, os
