@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The README's second command (and .ci/run): install everything, start what the tests need,
-# run linters and the whole test suite (main environment, then the MXNet environment).
+# run linters and the whole test suite (main environment, then the MXNet environment, then the
+# SageMaker Python SDK v2 environment against smdbg's API server).
 # Each step prints its name and, when it ends, how long it took; a table of the steps and the
 # total closes the run. Whatever the run started and left running (a Docker engine it had to
 # start, servers a test did not stop) is stopped at the end, by pid; nothing else is touched.
@@ -72,6 +73,10 @@ if [ -f scripts/setup_mxnet_env.sh ]; then
   step "MXNet environment (.venv-mxnet)"
   bash scripts/setup_mxnet_env.sh || status=1
 fi
+if [ -f scripts/setup_sagemaker_env.sh ]; then
+  step "SageMaker SDK v2 environment (.venv-sagemaker)"
+  bash scripts/setup_sagemaker_env.sh || status=1
+fi
 
 step "lint: ruff, mypy, import contracts"
 .venv/bin/ruff check smdbg tests benchmarks examples || status=1
@@ -88,6 +93,14 @@ if [ -d tests/mxnet ] && [ -x .venv-mxnet/bin/python ]; then
   rc=$?; [ $rc -eq 0 ] || status=1
 elif [ -d tests/mxnet ]; then
   echo "the MXNet environment is missing"; status=1
+fi
+
+if [ -d tests/api_sdk ] && [ -x .venv-sagemaker/bin/python ]; then
+  step "tests (SageMaker SDK v2 environment, against smdbg api serve)"
+  .venv-sagemaker/bin/python -m pytest tests/api_sdk -p no:cacheprovider -q -rfEs
+  rc=$?; [ $rc -eq 0 ] || status=1
+elif [ -d tests/api_sdk ]; then
+  echo "the SageMaker SDK environment is missing"; status=1
 fi
 
 exit $status

@@ -6,6 +6,7 @@ Under CI=true a test skipped for a missing framework or service is a failure; on
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import socket
 import subprocess
@@ -17,6 +18,10 @@ from collections.abc import Iterator
 import pytest
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+# tests/api_sdk runs the SageMaker Python SDK v2, which lives in its own environment
+# (scripts/setup_sagemaker_env.sh, .venv-sagemaker); the main run leaves it out, like tests/mxnet.
+collect_ignore = [] if importlib.util.find_spec("sagemaker") else ["api_sdk"]
 
 
 def free_port() -> int:

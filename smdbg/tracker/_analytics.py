@@ -3,14 +3,15 @@ with smexperiments' columns."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from smdbg._optional import require
+from smdbg._sdk_args import sdk_kwargs
 from smdbg.tracker._config import get_backend
 from smdbg.tracker._errors import InvalidValueError
 from smdbg.tracker._records import ComponentRecord
-from smdbg.tracker._search import SearchExpression
+from smdbg.tracker._search import SearchExpression, canonical_field
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -58,12 +59,22 @@ def _ordered(names: Iterable[Iterable[str]], wanted: Iterable[str] | None) -> li
 
 class ExperimentAnalytics:
     """One row per trial component; columns TrialComponentName, DisplayName, one per parameter,
-    ``<metric> - Min|Max|Avg|StdDev|Last|Count``, ``<artifact> - MediaType|Value``, Trials, Experiments."""
+    ``<metric> - Min|Max|Avg|StdDev|Last|Count``, ``<artifact> - MediaType|Value``, Trials, Experiments.
+
+    As in the SageMaker SDK: ``search_expression`` is a :class:`SearchExpression` or the Search
+    API's dict; ``sort_by`` is a property name (``Metrics.<metric>.<statistic>``,
+    ``Parameters.<name>``, ``CreationTime``, ...) whose path and statistic are matched without
+    regard to case (``"metrics.test:accuracy.max"``) and the metric or parameter name exactly; a
+    ``sort_by`` that no trial component has raises :class:`InvalidValueError`. ``sort_order``
+    defaults to ``Descending`` when ``sort_by`` is given (Search's default). Components without
+    the property come last. ``sagemaker_session`` and the SDK's other AWS-only arguments are
+    accepted and ignored.
+    """
 
     def __init__(
         self,
         experiment_name: str | None = None,
-        search_expression: SearchExpression | None = None,
+        search_expression: SearchExpression | Mapping[str, Any] | None = None,
         sort_by: str | None = None,
         sort_order: str | None = None,
         metric_names: Iterable[str] | None = None,
@@ -71,7 +82,9 @@ class ExperimentAnalytics:
         input_artifact_names: Iterable[str] | None = None,
         output_artifact_names: Iterable[str] | None = None,
         db_url: str | None = None,
+        **kwargs: Any,
     ) -> None:
+        sdk_kwargs("ExperimentAnalytics", kwargs)  # sagemaker_session, ...: accepted, ignored
         if experiment_name is None and search_expression is None:
             raise InvalidValueError(
                 "ExperimentAnalytics needs experiment_name= or search_expression= (or both)"
@@ -81,9 +94,16 @@ class ExperimentAnalytics:
                 f"sort_order {sort_order!r} is not valid; expected 'Ascending' or 'Descending'"
             )
         self.experiment_name = experiment_name
-        self.search_expression = search_expression
-        self.sort_by = sort_by
-        self.sort_order = sort_order
+        self.search_expression = (
+            None if search_expression is None else SearchExpression.coerce(search_expression)
+        )
+        if sort_by is not None and (not isinstance(sort_by, str) or not sort_by.strip()):
+            raise InvalidValueError(
+                f"sort_by={sort_by!r} is not valid: expected a property name such as "
+                "'Metrics.loss.Min' or 'Parameters.lr'"
+            )
+        self.sort_by = None if sort_by is None else canonical_field(sort_by)
+        self.sort_order = sort_order or ("Descending" if sort_by is not None else None)
         self.metric_names = None if metric_names is None else list(metric_names)
         self.parameter_names = None if parameter_names is None else list(parameter_names)
         self.input_artifact_names = None if input_artifact_names is None else list(input_artifact_names)
@@ -106,6 +126,8 @@ class ExperimentAnalytics:
         ]
         if self.sort_by is not None:
             key = self.sort_by
+            if pairs and all(p[1].get(key) is None for p in pairs):
+                raise InvalidValueError(_no_such_property(self.sort_by, [f for _, f in pairs]))
             present = [p for p in pairs if p[1].get(key) is not None]
             missing = [p for p in pairs if p[1].get(key) is None]
             present.sort(
@@ -143,3 +165,15 @@ class ExperimentAnalytics:
             rows.append(row)
         self._df = pd.DataFrame(rows, columns=columns)
         return self._df
+
+
+def _no_such_property(sort_by: str, fields: list[dict[str, Any]]) -> str:
+    """The message for a ``sort_by`` that none of the components has, with the ones they have."""
+    have = sorted({k for f in fields for k, v in f.items() if v is not None and not isinstance(v, list)})
+    near = [k for k in have if k.lower() == sort_by.lower()]
+    hint = f" (names are case-sensitive: did you mean {near[0]!r}?)" if near else ""
+    shown = ", ".join(have[:12]) + (", ..." if len(have) > 12 else "")
+    return (
+        f"sort_by={sort_by!r} matches no trial component{hint}; expected a property they have, "
+        f"such as {shown} (Metrics.<name>.<Min|Max|Avg|StdDev|Last|Count>)"
+    )

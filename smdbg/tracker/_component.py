@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from smdbg._sdk_args import sdk_kwargs
 from smdbg.tracker._backend import TrackerBackend
 from smdbg.tracker._config import get_backend
 from smdbg.tracker._errors import InvalidValueError
@@ -63,7 +64,9 @@ class TrialComponent:
         display_name: str | None = None,
         tags: Any = None,
         db_url: str | None = None,
+        **kwargs: Any,
     ) -> TrialComponent:
+        sdk_kwargs("TrialComponent.create", kwargs)  # AWS-only arguments: ignored
         name = check_name("trial component", trial_component_name or new_name("TrialComponent"))
         now = time.time()
         record = ComponentRecord(
@@ -82,14 +85,17 @@ class TrialComponent:
         return cls(record, backend)
 
     @classmethod
-    def load(cls, trial_component_name: str, db_url: str | None = None) -> TrialComponent:
+    def load(cls, trial_component_name: str, db_url: str | None = None, **kwargs: Any) -> TrialComponent:
+        sdk_kwargs("TrialComponent.load", kwargs)  # AWS-only arguments: ignored
         backend = get_backend(db_url)
         return cls(backend.get_component(check_name("trial component", trial_component_name)), backend)
 
     @classmethod
     def list(
-        cls, experiment_name: str | None = None, trial_name: str | None = None, db_url: str | None = None
+        cls, experiment_name: str | None = None, trial_name: str | None = None, db_url: str | None = None,
+        **kwargs: Any,
     ) -> list[TrialComponent]:
+        sdk_kwargs("TrialComponent.list", kwargs)  # AWS-only arguments: ignored
         backend = get_backend(db_url)
         return [cls(r, backend) for r in backend.list_components(experiment_name, trial_name)]
 

@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from smdbg._sdk_args import sdk_kwargs
 from smdbg.tracker._backend import TrackerBackend
 from smdbg.tracker._config import get_backend
 from smdbg.tracker._errors import InvalidValueError
 from smdbg.tracker._records import ExperimentRecord, TrialRecord, to_datetime
+from smdbg.tracker._search import SearchExpression
 from smdbg.tracker._validate import check_name, check_tags, new_name, to_epoch
 
 if TYPE_CHECKING:
     from smdbg.tracker._component import TrialComponent
-    from smdbg.tracker._search import SearchExpression
 
 __all__ = ["Experiment", "Trial"]
 
@@ -74,7 +75,9 @@ class Experiment:
         tags: Any = None,
         display_name: str | None = None,
         db_url: str | None = None,
+        **kwargs: Any,
     ) -> Experiment:
+        sdk_kwargs("Experiment.create", kwargs)  # AWS-only arguments: ignored
         name = check_name("experiment", experiment_name or new_name("Experiment"))
         record = ExperimentRecord(name, display_name or name, description, check_tags(tags), time.time())
         backend = get_backend(db_url)
@@ -82,7 +85,8 @@ class Experiment:
         return cls(record, backend)
 
     @classmethod
-    def load(cls, experiment_name: str, db_url: str | None = None) -> Experiment:
+    def load(cls, experiment_name: str, db_url: str | None = None, **kwargs: Any) -> Experiment:
+        sdk_kwargs("Experiment.load", kwargs)  # AWS-only arguments: ignored
         backend = get_backend(db_url)
         return cls(backend.get_experiment(check_name("experiment", experiment_name)), backend)
 
@@ -94,7 +98,9 @@ class Experiment:
         sort_by: str | None = None,
         sort_order: str | None = None,
         db_url: str | None = None,
+        **kwargs: Any,
     ) -> Iterator[Experiment]:
+        sdk_kwargs("Experiment.list", kwargs)  # AWS-only arguments: ignored
         backend = get_backend(db_url)
         items = [cls(r, backend) for r in backend.list_experiments()]
         return iter(_sorted(_window(items, created_before, created_after), sort_by, sort_order))
@@ -102,18 +108,21 @@ class Experiment:
     @classmethod
     def search(
         cls,
-        search_expression: SearchExpression | None = None,
+        search_expression: SearchExpression | Mapping[str, Any] | None = None,
         sort_by: str | None = None,
         sort_order: str | None = None,
         max_results: int | None = None,
         db_url: str | None = None,
+        **kwargs: Any,
     ) -> Iterator[Experiment]:
         """Experiments whose properties (ExperimentName, DisplayName, Description, CreationTime,
         Tags.<key>) match the expression."""
+        sdk_kwargs("Experiment.search", kwargs)  # AWS-only arguments: ignored
+        expression = None if search_expression is None else SearchExpression.coerce(search_expression)
         found = [
             e
             for e in cls.list(sort_by=sort_by, sort_order=sort_order, db_url=db_url)
-            if search_expression is None or search_expression.matches(e._search_fields())
+            if expression is None or expression.matches(e._search_fields())
         ]
         return iter(found[:max_results] if max_results is not None else found)
 
@@ -192,7 +201,9 @@ class Trial:
         trial_components: Iterable[Any] | None = None,
         tags: Any = None,
         db_url: str | None = None,
+        **kwargs: Any,
     ) -> Trial:
+        sdk_kwargs("Trial.create", kwargs)  # AWS-only arguments: ignored
         if experiment_name is None:
             raise InvalidValueError(
                 "Trial.create got experiment_name=None; expected the name of an existing experiment"
@@ -206,7 +217,8 @@ class Trial:
         )
 
     @classmethod
-    def load(cls, trial_name: str, db_url: str | None = None) -> Trial:
+    def load(cls, trial_name: str, db_url: str | None = None, **kwargs: Any) -> Trial:
+        sdk_kwargs("Trial.load", kwargs)  # AWS-only arguments: ignored
         backend = get_backend(db_url)
         return cls(backend.get_trial(check_name("trial", trial_name)), backend)
 
@@ -220,7 +232,9 @@ class Trial:
         sort_by: str | None = None,
         sort_order: str | None = None,
         db_url: str | None = None,
+        **kwargs: Any,
     ) -> Iterator[Trial]:
+        sdk_kwargs("Trial.list", kwargs)  # AWS-only arguments: ignored
         backend = get_backend(db_url)
         items = [cls(r, backend) for r in backend.list_trials(experiment_name, trial_component_name)]
         return iter(_sorted(_window(items, created_before, created_after), sort_by, sort_order))

@@ -15,6 +15,7 @@ from types import TracebackType
 from typing import Any
 
 from smdbg import _settings, fs
+from smdbg._sdk_args import sdk_kwargs
 from smdbg.tracker import _charts
 from smdbg.tracker._artifacts import upload_artifact
 from smdbg.tracker._buffer import MetricBuffer
@@ -68,8 +69,11 @@ class Tracker:
         artifact_location: str | None = None,
         batch_size: int = 10_000,
         flush_interval_s: float = 1.0,
+        **kwargs: Any,
     ) -> Tracker:
-        """Create a new trial component and a tracker logging to it."""
+        """Create a new trial component and a tracker logging to it. smexperiments' AWS-only
+        arguments (``boto3_session``, ``sagemaker_boto_client``) are accepted and ignored."""
+        sdk_kwargs("Tracker.create", kwargs)
         tc = TrialComponent.create(trial_component_name, display_name, tags, db_url)
         location = _location(artifact_location, artifact_bucket, artifact_prefix)
         return cls(tc, location, batch_size, flush_interval_s)
@@ -85,9 +89,26 @@ class Tracker:
         artifact_location: str | None = None,
         batch_size: int = 10_000,
         flush_interval_s: float = 1.0,
+        training_job_name: str | None = None,
+        processing_job_name: str | None = None,
+        **kwargs: Any,
     ) -> Tracker:
         """A tracker for an existing trial component (by default ``$SMDBG_TRIAL_COMPONENT_NAME``,
-        which a job runner sets for the script it starts)."""
+        which a job runner sets for the script it starts). As in smexperiments,
+        ``training_job_name=`` / ``processing_job_name=`` open the component of that job
+        (``<job>-training-job`` / ``<job>-processing-job``); ``boto3_session`` and
+        ``sagemaker_boto_client`` are accepted and ignored."""
+        sdk_kwargs("Tracker.load", kwargs)
+        job_names = [n for n in (training_job_name, processing_job_name) if n]
+        if len(job_names) + bool(trial_component_name) > 1:
+            raise InvalidValueError(
+                f"Tracker.load got trial_component_name={trial_component_name!r}, training_job_name="
+                f"{training_job_name!r} and processing_job_name={processing_job_name!r}: pass one of them"
+            )
+        if training_job_name:
+            trial_component_name = f"{training_job_name}-training-job"
+        elif processing_job_name:
+            trial_component_name = f"{processing_job_name}-processing-job"
         name = trial_component_name or _settings.TRIAL_COMPONENT.get()
         if not name:
             raise InvalidValueError(

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from smdbg._optional import require_installed
+from smdbg._sdk_args import sdk_kwargs
 from smdbg.fs import check_path_component
 
 from ._analysis import analyze
@@ -67,7 +68,8 @@ class AutoML:
     ``cv_max_rows`` (k-fold cross-validation up to that many rows, a holdout split above) and
     ``validation_fraction``. ``backend='ray'`` trains each candidate as a Ray task on the
     cluster at ``ray_address`` (else ``SMDBG_RAY_ADDRESS``) with ``ray_candidate_cpus`` CPUs;
-    ``n_jobs`` candidates run at once.
+    ``n_jobs`` candidates run at once. The SageMaker SDK's AWS-only arguments (``role``,
+    ``sagemaker_session``, ``vpc_config``, ...) are accepted and ignored (docs/compatibility.md).
     """
 
     def __init__(
@@ -94,7 +96,10 @@ class AutoML:
         backend: str = "local",
         ray_address: str | None = None,
         ray_candidate_cpus: float = 1.0,
+        **kwargs: Any,
     ) -> None:
+        #: the SageMaker SDK's AWS-only arguments given (role, sagemaker_session, ...), ignored
+        self.sdk_arguments = sdk_kwargs("AutoML", kwargs).values
         self.target_attribute_name = str(target_attribute_name)
         self.problem_type = None if problem_type is None else resolve_problem_type(problem_type)
         name = job_objective.get("MetricName") if isinstance(job_objective, dict) else job_objective

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from smdbg import _settings
+from smdbg._sdk_args import ESTIMATOR_RENAMES, sdk_kwargs
 from smdbg._secrets import redact_env
 from smdbg.platform.jobs._backend import Backend, Mount, WorkerSpec
 from smdbg.platform.jobs._contract import ML_ROOT, hp_args, hp_string, training_env, write_training_tree
@@ -24,7 +25,7 @@ from smdbg.platform.jobs._debugger import (
 )
 from smdbg.platform.jobs._env import caller_env, check_allowlist
 from smdbg.platform.jobs._errors import RayClusterError
-from smdbg.platform.jobs._instances import resolve_instance_type
+from smdbg.platform.jobs._instances import positive_int, resolve_instance_type
 from smdbg.platform.jobs._job import Job, launch
 from smdbg.platform.jobs._metrics import compile_metric_definitions
 from smdbg.platform.jobs._outputs import list_source_files, place_files
@@ -137,7 +138,12 @@ class Estimator:
         py_version: str | None = None,
         env_allowlist: Sequence[str] | None = None,
         ray_address: str | None = None,
+        **kwargs: Any,
     ) -> None:
+        sdk = sdk_kwargs(type(self).__name__, kwargs, ESTIMATOR_RENAMES)
+        instance_count = sdk.pick("instance_count", instance_count, 1)
+        instance_type = sdk.pick("instance_type", instance_type, "local")
+        image_uri = sdk.pick("image_uri", image_uri, None)
         base = Path(source_dir).expanduser().resolve() if source_dir else None
         if base is not None and not base.is_dir():
             raise FileNotFoundError(
@@ -149,8 +155,7 @@ class Estimator:
                 f"entry_point {entry_point!r} does not exist (looked for {script}); expected a script"
                 + (" inside source_dir" if base else " path")
             )
-        if not isinstance(instance_count, int) or isinstance(instance_count, bool) or instance_count < 1:
-            raise ValueError(f"instance_count={instance_count!r}: expected an int >= 1")
+        positive_int(instance_count, "instance_count")
         self.entry_point = entry_point if base else script.name
         self.source_dir = str(base) if base else None
         self._script = script
@@ -177,6 +182,10 @@ class Estimator:
         self.stop_grace_s = stop_grace_s
         self.framework_version = framework_version
         self.py_version = py_version
+        self.volume_size = positive_int(sdk.get("volume_size", 30), "volume_size")
+        self.max_run = positive_int(sdk.get("max_run", 86400), "max_run")
+        #: the SageMaker SDK arguments given (under their v2 names); see docs/compatibility.md
+        self.sdk_arguments = sdk.values
         self.latest_training_job: TrainingJob | None = None
 
     # -- framework specifics (overridden) ----------------------------------------------------------
@@ -345,7 +354,8 @@ class Estimator:
             "RoleArn": self.role,
             "InputDataConfig": [{"ChannelName": c, "DataSource": {"FileDataSource": {"FileUri": str(ml / "input" / "data" / c)}}} for c in channels],
             "OutputDataConfig": {"S3OutputPath": str(ml / "output")},
-            "ResourceConfig": {"InstanceType": self.instance_type, "InstanceCount": self.instance_count, "VolumeSizeInGB": 30},
+            "ResourceConfig": {"InstanceType": self.instance_type, "InstanceCount": self.instance_count, "VolumeSizeInGB": self.volume_size},
+            "StoppingCondition": {"MaxRuntimeInSeconds": self.max_run},
             "ModelArtifacts": {"S3ModelArtifacts": str(ml / "model")},
             "Environment": redact_env(self.environment),
             "FinalMetricDataList": [],

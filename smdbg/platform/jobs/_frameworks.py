@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from smdbg.platform.jobs._estimator import Estimator
@@ -10,7 +11,33 @@ from smdbg.platform.jobs._estimator import Estimator
 __all__ = ["PyTorch", "TensorFlow", "MXNet", "SKLearn"]
 
 
-class PyTorch(Estimator):
+class _Framework(Estimator):
+    """A framework estimator with the SageMaker SDK's positional order: ``entry_point,
+    framework_version, py_version, source_dir, hyperparameters, image_uri``; everything else by
+    keyword, as :class:`Estimator` takes it."""
+
+    def __init__(
+        self,
+        entry_point: str,
+        framework_version: str | None = None,
+        py_version: str | None = None,
+        source_dir: str | None = None,
+        hyperparameters: Mapping[str, Any] | None = None,
+        image_uri: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(
+            entry_point,
+            source_dir,
+            hyperparameters,
+            image_uri=image_uri,
+            framework_version=framework_version,
+            py_version=py_version,
+            **kwargs,
+        )
+
+
+class PyTorch(_Framework):
     """``instance_count > 1`` starts that many workers with torchrun's variables (MASTER_ADDR,
     MASTER_PORT, RANK, WORLD_SIZE, LOCAL_RANK...), so ``dist.init_process_group("gloo")`` works
     unchanged. DGL scripts run through this estimator too. With ``rules`` or a
@@ -33,7 +60,7 @@ class PyTorch(Estimator):
         }
 
 
-class TensorFlow(Estimator):
+class TensorFlow(_Framework):
     """``instance_count > 1`` sets ``TF_CONFIG`` (a MultiWorkerMirroredStrategy cluster on 127.0.0.1)."""
 
     framework = "tensorflow"
@@ -47,21 +74,21 @@ class TensorFlow(Estimator):
         }
 
 
-class MXNet(Estimator):
+class MXNet(_Framework):
     """Workers get ``SM_HOSTS``/``SM_CURRENT_HOST``; MXNet's own parameter servers are not started."""
 
     framework = "mxnet"
 
 
-class SKLearn(Estimator):
+class SKLearn(_Framework):
     """scikit-learn trains on one instance (as on SageMaker)."""
 
     framework = "sklearn"
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        count = kwargs.get("instance_count", 1)
-        if count != 1:
-            raise ValueError(
-                f"SKLearn got instance_count={count!r}: scikit-learn jobs run on exactly 1 instance"
-            )
         super().__init__(*args, **kwargs)
+        if self.instance_count != 1:  # also when given as train_instance_count
+            raise ValueError(
+                f"SKLearn got instance_count={self.instance_count!r}: scikit-learn jobs run on "
+                "exactly 1 instance"
+            )

@@ -14,9 +14,13 @@ asks one unit of it, so the hosts land on nodes of that type.
 
 from __future__ import annotations
 
+import os
+import shutil
 from dataclasses import dataclass
 
-__all__ = ["InstanceType", "INSTANCE_TYPES", "resolve_instance_type"]
+__all__ = ["InstanceType", "INSTANCE_TYPES", "resolve_instance_type", "limit_prefix", "AS_FACTOR", "positive_int"]
+
+AS_FACTOR = 4  # address-space cap = AS_FACTOR x the instance type's memory
 
 
 @dataclass(frozen=True)
@@ -65,3 +69,25 @@ def resolve_instance_type(name: str) -> InstanceType:
             f"instance_type {name!r} is not known: expected 'local' or one of "
             f"{', '.join(sorted(k for k in INSTANCE_TYPES if k.startswith('ml.')))}"
         ) from None
+
+
+def positive_int(value: object, name: str) -> int:
+    """``value`` when it is an int >= 1 (an instance count, a size, seconds), else a ValueError
+    naming ``name`` and the value."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name}={value!r}: expected an int >= 1")
+    return value
+
+
+def limit_prefix(instance: InstanceType) -> list[str]:
+    """The command words that start a process within ``instance``'s limits on this machine:
+    ``taskset`` to its first ``vcpus`` CPUs, ``prlimit --as`` to ``AS_FACTOR`` x its memory
+    (each only where the tool exists; none for ``local``). The local job backend and endpoint
+    servers use it; the Docker backend sets the container's limits instead."""
+    prefix: list[str] = []
+    if instance.vcpus and shutil.which("taskset"):
+        cpus = sorted(os.sched_getaffinity(0))[: instance.vcpus]
+        prefix += ["taskset", "-c", ",".join(map(str, cpus))]
+    if instance.memory_bytes and shutil.which("prlimit"):
+        prefix += ["prlimit", f"--as={instance.memory_bytes * AS_FACTOR}", "--"]
+    return prefix

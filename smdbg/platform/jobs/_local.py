@@ -27,12 +27,10 @@ from pathlib import Path
 from smdbg._proc import pid_alive
 from smdbg.platform.jobs._backend import Backend, Mount, WorkerHandle, WorkerSpec
 from smdbg.platform.jobs._errors import IsolationUnavailableError
-from smdbg.platform.jobs._instances import InstanceType
+from smdbg.platform.jobs._instances import limit_prefix
 from smdbg.platform.jobs._sandbox import SANDBOX_HOME, hand_over, job_user, sandbox_script
 
 __all__ = ["LocalBackend", "can_isolate", "wrap_argv"]
-
-AS_FACTOR = 4  # address-space cap = AS_FACTOR x the instance type's memory
 
 
 @functools.lru_cache(maxsize=1)
@@ -50,16 +48,6 @@ def can_isolate() -> bool:
     except (OSError, subprocess.TimeoutExpired):
         return False
     return probe.returncode == 0
-
-
-def _limit_prefix(instance: InstanceType) -> list[str]:
-    prefix: list[str] = []
-    if instance.vcpus and shutil.which("taskset"):
-        cpus = sorted(os.sched_getaffinity(0))[: instance.vcpus]
-        prefix += ["taskset", "-c", ",".join(map(str, cpus))]
-    if instance.memory_bytes and shutil.which("prlimit"):
-        prefix += ["prlimit", f"--as={instance.memory_bytes * AS_FACTOR}", "--"]
-    return prefix
 
 
 def wrap_argv(
@@ -147,7 +135,7 @@ class LocalBackend(Backend):
                 root = Path(tempfile.mkdtemp(prefix="smdbg-root-"))
             argv = wrap_argv(argv, spec.mounts, spec.workdir, str(root), env, user)
             cwd = None
-        argv = _limit_prefix(spec.instance) + argv
+        argv = limit_prefix(spec.instance) + argv
         proc = subprocess.Popen(
             argv,
             env=env,

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from smdbg._sdk_args import sdk_kwargs
 from smdbg._secrets import redact_env
 from smdbg.platform.jobs._backend import Mount, WorkerSpec
 from smdbg.platform.jobs._contract import resource_config
@@ -23,7 +24,7 @@ from smdbg.platform.jobs._docker import DEFAULT_IMAGE
 from smdbg.platform.jobs._env import check_allowlist
 from smdbg.platform.jobs._errors import JobError
 from smdbg.platform.jobs._estimator import base_env, choose_backend, ray_options, split_remote
-from smdbg.platform.jobs._instances import resolve_instance_type
+from smdbg.platform.jobs._instances import positive_int, resolve_instance_type
 from smdbg.platform.jobs._job import Job, launch
 from smdbg.platform.jobs._outputs import list_source_files, place_files
 from smdbg.platform.jobs._state import job_dir, make_job_dir, new_job_name, validate_job_name
@@ -108,9 +109,14 @@ class Processor:
         stop_grace_s: float = 10.0,
         env_allowlist: Sequence[str] | None = None,
         ray_address: str | None = None,
+        **kwargs: Any,
     ) -> None:
-        if not isinstance(instance_count, int) or isinstance(instance_count, bool) or instance_count < 1:
-            raise ValueError(f"instance_count={instance_count!r}: expected an int >= 1")
+        sdk = sdk_kwargs(type(self).__name__, kwargs)
+        positive_int(instance_count, "instance_count")
+        self.volume_size = positive_int(sdk.get("volume_size_in_gb", 30), "volume_size_in_gb")
+        self.max_run = positive_int(sdk.get("max_runtime_in_seconds", 86400), "max_runtime_in_seconds")
+        #: the SageMaker SDK arguments given; see docs/compatibility.md
+        self.sdk_arguments = sdk.values
         self.image_uri = image_uri
         self.command = list(command or entrypoint or [])
         if not self.command:
@@ -275,9 +281,9 @@ class Processor:
                  "S3Output": {"S3Uri": o.destination, "LocalPath": o.source, "S3UploadMode": "EndOfJob"}}
                 for o in outs
             ]},
-            "ProcessingResources": {"ClusterConfig": {"InstanceCount": self.instance_count, "InstanceType": self.instance_type, "VolumeSizeInGB": 30}},
+            "ProcessingResources": {"ClusterConfig": {"InstanceCount": self.instance_count, "InstanceType": self.instance_type, "VolumeSizeInGB": self.volume_size}},
             "RoleArn": self.role,
-            "StoppingCondition": {"MaxRuntimeInSeconds": 86400},
+            "StoppingCondition": {"MaxRuntimeInSeconds": self.max_run},
         }  # fmt: skip
         if exp:
             desc["ExperimentConfig"] = exp
@@ -299,8 +305,9 @@ class ScriptProcessor(Processor):
 class SKLearnProcessor(ScriptProcessor):
     """A scikit-learn processing job: this interpreter's scikit-learn runs ``code``."""
 
-    def __init__(self, framework_version: str | None = None, role: str | None = None, instance_count: int = 1,
-                 instance_type: str = "local", env: Mapping[str, str] | None = None, **kwargs: Any) -> None:  # fmt: skip
+    def __init__(self, framework_version: str | None = None, role: str | None = None, instance_type: str = "local",
+                 instance_count: int = 1, env: Mapping[str, str] | None = None, **kwargs: Any) -> None:  # fmt: skip
+        # the SageMaker SDK's positional order: framework_version, role, instance_type, instance_count
         self.framework_version = framework_version
         super().__init__(
             kwargs.pop("image_uri", None),

@@ -10,7 +10,9 @@ from typing import Any
 import pyarrow as pa
 
 from smdbg._progress import Progress
+from smdbg._sdk_args import sdk_kwargs
 from smdbg.fs import check_path_component, is_remote, join, read_bytes, write_atomic
+from smdbg.platform.jobs._instances import positive_int, resolve_instance_type
 from smdbg.platform.monitor._checks import evaluate
 from smdbg.platform.monitor._constraints import normalize_constraints, suggest_constraints
 from smdbg.platform.monitor._dataset import DatasetFormat, check_finite, read_capture, read_dataset
@@ -94,16 +96,28 @@ class MonitoringExecution:
 
 
 class DefaultModelMonitor:
-    """Data-quality monitor. Cloud arguments of the SageMaker SDK (role, instance type, ...) are
-    accepted and ignored: everything runs in this process."""
+    """Data-quality monitor. Everything runs in this process: ``instance_type`` is checked against
+    the instance table and recorded, ``role`` and the SageMaker SDK's other AWS-only arguments
+    (``sagemaker_session``, ``volume_size_in_gb``, ``network_config``, ...) are accepted and
+    ignored (docs/compatibility.md)."""
 
     def __init__(
-        self, role: str | None = None, instance_count: int = 1, instance_type: str = "local", **kwargs: Any
+        self,
+        role: str | None = None,
+        instance_count: int = 1,
+        instance_type: str = "local",
+        *,
+        base_job_name: str | None = None,
+        env: dict[str, str] | None = None,
+        **kwargs: Any,
     ) -> None:
         self.role = role
-        self.instance_count = instance_count
-        self.instance_type = instance_type
-        self.options = kwargs
+        self.instance_count = positive_int(instance_count, "instance_count")
+        self.instance_type = resolve_instance_type(instance_type).name
+        self.base_job_name = base_job_name
+        self.env = dict(env or {})
+        #: the SageMaker SDK arguments given; see docs/compatibility.md
+        self.sdk_arguments = sdk_kwargs(type(self).__name__, kwargs).values
         self.latest_baselining_job: BaselineJob | None = None
         self.executions: list[MonitoringExecution] = []
         self.schedule_name: str | None = None

@@ -19,11 +19,18 @@ import dataclasses
 import datetime as dt
 import random
 import uuid
+from collections.abc import Mapping
 from typing import Any
 
 __all__ = ["DataCaptureConfig", "make_record", "hour_prefix", "capture_file_name"]
 
 _OPTIONS = ("REQUEST", "RESPONSE")
+# the API's CaptureMode values and the capture options each stands for
+_MODES = {"INPUT": ["REQUEST"], "OUTPUT": ["RESPONSE"], "INPUTANDOUTPUT": ["REQUEST", "RESPONSE"]}
+_API_KEYS = (
+    "EnableCapture", "InitialSamplingPercentage", "DestinationS3Uri", "KmsKeyId", "CaptureOptions",
+    "CaptureContentTypeHeader",
+)  # fmt: skip
 
 
 @dataclasses.dataclass
@@ -85,6 +92,63 @@ class DataCaptureConfig:
     def from_dict(cls, data: dict[str, Any]) -> DataCaptureConfig:
         names = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in names})
+
+    @classmethod
+    def from_api_dict(cls, data: Mapping[str, Any]) -> DataCaptureConfig:
+        """The config from SageMaker's ``DataCaptureConfig`` request shape (what
+        ``create_endpoint_config`` takes and the SageMaker SDK's ``_to_request_dict()`` returns):
+        ``EnableCapture``, ``InitialSamplingPercentage``, ``DestinationS3Uri``, ``KmsKeyId``,
+        ``CaptureOptions`` (``[{"CaptureMode": "Input"}, {"CaptureMode": "Output"}]``) and
+        ``CaptureContentTypeHeader`` (``{"CsvContentTypes": [...], "JsonContentTypes": [...]}``)."""
+        unknown = sorted(set(data) - set(_API_KEYS))
+        if unknown:
+            raise ValueError(
+                f"data_capture_config has unknown key(s) {unknown}: expected the API's keys {list(_API_KEYS)}"
+            )
+        kwargs: dict[str, Any] = {
+            "enable_capture": data.get("EnableCapture", True),
+            "sampling_percentage": data.get("InitialSamplingPercentage", 20),
+            "destination_s3_uri": data.get("DestinationS3Uri"),
+            "kms_key_id": data.get("KmsKeyId"),
+        }
+        if "CaptureOptions" in data:
+            options: list[str] = []
+            for item in data["CaptureOptions"] or []:
+                mode = item.get("CaptureMode") if isinstance(item, Mapping) else None
+                if not isinstance(mode, str) or mode.upper() not in _MODES:
+                    raise ValueError(
+                        f"data_capture_config CaptureOptions item {item!r} is not valid: expected "
+                        "{'CaptureMode': 'Input'} or {'CaptureMode': 'Output'}"
+                    )
+                options += [o for o in _MODES[mode.upper()] if o not in options]
+            kwargs["capture_options"] = options
+        header = data.get("CaptureContentTypeHeader") or {}
+        if not isinstance(header, Mapping) or set(header) - {"CsvContentTypes", "JsonContentTypes"}:
+            raise ValueError(
+                f"data_capture_config CaptureContentTypeHeader={header!r} is not valid: expected "
+                "{'CsvContentTypes': [...], 'JsonContentTypes': [...]}"
+            )
+        if "CsvContentTypes" in header:
+            kwargs["csv_content_types"] = list(header["CsvContentTypes"])
+        if "JsonContentTypes" in header:
+            kwargs["json_content_types"] = list(header["JsonContentTypes"])
+        return cls(**kwargs)
+
+    @classmethod
+    def coerce(cls, value: Any) -> DataCaptureConfig:
+        """A :class:`DataCaptureConfig` from itself, the API's dict (:meth:`from_api_dict`) or a
+        SageMaker SDK ``DataCaptureConfig`` object (read through its ``_to_request_dict()``)."""
+        if isinstance(value, cls):
+            return value
+        if isinstance(value, Mapping):
+            return cls.from_api_dict(value)
+        to_request = getattr(value, "_to_request_dict", None)
+        if callable(to_request):
+            return cls.from_api_dict(to_request())
+        raise TypeError(
+            f"data_capture_config={value!r}: expected a DataCaptureConfig or a dict with the API's "
+            "keys (EnableCapture, InitialSamplingPercentage, DestinationS3Uri, CaptureOptions)"
+        )
 
     def sampled(self) -> bool:
         """Decide for one request whether it is captured."""

@@ -10,10 +10,14 @@ import sys
 import tarfile
 import time
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from smdbg._optional import require_installed
 from smdbg._proc import pid_alive, start_time
+from smdbg._sdk_args import sdk_kwargs
+from smdbg.platform.jobs._instances import limit_prefix, resolve_instance_type
 from smdbg.platform.serving._capture import DataCaptureConfig
 from smdbg.platform.serving._errors import (
     CodeExecutionWarning,
@@ -35,9 +39,6 @@ from smdbg.platform.serving._state import (
 )
 
 __all__ = ["Model"]
-
-_LOCAL_TYPES = ("local", "local_cpu")
-
 
 def _free_port() -> int:
     with socket.socket() as s:
@@ -91,7 +92,10 @@ class Model:
         entry_point: str | None = None,
         framework: str | None = None,
         name: str | None = None,
+        **kwargs: Any,
     ) -> None:
+        #: the SageMaker SDK arguments given (role, sagemaker_session, ...); see docs/compatibility.md
+        self.sdk_arguments = sdk_kwargs("Model", kwargs).values
         path = Path(model_data).expanduser().resolve()
         names = _artifact_names(path)
         if framework is not None:
@@ -124,23 +128,26 @@ class Model:
         initial_instance_count: int = 1,
         instance_type: str = "local",
         endpoint_name: str | None = None,
-        data_capture_config: DataCaptureConfig | None = None,
+        data_capture_config: DataCaptureConfig | Mapping[str, Any] | None = None,
         wait: bool = True,
         startup_timeout: float = 120.0,
         limits: EndpointLimits | None = None,
+        **kwargs: Any,
     ) -> Predictor:
         """Start the endpoint server in its own process and return a :class:`Predictor`.
 
         ``limits`` (an :class:`EndpointLimits`) sets the body size, concurrency, timeouts and JSON
-        depth the server enforces.
+        depth the server enforces. ``instance_type`` (``local`` or an ``ml.*`` type of
+        ``smdbg.platform.jobs.INSTANCE_TYPES``) limits the server's CPUs and memory as a local job's.
+        ``data_capture_config`` is a :class:`DataCaptureConfig` or the API's dict
+        (``{"EnableCapture": True, "InitialSamplingPercentage": 50, "DestinationS3Uri": ...}``).
+        Other SageMaker SDK arguments (``serializer``, ``tags``, ...) are accepted and ignored.
 
         Returns once ``GET /ping`` answers 200. Raises :class:`EndpointError` with the server's
         log tail when it exits during startup (e.g. a model that cannot be loaded).
         """
-        if instance_type not in _LOCAL_TYPES:
-            raise ValueError(
-                f"instance_type={instance_type!r} is not supported; expected one of {_LOCAL_TYPES}"
-            )
+        sdk_kwargs("Model.deploy", kwargs)  # AWS-only arguments: accepted, ignored
+        instance = resolve_instance_type(instance_type)
         if initial_instance_count != 1:
             raise ValueError(
                 f"initial_instance_count={initial_instance_count!r}: local endpoints run one server "
@@ -159,7 +166,7 @@ class Model:
         except EndpointNotFound:
             pass
         endpoints_dir().mkdir(parents=True, exist_ok=True)
-        capture = data_capture_config.to_dict() if data_capture_config is not None else None
+        capture = None if data_capture_config is None else DataCaptureConfig.coerce(data_capture_config).to_dict()
         if limits is not None and not isinstance(limits, EndpointLimits):
             raise TypeError(f"limits={limits!r}: expected an EndpointLimits or None")
         limit_doc = (limits or EndpointLimits()).to_dict()
@@ -173,13 +180,14 @@ class Model:
                 entry_point=self.entry_point,
                 capture=capture,
                 limits=limit_doc,
+                instance_type=instance.name,
                 created=now.isoformat(timespec="seconds"),
                 log_path=str(endpoints_dir() / f"{name}.log"),
             )
             path = save_record(record)
             with open(record.log_path, "ab") as log:
                 proc = subprocess.Popen(
-                    [sys.executable, "-m", "smdbg.platform.serving._server", "--record", str(path)],
+                    [*limit_prefix(instance), sys.executable, "-m", "smdbg.platform.serving._server", "--record", str(path)],
                     stdin=subprocess.DEVNULL,
                     stdout=log,
                     stderr=subprocess.STDOUT,

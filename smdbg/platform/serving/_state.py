@@ -69,6 +69,7 @@ class EndpointRecord:
     variant: str = "AllTraffic"
     capture: dict[str, Any] | None = None
     limits: dict[str, Any] | None = None
+    instance_type: str = "local"
     pid: int | None = None
     pid_start: int | None = None
     created: str = ""
