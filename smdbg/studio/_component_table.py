@@ -7,7 +7,7 @@ server (``TrackerBackend.query_components``). Its whole state is in the query st
 ``f``      filters, repeated: ``<field><op><value>`` with op ``>= <= != = > < ~`` (``~``: contains),
            e.g. ``Parameters.lr<0.01``, ``Metrics.loss.Min>=0.2``
 ``sort``   a field (``Metrics.loss.Last``, ``Parameters.lr``, ``StartTime``...); ``desc=1``
-``page``   1-based page; ``size`` rows per page (10 to 500)
+``page``   1-based page; ``size`` rows per page (5 to 500)
 ``metrics`` metric columns (comma-separated; default: the first three in scope), each shown as
            Min / Max / Avg / Last; ``params``: parameter columns (default: the first eight)
 ``sel``    the selected components (comma-separated names), for Compare
@@ -76,7 +76,7 @@ class TableState:
             sort=p.text("sort", "CreationTime"),
             desc=p.text("desc") in ("1", "true"),
             page=p.int("page", 1, 1, 10**9),
-            size=p.int("size", 50, 10, 500),
+            size=p.int("size", 50, 5, 500),
             metrics=p.names("metrics"),
             params=p.names("params"),
             selected=p.names("sel"),

@@ -91,7 +91,7 @@ def page(
         "<!doctype html><html lang=en><head><meta charset=utf-8>"
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>{esc(title)} · smdbg studio</title>"
-        '<link rel="stylesheet" href="/static/studio.css"></head><body>'
+        '<link rel="icon" href="data:,"><link rel="stylesheet" href="/static/studio.css"></head><body>'
         f'{_nav(area)}<main><div class="crumbs">{trail}</div><h1>{esc(title)}</h1>{body}</main>'
         f"{tags}</body></html>"
     )
