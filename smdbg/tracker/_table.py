@@ -14,7 +14,7 @@ the sorted value come last in either direction; ties are broken by creation orde
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from smdbg.tracker._errors import InvalidValueError
@@ -99,7 +99,9 @@ class ComponentQuery:
     ``search`` keeps components whose name, display name, status, or a parameter's name or value
     contains the text (case-insensitive); every filter must hold (``Filter`` from ``_search``).
     ``with_names=False`` skips listing the parameter and metric names in scope (the page's
-    ``parameter_names`` and ``metric_names`` are then empty), for callers that only count.
+    ``parameter_names`` and ``metric_names`` are then empty), for callers that only count or
+    know their columns. ``metrics``, when given, limits the metric summaries the returned records
+    carry to those names (less to load for a table that shows a few of many metrics).
     """
 
     experiment_name: str | None = None
@@ -111,6 +113,7 @@ class ComponentQuery:
     offset: int = 0
     limit: int = 50
     with_names: bool = True
+    metrics: Sequence[str] | None = None
 
     def __post_init__(self) -> None:
         check_field(self.sort_by)
@@ -165,4 +168,8 @@ def page_in_memory(records: list[ComponentRecord], q: ComponentQuery) -> Compone
     ordered = present + missing
     if not q.with_names:
         params, metrics = [], []
-    return ComponentPage(len(ordered), ordered[q.offset : q.offset + q.limit], params, metrics)
+    chosen = ordered[q.offset : q.offset + q.limit]
+    if q.metrics is not None:
+        keep = set(q.metrics)
+        chosen = [replace(r, metrics={k: v for k, v in r.metrics.items() if k in keep}) for r in chosen]
+    return ComponentPage(len(ordered), chosen, params, metrics)
