@@ -98,6 +98,7 @@ class TableState:
             limit=self.size,
             with_names=False,
             metrics=(self.metrics or None),
+            first_metrics=3,
         )
 
 

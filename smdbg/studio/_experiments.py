@@ -160,13 +160,13 @@ def routes(studio: Studio) -> list[BaseRoute]:
         _experiment_or_404(name)
         trial_name = request.query_params.get("trial") or None
         backend = studio.tracker()
-        scope = {"experiment_name": None if trial_name else name, "trial_name": trial_name}
-        latest = backend.query_components(ComponentQuery(**scope, sort_by="LastModifiedTime", descending=True,
+        exp = None if trial_name else name
+        latest = backend.query_components(ComponentQuery(exp, trial_name, sort_by="LastModifiedTime", descending=True,
                                                          limit=1, with_names=False, metrics=[]))  # fmt: skip
         fingerprint = (latest.total, latest.components[0].last_modified_time if latest.components else None)
 
         def compute() -> dict[str, list[str]]:
-            page_ = backend.query_components(ComponentQuery(**scope, limit=1, metrics=[]))
+            page_ = backend.query_components(ComponentQuery(exp, trial_name, limit=1, metrics=[]))
             return {"metrics": page_.metric_names, "parameters": page_.parameter_names}
 
         return JSONResponse(studio.cached(("columns", name, trial_name), fingerprint, compute))

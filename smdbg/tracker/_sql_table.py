@@ -190,7 +190,12 @@ def query_page(conn: sa.Connection, q: ComponentQuery) -> ComponentPage:
         total = conn.execute(sa.select(sa.func.count()).select_from(T.components).where(*where)).scalar_one()
     by_id = {}
     if ids:
-        records = load_components(conn, ids, q.metrics)
+        wanted = q.metrics
+        if wanted is None and q.first_metrics is not None:
+            ms = T.metric_summaries.c
+            first = sa.select(ms.name).where(ms.component_id.in_(ids)).distinct().order_by(ms.name)
+            wanted = [r[0] for r in conn.execute(first.limit(q.first_metrics))]
+        records = load_components(conn, ids, wanted)
         id_rows = conn.execute(sa.select(c.id, c.name).where(c.id.in_(ids))).all()
         names = {i: n for i, n in id_rows}
         by_name = {r.name: r for r in records}

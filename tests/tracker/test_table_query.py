@@ -67,6 +67,9 @@ QUERIES = [
     ComponentQuery(filters=[Filter("StartTime", "GreaterThan", 0)], sort_by="StartTime", descending=True),
     ComponentQuery(experiment_name="exp", metrics=["acc"], with_names=False, offset=3, limit=3),
     ComponentQuery(experiment_name="exp", offset=50),
+    ComponentQuery(experiment_name="exp", first_metrics=1, sort_by="Metrics.loss.Min"),
+    ComponentQuery(experiment_name="exp", first_metrics=1, limit=1),
+    ComponentQuery(experiment_name="exp", first_metrics=0, metrics=["loss"]),
 ]
 
 
