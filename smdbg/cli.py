@@ -24,6 +24,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "smdbg.tracker.cli",
     "smdbg.platform.jobs.cli",
     "smdbg.platform.api.cli",
+    "smdbg.studio.cli",
 )
 
 

@@ -73,6 +73,10 @@ CASES: list[tuple[str, list[str], str]] = [
     ("api serve", ["--port", "99999"], "expected a port number from 0 to 65535"),
     ("api serve", ["--host", "0.0.0.0"], "no credentials are configured"),
     ("api serve", ["--credentials-file", "{missing}"], "cannot be read as JSON"),
+    ("studio", ["--host", "0.0.0.0", "--port", "0"], "host '0.0.0.0' is reachable from other machines; give a token"),
+    ("studio", ["--port", "70000"], "expected a port number from 0 to 65535"),
+    ("studio", ["--db-url", "nosuchdb://x"], "nosuchdb"),
+    ("studio", ["--trials", "{missing}"], "is not a directory; expected directories holding debugger trials"),
 ]
 
 
