@@ -13,15 +13,14 @@ from __future__ import annotations
 
 import os
 import threading
-import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from smdbg.exceptions import SmdbgError, TensorUnavailable
+from smdbg.studio._roots import FolderIndex
 from smdbg.studio._series import DEFAULT_POINTS, MAX_POINTS, downsample, heatmap, histogram
 from smdbg.trial import RAW, Trial, create_trial, read_findings
 
@@ -30,10 +29,6 @@ __all__ = [
     "tensor_heatmap", "rule_timeline", "trial_version",
 ]  # fmt: skip
 
-#: How deep under a root trials are looked for (root/a/b/c/trial).
-_MAX_DEPTH = 4
-#: How long a root's listing is reused before it is walked again (s).
-_LIST_TTL = 2.0
 #: Heatmap columns at most (steps evenly chosen over the run).
 MAX_HEATMAP_STEPS = 120
 
@@ -50,69 +45,27 @@ def _is_trial(path: Path) -> bool:
     return (path / "trial.json").is_file() or (path / "events").is_dir()
 
 
-@dataclass(frozen=True)
-class TrialEntry:
-    """A trial the catalog found: its id (``root-name/relative/path``) and folder."""
-
-    id: str
-    path: str
-    mtime: float
-
-
 class TrialCatalog:
     """The trials under ``roots`` (local folders). Thread-safe; trials are opened on first use
     and kept (they refresh themselves while their training runs)."""
 
     def __init__(self, roots: Sequence[str | os.PathLike[str]]) -> None:
-        self.roots = [Path(r).resolve() for r in roots]
-        names = [r.name or "root" for r in self.roots]
-        # two roots with the same folder name are told apart by their position
-        self._names = [n if names.count(n) == 1 else f"{n}-{i}" for i, n in enumerate(names)]
+        self.index = FolderIndex(roots, _is_trial)
         self._lock = threading.Lock()
-        self._listed: tuple[float, dict[str, TrialEntry]] = (0.0, {})
         self._open: dict[str, Trial] = {}
 
-    def _walk(self) -> dict[str, TrialEntry]:
-        found: dict[str, TrialEntry] = {}
-        for name, root in zip(self._names, self.roots):
-            todo = [(root, 0)]
-            while todo:
-                folder, depth = todo.pop()
-                try:
-                    if _is_trial(folder):
-                        rel = folder.relative_to(root).as_posix()
-                        tid = name if rel == "." else f"{name}/{rel}"
-                        found[tid] = TrialEntry(tid, str(folder), folder.stat().st_mtime)
-                        continue
-                    if depth < _MAX_DEPTH:
-                        todo += [(c, depth + 1) for c in folder.iterdir()
-                                 if c.is_dir() and not c.is_symlink() and not c.name.startswith(".")]  # fmt: skip
-                except OSError:
-                    continue
-        return dict(sorted(found.items()))
-
-    def entries(self) -> dict[str, TrialEntry]:
-        """The trials found, by id (the listing is reused for a couple of seconds)."""
-        with self._lock:
-            at, listed = self._listed
-            if time.monotonic() - at > _LIST_TTL:
-                listed = self._walk()
-                self._listed = (time.monotonic(), listed)
-            return listed
+    def ids(self) -> list[str]:
+        return list(self.index.all())
 
     def trial(self, trial_id: str) -> Trial:
         """The open trial ``trial_id``; StudioNotFound when the catalog has no such trial."""
-        entry = self.entries().get(trial_id)
-        if entry is None:
-            with self._lock:  # a trial that appeared since the last listing
-                self._listed = (0.0, {})
-            entry = self.entries().get(trial_id)
-        if entry is None:
+        found = self.index.get(trial_id)
+        if found is None:
             raise StudioNotFound(f"no trial {trial_id!r} under the studio's trial folders", "/debugger", "all trials")
         with self._lock:
             tr = self._open.get(trial_id)
             if tr is None:
-                tr = self._open[trial_id] = create_trial(entry.path, name=trial_id, timeout=0.0)
+                tr = self._open[trial_id] = create_trial(str(found.path), name=trial_id, timeout=0.0)
             return tr
 
 

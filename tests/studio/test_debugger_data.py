@@ -67,7 +67,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_catalog_finds_trials_and_refuses_what_it_did_not_find(runs: Path) -> None:
     cat = TrialCatalog([runs])
-    ids = list(cat.entries())
+    ids = cat.ids()
     assert ids == [f"{runs.name}/b", f"{runs.name}/exp/a"]
     for bad in ("../etc", f"{runs.name}/not-a-trial", f"{runs.name}/../{runs.name}/b", "/etc/passwd"):
         with pytest.raises(StudioNotFound, match="no trial"):
