@@ -16,6 +16,7 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import numpy as np
 
@@ -25,7 +26,7 @@ from smdbg.studio._series import DEFAULT_POINTS, MAX_POINTS, downsample, heatmap
 from smdbg.trial import RAW, Trial, create_trial, read_findings
 
 __all__ = [
-    "StudioNotFound", "TrialCatalog", "trial_overview", "series_choices", "tensor_series", "tensor_at_step",
+    "StudioNotFound", "TrialCatalog", "page_url", "trial_overview", "series_choices", "tensor_series", "tensor_at_step",
     "tensor_heatmap", "rule_timeline", "trial_version",
 ]  # fmt: skip
 
@@ -39,6 +40,11 @@ class StudioNotFound(SmdbgError, LookupError):
     def __init__(self, what: str, back: str, back_label: str) -> None:
         super().__init__(what)
         self.what, self.back, self.back_label = what, back, back_label
+
+
+def page_url(path: str, **query: Any) -> str:
+    """``path?query`` (not HTML-escaped), for the "back" links of StudioNotFound."""
+    return f"{path}?{urlencode(query)}"
 
 
 def _is_trial(path: Path) -> bool:
@@ -115,7 +121,7 @@ def _tensor(trial: Trial, name: str) -> Any:
         return trial.tensor(name)
     except TensorUnavailable:
         raise StudioNotFound(
-            f"trial {trial.name!r} has no tensor {name!r}", f"/debugger/trial?trial={trial.name}", "the trial's tensors"
+            f"trial {trial.name!r} has no tensor {name!r}", page_url("/debugger/trial", trial=trial.name), "the trial's tensors"
         ) from None
 
 
@@ -123,12 +129,12 @@ def _check_worker(trial: Trial, name: str, worker: str | None) -> str:
     workers = _worker_codes(trial, name)
     if worker is None or worker == "":
         if not workers:
-            raise StudioNotFound(f"tensor {name!r} has no saved values yet", f"/debugger/trial?trial={trial.name}", "the trial")
+            raise StudioNotFound(f"tensor {name!r} has no saved values yet", page_url("/debugger/trial", trial=trial.name), "the trial")
         return workers[0]
     if worker not in workers:
         raise StudioNotFound(
             f"tensor {name!r} of trial {trial.name!r} has no worker {worker!r} (it has {', '.join(workers) or 'none'})",
-            f"/debugger/trial?trial={trial.name}", "the trial's tensors",
+            page_url("/debugger/trial", trial=trial.name), "the trial's tensors",
         )  # fmt: skip
     return worker
 
@@ -170,7 +176,7 @@ def tensor_series(trial: Trial, name: str, reduction: str | None = None, worker:
     if chosen not in choices:
         raise StudioNotFound(
             f"tensor {name!r} has no reduction {chosen!r} (it has {', '.join(choices) or 'none'})",
-            f"/debugger/tensor?trial={trial.name}&tensor={name}", "the tensor",
+            page_url("/debugger/trial", trial=trial.name, tensor=name), "the tensor",
         )  # fmt: skip
     computed = chosen not in t.reductions() and chosen != "value"
     if computed:  # computed from the raw tensors (sorted by step)
@@ -197,7 +203,7 @@ def tensor_at_step(trial: Trial, name: str, step: int | None, worker: str | None
     if step not in saved:
         raise StudioNotFound(
             f"tensor {name!r} has no raw value at step {step} on worker {worker!r} (saved steps {saved[0]}..{saved[-1]})",
-            f"/debugger/tensor?trial={trial.name}&tensor={name}", "the tensor",
+            page_url("/debugger/trial", trial=trial.name, tensor=name), "the tensor",
         )  # fmt: skip
     value = t.value(step, worker=worker)
     return {"tensor": name, "worker": worker, "step": step, "raw_steps": saved, "reason": None,

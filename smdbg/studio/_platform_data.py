@@ -21,7 +21,7 @@ from smdbg.platform.jobs import JobNotFound, describe_job, job_logs, list_jobs
 from smdbg.platform.jobs._estimator import TrainingJob
 from smdbg.platform.jobs._metrics import compile_metric_definitions
 from smdbg.platform.serving import list_endpoints
-from smdbg.studio._debugger_data import StudioNotFound
+from smdbg.studio._debugger_data import StudioNotFound, page_url
 from smdbg.studio._roots import FolderIndex
 
 __all__ = [
@@ -179,11 +179,11 @@ def automl_notebook(roots: PlatformRoots, job_id: str, which: str) -> Path:
     path = _automl_dir(roots, job_id)
     if which not in NOTEBOOKS:
         raise StudioNotFound(f"no notebook {which!r} (expected one of {', '.join(NOTEBOOKS)})",
-                             f"/platform/automl/job?id={job_id}", "the AutoML job")  # fmt: skip
+                             page_url("/platform/automl/job", id=job_id), "the AutoML job")  # fmt: skip
     nb = path / "notebooks" / NOTEBOOKS[which]
     if not nb.is_file():
         raise StudioNotFound(f"AutoML job {job_id!r} has no {NOTEBOOKS[which]} (not written)",
-                             f"/platform/automl/job?id={job_id}", "the AutoML job")  # fmt: skip
+                             page_url("/platform/automl/job", id=job_id), "the AutoML job")  # fmt: skip
     return nb
 
 
