@@ -20,6 +20,7 @@ making to the child processes it starts (jobs, endpoints), which is not reading 
 ``DOCKER_HOST``                the Docker engine (read by the docker SDK; named in errors)
 ``RANK`` / ``WORLD_SIZE``      this worker's rank and the worker count (torch.distributed)
 ``TF_CONFIG``                  TensorFlow's cluster and task description (JSON)
+``SMDBG_STUDIO_TOKEN``         the token ``smdbg studio`` requires (needed off 127.0.0.1)
 =============================  ========================================================
 
 AWS credentials and region are read by botocore/s3fs themselves, not by smdbg.
@@ -48,6 +49,7 @@ __all__ = [
     "RANK",
     "WORLD_SIZE",
     "TF_CONFIG",
+    "STUDIO_TOKEN",
     "home",
 ]
 
@@ -117,6 +119,9 @@ DOCKER_HOST = Setting(
 RANK = Setting("RANK", "this worker's rank in a torch.distributed job", default="0")
 WORLD_SIZE = Setting("WORLD_SIZE", "the number of workers in a torch.distributed job", default="1")
 TF_CONFIG = Setting("TF_CONFIG", "TensorFlow's JSON cluster and task description")
+STUDIO_TOKEN = Setting(
+    "SMDBG_STUDIO_TOKEN", "the token `smdbg studio` requires on every request (needed off 127.0.0.1)"
+)
 
 #: Every setting, by variable name (for docs and ``smdbg`` diagnostics).
 SETTINGS: dict[str, Setting] = {
@@ -136,6 +141,7 @@ SETTINGS: dict[str, Setting] = {
         RANK,
         WORLD_SIZE,
         TF_CONFIG,
+        STUDIO_TOKEN,
     )
 }
 

@@ -23,6 +23,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "smdbg.rules.cli",
     "smdbg.tracker.cli",
     "smdbg.platform.jobs.cli",
+    "smdbg.studio.cli",
 )
 
 

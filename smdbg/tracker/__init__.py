@@ -22,6 +22,7 @@ from smdbg.tracker._errors import (
 from smdbg.tracker._experiment import Experiment, Trial
 from smdbg.tracker._records import MetricPoints, MetricSummary, TrialComponentArtifact
 from smdbg.tracker._search import BooleanOperator, Filter, NestedFilter, Operator, SearchExpression
+from smdbg.tracker._table import ComponentPage, ComponentQuery
 from smdbg.tracker._tracker import DEBUGGER_TRIAL_MEDIA_TYPE, ENV_TRIAL_COMPONENT, Tracker
 
 __all__ = [
@@ -40,6 +41,8 @@ __all__ = [
     "MetricSummary",
     "MetricPoints",
     "TrackerBackend",
+    "ComponentQuery",
+    "ComponentPage",
     "get_backend",
     "close_all",
     "default_url",

@@ -11,44 +11,12 @@ from smdbg.tracker._config import get_backend
 from smdbg.tracker._errors import InvalidValueError
 from smdbg.tracker._records import ComponentRecord
 from smdbg.tracker._search import SearchExpression
+from smdbg.tracker._table import METRIC_STATS, component_fields
 
 if TYPE_CHECKING:
     import pandas as pd
 
 __all__ = ["ExperimentAnalytics", "component_fields", "METRIC_STATS"]
-
-METRIC_STATS = (
-    ("Min", "min"),
-    ("Max", "max"),
-    ("Avg", "avg"),
-    ("StdDev", "std_dev"),
-    ("Last", "last"),
-    ("Count", "count"),
-)
-
-
-def component_fields(r: ComponentRecord) -> dict[str, Any]:
-    """The searchable, sortable fields of a trial component (see ``_search``)."""
-    f: dict[str, Any] = {
-        "TrialComponentName": r.name,
-        "DisplayName": r.display_name,
-        "Status": r.status,
-        "Status.PrimaryStatus": r.status,
-        "StartTime": r.start_time,
-        "EndTime": r.end_time,
-        "CreationTime": r.creation_time,
-        "LastModifiedTime": r.last_modified_time,
-        "Parents.TrialName": list(r.trial_names),
-        "Parents.ExperimentName": list(r.experiment_names),
-    }
-    f.update({f"Parameters.{k}": v for k, v in r.parameters.items()})
-    for name, s in r.metrics.items():
-        f.update({f"Metrics.{name}.{label}": getattr(s, attr) for label, attr in METRIC_STATS})
-    f.update({f"InputArtifacts.{k}": a.value for k, a in r.input_artifacts.items()})
-    f.update({f"OutputArtifacts.{k}": a.value for k, a in r.output_artifacts.items()})
-    f.update({f"Tags.{k}": v for k, v in r.tags.items()})
-    return f
-
 
 def _ordered(names: Iterable[Iterable[str]], wanted: Iterable[str] | None) -> list[str]:
     if wanted is not None:

@@ -25,6 +25,7 @@ from smdbg.tracker._records import (
     TrialComponentArtifact,
     TrialRecord,
 )
+from smdbg.tracker._table import ComponentPage, ComponentQuery, page_in_memory
 
 __all__ = ["TrackerBackend"]
 
@@ -94,6 +95,16 @@ class TrackerBackend(abc.ABC):
     ) -> list[ComponentRecord]:
         """Full records (as get_component) of the components of one experiment, one trial or all,
         oldest first. Must be a constant number of queries, not one per component."""
+
+    def query_components(self, query: ComponentQuery) -> ComponentPage:
+        """One page of a trial-component table (see ``_table.py``): the components in the query's
+        scope that match its search and filters, sorted by ``query.sort_by`` (missing values
+        last, ties in creation order), ``query.limit`` of them from ``query.offset``, with the
+        total matched and every parameter and metric name in scope. A missing experiment or
+        trial raises NotFoundError. This default loads the scope with ``list_components``;
+        a backend that can answer in its database should override it."""
+        records = self.list_components(query.experiment_name, query.trial_name)
+        return page_in_memory(records, query)
 
     @abc.abstractmethod
     def update_component(

@@ -24,6 +24,8 @@ from smdbg.tracker._records import (
 from smdbg.tracker._schema import tables as T
 from smdbg.tracker._sql_engine import Database
 from smdbg.tracker._sql_rows import F8, I8, id_of, load_components, tags_of, write_rows
+from smdbg.tracker._sql_table import query_page
+from smdbg.tracker._table import ComponentPage, ComponentQuery
 
 __all__ = ["SqlBackend"]
 
@@ -241,6 +243,13 @@ class SqlBackend(TrackerBackend):
                 .where(T.experiments.c.name == experiment_name)
             )
         return self._db.transaction(lambda c: load_components(c, ids), read=True)
+
+    def query_components(self, query: ComponentQuery) -> ComponentPage:
+        if query.trial_name is not None:
+            self.get_trial(query.trial_name)
+        elif query.experiment_name is not None:
+            self.get_experiment(query.experiment_name)
+        return self._db.transaction(lambda c: query_page(c, query), read=True)
 
     def update_component(
         self,

@@ -1,0 +1,71 @@
+"""What every page handler of the studio shares: the configuration, the tracker backend (opened
+on first use), and the one check that keeps a file read inside a configured store."""
+
+from __future__ import annotations
+
+import ipaddress
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from smdbg.studio._errors import StudioHTTPError
+
+if TYPE_CHECKING:
+    from smdbg.tracker import TrackerBackend
+
+__all__ = ["StudioConfig", "Studio", "is_loopback", "inside"]
+
+LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
+
+
+def is_loopback(host: str) -> bool:
+    """True for names and addresses that only this machine can reach."""
+    host = host.strip("[]")
+    if host in LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def inside(root: str | Path, relative: str) -> Path:
+    """``root / relative`` resolved, if it stays inside ``root`` (links followed); else a 404.
+    Every file the studio serves from a store or from its static folder goes through here."""
+    base = Path(root).resolve()
+    target = (base / relative).resolve()
+    if target != base and base not in target.parents:
+        raise StudioHTTPError(404, f"{relative!r} is not inside the studio's stores")
+    return target
+
+
+@dataclass(frozen=True)
+class StudioConfig:
+    """Where the studio reads from. ``tracker_db_url`` None means the tracker's default
+    (``$SMDBG_TRACKER_URL``, else ``~/.smdbg/tracker.db``); ``trial_roots`` are directories (or
+    URLs) holding debugger trials; ``platform_root`` is the jobs/endpoints state directory
+    (None: ``$SMDBG_HOME``); ``token``, when set, is required on every request."""
+
+    tracker_db_url: str | None = None
+    trial_roots: tuple[str, ...] = ()
+    platform_root: str | None = None
+    token: str | None = None
+
+
+class Studio:
+    """The shared state of one studio app (one per ``create_app``)."""
+
+    def __init__(self, config: StudioConfig) -> None:
+        self.config = config
+        self._lock = threading.Lock()
+        self._tracker: TrackerBackend | None = None
+
+    def tracker(self) -> TrackerBackend:
+        """The tracker backend, opened (and migrated) on first use."""
+        with self._lock:
+            if self._tracker is None:
+                from smdbg.tracker import get_backend
+
+                self._tracker = get_backend(self.config.tracker_db_url)
+            return self._tracker

@@ -1,0 +1,162 @@
+"""The Experiments area: experiments → an experiment (its trials and its trial-component table)
+→ a trial (its components) → a trial component (parameters, metrics, artifacts, curves), and the
+comparison of selected components (``_compare.py``).
+
+=====================================================  ====================================
+``/experiments?q=&sort=&desc=``                         every experiment
+``/experiments/{experiment}?<table state>``             trials + trial-component table
+``/experiments/{experiment}/trials/{trial}?<table>``    one trial's components
+``/experiments/{experiment}/components/{component}``    one component
+``/experiments/{experiment}/compare?c=a,b&...``         compare components (or ``t=`` trials)
+=====================================================  ====================================
+
+The table state keys are listed in ``_component_table.py``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from urllib.parse import quote
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from smdbg.studio import _compare
+from smdbg.studio._component_table import render_table
+from smdbg.studio._context import Studio
+from smdbg.studio._errors import StudioHTTPError
+from smdbg.studio._layout import Params, esc, href, page, table_html
+from smdbg.tracker import ComponentQuery, NotFoundError
+
+__all__ = ["routes", "exp_path"]
+
+BACK = ("/experiments", "Back to the experiments")
+
+
+def exp_path(experiment: str, *rest: str) -> str:
+    return "/".join(["/experiments", quote(experiment, safe=""), *(quote(r, safe="") for r in rest)])
+
+
+def _time(t: float | None) -> str:
+    return "" if t is None else datetime.fromtimestamp(t, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def routes(studio: Studio) -> list[BaseRoute]:
+    def experiments(request: Request) -> Response:
+        backend = studio.tracker()
+        p = Params(request.query_params, ("/experiments", "Back to the experiments"))
+        text = p.text("q").strip().lower()
+        sort = p.choice("sort", "created", ("name", "created", "trials"))
+        desc = p.text("desc") in ("1", "true")
+        trials = backend.list_trials()
+        counts: dict[str, int] = {}
+        for t in trials:
+            counts[t.experiment_name] = counts.get(t.experiment_name, 0) + 1
+        rows = [
+            e
+            for e in backend.list_experiments()
+            if not text or text in e.name.lower() or text in (e.display_name or "").lower()
+            or text in (e.description or "").lower()
+        ]  # fmt: skip
+        key = {"name": lambda e: e.name, "created": lambda e: e.creation_time, "trials": lambda e: counts.get(e.name, 0)}
+        rows.sort(key=key[sort], reverse=desc)
+
+        def head(label: str, field: str) -> str:
+            flip = "1" if sort == field and not desc else None
+            mark = (" ▼" if desc else " ▲") if sort == field else ""
+            return f'<a href="{href("/experiments", request.query_params, sort=field, desc=flip)}">{esc(label)}{mark}</a>'
+
+        cells = [
+            [
+                f'<a href="{esc(exp_path(e.name))}">{esc(e.display_name or e.name)}</a>',
+                esc(e.description or ""),
+                str(counts.get(e.name, 0)),
+                _time(e.creation_time),
+            ]
+            for e in rows
+        ]
+        form = (
+            '<form class="filters" method="get" action="/experiments">'
+            f'<label>search<input name="q" id="search" value="{esc(p.text("q"))}"></label>'
+            f'<input type="hidden" name="sort" value="{esc(sort)}">'
+            f'{"<input type=hidden name=desc value=1>" if desc else ""}<button type="submit">Search</button></form>'
+        )
+        headers = [head("Experiment", "name"), "Description", head("Trials", "trials"), head("Created", "created")]
+        table = table_html(headers, cells, table_id="experiments", empty="No experiments match.")
+        return page("Experiments", form + table, area="experiments", crumbs=[("", "Experiments")])
+
+    def _experiment_or_404(name: str) -> None:
+        try:
+            studio.tracker().get_experiment(name)
+        except NotFoundError:
+            raise StudioHTTPError(404, f"experiment {name!r} does not exist", BACK) from None
+
+    def experiment(request: Request) -> Response:
+        name = request.path_params["experiment"]
+        _experiment_or_404(name)
+        backend = studio.tracker()
+        trials = backend.list_trials(experiment_name=name)
+        trial_counts = {
+            t.name: backend.query_components(ComponentQuery(trial_name=t.name, limit=1, with_names=False)).total
+            for t in trials
+        }
+        trial_rows = [
+            [
+                f'<input type="checkbox" class="select-trial" value="{esc(t.name)}">',
+                f'<a href="{esc(exp_path(name, "trials", t.name))}">{esc(t.display_name or t.name)}</a>',
+                str(trial_counts[t.name]),
+                _time(t.creation_time),
+            ]
+            for t in trials
+        ]
+        trials_html = table_html(["", "Trial", "Components", "Created"], trial_rows, table_id="trials")
+        trials_html += (
+            f'<p><a class="button" id="compare-trials" data-base="{esc(exp_path(name, "compare"))}" '
+            f'href="{esc(exp_path(name, "compare"))}">Compare selected trials</a></p>'
+        )
+        table, _ = render_table(
+            backend,
+            request.query_params,
+            exp_path(name),
+            (exp_path(name), f"Back to {name}"),
+            experiment=name,
+            trial=None,
+            component_href=lambda c: exp_path(name, "components", c),
+            compare_path=exp_path(name, "compare"),
+        )
+        body = f"<h2>Trials</h2>{trials_html}<h2>Trial components</h2>{table}"
+        crumbs = [("/experiments", "Experiments"), ("", name)]
+        return page(name, body, area="experiments", crumbs=crumbs, scripts=["table.js"])
+
+    def trial(request: Request) -> Response:
+        name, trial_name = request.path_params["experiment"], request.path_params["trial"]
+        _experiment_or_404(name)
+        backend = studio.tracker()
+        try:
+            record = backend.get_trial(trial_name)
+        except NotFoundError:
+            record = None
+        if record is None or record.experiment_name != name:
+            raise StudioHTTPError(
+                404, f"trial {trial_name!r} does not exist in experiment {name!r}", (exp_path(name), f"Back to {name}")
+            )
+        table, _ = render_table(
+            backend,
+            request.query_params,
+            exp_path(name, "trials", trial_name),
+            (exp_path(name, "trials", trial_name), f"Back to {trial_name}"),
+            experiment=None,
+            trial=trial_name,
+            component_href=lambda c: exp_path(name, "components", c),
+            compare_path=exp_path(name, "compare"),
+        )
+        crumbs = [("/experiments", "Experiments"), (esc(exp_path(name)), name), ("", trial_name)]
+        return page(trial_name, table, area="experiments", crumbs=crumbs, scripts=["table.js"])
+
+    return [
+        Route("/experiments", experiments),
+        Route("/experiments/{experiment}", experiment),
+        Route("/experiments/{experiment}/trials/{trial}", trial),
+        *_compare.routes(studio, exp_path, _experiment_or_404),
+    ]

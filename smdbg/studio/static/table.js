@@ -1,0 +1,37 @@
+// smdbg studio: the trial-component table. Sorting, paging and filtering are links and a GET form
+// (the server does the work); this script keeps the selection in the URL (sel=...), points the
+// Compare link at the selection, and leaves empty fields out of the form's URL.
+(function () {
+  "use strict";
+  document.addEventListener("DOMContentLoaded", () => {
+    const form = document.getElementById("table-filters");
+    if (!form) return;
+    const compare = document.getElementById("compare");
+    const all = document.getElementById("select-all");
+    const sync = (names) => {
+      const url = new URL(form.dataset.compare, window.location.href);
+      if (names.length) url.searchParams.set("c", names.join(",")); else url.searchParams.delete("c");
+      compare.setAttribute("href", url.pathname + url.search);
+      compare.classList.toggle("disabled", names.length === 0);
+      const selInput = form.querySelector("input[name=sel]");
+      if (selInput) selInput.value = names.join(",");
+    };
+    Studio.bindSelection("sel", sync);
+    if (all) {
+      all.addEventListener("change", () => {
+        document.querySelectorAll("input.select").forEach((b) => {
+          if (b.checked !== all.checked) { b.checked = all.checked; b.dispatchEvent(new Event("change")); }
+        });
+      });
+    }
+    form.addEventListener("submit", () => {
+      const chosen = Array.from(document.querySelectorAll("#metric-columns option:checked")).map((o) => o.value);
+      document.getElementById("metrics-input").value = chosen.join(",");
+      const sel = Studio.getList("sel");
+      let selInput = form.querySelector("input[name=sel]");
+      if (!selInput) { selInput = document.createElement("input"); selInput.type = "hidden"; selInput.name = "sel"; form.append(selInput); }
+      selInput.value = sel.join(",");
+      form.querySelectorAll("input, select").forEach((el) => { if (el.name && !el.value) el.disabled = true; });
+    });
+  });
+})();
