@@ -1,8 +1,9 @@
 """Pure functions that turn a trial's numbers into what a chart draws: arrays in, JSON-ready
 dicts out, no I/O.
 
-* :func:`downsample` keeps each bucket's minimum and maximum, so a spike is never smoothed away,
-  and always says how many points it kept of how many (``shown`` of ``total``).
+* :func:`downsample` keeps each bucket's minimum and maximum (``_numbers.minmax_downsample``, the
+  experiments charts' too), so a spike is never smoothed away, within a zoom range, and always
+  says how many points it kept of how many (``shown`` of ``total``).
 * :func:`histogram` bins one tensor; :func:`heatmap` bins many on shared edges (one column per
   step), so colours compare across steps.
 
@@ -17,6 +18,8 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+
+from smdbg.studio._numbers import minmax_downsample
 
 __all__ = ["DEFAULT_POINTS", "MAX_POINTS", "downsample", "histogram", "heatmap", "nonfinite_steps"]
 
@@ -58,26 +61,11 @@ def downsample(x: Array, y: Array, max_points: int = DEFAULT_POINTS,
     xs, ys = x[a:b], y[a:b]
     bad = nonfinite_steps(xs, ys)
     ok = np.isfinite(ys)
-    xs, ys = xs[ok], ys[ok]
-    n = len(xs)
-    if n > max_points:
-        keep = _minmax_indices(ys, max_points // 2)
-        xs, ys = xs[keep], ys[keep]
+    xs, ys = minmax_downsample(xs[ok], ys[ok], max_points)
     return {
         "x": xs.tolist(), "y": ys.tolist(), "shown": len(xs), "total": total, "range_total": b - a,
         "nonfinite": bad, "x_min": extent[0], "x_max": extent[1],
     }  # fmt: skip
-
-
-def _minmax_indices(y: Array, buckets: int) -> Array:
-    """Indices of each of ``buckets`` equal-count buckets' minimum and maximum, ascending."""
-    n = len(y)
-    bucket = (np.arange(n, dtype=np.int64) * buckets) // n
-    order = np.lexsort((y, bucket))  # by bucket, then by value
-    starts = np.searchsorted(bucket[order], np.arange(buckets), side="left")
-    ends = np.append(starts[1:], n) - 1
-    picks = np.concatenate([order[starts], order[ends]])
-    return np.unique(picks)  # sorted, and a one-point bucket counts once
 
 
 def _stats(flat: Array) -> dict[str, Any]:

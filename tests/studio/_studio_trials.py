@@ -7,6 +7,7 @@ until told to stop, for the live-update tests.
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import torch
@@ -14,18 +15,10 @@ import torch.nn as nn
 
 import smdbg.pytorch as smd
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "pytorch"))
+from pytorch_testlib import Net  # noqa: E402  (the PyTorch tests' small model)
+
 torch.set_num_threads(1)
-
-
-class Net(nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        self.fc1 = nn.Linear(6, 8)
-        self.relu = nn.ReLU()
-        self.fc2 = nn.Linear(8, 3)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc2(self.relu(self.fc1(x)))
 
 
 def make_hook(out: str | os.PathLike[str]) -> smd.Hook:
