@@ -72,6 +72,7 @@ CASES: list[tuple[str, list[str], str]] = [
     ("endpoints delete", ["x", "--timeout", "-1"], "expected a number of seconds >= 0"),
     ("studio", ["--host", "0.0.0.0", "--port", "0"], "host '0.0.0.0' is reachable from other machines; give a token"),
     ("studio", ["--port", "70000"], "expected a port number from 0 to 65535"),
+    ("studio", ["--db-url", "nosuchdb://x"], "nosuchdb"),
     ("studio", ["--trials", "{missing}"], "is not a directory; expected directories holding debugger trials"),
 ]
 

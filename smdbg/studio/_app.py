@@ -55,7 +55,7 @@ def _home(request: Request) -> Response:
 
 
 def _error(request: Request, exc: Exception) -> Response:
-    from smdbg.tracker import InvalidValueError, NotFoundError
+    from smdbg.tracker import InvalidValueError, NotFoundError, StorageUnavailableError
 
     if isinstance(exc, StudioHTTPError):
         return error_page(exc.status, exc.message, exc.back)
@@ -63,6 +63,8 @@ def _error(request: Request, exc: Exception) -> Response:
         return error_page(404, str(exc), ("/experiments", "Back to the experiments"))
     if isinstance(exc, InvalidValueError):
         return error_page(400, str(exc), (str(request.url.path), "Back to this page without the query"))
+    if isinstance(exc, StorageUnavailableError):
+        return error_page(503, str(exc), ("/", "Try again"))
     if isinstance(exc, HTTPException):
         message = f"no page at {request.url.path!r}" if exc.status_code == 404 else str(exc.detail)
         return error_page(exc.status_code, message, ("/", "Back to the studio"))
@@ -90,9 +92,9 @@ def create_app(
     for area in AREAS:
         routes += area.routes(studio)
     handlers: dict[Any, Any] = {Exception: _error, HTTPException: _error, StudioHTTPError: _error}
-    from smdbg.tracker import InvalidValueError, NotFoundError
+    from smdbg.tracker import InvalidValueError, NotFoundError, StorageUnavailableError
 
-    handlers.update({NotFoundError: _error, InvalidValueError: _error})
+    handlers.update({NotFoundError: _error, InvalidValueError: _error, StorageUnavailableError: _error})
     app = Starlette(routes=routes, exception_handlers=handlers)
     app.state.studio = studio
     app.add_middleware(Guard, token=token)

@@ -99,7 +99,8 @@ def page(
 
 
 def error_page(status: int, message: str, back: tuple[str, str], area: str = "") -> HTMLResponse:
-    heading = {400: "Bad request", 401: "Token required", 404: "Not found"}.get(status, "Error")
+    heading = {400: "Bad request", 401: "Token required", 403: "Forbidden", 404: "Not found",
+               503: "Tracker unavailable"}.get(status, "Error")  # fmt: skip
     body = (
         f'<p class="error" id="error-message">{esc(message)}</p>'
         f'<p><a id="back-link" href="{esc(back[0])}">{esc(back[1])}</a></p>'

@@ -42,6 +42,12 @@ def _run(args: argparse.Namespace) -> int:
     for root in args.trials:
         if "://" not in root and not Path(root).is_dir():
             raise CliError(f"--trials {root!r} is not a directory; expected directories holding debugger trials")
+    from smdbg.tracker import TrackerError, get_backend
+
+    try:  # a database URL that does not work is bad input, said before serving
+        get_backend(args.db_url)
+    except TrackerError as e:
+        raise CliError(str(e)) from None
     token = args.token or _settings.STUDIO_TOKEN.get()
     try:
         handle = serve(
