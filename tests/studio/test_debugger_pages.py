@@ -21,6 +21,8 @@ from _studio_trials import write_trial  # noqa: E402
 from smdbg.trial import Finding, RuleStatus, RuleStatusDoc, write_findings, write_rule_status  # noqa: E402
 
 LOSS = "CrossEntropyLoss_output_0"
+# the corrupt trial's cut segment: the reader warns when it opens it (a page test checks the page names it)
+pytestmark = pytest.mark.filterwarnings("ignore:corrupt segment")
 
 
 @pytest.fixture(scope="module")
@@ -29,6 +31,10 @@ def trials(tmp_path_factory: pytest.TempPathFactory) -> Path:
     write_trial(root / "done", steps=40)
     write_rule_status(str(root / "done"), RuleStatusDoc("loss_not_decreasing", RuleStatus.ISSUES_FOUND, "flat", 39, 1))
     write_findings(str(root / "done"), "loss_not_decreasing", [Finding("loss_not_decreasing", 25, "loss flat for 10 steps", LOSS)])
+    write_trial(root / "corrupt", steps=10)
+    (seg,) = (root / "corrupt" / "events" / "worker_0").glob("*.parquet")
+    data = seg.read_bytes()  # a second segment, cut in half: the reader names it and reads the rest
+    (seg.parent / "000001_10-19_deadbeef.parquet").write_bytes(data[: len(data) // 2])
     return root
 
 
@@ -112,6 +118,16 @@ def test_rule_findings_on_the_timeline_beside_the_loss(page: Any, studio: Any, t
     assert row.locator("td").nth(1).inner_text() == "IssuesFound"
     assert "step 25: loss flat for 10 steps" in row.inner_text()
     assert "40 of 40 points" in page.locator("svg.rules-timeline").text_content()
+
+
+def test_corrupt_trial_shows_what_it_can_and_names_the_rest(page: Any, studio: Any, trials: Path) -> None:
+    page.goto(url(studio, "/debugger"))
+    assert "1 corrupt segment(s)" in page.locator("#trials tr", has=page.locator("a.trial-link", has_text="corrupt")).inner_text()
+    page.goto(url(studio, "/debugger/trial", trial=trial_id(trials, "corrupt")))
+    page.wait_for_selector("#series-label[data-total]")
+    note = page.locator(".corrupt-note").inner_text()
+    assert "000001_10-19_deadbeef.parquet" in note and "CRC-32" in note
+    assert page.locator("#series-label").inner_text() == "10 of 10 points"
 
 
 def test_unknown_trial_tensor_or_step_is_a_404_page_with_a_link_back(page: Any, studio: Any, trials: Path) -> None:
