@@ -1,0 +1,106 @@
+"""The platform pages in a real Chromium over a real training job, AutoML job, endpoint with
+capture and monitoring executions: what a person sees, and 404 pages for unknown names."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import urlencode
+
+import pytest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _studio_platform import build_platform  # noqa: E402
+
+pytestmark = pytest.mark.filterwarnings("ignore:.*model.joblib is a pickle")
+
+
+@pytest.fixture(scope="module")
+def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    root = tmp_path_factory.mktemp("platform")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("SMDBG_HOME", str(root / "home"))
+    mp.setenv("SMDBG_TRACKER_URL", f"sqlite:///{root / 'tracker.db'}")
+    built = build_platform(root)
+    from smdbg.studio import serve
+
+    # AutoML jobs and monitoring reports are found under the studio's folders
+    handle = serve(port=0, trial_roots=[str(root / "automl"), str(built["reports"])],
+                   tracker_db_url=f"sqlite:///{root / 'tracker.db'}")  # fmt: skip
+    try:
+        yield {**built, "studio": handle, "root": root}
+    finally:
+        handle.stop()
+        built["predictor"].delete_endpoint()
+        mp.undo()
+
+
+def url(platform: dict[str, Any], path: str, **query: Any) -> str:
+    return f"http://127.0.0.1:{platform['studio'].port}{path}" + (f"?{urlencode(query)}" if query else "")
+
+
+def test_jobs_list_and_a_job_with_metrics_and_logs(page: Any, platform: dict[str, Any]) -> None:
+    page.goto(url(platform, "/platform/jobs"))
+    row = page.locator("#jobs tbody tr").first
+    assert "studio-train" in row.inner_text() and "Completed" in row.inner_text()
+    row.locator("a.job-link").click()
+    page.wait_for_url("**/platform/jobs/job?name=studio-train")
+    chart = page.locator('.metric[data-metric="train:loss"] polyline')
+    assert chart.get_attribute("data-count") == "4" and chart.get_attribute("data-name") == "algo-1"
+    assert page.locator("#final-metrics tbody tr td").nth(1).inner_text() == "0.25"
+    assert "train_loss=0.2500" in page.locator('pre.log[data-host="algo-1"]').inner_text()
+    assert page.locator("#hyperparameters").inner_text().count("epochs") == 1
+
+
+def test_automl_leaderboard_best_candidate_and_notebooks(page: Any, platform: dict[str, Any]) -> None:
+    page.goto(url(platform, "/platform/automl"))
+    row = page.locator("#automl-jobs tbody tr").first
+    assert "churn" in row.inner_text() and "Completed" in row.inner_text()
+    row.locator("a.automl-link").click()
+    page.wait_for_selector("#leaderboard")
+    ranks = page.locator("#leaderboard tbody tr")
+    assert ranks.count() == 2
+    best = ranks.first.locator("td").nth(1).inner_text()
+    assert best in page.locator("#best-candidate").inner_text()
+    values = [float(ranks.nth(i).locator("td").nth(4).inner_text()) for i in range(2)]
+    assert values == sorted(values, reverse=True)
+    link = page.locator('a.notebook-link[data-notebook="data"]')
+    resp = page.request.get(url(platform, "") + link.get_attribute("href"))
+    assert resp.status == 200 and json.loads(resp.body())["nbformat"] == 4
+    assert page.locator('a.notebook-link[data-notebook="candidates"]').count() == 1
+
+
+def test_endpoints_show_status_and_capture_volume(page: Any, platform: dict[str, Any]) -> None:
+    deadline = time.monotonic() + 30  # the endpoint flushes its capture every 0.1 s
+    while True:
+        page.goto(url(platform, "/platform/endpoints"))
+        text = page.locator("#endpoints tbody tr").first.inner_text()
+        if "6 records" in text or time.monotonic() > deadline:
+            break
+        time.sleep(0.3)
+    assert "studio-ep" in text and "InService" in text and "6 records" in text
+
+
+def test_monitoring_executions_with_their_violations(page: Any, platform: dict[str, Any]) -> None:
+    page.goto(url(platform, "/platform/monitor"))
+    rows = {r.locator("td").first.inner_text().rsplit("/", 1)[-1]: r for r in page.locator("#executions tbody tr").all()}
+    assert set(rows) == {"drift", "clean"}
+    assert "f2: baseline_drift_check" in rows["drift"].locator("li.violation").inner_text()
+    assert "no violations" in rows["clean"].inner_text() and rows["clean"].locator("td").nth(1).inner_text() == "200"
+
+
+def test_unknown_names_are_404_pages_with_a_link_back(page: Any, platform: dict[str, Any]) -> None:
+    for path, query, message, back in (
+        ("/platform/jobs/job", {"name": "nope"}, "no job 'nope'", "/platform/jobs"),
+        ("/platform/automl/job", {"id": "../../etc"}, "no AutoML job '../../etc'", "/platform/automl"),
+        ("/platform/automl/notebook", {"id": "automl/churn", "which": "passwd"}, "no notebook 'passwd'", None),
+    ):
+        resp = page.goto(url(platform, path, **query))
+        assert resp.status == 404, path
+        assert message in page.locator("#error-message").inner_text()
+        if back:
+            assert page.locator("#back-link").get_attribute("href") == back
