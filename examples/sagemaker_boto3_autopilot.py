@@ -62,8 +62,12 @@ sm.create_auto_ml_job(
     AutoMLJobName=auto_ml_job_name,
     InputDataConfig=input_data_config,
     OutputDataConfig=output_data_config,
-    AutoMLJobConfig={"CompletionCriteria": {"MaxCandidates": args.max_candidates,
-                                            "MaxAutoMLJobRuntimeInSeconds": args.budget}},  # fmt: skip
+    AutoMLJobConfig={
+        "CompletionCriteria": {
+            "MaxCandidates": args.max_candidates,
+            "MaxAutoMLJobRuntimeInSeconds": args.budget,
+        }
+    },  # fmt: skip
     RoleArn=role,
 )
 
@@ -88,7 +92,13 @@ candidates = sm.list_candidates_for_auto_ml_job(
     AutoMLJobName=auto_ml_job_name, SortBy="FinalObjectiveMetricValue", SortOrder="Descending"
 )["Candidates"]
 for index, candidate in enumerate(candidates):
-    print(str(index) + "  " + candidate["CandidateName"] + "  " + str(candidate["FinalAutoMLJobObjectiveMetric"]["Value"]))
+    print(
+        str(index)
+        + "  "
+        + candidate["CandidateName"]
+        + "  "
+        + str(candidate["FinalAutoMLJobObjectiveMetric"]["Value"])
+    )
 
 # -- host the best candidate with data capture ----------------------------------------------------
 timestamp_suffix = time.strftime("%d-%H-%M-%S", time.gmtime())
@@ -107,8 +117,14 @@ data_capture_config = {
 }
 sm.create_endpoint_config(
     EndpointConfigName=epc_name,
-    ProductionVariants=[{"InstanceType": "ml.m5.2xlarge", "InitialInstanceCount": 1, "ModelName": model_name,
-                         "VariantName": variant_name}],  # fmt: skip
+    ProductionVariants=[
+        {
+            "InstanceType": "ml.m5.2xlarge",
+            "InitialInstanceCount": 1,
+            "ModelName": model_name,
+            "VariantName": variant_name,
+        }
+    ],  # fmt: skip
     DataCaptureConfig=data_capture_config,
 )
 sm.create_endpoint(EndpointName=ep_name, EndpointConfigName=epc_name)
@@ -117,7 +133,9 @@ print("EndpointStatus: " + sm.describe_endpoint(EndpointName=ep_name)["EndpointS
 
 rows = buf.getvalue().splitlines()[1:6]
 payload = "\n".join(",".join(r.split(",")[:-1]) for r in rows)
-response = sm_rt.invoke_endpoint(EndpointName=ep_name, ContentType="text/csv", Accept="text/csv", Body=payload)
+response = sm_rt.invoke_endpoint(
+    EndpointName=ep_name, ContentType="text/csv", Accept="text/csv", Body=payload
+)
 predictions = response["Body"].read().decode().split()
 print("predictions: " + " ".join(predictions))
 print("actual:      " + " ".join(r.split(",")[-1] for r in rows))

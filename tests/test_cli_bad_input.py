@@ -70,6 +70,9 @@ CASES: list[tuple[str, list[str], str]] = [
     ("endpoints list", ["--bogus"], "unrecognized arguments: --bogus"),
     ("endpoints delete", ["no-such-endpoint"], "no endpoint named 'no-such-endpoint'"),
     ("endpoints delete", ["x", "--timeout", "-1"], "expected a number of seconds >= 0"),
+    ("api serve", ["--port", "99999"], "expected a port number from 0 to 65535"),
+    ("api serve", ["--host", "0.0.0.0"], "no credentials are configured"),
+    ("api serve", ["--credentials-file", "{missing}"], "cannot be read as JSON"),
 ]
 
 

@@ -57,29 +57,48 @@ def test_automl_job(sm: Any, s3_bucket: str, s3_server: str) -> None:
     nb = desc["AutoMLJobArtifacts"]["DataExplorationNotebookLocation"]
     assert nb.startswith(f"s3://{s3_bucket}/out/{name}/") and nb.endswith(".ipynb")
     key = nb.split("/", 3)[3]
-    assert boto3.client("s3", endpoint_url=s3_server).head_object(Bucket=s3_bucket, Key=key)["ContentLength"] > 0
+    assert (
+        boto3.client("s3", endpoint_url=s3_server).head_object(Bucket=s3_bucket, Key=key)["ContentLength"] > 0
+    )
 
     cands = sm.list_candidates_for_auto_ml_job(AutoMLJobName=name, SortBy="FinalObjectiveMetricValue",
                                                SortOrder="Descending")["Candidates"]  # fmt: skip
-    values = [c["FinalAutoMLJobObjectiveMetric"]["Value"] for c in cands if c["CandidateStatus"] == "Completed"]
+    values = [
+        c["FinalAutoMLJobObjectiveMetric"]["Value"] for c in cands if c["CandidateStatus"] == "Completed"
+    ]
     assert values == sorted(values, reverse=True) and len(cands) >= 2
-    asc = sm.list_candidates_for_auto_ml_job(AutoMLJobName=name, SortBy="FinalObjectiveMetricValue", SortOrder="Ascending")
-    assert [c["FinalAutoMLJobObjectiveMetric"]["Value"] for c in asc["Candidates"] if c["CandidateStatus"] == "Completed"] == values[::-1]
-    one = sm.list_candidates_for_auto_ml_job(AutoMLJobName=name, CandidateNameEquals=cands[0]["CandidateName"])
+    asc = sm.list_candidates_for_auto_ml_job(
+        AutoMLJobName=name, SortBy="FinalObjectiveMetricValue", SortOrder="Ascending"
+    )
+    assert [
+        c["FinalAutoMLJobObjectiveMetric"]["Value"]
+        for c in asc["Candidates"]
+        if c["CandidateStatus"] == "Completed"
+    ] == values[::-1]
+    one = sm.list_candidates_for_auto_ml_job(
+        AutoMLJobName=name, CandidateNameEquals=cands[0]["CandidateName"]
+    )
     assert [c["CandidateName"] for c in one["Candidates"]] == [cands[0]["CandidateName"]]
-    first = sm.list_candidates_for_auto_ml_job(AutoMLJobName=name, MaxResults=1, SortBy="FinalObjectiveMetricValue")
+    first = sm.list_candidates_for_auto_ml_job(
+        AutoMLJobName=name, MaxResults=1, SortBy="FinalObjectiveMetricValue"
+    )
     assert len(first["Candidates"]) == 1 and first["NextToken"]
     rest = sm.list_candidates_for_auto_ml_job(AutoMLJobName=name, MaxResults=1, NextToken=first["NextToken"],
                                               SortBy="FinalObjectiveMetricValue")  # fmt: skip
     assert rest["Candidates"][0]["CandidateName"] == cands[1]["CandidateName"]
-    assert name in [j["AutoMLJobName"] for j in sm.list_auto_ml_jobs(StatusEquals="Completed")["AutoMLJobSummaries"]]
+    assert name in [
+        j["AutoMLJobName"] for j in sm.list_auto_ml_jobs(StatusEquals="Completed")["AutoMLJobSummaries"]
+    ]
     sm.stop_auto_ml_job(AutoMLJobName=name)
     assert sm.describe_auto_ml_job(AutoMLJobName=name)["AutoMLJobStatus"] == "Stopped"
 
 
 def test_automl_errors(sm: Any, s3_bucket: str, s3_server: str) -> None:
     boto3.client("s3", endpoint_url=s3_server).put_object(Bucket=s3_bucket, Key="bad/train.csv", Body=_csv())
-    base = {"RoleArn": "arn:aws:iam::000000000000:role/r", "OutputDataConfig": {"S3OutputPath": f"s3://{s3_bucket}/out"}}
+    base = {
+        "RoleArn": "arn:aws:iam::000000000000:role/r",
+        "OutputDataConfig": {"S3OutputPath": f"s3://{s3_bucket}/out"},
+    }
     src = {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": f"s3://{s3_bucket}/bad/train.csv"}}
     with pytest.raises(ClientError, match="no_such_column"):
         sm.create_auto_ml_job(AutoMLJobName=f"e-{uuid.uuid4().hex[:6]}", **base,

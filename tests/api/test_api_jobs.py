@@ -78,7 +78,11 @@ def test_training_job_to_model_artifacts(sm: Any, bucket: str, s3_server: str) -
     assert desc["FinalMetricDataList"][0]["Value"] == pytest.approx(1 / 3)
     url = desc["ModelArtifacts"]["S3ModelArtifacts"]
     assert url == f"s3://{bucket}/output/{name}/output/model.tar.gz"
-    body = boto3.client("s3", endpoint_url=s3_server).get_object(Bucket=bucket, Key=url.split("/", 3)[3])["Body"].read()
+    body = (
+        boto3.client("s3", endpoint_url=s3_server)
+        .get_object(Bucket=bucket, Key=url.split("/", 3)[3])["Body"]
+        .read()
+    )
     with tarfile.open(fileobj=io.BytesIO(body)) as tar:
         assert tar.extractfile("model.txt").read() == b"rows=3"  # type: ignore[union-attr]
     summaries = sm.list_training_jobs(NameContains=name, StatusEquals="Completed")["TrainingJobSummaries"]

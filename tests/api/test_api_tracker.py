@@ -35,11 +35,17 @@ def test_experiment_trial_component_flow(sm: Any) -> None:
                               Parameters={"epochs": {"NumberValue": 3}})  # fmt: skip
     d = sm.describe_trial_component(TrialComponentName=tc)
     assert d["Status"]["PrimaryStatus"] == "Completed" and d["StartTime"] == start
-    assert d["Parameters"] == {"lr": {"NumberValue": 0.1}, "opt": {"StringValue": "sgd"}, "epochs": {"NumberValue": 3.0}}
+    assert d["Parameters"] == {
+        "lr": {"NumberValue": 0.1},
+        "opt": {"StringValue": "sgd"},
+        "epochs": {"NumberValue": 3.0},
+    }
     assert d["InputArtifacts"]["data"] == {"Value": "s3://b/train.csv", "MediaType": "text/csv"}
 
     sm.associate_trial_component(TrialComponentName=tc, TrialName=trial)
-    assert [c["TrialComponentName"] for c in sm.list_trial_components(TrialName=trial)["TrialComponentSummaries"]] == [tc]
+    assert [
+        c["TrialComponentName"] for c in sm.list_trial_components(TrialName=trial)["TrialComponentSummaries"]
+    ] == [tc]
     assert [t["TrialName"] for t in sm.list_trials(ExperimentName=exp)["TrialSummaries"]] == [trial]
     assert exp in [x["ExperimentName"] for x in sm.list_experiments(MaxResults=100)["ExperimentSummaries"]]
 
@@ -71,6 +77,36 @@ def test_experiment_trial_component_flow(sm: Any) -> None:
 
 def test_search_errors(sm: Any) -> None:
     with pytest.raises(ClientError, match="operator .Bogus"):
-        sm.search(Resource="Experiment", SearchExpression={"Filters": [{"Name": "x", "Operator": "Bogus", "Value": "1"}]})
+        sm.search(
+            Resource="Experiment",
+            SearchExpression={"Filters": [{"Name": "x", "Operator": "Bogus", "Value": "1"}]},
+        )
     with pytest.raises(ClientError, match="Endpoint"):
         sm.search(Resource="Endpoint")
+
+
+def test_search_sorts_by_a_property(sm: Any) -> None:
+    tag = uuid.uuid4().hex[:8]
+    for i, lr in enumerate((0.3, 0.1, 0.2)):
+        sm.create_trial_component(TrialComponentName=f"s-{tag}-{i}", Parameters={"lr": {"NumberValue": lr}})
+    found = sm.search(Resource="ExperimentTrialComponent", SortBy="Parameters.lr", SortOrder="Ascending",
+                      SearchExpression={"Filters": [{"Name": "TrialComponentName", "Operator": "Contains", "Value": tag}]})  # fmt: skip
+    assert [r["TrialComponent"]["TrialComponentName"] for r in found["Results"]] == [
+        f"s-{tag}-{i}" for i in (1, 2, 0)
+    ]
+
+
+def test_unimplemented_and_malformed_requests(api_server: Any, sm: Any) -> None:
+    import urllib.error
+    import urllib.request
+
+    with pytest.raises(ClientError) as e:
+        sm.update_experiment(ExperimentName="x", Description="y")
+    assert e.value.response["Error"]["Code"] == "UnknownOperationException" and "UpdateExperiment" in str(
+        e.value
+    )
+    req = urllib.request.Request(api_server.url + "/", data=b"{not json", method="POST",
+                                 headers={"X-Amz-Target": "SageMaker.ListModels"})  # fmt: skip
+    with pytest.raises(urllib.error.HTTPError) as err:
+        urllib.request.urlopen(req)
+    assert err.value.code == 400 and "SerializationException" in err.value.read().decode()

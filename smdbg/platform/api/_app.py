@@ -71,7 +71,9 @@ def build_app(ctx: Context, credentials: Credentials | None = None) -> Starlette
             try:
                 params: Any = json.loads(body) if body.strip() else {}
             except ValueError as e:
-                raise proto.ApiError(f"request body is not JSON ({e})", code="SerializationException", status=400) from None
+                raise proto.ApiError(
+                    f"request body is not JSON ({e})", code="SerializationException", status=400
+                ) from None
             proto.validate_input(op, params)
             try:
                 result = await run_in_threadpool(handler, ctx, params)
@@ -97,7 +99,9 @@ def build_app(ctx: Context, credentials: Credentials | None = None) -> Starlette
         except proto.ApiError as e:
             return _error(e, runtime=True)
         headers = {"x-Amzn-Invoked-Production-Variant": variant}
-        return Response(out, status_code=status, media_type=ctype or "application/octet-stream", headers=headers)
+        return Response(
+            out, status_code=status, media_type=ctype or "application/octet-stream", headers=headers
+        )
 
     async def ping(request: Request) -> Response:
         return Response(b"", status_code=200)

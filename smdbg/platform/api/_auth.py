@@ -56,7 +56,9 @@ def load_credentials(path: str | Path) -> Credentials:
     try:
         data = json.loads(Path(path).read_text())
     except (OSError, ValueError) as e:
-        raise ValueError(f"credentials file {str(path)!r} cannot be read as JSON ({type(e).__name__})") from None
+        raise ValueError(
+            f"credentials file {str(path)!r} cannot be read as JSON ({type(e).__name__})"
+        ) from None
     items = data if isinstance(data, list) else [data]
     pairs: dict[str, str] = {}
     for item in items:
@@ -107,7 +109,9 @@ def verify_request(
     key_id, day, region, service = scope[:4]
     secret = credentials.secret(key_id)
     if secret is None:
-        raise AuthError(f"access key id {key_id!r} is not known to this server", code="UnrecognizedClientException")
+        raise AuthError(
+            f"access key id {key_id!r} is not known to this server", code="UnrecognizedClientException"
+        )
     try:
         signed_at = dt.datetime.strptime(amz_date, SIGV4_TIMESTAMP).replace(tzinfo=dt.timezone.utc)
     except ValueError:
@@ -127,7 +131,9 @@ def verify_request(
     for name in names:
         value = _header(headers, name)
         if value is None:
-            raise AuthError(f"signed header {name!r} is not in the request", code="IncompleteSignatureException")
+            raise AuthError(
+                f"signed header {name!r} is not in the request", code="IncompleteSignatureException"
+            )
         signed[name] = value
     request = AWSRequest(method=method, url=url, headers=signed, data=body)
     request.context["timestamp"] = amz_date

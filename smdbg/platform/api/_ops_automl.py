@@ -21,8 +21,8 @@ from typing import Any
 
 from smdbg import fs
 from smdbg.platform.api._data import fetch, local_or_none
-from smdbg.platform.api._protocol import InUse, ValidationError
-from smdbg.platform.api._registry import Context, check_name, operation, page
+from smdbg.platform.api._protocol import ValidationError
+from smdbg.platform.api._registry import Context, new_name, operation, page
 from smdbg.platform.api._state import arn
 
 __all__: list[str] = []
@@ -51,18 +51,22 @@ def _csv(path: Path, uri: str) -> Path:
 def create_auto_ml_job(ctx: Context, p: dict[str, Any]) -> dict[str, Any]:
     from smdbg.platform.automl import AutoML, AutoMLError
 
-    name = check_name(p["AutoMLJobName"], "AutoMLJobName")
-    if ctx.state.find(AUTOML, name) is not None:
-        raise InUse(f"AutoML job {name!r} already exists; choose another AutoMLJobName")
+    name = new_name(ctx, AUTOML, p, "AutoMLJobName", "AutoML job")
     channels = p["InputDataConfig"]
     if len(channels) != 1:
-        raise ValidationError(f"InputDataConfig has {len(channels)} channels: smdbg's AutoML takes one training channel")
+        raise ValidationError(
+            f"InputDataConfig has {len(channels)} channels: smdbg's AutoML takes one training channel"
+        )
     channel = channels[0]
     uri = (channel.get("DataSource") or {}).get("S3DataSource", {}).get("S3Uri")
     if not uri:
-        raise ValidationError("InputDataConfig[0].DataSource.S3DataSource.S3Uri is missing: expected the CSV's S3 URI")
+        raise ValidationError(
+            "InputDataConfig[0].DataSource.S3DataSource.S3Uri is missing: expected the CSV's S3 URI"
+        )
     if channel.get("CompressionType") not in (None, "None"):
-        raise ValidationError(f"InputDataConfig[0].CompressionType {channel['CompressionType']!r}: only uncompressed CSV is read")
+        raise ValidationError(
+            f"InputDataConfig[0].CompressionType {channel['CompressionType']!r}: only uncompressed CSV is read"
+        )
     problem = p.get("ProblemType")
     if problem is not None and problem not in _PROBLEM:
         raise ValidationError(f"ProblemType {problem!r} is not valid: expected one of {sorted(_PROBLEM)}")
@@ -85,7 +89,9 @@ def create_auto_ml_job(ctx: Context, p: dict[str, Any]) -> dict[str, Any]:
     return {"AutoMLJobArn": doc["AutoMLJobArn"]}
 
 
-def _upload_notebooks(ctx: Context, name: str, doc: dict[str, Any], artifacts: dict[str, Any]) -> dict[str, Any]:
+def _upload_notebooks(
+    ctx: Context, name: str, doc: dict[str, Any], artifacts: dict[str, Any]
+) -> dict[str, Any]:
     """Copy the notebooks into the job's S3 output path once; the copies' URIs, recorded."""
     if doc.get("Uploaded"):
         return dict(doc["Uploaded"])
@@ -119,7 +125,17 @@ def _describe(ctx: Context, doc: dict[str, Any]) -> dict[str, Any]:
         job = live.describe_auto_ml_job() if live is not None else read_job(_job_dir(ctx, name))
     except Exception as e:  # noqa: BLE001 - a job that left no record (server died while it started)
         job = {"AutoMLJobStatus": "Failed", "FailureReason": f"the job's record cannot be read ({e})"}
-    out = {**doc, **{k: v for k, v in job.items() if k not in ("AutoMLJobArn", "InputDataConfig", "OutputDataConfig", "AutoMLJobConfig")}}
+    if live is None and job.get("AutoMLJobStatus") == "InProgress":  # its runner died with a previous server
+        job = {**job, "AutoMLJobStatus": "Failed", "AutoMLJobSecondaryStatus": "Failed",
+               "FailureReason": "the API server restarted while the job ran; create a new job"}  # fmt: skip
+    out = {
+        **doc,
+        **{
+            k: v
+            for k, v in job.items()
+            if k not in ("AutoMLJobArn", "InputDataConfig", "OutputDataConfig", "AutoMLJobConfig")
+        },
+    }
     out.pop("Uploaded", None), out.pop("StopRequested", None)
     out["LastModifiedTime"] = job.get("EndTime") or job.get("CreationTime")
     best = out.get("BestCandidate")
@@ -184,4 +200,3 @@ def list_candidates_for_auto_ml_job(ctx: Context, p: dict[str, Any]) -> dict[str
     else:
         rows, token = page(items, p, name_key="CandidateName", status_key="CandidateStatus")
     return {"Candidates": rows, "NextToken": token}
-

@@ -22,7 +22,7 @@ from smdbg.platform.api._protocol import ApiError, ValidationError
 from smdbg.platform.api._registry import Context, check_name, now, operation, page, run_background
 from smdbg.platform.api._state import arn
 
-__all__ = ["invoke_endpoint"]
+__all__ = ["invoke_endpoint", "resume_endpoints"]
 
 ENDPOINT = "endpoint"
 _NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
@@ -53,13 +53,17 @@ def _deploy(ctx: Context, name: str, config: dict[str, Any]) -> None:
     variant = config["ProductionVariants"][0]
     model_doc = ctx.state.get(MODEL, variant["ModelName"], "model")
     container = model_container(model_doc)
-    model_dir = fetch_model(container["ModelDataUrl"], ctx.workdir("models", check_name(model_doc["ModelName"], "ModelName")))
+    model_dir = fetch_model(
+        container["ModelDataUrl"], ctx.workdir("models", check_name(model_doc["ModelName"], "ModelName"))
+    )
     env = container.get("Environment") or {}
     entry = env.get("SAGEMAKER_PROGRAM")
     capture = config.get("DataCaptureConfig")
     if any(e.get("name") == name for e in list_endpoints()):
         delete_endpoint(name)
-    model = Model(str(model_dir), entry_point=str(model_dir / entry) if entry else None, name=model_doc["ModelName"])
+    model = Model(
+        str(model_dir), entry_point=str(model_dir / entry) if entry else None, name=model_doc["ModelName"]
+    )
     model.deploy(endpoint_name=name, data_capture_config=capture_config(capture) if capture else None)
     _PORTS.pop(name, None)
 
@@ -73,6 +77,19 @@ def _transition(ctx: Context, name: str, config: dict[str, Any]) -> None:
         return
     ctx.state.update(ENDPOINT, name, EndpointStatus="InService", LastModifiedTime=now(),
                      ProductionVariants=_variant_doc(config, "InService"))  # fmt: skip
+
+
+def resume_endpoints(ctx: Context) -> None:
+    """After a restart: an endpoint left ``Creating``/``Updating`` by the previous server is
+    ``Failed`` (its deploy thread is gone; ``UpdateEndpoint`` or delete it), one left
+    ``Deleting`` is deleted now."""
+    for doc in ctx.state.all(ENDPOINT):
+        status, name = doc.get("EndpointStatus"), doc["EndpointName"]
+        if status in ("Creating", "Updating"):
+            ctx.state.update(ENDPOINT, name, EndpointStatus="Failed", LastModifiedTime=now(),
+                             FailureReason=f"the API server restarted while the endpoint was {status}")  # fmt: skip
+        elif status == "Deleting":
+            delete_endpoint(ctx, {"EndpointName": name, "_resume": True})
 
 
 @operation("CreateEndpoint")
@@ -102,7 +119,9 @@ def update_endpoint(ctx: Context, p: dict[str, Any]) -> dict[str, Any]:
     name = p["EndpointName"]
     doc = ctx.state.get(ENDPOINT, name, "endpoint")
     if doc["EndpointStatus"] not in ("InService", "Failed"):
-        raise ValidationError(f"endpoint {name!r} is {doc['EndpointStatus']}: it can be updated when InService or Failed")
+        raise ValidationError(
+            f"endpoint {name!r} is {doc['EndpointStatus']}: it can be updated when InService or Failed"
+        )
     config = ctx.state.get(CONFIG, p["EndpointConfigName"], "endpoint config")
     ctx.state.update(ENDPOINT, name, EndpointStatus="Updating", EndpointConfigName=config["EndpointConfigName"],
                      LastModifiedTime=now(), FailureReason=None, DataCaptureConfig=_capture_doc(config))  # fmt: skip
@@ -117,8 +136,12 @@ def delete_endpoint(ctx: Context, p: dict[str, Any]) -> dict[str, Any]:
 
     name = p["EndpointName"]
     doc = ctx.state.get(ENDPOINT, name, "endpoint")
-    if doc["EndpointStatus"] in ("Creating", "Updating"):
-        raise ValidationError(f"endpoint {name!r} is {doc['EndpointStatus']}; delete it once it is InService or Failed")
+    if doc["EndpointStatus"] in ("Creating", "Updating") or (
+        doc["EndpointStatus"] == "Deleting" and not p.get("_resume")
+    ):
+        raise ValidationError(
+            f"endpoint {name!r} is {doc['EndpointStatus']}; delete it once it is InService or Failed"
+        )
     ctx.state.update(ENDPOINT, name, EndpointStatus="Deleting", LastModifiedTime=now())
     _PORTS.pop(name, None)
 
@@ -145,9 +168,15 @@ def _port(ctx: Context, name: str) -> int:
     if port is None:
         doc = ctx.state.find(ENDPOINT, name)
         if doc is None:
-            raise ApiError(f"Endpoint {name} of account 000000000000 not found.", code="ValidationError", status=400)
+            raise ApiError(
+                f"Endpoint {name} of account 000000000000 not found.", code="ValidationError", status=400
+            )
         if doc["EndpointStatus"] not in ("InService", "Updating"):
-            raise ApiError(f"endpoint {name!r} is {doc['EndpointStatus']}, not InService", code="ValidationError", status=400)
+            raise ApiError(
+                f"endpoint {name!r} is {doc['EndpointStatus']}, not InService",
+                code="ValidationError",
+                status=400,
+            )
         from smdbg.platform.serving import Predictor
 
         port = int(urlsplit(Predictor(name).url).port or 0)
@@ -155,7 +184,9 @@ def _port(ctx: Context, name: str) -> int:
     return port
 
 
-def invoke_endpoint(ctx: Context, name: str, body: bytes, headers: dict[str, str]) -> tuple[int, str, bytes, str]:
+def invoke_endpoint(
+    ctx: Context, name: str, body: bytes, headers: dict[str, str]
+) -> tuple[int, str, bytes, str]:
     """Forward one InvokeEndpoint request to the endpoint's server; returns (status, content
     type, body, variant). A model error is ``ModelError`` (424) with the server's answer."""
     port = _port(ctx, name)
@@ -179,7 +210,9 @@ def invoke_endpoint(ctx: Context, name: str, body: bytes, headers: dict[str, str
             conn.close()
             if attempt:
                 _PORTS.pop(name, None)
-                raise ApiError(f"endpoint {name!r} did not answer ({e})", code="ModelNotReadyException", status=429) from None
+                raise ApiError(
+                    f"endpoint {name!r} did not answer ({e})", code="ModelNotReadyException", status=429
+                ) from None
     if status != 200:
         raise ApiError(f"Received client error ({status}) from primary with message \"{out.decode(errors='replace')}\"",
                        code="ModelError", status=424)  # fmt: skip

@@ -23,7 +23,7 @@ from typing import Any
 from smdbg import fs
 from smdbg.platform.api._data import fetch, local_or_none
 from smdbg.platform.api._protocol import ApiError, InUse, ValidationError
-from smdbg.platform.api._registry import Context, check_name, operation, page
+from smdbg.platform.api._registry import Context, new_name, operation, page
 from smdbg.platform.api._state import arn
 
 __all__ = ["training_job_docs"]
@@ -82,9 +82,7 @@ def _code(ctx: Context, name: str, spec: dict[str, Any], hps: dict[str, Any]) ->
 def create_training_job(ctx: Context, p: dict[str, Any]) -> dict[str, Any]:
     from smdbg.platform.jobs import Estimator, PyTorch, TensorFlow
 
-    name = check_name(p["TrainingJobName"], "TrainingJobName")
-    if ctx.state.find(TRAINING, name) is not None:
-        raise InUse(f"training job {name!r} already exists; choose another TrainingJobName")
+    name = new_name(ctx, TRAINING, p, "TrainingJobName", "training job")
     spec = p["AlgorithmSpecification"]
     hps = _hyperparameters(p.get("HyperParameters") or {})
     entry, source = _code(ctx, name, spec, hps)
@@ -109,12 +107,18 @@ def create_training_job(ctx: Context, p: dict[str, Any]) -> dict[str, Any]:
 
 def _hook(p: dict[str, Any]) -> dict[str, Any] | None:
     hook = p.get("DebugHookConfig")
-    return {k: v for k, v in hook.items() if k in ("HookParameters", "CollectionConfigurations")} if hook else None
+    return (
+        {k: v for k, v in hook.items() if k in ("HookParameters", "CollectionConfigurations")}
+        if hook
+        else None
+    )
 
 
 def _experiment(p: dict[str, Any]) -> dict[str, str] | None:
     exp = p.get("ExperimentConfig") or {}
-    return {k: v for k, v in exp.items() if k in ("ExperimentName", "TrialName", "TrialComponentDisplayName")} or None
+    return {
+        k: v for k, v in exp.items() if k in ("ExperimentName", "TrialName", "TrialComponentDisplayName")
+    } or None
 
 
 def _model_artifacts(ctx: Context, name: str, doc: dict[str, Any]) -> dict[str, Any] | None:
@@ -171,7 +175,14 @@ def training_job_docs(ctx: Context) -> list[dict[str, Any]]:
 @operation("ListTrainingJobs")
 def list_training_jobs(ctx: Context, p: dict[str, Any]) -> dict[str, Any]:
     rows, token = page(training_job_docs(ctx), p, name_key="TrainingJobName", status_key="TrainingJobStatus")
-    keys = ("TrainingJobName", "TrainingJobArn", "CreationTime", "TrainingEndTime", "LastModifiedTime", "TrainingJobStatus")
+    keys = (
+        "TrainingJobName",
+        "TrainingJobArn",
+        "CreationTime",
+        "TrainingEndTime",
+        "LastModifiedTime",
+        "TrainingJobStatus",
+    )
     return {"TrainingJobSummaries": [{k: r.get(k) for k in keys} for r in rows], "NextToken": token}
 
 
@@ -201,9 +212,7 @@ def stop_training_job(ctx: Context, p: dict[str, Any]) -> dict[str, Any]:
 def create_processing_job(ctx: Context, p: dict[str, Any]) -> dict[str, Any]:
     from smdbg.platform.jobs import ProcessingInput, ProcessingOutput, Processor
 
-    name = check_name(p["ProcessingJobName"], "ProcessingJobName")
-    if ctx.state.find(PROCESSING, name) is not None:
-        raise InUse(f"processing job {name!r} already exists; choose another ProcessingJobName")
+    name = new_name(ctx, PROCESSING, p, "ProcessingJobName", "processing job")
     app = p["AppSpecification"]
     entry = list(app.get("ContainerEntrypoint") or [])
     if not entry:
@@ -254,4 +263,3 @@ def list_processing_jobs(ctx: Context, p: dict[str, Any]) -> dict[str, Any]:
 @operation("StopProcessingJob")
 def stop_processing_job(ctx: Context, p: dict[str, Any]) -> dict[str, Any]:
     return _stop(ctx, PROCESSING, p["ProcessingJobName"], "processing job")
-

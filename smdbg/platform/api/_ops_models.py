@@ -22,7 +22,9 @@ MODEL, CONFIG = "model", "endpoint-config"
 
 def model_container(doc: dict[str, Any]) -> dict[str, Any]:
     """The container of a model record that holds the artifact."""
-    containers = [doc["PrimaryContainer"]] if doc.get("PrimaryContainer") else list(doc.get("Containers") or [])
+    containers = (
+        [doc["PrimaryContainer"]] if doc.get("PrimaryContainer") else list(doc.get("Containers") or [])
+    )
     with_data = [c for c in containers if c.get("ModelDataUrl")]
     if not with_data:
         raise ValidationError(
@@ -110,7 +112,9 @@ def capture_config(capture: dict[str, Any]) -> Any:
     modes = [o.get("CaptureMode", "") for o in capture.get("CaptureOptions", [])]
     bad = [m for m in modes if m not in ("Input", "Output", "InputAndOutput")]
     if bad:
-        raise ValidationError(f"DataCaptureConfig.CaptureOptions CaptureMode {bad[0]!r}: expected Input or Output")
+        raise ValidationError(
+            f"DataCaptureConfig.CaptureOptions CaptureMode {bad[0]!r}: expected Input or Output"
+        )
     options = sorted({o for m in modes for o in (["REQUEST"] if m == "Input" else ["RESPONSE"] if m == "Output"
                                                   else ["REQUEST", "RESPONSE"])})  # fmt: skip
     headers = capture.get("CaptureContentTypeHeader") or {}

@@ -50,10 +50,17 @@ def _trial_doc(t: Any) -> dict[str, Any]:
 
 def _component_doc(c: Any) -> dict[str, Any]:
     def param(v: Any) -> dict[str, Any]:
-        return {"NumberValue": v} if isinstance(v, (int, float)) and not isinstance(v, bool) else {"StringValue": str(v)}
+        return (
+            {"NumberValue": v}
+            if isinstance(v, (int, float)) and not isinstance(v, bool)
+            else {"StringValue": str(v)}
+        )
 
     def artifacts(items: dict[str, Any]) -> dict[str, Any]:
-        return {k: {"Value": a.value, **({"MediaType": a.media_type} if a.media_type else {})} for k, a in items.items()}
+        return {
+            k: {"Value": a.value, **({"MediaType": a.media_type} if a.media_type else {})}
+            for k, a in items.items()
+        }
 
     name = c.trial_component_name
     return {
@@ -162,7 +169,9 @@ def _apply(c: Any, p: dict[str, Any]) -> None:
     if p.get("DisplayName"):
         c.display_name = p["DisplayName"]
     if p.get("Status"):
-        c.status = TrialComponentStatus(p["Status"].get("PrimaryStatus", c.status.primary_status), p["Status"].get("Message"))
+        c.status = TrialComponentStatus(
+            p["Status"].get("PrimaryStatus", c.status.primary_status), p["Status"].get("Message")
+        )
     for key, attr in (("StartTime", "start_time"), ("EndTime", "end_time")):
         if p.get(key) is not None:
             import datetime as dt
@@ -200,9 +209,13 @@ def describe_trial_component(ctx: Context, p: dict[str, Any]) -> dict[str, Any]:
 def update_trial_component(ctx: Context, p: dict[str, Any]) -> dict[str, Any]:
     from smdbg.tracker import TrialComponent
 
-    removals = [k for k in ("ParametersToRemove", "InputArtifactsToRemove", "OutputArtifactsToRemove") if p.get(k)]
+    removals = [
+        k for k in ("ParametersToRemove", "InputArtifactsToRemove", "OutputArtifactsToRemove") if p.get(k)
+    ]
     if removals:
-        raise ValidationError(f"{removals[0]} is not supported: the tracker keeps logged parameters and artifacts")
+        raise ValidationError(
+            f"{removals[0]} is not supported: the tracker keeps logged parameters and artifacts"
+        )
     with _tracker_errors():
         c = TrialComponent.load(p["TrialComponentName"])
         _apply(c, p)

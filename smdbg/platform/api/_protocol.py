@@ -64,7 +64,7 @@ class LimitExceeded(ApiError):
     code, status = "ResourceLimitExceeded", 400
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def service_model() -> Any:
     """botocore's model of the ``sagemaker`` service (loaded once)."""
     import botocore.session
@@ -72,14 +72,14 @@ def service_model() -> Any:
     return botocore.session.get_session().get_service_model("sagemaker")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def runtime_model() -> Any:
     import botocore.session
 
     return botocore.session.get_session().get_service_model("sagemaker-runtime")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _validator() -> Any:
     from botocore.validate import ParamValidator
 

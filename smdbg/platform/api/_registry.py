@@ -16,10 +16,20 @@ from pathlib import Path
 from typing import Any
 
 from smdbg.fs import check_path_component
-from smdbg.platform.api._protocol import ValidationError, to_epoch
+from smdbg.platform.api._protocol import InUse, ValidationError, to_epoch
 from smdbg.platform.api._state import ApiState
 
-__all__ = ["Context", "Handler", "OPERATIONS", "operation", "page", "check_name", "now", "run_background"]
+__all__ = [
+    "Context",
+    "Handler",
+    "OPERATIONS",
+    "operation",
+    "page",
+    "check_name",
+    "new_name",
+    "now",
+    "run_background",
+]
 
 log = logging.getLogger("smdbg.api")
 
@@ -66,6 +76,15 @@ def check_name(value: str, field: str) -> str:
     return value
 
 
+def new_name(ctx: Context, kind: str, params: dict[str, Any], field: str, what: str) -> str:
+    """``params[field]`` checked as a path component and not yet taken by a ``kind`` resource
+    (``ResourceInUse`` naming it otherwise)."""
+    name = check_name(params[field], field)
+    if ctx.state.find(kind, name) is not None:
+        raise InUse(f"{what} {name!r} already exists; choose another {field}")
+    return name
+
+
 def run_background(what: str, fn: Callable[[], None]) -> threading.Thread:
     """Run ``fn`` on a daemon thread; an exception is logged (the handler records statuses itself)."""
 
@@ -85,7 +104,9 @@ def _token(params: dict[str, Any]) -> int:
     if not token:
         return 0
     if not str(token).isdigit():
-        raise ValidationError(f"NextToken {token!r} is not a token this server returned; pass the NextToken of a previous call")
+        raise ValidationError(
+            f"NextToken {token!r} is not a token this server returned; pass the NextToken of a previous call"
+        )
     return int(token)
 
 
@@ -141,6 +162,8 @@ def _sortable(value: Any) -> Any:
     if isinstance(value, (int, float)):
         return value
     try:
-        return to_epoch(value) if isinstance(value, str) and value[:2].isdigit() and "T" in value else str(value)
+        return (
+            to_epoch(value) if isinstance(value, str) and value[:2].isdigit() and "T" in value else str(value)
+        )
     except ValueError:
         return str(value)

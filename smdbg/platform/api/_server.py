@@ -41,7 +41,13 @@ def make_context(root: str | Path) -> Context:
     root = Path(root).expanduser().resolve()
     root.mkdir(parents=True, exist_ok=True)
     load_operations()
-    return Context(state=ApiState(root / "api.db"), root=root)
+    from smdbg.platform.api._ops_endpoints import resume_endpoints
+    from smdbg.platform.api._ops_monitor import resume_schedules
+
+    ctx = Context(state=ApiState(root / "api.db"), root=root)
+    resume_endpoints(ctx)
+    resume_schedules(ctx)
+    return ctx
 
 
 def serve(
@@ -67,7 +73,9 @@ def serve(
         raise ValueError(f"port {port!r} is not valid: expected an integer from 0 to 65535")
     auth = (not is_loopback(host)) if require_auth is None else bool(require_auth)
     if not is_loopback(host) and not auth:
-        raise ValueError(f"host {host!r} is not a loopback address: requests must be signed there; drop require_auth=False")
+        raise ValueError(
+            f"host {host!r} is not a loopback address: requests must be signed there; drop require_auth=False"
+        )
     if auth and credentials is None:
         raise ValueError(
             f"host {host!r} needs signed requests but no credentials are configured: pass --credentials-file "
@@ -75,7 +83,9 @@ def serve(
         )
     ctx = make_context(root if root is not None else home() / "api")
     app = build_app(ctx, credentials if auth else None)
-    log.info("SageMaker API on http://%s:%s (root %s, auth %s)", host, port, ctx.root, "on" if auth else "off")
+    log.info(
+        "SageMaker API on http://%s:%s (root %s, auth %s)", host, port, ctx.root, "on" if auth else "off"
+    )
     try:
         uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
     finally:

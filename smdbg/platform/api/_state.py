@@ -56,7 +56,9 @@ class ApiState:
                     (kind, name, time.time(), json.dumps(doc, default=str)),
                 )
             except sqlite3.IntegrityError:
-                raise InUse(f"{what} {name!r} already exists; choose another name or delete it first") from None
+                raise InUse(
+                    f"{what} {name!r} already exists; choose another name or delete it first"
+                ) from None
         return doc
 
     def get(self, kind: str, name: str, what: str) -> dict[str, Any]:
@@ -68,26 +70,32 @@ class ApiState:
 
     def find(self, kind: str, name: str) -> dict[str, Any] | None:
         with self._lock:
-            row = self._db.execute("SELECT doc FROM resources WHERE kind=? AND name=?", (kind, name)).fetchone()
+            row = self._db.execute(
+                "SELECT doc FROM resources WHERE kind=? AND name=?", (kind, name)
+            ).fetchone()
         return None if row is None else dict(json.loads(row[0]))
 
     def put(self, kind: str, name: str, doc: dict[str, Any]) -> None:
         """Replace an existing resource's document (no-op if it was deleted meanwhile)."""
         with self._lock:
             self._db.execute(
-                "UPDATE resources SET doc=? WHERE kind=? AND name=?", (json.dumps(doc, default=str), kind, name)
+                "UPDATE resources SET doc=? WHERE kind=? AND name=?",
+                (json.dumps(doc, default=str), kind, name),
             )
 
     def update(self, kind: str, name: str, **fields: Any) -> dict[str, Any] | None:
         """Merge ``fields`` into the document atomically; returns it (None if it is gone)."""
         with self._lock:
-            row = self._db.execute("SELECT doc FROM resources WHERE kind=? AND name=?", (kind, name)).fetchone()
+            row = self._db.execute(
+                "SELECT doc FROM resources WHERE kind=? AND name=?", (kind, name)
+            ).fetchone()
             if row is None:
                 return None
             doc = dict(json.loads(row[0]))
             doc.update(fields)
             self._db.execute(
-                "UPDATE resources SET doc=? WHERE kind=? AND name=?", (json.dumps(doc, default=str), kind, name)
+                "UPDATE resources SET doc=? WHERE kind=? AND name=?",
+                (json.dumps(doc, default=str), kind, name),
             )
         return doc
 

@@ -13,7 +13,9 @@ def _port(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a port number; expected an integer from 0 to 65535, e.g. 8070") from None
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a port number; expected an integer from 0 to 65535, e.g. 8070"
+        ) from None
     if not 0 <= value <= 65535:
         raise argparse.ArgumentTypeError(f"{text}: expected a port number from 0 to 65535, e.g. 8070")
     return value
@@ -31,10 +33,18 @@ def _serve(args: argparse.Namespace) -> int:
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser("api", help="serve a SageMaker-compatible API (boto3 'sagemaker' clients)")
     sub = parser.add_subparsers(dest="api_command", metavar="ACTION", required=True)
-    p = sub.add_parser("serve", help="run the control plane (JSON 1.1 + runtime invocations) until interrupted")
-    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1; others need --credentials-file)")
+    p = sub.add_parser(
+        "serve", help="run the control plane (JSON 1.1 + runtime invocations) until interrupted"
+    )
+    p.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to bind (default 127.0.0.1; others need --credentials-file)",
+    )
     p.add_argument("--port", type=_port, default=8070, help="port (default 8070)")
-    p.add_argument("--root", default=None, help="state folder: api.db and downloads (default $SMDBG_HOME/api)")
+    p.add_argument(
+        "--root", default=None, help="state folder: api.db and downloads (default $SMDBG_HOME/api)"
+    )
     p.add_argument("--credentials-file", default=None,
                    help="JSON {AccessKeyId, SecretAccessKey} (or a list): requests must be SigV4-signed with one")  # fmt: skip
     p.add_argument("--require-auth", action="store_true", help="check signatures on a loopback address too")
