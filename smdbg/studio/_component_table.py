@@ -96,7 +96,16 @@ class TableState:
             descending=self.desc,
             offset=(self.page - 1) * self.size,
             limit=self.size,
+            with_names=False,
+            metrics=(self.metrics or None),
+            first_metrics=3,
         )
+
+
+def _exists(backend: TrackerBackend, experiment: str | None, trial: str | None, field: str) -> bool:
+    q = ComponentQuery(experiment_name=experiment, trial_name=trial, filters=[Filter(field, "Exists")],
+                       limit=1, with_names=False, metrics=[])  # fmt: skip
+    return backend.query_components(q).total > 0
 
 
 def _number(v: float | None) -> str:
@@ -148,15 +157,23 @@ def render_table(
     trial: str | None,
     component_href: Any,
     compare_path: str,
+    names_path: str,
 ) -> tuple[str, ComponentPage]:
-    """The filter form, table and pager (HTML) and the page of records it shows."""
+    """The filter form, table and pager (HTML) and the page of records it shows. ``names_path``
+    answers the metric names in scope as JSON (the column chooser loads it after the page)."""
     state, p = TableState.from_query(query, back)
     result = backend.query_components(state.query(p, experiment, trial))
+    on_page = {m for r in result.components for m in r.metrics}
     for name in state.metrics:
-        if name not in result.metric_names:
-            raise p.bad("metrics", name, "metric names of this table: " + ", ".join(result.metric_names[:20]))
-    metrics = state.metrics or result.metric_names[:3]
-    params = state.params or result.parameter_names[:8]
+        if name not in on_page and not _exists(backend, experiment, trial, f"Metrics.{name}.Count"):
+            raise p.bad("metrics", name, "names of metrics logged by this table's trial components")
+    for name in state.params:
+        if not any(name in r.parameters for r in result.components) and not _exists(
+            backend, experiment, trial, f"Parameters.{name}"
+        ):
+            raise p.bad("params", name, "names of parameters of this table's trial components")
+    metrics = state.metrics or sorted(on_page)[:3]
+    params = state.params or sorted({k for r in result.components for k in r.parameters})[:8]
     headers = ['<input type="checkbox" id="select-all" aria-label="select all">']
     headers += [
         _header("Name", "DisplayName", state, query, path),
@@ -209,16 +226,14 @@ def render_table(
     filters = "".join(
         f'<label>filter<input name="f" value="{esc(f)}" size="24"></label>' for f in [*state.filters, ""]
     )
-    metric_options = "".join(
-        f'<option value="{esc(m)}"{" selected" if m in metrics else ""}>{esc(m)}</option>'
-        for m in result.metric_names
-    )
+    metric_options = "".join(f'<option value="{esc(m)}" selected>{esc(m)}</option>' for m in metrics)
     form = (
         f'<form class="filters" id="table-filters" method="get" action="{esc(path)}" '
         f'data-compare="{esc(compare_path)}">'
         f'<label>search<input name="q" id="search" value="{esc(state.search)}" size="22"></label>'
         f'<label>status<select name="status" id="status">{statuses}</select></label>{filters}'
-        f'<label>metric columns<select id="metric-columns" multiple size="3">{metric_options}</select></label>'
+        f'<label>metric columns<select id="metric-columns" multiple size="3" data-source="{esc(names_path)}">'
+        f"{metric_options}</select></label>"
         f'{hidden}<button type="submit" id="apply">Apply</button>'
         f'<a class="button" id="compare" href="{href(compare_path, c=",".join(state.selected))}">Compare selected</a>'
         "</form>"

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import ipaddress
 import threading
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from smdbg.studio._errors import StudioHTTPError
 
@@ -15,6 +16,8 @@ if TYPE_CHECKING:
     from smdbg.tracker import TrackerBackend
 
 __all__ = ["StudioConfig", "Studio", "is_loopback", "inside"]
+
+T = TypeVar("T")
 
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
 
@@ -60,6 +63,7 @@ class Studio:
         self.config = config
         self._lock = threading.Lock()
         self._tracker: TrackerBackend | None = None
+        self._cache: dict[Hashable, tuple[Hashable, Any]] = {}
 
     def tracker(self) -> TrackerBackend:
         """The tracker backend, opened (and migrated) on first use."""
@@ -69,3 +73,17 @@ class Studio:
 
                 self._tracker = get_backend(self.config.tracker_db_url)
             return self._tracker
+
+    def cached(self, key: Hashable, fingerprint: Hashable, compute: Callable[[], T]) -> T:
+        """``compute()``, reused while ``fingerprint`` (something cheap that changes when the
+        answer would, e.g. a count and a last-modified time) stays the same for ``key``."""
+        with self._lock:
+            hit = self._cache.get(key)
+        if hit is not None and hit[0] == fingerprint:
+            return hit[1]  # type: ignore[no-any-return]
+        value = compute()
+        with self._lock:
+            if len(self._cache) > 256:
+                self._cache.clear()
+            self._cache[key] = (fingerprint, value)
+        return value

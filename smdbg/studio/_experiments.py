@@ -19,7 +19,7 @@ from datetime import datetime, timezone
 from urllib.parse import quote
 
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from smdbg.studio import _compare
@@ -97,10 +97,7 @@ def routes(studio: Studio) -> list[BaseRoute]:
         _experiment_or_404(name)
         backend = studio.tracker()
         trials = backend.list_trials(experiment_name=name)
-        trial_counts = {
-            t.name: backend.query_components(ComponentQuery(trial_name=t.name, limit=1, with_names=False)).total
-            for t in trials
-        }
+        trial_counts = backend.count_components(name)
         trial_rows = [
             [
                 f'<input type="checkbox" class="select-trial" value="{esc(t.name)}">',
@@ -124,6 +121,7 @@ def routes(studio: Studio) -> list[BaseRoute]:
             trial=None,
             component_href=lambda c: exp_path(name, "components", c),
             compare_path=exp_path(name, "compare"),
+            names_path=exp_path(name, "columns.json"),
         )
         body = f"<h2>Trials</h2>{trials_html}<h2>Trial components</h2>{table}"
         crumbs = [("/experiments", "Experiments"), ("", name)]
@@ -150,12 +148,32 @@ def routes(studio: Studio) -> list[BaseRoute]:
             trial=trial_name,
             component_href=lambda c: exp_path(name, "components", c),
             compare_path=exp_path(name, "compare"),
+            names_path=exp_path(name, "columns.json") + "?trial=" + quote(trial_name, safe=""),
         )
         crumbs = [("/experiments", "Experiments"), (esc(exp_path(name)), name), ("", trial_name)]
         return page(trial_name, table, area="experiments", crumbs=crumbs, scripts=["table.js"])
 
+    def columns(request: Request) -> Response:
+        """The parameter and metric names in an experiment (or ``?trial=``), as JSON, cached
+        until a component in scope is added or written."""
+        name = request.path_params["experiment"]
+        _experiment_or_404(name)
+        trial_name = request.query_params.get("trial") or None
+        backend = studio.tracker()
+        exp = None if trial_name else name
+        latest = backend.query_components(ComponentQuery(exp, trial_name, sort_by="LastModifiedTime", descending=True,
+                                                         limit=1, with_names=False, metrics=[]))  # fmt: skip
+        fingerprint = (latest.total, latest.components[0].last_modified_time if latest.components else None)
+
+        def compute() -> dict[str, list[str]]:
+            page_ = backend.query_components(ComponentQuery(exp, trial_name, limit=1, metrics=[]))
+            return {"metrics": page_.metric_names, "parameters": page_.parameter_names}
+
+        return JSONResponse(studio.cached(("columns", name, trial_name), fingerprint, compute))
+
     return [
         Route("/experiments", experiments),
+        Route("/experiments/{experiment}/columns.json", columns),
         Route("/experiments/{experiment}", experiment),
         Route("/experiments/{experiment}/trials/{trial}", trial),
         *_compare.routes(studio, exp_path, _experiment_or_404),

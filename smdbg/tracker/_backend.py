@@ -106,6 +106,12 @@ class TrackerBackend(abc.ABC):
         records = self.list_components(query.experiment_name, query.trial_name)
         return page_in_memory(records, query)
 
+    def count_components(self, experiment_name: str) -> dict[str, int]:
+        """The number of trial components of each trial of an experiment, by trial name (trials
+        without components count 0). A missing experiment raises NotFoundError. This default
+        loads each trial's components; a backend that can count in its database should override it."""
+        return {t.name: len(self.list_components(trial_name=t.name)) for t in self.list_trials(experiment_name)}
+
     @abc.abstractmethod
     def update_component(
         self,

@@ -251,6 +251,20 @@ class SqlBackend(TrackerBackend):
             self.get_experiment(query.experiment_name)
         return self._db.transaction(lambda c: query_page(c, query), read=True)
 
+    def count_components(self, experiment_name: str) -> dict[str, int]:
+        self.get_experiment(experiment_name)
+        t, a, e = T.trials.c, T.associations.c, T.experiments.c
+        q = (
+            sa.select(t.name, sa.func.count(a.component_id))
+            .select_from(T.trials)
+            .join(T.experiments, e.id == t.experiment_id)
+            .outerjoin(T.associations, a.trial_id == t.id)
+            .where(e.name == experiment_name)
+            .group_by(t.id, t.name)
+        )
+        rows = self._db.transaction(lambda c: c.execute(q).all(), read=True)
+        return {name: int(n) for name, n in rows}
+
     def update_component(
         self,
         name: str,

@@ -42,7 +42,11 @@ def upsert(
     conn.execute(stmt.on_conflict_do_update(index_elements=keys, set_=set_(table.c, stmt.excluded)), rows)
 
 
-def load_components(conn: sa.Connection, ids: Any) -> list[ComponentRecord]:
+def load_components(
+    conn: sa.Connection, ids: Any, metric_names: Sequence[str] | None = None
+) -> list[ComponentRecord]:
+    """Full records of the components ``ids`` (a list or a subquery), in creation order; with
+    ``metric_names``, only those metrics' summaries are loaded."""
     c = T.components.c
     rows = conn.execute(sa.select(T.components).where(c.id.in_(ids)).order_by(c.creation_time, c.id)).all()
     params: dict[int, dict[str, str | float]] = {}
@@ -63,7 +67,7 @@ def load_components(conn: sa.Connection, ids: Any) -> list[ComponentRecord]:
     s = T.metric_summaries.c
     for cid, name, n, mean, m2, vmin, vmax, last in conn.execute(
         sa.select(s.component_id, s.name, s.count, s.mean, s.m2, s.min, s.max, s.last)
-        .where(s.component_id.in_(ids))
+        .where(s.component_id.in_(ids), *(() if metric_names is None else (s.name.in_(list(metric_names)),)))
         .order_by(s.component_id, s.name)
     ):
         summaries.setdefault(cid, {})[name] = MetricSummary.from_moments(name, n, mean, m2, vmin, vmax, last)

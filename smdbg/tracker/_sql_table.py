@@ -177,13 +177,25 @@ def query_page(conn: sa.Connection, q: ComponentQuery) -> ComponentPage:
     if q.search.strip():
         where.append(_search_clause(q.search.strip(), c.id))
     where += [_filter_clause(f, c.id) for f in q.filters]
-    total = conn.execute(sa.select(sa.func.count()).select_from(T.components).where(*where)).scalar_one()
-    stmt, order = _sort_keys(q, sa.select(c.id).select_from(T.components))
+    # one query: the page's ids and the count of every match (a window over the whole result)
+    stmt, order = _sort_keys(q, sa.select(c.id, sa.func.count().over().label("total")).select_from(T.components))
     stmt = stmt.where(*where).order_by(*order, c.creation_time, c.id).offset(q.offset).limit(q.limit)
-    ids = [r[0] for r in conn.execute(stmt)]
+    found = conn.execute(stmt).all()
+    ids = [r[0] for r in found]
+    if found:
+        total = found[0][1]
+    elif q.offset == 0:
+        total = 0
+    else:  # past the last page: count without the slice
+        total = conn.execute(sa.select(sa.func.count()).select_from(T.components).where(*where)).scalar_one()
     by_id = {}
     if ids:
-        records = load_components(conn, ids)
+        wanted = q.metrics
+        if wanted is None and q.first_metrics is not None:
+            ms = T.metric_summaries.c
+            first = sa.select(ms.name).where(ms.component_id.in_(ids)).distinct().order_by(ms.name)
+            wanted = [r[0] for r in conn.execute(first.limit(q.first_metrics))]
+        records = load_components(conn, ids, wanted)
         id_rows = conn.execute(sa.select(c.id, c.name).where(c.id.in_(ids))).all()
         names = {i: n for i, n in id_rows}
         by_name = {r.name: r for r in records}

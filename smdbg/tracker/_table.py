@@ -14,7 +14,7 @@ the sorted value come last in either direction; ties are broken by creation orde
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from smdbg.tracker._errors import InvalidValueError
@@ -99,7 +99,10 @@ class ComponentQuery:
     ``search`` keeps components whose name, display name, status, or a parameter's name or value
     contains the text (case-insensitive); every filter must hold (``Filter`` from ``_search``).
     ``with_names=False`` skips listing the parameter and metric names in scope (the page's
-    ``parameter_names`` and ``metric_names`` are then empty), for callers that only count.
+    ``parameter_names`` and ``metric_names`` are then empty), for callers that only count or
+    know their columns. ``metrics``, when given, limits the metric summaries the returned records
+    carry to those names (less to load for a table that shows a few of many metrics); without it,
+    ``first_metrics=N`` keeps the first N metric names (in name order) the returned rows have.
     """
 
     experiment_name: str | None = None
@@ -111,6 +114,8 @@ class ComponentQuery:
     offset: int = 0
     limit: int = 50
     with_names: bool = True
+    metrics: Sequence[str] | None = None
+    first_metrics: int | None = None
 
     def __post_init__(self) -> None:
         check_field(self.sort_by)
@@ -165,4 +170,10 @@ def page_in_memory(records: list[ComponentRecord], q: ComponentQuery) -> Compone
     ordered = present + missing
     if not q.with_names:
         params, metrics = [], []
-    return ComponentPage(len(ordered), ordered[q.offset : q.offset + q.limit], params, metrics)
+    chosen = ordered[q.offset : q.offset + q.limit]
+    keep: set[str] | None = None if q.metrics is None else set(q.metrics)
+    if keep is None and q.first_metrics is not None:
+        keep = set(sorted({m for r in chosen for m in r.metrics})[: q.first_metrics])
+    if keep is not None:
+        chosen = [replace(r, metrics={k: v for k, v in r.metrics.items() if k in keep}) for r in chosen]
+    return ComponentPage(len(ordered), chosen, params, metrics)

@@ -83,6 +83,20 @@ def test_filter_status_search_and_paging(studio: Any, page: Any) -> None:
     assert page.inner_text("#row-range") == "6–8 of 8"
 
 
+def test_metric_columns_chooser(studio: Any, page: Any) -> None:
+    page.goto(studio.base_url + "/experiments/mnist?metrics=loss")
+    headers = page.eval_on_selector_all("#components thead th", "h => h.map(x => x.textContent.trim())")
+    assert "loss Last" in headers and "acc Last" not in headers
+    page.wait_for_selector("#metric-columns[data-loaded='2']")  # every metric name, loaded after the page
+    page.select_option("#metric-columns", ["acc", "loss"])
+    page.click("#apply")
+    page.wait_for_url("**metrics=acc%2Closs**")
+    headers = page.eval_on_selector_all("#components thead th", "h => h.map(x => x.textContent.trim())")
+    assert [h for h in headers if h.endswith(" Last")] == ["acc Last", "loss Last"]
+    cols = page.evaluate("fetch('/experiments/mnist/columns.json?trial=opt-check').then(r => r.json())")
+    assert cols == {"metrics": ["acc", "loss"], "parameters": ["batch", "lr", "opt"]}
+
+
 def test_trial_page_lists_its_components(studio: Any, page: Any) -> None:
     page.goto(studio.base_url + "/experiments/mnist")
     page.click("#trials >> text=opt check")

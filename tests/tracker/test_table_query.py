@@ -65,6 +65,11 @@ QUERIES = [
     ComponentQuery(filters=[Filter("Metrics.acc.Min", "NotExists")], sort_by="TrialComponentName"),
     ComponentQuery(filters=[Filter("TrialComponentName", "Contains", "-0")], search="sgd"),
     ComponentQuery(filters=[Filter("StartTime", "GreaterThan", 0)], sort_by="StartTime", descending=True),
+    ComponentQuery(experiment_name="exp", metrics=["acc"], with_names=False, offset=3, limit=3),
+    ComponentQuery(experiment_name="exp", offset=50),
+    ComponentQuery(experiment_name="exp", first_metrics=1, sort_by="Metrics.loss.Min"),
+    ComponentQuery(experiment_name="exp", first_metrics=1, limit=1),
+    ComponentQuery(experiment_name="exp", first_metrics=0, metrics=["loss"]),
 ]
 
 
@@ -87,6 +92,13 @@ def test_expected_order_and_counts(backend) -> None:  # type: ignore[no-untyped-
     assert page.metric_names == ["acc", "loss"]
     adam = backend.query_components(ComponentQuery(search="adam", limit=100))
     assert {r.name for r in adam.components} == {f"run-{i:02d}" for i in range(1, 12, 2)}
+
+
+def test_count_components_by_trial(backend) -> None:  # type: ignore[no-untyped-def]
+    backend.create_trial(TrialRecord("t-empty", "exp", "t-empty", {}, time.time()))
+    assert backend.count_components("exp") == {"t-a": 8, "t-b": 3, "t-empty": 0}
+    with pytest.raises(NotFoundError, match="'nope'"):
+        backend.count_components("nope")
 
 
 def test_bad_queries_name_the_value(backend) -> None:  # type: ignore[no-untyped-def]

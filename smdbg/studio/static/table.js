@@ -17,6 +17,15 @@
       if (selInput) selInput.value = names.join(",");
     };
     Studio.bindSelection("sel", sync);
+    const chooser = document.getElementById("metric-columns");
+    if (chooser && chooser.dataset.source) {  // every metric name in scope, loaded after the page
+      fetch(chooser.dataset.source).then((r) => r.json()).then((names) => {
+        const chosen = new Set(Array.from(chooser.selectedOptions).map((o) => o.value));
+        const all = Array.from(new Set([...names.metrics, ...chosen])).sort();
+        chooser.replaceChildren(...all.map((m) => new Option(m, m, chosen.has(m), chosen.has(m))));
+        chooser.dataset.loaded = String(names.metrics.length);
+      });
+    }
     if (all) {
       all.addEventListener("change", () => {
         document.querySelectorAll("input.select").forEach((b) => {

@@ -1,0 +1,206 @@
+"""Studio benchmark: how long the studio takes to answer, over HTTP, at the issue's size.
+
+    .venv/bin/python benchmarks/studio_bench.py            # 10,000 trial components x 100 metrics
+    .venv/bin/python benchmarks/studio_bench.py --quick    # 1,000 x 20, for a smoke run
+    .venv/bin/python benchmarks/studio_bench.py --db /tmp/studio-bench.db   # keep / reuse the database
+
+The database is a real SQLite tracker database with one experiment ``bench`` of 10 trials,
+``--components`` trial components, each with 4 parameters and ``--metrics`` metric summaries
+(the table reads summaries, not points, so the points themselves are not written: building the
+database takes seconds instead of minutes). It is written with bulk inserts into the tracker's
+own tables, then served by ``smdbg.studio.serve`` on 127.0.0.1.
+
+Each row of the table is one :class:`Row` in ``rows``: a name, the target in milliseconds, and a
+``measure(ctx)`` that returns seconds for one repetition (``ctx.get(path)`` times one HTTP GET).
+The median of ``--repeat`` runs is printed with its ratio to the target, and, where a row names
+one, to a baseline: the in-memory answer every tracker backend inherits
+(``TrackerBackend.query_components`` loading the experiment with ``list_components``), which is
+what a table without server-side paging would do.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+
+BATCH = 20_000
+
+
+@dataclass
+class Context:
+    """What a row's ``measure`` gets: the served studio and the database behind it."""
+
+    base_url: str
+    db_url: str
+    components: int
+    metrics: int
+    client: httpx.Client
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def get(self, path: str) -> float:
+        """Seconds for one GET of ``path`` (fails unless it answers 200)."""
+        t0 = time.perf_counter()
+        r = self.client.get(self.base_url + path)
+        elapsed = time.perf_counter() - t0
+        if r.status_code != 200:
+            raise RuntimeError(f"GET {path} answered {r.status_code}: {r.text[:300]}")
+        return elapsed
+
+
+@dataclass
+class Row:
+    name: str
+    target_ms: float
+    measure: Callable[[Context], float]
+    baseline: Callable[[Context], float] | None = None  # one run, seconds
+
+
+def _in_memory(**query: Any) -> Callable[[Context], float]:
+    def run(ctx: Context) -> float:
+        from smdbg.tracker import ComponentQuery, TrackerBackend, get_backend
+
+        backend = get_backend(ctx.db_url)
+        t0 = time.perf_counter()
+        TrackerBackend.query_components(backend, ComponentQuery(experiment_name="bench", **query))
+        return time.perf_counter() - t0
+
+    return run
+
+
+rows: list[Row] = [
+    Row(
+        "experiment table: first page (50 rows)",
+        300,
+        lambda ctx: ctx.get("/experiments/bench"),
+        _in_memory(),
+    ),
+    Row(
+        "sort by a metric column (m042 Last, desc)",
+        300,
+        lambda ctx: ctx.get("/experiments/bench?sort=Metrics.m042.Last&desc=1"),
+        _in_memory(sort_by="Metrics.m042.Last", descending=True),
+    ),
+    Row(
+        "filter on a parameter + free text",
+        300,
+        lambda ctx: ctx.get("/experiments/bench?f=Parameters.lr%3C0.01&q=adam"),
+    ),
+    Row(
+        "filter on a metric + sort by a parameter",
+        300,
+        lambda ctx: ctx.get("/experiments/bench?f=Metrics.m007.Min%3E0.5&sort=Parameters.lr"),
+    ),
+    Row(
+        "page 150 of 200 (offset 7,450)",
+        300,
+        lambda ctx: ctx.get("/experiments/bench?page=150&sort=Metrics.m099.Avg"),
+    ),
+    Row("one trial's table (1,000 components)", 300, lambda ctx: ctx.get("/experiments/bench/trials/trial-3")),
+]
+
+
+def build(db_url: str, components: int, metrics: int) -> float:
+    """Create experiment ``bench`` with 10 trials and ``components`` components; seconds taken."""
+    import sqlalchemy as sa
+
+    from smdbg.tracker import get_backend
+    from smdbg.tracker._schema import tables as T
+
+    t0 = time.perf_counter()
+    backend = get_backend(db_url)
+    engine = backend._db.engine  # type: ignore[attr-defined]
+    rng = np.random.default_rng(0)
+    now = time.time() - components
+    with engine.begin() as conn:
+        conn.execute(sa.insert(T.experiments).values(id=1, name="bench", display_name="bench", tags="{}",
+                                                     creation_time=now))  # fmt: skip
+        conn.execute(sa.insert(T.trials), [
+            {"id": t + 1, "name": f"trial-{t}", "experiment_id": 1, "display_name": f"trial {t}", "tags": "{}",
+             "creation_time": now + t} for t in range(10)
+        ])  # fmt: skip
+        per = max(1, BATCH // max(metrics, 1))  # components per insert batch
+        for start in range(0, components, per):
+            ids = range(start + 1, min(components, start + per) + 1)
+            conn.execute(sa.insert(T.components), [
+                {"id": i, "name": f"tc-{i:05d}", "display_name": f"run {i}", "status": "Completed" if i % 7 else "Failed",
+                 "start_time": now + i, "end_time": now + i + 60, "creation_time": now + i,
+                 "last_modified_time": now + i, "tags": "{}"} for i in ids
+            ])  # fmt: skip
+            conn.execute(sa.insert(T.associations), [{"trial_id": (i - 1) % 10 + 1, "component_id": i} for i in ids])
+            conn.execute(sa.insert(T.parameters), [
+                row for i in ids for row in (
+                    {"component_id": i, "name": "lr", "number_value": float(10 ** rng.uniform(-4, -1)), "string_value": None},
+                    {"component_id": i, "name": "batch", "number_value": float(2 ** (i % 6 + 4)), "string_value": None},
+                    {"component_id": i, "name": "optimizer", "number_value": None, "string_value": ["sgd", "adam"][i % 2]},
+                    {"component_id": i, "name": "seed", "number_value": float(i), "string_value": None},
+                )
+            ])  # fmt: skip
+            values = rng.uniform(size=(len(ids), metrics, 3))
+            conn.execute(sa.insert(T.metric_summaries), [
+                {"component_id": i, "name": f"m{m:03d}", "count": 100, "mean": float(v[1]), "m2": float(v[2]),
+                 "min": float(v[0] * v[1]), "max": float(v[1] + v[0]), "last": float(v[2])}
+                for i, block in zip(ids, values) for m, v in enumerate(block)
+            ])  # fmt: skip
+    return time.perf_counter() - t0
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--components", type=int, default=10_000)
+    ap.add_argument("--metrics", type=int, default=100)
+    ap.add_argument("--repeat", type=int, default=7)
+    ap.add_argument("--quick", action="store_true", help="1,000 components x 20 metrics, 3 repeats")
+    ap.add_argument("--db", default=None, help="SQLite file to build (or reuse, if it exists)")
+    ap.add_argument("--no-baseline", action="store_true", help="skip the in-memory baseline")
+    args = ap.parse_args()
+    if args.quick:
+        args.components, args.metrics, args.repeat = 1_000, 20, 3
+    path = Path(args.db) if args.db else Path(tempfile.mkdtemp(prefix="studio-bench-")) / "tracker.db"
+    db_url = f"sqlite:///{path}"
+    if path.exists():
+        print(f"reusing {path}")
+    else:
+        print(f"building {args.components:,} components x {args.metrics} metrics in {path} ...", flush=True)
+        print(f"built in {build(db_url, args.components, args.metrics):.1f} s")
+
+    from smdbg.studio import serve
+
+    handle = serve(port=0, tracker_db_url=db_url)
+    table = []
+    try:
+        with httpx.Client(timeout=120) as client:
+            ctx = Context(handle.base_url, db_url, args.components, args.metrics, client)
+            for row in rows:
+                first = row.measure(ctx)
+                times = [row.measure(ctx) for _ in range(args.repeat)]
+                median = statistics.median(times) * 1000
+                base = None
+                if row.baseline is not None and not args.no_baseline:
+                    base = row.baseline(ctx) * 1000
+                table.append((row, first * 1000, median, base))
+    finally:
+        handle.stop()
+    header = ("case", "first ms", "median ms", "target ms", "median/target", "in-memory ms", "in-memory/median")
+    lines = [header]
+    for row, first, median, base in table:
+        lines.append((
+            row.name, f"{first:.0f}", f"{median:.0f}", f"{row.target_ms:.0f}", f"{median / row.target_ms:.2f}",
+            "" if base is None else f"{base:.0f}", "" if base is None else f"{base / median:.0f}x",
+        ))  # fmt: skip
+    widths = [max(len(r[i]) for r in lines) for i in range(len(header))]
+    print(f"\n{args.components:,} trial components x {args.metrics} metrics, SQLite, over HTTP on 127.0.0.1")
+    for r in lines:
+        print(" | ".join(x.ljust(w) for x, w in zip(r, widths)))
+
+
+if __name__ == "__main__":
+    main()
