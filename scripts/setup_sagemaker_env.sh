@@ -28,7 +28,7 @@ fi
 
 # True when the SDK v2 and pytest import (run from /, so the checkout is not on sys.path).
 check() {
-  (cd / && "$VENV/bin/python" - <<'PYCHECK'
+  (cd / && SAGEMAKER_SUPPRESS_V2_WARNING=1 "$VENV/bin/python" - <<'PYCHECK'
 import importlib.metadata as md
 import sys
 
@@ -57,4 +57,4 @@ else
     exit 1
   fi
 fi
-(cd / && "$VENV/bin/python" -c "import sagemaker, boto3; print('setup_sagemaker_env: sagemaker', sagemaker.__version__, 'boto3', boto3.__version__)")
+(cd / && SAGEMAKER_SUPPRESS_V2_WARNING=1 "$VENV/bin/python" -c "import sagemaker, boto3; print('setup_sagemaker_env: sagemaker', sagemaker.__version__, 'boto3', boto3.__version__)")

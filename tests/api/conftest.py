@@ -4,6 +4,7 @@ boto3 ``sagemaker`` / ``sagemaker-runtime`` clients pointed at it."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -32,3 +33,16 @@ def sm(api_server: ApiServer) -> Any:
 @pytest.fixture
 def sm_runtime(api_server: ApiServer) -> Any:
     return api_server.client("sagemaker-runtime")
+
+
+@pytest.fixture(scope="session")
+def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny scikit-learn model folder (``model.joblib``: y = x1 + x2), the artifact endpoints serve."""
+    import joblib
+    import numpy as np
+    from sklearn.linear_model import LinearRegression
+
+    folder = tmp_path_factory.mktemp("model")
+    x = np.arange(20, dtype=float).reshape(10, 2)
+    joblib.dump(LinearRegression().fit(x, x.sum(axis=1)), folder / "model.joblib")
+    return folder

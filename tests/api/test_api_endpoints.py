@@ -14,18 +14,6 @@ from botocore.exceptions import ClientError
 FAST = {"Delay": 1, "MaxAttempts": 120}
 
 
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    import joblib
-    import numpy as np
-    from sklearn.linear_model import LinearRegression
-
-    folder = tmp_path_factory.mktemp("model")
-    x = np.arange(20, dtype=float).reshape(10, 2)
-    joblib.dump(LinearRegression().fit(x, x.sum(axis=1)), folder / "model.joblib")
-    return folder
-
-
 def _config(sm: Any, model_dir: Path, capture_dir: Path | None = None) -> str:
     model, config = f"m-{uuid.uuid4().hex[:8]}", f"c-{uuid.uuid4().hex[:8]}"
     sm.create_model(ModelName=model, PrimaryContainer={"ModelDataUrl": str(model_dir)})

@@ -16,19 +16,6 @@ def _name(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
 
 
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A tiny scikit-learn model folder (model.joblib), the artifact an endpoint serves."""
-    import joblib
-    import numpy as np
-    from sklearn.linear_model import LinearRegression
-
-    folder = tmp_path_factory.mktemp("model")
-    x = np.arange(20, dtype=float).reshape(10, 2)
-    joblib.dump(LinearRegression().fit(x, x.sum(axis=1)), folder / "model.joblib")
-    return folder
-
-
 def test_model_create_describe_list_delete(sm: Any, model_dir: Path) -> None:
     name = _name("m")
     arn = sm.create_model(ModelName=name, ExecutionRoleArn="arn:aws:iam::1:role/x",

@@ -11,20 +11,15 @@ from botocore.exceptions import ClientError
 
 
 @pytest.fixture(scope="module")
-def capturing_endpoint(api_server: Any, tmp_path_factory: pytest.TempPathFactory) -> str:
-    import joblib
-    import numpy as np
-    from sklearn.linear_model import LinearRegression
-
+def capturing_endpoint(api_server: Any, model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> str:
     sm = api_server.client()
-    folder = tmp_path_factory.mktemp("mon-model")
-    x = np.arange(20, dtype=float).reshape(10, 2)
-    joblib.dump(LinearRegression().fit(x, x.sum(axis=1)), folder / "model.joblib")
+    folder = model_dir
+    capture = tmp_path_factory.mktemp("mon-capture")
     tag = uuid.uuid4().hex[:8]
     sm.create_model(ModelName=f"mm-{tag}", PrimaryContainer={"ModelDataUrl": str(folder)})
     sm.create_endpoint_config(EndpointConfigName=f"mc-{tag}", ProductionVariants=[{"VariantName": "v", "ModelName": f"mm-{tag}"}],
                               DataCaptureConfig={"EnableCapture": True, "InitialSamplingPercentage": 100,
-                                                 "DestinationS3Uri": str(folder / "capture"),
+                                                 "DestinationS3Uri": str(capture),
                                                  "CaptureOptions": [{"CaptureMode": "Input"}]})  # fmt: skip
     sm.create_endpoint(EndpointName=f"me-{tag}", EndpointConfigName=f"mc-{tag}")
     sm.get_waiter("endpoint_in_service").wait(

@@ -91,7 +91,9 @@ def test_search_sorts_by_a_property(sm: Any) -> None:
         sm.create_trial_component(TrialComponentName=f"s-{tag}-{i}", Parameters={"lr": {"NumberValue": lr}})
     found = sm.search(Resource="ExperimentTrialComponent", SortBy="Parameters.lr", SortOrder="Ascending",
                       SearchExpression={"Filters": [{"Name": "TrialComponentName", "Operator": "Contains", "Value": tag}]})  # fmt: skip
-    assert [r["TrialComponent"]["TrialComponentName"] for r in found["Results"]] == [f"s-{tag}-{i}" for i in (1, 2, 0)]
+    assert [r["TrialComponent"]["TrialComponentName"] for r in found["Results"]] == [
+        f"s-{tag}-{i}" for i in (1, 2, 0)
+    ]
 
 
 def test_unimplemented_and_malformed_requests(api_server: Any, sm: Any) -> None:
@@ -100,7 +102,9 @@ def test_unimplemented_and_malformed_requests(api_server: Any, sm: Any) -> None:
 
     with pytest.raises(ClientError) as e:
         sm.update_experiment(ExperimentName="x", Description="y")
-    assert e.value.response["Error"]["Code"] == "UnknownOperationException" and "UpdateExperiment" in str(e.value)
+    assert e.value.response["Error"]["Code"] == "UnknownOperationException" and "UpdateExperiment" in str(
+        e.value
+    )
     req = urllib.request.Request(api_server.url + "/", data=b"{not json", method="POST",
                                  headers={"X-Amz-Target": "SageMaker.ListModels"})  # fmt: skip
     with pytest.raises(urllib.error.HTTPError) as err:

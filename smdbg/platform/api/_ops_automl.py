@@ -21,8 +21,8 @@ from typing import Any
 
 from smdbg import fs
 from smdbg.platform.api._data import fetch, local_or_none
-from smdbg.platform.api._protocol import InUse, ValidationError
-from smdbg.platform.api._registry import Context, check_name, operation, page
+from smdbg.platform.api._protocol import ValidationError
+from smdbg.platform.api._registry import Context, new_name, operation, page
 from smdbg.platform.api._state import arn
 
 __all__: list[str] = []
@@ -51,9 +51,7 @@ def _csv(path: Path, uri: str) -> Path:
 def create_auto_ml_job(ctx: Context, p: dict[str, Any]) -> dict[str, Any]:
     from smdbg.platform.automl import AutoML, AutoMLError
 
-    name = check_name(p["AutoMLJobName"], "AutoMLJobName")
-    if ctx.state.find(AUTOML, name) is not None:
-        raise InUse(f"AutoML job {name!r} already exists; choose another AutoMLJobName")
+    name = new_name(ctx, AUTOML, p, "AutoMLJobName", "AutoML job")
     channels = p["InputDataConfig"]
     if len(channels) != 1:
         raise ValidationError(

@@ -23,7 +23,7 @@ from typing import Any
 from smdbg import fs
 from smdbg.platform.api._data import fetch, local_or_none
 from smdbg.platform.api._protocol import ApiError, InUse, ValidationError
-from smdbg.platform.api._registry import Context, check_name, operation, page
+from smdbg.platform.api._registry import Context, new_name, operation, page
 from smdbg.platform.api._state import arn
 
 __all__ = ["training_job_docs"]
@@ -82,9 +82,7 @@ def _code(ctx: Context, name: str, spec: dict[str, Any], hps: dict[str, Any]) ->
 def create_training_job(ctx: Context, p: dict[str, Any]) -> dict[str, Any]:
     from smdbg.platform.jobs import Estimator, PyTorch, TensorFlow
 
-    name = check_name(p["TrainingJobName"], "TrainingJobName")
-    if ctx.state.find(TRAINING, name) is not None:
-        raise InUse(f"training job {name!r} already exists; choose another TrainingJobName")
+    name = new_name(ctx, TRAINING, p, "TrainingJobName", "training job")
     spec = p["AlgorithmSpecification"]
     hps = _hyperparameters(p.get("HyperParameters") or {})
     entry, source = _code(ctx, name, spec, hps)
@@ -214,9 +212,7 @@ def stop_training_job(ctx: Context, p: dict[str, Any]) -> dict[str, Any]:
 def create_processing_job(ctx: Context, p: dict[str, Any]) -> dict[str, Any]:
     from smdbg.platform.jobs import ProcessingInput, ProcessingOutput, Processor
 
-    name = check_name(p["ProcessingJobName"], "ProcessingJobName")
-    if ctx.state.find(PROCESSING, name) is not None:
-        raise InUse(f"processing job {name!r} already exists; choose another ProcessingJobName")
+    name = new_name(ctx, PROCESSING, p, "ProcessingJobName", "processing job")
     app = p["AppSpecification"]
     entry = list(app.get("ContainerEntrypoint") or [])
     if not entry:

@@ -16,10 +16,20 @@ from pathlib import Path
 from typing import Any
 
 from smdbg.fs import check_path_component
-from smdbg.platform.api._protocol import ValidationError, to_epoch
+from smdbg.platform.api._protocol import InUse, ValidationError, to_epoch
 from smdbg.platform.api._state import ApiState
 
-__all__ = ["Context", "Handler", "OPERATIONS", "operation", "page", "check_name", "now", "run_background"]
+__all__ = [
+    "Context",
+    "Handler",
+    "OPERATIONS",
+    "operation",
+    "page",
+    "check_name",
+    "new_name",
+    "now",
+    "run_background",
+]
 
 log = logging.getLogger("smdbg.api")
 
@@ -64,6 +74,15 @@ def check_name(value: str, field: str) -> str:
     except ValueError as e:
         raise ValidationError(str(e)) from None
     return value
+
+
+def new_name(ctx: Context, kind: str, params: dict[str, Any], field: str, what: str) -> str:
+    """``params[field]`` checked as a path component and not yet taken by a ``kind`` resource
+    (``ResourceInUse`` naming it otherwise)."""
+    name = check_name(params[field], field)
+    if ctx.state.find(kind, name) is not None:
+        raise InUse(f"{what} {name!r} already exists; choose another {field}")
+    return name
 
 
 def run_background(what: str, fn: Callable[[], None]) -> threading.Thread:
