@@ -144,7 +144,7 @@ def _header(label: str, field: str, state: TableState, query: QueryParams, path:
     mark = (" ▼" if state.desc else " ▲") if state.sort == field else ""
     cls = ' class="sorted"' if mark else ""
     link = href(path, query, sort=field, desc=desc, page=None)
-    return f'<a href="{link}"{cls} data-keep-state="sel" data-field="{esc(field)}">{esc(label)}{mark}</a>'
+    return f'<a href="{link}"{cls} data-keep-state="sel,tsel" data-field="{esc(field)}">{esc(label)}{mark}</a>'
 
 
 def render_table(
@@ -197,11 +197,11 @@ def render_table(
     first = (state.page - 1) * state.size + 1 if result.total else 0
     last = min(state.page * state.size, result.total)
     prev_link = (
-        f'<a id="prev-page" data-keep-state="sel" href="{href(path, query, page=state.page - 1)}">‹ Previous</a>'
+        f'<a id="prev-page" data-keep-state="sel,tsel" href="{href(path, query, page=state.page - 1)}">‹ Previous</a>'
         if state.page > 1 else ""
     )  # fmt: skip
     next_link = (
-        f'<a id="next-page" data-keep-state="sel" href="{href(path, query, page=state.page + 1)}">Next ›</a>'
+        f'<a id="next-page" data-keep-state="sel,tsel" href="{href(path, query, page=state.page + 1)}">Next ›</a>'
         if state.page < pages else ""
     )  # fmt: skip
     pager = (

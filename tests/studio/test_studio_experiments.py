@@ -150,7 +150,16 @@ def test_selection_compare_and_url_restores_the_view(studio: Any, page: Any) -> 
 
 
 def test_compare_trials_parallel_coordinates_and_importance(studio: Any, page: Any) -> None:
-    page.goto(studio.base_url + "/experiments/mnist/compare?t=lr-sweep&metric=loss&stat=Last")
+    page.goto(studio.base_url + "/experiments/mnist?sort=Status")
+    page.check("input.select-trial[value='lr-sweep']")
+    assert query_of(page)["tsel"] == ["lr-sweep"]
+    page.click("th a[data-field='DisplayName']")  # sorting keeps the trial selection
+    page.wait_for_url("**sort=DisplayName**")
+    assert page.is_checked("input.select-trial[value='lr-sweep']")
+    page.click("#compare-trials")
+    page.wait_for_url("**/compare?t=lr-sweep")
+    page.click("a[data-metric='loss']")
+    page.wait_for_url("**metric=loss**")
     state = chart_state(page)
     assert [s["name"] for s in state["series"]] == [f"run-{i}" for i in range(6)]
     parallel = page.evaluate("window.smdbgParallel")
