@@ -21,6 +21,7 @@ what a table without server-side paging would do.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import tempfile
 import time
@@ -197,7 +198,9 @@ def main() -> None:
             "" if base is None else f"{base:.0f}", "" if base is None else f"{base / median:.0f}x",
         ))  # fmt: skip
     widths = [max(len(r[i]) for r in lines) for i in range(len(header))]
-    print(f"\n{args.components:,} trial components x {args.metrics} metrics, SQLite, over HTTP on 127.0.0.1")
+    load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
+    print(f"\n{args.components:,} trial components x {args.metrics} metrics, SQLite, over HTTP on 127.0.0.1;"
+          f" {os.cpu_count()} CPUs, load average {load}")  # fmt: skip
     for r in lines:
         print(" | ".join(x.ljust(w) for x, w in zip(r, widths)))
 
