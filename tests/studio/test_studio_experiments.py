@@ -182,7 +182,7 @@ def test_component_page(studio: Any, page: Any) -> None:
     page.goto(studio.base_url + "/experiments/mnist/components/run-5")
     assert page.inner_text("#status") == "Failed"
     params = page.eval_on_selector_all("#parameters tbody tr", "r => r.map(x => x.innerText.split('\\t'))")
-    assert ["opt", "adam"] in params
+    assert ["opt", "adam"] in params and ["batch", "64"] in params
     metrics = page.eval_on_selector_all("#metrics tbody tr td:first-child", "c => c.map(x => x.textContent)")
     assert metrics == ["acc", "loss"]
     assert chart_state(page)["series"][0]["total"] == 10  # acc, the first metric
