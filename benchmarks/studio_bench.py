@@ -12,7 +12,9 @@ own tables, then served by ``smdbg.studio.serve`` on 127.0.0.1.
 
 Each row of the table is one :class:`Row` in ``rows``: a name, the target in milliseconds, and a
 ``measure(ctx)`` that returns seconds for one repetition (``ctx.get(path)`` times one HTTP GET).
-The median of ``--repeat`` runs is printed with its ratio to the target, and, where a row names
+The median of ``--repeat`` runs is printed with its ratio to the target and the median CPU time
+the process spent per request (client and server together; on a busy machine the wall time
+is mostly waiting for a core, the CPU time is not), and, where a row names
 one, to a baseline: the in-memory answer every tracker backend inherits
 (``TrackerBackend.query_components`` loading the experiment with ``list_components``), which is
 what a table without server-side paging would do.
@@ -21,6 +23,7 @@ what a table without server-side paging would do.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import tempfile
 import time
@@ -45,12 +48,16 @@ class Context:
     metrics: int
     client: httpx.Client
     extra: dict[str, Any] = field(default_factory=dict)
+    cpu: list[float] = field(default_factory=list)
 
     def get(self, path: str) -> float:
-        """Seconds for one GET of ``path`` (fails unless it answers 200)."""
-        t0 = time.perf_counter()
+        """Seconds for one GET of ``path`` (fails unless it answers 200). The CPU time this
+        process spent on it (client and server: the studio runs in this process) is appended
+        to ``cpu``."""
+        t0, c0 = time.perf_counter(), time.process_time()
         r = self.client.get(self.base_url + path)
         elapsed = time.perf_counter() - t0
+        self.cpu.append(time.process_time() - c0)
         if r.status_code != 200:
             raise RuntimeError(f"GET {path} answered {r.status_code}: {r.text[:300]}")
         return elapsed
@@ -181,23 +188,29 @@ def main() -> None:
             ctx = Context(handle.base_url, db_url, args.components, args.metrics, client)
             for row in rows:
                 first = row.measure(ctx)
+                ctx.cpu.clear()
                 times = [row.measure(ctx) for _ in range(args.repeat)]
                 median = statistics.median(times) * 1000
+                cpu = statistics.median(ctx.cpu) * 1000 if ctx.cpu else None
                 base = None
                 if row.baseline is not None and not args.no_baseline:
                     base = row.baseline(ctx) * 1000
-                table.append((row, first * 1000, median, base))
+                table.append((row, first * 1000, median, cpu, base))
     finally:
         handle.stop()
-    header = ("case", "first ms", "median ms", "target ms", "median/target", "in-memory ms", "in-memory/median")
+    header = ("case", "first ms", "median ms", "cpu ms", "target ms", "median/target", "in-memory ms",
+              "in-memory/median")  # fmt: skip
     lines = [header]
-    for row, first, median, base in table:
+    for row, first, median, cpu, base in table:
         lines.append((
-            row.name, f"{first:.0f}", f"{median:.0f}", f"{row.target_ms:.0f}", f"{median / row.target_ms:.2f}",
+            row.name, f"{first:.0f}", f"{median:.0f}", "" if cpu is None else f"{cpu:.0f}", f"{row.target_ms:.0f}",
+            f"{median / row.target_ms:.2f}",
             "" if base is None else f"{base:.0f}", "" if base is None else f"{base / median:.0f}x",
         ))  # fmt: skip
     widths = [max(len(r[i]) for r in lines) for i in range(len(header))]
-    print(f"\n{args.components:,} trial components x {args.metrics} metrics, SQLite, over HTTP on 127.0.0.1")
+    load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
+    print(f"\n{args.components:,} trial components x {args.metrics} metrics, SQLite, over HTTP on 127.0.0.1;"
+          f" {os.cpu_count()} CPUs, load average {load}")  # fmt: skip
     for r in lines:
         print(" | ".join(x.ljust(w) for x, w in zip(r, widths)))
 

@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from smdbg.studio._component_table import SHOWN_STATS
+from smdbg.studio._component_table import SHOWN_STATS, fmt_value
 from smdbg.studio._context import Studio
 from smdbg.studio._errors import StudioHTTPError
 from smdbg.studio._layout import Params, data_json, esc, href, page, table_html
@@ -201,7 +201,7 @@ def routes(studio: Studio, exp_path: Callable[..., str], check_experiment: Calla
         p = Params(request.query_params, back)
         backend = studio.tracker()
         r = _component(backend, experiment, name, back)
-        params = table_html(["Parameter", "Value"], [[esc(k), esc(v)] for k, v in sorted(r.parameters.items())],
+        params = table_html(["Parameter", "Value"], [[esc(k), fmt_value(v)] for k, v in sorted(r.parameters.items())],
                             table_id="parameters", empty="No parameters.")  # fmt: skip
         stats = [
             [esc(m), *(esc(f"{getattr(s, a):.6g}") for a in ("min", "max", "avg", "std_dev", "last")), str(s.count)]

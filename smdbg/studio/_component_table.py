@@ -28,7 +28,7 @@ from smdbg.studio._layout import Params, esc, href
 from smdbg.tracker import ComponentPage, ComponentQuery, Filter, TrackerBackend
 from smdbg.tracker._records import STATUSES, ComponentRecord
 
-__all__ = ["TableState", "render_table", "parse_filter", "SHOWN_STATS"]
+__all__ = ["TableState", "render_table", "parse_filter", "fmt_value", "SHOWN_STATS"]
 
 SHOWN_STATS = ("Min", "Max", "Avg", "Last")
 _FILTER = re.compile(r"^([A-Za-z][\w.\-/:]*?)(>=|<=|!=|=|>|<|~)(.*)$")
@@ -108,7 +108,10 @@ def _exists(backend: TrackerBackend, experiment: str | None, trial: str | None, 
     return backend.query_components(q).total > 0
 
 
-def _number(v: float | None) -> str:
+def fmt_value(v: str | float | None) -> str:
+    """A parameter or metric value as HTML text: whole floats without '.0', others to 6 digits."""
+    if isinstance(v, str):
+        return esc(v)
     if v is None or (isinstance(v, float) and math.isnan(v)):
         return ""
     if isinstance(v, float) and not v.is_integer():
@@ -131,11 +134,11 @@ def _cells(r: ComponentRecord, state: TableState, metrics: list[str], params: li
     cells.append(duration)
     for name in params:
         v = r.parameters.get(name)
-        cells.append(_number(v) if isinstance(v, float) else esc(v))
+        cells.append(fmt_value(v))
     for name in metrics:
         s = r.metrics.get(name)
         for stat in SHOWN_STATS:
-            cells.append(_number(getattr(s, stat.lower()) if s is not None else None))
+            cells.append(fmt_value(getattr(s, stat.lower()) if s is not None else None))
     return cells
 
 
@@ -144,7 +147,7 @@ def _header(label: str, field: str, state: TableState, query: QueryParams, path:
     mark = (" ▼" if state.desc else " ▲") if state.sort == field else ""
     cls = ' class="sorted"' if mark else ""
     link = href(path, query, sort=field, desc=desc, page=None)
-    return f'<a href="{link}"{cls} data-keep-state="sel" data-field="{esc(field)}">{esc(label)}{mark}</a>'
+    return f'<a href="{link}"{cls} data-keep-state="sel,tsel" data-field="{esc(field)}">{esc(label)}{mark}</a>'
 
 
 def render_table(
@@ -197,11 +200,11 @@ def render_table(
     first = (state.page - 1) * state.size + 1 if result.total else 0
     last = min(state.page * state.size, result.total)
     prev_link = (
-        f'<a id="prev-page" data-keep-state="sel" href="{href(path, query, page=state.page - 1)}">‹ Previous</a>'
+        f'<a id="prev-page" data-keep-state="sel,tsel" href="{href(path, query, page=state.page - 1)}">‹ Previous</a>'
         if state.page > 1 else ""
     )  # fmt: skip
     next_link = (
-        f'<a id="next-page" data-keep-state="sel" href="{href(path, query, page=state.page + 1)}">Next ›</a>'
+        f'<a id="next-page" data-keep-state="sel,tsel" href="{href(path, query, page=state.page + 1)}">Next ›</a>'
         if state.page < pages else ""
     )  # fmt: skip
     pager = (

@@ -150,7 +150,16 @@ def test_selection_compare_and_url_restores_the_view(studio: Any, page: Any) -> 
 
 
 def test_compare_trials_parallel_coordinates_and_importance(studio: Any, page: Any) -> None:
-    page.goto(studio.base_url + "/experiments/mnist/compare?t=lr-sweep&metric=loss&stat=Last")
+    page.goto(studio.base_url + "/experiments/mnist?sort=Status")
+    page.check("input.select-trial[value='lr-sweep']")
+    assert query_of(page)["tsel"] == ["lr-sweep"]
+    page.click("th a[data-field='DisplayName']")  # sorting keeps the trial selection
+    page.wait_for_url("**sort=DisplayName**")
+    assert page.is_checked("input.select-trial[value='lr-sweep']")
+    page.click("#compare-trials")
+    page.wait_for_url("**/compare?t=lr-sweep")
+    page.click("a[data-metric='loss']")
+    page.wait_for_url("**metric=loss**")
     state = chart_state(page)
     assert [s["name"] for s in state["series"]] == [f"run-{i}" for i in range(6)]
     parallel = page.evaluate("window.smdbgParallel")
@@ -173,7 +182,7 @@ def test_component_page(studio: Any, page: Any) -> None:
     page.goto(studio.base_url + "/experiments/mnist/components/run-5")
     assert page.inner_text("#status") == "Failed"
     params = page.eval_on_selector_all("#parameters tbody tr", "r => r.map(x => x.innerText.split('\\t'))")
-    assert ["opt", "adam"] in params
+    assert ["opt", "adam"] in params and ["batch", "64"] in params
     metrics = page.eval_on_selector_all("#metrics tbody tr td:first-child", "c => c.map(x => x.textContent)")
     assert metrics == ["acc", "loss"]
     assert chart_state(page)["series"][0]["total"] == 10  # acc, the first metric

@@ -127,3 +127,30 @@ def test_internal_errors_show_no_traceback(make_studio: Any, tmp_path: Path) -> 
     assert r.status_code == 503
     assert "unable to open database file" in r.text
     assert "Traceback" not in r.text and 'id="error-message"' in r.text
+
+
+def test_names_and_values_are_text_not_markup(make_studio: Any, page: Any, tmp_path: Path) -> None:
+    import time
+
+    import numpy as np
+
+    from smdbg.tracker import get_backend
+    from smdbg.tracker._records import ComponentRecord, ExperimentRecord, MetricBatch, TrialRecord
+
+    url = f"sqlite:///{tmp_path / 'xss.db'}"
+    b = get_backend(url)
+    now = time.time()
+    evil = '<img src=x onerror="window.pwned=1">'
+    b.create_experiment(ExperimentRecord("xss", evil, evil, {}, now))
+    b.create_component(ComponentRecord("c1", evil, "Completed", None, now, now, now, now))
+    b.write("c1", parameters={"note": "</script><script>window.pwned=2</script>"},
+            metrics=[MetricBatch("loss</script>", np.ones(3), np.full(3, now), np.arange(3))])  # fmt: skip
+    b.create_trial(TrialRecord("t1", "xss", evil, {}, now), ["c1"])
+    handle = make_studio(tracker_db_url=url)
+    for path in ("/experiments", "/experiments/xss", "/experiments/xss/compare?c=c1&stat=Max",
+                 "/experiments/xss/components/c1"):  # fmt: skip
+        page.goto(handle.base_url + path)
+        assert page.evaluate("window.pwned") is None, path
+        assert page.locator("img").count() == 0, path
+    assert evil in page.inner_text("h1")
+    assert page.evaluate("smdbgCharts.metric.state().series[0].total") == 3

@@ -3,7 +3,27 @@
 // Compare link at the selection, and leaves empty fields out of the form's URL.
 (function () {
   "use strict";
+  // The trials table: ticked trials (tsel=...) feed the "Compare selected trials" link (t=...).
+  function bindTrials() {
+    const link = document.getElementById("compare-trials");
+    if (!link) return;
+    const boxes = Array.from(document.querySelectorAll("input.select-trial"));
+    const show = () => {
+      const names = Studio.getList("tsel");
+      boxes.forEach((b) => { b.checked = names.includes(b.value); });
+      const url = new URL(link.dataset.base, window.location.href);
+      if (names.length) url.searchParams.set("t", names.join(","));
+      link.setAttribute("href", url.pathname + url.search);
+    };
+    boxes.forEach((b) => b.addEventListener("change", () => {
+      Studio.set({ tsel: boxes.filter((x) => x.checked).map((x) => x.value) });
+      show();
+    }));
+    show();
+  }
+
   document.addEventListener("DOMContentLoaded", () => {
+    bindTrials();
     const form = document.getElementById("table-filters");
     if (!form) return;
     const compare = document.getElementById("compare");
@@ -36,10 +56,11 @@
     form.addEventListener("submit", () => {
       const chosen = Array.from(document.querySelectorAll("#metric-columns option:checked")).map((o) => o.value);
       document.getElementById("metrics-input").value = chosen.join(",");
-      const sel = Studio.getList("sel");
-      let selInput = form.querySelector("input[name=sel]");
-      if (!selInput) { selInput = document.createElement("input"); selInput.type = "hidden"; selInput.name = "sel"; form.append(selInput); }
-      selInput.value = sel.join(",");
+      for (const key of ["sel", "tsel"]) {  // selections made since the page loaded
+        let input = form.querySelector(`input[name=${key}]`);
+        if (!input) { input = document.createElement("input"); input.type = "hidden"; input.name = key; form.append(input); }
+        input.value = Studio.getList(key).join(",");
+      }
       form.querySelectorAll("input, select").forEach((el) => { if (el.name && !el.value) el.disabled = true; });
     });
   });
