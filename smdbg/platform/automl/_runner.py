@@ -263,7 +263,7 @@ class JobRunner:
         if o["backend"] == "ray":
             from ._ray import ray_task_runner
 
-            settings.run_task = ray_task_runner(o["ray_address"], o["ray_candidate_cpus"])
+            settings.run_task = ray_task_runner(o["ray_address"], o["ray_candidate_cpus"], o["n_jobs"])
         if self.budget.limited:
             (self.job_dir / "search_models").mkdir(exist_ok=True)
         y = self.frame[self.target].to_numpy()

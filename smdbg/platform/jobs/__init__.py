@@ -1,4 +1,4 @@
-"""Platform jobs: estimators (training jobs) and processing jobs on a local or a Docker backend.
+"""Platform jobs: estimators (training jobs) and processing jobs on a local, Docker or Ray backend.
 
 ::
 
@@ -20,6 +20,7 @@ from smdbg.platform.jobs._errors import (
     JobError,
     JobFailedError,
     JobNotFound,
+    RayClusterError,
 )
 from smdbg.platform.jobs._estimator import Estimator, TrainingJob
 from smdbg.platform.jobs._frameworks import MXNet, PyTorch, SKLearn, TensorFlow
@@ -34,12 +35,14 @@ from smdbg.platform.jobs._processing import (
     ScriptProcessor,
     SKLearnProcessor,
 )
+from smdbg.platform.jobs._ray import RayBackend
 
 __all__ = [
     "Estimator", "PyTorch", "TensorFlow", "MXNet", "SKLearn", "TrainingJob",
     "Processor", "ScriptProcessor", "SKLearnProcessor", "ProcessingInput", "ProcessingOutput", "ProcessingJob",
     "Job", "describe_job", "list_jobs", "stop_job", "job_logs",
-    "Backend", "LocalBackend", "DockerBackend", "WorkerSpec", "WorkerHandle", "Mount", "can_isolate",
+    "Backend", "LocalBackend", "DockerBackend", "RayBackend", "WorkerSpec", "WorkerHandle", "Mount", "can_isolate",
     "INSTANCE_TYPES", "InstanceType", "resolve_instance_type", "DEFAULT_IMAGE",
     "JobError", "JobNotFound", "JobFailedError", "DockerUnavailableError", "IsolationUnavailableError",
+    "RayClusterError",
 ]  # fmt: skip
