@@ -4,6 +4,7 @@ in one run: median seconds per step of each and their ratio, per model and confi
     python benchmarks/hook_overhead.py                      # PyTorch on CPU (MLP, small CNN)
     python benchmarks/hook_overhead.py --device cuda        # ResNet-18 and a transformer encoder
     python benchmarks/hook_overhead.py --framework tensorflow
+    python benchmarks/hook_overhead.py --framework integrations   # HF Trainer and Lightning callbacks
     python benchmarks/hook_overhead.py --smdebug-python .bench/smdebug-venv/bin/python
 
 Each framework's cases live in ``_overhead_<framework>.py`` (``cases(args)`` returns
@@ -26,7 +27,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.dirname(HERE))
 
-FRAMEWORKS = ("pytorch", "tensorflow", "mxnet")
+FRAMEWORKS = ("pytorch", "tensorflow", "mxnet", "integrations")
 
 
 def measure(case_list, repeats: int):  # noqa: ANN001, ANN201
@@ -87,7 +88,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--device", default="cpu", help="cpu or cuda (PyTorch)")
     p.add_argument("--steps", type=int, default=100, help="steps per timed block")
     p.add_argument("--repeats", type=int, default=7, help="interleaved blocks per case")
-    p.add_argument("--models", default=None, help="comma-separated: mlp,cnn,resnet18,transformer")
+    p.add_argument("--models", default=None, help="comma-separated: mlp,cnn,resnet18,transformer (integrations: hf,lightning)")
     p.add_argument("--threads", type=int, default=1, help="torch intra-op threads (CPU)")
     p.add_argument("--save-all-gpu", action="store_true", help="also run save_all on the GPU")
     p.add_argument("--smdebug-python", default=None, help="python of a venv with smdebug 1.0.34")
