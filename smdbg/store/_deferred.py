@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from smdbg.exceptions import CorruptSegmentError, StoreError, UnsupportedFormatVersion
-from smdbg.store._arrays import Codes
+from smdbg.store._arrays import Codes, codes_of
 from smdbg.store._compacted import find_moved
 from smdbg.store._index import RowIndex
 from smdbg.store._segment import decode_rows, page_checksums_supported
@@ -193,7 +193,7 @@ class DeferredReads:
                 else:
                     with self.fs.open_input(where) as source:
                         got = decode_rows(url, source, rows + first, INDEX_COLUMNS, DICTIONARY_COLUMNS)
-                    self.stats.index_bytes += int(got[2][b"bytes_read"])
+                    self.stats.index_bytes += int(got[2][b"bytes_read"] or 0)
                 break
             except FileNotFoundError:  # compacted meanwhile: the same rows, further on
                 where, name, (first, _) = self._moved(path, d.name)
@@ -209,12 +209,15 @@ class DeferredReads:
             raise StoreError(f"segment {self.fs.url(path)} moved twice while it was read")
         table, local, meta = got
         self.stats.segment_reads += 1
-        mine = table.take(local)
-        if len(local) and set(mine.column("tensor").unique().to_pylist()) != {tensor}:
-            d.tensor_rows = None
-            disagree(f"the manifest entry of {self.fs.url(path)} places other rows than {tensor!r}'s")
-            return False
-        if not meta.pop(b"whole"):
+        if not meta.pop(b"whole"):  # the manifest's rows are trusted only once checked
+            import pyarrow as pa
+
+            mine = table.take(pa.array(local))
+            codes = codes_of(mine.column("tensor"), self.tensors)
+            if len(codes) and not bool(np.all(codes == self.tensors.code(tensor))):
+                d.tensor_rows = None
+                disagree(f"the manifest entry of {self.fs.url(path)} places other rows than {tensor!r}'s")
+                return False
             self._add_table(mine, meta, where, name, rows + first)
             d.loaded[tensor] = rows
             return True
@@ -223,6 +226,8 @@ class DeferredReads:
         if rest is None and first == 0 and table.num_rows == d.rows:
             self._add_table(table, meta, where, name, None)
         else:
+            import pyarrow as pa
+
             keep = (np.arange(d.rows, dtype=np.int64) if rest is None else rest) + first
-            self._add_table(table.take(keep), meta, where, name, keep)
+            self._add_table(table.take(pa.array(keep)), meta, where, name, keep)
         return True

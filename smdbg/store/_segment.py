@@ -324,7 +324,7 @@ def decode_rows(
     """The row groups of a segment (bytes, or a file for ranged reads) that hold ``rows`` (sorted
     file row numbers): (their ``columns``, where ``rows`` are in that table, metadata as
     :func:`decode_segment`'s plus ``b"whole"``: every row group was needed, so the table is the
-    whole file's). Page checksums are verified where supported, the CRC-32 of bytes when
+    whole file's, and for a file ``b"bytes_read"``: the compressed size of the chunks read). Page checksums are verified where supported, the CRC-32 of bytes when
     ``expected_crc`` is given. IndexError: a row past the file's end."""
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -363,10 +363,10 @@ def decode_rows(
     info: dict[bytes, Any] = dict(meta)
     info[b"row_groups"] = counts
     info[b"whole"] = whole
-    info[b"bytes_read"] = sum(
+    info[b"bytes_read"] = None if not hasattr(body, "read") else sum(
         pf.metadata.row_group(g).column(c).total_compressed_size
         for g in groups.tolist()
         for c in range(pf.metadata.num_columns)
         if pf.metadata.row_group(g).column(c).path_in_schema.split(".")[0] in columns
-    )
+    )  # fmt: skip
     return table, local, info

@@ -85,3 +85,42 @@ def test_trial_compact_command(tmp_path: Path) -> None:
     refused = smdbg("compact", url)
     assert refused.returncode == 2 and "Traceback" not in refused.stderr
     assert "gpu-node-7" in refused.stderr and "pid 4242" in refused.stderr
+
+
+def test_tensor_rows_naming_another_tensors_row_groups(tmp_path: Path) -> None:
+    """A manifest entry whose tensor rows point at another tensor's row groups: the segment wins
+    (a warning naming it, then the segment is read whole)."""
+    import warnings
+
+    from smdbg.store import BackgroundWriter, Record, TrialReader, open_fs
+    from smdbg.store.format import MANIFEST_FILE
+
+    url = str(tmp_path / "t")
+    rng = np.random.default_rng(6)
+    saved = {}
+    with BackgroundWriter(url, "worker_0", flush_secs=60, compact_secs=None) as w:
+        for step in range(24):
+            recs = []
+            for name in ("b.weight", "a.weight"):  # 256 KiB each: row groups sorted by tensor
+                saved[(name, step)] = arr = rng.standard_normal((256, 256)).astype(np.float32)
+                recs.append(Record(name, ("weights",), "raw", None, "float32", arr.shape, arr))
+            w.add(step, "TRAIN", step, recs)
+    fs = open_fs(url)
+    path = f"{EVENTS_DIR}/worker_0/{MANIFEST_FILE}"
+    doc = json.loads(fs.read_bytes(path))
+    (entry,) = doc["segments"]
+    rows = entry["tensor_rows"]
+    assert rows["a.weight"] == [[0, 24, 1, 0]]  # sorted by tensor: a's rows come first
+    rows["a.weight"], rows["b.weight"] = rows["b.weight"], rows["a.weight"]
+    fs.write_atomic(path, json.dumps(doc).encode())
+    reader = TrialReader(url)
+    reader.refresh()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert sorted(reader.tensor_cols("b.weight")["step"].tolist()) == list(range(24))
+    assert any(entry["name"] in str(c.message) and "other rows" in str(c.message) for c in caught)
+    assert reader.nrows == 48  # read whole
+    trial = create_trial(url, timeout=5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        np.testing.assert_array_equal(trial.tensor("b.weight").value(5), saved[("b.weight", 5)])
