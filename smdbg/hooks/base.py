@@ -32,6 +32,7 @@ from smdbg.hooks._saving import ScriptSaving
 from smdbg.hooks._sinks import SinkThread, StoreSink, Ticks, open_sinks
 from smdbg.hooks._support import clear_current, current_hook, drop_current, guarded, set_current
 from smdbg.modes import ModeKeys, ModeLike, parse_mode
+from smdbg.reductions import Histogram
 
 __all__ = ["BaseHook", "current_hook", "guarded", "io_patterns"]
 
@@ -328,7 +329,7 @@ class BaseHook(ScriptSaving):
         self._records().add(items)
 
     def _emit(self, name: str, plan: TensorPlan, host: np.ndarray[Any, Any] | None,
-              reductions: Mapping[str, float], shape: tuple[int, ...], dtype: str) -> None:  # fmt: skip
+              reductions: Mapping[str, float | Histogram], shape: tuple[int, ...], dtype: str) -> None:  # fmt: skip
         """Records of one saved tensor for the current step."""
         self._records().add(((name, plan, host, reductions, shape, dtype),))
 

@@ -116,6 +116,7 @@ class TrialReader:
         self.nrows = 0
         self._data_cache: OrderedDict[tuple[int, int], Any] = OrderedDict()
         self._data_cache_size = 0
+        self._hist_cache: dict[int, Any] = {}  # segment -> its hist_edges/hist_counts columns
         # Per worker dir: the segment sequence numbers taken in (compaction-safe reading).
         self._covers: dict[str, SeqCover] = {}
         # Segments known from a manifest, not read yet: path -> (name, global steps, mode steps).
@@ -289,6 +290,7 @@ class TrialReader:
         seg.offset, seg.rg_starts, seg.info = seg.offset + first, footer.rg_starts, None
         for key in [k for k in self._data_cache if k[0] == seg_idx]:
             self._data_cache_size -= int(self._data_cache.pop(key).nbytes)
+        self._hist_cache.pop(seg_idx, None)
 
     def _load_rows(
         self, path: str, name: SegmentName, keep: np.ndarray | None, known: bool = True
@@ -515,3 +517,29 @@ class TrialReader:
                 raise self._no_raw(row, seg_idx, local)
             arr = np.frombuffer(buf, dtype=np.dtype(info["dtype"]))
             return arr.reshape(info["shape"] or ())
+
+    def row_histogram(self, row: int) -> tuple[np.ndarray, np.ndarray]:
+        """The histogram saved in one row: (bin edges as float64, counts as int64). The
+        segment's two histogram columns are read once, when first asked for (a segment of format
+        version 1 has none: StoreError)."""
+        with self._lock:
+            table = None
+            while table is None:
+                seg_idx, local = self._seg_of_row(row)
+                table = self._hist_cache.get(seg_idx)
+                if table is None:
+                    try:
+                        table = self._read_columns(seg_idx, ("hist_edges", "hist_counts"))
+                    except FileNotFoundError:
+                        self._repoint(seg_idx)
+                        continue
+                    if len(self._hist_cache) > 64:
+                        self._hist_cache.clear()
+                    self._hist_cache[seg_idx] = table
+            edges, counts = table.column("hist_edges")[local], table.column("hist_counts")[local]
+            if not edges.is_valid or not counts.is_valid:
+                raise StoreError(f"row {local} of {self.fs.url(self.segments[seg_idx].path)} holds no histogram")
+            return (
+                np.asarray(edges.values.to_numpy(zero_copy_only=False), dtype=np.float64),
+                np.asarray(counts.values.to_numpy(zero_copy_only=False), dtype=np.int64),
+            )

@@ -10,7 +10,7 @@ import numpy as np
 
 from smdbg.exceptions import StepUnavailable, TensorUnavailableForStep
 from smdbg.modes import ModeLike
-from smdbg.reductions import compute_reduction, reduction_key, split_reduction_key
+from smdbg.reductions import HISTOGRAM, compute_reduction, reduction_key, split_reduction_key
 from smdbg.trial._live import LiveTrial
 from smdbg.trial._source import MODE_NAMES, RAW, Array, mode_code
 
@@ -150,8 +150,32 @@ class Tensor:
         out = {}
         for i in hit.tolist():
             key = names[int(tc["reduction"][i])]
-            if key != RAW:
+            if key != RAW and key != HISTOGRAM:
                 out[split_reduction_key(key)] = float(tc["value"][i])
+        return out
+
+    def histogram(
+        self, step: int, mode: ModeLike | None = None, worker: str | None = None
+    ) -> tuple[Array, Array]:
+        """The histogram saved at ``step`` (``ReductionConfig(histogram=bins)``): (bin edges,
+        ``bins + 1`` float64; counts, ``bins`` int64). ``reduction_value(step, "histogram")``
+        is not a thing; the count of values outside the bins (NaN, inf, outside a fixed range)
+        is ``history("histogram")``'s value."""
+        tc, pos = self._pos_at(step, mode, worker, HISTOGRAM)
+        return self._live.source.row_histogram(int(tc["row"][pos]))
+
+    def histograms(
+        self, mode: ModeLike | None = None, worker: str | None = None
+    ) -> dict[int, tuple[Array, Array]]:
+        """Every saved histogram, ``{step: (edges, counts)}`` in step order (the steps of
+        ``mode`` when given; the first worker by name where several saved one at a step)."""
+        tc, idx, steps = self._select(mode, worker, HISTOGRAM)
+        names = self._live.source.workers.names
+        order = sorted(range(len(idx)), key=lambda i: (int(steps[i]), names[int(tc["worker"][idx[i]])]))
+        out: dict[int, tuple[Array, Array]] = {}
+        row_histogram = self._live.source.row_histogram
+        for i in order:
+            out.setdefault(int(steps[i]), row_histogram(int(tc["row"][idx[i]])))
         return out
 
     def history(

@@ -28,8 +28,9 @@ import torch
 from smdbg.hooks._plan import TensorPlan
 from smdbg.hooks.torch._cpu import cpu_reductions, per_tensor
 from smdbg.hooks.torch._flat import FLAT_KEYS, SegmentLayouts, compute_dtype, flat_reductions
+from smdbg.hooks.torch._hist import cpu_histogram, device_histogram, histogram_of_vector
 from smdbg.hooks.torch._host_pool import HostPool
-from smdbg.reductions import compute_reductions, scalar_reductions
+from smdbg.reductions import HISTOGRAM, Histogram, compute_histogram, compute_reductions, scalar_reductions
 
 __all__ = [
     "StepCapture",
@@ -154,16 +155,16 @@ def _by_shape(member: tuple[CapturedTensor, torch.Tensor]) -> tuple[int, ...]:
 # What PendingStep.items yields: (name, plan, raw host copy or None, reductions, shape, dtype),
 # the arguments of BaseHook._emit. A CPU tensor reduced at capture time is stored as one of
 # these at once (no object per tensor: a small model's saved step on a CPU captures a few dozen).
-Emitted = tuple[str, TensorPlan, "np.ndarray | None", dict[str, float], tuple[int, ...], str]
+Emitted = tuple[str, TensorPlan, "np.ndarray | None", "dict[str, float | Histogram]", tuple[int, ...], str]
 
 
 class CapturedTensor:
     """One tensor's capture: where its reductions and raw copy are in the step's buffers."""
 
-    __slots__ = ("name", "plan", "shape", "dtype", "device", "offsets", "constants", "raw", "scalar")  # fmt: skip
+    __slots__ = ("name", "plan", "shape", "dtype", "device", "offsets", "constants", "raw", "scalar", "hist")  # fmt: skip
 
     def __init__(self, name: str, plan: TensorPlan, shape: tuple[int, ...], dtype: str, device: Any,
-                 constants: dict[str, float] | None = None) -> None:  # fmt: skip
+                 constants: dict[str, Any] | None = None) -> None:  # fmt: skip
         self.name = name
         self.plan = plan
         self.shape = shape
@@ -173,6 +174,7 @@ class CapturedTensor:
         self.constants = constants  # reductions already computed (CPU, empty, one element)
         self.raw: Any = None  # numpy copy (CPU), or a pinned tensor filled asynchronously
         self.scalar: Any = None  # a one-element device tensor's pinned copy, reduced on the host
+        self.hist: Histogram | int | None = None  # a histogram, or its index in the result vector
 
 
 class PendingStep:
@@ -216,6 +218,15 @@ class PendingStep:
                 red = {key: res[i] for key, i in e.offsets.items()}
             else:
                 red = {}
+            hist = e.hist
+            if hist is not None:
+                red = dict(red)
+                if type(hist) is int:
+                    assert e.plan.histogram is not None
+                    vec = host[e.device][hist : hist + 2 + e.plan.histogram[0]]
+                    red[HISTOGRAM] = histogram_of_vector(vec, int(np.prod(e.shape)))
+                else:
+                    red[HISTOGRAM] = hist
             raw = e.raw if e.raw is None or isinstance(e.raw, np.ndarray) else e.raw.numpy()
             yield e.name, e.plan, raw, red, e.shape, e.dtype
 
@@ -257,9 +268,11 @@ class StepCapture:
             if not t.is_cpu:
                 entry = self._device_entry(name, plan, t, dtype, groups)
             else:  # reduced now, to floats (a loss without any kernel)
-                red: dict[str, float] = {}
+                red: dict[str, Any] = {}
                 if keys:
                     red = cpu_reductions(t, keys) if t.numel() > 1 else _host_reductions(t, keys)
+                if plan.histogram is not None:
+                    red[HISTOGRAM] = cpu_histogram(t, *plan.histogram)
                 if plan.raw:
                     entry = CapturedTensor(name, plan, tuple(t.shape), dtype, None, red)
                     snaps.append((entry, t))
@@ -305,6 +318,15 @@ class StepCapture:
         if plan.raw:
             entry.raw = self._pinned_copy(t)
         keys = plan.reductions
+        if plan.histogram is not None:
+            if t.numel() == 0:
+                entry.hist = compute_histogram(np.empty(0), *plan.histogram)
+            else:  # a small vector on the device, copied with the step's other results
+                vec = device_histogram(t, *plan.histogram)
+                base = self._count.get(dev, 0)
+                self._results.setdefault(dev, []).append(vec)
+                entry.hist = base
+                self._count[dev] = base + vec.numel()
         if keys:
             n = t.numel()
             if n == 0:
