@@ -32,7 +32,9 @@ __all__ = ["Record", "ColumnBuffer", "encode_segment", "decode_segment", "parque
 
 class Record(NamedTuple):
     """One saved value: a reduction (``value``), a raw tensor (``data`` and ``shape``), or a
-    histogram (``histogram``: bin edges and counts; ``value``: the count outside the bins)."""
+    histogram (``histogram``: bin edges and counts; ``value``: the count outside the bins).
+    A raw record of one rank's block of a sharded tensor has the whole tensor's ``shape`` and
+    ``shard`` = the block's offset along each dimension followed by the block's shape."""
 
     tensor: str
     collections: tuple[str, ...]
@@ -42,6 +44,7 @@ class Record(NamedTuple):
     shape: tuple[int, ...] | None
     data: bytes | np.ndarray | None
     histogram: tuple[np.ndarray, np.ndarray] | None = None
+    shard: tuple[int, ...] | None = None  # a raw shard: its offset in the tensor, then its own shape
 
 
 class ColumnBuffer:
@@ -220,6 +223,15 @@ def _histogram_columns(recs: Sequence[Record]) -> dict[str, Any]:
     }
 
 
+def _shard_column(recs: Sequence[Record]) -> Any:
+    import pyarrow as pa
+
+    shards = [r.shard if len(r) > 8 else None for r in recs]
+    if not any(s is not None for s in shards):
+        return pa.nulls(len(recs), pa.list_(pa.int64()))
+    return pa.array([None if s is None else list(s) for s in shards], pa.list_(pa.int64()))
+
+
 def encode_segment(
     buf: ColumnBuffer, worker: str, compression: str = "zstd", scratch: Scratch | None = None
 ) -> tuple[Any, int]:
@@ -245,6 +257,7 @@ def encode_segment(
         "data": _binary_column([r.data for r in recs], scratch),
         "wall_time": pa.array(buf.cols["wall_time"], pa.float64()),
         **_histogram_columns(recs),
+        "shard": _shard_column(recs),
     }
     tensor_colls: dict[str, list[str]] = {}
     for r in recs:

@@ -406,7 +406,7 @@ class TrialReader:
         """The dtype, shape and collections columns of a segment (read once, when first needed)."""
         seg = self.segments[seg_idx]
         if seg.info is None:
-            seg.info = self._read_columns(seg_idx, ("dtype", "shape", "collections"))
+            seg.info = self._read_columns(seg_idx, ("dtype", "shape", "collections", "shard"))
         return seg.info
 
     def _cache_data(self, key: tuple[int, int], data: Any) -> None:
@@ -471,7 +471,7 @@ class TrialReader:
         return seg_idx, seg.offset + (local if seg.rows is None else int(seg.rows[local]))
 
     def row_info(self, row: int) -> dict[str, Any]:
-        """dtype, shape and collections of one row."""
+        """dtype, shape, collections and shard (a raw block's offset and shape, or None) of one row."""
         with self._lock:
             seg_idx, local = self._seg_of_row(row)
             t = self._segment_info(seg_idx)
@@ -479,6 +479,7 @@ class TrialReader:
                 "dtype": t.column("dtype")[local].as_py(),
                 "shape": t.column("shape")[local].as_py(),
                 "collections": t.column("collections")[local].as_py(),
+                "shard": t.column("shard")[local].as_py(),
             }
 
     def _no_raw(self, row: int, seg_idx: int, local: int) -> Exception:
@@ -516,6 +517,9 @@ class TrialReader:
             if buf is None:
                 raise self._no_raw(row, seg_idx, local)
             arr = np.frombuffer(buf, dtype=np.dtype(info["dtype"]))
+            shard = info["shard"]
+            if shard is not None:  # one rank's block of a sharded tensor: its own shape
+                return arr.reshape(shard[len(shard) // 2 :])
             return arr.reshape(info["shape"] or ())
 
     def row_histogram(self, row: int) -> tuple[np.ndarray, np.ndarray]:

@@ -106,14 +106,51 @@ class Tensor:
         return err
 
     def value(self, step: int, mode: ModeLike | None = None, worker: str | None = None) -> Array:
-        """The raw tensor saved at ``step``."""
+        """The raw tensor saved at ``step``. A sharded tensor (a DTensor: FSDP2 ...) is put
+        together from the blocks its workers saved; with ``worker=`` it is that worker's block."""
         tc, pos = self._pos_at(step, mode, worker, RAW)
-        return self._live.source.row_array(int(tc["row"][pos]))
+        src = self._live.source
+        row = int(tc["row"][pos])
+        if worker is not None or src.row_info(row).get("shard") is None:
+            return src.row_array(row)
+        _, idx, steps = self._select(mode, None, RAW)
+        return self._assemble(step, mode, [int(r) for r in tc["row"][idx[steps == step]].tolist()])
+
+    def _assemble(self, step: int, mode: ModeLike | None, rows: list[int]) -> Array:
+        """The whole tensor from the blocks in ``rows`` (each with its offset); an error naming
+        what is missing when the blocks do not cover it (e.g. saved with include_workers="one")."""
+        src = self._live.source
+        full: Array | None = None
+        covered: Array | None = None
+        for row in rows:
+            info = src.row_info(row)
+            shard, block = info["shard"], src.row_array(row)
+            if shard is None:  # a whole copy among the blocks
+                return block
+            if full is None:
+                full = np.zeros(tuple(info["shape"]), dtype=block.dtype)
+                covered = np.zeros(full.shape, dtype=bool)
+            where = tuple(slice(o, o + n) for o, n in zip(shard[: block.ndim], block.shape))
+            full[where] = block
+            assert covered is not None
+            covered[where] = True
+        assert full is not None and covered is not None
+        if not covered.all():
+            workers = sorted({self._live.source.workers.names[w] for w in self._cols()["worker"].tolist()})
+            raise TensorUnavailableForStep(
+                self.name, step, mode,
+                f"(sharded: the saved blocks of workers {workers} cover {int(covered.sum())} of {covered.size} "
+                "elements; save raw shards with include_workers='all')",
+            )  # fmt: skip
+        return full
 
     def values(self, mode: ModeLike | None = None, worker: str | None = None) -> dict[int, Array]:
         tc, idx, steps = self._select(mode, worker, RAW)
         rows = tc["row"][idx]
-        row_array = self._live.source.row_array
+        src = self._live.source
+        if worker is None and len(rows) and src.row_info(int(rows[0])).get("shard") is not None:
+            return {s: self.value(s, mode=mode) for s in sorted(set(steps.tolist()))}
+        row_array = src.row_array
         return {int(s): row_array(int(r)) for s, r in sorted(zip(steps.tolist(), rows.tolist()))}
 
     def shape(self, step: int, mode: ModeLike | None = None, worker: str | None = None) -> tuple[int, ...]:

@@ -19,6 +19,7 @@ numpy definitions, computed on the host).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -26,10 +27,12 @@ import numpy as np
 import torch
 
 from smdbg.hooks._plan import TensorPlan
+from smdbg.hooks._records import ShardBlock
 from smdbg.hooks.torch._cpu import cpu_reductions, per_tensor
 from smdbg.hooks.torch._flat import FLAT_KEYS, SegmentLayouts, compute_dtype, flat_reductions
 from smdbg.hooks.torch._hist import cpu_histogram, device_histogram, histogram_of_vector
 from smdbg.hooks.torch._host_pool import HostPool
+from smdbg.hooks.torch._sharded import ShardLayout, dtensor_type, layout_of, numpy_block, sharded_reductions
 from smdbg.reductions import HISTOGRAM, Histogram, compute_histogram, compute_reductions, scalar_reductions
 
 __all__ = [
@@ -47,6 +50,8 @@ _DTYPE_NAMES: dict[torch.dtype, str] = {}
 _STRIDED = torch.strided
 _FLAT_DEVICES = {"cuda"}  # where torch.segment_reduce has fast kernels
 _WIDEN = (torch.bfloat16, torch.float8_e4m3fn, torch.float8_e5m2)  # raw copies stored as float32
+_DTENSOR = dtensor_type()
+log = logging.getLogger("smdbg.hooks")
 
 
 def flatten_tensors(value: Any) -> Iterator[torch.Tensor]:
@@ -227,7 +232,7 @@ class PendingStep:
                     red[HISTOGRAM] = histogram_of_vector(vec, int(np.prod(e.shape)))
                 else:
                     red[HISTOGRAM] = hist
-            raw = e.raw if e.raw is None or isinstance(e.raw, np.ndarray) else e.raw.numpy()
+            raw = e.raw if e.raw is None or isinstance(e.raw, (np.ndarray, ShardBlock)) else e.raw.numpy()
             yield e.name, e.plan, raw, red, e.shape, e.dtype
 
 
@@ -241,6 +246,7 @@ class StepCapture:
         self._by_name: dict[str, int] = {}  # name -> index in entries
         self.pool = HostPool()
         self._layouts = SegmentLayouts()
+        self.warned: set[str] = set()  # tensors warned about (a sharded tensor that is not saved)
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -250,7 +256,21 @@ class StepCapture:
         with torch.no_grad():  # one no_grad instead of a detach() per tensor
             self._add(items)
 
+    def participate(self, items: Sequence[tuple[str, TensorPlan, torch.Tensor]]) -> None:
+        """On a rank that writes nothing: take part in the collectives of the sharded tensors
+        among ``items`` (the ranks that write wait for them), keeping nothing."""
+        if _DTENSOR is not None:
+            sharded = [it for it in items if isinstance(it[2], _DTENSOR)]
+            if sharded:
+                with torch.no_grad():
+                    self._add_sharded(sharded, keep=False)
+
     def _add(self, items: Sequence[tuple[str, TensorPlan, torch.Tensor]]) -> None:
+        if _DTENSOR is not None:  # DTensors (FSDP2 ...): reduced from their shards, across ranks
+            plain = [it for it in items if not isinstance(it[2], _DTENSOR)]
+            if len(plain) != len(items):
+                self._add_sharded([it for it in items if isinstance(it[2], _DTENSOR)], keep=True)
+                items = plain
         # The CPU path comes first and is kept short: a saved step of a small model on a CPU
         # runs it for every weight and gradient, with cold caches (see _torch_cpu).
         groups: dict[tuple[Any, torch.dtype], list[tuple[CapturedTensor, torch.Tensor]]] = {}
@@ -309,6 +329,69 @@ class StepCapture:
                     e.offsets[key] = base + i
                 base += len(sel)
             self._count[dev] = base
+
+    def _keep(self, name: str, entry: Any) -> None:
+        previous = self._by_name.get(name)
+        if previous is not None:
+            self.entries[previous] = None  # captured again in this step: the later capture wins
+        self._by_name[name] = len(self.entries)
+        self.entries.append(entry)
+
+    def _warn_once(self, name: str, message: str) -> None:
+        if name not in self.warned:
+            self.warned.add(name)
+            log.warning("smdbg: %s is not saved: %s", name, message)
+
+    def _add_sharded(self, items: Sequence[tuple[str, TensorPlan, Any]], keep: bool) -> None:
+        """DTensors: reductions and histograms of the whole tensor from the shards (collective,
+        see :mod:`smdbg.hooks.torch._sharded`), raw values as this rank's block and its offset."""
+        groups: dict[tuple[Any, ...], list[tuple[str, TensorPlan, Any, ShardLayout]]] = {}
+        for name, plan, t in items:
+            lay = layout_of(t)
+            if isinstance(lay, str):  # the same answer on every rank: no rank waits for another
+                self._warn_once(name, f"a DTensor with {lay}")
+                continue
+            key = (t.device_mesh.device_type, *(id(g) for g in lay.groups))
+            groups.setdefault(key, []).append((name, plan, t, lay))
+        for members in groups.values():
+            results = sharded_reductions(
+                [m[2] for m in members], [m[3] for m in members],
+                [m[1].reductions for m in members], [m[1].histogram for m in members],
+            )  # fmt: skip
+            if keep:
+                for (name, plan, t, lay), (vec, keys, hist) in zip(members, results):
+                    self._keep(name, self._sharded_entry(name, plan, t, lay, vec, keys, hist))
+
+    def _sharded_entry(self, name: str, plan: TensorPlan, t: Any, lay: ShardLayout, vec: torch.Tensor,
+                       keys: list[str], hist: torch.Tensor | None) -> Any:  # fmt: skip
+        dtype = str(t.dtype).replace("torch.", "")
+        numel = int(np.prod(lay.global_shape))
+        raw = None
+        if plan.raw:
+            if lay.offset is None:
+                self._warn_once(name, "its raw value: the shards are not contiguous blocks (strided sharding)")
+            else:
+                raw = ShardBlock(numpy_block(t.to_local()), lay.offset)  # a GPU block: a synchronous copy
+        dev = vec.device
+        if dev.type == "cpu":
+            red: dict[str, Any] = dict(zip(keys, vec.tolist()))
+            if hist is not None:
+                red[HISTOGRAM] = histogram_of_vector(hist.tolist(), numel)
+            return (name, plan, raw, red, lay.global_shape, dtype)
+        entry = CapturedTensor(name, plan, lay.global_shape, dtype, dev)
+        entry.raw = raw
+        chunks = self._results.setdefault(dev, [])
+        base = self._count.get(dev, 0)
+        if keys:
+            chunks.append(vec)
+            entry.offsets = {k: base + j for j, k in enumerate(keys)}
+            base += len(keys)
+        if hist is not None:
+            chunks.append(hist)
+            entry.hist = base
+            base += hist.numel()
+        self._count[dev] = base
+        return entry
 
     def _device_entry(self, name: str, plan: TensorPlan, t: torch.Tensor, dtype: str,
                       groups: dict[tuple[Any, torch.dtype], list[tuple[CapturedTensor, torch.Tensor]]]) -> CapturedTensor:  # fmt: skip

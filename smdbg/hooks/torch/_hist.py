@@ -26,7 +26,7 @@ import torch
 from smdbg.hooks.torch._flat import compute_dtype
 from smdbg.reductions import Histogram, HistogramRange, compute_histogram, histogram_limits
 
-__all__ = ["cpu_histogram", "device_histogram", "histogram_of_vector", "histogram_bounds"]
+__all__ = ["cpu_histogram", "device_histogram", "histogram_of_vector", "histogram_bounds", "bin_counts", "device_limits"]
 
 
 def histogram_bounds(t: torch.Tensor, rng: HistogramRange) -> tuple[float, float]:
@@ -67,16 +67,21 @@ def device_histogram(t: torch.Tensor, bins: int, rng: HistogramRange) -> torch.T
     if rng == "minmax":
         lo = torch.where(fin, x, math.inf).amin().to(torch.float64)
         hi = torch.where(fin, x, -math.inf).amax().to(torch.float64)
-        empty = lo > hi  # no finite value: (0, 1)
-        lo = torch.where(empty, 0.0, lo)
-        hi = torch.where(empty, 1.0, hi)
-        same = lo == hi  # a constant: one unit around it
-        lo = torch.where(same, lo - 0.5, lo)
-        hi = torch.where(same, hi + 0.5, hi)
+        lo, hi = device_limits(lo, hi)
     else:
         lo = torch.tensor(float(rng[0]), dtype=torch.float64, device=x.device)
         hi = torch.tensor(float(rng[1]), dtype=torch.float64, device=x.device)
     return torch.cat([lo.reshape(1), hi.reshape(1), bin_counts(x, fin, lo, hi, bins).to(torch.float64)])
+
+
+def device_limits(lo: torch.Tensor, hi: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`~smdbg.reductions.histogram_limits` on device scalars (no synchronisation): (0, 1)
+    when there was no finite value (lo > hi), one unit around a constant."""
+    empty = lo > hi
+    lo = torch.where(empty, 0.0, lo)
+    hi = torch.where(empty, 1.0, hi)
+    same = lo == hi
+    return torch.where(same, lo - 0.5, lo), torch.where(same, hi + 0.5, hi)
 
 
 def bin_counts(x: torch.Tensor, fin: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor, bins: int) -> torch.Tensor:

@@ -315,6 +315,8 @@ class Hook(BaseHook):
             self._check_open()
             if self._writes:
                 self._capture.add(group)
+            else:  # a rank that writes nothing still takes part in sharded tensors' collectives
+                self._capture.participate(group)
 
     # -- PyTorch callbacks ----------------------------------------------------------------------
     @guarded("forward pre-hook")

@@ -1,0 +1,85 @@
+"""FSDP2 (``fully_shard``) on the CPU with gloo, 2 ranks: reductions and histograms of sharded
+parameters and gradients equal those of the same model unsharded, names are the unsharded ones,
+raw shards reassemble into the whole tensor; a Partial DTensor is reported, training goes on."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from pytorch_testlib import ROOT, free_port
+
+import smdbg.pytorch as smd
+
+SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_fsdp_train.py")
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, dict, str]:
+    pytest.importorskip("torch.distributed.fsdp")
+    tmp = tmp_path_factory.mktemp("fsdp")
+    sharded, plain, report = tmp / "sharded", tmp / "plain", tmp / "report.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_addr=127.0.0.1",
+         f"--master_port={free_port()}", SCRIPT, str(sharded), str(plain), str(report)],
+        env={**os.environ, "PYTHONPATH": ROOT, "OMP_NUM_THREADS": "1"},
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-4000:]
+    return sharded, plain, json.loads(report.read_text()), proc.stdout
+
+
+def test_names_are_the_unsharded_ones(runs) -> None:  # noqa: ANN001
+    sharded, plain, _, _ = runs
+    want = {"MLP_fc1.weight", "MLP_fc1.bias", "MLP_fc2.weight", "MLP_fc2.bias"}
+    ts, tp = smd.create_trial(str(sharded)), smd.create_trial(str(plain))
+    assert want | {f"gradient/{n}" for n in want} <= set(ts.tensor_names())
+    assert set(tp.tensor_names()) == set(ts.tensor_names())  # the Partial parameter is not saved
+    assert ts.workers() == ["worker_0", "worker_1"]
+
+
+def test_reductions_and_histograms_equal_the_unsharded_model(runs) -> None:  # noqa: ANN001
+    sharded, plain, _, _ = runs
+    ts, tp = smd.create_trial(str(sharded)), smd.create_trial(str(plain))
+    names = [n for n in tp.tensor_names() if "MLP_" in n]
+    assert len(names) == 8
+    for name in names:
+        a, b = ts.tensor(name), tp.tensor(name)
+        assert a.steps() == b.steps() == [0, 1, 2]
+        for step in (0, 2):
+            got, want = a.reduction_values(step), b.reduction_values(step)
+            assert set(got) == set(want) and len(want) == 12
+            for key, value in want.items():  # float32 precision
+                assert got[key] == pytest.approx(value, rel=1e-5, abs=1e-7, nan_ok=True), (name, step, key)
+            for worker in ("worker_0", "worker_1"):  # every rank holds the whole tensor's values
+                assert a.reduction_value(step, "l2", worker=worker) == pytest.approx(want[("l2", False)], rel=1e-6)
+            (ea, ca), (eb, cb) = a.histogram(step), b.histogram(step)
+            np.testing.assert_allclose(ea, eb, rtol=1e-6)
+            np.testing.assert_array_equal(ca, cb)
+
+
+def test_raw_shards_reassemble_into_the_whole_tensor(runs) -> None:  # noqa: ANN001
+    sharded, plain, _, _ = runs
+    ts, tp = smd.create_trial(str(sharded)), smd.create_trial(str(plain))
+    for name in ("MLP_fc1.weight", "gradient/MLP_fc1.weight", "MLP_fc2.bias"):
+        a, b = ts.tensor(name), tp.tensor(name)
+        for step in (0, 2):
+            np.testing.assert_allclose(a.value(step), b.value(step), rtol=1e-6, atol=1e-8)
+        assert a.shape(1) == b.value(1).shape
+        assert sorted(a.values()) == [0, 1, 2]
+    w0 = ts.tensor("MLP_fc1.weight").value(1, worker="worker_0")
+    w1 = ts.tensor("MLP_fc1.weight").value(1, worker="worker_1")
+    assert w0.shape == (3, 6) and w1.shape == (2, 6)  # each worker's own block
+    np.testing.assert_array_equal(np.concatenate([w0, w1]), ts.tensor("MLP_fc1.weight").value(1))
+
+
+def test_partial_placement_is_reported_and_training_goes_on(runs) -> None:  # noqa: ANN001
+    _, _, report, output = runs
+    assert "MLP_partial is not saved: a DTensor with placement Partial(sum)" in output
+    assert output.count("MLP_partial is not saved") == 2  # once per rank, not once per step
+    assert report["errors"] == 0 and len(report["losses"]) == 3
