@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable
-from typing import NamedTuple, Union
+from typing import NamedTuple
 
 import numpy as np
 
@@ -157,7 +157,7 @@ HISTOGRAM = "histogram"
 #: At most this many bins (a histogram is a compact summary, not a copy of the tensor).
 MAX_HISTOGRAM_BINS = 1 << 16
 
-HistogramRange = Union[str, tuple[float, float]]
+HistogramRange = str | tuple[float, float]
 
 
 class Histogram(NamedTuple):

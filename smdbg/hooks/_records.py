@@ -64,7 +64,7 @@ def to_records(items: Iterable[Emitted], out: list[Record] | None = None) -> lis
                 append(_new_tuple(Record, (name, colls, key, float(value.outside), dtype, keep_shape, None, hist, None)))
             else:
                 append(_new_tuple(Record, (name, colls, key, value, dtype, keep_shape, None, None, None)))
-        if type(host) is ShardBlock:
+        if isinstance(host, ShardBlock):
             block = host.data
             where = host.offset + tuple(block.shape)
             append(Record(name, colls, "raw", None, str(block.dtype), shape, block, None, where))

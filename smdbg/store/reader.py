@@ -519,7 +519,8 @@ class TrialReader:
             arr = np.frombuffer(buf, dtype=np.dtype(info["dtype"]))
             shard = info["shard"]
             if shard is not None:  # one rank's block of a sharded tensor: its own shape
-                return arr.reshape(shard[len(shard) // 2 :])
+                block: np.ndarray = arr.reshape(shard[len(shard) // 2 :])
+                return block
             return arr.reshape(info["shape"] or ())
 
     def row_histogram(self, row: int) -> tuple[np.ndarray, np.ndarray]:

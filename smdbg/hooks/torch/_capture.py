@@ -20,7 +20,7 @@ numpy definitions, computed on the host).
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -160,7 +160,7 @@ def _by_shape(member: tuple[CapturedTensor, torch.Tensor]) -> tuple[int, ...]:
 # What PendingStep.items yields: (name, plan, raw host copy or None, reductions, shape, dtype),
 # the arguments of BaseHook._emit. A CPU tensor reduced at capture time is stored as one of
 # these at once (no object per tensor: a small model's saved step on a CPU captures a few dozen).
-Emitted = tuple[str, TensorPlan, "np.ndarray | None", "dict[str, float | Histogram]", tuple[int, ...], str]
+Emitted = tuple[str, TensorPlan, "np.ndarray | ShardBlock | None", "Mapping[str, float | Histogram]", tuple[int, ...], str]
 
 
 class CapturedTensor:
@@ -213,6 +213,7 @@ class PendingStep:
             if type(e) is tuple:
                 yield e
                 continue
+            red: dict[str, Any]
             if e.scalar is not None:
                 v = e.scalar.reshape(-1)[0].item()
                 red = scalar_reductions(abs(v) if isinstance(v, complex) else float(v), e.plan.reductions)
