@@ -60,6 +60,7 @@ class BaseHook(ScriptSaving):
     """
 
     framework: ClassVar[str] = "generic"
+    computes_histograms: ClassVar[bool] = False  # ReductionConfig(histogram=...) on framework tensors
     default_include_collections: ClassVar[tuple[str, ...]] = ("losses",)
 
     def __init__(
@@ -253,6 +254,20 @@ class BaseHook(ScriptSaving):
         if self._store is not None:
             self._ticks = self._store.ticks
             self._write_metadata()
+        if not self.computes_histograms:
+            self._warn_histograms()
+
+    def _warn_histograms(self) -> None:
+        """Histograms are computed by the PyTorch hook (and for values of ``save_tensor``): say so
+        once when another framework's hook is configured with them."""
+        asked = [c.name for c in self.collections if c.reduction_config is not None and c.reduction_config.histogram]
+        rc = self.options.reduction_config
+        if rc is not None and rc.histogram:
+            asked.insert(0, "(the hook's reduction_config)")
+        if asked:
+            log.warning("smdbg: ReductionConfig(histogram=...) is computed by the PyTorch hook only; the %s hook saves "
+                        "no histograms of graph tensors for %s (values given to save_tensor excepted)",
+                        self.framework, ", ".join(asked))  # fmt: skip
 
     def _write_metadata(self) -> None:
         if self._store is None or self.rank != 0:

@@ -83,3 +83,9 @@ def test_partial_placement_is_reported_and_training_goes_on(runs) -> None:  # no
     assert "MLP_partial is not saved: a DTensor with placement Partial(sum)" in output
     assert output.count("MLP_partial is not saved") == 2  # once per rank, not once per step
     assert report["errors"] == 0 and len(report["losses"]) == 3
+
+
+def test_save_tensor_of_a_dtensor_says_what_to_pass(runs) -> None:  # noqa: ANN001
+    _, _, report, _ = runs
+    assert "a DTensor (placements (Shard(dim=0),)) was given to save_tensor" in report["save_error"]
+    assert "dt.full_tensor()" in report["save_error"]

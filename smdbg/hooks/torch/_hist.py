@@ -69,8 +69,9 @@ def device_histogram(t: torch.Tensor, bins: int, rng: HistogramRange) -> torch.T
         hi = torch.where(fin, x, -math.inf).amax().to(torch.float64)
         lo, hi = device_limits(lo, hi)
     else:
-        lo = torch.tensor(float(rng[0]), dtype=torch.float64, device=x.device)
-        hi = torch.tensor(float(rng[1]), dtype=torch.float64, device=x.device)
+        # filled on the device (torch.tensor(value, device=...) would copy from the host)
+        lo = torch.full((), float(rng[0]), dtype=torch.float64, device=x.device)
+        hi = torch.full((), float(rng[1]), dtype=torch.float64, device=x.device)
     return torch.cat([lo.reshape(1), hi.reshape(1), bin_counts(x, fin, lo, hi, bins).to(torch.float64)])
 
 

@@ -27,18 +27,21 @@ from smdbg.hooks._records import StepRecords
 from smdbg.hooks.base import BaseHook, guarded, io_patterns
 from smdbg.hooks.torch._attach import PlanLists, TorchAttachments, TorchTargets
 from smdbg.hooks.torch._capture import PendingStep, StepCapture, flatten_tensors, tensors_of
+from smdbg.hooks.torch._sharded import dtensor_type
 from smdbg.modes import ModeKeys, ModeLike, parse_mode
 
 __all__ = ["Hook", "flatten_tensors"]
 
 log = logging.getLogger("smdbg.hooks")
 _MAX_IN_FLIGHT = 8
+_DTENSOR = dtensor_type()
 
 
 class Hook(BaseHook):
     """smdebug-compatible PyTorch hook. See docs/pytorch.md."""
 
     framework = "pytorch"
+    computes_histograms = True
     default_include_collections = ("losses",)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -76,6 +79,12 @@ class Hook(BaseHook):
         return super()._worker_identity()
 
     def _to_numpy(self, value: Any) -> Any:
+        if _DTENSOR is not None and isinstance(value, _DTENSOR):
+            raise TypeError(
+                f"a DTensor (placements {tuple(getattr(value, 'placements', ()))}) was given to save_tensor/record_tensor_value: "
+                "expected a plain tensor; pass dt.full_tensor() (a gather on every rank) or dt.to_local() (this "
+                "rank's shard); sharded parameters and gradients of a registered model are saved without it"
+            )
         if isinstance(value, torch.Tensor):
             t = value.detach() if value.layout is torch.strided else value.detach().to_dense()
             if t.dtype in (torch.bfloat16, torch.float8_e4m3fn, torch.float8_e5m2):

@@ -117,7 +117,7 @@ def _local_stats(x: torch.Tensor, want_max: bool, want_prod: bool) -> tuple[torc
     xd = x.to(f64)
     ax = xd.abs()
     s = torch.stack([
-        torch.tensor(float(x.numel()), dtype=f64, device=d), torch.isnan(x).sum().to(f64),
+        torch.full((), float(x.numel()), dtype=f64, device=d), torch.isnan(x).sum().to(f64),
         xd.sum(), ax.sum(), torch.dot(xd, xd),
     ])  # fmt: skip
     m = p = None
@@ -191,8 +191,8 @@ def sharded_reductions(
             lo, hi = mx[i, _M_NEGFMIN].neg(), mx[i, _M_FMAX]
             ranges.append(device_limits(lo, hi))
         else:
-            lo_hi = torch.tensor([float(h[1][0]), float(h[1][1])], dtype=torch.float64, device=dev)
-            ranges.append((lo_hi[0], lo_hi[1]))
+            lo = torch.full((), float(h[1][0]), dtype=torch.float64, device=dev)
+            ranges.append((lo, torch.full((), float(h[1][1]), dtype=torch.float64, device=dev)))
     counts = []
     for x, h, r in zip(locals_, hists, ranges):
         if h is not None and r is not None:
