@@ -5,8 +5,9 @@ finite min and max (``"minmax"``, see :func:`~smdbg.reductions.histogram_limits`
 or all-NaN tensor) or a fixed ``(lo, hi)``, the upper edge in the last bin, non-finite and
 out-of-range values left out of the counts.
 
-* On the CPU, :func:`cpu_histogram` uses one ``torch.aminmax`` (when the range is the min and
-  max) and one ``torch.histc`` (one pass over the tensor) and returns host values at once.
+* On the CPU, :func:`cpu_histogram` uses one ``torch.aminmax`` (the range, and whether every
+  value is finite) and :func:`cpu_bin_counts` (a few elementwise passes and a ``bincount``)
+  and returns host values at once.
 * On a GPU, :func:`device_histogram` never synchronises: the range stays a device tensor, each
   element's bin is computed elementwise and the counts are a ``scatter_add_`` into ``bins + 1``
   slots (the last one collects what is outside), so the result is one small float64 vector
@@ -26,23 +27,45 @@ import torch
 from smdbg.hooks.torch._flat import compute_dtype
 from smdbg.reductions import Histogram, HistogramRange, compute_histogram, histogram_limits
 
-__all__ = ["cpu_histogram", "device_histogram", "histogram_of_vector", "histogram_bounds", "bin_counts", "device_limits"]
+__all__ = ["cpu_bin_counts", "cpu_histogram", "device_histogram", "histogram_of_vector", "histogram_bounds", "bin_counts", "device_limits"]
 
 
-def histogram_bounds(t: torch.Tensor, rng: HistogramRange) -> tuple[float, float]:
-    """The bins' range for a CPU tensor in its compute dtype (one ``aminmax``, and a second
-    pass over the finite values only when the tensor holds NaN or inf)."""
-    if rng != "minmax":
-        return float(rng[0]), float(rng[1])
+def histogram_bounds(t: torch.Tensor, rng: HistogramRange) -> tuple[float, float, bool]:
+    """The bins' range for a CPU tensor in its compute dtype, and whether all its values are
+    finite (one ``aminmax``; a second pass over the finite values only when some are not)."""
     lo_t, hi_t = torch.aminmax(t)
     lo, hi = float(lo_t), float(hi_t)
-    if not (math.isfinite(lo) and math.isfinite(hi)):
+    finite = math.isfinite(lo) and math.isfinite(hi)
+    if rng != "minmax":
+        return float(rng[0]), float(rng[1]), finite
+    if not finite:
         fin = t[torch.isfinite(t)]
         if not fin.numel():
-            return 0.0, 1.0
+            return 0.0, 1.0, False
         lo_t, hi_t = torch.aminmax(fin)
         lo, hi = float(lo_t), float(hi_t)
-    return histogram_limits(lo, hi)
+    return (*histogram_limits(lo, hi), finite)
+
+
+def cpu_bin_counts(x: torch.Tensor, bins: int, lo: float, hi: float, inside: bool) -> np.ndarray:
+    """Counts (int64) of ``bins`` uniform bins over [lo, hi] of a CPU tensor in its compute dtype.
+
+    ``inside``: every value is finite and within [lo, hi] (a ``"minmax"`` range of a finite
+    tensor), so each value's bin is its truncated position, clamped for the upper edge: three
+    elementwise passes and a ``bincount`` on int32 positions, about 5x faster than ``torch.histc``
+    (best of 200 on a 256x784 float32 tensor, one thread: 0.21 ms against 1.1 ms; one
+    ``aminmax`` pass is 0.02 ms). Otherwise values outside the
+    range and non-finite ones go to two extra slots that are dropped."""
+    flat = x.reshape(-1)
+    pos = torch.sub(flat, lo).mul_(bins / (hi - lo))  # numpy's arithmetic, the same on both paths
+    if inside:
+        idx = pos.to(torch.int32).clamp_max_(bins - 1)  # int32: bincount runs ~1.5x faster than on int64
+        return torch.bincount(idx, minlength=bins).numpy()
+    pos.floor_()
+    pos.masked_fill_(flat == hi, bins - 1)  # the upper edge belongs to the last bin
+    pos.masked_fill_(~torch.isfinite(flat), -1)
+    idx = pos.clamp_(-1, bins).to(torch.int32).add_(1)
+    return torch.bincount(idx, minlength=bins + 2)[1 : bins + 1].numpy()
 
 
 def cpu_histogram(t: torch.Tensor, bins: int, rng: HistogramRange, bounds: tuple[float, float] | None = None) -> Histogram:
@@ -52,12 +75,12 @@ def cpu_histogram(t: torch.Tensor, bins: int, rng: HistogramRange, bounds: tuple
     if n <= 1 and bounds is None:
         return compute_histogram(t.detach().numpy() if n else np.empty(0), bins, rng)
     x = compute_dtype(t)
-    lo, hi = bounds if bounds is not None else histogram_bounds(x, rng)
-    # histc counts the values in [lo, hi] (the upper edge in the last bin) and skips the rest,
-    # NaN and inf included (the range is finite)
-    counts = torch.histc(x, bins, lo, hi).to(torch.int64).numpy()
-    edges = np.linspace(lo, hi, bins + 1)
-    return Histogram(edges, counts, int(n - counts.sum()))
+    if bounds is None:
+        lo, hi, finite = histogram_bounds(x, rng)
+    else:
+        (lo, hi), finite = bounds, n == 0 or bool(torch.isfinite(x).all())
+    counts = cpu_bin_counts(x, bins, lo, hi, inside=finite and rng == "minmax")
+    return Histogram(np.linspace(lo, hi, bins + 1), counts, int(n - counts.sum()))
 
 
 def device_histogram(t: torch.Tensor, bins: int, rng: HistogramRange) -> torch.Tensor:

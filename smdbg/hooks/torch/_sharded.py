@@ -34,7 +34,7 @@ import numpy as np
 import torch
 
 from smdbg.hooks.torch._flat import compute_dtype
-from smdbg.hooks.torch._hist import bin_counts, device_limits
+from smdbg.hooks.torch._hist import bin_counts, cpu_bin_counts, device_limits
 from smdbg.reductions import HistogramRange
 
 __all__ = ["ShardLayout", "dtensor_type", "layout_of", "sharded_reductions", "local_block", "numpy_block"]
@@ -197,8 +197,10 @@ def sharded_reductions(
     for x, h, r in zip(locals_, hists, ranges):
         if h is not None and r is not None:
             flat = compute_dtype(x).reshape(-1)
-            if flat.is_cpu:  # the unsharded CPU path's kernel, so that bins match it element for element
-                counts.append(torch.histc(flat, h[0], float(r[0]), float(r[1])).to(torch.float64))
+            if flat.is_cpu:  # the unsharded CPU path's arithmetic: bins match it element for element
+                finite = not flat.numel() or bool(torch.isfinite(flat).all())
+                c = cpu_bin_counts(flat, h[0], float(r[0]), float(r[1]), inside=finite and h[1] == "minmax")
+                counts.append(torch.from_numpy(c).to(torch.float64))
             else:
                 counts.append(bin_counts(flat, torch.isfinite(flat), r[0], r[1], h[0]).to(torch.float64))
     sums = _all_reduce(torch.cat([s for s, _, _ in stats] + counts), dist.ReduceOp.SUM, groups)
