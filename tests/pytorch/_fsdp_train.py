@@ -16,7 +16,8 @@ import torch
 import torch.distributed as dist
 import torch.nn as nn
 from torch.distributed.fsdp import fully_shard
-from torch.distributed.tensor import DTensor, Partial
+from torch.distributed.device_mesh import init_device_mesh
+from torch.distributed.tensor import DTensor, Partial, Replicate, Shard, distribute_tensor
 
 import smdbg.pytorch as smd
 
@@ -53,6 +54,11 @@ fully_shard(sharded)
 mesh = sharded.fc1.weight.device_mesh
 # A frozen parameter holding partial sums: no shard of a tensor, to be reported, not saved
 sharded.register_parameter("partial", nn.Parameter(DTensor.from_local(torch.ones(3), mesh, [Partial()]), requires_grad=False))
+# A frozen parameter on a 2-D mesh (1 x 2: replicated over the first dimension, sharded over the
+# second): reduced over the sharded dimension's group only
+mesh2d = init_device_mesh("cpu", (1, 2))
+grid = torch.arange(12.0).reshape(4, 3) - 5
+sharded.register_parameter("grid", nn.Parameter(distribute_tensor(grid, mesh2d, [Replicate(), Shard(0)]), requires_grad=False))
 
 hook = smd.Hook(sharded_out, include_workers="all", **config())
 hook.register_module(sharded)

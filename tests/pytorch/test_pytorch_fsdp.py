@@ -39,7 +39,8 @@ def test_names_are_the_unsharded_ones(runs) -> None:  # noqa: ANN001
     want = {"MLP_fc1.weight", "MLP_fc1.bias", "MLP_fc2.weight", "MLP_fc2.bias"}
     ts, tp = smd.create_trial(str(sharded)), smd.create_trial(str(plain))
     assert want | {f"gradient/{n}" for n in want} <= set(ts.tensor_names())
-    assert set(tp.tensor_names()) == set(ts.tensor_names())  # the Partial parameter is not saved
+    # the Partial parameter is not saved; the 2-D mesh one is (only the sharded model has it)
+    assert set(ts.tensor_names()) - set(tp.tensor_names()) == {"MLP_grid"}
     assert ts.workers() == ["worker_0", "worker_1"]
 
 
@@ -76,6 +77,19 @@ def test_raw_shards_reassemble_into_the_whole_tensor(runs) -> None:  # noqa: ANN
     w1 = ts.tensor("MLP_fc1.weight").value(1, worker="worker_1")
     assert w0.shape == (3, 6) and w1.shape == (2, 6)  # each worker's own block
     np.testing.assert_array_equal(np.concatenate([w0, w1]), ts.tensor("MLP_fc1.weight").value(1))
+
+
+def test_a_2d_mesh_replicated_and_sharded_tensor(runs) -> None:  # noqa: ANN001
+    sharded, _, _, _ = runs
+    grid = np.arange(12.0).reshape(4, 3) - 5
+    t = smd.create_trial(str(sharded)).tensor("MLP_grid")
+    for worker in ("worker_0", "worker_1"):
+        assert t.reduction_value(1, "mean", worker=worker) == pytest.approx(grid.mean())
+        assert t.reduction_value(1, "l2", worker=worker) == pytest.approx(np.linalg.norm(grid))
+        assert t.reduction_value(1, "min", worker=worker) == -5.0
+        assert t.reduction_value(1, "variance", worker=worker) == pytest.approx(grid.var())
+    np.testing.assert_array_equal(t.value(1), grid)
+    assert t.value(1, worker="worker_1").shape == (2, 3)
 
 
 def test_partial_placement_is_reported_and_training_goes_on(runs) -> None:  # noqa: ANN001
