@@ -195,9 +195,8 @@ class Tensor:
         self, step: int, mode: ModeLike | None = None, worker: str | None = None
     ) -> tuple[Array, Array]:
         """The histogram saved at ``step`` (``ReductionConfig(histogram=bins)``): (bin edges,
-        ``bins + 1`` float64; counts, ``bins`` int64). ``reduction_value(step, "histogram")``
-        is not a thing; the count of values outside the bins (NaN, inf, outside a fixed range)
-        is ``history("histogram")``'s value."""
+        ``bins + 1`` float64; counts, ``bins`` int64). How many values were in no bin (NaN, inf,
+        outside a fixed range) is the row's value: ``history("histogram")``."""
         tc, pos = self._pos_at(step, mode, worker, HISTOGRAM)
         return self._live.source.row_histogram(int(tc["row"][pos]))
 
