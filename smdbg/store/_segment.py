@@ -97,6 +97,8 @@ ROW_GROUP_BYTES = 8 << 20  # raw-tensor segments are cut into row groups of abou
 
 _TENSOR = operator.itemgetter(0)
 _DATA = operator.itemgetter(6)
+_HIST = operator.itemgetter(7)
+_SHARD = operator.itemgetter(8)
 
 
 def record_nbytes(records: Sequence[Record]) -> int:
@@ -211,12 +213,12 @@ def _histogram_columns(recs: Sequence[Record]) -> dict[str, Any]:
     segment holds no histogram)."""
     import pyarrow as pa
 
-    hists = [r.histogram if len(r) > 7 else None for r in recs]
-    if not any(h is not None for h in hists):
+    if not any(map(_HIST, recs)):  # no per-row Python work on the writer thread
         return {
             "hist_edges": pa.nulls(len(recs), pa.list_(pa.float64())),
             "hist_counts": pa.nulls(len(recs), pa.list_(pa.int64())),
         }
+    hists = [r.histogram for r in recs]
     return {
         "hist_edges": _list_column([None if h is None else h[0] for h in hists], np.float64, pa.float64()),
         "hist_counts": _list_column([None if h is None else h[1] for h in hists], np.int64, pa.int64()),
@@ -226,10 +228,9 @@ def _histogram_columns(recs: Sequence[Record]) -> dict[str, Any]:
 def _shard_column(recs: Sequence[Record]) -> Any:
     import pyarrow as pa
 
-    shards = [r.shard if len(r) > 8 else None for r in recs]
-    if not any(s is not None for s in shards):
+    if not any(map(_SHARD, recs)):
         return pa.nulls(len(recs), pa.list_(pa.int64()))
-    return pa.array([None if s is None else list(s) for s in shards], pa.list_(pa.int64()))
+    return pa.array([None if r.shard is None else list(r.shard) for r in recs], pa.list_(pa.int64()))
 
 
 def encode_segment(
