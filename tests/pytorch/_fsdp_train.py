@@ -65,6 +65,11 @@ hook.register_module(sharded)
 opt = hook.wrap_optimizer(torch.optim.SGD(sharded.parameters(), lr=0.1))
 loss_fn = nn.MSELoss()
 hook.register_loss(loss_fn)
+# A second hook on the same model that writes rank 0 only: rank 1 still takes part in the
+# all-reduces (else rank 0 would wait for it forever)
+one = smd.Hook(sharded_out + "-one", include_workers="one", **config())
+one.register_module(sharded)
+one.wrap_optimizer(opt)
 if rank == 0:
     ref = smd.Hook(plain_out, **config())
     ref.register_module(plain)
@@ -90,6 +95,7 @@ try:  # a script's own save of a DTensor: a clear error, nothing gathered behind
 except TypeError as e:
     save_error = str(e)
 hook.close()
+one.close()
 if rank == 0:
     ref.close()
     with open(report, "w") as f:

@@ -15,6 +15,7 @@ import pytest
 from pytorch_testlib import ROOT, free_port
 
 import smdbg.pytorch as smd
+from smdbg.exceptions import TensorUnavailableForStep
 
 SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_fsdp_train.py")
 
@@ -79,6 +80,17 @@ def test_raw_shards_reassemble_into_the_whole_tensor(runs) -> None:  # noqa: ANN
     np.testing.assert_array_equal(np.concatenate([w0, w1]), ts.tensor("MLP_fc1.weight").value(1))
 
 
+def test_rank_0_alone_saves_the_same_reductions_and_says_what_raw_needs(runs) -> None:  # noqa: ANN001
+    sharded, _, _, _ = runs
+    ts, one = smd.create_trial(str(sharded)), smd.create_trial(f"{sharded}-one")
+    assert one.workers() == ["worker_0"]
+    w = one.tensor("gradient/MLP_fc1.weight")
+    assert w.reduction_values(2) == pytest.approx(ts.tensor("gradient/MLP_fc1.weight").reduction_values(2))
+    assert w.value(2, worker="worker_0").shape == (3, 6)  # rank 0's own block
+    with pytest.raises(TensorUnavailableForStep, match="cover 18 of 30 elements; save raw shards with include_workers='all'"):
+        w.value(2)
+
+
 def test_a_2d_mesh_replicated_and_sharded_tensor(runs) -> None:  # noqa: ANN001
     sharded, _, _, _ = runs
     grid = np.arange(12.0).reshape(4, 3) - 5
@@ -95,7 +107,7 @@ def test_a_2d_mesh_replicated_and_sharded_tensor(runs) -> None:  # noqa: ANN001
 def test_partial_placement_is_reported_and_training_goes_on(runs) -> None:  # noqa: ANN001
     _, _, report, output = runs
     assert "MLP_partial is not saved: a DTensor with placement Partial(sum)" in output
-    assert output.count("MLP_partial is not saved") == 2  # once per rank, not once per step
+    assert output.count("MLP_partial is not saved") == 4  # once per hook (2) and rank (2), not per step
     assert report["errors"] == 0 and len(report["losses"]) == 3
 
 
