@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 import torch.nn as nn
-from _overhead_configs import CONFIGS
+from _overhead_configs import CONFIGS, HISTOGRAM_CONFIGS
 from _overhead_configs import hook_kwargs as _shared_hook_kwargs
 
 __all__ = ["cases", "CONFIGS", "build_model", "hook_kwargs"]
@@ -208,11 +208,13 @@ def cases(args: argparse.Namespace) -> list[tuple[str, str, Callable[[], float],
     for m in models:
         shared = _Shared(m, device)
         out.append((m, AA, lambda sh=shared: sh.run(args.steps), lambda sh=shared: sh.run(args.steps)))
-        for cname, cfg in CONFIGS.items():
+        for cname, cfg in {**CONFIGS, **HISTOGRAM_CONFIGS}.items():
             if cname.startswith("save_all") and device != "cpu" and not getattr(args, "save_all_gpu", False):
                 continue
             steps = args.steps if not cname.startswith("save_all") else max(20, args.steps // 5)
-            writer_bound = bool(cfg.get("save_all")) or ("collections" in cfg and not cfg.get("reduce"))
+            writer_bound = bool(cfg.get("save_all")) or (
+                "collections" in cfg and not cfg.get("reduce") and not cfg.get("histogram")
+            )
             hooked = (
                 _long_lived(m, device, cname, cfg, steps)
                 if writer_bound

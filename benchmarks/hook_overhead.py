@@ -6,6 +6,7 @@ in one run: median seconds per step of each and their ratio, per model and confi
     python benchmarks/hook_overhead.py --framework tensorflow
     python benchmarks/hook_overhead.py --framework integrations   # HF Trainer and Lightning callbacks
     python benchmarks/hook_overhead.py --smdebug-python .bench/smdebug-venv/bin/python
+    python benchmarks/hook_overhead.py --fsdp               # also FSDP2 rows (CPU, gloo, 2 ranks)
 
 Each framework's cases live in ``_overhead_<framework>.py`` (``cases(args)`` returns
 ``(model, config, plain_fn, hooked_fn)``, each function returning seconds per step). With
@@ -82,6 +83,27 @@ def smdebug_ratios(python: str, args: argparse.Namespace) -> dict[str, float] | 
     return dict(json.loads(lines[-1]))
 
 
+def fsdp_rows(args: argparse.Namespace) -> list[tuple[str, str, float, float, float]] | str:
+    """The FSDP2 rows (``_overhead_fsdp.py`` under torch.distributed.run, 2 ranks on the CPU)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_addr=127.0.0.1",
+           f"--master_port={port}", os.path.join(HERE, "_overhead_fsdp.py"), "--steps", str(args.steps),
+           "--repeats", str(args.repeats)]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.path.dirname(HERE)}
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=args.smdebug_timeout, env=env)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return f"FSDP run failed: {e}"
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
+    if proc.returncode != 0 or not lines:
+        return f"FSDP run failed ({proc.returncode}): {proc.stderr.strip()[-500:]}"
+    return [tuple(r) for r in json.loads(lines[-1])["rows"]]
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--framework", choices=FRAMEWORKS, default="pytorch")
@@ -93,6 +115,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--save-all-gpu", action="store_true", help="also run save_all on the GPU")
     p.add_argument("--smdebug-python", default=None, help="python of a venv with smdebug 1.0.34")
     p.add_argument("--smdebug-timeout", type=float, default=1800)
+    p.add_argument("--fsdp", action="store_true", help="also FSDP2 rows: CPU, gloo, 2 ranks (PyTorch)")
     args = p.parse_args(argv)
     mod = importlib.import_module(f"_overhead_{args.framework}")
     print(
@@ -100,6 +123,11 @@ def main(argv: list[str] | None = None) -> None:
         file=sys.stderr,
     )
     rows = measure(mod.cases(args), args.repeats)
+    fsdp = fsdp_rows(args) if args.fsdp and args.framework == "pytorch" else []
+    if isinstance(fsdp, str):
+        print(fsdp, file=sys.stderr)
+    else:
+        rows += fsdp
     theirs: dict[str, float] | str = {}
     if args.smdebug_python and args.framework == "pytorch":
         theirs = smdebug_ratios(args.smdebug_python, args)

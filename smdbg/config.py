@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from collections.abc import Iterable, Mapping
@@ -23,7 +24,14 @@ from smdbg._save_config import (
     parse_int_list,
 )
 from smdbg.modes import ModeKeys
-from smdbg.reductions import ALLOWED_NORMS, ALLOWED_REDUCTIONS, reduction_key
+from smdbg.reductions import (
+    ALLOWED_NORMS,
+    ALLOWED_REDUCTIONS,
+    HistogramRange,
+    check_histogram_bins,
+    check_histogram_range,
+    reduction_key,
+)
 
 __all__ = [
     "SaveConfigMode",
@@ -52,6 +60,9 @@ class ReductionConfig:
     ``norms``/``abs_norms`` take l1, l2. With none of them, the raw tensor is saved;
     ``save_raw_tensor=True`` saves it in addition to the reductions. ``save_shape`` records the
     shape even when only reductions are saved (the shape is always kept with raw tensors).
+    ``histogram=bins`` also saves a histogram of the tensor (computed where the tensor is, see
+    docs/pytorch.md; PyTorch hooks only), over ``histogram_range``: ``"minmax"`` (the tensor's
+    finite min and max at that step) or a fixed ``(lo, hi)``.
     """
 
     reductions: tuple[str, ...] = ()
@@ -60,6 +71,8 @@ class ReductionConfig:
     abs_norms: tuple[str, ...] = ()
     save_raw_tensor: bool = False
     save_shape: bool = False
+    histogram: int | None = None
+    histogram_range: HistogramRange = "minmax"
     keys: tuple[str, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -79,14 +92,27 @@ class ReductionConfig:
             object.__setattr__(self, attr, value)
         object.__setattr__(self, "save_raw_tensor", parse_bool("save_raw_tensor", self.save_raw_tensor))
         object.__setattr__(self, "save_shape", parse_bool("save_shape", self.save_shape))
+        object.__setattr__(self, "histogram", check_histogram_bins(self.histogram))
+        object.__setattr__(self, "histogram_range", check_histogram_range(self.histogram_range))
         keys = [reduction_key(n) for n in self.reductions + self.norms]
         keys += [reduction_key(n, abs=True) for n in self.abs_reductions + self.abs_norms]
         object.__setattr__(self, "keys", tuple(dict.fromkeys(keys)))
 
     @property
     def saves_raw(self) -> bool:
-        """True when the raw tensor is saved (asked for, or no reduction was asked for)."""
-        return self.save_raw_tensor or not self.keys
+        """True when the raw tensor is saved (asked for, or no reduction nor histogram was asked for)."""
+        return self.save_raw_tensor or (not self.keys and self.histogram is None)
+
+    @property
+    def histogram_spec(self) -> tuple[int, HistogramRange] | None:
+        """(bins, range) when a histogram is saved, else None."""
+        return None if self.histogram is None else (self.histogram, self.histogram_range)
+
+    def _histogram_dict(self) -> dict[str, Any]:
+        if self.histogram is None:
+            return {}
+        rng = self.histogram_range
+        return {"histogram": self.histogram, "histogram_range": rng if isinstance(rng, str) else list(rng)}
 
     @classmethod
     def from_tokens(
@@ -125,6 +151,7 @@ class ReductionConfig:
             "abs_norms": list(self.abs_norms),
             "save_raw_tensor": self.save_raw_tensor,
             "save_shape": self.save_shape,
+            **self._histogram_dict(),
         }
 
     def to_json_dict(self) -> dict[str, Any]:
@@ -135,6 +162,7 @@ class ReductionConfig:
         out: dict[str, Any] = {"save_raw_tensor": self.save_raw_tensor, "reductions": ",".join(tokens)}
         if self.save_shape:
             out["save_shape"] = True
+        out.update(self._histogram_dict())
         return out
 
     def to_json(self) -> str:
@@ -147,10 +175,15 @@ class ReductionConfig:
         if not isinstance(data, Mapping):
             raise TypeError(f"ReductionConfig.from_dict({data!r}): expected a dict")
         if isinstance(data.get("reductions"), str) and not set(data) & {"abs_reductions", "norms", "abs_norms"}:
-            return cls.from_tokens(
+            tokens = cls.from_tokens(
                 data["reductions"], data.get("save_raw_tensor", False), data.get("save_shape", False)
             )
-        return cls(**{k: v for k, v in data.items() if k != "keys"})
+            hist = {k: data[k] for k in ("histogram", "histogram_range") if k in data}
+            return dataclasses.replace(tokens, **hist) if hist else tokens
+        kwargs = {k: v for k, v in data.items() if k != "keys"}
+        if isinstance(kwargs.get("histogram_range"), list):
+            kwargs["histogram_range"] = tuple(kwargs["histogram_range"])
+        return cls(**kwargs)
 
     @classmethod
     def from_json(cls, text: str) -> ReductionConfig:

@@ -9,12 +9,15 @@ Definitions used by every framework hook (documented in docs/store.md):
   reduce float32 tensors in float32 on their device and store float64).
 * ``abs_<name>`` applies the reduction to |x|.
 * Reductions of an empty tensor are NaN (``sum`` 0, ``prod`` 1).
+* A histogram (``ReductionConfig(histogram=bins)``) has uniform bins over the finite min and max
+  of the tensor (or a fixed range); see :func:`compute_histogram`.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable
+from typing import NamedTuple
 
 import numpy as np
 
@@ -26,6 +29,14 @@ __all__ = [
     "compute_reduction",
     "compute_reductions",
     "scalar_reductions",
+    "HISTOGRAM",
+    "MAX_HISTOGRAM_BINS",
+    "Histogram",
+    "HistogramRange",
+    "check_histogram_bins",
+    "check_histogram_range",
+    "histogram_limits",
+    "compute_histogram",
 ]
 
 ALLOWED_REDUCTIONS: tuple[str, ...] = ("min", "max", "mean", "std", "variance", "sum", "prod")
@@ -138,3 +149,81 @@ def scalar_reductions(value: float, keys: Iterable[str]) -> dict[str, float]:
         else:
             out[key] = 0.0 if math.isfinite(value) else math.nan
     return out
+
+
+# -- histograms ---------------------------------------------------------------------------------
+#: The reduction key a histogram is stored under (its ``value`` is the count of values outside the bins).
+HISTOGRAM = "histogram"
+#: At most this many bins (a histogram is a compact summary, not a copy of the tensor).
+MAX_HISTOGRAM_BINS = 1 << 16
+
+HistogramRange = str | tuple[float, float]
+
+
+class Histogram(NamedTuple):
+    """A tensor's histogram: ``bins + 1`` float64 edges, ``bins`` int64 counts, and how many
+    values fell outside the bins (non-finite values, and values outside a fixed range)."""
+
+    edges: np.ndarray
+    counts: np.ndarray
+    outside: int
+
+
+def check_histogram_bins(bins: object) -> int | None:
+    """``histogram=`` validated: None (no histogram) or a positive integer number of bins."""
+    if bins is None:
+        return None
+    value: object = bins
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value.strip())
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not 0 < value <= MAX_HISTOGRAM_BINS:
+        raise ValueError(
+            f"histogram={bins!r}: expected a positive integer number of bins up to {MAX_HISTOGRAM_BINS} "
+            "(e.g. histogram=64), or None for no histogram"
+        )
+    return int(value)
+
+
+def check_histogram_range(rng: object) -> HistogramRange:
+    """``histogram_range=`` validated: ``"minmax"`` (each tensor's finite min and max, per step)
+    or a fixed ``(lo, hi)`` of finite numbers with lo < hi."""
+    if isinstance(rng, str):
+        if rng == "minmax":
+            return rng
+    elif isinstance(rng, (tuple, list)) and len(rng) == 2:
+        try:
+            lo, hi = float(rng[0]), float(rng[1])
+        except (TypeError, ValueError):
+            lo = hi = math.nan
+        if math.isfinite(lo) and math.isfinite(hi) and lo < hi and not any(isinstance(v, bool) for v in rng):
+            return (lo, hi)
+    raise ValueError(
+        f"histogram_range={rng!r}: expected 'minmax' or a pair (lo, hi) of finite numbers with lo < hi"
+    )
+
+
+def histogram_limits(lo: float, hi: float) -> tuple[float, float]:
+    """The range the bins span for data whose finite values lie in [lo, hi]: (0, 1) when there
+    is no finite value (lo > hi, or NaN), one unit around a constant (lo == hi)."""
+    if not (lo <= hi):
+        return 0.0, 1.0
+    if lo == hi:
+        return lo - 0.5, hi + 0.5
+    return lo, hi
+
+
+def compute_histogram(array: np.ndarray, bins: int, rng: HistogramRange = "minmax") -> Histogram:
+    """The histogram of an array in float64 (the reference of the framework hooks' device
+    histograms): uniform bins over ``rng`` (``"minmax"``: the finite min and max, see
+    :func:`histogram_limits`), the upper edge in the last bin, non-finite and out-of-range
+    values counted in ``outside`` only."""
+    x = np.asarray(array)
+    x = (np.abs(x) if x.dtype.kind == "c" else x).astype(np.float64, copy=False).reshape(-1)
+    fin = x[np.isfinite(x)]
+    if rng == "minmax":
+        lo, hi = histogram_limits(float(fin.min()), float(fin.max())) if fin.size else (0.0, 1.0)
+    else:
+        lo, hi = float(rng[0]), float(rng[1])
+    counts, edges = np.histogram(fin, bins=bins, range=(lo, hi))
+    counts = counts.astype(np.int64)
+    return Histogram(edges, counts, int(x.size - counts.sum()))

@@ -13,7 +13,7 @@ import numpy as np
 
 from smdbg._optional import require
 
-__all__ = ["TensorBoardWriter", "histogram_proto", "run_dir_name"]
+__all__ = ["TensorBoardWriter", "histogram_proto", "binned_histogram_proto", "run_dir_name"]
 
 
 def _tb() -> tuple[Any, Any, Any]:
@@ -43,6 +43,28 @@ def histogram_proto(values: np.ndarray, bins: int = 30) -> Any:
     )
 
 
+def binned_histogram_proto(edges: np.ndarray, counts: np.ndarray) -> Any:
+    """A TensorBoard HistogramProto of a histogram saved as bins (``edges``: bins + 1 values).
+
+    The proto's min/max are the outer edges and its sum and sum of squares are taken at the
+    bin centres (the values themselves were not kept). TensorBoard reads a bucket as the
+    values up to its ``bucket_limit`` above the previous limit, so the first bucket is an
+    empty one ending at the lower edge."""
+    _, _, summary_pb2 = _tb()
+    e = np.asarray(edges, dtype=np.float64)
+    c = np.asarray(counts, dtype=np.float64)
+    centres = (e[:-1] + e[1:]) / 2
+    return summary_pb2.HistogramProto(
+        min=float(e[0]),
+        max=float(e[-1]),
+        num=float(c.sum()),
+        sum=float(np.dot(c, centres)),
+        sum_squares=float(np.dot(c, centres * centres)),
+        bucket_limit=[float(e[0])] + [float(v) for v in e[1:]],
+        bucket=[0.0] + [float(v) for v in c],
+    )
+
+
 class TensorBoardWriter:
     """Writes scalars and histograms to an event file under ``logdir``. Idempotent ``close``."""
 
@@ -63,6 +85,12 @@ class TensorBoardWriter:
 
     def add_histogram(self, tag: str, values: np.ndarray, step: int, wall_time: float | None = None) -> None:
         self._add(step, self._summary_pb2.Summary.Value(tag=tag, histo=histogram_proto(values)), wall_time)
+
+    def add_binned_histogram(self, tag: str, edges: np.ndarray, counts: np.ndarray, step: int,
+                             wall_time: float | None = None) -> None:  # fmt: skip
+        """A histogram saved as bins (see :func:`binned_histogram_proto`)."""
+        value = self._summary_pb2.Summary.Value(tag=tag, histo=binned_histogram_proto(edges, counts))
+        self._add(step, value, wall_time)
 
     def flush(self) -> None:
         self._writer.flush()

@@ -1,5 +1,5 @@
 """Debugger trial -> TensorBoard: scalars for raw scalar tensors and for reductions
-(``<tensor>/<reduction>``), histograms for raw tensors, at the global step; one run directory per
+(``<tensor>/<reduction>``), histograms for saved histograms and raw tensors, at the global step; one run directory per
 worker when there are several. (An experiment's export is the tracker's own:
 ``smdbg.tracker.export_tensorboard``.)"""
 
@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from smdbg.reductions import HISTOGRAM
 from smdbg.tb import TensorBoardWriter, run_dir_name
 from smdbg.trial import create_trial
 
@@ -32,7 +33,10 @@ def export_trial(trial_path: str, outdir: str | os.PathLike[str]) -> list[str]:
             for step, tensor, reduction, value in zip(
                 cols["step"][mine], cols["tensor"][mine], cols["reduction"][mine], cols["value"][mine]
             ):
-                if reduction != "raw":
+                if reduction == HISTOGRAM:  # the bins saved by the hook (its value: the count outside)
+                    edges, counts = trial.tensor(str(tensor)).histogram(int(step), worker=worker)
+                    w.add_binned_histogram(str(tensor), edges, counts, int(step))
+                elif reduction != "raw":
                     w.add_scalar(f"{tensor}/{reduction}", float(value), int(step))
                 elif not math.isnan(value):
                     w.add_scalar(str(tensor), float(value), int(step))

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from smdbg.collections import Collection, CollectionManager
 from smdbg.config import ReductionConfig, SaveConfig
 from smdbg.modes import ModeKeys
+from smdbg.reductions import HistogramRange
 
 __all__ = ["TensorPlan", "SavePlanner", "SCALAR_COLLECTIONS"]
 
@@ -28,6 +29,7 @@ class TensorPlan:
     reductions: tuple[str, ...]  # stored keys: "mean", "abs_max", "l2" ...
     raw: bool
     save_shape: bool
+    histogram: tuple[int, HistogramRange] | None = None  # (bins, range) of a histogram to save
 
 
 class SavePlanner:
@@ -165,12 +167,14 @@ class SavePlanner:
             keys: list[str] = []
             raw = False
             shape = False
+            hist = None
             for c in colls:
                 default = None if c.name in SCALAR_COLLECTIONS else self.reduction_config
                 rc = c.reduction_config or default or ReductionConfig()
                 keys.extend(k for k in rc.keys if k not in keys)
                 raw = raw or rc.saves_raw
                 shape = shape or rc.save_shape
-            plan = TensorPlan(self.members(name), tuple(keys), raw, shape)
+                hist = hist or rc.histogram_spec  # the first collection's that asks for one
+            plan = TensorPlan(self.members(name), tuple(keys), raw, shape, hist)
         self._plans[name] = plan
         return plan

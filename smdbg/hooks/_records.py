@@ -12,20 +12,34 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from smdbg.hooks._plan import TensorPlan
+from smdbg.reductions import Histogram
 from smdbg.store import Record
 
-__all__ = ["SCALAR_PREFIX", "Emitted", "StepBatch", "StepRecords", "to_records"]
+__all__ = ["SCALAR_PREFIX", "Emitted", "ShardBlock", "StepBatch", "StepRecords", "to_records"]
 
 #: ``save_scalar(name, v)`` stores ``scalar/<name>`` (smdebug's prefix).
 SCALAR_PREFIX = "scalar/"
 
-#: One saved tensor: (name, plan, raw host copy or None, reductions, shape, dtype).
-Emitted = tuple[str, TensorPlan, "np.ndarray[Any, Any] | None", Mapping[str, float], tuple[int, ...], str]
+#: One saved tensor: (name, plan, raw host copy or None, reductions, shape, dtype); a histogram
+#: is among the reductions as ``{"histogram": Histogram(...)}``; the raw copy of a shard is a
+#: :class:`ShardBlock`.
+Emitted = tuple[
+    str, TensorPlan, "np.ndarray[Any, Any] | ShardBlock | None", Mapping[str, "float | Histogram"],
+    tuple[int, ...], str,
+]
+
+class ShardBlock(NamedTuple):
+    """The raw host copy of one rank's block of a sharded tensor (an :data:`Emitted` host value):
+    the block and its offset along each dimension; the Emitted shape is the whole tensor's."""
+
+    data: np.ndarray[Any, Any]
+    offset: tuple[int, ...]
+
 
 _DTYPE_NAMES: dict[Any, str] = {}  # numpy dtype -> its name (str(dtype) is slow per record)
 _new_tuple = tuple.__new__  # Record(...) without the namedtuple's Python-level __new__ (~0.3 us per record)
@@ -35,8 +49,9 @@ def to_records(items: Iterable[Emitted], out: list[Record] | None = None) -> lis
     """The records of saved tensors, appended to ``out`` (a new list if None), which is returned.
 
     One record per reduction (``value``), one ``raw`` record per raw host copy (``data``; a
-    numeric single value also in ``value``). Shapes are kept with reductions only where the
-    plan says so.
+    numeric single value also in ``value``), one ``histogram`` record per histogram (edges and
+    counts; ``value``: the count outside the bins). Shapes are kept with reductions only where
+    the plan says so.
     """
     recs: list[Record] = [] if out is None else out
     append = recs.append
@@ -44,8 +59,16 @@ def to_records(items: Iterable[Emitted], out: list[Record] | None = None) -> lis
         colls = plan.collections
         keep_shape = shape if plan.save_shape else None
         for key, value in reductions.items():  # tuple.__new__: no Python-level __new__ frame
-            append(_new_tuple(Record, (name, colls, key, value, dtype, keep_shape, None)))
-        if host is not None:
+            if type(value) is Histogram:
+                hist = (value.edges, value.counts)
+                append(_new_tuple(Record, (name, colls, key, float(value.outside), dtype, keep_shape, None, hist, None)))
+            else:
+                append(_new_tuple(Record, (name, colls, key, value, dtype, keep_shape, None, None, None)))
+        if isinstance(host, ShardBlock):
+            block = host.data
+            where = host.offset + tuple(block.shape)
+            append(Record(name, colls, "raw", None, str(block.dtype), shape, block, None, where))
+        elif host is not None:
             scalar = float(host.reshape(-1)[0]) if host.size == 1 and host.dtype.kind in "biuf" else None
             dt = _DTYPE_NAMES.get(host.dtype)
             if dt is None:

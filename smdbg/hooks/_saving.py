@@ -12,7 +12,7 @@ import numpy as np
 from smdbg.collections import CollectionManager
 from smdbg.hooks._plan import SavePlanner, TensorPlan
 from smdbg.hooks._records import SCALAR_PREFIX, StepRecords
-from smdbg.reductions import compute_reductions
+from smdbg.reductions import HISTOGRAM, Histogram, compute_histogram, compute_reductions
 
 __all__ = ["ScriptSaving"]
 
@@ -31,7 +31,7 @@ class ScriptSaving:
         raise NotImplementedError
 
     def _emit(self, name: str, plan: TensorPlan, host: np.ndarray[Any, Any] | None,
-              reductions: Mapping[str, float], shape: tuple[int, ...], dtype: str) -> None:  # fmt: skip
+              reductions: Mapping[str, float | Histogram], shape: tuple[int, ...], dtype: str) -> None:  # fmt: skip
         raise NotImplementedError
 
     def _to_numpy(self, value: Any) -> np.ndarray[Any, Any]:
@@ -49,7 +49,11 @@ class ScriptSaving:
         host = np.array(array, copy=True)
         if host.dtype.kind not in "biufc":
             host = host.astype(np.float64)
-        reductions = compute_reductions(host, plan.reductions) if plan.reductions else {}
+        reductions: dict[str, float | Histogram] = {}
+        if plan.reductions:
+            reductions.update(compute_reductions(host, plan.reductions))
+        if plan.histogram is not None:
+            reductions[HISTOGRAM] = compute_histogram(host, *plan.histogram)
         self._emit(name, plan, host if plan.raw else None, reductions, tuple(host.shape), str(host.dtype))
 
     def save_scalar(self, name: str, value: float, sm_metric: bool = False, timestamp: float | None = None) -> None:

@@ -105,7 +105,7 @@ class StoreSink(RecordSink):
 
 class TensorBoardMirror(RecordSink):
     """Scalars (reductions as ``<tensor>/<reduction>``, single values as ``<tensor>``) and
-    histograms (other numeric raw tensors) of every saved step, into TensorBoard event files.
+    histograms (saved histograms, and other numeric raw tensors) of every saved step, into TensorBoard event files.
     Synchronous: run it behind a :class:`SinkThread`."""
 
     def __init__(self, logdir: str) -> None:
@@ -116,7 +116,9 @@ class TensorBoardMirror(RecordSink):
     def write(self, batch: StepBatch) -> None:
         tb, step = self._tb, batch.step
         for r in batch.records:
-            if r.reduction != "raw":
+            if r.histogram is not None:
+                tb.add_binned_histogram(r.tensor, r.histogram[0], r.histogram[1], step)
+            elif r.reduction != "raw":
                 if r.value is not None:
                     tb.add_scalar(f"{r.tensor}/{r.reduction}", r.value, step)
             elif r.value is not None:

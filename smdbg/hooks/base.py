@@ -33,6 +33,7 @@ from smdbg.hooks._saving import ScriptSaving
 from smdbg.hooks._sinks import SinkThread, StoreSink, Ticks, open_sinks
 from smdbg.hooks._support import clear_current, current_hook, drop_current, guarded, set_current
 from smdbg.modes import ModeKeys, ModeLike, parse_mode
+from smdbg.reductions import Histogram
 from smdbg.trial._report import NotSaved, SaveReport
 
 __all__ = ["BaseHook", "current_hook", "guarded", "io_patterns"]
@@ -61,6 +62,7 @@ class BaseHook(ScriptSaving):
     """
 
     framework: ClassVar[str] = "generic"
+    computes_histograms: ClassVar[bool] = False  # ReductionConfig(histogram=...) on framework tensors
     default_include_collections: ClassVar[tuple[str, ...]] = ("losses",)
 
     def __init__(
@@ -255,6 +257,20 @@ class BaseHook(ScriptSaving):
         if self._store is not None:
             self._ticks = self._store.ticks
             self._write_metadata()
+        if not self.computes_histograms:
+            self._warn_histograms()
+
+    def _warn_histograms(self) -> None:
+        """Histograms are computed by the PyTorch hook (and for values of ``save_tensor``): say so
+        once when another framework's hook is configured with them."""
+        asked = [c.name for c in self.collections if c.reduction_config is not None and c.reduction_config.histogram]
+        rc = self.options.reduction_config
+        if rc is not None and rc.histogram:
+            asked.insert(0, "(the hook's reduction_config)")
+        if asked:
+            log.warning("smdbg: ReductionConfig(histogram=...) is computed by the PyTorch hook only; the %s hook saves "
+                        "no histograms of graph tensors for %s (values given to save_tensor excepted)",
+                        self.framework, ", ".join(asked))  # fmt: skip
 
     def _write_metadata(self) -> None:
         if self._store is None or self.rank != 0:
@@ -331,7 +347,7 @@ class BaseHook(ScriptSaving):
         self._records().add(items)
 
     def _emit(self, name: str, plan: TensorPlan, host: np.ndarray[Any, Any] | None,
-              reductions: Mapping[str, float], shape: tuple[int, ...], dtype: str) -> None:  # fmt: skip
+              reductions: Mapping[str, float | Histogram], shape: tuple[int, ...], dtype: str) -> None:  # fmt: skip
         """Records of one saved tensor for the current step."""
         self._records().add(((name, plan, host, reductions, shape, dtype),))
 

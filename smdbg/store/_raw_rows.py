@@ -49,6 +49,7 @@ class RawRows:
     data_cache_bytes: int
     _data_cache: OrderedDict[tuple[int, int], Any]
     _data_cache_size: int
+    _hist_cache: dict[int, Any]  # segment -> its hist_edges/hist_counts columns
 
     def _repoint(self, seg_idx: int) -> None:
         """A segment read before was merged away by compaction: find its rows in the compacted
@@ -63,6 +64,7 @@ class RawRows:
         seg.offset, seg.rg_starts, seg.info = seg.offset + first, footer.rg_starts, None
         for key in [k for k in self._data_cache if k[0] == seg_idx]:
             self._data_cache_size -= int(self._data_cache.pop(key).nbytes)
+        self._hist_cache.pop(seg_idx, None)
 
     def _read_columns(
         self, seg_idx: int, columns: Sequence[str], row_groups: Sequence[int] | None = None
@@ -83,10 +85,10 @@ class RawRows:
         raise AssertionError("unreachable")
 
     def _segment_info(self, seg_idx: int) -> Any:
-        """The dtype, shape and collections columns of a segment (read once, when first needed)."""
+        """The dtype, shape, collections and shard columns of a segment (read once, when first needed)."""
         seg = self.segments[seg_idx]
         if seg.info is None:
-            seg.info = self._read_columns(seg_idx, ("dtype", "shape", "collections"))
+            seg.info = self._read_columns(seg_idx, ("dtype", "shape", "collections", "shard"))
         return seg.info
 
     def _cache_data(self, key: tuple[int, int], data: Any) -> None:
@@ -112,6 +114,7 @@ class RawRows:
             "dtype": t.column("dtype")[local].as_py(),
             "shape": t.column("shape")[local].as_py(),
             "collections": t.column("collections")[local].as_py(),
+            "shard": t.column("shard")[local].as_py(),
         }
 
     def _no_raw(self, row: int, seg_idx: int, local: int) -> Exception:
@@ -145,4 +148,30 @@ class RawRows:
         if buf is None:
             raise self._no_raw(row, seg_idx, local)
         arr = np.frombuffer(buf, dtype=np.dtype(info["dtype"]))
+        shard = info["shard"]
+        if shard is not None:  # one rank's block of a sharded tensor: its own shape
+            block: np.ndarray = arr.reshape(shard[len(shard) // 2 :])
+            return block
         return arr.reshape(info["shape"] or ())
+
+    def _row_histogram(self, row: int) -> tuple[np.ndarray, np.ndarray]:
+        table = None
+        while table is None:
+            seg_idx, local = self._seg_of_row(row)
+            table = self._hist_cache.get(seg_idx)
+            if table is None:
+                try:
+                    table = self._read_columns(seg_idx, ("hist_edges", "hist_counts"))
+                except FileNotFoundError:
+                    self._repoint(seg_idx)
+                    continue
+                if len(self._hist_cache) > 64:
+                    self._hist_cache.clear()
+                self._hist_cache[seg_idx] = table
+        edges, counts = table.column("hist_edges")[local], table.column("hist_counts")[local]
+        if not edges.is_valid or not counts.is_valid:
+            raise StoreError(f"row {local} of {self.fs.url(self.segments[seg_idx].path)} holds no histogram")
+        return (
+            np.asarray(edges.values.to_numpy(zero_copy_only=False), dtype=np.float64),
+            np.asarray(counts.values.to_numpy(zero_copy_only=False), dtype=np.int64),
+        )

@@ -18,6 +18,7 @@ import numpy as np
 
 from smdbg.exceptions import CorruptSegmentError, UnsupportedFormatVersion
 from smdbg.store.format import (
+    ADDED_COLUMNS,
     FORMAT_VERSION,
     FORMAT_VERSION_KEY,
     META_COLUMNS,
@@ -30,7 +31,10 @@ __all__ = ["Record", "ColumnBuffer", "encode_segment", "decode_segment", "decode
 
 
 class Record(NamedTuple):
-    """One saved value: a reduction (``value``) or a raw tensor (``data`` and ``shape``)."""
+    """One saved value: a reduction (``value``), a raw tensor (``data`` and ``shape``), or a
+    histogram (``histogram``: bin edges and counts; ``value``: the count outside the bins).
+    A raw record of one rank's block of a sharded tensor has the whole tensor's ``shape`` and
+    ``shard`` = the block's offset along each dimension followed by the block's shape."""
 
     tensor: str
     collections: tuple[str, ...]
@@ -39,6 +43,8 @@ class Record(NamedTuple):
     dtype: str
     shape: tuple[int, ...] | None
     data: bytes | np.ndarray | None
+    histogram: tuple[np.ndarray, np.ndarray] | None = None
+    shard: tuple[int, ...] | None = None  # a raw shard: its offset in the tensor, then its own shape
 
 
 class ColumnBuffer:
@@ -102,6 +108,8 @@ ROW_GROUP_BYTES = 8 << 20  # raw-tensor segments are cut into row groups of abou
 
 _TENSOR = operator.itemgetter(0)
 _DATA = operator.itemgetter(6)
+_HIST = operator.itemgetter(7)
+_SHARD = operator.itemgetter(8)
 
 
 def record_nbytes(records: Sequence[Record]) -> int:
@@ -198,6 +206,44 @@ def _collections_column(recs: Sequence[Record]) -> Any:
     return uniques.take(pa.array(idx))
 
 
+def _list_column(parts: list[np.ndarray | None], dtype: Any, pa_type: Any) -> Any:
+    """A list<pa_type> Arrow array of numpy arrays (None: a null row), with one copy."""
+    import pyarrow as pa
+
+    sizes = np.fromiter((0 if p is None else len(p) for p in parts), np.int32, len(parts))
+    offsets = np.zeros(len(parts) + 1, np.int32)
+    np.cumsum(sizes, out=offsets[1:])
+    values = [p for p in parts if p is not None]
+    flat = np.concatenate(values).astype(dtype, copy=False) if values else np.zeros(0, dtype)
+    mask = pa.array(np.fromiter((p is None for p in parts), bool, len(parts)))
+    return pa.ListArray.from_arrays(pa.array(offsets), pa.array(flat, pa_type), mask=mask)
+
+
+def _histogram_columns(recs: Sequence[Record]) -> dict[str, Any]:
+    """The ``hist_edges`` / ``hist_counts`` columns (all null, without per-row work, when the
+    segment holds no histogram)."""
+    import pyarrow as pa
+
+    if not any(map(_HIST, recs)):  # no per-row Python work on the writer thread
+        return {
+            "hist_edges": pa.nulls(len(recs), pa.list_(pa.float64())),
+            "hist_counts": pa.nulls(len(recs), pa.list_(pa.int64())),
+        }
+    hists = [r.histogram for r in recs]
+    return {
+        "hist_edges": _list_column([None if h is None else h[0] for h in hists], np.float64, pa.float64()),
+        "hist_counts": _list_column([None if h is None else h[1] for h in hists], np.int64, pa.int64()),
+    }
+
+
+def _shard_column(recs: Sequence[Record]) -> Any:
+    import pyarrow as pa
+
+    if not any(map(_SHARD, recs)):
+        return pa.nulls(len(recs), pa.list_(pa.int64()))
+    return pa.array([None if r.shard is None else list(r.shard) for r in recs], pa.list_(pa.int64()))
+
+
 def encode_segment(
     buf: ColumnBuffer, worker: str, compression: str = "zstd", scratch: Scratch | None = None
 ) -> tuple[Any, int]:
@@ -222,6 +268,8 @@ def encode_segment(
         "shape": pa.array([None if r.shape is None else list(r.shape) for r in recs], pa.list_(pa.int64())),
         "data": _binary_column([r.data for r in recs], scratch),
         "wall_time": pa.array(buf.cols["wall_time"], pa.float64()),
+        **_histogram_columns(recs),
+        "shard": _shard_column(recs),
     }
     tensor_colls: dict[str, list[str]] = {}
     for r in recs:
@@ -304,13 +352,21 @@ def decode_segment(
         version = int(meta.get(FORMAT_VERSION_KEY, b"0"))
         if version > FORMAT_VERSION:
             raise UnsupportedFormatVersion(path, version, FORMAT_VERSION)
+        present = set(pf.schema_arrow.names)
+        missing = [c for c in columns if c not in present and c in ADDED_COLUMNS]
+        if missing:  # an earlier version's segment: columns added since read as nulls
+            columns = [c for c in columns if c not in missing]
         # use_threads=False: pyarrow's pool tasks would hold `body` (Python-owned memory) and may
         # release it after the interpreter began finalizing, which aborts the process.
         info: dict[bytes, Any] = dict(meta)
         info[b"row_groups"] = [pf.metadata.row_group(i).num_rows for i in range(pf.metadata.num_row_groups)]
         if row_groups is not None:
-            return pf.read_row_groups(list(row_groups), columns=list(columns), use_threads=False), info
-        return pf.read(columns=list(columns), use_threads=False), info
+            table = pf.read_row_groups(list(row_groups), columns=list(columns), use_threads=False)
+        else:
+            table = pf.read(columns=list(columns), use_threads=False)
+        for c in missing:
+            table = table.append_column(schema().field(c), pa.nulls(table.num_rows, schema().field(c).type))
+        return table, info
     except UnsupportedFormatVersion:
         raise
     except Exception as e:  # pyarrow raises several types for damaged files

@@ -1,4 +1,4 @@
-"""The on-disk layout and schema of a trial (format version 1).
+"""The on-disk layout and schema of a trial (format version 2).
 
 ::
 
@@ -45,7 +45,10 @@ __all__ = [
     "worker_dirname",
 ]
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+#: Columns added after version 1 (version 2: histograms); a segment of an earlier version reads
+#: them as nulls (see ``_segment.decode_segment``).
+ADDED_COLUMNS = {"hist_edges": 2, "hist_counts": 2, "shard": 2}
 FORMAT_VERSION_KEY = b"smdbg.format_version"
 WORKER_KEY = b"smdbg.worker"
 TENSOR_COLLECTIONS_KEY = b"smdbg.tensor_collections"
@@ -63,7 +66,7 @@ RULES_DIR = "rules"
 
 COLUMNS = (
     "step", "mode", "mode_step", "worker", "tensor", "collections",
-    "reduction", "value", "dtype", "shape", "data", "wall_time",
+    "reduction", "value", "dtype", "shape", "data", "wall_time", "hist_edges", "hist_counts", "shard",
 )  # fmt: skip
 META_COLUMNS = tuple(c for c in COLUMNS if c != "data")
 # What a reader loads when it opens a segment; the rest is read when asked for.
@@ -90,6 +93,9 @@ def schema() -> pa.Schema:
             ("shape", pa.list_(pa.int64())),
             ("data", pa.large_binary()),
             ("wall_time", pa.float64()),
+            ("hist_edges", pa.list_(pa.float64())),  # a histogram row's bin edges (bins + 1)
+            ("hist_counts", pa.list_(pa.int64())),  # and counts (bins); null on other rows
+            ("shard", pa.list_(pa.int64())),  # a raw shard's offset and own shape; null otherwise
         ],
         metadata={FORMAT_VERSION_KEY: str(FORMAT_VERSION).encode()},
     )

@@ -96,6 +96,7 @@ class TrialReader(DeferredReads, RawRows):
         self.tensor_collections: dict[str, set[str]] = {}
         self._data_cache: OrderedDict[tuple[int, int], Any] = OrderedDict()
         self._data_cache_size = 0
+        self._hist_cache: dict[int, Any] = {}
         # Per worker dir: the segment sequence numbers taken in (compaction-safe reading).
         self._covers: dict[str, SeqCover] = {}
         # Segments known from a manifest, not (wholly) read yet.
@@ -335,7 +336,7 @@ class TrialReader(DeferredReads, RawRows):
         return [(d.steps, d.modes) for d in self._deferred.values()]
 
     def row_info(self, row: int) -> dict[str, Any]:
-        """dtype, shape and collections of one row."""
+        """dtype, shape, collections and shard (a raw block's offset and shape, or None) of one row."""
         with self._lock:
             return self._row_info(row)
 
@@ -343,3 +344,10 @@ class TrialReader(DeferredReads, RawRows):
         """The raw tensor saved in one row, as a numpy array of its dtype and shape."""
         with self._lock:
             return self._row_array(row)
+
+    def row_histogram(self, row: int) -> tuple[np.ndarray, np.ndarray]:
+        """The histogram saved in one row: (bin edges as float64, counts as int64). The
+        segment's two histogram columns are read once, when first asked for (a segment of format
+        version 1 has none: StoreError)."""
+        with self._lock:
+            return self._row_histogram(row)

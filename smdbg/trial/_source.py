@@ -148,6 +148,11 @@ class TrialSource(Protocol):
         """``dtype``, ``shape`` and ``collections`` of one row."""
         ...
 
+    def row_histogram(self, row: int) -> tuple[Array, Array]:
+        """The histogram of one ``histogram`` row: (bin edges, counts); raises when the row
+        holds none."""
+        ...
+
     # -- documents beside the data: stop requests and rule statuses -------------------------------
     def stop_request(self) -> dict[str, Any] | None:
         """The stop request written into the trial, or None."""
@@ -191,6 +196,7 @@ class _StoreSource:
         self.modes_present = reader.modes_present
         self.row_array = reader.row_array
         self.row_info = reader.row_info
+        self.row_histogram = reader.row_histogram
         self.abnormal_ends = reader.abnormal_ends
 
     def publish_pending(self) -> int:

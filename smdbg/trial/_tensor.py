@@ -10,7 +10,7 @@ import numpy as np
 
 from smdbg.exceptions import StepUnavailable, TensorUnavailableForStep
 from smdbg.modes import ModeLike
-from smdbg.reductions import compute_reduction, reduction_key, split_reduction_key
+from smdbg.reductions import HISTOGRAM, compute_reduction, reduction_key, split_reduction_key
 from smdbg.trial._live import LiveTrial
 from smdbg.trial._source import MODE_NAMES, RAW, Array, mode_code
 
@@ -106,14 +106,51 @@ class Tensor:
         return err
 
     def value(self, step: int, mode: ModeLike | None = None, worker: str | None = None) -> Array:
-        """The raw tensor saved at ``step``."""
+        """The raw tensor saved at ``step``. A sharded tensor (a DTensor: FSDP2 ...) is put
+        together from the blocks its workers saved; with ``worker=`` it is that worker's block."""
         tc, pos = self._pos_at(step, mode, worker, RAW)
-        return self._live.source.row_array(int(tc["row"][pos]))
+        src = self._live.source
+        row = int(tc["row"][pos])
+        if worker is not None or src.row_info(row).get("shard") is None:
+            return src.row_array(row)
+        _, idx, steps = self._select(mode, None, RAW)
+        return self._assemble(step, mode, [int(r) for r in tc["row"][idx[steps == step]].tolist()])
+
+    def _assemble(self, step: int, mode: ModeLike | None, rows: list[int]) -> Array:
+        """The whole tensor from the blocks in ``rows`` (each with its offset); an error naming
+        what is missing when the blocks do not cover it (e.g. saved with include_workers="one")."""
+        src = self._live.source
+        full: Array | None = None
+        covered: Array | None = None
+        for row in rows:
+            info = src.row_info(row)
+            shard, block = info["shard"], src.row_array(row)
+            if shard is None:  # a whole copy among the blocks
+                return block
+            if full is None:
+                full = np.zeros(tuple(info["shape"]), dtype=block.dtype)
+                covered = np.zeros(full.shape, dtype=bool)
+            where = tuple(slice(o, o + n) for o, n in zip(shard[: block.ndim], block.shape))
+            full[where] = block
+            assert covered is not None
+            covered[where] = True
+        assert full is not None and covered is not None
+        if not covered.all():
+            workers = sorted({self._live.source.workers.names[w] for w in self._cols()["worker"].tolist()})
+            raise TensorUnavailableForStep(
+                self.name, step, mode,
+                f"(sharded: the saved blocks of workers {workers} cover {int(covered.sum())} of {covered.size} "
+                "elements; save raw shards with include_workers='all')",
+            )  # fmt: skip
+        return full
 
     def values(self, mode: ModeLike | None = None, worker: str | None = None) -> dict[int, Array]:
         tc, idx, steps = self._select(mode, worker, RAW)
         rows = tc["row"][idx]
-        row_array = self._live.source.row_array
+        src = self._live.source
+        if worker is None and len(rows) and src.row_info(int(rows[0])).get("shard") is not None:
+            return {s: self.value(s, mode=mode) for s in sorted(set(steps.tolist()))}
+        row_array = src.row_array
         return {int(s): row_array(int(r)) for s, r in sorted(zip(steps.tolist(), rows.tolist()))}
 
     def shape(self, step: int, mode: ModeLike | None = None, worker: str | None = None) -> tuple[int, ...]:
@@ -150,8 +187,31 @@ class Tensor:
         out = {}
         for i in hit.tolist():
             key = names[int(tc["reduction"][i])]
-            if key != RAW:
+            if key != RAW and key != HISTOGRAM:
                 out[split_reduction_key(key)] = float(tc["value"][i])
+        return out
+
+    def histogram(
+        self, step: int, mode: ModeLike | None = None, worker: str | None = None
+    ) -> tuple[Array, Array]:
+        """The histogram saved at ``step`` (``ReductionConfig(histogram=bins)``): (bin edges,
+        ``bins + 1`` float64; counts, ``bins`` int64). How many values were in no bin (NaN, inf,
+        outside a fixed range) is the row's value: ``history("histogram")``."""
+        tc, pos = self._pos_at(step, mode, worker, HISTOGRAM)
+        return self._live.source.row_histogram(int(tc["row"][pos]))
+
+    def histograms(
+        self, mode: ModeLike | None = None, worker: str | None = None
+    ) -> dict[int, tuple[Array, Array]]:
+        """Every saved histogram, ``{step: (edges, counts)}`` in step order (the steps of
+        ``mode`` when given; the first worker by name where several saved one at a step)."""
+        tc, idx, steps = self._select(mode, worker, HISTOGRAM)
+        names = self._live.source.workers.names
+        order = sorted(range(len(idx)), key=lambda i: (int(steps[i]), names[int(tc["worker"][idx[i]])]))
+        out: dict[int, tuple[Array, Array]] = {}
+        row_histogram = self._live.source.row_histogram
+        for i in order:
+            out.setdefault(int(steps[i]), row_histogram(int(tc["row"][idx[i]])))
         return out
 
     def history(

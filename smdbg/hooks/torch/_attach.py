@@ -24,6 +24,31 @@ __all__ = ["TorchTargets", "TorchAttachments", "PlanLists"]
 ParamRow = tuple[str, "TensorPlan | None", torch.nn.Parameter, str, "TensorPlan | None"]
 StateRow = tuple[str, TensorPlan, torch.Tensor, str]
 ModuleCallback = Callable[[str], Callable[..., Any]]
+# Path components that wrappers insert between a model and its layers (FSDP1's and activation
+# checkpointing's): the names are those of the unwrapped model.
+_WRAPPER_PARTS = frozenset({"_fsdp_wrapped_module", "_checkpoint_wrapped_module"})
+
+
+def unwrapped_name(path: str) -> str:
+    """A module or parameter path without wrapper components (``a._fsdp_wrapped_module.w`` -> ``a.w``)."""
+    if "_wrapped_module" not in path:
+        return path
+    return ".".join(p for p in path.split(".") if p not in _WRAPPER_PARTS)
+
+
+def model_class_name(module: torch.nn.Module) -> str:
+    """The model's class name; for a module FSDP2's ``fully_shard`` made an ``FSDP<Class>``
+    of, the class it was (so that names do not change when a model is sharded)."""
+    cls = type(module)
+    try:
+        from torch.distributed.fsdp import FSDPModule
+    except ImportError:  # pragma: no cover - torch without distributed
+        return cls.__name__
+    if isinstance(module, FSDPModule):
+        for base in cls.__mro__[1:]:
+            if issubclass(base, torch.nn.Module) and not issubclass(base, FSDPModule):
+                return base.__name__
+    return cls.__name__
 
 
 class PlanLists:
@@ -58,11 +83,12 @@ class TorchTargets:
     def add_model(self, module: torch.nn.Module, weights: Collection, biases: Collection, grads: Collection) -> None:
         """Register a model: ``<ModelClass>_<param name>``, ``gradient/<ModelClass>_<param>``
         join the collections; submodules are named by their path (the model: its class)."""
-        top = type(module).__name__  # Module._get_name()
+        top = model_class_name(module)  # Module._get_name(), unless FSDP2 renamed the class
         self.models.append(module)
         for name, sub in module.named_modules():
-            self.module_names.setdefault(sub, name or top)
-        for pname, p in module.named_parameters():
+            self.module_names.setdefault(sub, unwrapped_name(name) or top)
+        for wrapped, p in module.named_parameters():
+            pname = unwrapped_name(wrapped)
             full = f"{top}_{pname}"
             if id(p) in self.param_names:
                 continue

@@ -19,17 +19,22 @@ numpy definitions, computed on the host).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import logging
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import torch
 
 from smdbg.hooks._plan import TensorPlan
-from smdbg.hooks.torch._cpu import cpu_reductions, per_tensor
+from smdbg.hooks._records import ShardBlock
+from smdbg.hooks.torch._batched import batch_reductions, grouped_reductions
+from smdbg.hooks.torch._cpu import cpu_reductions
 from smdbg.hooks.torch._flat import FLAT_KEYS, SegmentLayouts, compute_dtype, flat_reductions
+from smdbg.hooks.torch._hist import cpu_histogram, device_histogram, histogram_of_vector
 from smdbg.hooks.torch._host_pool import HostPool
-from smdbg.reductions import compute_reductions, scalar_reductions
+from smdbg.hooks.torch._sharded import ShardLayout, dtensor_type, layout_of, numpy_block, sharded_reductions
+from smdbg.reductions import HISTOGRAM, Histogram, compute_histogram, compute_reductions, scalar_reductions
 
 __all__ = [
     "StepCapture",
@@ -41,11 +46,12 @@ __all__ = [
     "tensors_of",
 ]
 
-_INF = float("inf")
 _DTYPE_NAMES: dict[torch.dtype, str] = {}
 _STRIDED = torch.strided
 _FLAT_DEVICES = {"cuda"}  # where torch.segment_reduce has fast kernels
 _WIDEN = (torch.bfloat16, torch.float8_e4m3fn, torch.float8_e5m2)  # raw copies stored as float32
+_DTENSOR = dtensor_type()
+log = logging.getLogger("smdbg.hooks")
 
 
 def flatten_tensors(value: Any) -> Iterator[torch.Tensor]:
@@ -73,71 +79,6 @@ def tensors_of(value: Any) -> Sequence[torch.Tensor]:
     return list(flatten_tensors(value))
 
 
-def batch_reductions(tensors: Sequence[torch.Tensor], key: str) -> torch.Tensor:
-    """One reduction of each tensor as a 1-d tensor, computed with as few kernels (and Python
-    calls) as the key allows. Tensors are non-empty, on one GPU, in one compute dtype (CPU
-    tensors are reduced one by one, see :mod:`smdbg.hooks.torch._cpu`)."""
-    ts = list(tensors)
-    if key in ("l2", "abs_l2"):
-        return torch.stack(torch._foreach_norm(ts, 2))
-    if key in ("l1", "abs_l1"):
-        return torch.stack(torch._foreach_norm(ts, 1))
-    if key == "abs_max":
-        return torch.stack(torch._foreach_norm(ts, _INF))
-    if key == "max":
-        return torch.stack(torch._foreach_max(ts))
-    if key == "min":
-        return torch.stack(torch._foreach_max(torch._foreach_neg(ts))).neg_()
-    if key == "abs_min":
-        return torch.stack(torch._foreach_max(torch._foreach_neg(torch._foreach_abs(ts)))).neg_()
-    return grouped_reductions(ts, key)
-
-
-def grouped_reductions(ts: list[torch.Tensor], key: str) -> torch.Tensor:
-    """One reduction of each tensor, in order, with one stack and one kernel per run of equal
-    shapes (callers sort tensors by shape). On a GPU each call is a kernel launch and several
-    microseconds of host time: a transformer's 150 weights and gradients have ~10 shapes."""
-    chunks: list[torch.Tensor] = []
-    i = 0
-    while i < len(ts):
-        j = i + 1
-        while j < len(ts) and ts[j].shape == ts[i].shape:
-            j += 1
-        if j - i == 1:
-            chunks.append(per_tensor(key, ts[i]).reshape(1))
-        else:
-            chunks.append(_per_row(key, torch.stack(ts[i:j]).reshape(j - i, -1)))
-        i = j
-    return torch.cat(chunks) if len(chunks) > 1 else chunks[0]
-
-
-def _per_row(key: str, x: torch.Tensor) -> torch.Tensor:
-    """:func:`per_tensor` of each row of a 2-d tensor."""
-    name, is_abs = (key[4:], True) if key.startswith("abs_") else (key, False)
-    if is_abs:
-        x = x.abs()
-    if name == "mean":
-        return x.mean(1)
-    if name == "sum":
-        return x.sum(1)
-    if name == "prod":
-        return x.prod(1)
-    if name == "variance":
-        return x.var(1, correction=0)
-    if name == "std":
-        return x.std(1, correction=0)
-    if name == "max":
-        return x.amax(1)
-    if name == "min":
-        return x.amin(1)
-    if name == "l1":
-        return x.abs().sum(1)
-    if name == "l2":
-        norms: torch.Tensor = torch.linalg.vector_norm(x, dim=1)
-        return norms
-    raise ValueError(f"unknown reduction key {key!r}")
-
-
 def _host_reductions(t: torch.Tensor, keys: tuple[str, ...]) -> dict[str, float]:
     """Reductions of an empty or one-element tensor, computed on the host (no kernel)."""
     if t.numel() == 0:
@@ -154,16 +95,16 @@ def _by_shape(member: tuple[CapturedTensor, torch.Tensor]) -> tuple[int, ...]:
 # What PendingStep.items yields: (name, plan, raw host copy or None, reductions, shape, dtype),
 # the arguments of BaseHook._emit. A CPU tensor reduced at capture time is stored as one of
 # these at once (no object per tensor: a small model's saved step on a CPU captures a few dozen).
-Emitted = tuple[str, TensorPlan, "np.ndarray | None", dict[str, float], tuple[int, ...], str]
+Emitted = tuple[str, TensorPlan, "np.ndarray | ShardBlock | None", "Mapping[str, float | Histogram]", tuple[int, ...], str]
 
 
 class CapturedTensor:
     """One tensor's capture: where its reductions and raw copy are in the step's buffers."""
 
-    __slots__ = ("name", "plan", "shape", "dtype", "device", "offsets", "constants", "raw", "scalar")  # fmt: skip
+    __slots__ = ("name", "plan", "shape", "dtype", "device", "offsets", "constants", "raw", "scalar", "hist")  # fmt: skip
 
     def __init__(self, name: str, plan: TensorPlan, shape: tuple[int, ...], dtype: str, device: Any,
-                 constants: dict[str, float] | None = None) -> None:  # fmt: skip
+                 constants: dict[str, Any] | None = None) -> None:  # fmt: skip
         self.name = name
         self.plan = plan
         self.shape = shape
@@ -173,6 +114,7 @@ class CapturedTensor:
         self.constants = constants  # reductions already computed (CPU, empty, one element)
         self.raw: Any = None  # numpy copy (CPU), or a pinned tensor filled asynchronously
         self.scalar: Any = None  # a one-element device tensor's pinned copy, reduced on the host
+        self.hist: Histogram | int | None = None  # a histogram, or its index in the result vector
 
 
 class PendingStep:
@@ -206,6 +148,7 @@ class PendingStep:
             if type(e) is tuple:
                 yield e
                 continue
+            red: dict[str, Any]
             if e.scalar is not None:
                 v = e.scalar.reshape(-1)[0].item()
                 red = scalar_reductions(abs(v) if isinstance(v, complex) else float(v), e.plan.reductions)
@@ -216,7 +159,16 @@ class PendingStep:
                 red = {key: res[i] for key, i in e.offsets.items()}
             else:
                 red = {}
-            raw = e.raw if e.raw is None or isinstance(e.raw, np.ndarray) else e.raw.numpy()
+            hist = e.hist
+            if hist is not None:
+                red = dict(red)
+                if type(hist) is int:
+                    assert e.plan.histogram is not None
+                    vec = host[e.device][hist : hist + 2 + e.plan.histogram[0]]
+                    red[HISTOGRAM] = histogram_of_vector(vec, int(np.prod(e.shape)))
+                else:
+                    red[HISTOGRAM] = hist
+            raw = e.raw if e.raw is None or isinstance(e.raw, (np.ndarray, ShardBlock)) else e.raw.numpy()
             yield e.name, e.plan, raw, red, e.shape, e.dtype
 
 
@@ -230,6 +182,7 @@ class StepCapture:
         self._by_name: dict[str, int] = {}  # name -> index in entries
         self.pool = HostPool()
         self._layouts = SegmentLayouts()
+        self.warned: set[str] = set()  # tensors warned about (a sharded tensor that is not saved)
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -239,7 +192,21 @@ class StepCapture:
         with torch.no_grad():  # one no_grad instead of a detach() per tensor
             self._add(items)
 
+    def participate(self, items: Sequence[tuple[str, TensorPlan, torch.Tensor]]) -> None:
+        """On a rank that writes nothing: take part in the collectives of the sharded tensors
+        among ``items`` (the ranks that write wait for them), keeping nothing."""
+        if _DTENSOR is not None:
+            sharded = [it for it in items if isinstance(it[2], _DTENSOR)]
+            if sharded:
+                with torch.no_grad():
+                    self._add_sharded(sharded, keep=False)
+
     def _add(self, items: Sequence[tuple[str, TensorPlan, torch.Tensor]]) -> None:
+        if _DTENSOR is not None:  # DTensors (FSDP2 ...): reduced from their shards, across ranks
+            plain = [it for it in items if not isinstance(it[2], _DTENSOR)]
+            if len(plain) != len(items):
+                self._add_sharded([it for it in items if isinstance(it[2], _DTENSOR)], keep=True)
+                items = plain
         # The CPU path comes first and is kept short: a saved step of a small model on a CPU
         # runs it for every weight and gradient, with cold caches (see _torch_cpu).
         groups: dict[tuple[Any, torch.dtype], list[tuple[CapturedTensor, torch.Tensor]]] = {}
@@ -257,9 +224,11 @@ class StepCapture:
             if not t.is_cpu:
                 entry = self._device_entry(name, plan, t, dtype, groups)
             else:  # reduced now, to floats (a loss without any kernel)
-                red: dict[str, float] = {}
+                red: dict[str, Any] = {}
                 if keys:
                     red = cpu_reductions(t, keys) if t.numel() > 1 else _host_reductions(t, keys)
+                if plan.histogram is not None:
+                    red[HISTOGRAM] = cpu_histogram(t, *plan.histogram)
                 if plan.raw:
                     entry = CapturedTensor(name, plan, tuple(t.shape), dtype, None, red)
                     snaps.append((entry, t))
@@ -297,6 +266,69 @@ class StepCapture:
                 base += len(sel)
             self._count[dev] = base
 
+    def _keep(self, name: str, entry: Any) -> None:
+        previous = self._by_name.get(name)
+        if previous is not None:
+            self.entries[previous] = None  # captured again in this step: the later capture wins
+        self._by_name[name] = len(self.entries)
+        self.entries.append(entry)
+
+    def _warn_once(self, name: str, message: str) -> None:
+        if name not in self.warned:
+            self.warned.add(name)
+            log.warning("smdbg: %s is not saved: %s", name, message)
+
+    def _add_sharded(self, items: Sequence[tuple[str, TensorPlan, Any]], keep: bool) -> None:
+        """DTensors: reductions and histograms of the whole tensor from the shards (collective,
+        see :mod:`smdbg.hooks.torch._sharded`), raw values as this rank's block and its offset."""
+        groups: dict[tuple[Any, ...], list[tuple[str, TensorPlan, Any, ShardLayout]]] = {}
+        for name, plan, t in items:
+            lay = layout_of(t)
+            if isinstance(lay, str):  # the same answer on every rank: no rank waits for another
+                self._warn_once(name, f"a DTensor with {lay}")
+                continue
+            key = (t.device_mesh.device_type, *(id(g) for g in lay.groups))
+            groups.setdefault(key, []).append((name, plan, t, lay))
+        for members in groups.values():
+            results = sharded_reductions(
+                [m[2] for m in members], [m[3] for m in members],
+                [m[1].reductions for m in members], [m[1].histogram for m in members],
+            )  # fmt: skip
+            if keep:
+                for (name, plan, t, lay), (vec, keys, hist) in zip(members, results):
+                    self._keep(name, self._sharded_entry(name, plan, t, lay, vec, keys, hist))
+
+    def _sharded_entry(self, name: str, plan: TensorPlan, t: Any, lay: ShardLayout, vec: torch.Tensor,
+                       keys: list[str], hist: torch.Tensor | None) -> Any:  # fmt: skip
+        dtype = str(t.dtype).replace("torch.", "")
+        numel = int(np.prod(lay.global_shape))
+        raw = None
+        if plan.raw:
+            if lay.offset is None:
+                self._warn_once(name, "its raw value: the shards are not contiguous blocks (strided sharding)")
+            else:
+                raw = ShardBlock(numpy_block(t.to_local()), lay.offset)  # a GPU block: a synchronous copy
+        dev = vec.device
+        if dev.type == "cpu":
+            red: dict[str, Any] = dict(zip(keys, vec.tolist()))
+            if hist is not None:
+                red[HISTOGRAM] = histogram_of_vector(hist.tolist(), numel)
+            return (name, plan, raw, red, lay.global_shape, dtype)
+        entry = CapturedTensor(name, plan, lay.global_shape, dtype, dev)
+        entry.raw = raw
+        chunks = self._results.setdefault(dev, [])
+        base = self._count.get(dev, 0)
+        if keys:
+            chunks.append(vec)
+            entry.offsets = {k: base + j for j, k in enumerate(keys)}
+            base += len(keys)
+        if hist is not None:
+            chunks.append(hist)
+            entry.hist = base
+            base += hist.numel()
+        self._count[dev] = base
+        return entry
+
     def _device_entry(self, name: str, plan: TensorPlan, t: torch.Tensor, dtype: str,
                       groups: dict[tuple[Any, torch.dtype], list[tuple[CapturedTensor, torch.Tensor]]]) -> CapturedTensor:  # fmt: skip
         """A GPU tensor's capture: raw copy started, reductions left to its (device, dtype) group."""
@@ -305,6 +337,15 @@ class StepCapture:
         if plan.raw:
             entry.raw = self._pinned_copy(t)
         keys = plan.reductions
+        if plan.histogram is not None:
+            if t.numel() == 0:
+                entry.hist = compute_histogram(np.empty(0), *plan.histogram)
+            else:  # a small vector on the device, copied with the step's other results
+                vec = device_histogram(t, *plan.histogram)
+                base = self._count.get(dev, 0)
+                self._results.setdefault(dev, []).append(vec)
+                entry.hist = base
+                self._count[dev] = base + vec.numel()
         if keys:
             n = t.numel()
             if n == 0:

@@ -29,6 +29,7 @@ from smdbg.hooks.base import BaseHook, guarded, io_patterns
 from smdbg.hooks.torch._attach import PlanLists, TorchAttachments, TorchTargets
 from smdbg.hooks.torch._capture import PendingStep, StepCapture, flatten_tensors, tensors_of
 from smdbg.hooks.torch._report import SUPPORTED_DTYPES, drop_unsupported, torch_unsaved
+from smdbg.hooks.torch._sharded import dtensor_type
 from smdbg.modes import ModeKeys, ModeLike, parse_mode
 from smdbg.trial._report import NotSaved
 
@@ -36,12 +37,14 @@ __all__ = ["Hook", "flatten_tensors"]
 
 log = logging.getLogger("smdbg.hooks")
 _MAX_IN_FLIGHT = 8
+_DTENSOR = dtensor_type()
 
 
 class Hook(BaseHook):
     """smdebug-compatible PyTorch hook. See docs/pytorch.md."""
 
     framework = "pytorch"
+    computes_histograms = True
     default_include_collections = ("losses",)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -82,6 +85,12 @@ class Hook(BaseHook):
         return super()._worker_identity()
 
     def _to_numpy(self, value: Any) -> Any:
+        if _DTENSOR is not None and isinstance(value, _DTENSOR):
+            raise TypeError(
+                f"a DTensor (placements {tuple(getattr(value, 'placements', ()))}) was given to save_tensor/record_tensor_value: "
+                "expected a plain tensor; pass dt.full_tensor() (a gather on every rank) or dt.to_local() (this "
+                "rank's shard); sharded parameters and gradients of a registered model are saved without it"
+            )
         if isinstance(value, torch.Tensor):
             t = value.detach() if value.layout is torch.strided else value.detach().to_dense()
             if t.dtype in (torch.bfloat16, torch.float8_e4m3fn, torch.float8_e5m2):
@@ -324,6 +333,8 @@ class Hook(BaseHook):
                 if not all(t.dtype in SUPPORTED_DTYPES and not t.is_quantized for _, _, t in group):
                     group = drop_unsupported(group, self._tally.unsupported)  # reported, not saved
                 self._capture.add(group)
+            else:  # a rank that writes nothing still takes part in sharded tensors' collectives
+                self._capture.participate(group)
 
     # -- PyTorch callbacks ----------------------------------------------------------------------
     @guarded("forward pre-hook")
