@@ -94,6 +94,15 @@ def test_search_sorts_by_a_property(sm: Any) -> None:
     assert [r["TrialComponent"]["TrialComponentName"] for r in found["Results"]] == [
         f"s-{tag}-{i}" for i in (1, 2, 0)
     ]
+    # SageMaker's case rules for the property path; a property no result has is an error
+    expr = {"Filters": [{"Name": "TrialComponentName", "Operator": "Contains", "Value": tag}]}
+    found = sm.search(Resource="ExperimentTrialComponent", SortBy="parameters.lr", SortOrder="Descending",
+                      SearchExpression=expr)  # fmt: skip
+    assert [r["TrialComponent"]["TrialComponentName"] for r in found["Results"]] == [
+        f"s-{tag}-{i}" for i in (0, 2, 1)
+    ]
+    with pytest.raises(ClientError, match="Parameters.nosuch"):
+        sm.search(Resource="ExperimentTrialComponent", SortBy="Parameters.nosuch", SearchExpression=expr)
 
 
 def test_unimplemented_and_malformed_requests(api_server: Any, sm: Any) -> None:

@@ -26,7 +26,7 @@ def test_experiment_analytics_search_and_sort(services: Services, session: Any) 
     df = ExperimentAnalytics(
         experiment_name="sdk-exp",
         sagemaker_session=session,
-        sort_by="Metrics.test:accuracy.Max",
+        sort_by="metrics.test:accuracy.max",  # the SDK examples' spelling
         sort_order="Descending",
     ).dataframe()
     assert list(df["TrialComponentName"]) == ["sdk-run-1", "sdk-run-2", "sdk-run-0"]

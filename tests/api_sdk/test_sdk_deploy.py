@@ -76,9 +76,9 @@ def test_model_deploy_predict_and_capture(services: Services, session: Any) -> N
         assert [int(float(v)) for row in answer for v in row] == made["expected"]
         assert _capture_keys("capture/sdk-lr-ep/AllTraffic/"), "no capture file reached the S3 server"
     finally:
-        # The SDK's default delete_endpoint() deletes the endpoint config first, which AWS allows
-        # while an endpoint uses it; see docs/api.md (SageMaker Python SDK) for the server's answer.
-        predictor.delete_endpoint(delete_endpoint_config=False)
+        # The SDK's default delete_endpoint() deletes the endpoint config first, which AWS (and
+        # the server) allow while an endpoint uses it.
+        predictor.delete_endpoint()
     names = [e["EndpointName"] for e in session.sagemaker_client.list_endpoints()["Endpoints"]]
     status = {e["EndpointName"]: e["EndpointStatus"] for e in session.sagemaker_client.list_endpoints()["Endpoints"]}
     assert "sdk-lr-ep" not in names or status["sdk-lr-ep"] == "Deleting"

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from smdbg.platform.api._protocol import InUse, ValidationError
+from smdbg.platform.api._protocol import ValidationError
 from smdbg.platform.api._registry import Context, check_name, now, operation, page
 from smdbg.platform.api._state import arn
 
@@ -91,9 +91,8 @@ def describe_endpoint_config(ctx: Context, p: dict[str, Any]) -> dict[str, Any]:
 def delete_endpoint_config(ctx: Context, p: dict[str, Any]) -> dict[str, Any]:
     name = p["EndpointConfigName"]
     ctx.state.get(CONFIG, name, "endpoint config")
-    users = [e["EndpointName"] for e in ctx.state.all("endpoint") if e.get("EndpointConfigName") == name]
-    if users:
-        raise InUse(f"endpoint config {name!r} is used by endpoint(s) {users}; delete or update them first")
+    # As on AWS, an endpoint keeps running on the config it was created or updated with (its own
+    # copy), so a config in use may be deleted; the SDK's Predictor.delete_endpoint() does that.
     ctx.state.delete(CONFIG, name)
     return {}
 

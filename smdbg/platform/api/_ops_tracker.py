@@ -308,6 +308,7 @@ def _expression(e: dict[str, Any]) -> Any:
 @operation("Search")
 def search(ctx: Context, p: dict[str, Any]) -> dict[str, Any]:
     from smdbg.tracker import Experiment, Trial, TrialComponent
+    from smdbg.tracker._search import canonical_field
 
     resource = p["Resource"]
     with _tracker_errors():
@@ -326,8 +327,11 @@ def search(ctx: Context, p: dict[str, Any]) -> dict[str, Any]:
                                   "ExperimentTrial, ExperimentTrialComponent or TrainingJob")  # fmt: skip
         expression = _expression(p["SearchExpression"]) if p.get("SearchExpression") else None
         found = [(k, d) for k, d in items if expression is None or expression.matches(_flat(d))]
-    rows = [{"_key": k, "_sort": _flat(d).get(p.get("SortBy") or "CreationTime"), "CreationTime": d.get("CreationTime"), **{"_doc": d}}
+    sort_by = canonical_field(p.get("SortBy") or "CreationTime")  # SageMaker's case rules
+    rows = [{"_key": k, "_sort": _flat(d).get(sort_by), "CreationTime": d.get("CreationTime"), **{"_doc": d}}
             for k, d in found]  # fmt: skip
+    if rows and all(r["_sort"] is None for r in rows):  # sorting by it would silently do nothing
+        raise ValidationError(f"Search SortBy {p.get('SortBy')!r}: no {resource} found has this property")
     chunk, token = page(rows, {k: p.get(k) for k in ("NextToken", "MaxResults", "SortOrder")}, name_key="_key",
                         sort_keys={"CreationTime": "_sort"}, default_max=50)  # fmt: skip
     return {"Results": [{r["_key"]: r["_doc"]} for r in chunk], "NextToken": token}
