@@ -13,7 +13,8 @@ import torch.nn as nn
 
 import smdbg.pytorch as smd
 from smdbg.config import CollectionConfig
-from smdbg.rules import Rule, RuleSpec, rule_configs
+from smdbg.rules import Finding, Rule, RuleSpec, rule_configs
+from smdbg.trials import create_trial
 
 torch.set_num_threads(1)  # tiny models: one thread is faster than two on a shared 2-core box
 
@@ -129,3 +130,22 @@ def fit(hook: smd.Hook, model: nn.Module, loss_fn: nn.Module, opt: torch.optim.O
     if close:
         hook.close()
     return losses
+
+
+def evaluate(rule: RuleSpec, path, other=None) -> list[Finding]:  # type: ignore[no-untyped-def]
+    """Run the rule on a finished trial, after checking the hook saved exactly its collections."""
+    trial = create_trial(path)
+    assert trial.training_has_ended()
+    wanted: set[str] = set()
+    for c in rule.collection_names():
+        wanted |= set(trial.tensor_names(collection=c))
+    assert set(trial.tensor_names()) == wanted, (trial.tensor_names(), rule.collection_names())
+    return rule.create(trial, [create_trial(other)] if other else None).evaluate()
+
+
+def tensors(found: list[Finding]) -> set[str | None]:
+    return {f.tensor for f in found}
+
+
+def sgd(model: nn.Module, lr: float) -> torch.optim.Optimizer:
+    return torch.optim.SGD(model.parameters(), lr=lr)
