@@ -3,10 +3,9 @@ race-safe create-or-load of experiments and trials; on every backend (SQLite and
 
 from __future__ import annotations
 
-import threading
-
 import pytest
 
+from smdbg.testing.race import run_together
 from smdbg.tracker import (
     Experiment,
     InvalidValueError,
@@ -98,26 +97,14 @@ def test_load_or_create_race(sqlite_url: str) -> None:
     """Threads behind a barrier all ask for the same new experiment and trial: one row each, every
     thread gets it, none fails."""
     n = 8
-    barrier = threading.Barrier(n)
-    got: list[tuple[str, str]] = []
-    errors: list[BaseException] = []
 
-    def worker(i: int) -> None:
-        barrier.wait()
-        try:
-            e = Experiment.load_or_create("raced", description=f"by {i}", db_url=sqlite_url)
-            t = Trial.load_or_create("raced-trial", e.experiment_name, db_url=sqlite_url)
-            got.append((e.description or "", t.trial_name))
-        except BaseException as err:  # collected and asserted below
-            errors.append(err)
+    def worker(i: int) -> tuple[str, str]:
+        e = Experiment.load_or_create("raced", description=f"by {i}", db_url=sqlite_url)
+        t = Trial.load_or_create("raced-trial", e.experiment_name, db_url=sqlite_url)
+        return e.description or "", t.trial_name
 
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(n)]
-    for th in threads:
-        th.start()
-    for th in threads:
-        th.join()
-    assert errors == []
-    assert len(got) == n and {t for _, t in got} == {"raced-trial"}
+    got = run_together(n, worker)  # raises the first error any thread met
+    assert {t for _, t in got} == {"raced-trial"}
     assert [x.experiment_name for x in Experiment.list(db_url=sqlite_url)] == ["raced"]
     assert [x.trial_name for x in Trial.list("raced", db_url=sqlite_url)] == ["raced-trial"]
     winner = Experiment.load("raced", db_url=sqlite_url).description
