@@ -122,7 +122,14 @@ class TrialComponent:
             raise InvalidValueError(
                 f"status {self.status.primary_status!r} is not valid; expected one of {', '.join(STATUSES)}"
             )
-        params = {k: check_parameter(k, v) for k, v in self.parameters.items()}
+        held: tuple[dict[str, Any], ...] = (self.parameters, self.input_artifacts, self.output_artifacts)
+        extra = (self.parameters_to_remove, self.input_artifacts_to_remove, self.output_artifacts_to_remove)
+        gone = [sorted((loaded - set(now)) | set(_names(more))) for loaded, now, more in zip(self._loaded, held, extra)]
+        params = {k: check_parameter(k, v) for k, v in self.parameters.items() if k not in gone[0]}
+        # every check is done: from here on it writes
+        for now, names in zip(held, gone):
+            for n in names:
+                now.pop(n, None)
         self._backend.update_component(
             self.trial_component_name,
             display_name=self.display_name,
@@ -133,12 +140,6 @@ class TrialComponent:
             tags=self.tags,
         )
         self._backend.write(self.trial_component_name, params, self.input_artifacts, self.output_artifacts)
-        held: tuple[dict[str, Any], ...] = (self.parameters, self.input_artifacts, self.output_artifacts)
-        extra = (self.parameters_to_remove, self.input_artifacts_to_remove, self.output_artifacts_to_remove)
-        gone = [sorted((loaded - set(now)) | set(_names(more))) for loaded, now, more in zip(self._loaded, held, extra)]
-        for now, names in zip(held, gone):
-            for n in names:
-                now.pop(n, None)
         if any(gone):
             self._backend.remove(self.trial_component_name, *gone)
         self.parameters_to_remove, self.input_artifacts_to_remove, self.output_artifacts_to_remove = [], [], []

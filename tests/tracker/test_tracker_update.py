@@ -71,6 +71,14 @@ def test_component_removal(db_url: str) -> None:
     assert got.parameters == {"lr": 0.1} and got.output_artifacts == {}
     assert got.parameters_to_remove == []
 
+    # a bad name is refused before anything is written
+    got.parameters["new"] = 1.0
+    got.parameters_to_remove = [""]
+    with pytest.raises(InvalidValueError, match="name '' is not valid"):
+        got.save()
+    assert TrialComponent.load("c", db_url=db_url).parameters == {"lr": 0.1}
+    got = TrialComponent.load("c", db_url=db_url)
+
     # remove(): at once, then the object is reloaded
     assert got.remove(parameters=["lr"], input_artifacts=["data"]) is got
     assert got.parameters == {} and got.input_artifacts == {}
