@@ -75,6 +75,12 @@ def test_job_quota(small_server: ApiServer) -> None:
         sm.create_training_job(**training)
     assert _code(e) == ("ResourceLimitExceeded", 400)
     assert "'ml.m5.xlarge for training job usage' is 4 vCPUs" in str(e.value) and "asks for 8 (2 x 4)" in str(e.value)
+    training["ResourceConfig"] = {**training["ResourceConfig"], "InstanceType": "ml.x9.mega"}
+    with pytest.raises(ClientError) as e:
+        sm.create_training_job(**training)
+    assert _code(e) == ("ValidationException", 400)
+    assert "ResourceConfig.InstanceType: instance_type 'ml.x9.mega' is not known" in str(e.value)
+    training["ResourceConfig"] = {**training["ResourceConfig"], "InstanceType": "ml.m5.xlarge"}
     # within the quota the request goes on to the handler (which refuses the image, not the size)
     training["ResourceConfig"] = {**training["ResourceConfig"], "InstanceCount": 1}
     with pytest.raises(ClientError) as e:
