@@ -49,6 +49,12 @@ class TrackerBackend(abc.ABC):
         """Every experiment, oldest first."""
 
     @abc.abstractmethod
+    def update_experiment(
+        self, name: str, *, display_name: str | None = None, description: str | None = None
+    ) -> None:
+        """Set the given fields of an experiment (None leaves a field as it is). Raises NotFoundError."""
+
+    @abc.abstractmethod
     def delete_experiment(self, name: str, cascade: bool) -> None:
         """Delete an experiment. Without ``cascade`` it must have no trials (else InvalidValueError);
         with ``cascade`` its trials and every trial component associated only with those trials
@@ -69,6 +75,10 @@ class TrackerBackend(abc.ABC):
         self, experiment_name: str | None = None, component_name: str | None = None
     ) -> list[TrialRecord]:
         """Trials, oldest first, optionally only those of one experiment / holding one component."""
+
+    @abc.abstractmethod
+    def update_trial(self, name: str, *, display_name: str | None = None) -> None:
+        """Set a trial's display name (None leaves it as it is). Raises NotFoundError."""
 
     @abc.abstractmethod
     def delete_trial(self, name: str) -> None:
@@ -142,6 +152,18 @@ class TrackerBackend(abc.ABC):
         """Log to one trial component in one transaction: upsert parameters and artifacts by
         name, append every metric point and update each metric's summary (count, min, max,
         mean, sample std dev, last) to cover all points appended so far."""
+
+    @abc.abstractmethod
+    def remove(
+        self,
+        component_name: str,
+        parameters: Sequence[str] = (),
+        input_artifacts: Sequence[str] = (),
+        output_artifacts: Sequence[str] = (),
+    ) -> None:
+        """Remove parameters and input/output artifacts of one trial component by name, in one
+        transaction; a name the component does not have is skipped. Raises NotFoundError for a
+        missing component."""
 
     @abc.abstractmethod
     def read_metric_points(self, component_name: str, metric_name: str | None = None) -> list[MetricPoints]:

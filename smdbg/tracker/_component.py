@@ -4,6 +4,7 @@ parameters, artifacts and metric summaries."""
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -32,7 +33,13 @@ class TrialComponentStatus:
 
 
 class TrialComponent:
-    """A snapshot of a trial component; change fields and call :meth:`save`, or log through a Tracker."""
+    """A snapshot of a trial component; change fields and call :meth:`save`, or log through a Tracker.
+
+    To remove parameters or artifacts, delete them from ``parameters`` / ``input_artifacts`` /
+    ``output_artifacts`` (or name them in ``parameters_to_remove`` / ``input_artifacts_to_remove``
+    / ``output_artifacts_to_remove``, smexperiments' attributes) and call :meth:`save`; or call
+    :meth:`remove`.
+    """
 
     def __init__(self, record: ComponentRecord, backend: TrackerBackend) -> None:
         self._backend = backend
@@ -53,6 +60,10 @@ class TrialComponent:
         self.tags: dict[str, str] = dict(r.tags)
         self.trial_names: tuple[str, ...] = r.trial_names
         self.experiment_names: tuple[str, ...] = r.experiment_names
+        self.parameters_to_remove: list[str] = []
+        self.input_artifacts_to_remove: list[str] = []
+        self.output_artifacts_to_remove: list[str] = []
+        self._loaded = (set(r.parameters), set(r.input_artifacts), set(r.output_artifacts))
 
     def __repr__(self) -> str:
         return f"TrialComponent(trial_component_name={self.trial_component_name!r}, status={self.status.primary_status!r})"
@@ -104,12 +115,21 @@ class TrialComponent:
         return self
 
     def save(self) -> None:
-        """Write display name, status, times, parameters, artifacts and tags."""
+        """Write display name, status, times, parameters, artifacts and tags, and remove the
+        parameters and artifacts deleted from this object since it was loaded or named in the
+        ``*_to_remove`` lists."""
         if self.status.primary_status not in STATUSES:
             raise InvalidValueError(
                 f"status {self.status.primary_status!r} is not valid; expected one of {', '.join(STATUSES)}"
             )
-        params = {k: check_parameter(k, v) for k, v in self.parameters.items()}
+        held: tuple[dict[str, Any], ...] = (self.parameters, self.input_artifacts, self.output_artifacts)
+        extra = (self.parameters_to_remove, self.input_artifacts_to_remove, self.output_artifacts_to_remove)
+        gone = [sorted((loaded - set(now)) | set(_names(more))) for loaded, now, more in zip(self._loaded, held, extra)]
+        params = {k: check_parameter(k, v) for k, v in self.parameters.items() if k not in gone[0]}
+        # every check is done: from here on it writes
+        for now, names in zip(held, gone):
+            for n in names:
+                now.pop(n, None)
         self._backend.update_component(
             self.trial_component_name,
             display_name=self.display_name,
@@ -120,6 +140,22 @@ class TrialComponent:
             tags=self.tags,
         )
         self._backend.write(self.trial_component_name, params, self.input_artifacts, self.output_artifacts)
+        if any(gone):
+            self._backend.remove(self.trial_component_name, *gone)
+        self.parameters_to_remove, self.input_artifacts_to_remove, self.output_artifacts_to_remove = [], [], []
+        self._loaded = (set(self.parameters), set(self.input_artifacts), set(self.output_artifacts))
+
+    def remove(
+        self,
+        parameters: Iterable[str] = (),
+        input_artifacts: Iterable[str] = (),
+        output_artifacts: Iterable[str] = (),
+    ) -> TrialComponent:
+        """Remove the named parameters and artifacts now (names it does not have are skipped) and
+        reload this object."""
+        names = [_names(group) for group in (parameters, input_artifacts, output_artifacts)]
+        self._backend.remove(self.trial_component_name, *names)
+        return self.reload()
 
     def delete(self) -> None:
         self._backend.delete_component(self.trial_component_name)
@@ -129,3 +165,10 @@ class TrialComponent:
         return {
             p.metric_name: p for p in self._backend.read_metric_points(self.trial_component_name, metric_name)
         }
+
+
+def _names(names: Iterable[str] | None) -> list[str]:
+    """A list of parameter or artifact names (a single string is refused, not split into letters)."""
+    if isinstance(names, str):
+        raise InvalidValueError(f"names to remove {names!r}: expected a list of names, e.g. [{names!r}]")
+    return [check_name("parameter or artifact", n) for n in names or ()]

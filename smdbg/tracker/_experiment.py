@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from smdbg._sdk_args import sdk_kwargs
 from smdbg.tracker._backend import TrackerBackend
 from smdbg.tracker._config import get_backend
-from smdbg.tracker._errors import InvalidValueError
+from smdbg.tracker._errors import AlreadyExistsError, InvalidValueError, NotFoundError
 from smdbg.tracker._records import ExperimentRecord, TrialRecord, to_datetime
 from smdbg.tracker._search import SearchExpression
 from smdbg.tracker._validate import check_name, check_tags, new_name, to_epoch
@@ -19,6 +19,8 @@ if TYPE_CHECKING:
     from smdbg.tracker._component import TrialComponent
 
 __all__ = ["Experiment", "Trial"]
+
+T = TypeVar("T")
 
 
 def _check_force(action: str, what: str) -> None:
@@ -89,6 +91,36 @@ class Experiment:
         sdk_kwargs("Experiment.load", kwargs)  # AWS-only arguments: ignored
         backend = get_backend(db_url)
         return cls(backend.get_experiment(check_name("experiment", experiment_name)), backend)
+
+    @classmethod
+    def load_or_create(
+        cls,
+        experiment_name: str,
+        description: str | None = None,
+        tags: Any = None,
+        display_name: str | None = None,
+        db_url: str | None = None,
+        **kwargs: Any,
+    ) -> Experiment:
+        """The experiment named ``experiment_name``, created (with the other arguments) when it does
+        not exist yet. Race-safe: when several threads or processes call it at once, one creates
+        the experiment and the others load that row (the other arguments apply only on creation)."""
+        sdk_kwargs("Experiment.load_or_create", kwargs)  # AWS-only arguments: ignored
+        return _load_or_create(
+            lambda: cls.load(experiment_name, db_url=db_url),
+            lambda: cls.create(experiment_name, description, tags, display_name, db_url=db_url),
+        )
+
+    def update(self, display_name: str | None = None, description: str | None = None) -> Experiment:
+        """Change the display name and/or description (None leaves a field as it is)."""
+        self._backend.update_experiment(self.experiment_name, display_name=display_name, description=description)
+        self.display_name = display_name if display_name is not None else self.display_name
+        self.description = description if description is not None else self.description
+        return self
+
+    def save(self) -> Experiment:
+        """Write ``display_name`` and ``description`` as set on this object (smexperiments' way)."""
+        return self.update(display_name=self.display_name, description=self.description)
 
     @classmethod
     def list(
@@ -184,11 +216,17 @@ class Trial:
 
     @classmethod
     def _create(
-        cls, backend: TrackerBackend, name: str, experiment_name: str, components: Iterable[Any], tags: Any
+        cls,
+        backend: TrackerBackend,
+        name: str,
+        experiment_name: str,
+        components: Iterable[Any],
+        tags: Any,
+        display_name: str | None = None,
     ) -> Trial:
         check_name("trial", name)
         record = TrialRecord(
-            name, check_name("experiment", experiment_name), name, check_tags(tags), time.time()
+            name, check_name("experiment", experiment_name), display_name or name, check_tags(tags), time.time()
         )
         backend.create_trial(record, [_component_name(c) for c in components])
         return cls(record, backend)
@@ -201,6 +239,7 @@ class Trial:
         trial_components: Iterable[Any] | None = None,
         tags: Any = None,
         db_url: str | None = None,
+        display_name: str | None = None,
         **kwargs: Any,
     ) -> Trial:
         sdk_kwargs("Trial.create", kwargs)  # AWS-only arguments: ignored
@@ -214,6 +253,7 @@ class Trial:
             experiment_name,
             trial_components or (),
             tags,
+            display_name,
         )
 
     @classmethod
@@ -221,6 +261,41 @@ class Trial:
         sdk_kwargs("Trial.load", kwargs)  # AWS-only arguments: ignored
         backend = get_backend(db_url)
         return cls(backend.get_trial(check_name("trial", trial_name)), backend)
+
+    @classmethod
+    def load_or_create(
+        cls,
+        trial_name: str,
+        experiment_name: str,
+        tags: Any = None,
+        display_name: str | None = None,
+        db_url: str | None = None,
+        **kwargs: Any,
+    ) -> Trial:
+        """The trial named ``trial_name`` in experiment ``experiment_name`` (which must exist:
+        NotFoundError), created when missing; race-safe as :meth:`Experiment.load_or_create`.
+        A trial of that name in another experiment raises InvalidValueError naming both."""
+        sdk_kwargs("Trial.load_or_create", kwargs)  # AWS-only arguments: ignored
+        trial: Trial = _load_or_create(
+            lambda: cls.load(trial_name, db_url=db_url),
+            lambda: cls.create(trial_name, experiment_name, tags=tags, db_url=db_url, display_name=display_name),
+        )
+        if trial.experiment_name != experiment_name:
+            raise InvalidValueError(
+                f"trial {trial_name!r} belongs to experiment {trial.experiment_name!r}, not "
+                f"{experiment_name!r}; choose another trial name or experiment"
+            )
+        return trial
+
+    def update(self, display_name: str | None = None) -> Trial:
+        """Change the display name (None leaves it as it is)."""
+        self._backend.update_trial(self.trial_name, display_name=display_name)
+        self.display_name = display_name if display_name is not None else self.display_name
+        return self
+
+    def save(self) -> Trial:
+        """Write ``display_name`` as set on this object (smexperiments' way)."""
+        return self.update(display_name=self.display_name)
 
     @classmethod
     def list(
@@ -266,6 +341,19 @@ class Trial:
             if not self._backend.list_trials(component_name=tc.trial_component_name):
                 self._backend.delete_component(tc.trial_component_name)
         self._backend.delete_trial(self.trial_name)
+
+
+def _load_or_create(load: Callable[[], T], create: Callable[[], T]) -> T:
+    """``load()``; when the row is missing ``create()``; when that create loses a race to another
+    creator (AlreadyExistsError), ``load()`` the winner's row."""
+    try:
+        return load()
+    except NotFoundError:
+        pass
+    try:
+        return create()
+    except AlreadyExistsError:
+        return load()
 
 
 def _component_name(obj: Any) -> str:

@@ -23,7 +23,7 @@ from smdbg.tracker._records import (
 )
 from smdbg.tracker._schema import tables as T
 from smdbg.tracker._sql_engine import Database
-from smdbg.tracker._sql_rows import F8, I8, id_of, load_components, tags_of, write_rows
+from smdbg.tracker._sql_rows import F8, I8, id_of, load_components, remove_rows, tags_of, write_rows
 from smdbg.tracker._sql_table import query_page
 from smdbg.tracker._table import ComponentPage, ComponentQuery
 
@@ -77,6 +77,28 @@ class SqlBackend(TrackerBackend):
         q = sa.select(e.name, e.display_name, e.description, e.tags, e.creation_time).where(where)
         rows = self._db.transaction(lambda c: c.execute(q.order_by(e.creation_time, e.id)).all(), read=True)
         return [ExperimentRecord(r[0], r[1], r[2], tags_of(r[3]), r[4]) for r in rows]
+
+    def update_experiment(
+        self, name: str, *, display_name: str | None = None, description: str | None = None
+    ) -> None:
+        self._update(T.experiments, "experiment", name, display_name=display_name, description=description)
+
+    def _update(
+        self, table: sa.Table, kind: str, name: str, tags: Mapping[str, str] | None = None, **fields: Any
+    ) -> None:
+        """Set the fields given as not None of the row named ``name`` (NotFoundError if missing);
+        ``tags`` are merged into the row's tags."""
+        values = {k: v for k, v in fields.items() if v is not None}
+
+        def run(conn: sa.Connection) -> None:
+            row_id = id_of(conn, table, kind, name)
+            if tags:
+                old = conn.execute(sa.select(table.c.tags).where(table.c.id == row_id)).scalar()
+                values["tags"] = json.dumps({**tags_of(old), **tags})
+            if values:
+                conn.execute(sa.update(table).where(table.c.id == row_id).values(**values))
+
+        self._db.transaction(run)
 
     def delete_experiment(self, name: str, cascade: bool) -> None:
         def run(conn: sa.Connection) -> None:
@@ -156,6 +178,9 @@ class SqlBackend(TrackerBackend):
         )
         rows = self._db.transaction(lambda c: c.execute(q).all(), read=True)
         return [TrialRecord(r[0], r[1], r[2], tags_of(r[3]), r[4]) for r in rows]
+
+    def update_trial(self, name: str, *, display_name: str | None = None) -> None:
+        self._update(T.trials, "trial", name, display_name=display_name)
 
     def delete_trial(self, name: str) -> None:
         def run(conn: sa.Connection) -> None:
@@ -276,24 +301,11 @@ class SqlBackend(TrackerBackend):
         end_time: float | None = None,
         tags: Mapping[str, str] | None = None,
     ) -> None:
-        fields = {
-            "display_name": display_name,
-            "status": status,
-            "status_message": status_message,
-            "start_time": start_time,
-            "end_time": end_time,
-        }
-        values: dict[str, Any] = {k: v for k, v in fields.items() if v is not None}
-        values["last_modified_time"] = time.time()
-
-        def run(conn: sa.Connection) -> None:
-            cid = id_of(conn, T.components, "trial component", name)
-            if tags:
-                old = conn.execute(sa.select(T.components.c.tags).where(T.components.c.id == cid)).scalar()
-                values["tags"] = json.dumps({**tags_of(old), **tags})
-            conn.execute(sa.update(T.components).where(T.components.c.id == cid).values(**values))
-
-        self._db.transaction(run)
+        self._update(
+            T.components, "trial component", name, tags, display_name=display_name, status=status,
+            status_message=status_message, start_time=start_time, end_time=end_time,
+            last_modified_time=time.time(),
+        )  # fmt: skip
 
     def delete_component(self, name: str) -> None:
         def run(conn: sa.Connection) -> None:
@@ -332,6 +344,22 @@ class SqlBackend(TrackerBackend):
                 .where(T.components.c.name == component_name)
                 .values(last_modified_time=time.time())
             )
+
+        self._db.transaction(run)
+
+    def remove(
+        self,
+        component_name: str,
+        parameters: Sequence[str] = (),
+        input_artifacts: Sequence[str] = (),
+        output_artifacts: Sequence[str] = (),
+    ) -> None:
+        def run(conn: sa.Connection) -> None:
+            cid = id_of(conn, T.components, "trial component", component_name)
+            if remove_rows(conn, cid, parameters, input_artifacts, output_artifacts):
+                conn.execute(
+                    sa.update(T.components).where(T.components.c.id == cid).values(last_modified_time=time.time())
+                )
 
         self._db.transaction(run)
 

@@ -15,7 +15,7 @@ from smdbg.tracker._errors import NotFoundError
 from smdbg.tracker._records import ComponentRecord, MetricBatch, MetricSummary, TrialComponentArtifact
 from smdbg.tracker._schema import tables as T
 
-__all__ = ["load_components", "write_rows", "upsert", "id_of", "tags_of", "F8", "I8"]
+__all__ = ["load_components", "write_rows", "remove_rows", "upsert", "id_of", "tags_of", "F8", "I8"]
 
 F8 = "<f8"
 I8 = "<i8"
@@ -174,6 +174,31 @@ def write_rows(
         )
     conn.execute(sa.insert(T.metric_chunks), chunks)
     upsert(conn, is_sqlite, T.metric_summaries, summaries, _merge_summary)
+
+
+def remove_rows(
+    conn: sa.Connection,
+    cid: int,
+    parameters: Sequence[str],
+    input_artifacts: Sequence[str],
+    output_artifacts: Sequence[str],
+) -> bool:
+    """Delete the named parameters and artifacts of component ``cid``; True if any was deleted."""
+    removed = 0
+    if parameters:
+        p = T.parameters.c
+        removed += conn.execute(
+            sa.delete(T.parameters).where(p.component_id == cid, p.name.in_(list(parameters)))
+        ).rowcount
+    a = T.artifacts.c
+    for direction, names in (("input", input_artifacts), ("output", output_artifacts)):
+        if names:
+            removed += conn.execute(
+                sa.delete(T.artifacts).where(
+                    a.component_id == cid, a.direction == direction, a.name.in_(list(names))
+                )
+            ).rowcount
+    return removed > 0
 
 
 def _merge_summary(c: Any, ex: Any) -> dict[str, Any]:

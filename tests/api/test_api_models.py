@@ -90,6 +90,12 @@ def test_endpoint_config_with_capture(sm: Any, model_dir: Path, tmp_path: Path) 
     with pytest.raises(ClientError, match="does not exist"):
         sm.create_endpoint_config(EndpointConfigName=_name("cfg"),
                                   ProductionVariants=[{"VariantName": "v", "ModelName": "nope"}])  # fmt: skip
+    bad = {**capture, "CaptureOptions": [{"CaptureMode": "Sideways"}]}
+    with pytest.raises(ClientError) as e:
+        sm.create_endpoint_config(EndpointConfigName=_name("cfg"), DataCaptureConfig=bad,
+                                  ProductionVariants=[{"VariantName": "v", "ModelName": model}])  # fmt: skip
+    assert e.value.response["Error"]["Code"] == "ValidationException"
+    assert "DataCaptureConfig" in str(e.value) and "Sideways" in str(e.value)
     sm.delete_endpoint_config(EndpointConfigName=name)
     with pytest.raises(ClientError):
         sm.describe_endpoint_config(EndpointConfigName=name)

@@ -110,12 +110,61 @@ def test_unimplemented_and_malformed_requests(api_server: Any, sm: Any) -> None:
     import urllib.request
 
     with pytest.raises(ClientError) as e:
-        sm.update_experiment(ExperimentName="x", Description="y")
-    assert e.value.response["Error"]["Code"] == "UnknownOperationException" and "UpdateExperiment" in str(
-        e.value
-    )
+        sm.list_workteams()
+    assert e.value.response["Error"]["Code"] == "UnknownOperationException" and "ListWorkteams" in str(e.value)
     req = urllib.request.Request(api_server.url + "/", data=b"{not json", method="POST",
                                  headers={"X-Amz-Target": "SageMaker.ListModels"})  # fmt: skip
     with pytest.raises(urllib.error.HTTPError) as err:
         urllib.request.urlopen(req)
     assert err.value.code == 400 and "SerializationException" in err.value.read().decode()
+
+
+def test_update_experiment_trial_and_component_removal(sm: Any) -> None:
+    tag = uuid.uuid4().hex[:8]
+    exp, trial, tc = f"ux-{tag}", f"ut-{tag}", f"uc-{tag}"
+    sm.create_experiment(ExperimentName=exp, Description="first")
+    arn = sm.update_experiment(ExperimentName=exp, DisplayName="Shown", Description="second")["ExperimentArn"]
+    assert arn.endswith(f"experiment/{exp}")
+    d = sm.describe_experiment(ExperimentName=exp)
+    assert (d["DisplayName"], d["Description"]) == ("Shown", "second")
+    sm.update_experiment(ExperimentName=exp, Description="third")  # DisplayName left as it is
+    d = sm.describe_experiment(ExperimentName=exp)
+    assert (d["DisplayName"], d["Description"]) == ("Shown", "third")
+
+    sm.create_trial(TrialName=trial, ExperimentName=exp, DisplayName="T one")
+    assert sm.describe_trial(TrialName=trial)["DisplayName"] == "T one"
+    assert sm.update_trial(TrialName=trial, DisplayName="T two")["TrialArn"].endswith(f"experiment-trial/{trial}")
+    assert sm.describe_trial(TrialName=trial)["DisplayName"] == "T two"
+
+    sm.create_trial_component(
+        TrialComponentName=tc, Parameters={"lr": {"NumberValue": 0.1}, "opt": {"StringValue": "sgd"}},
+        InputArtifacts={"data": {"Value": "s3://b/train.csv"}, "extra": {"Value": "s3://b/x.csv"}},
+        OutputArtifacts={"model": {"Value": "s3://b/model.tar.gz"}},
+    )  # fmt: skip
+    sm.update_trial_component(TrialComponentName=tc, ParametersToRemove=["opt", "never-set"],
+                              InputArtifactsToRemove=["extra"], OutputArtifactsToRemove=["model"],
+                              Parameters={"epochs": {"NumberValue": 3}})  # fmt: skip
+    d = sm.describe_trial_component(TrialComponentName=tc)
+    assert d["Parameters"] == {"lr": {"NumberValue": 0.1}, "epochs": {"NumberValue": 3.0}}
+    assert list(d["InputArtifacts"]) == ["data"] and not d.get("OutputArtifacts")
+    with pytest.raises(ClientError, match=r"ParametersToRemove names \['lr'\]"):
+        sm.update_trial_component(TrialComponentName=tc, Parameters={"lr": {"NumberValue": 1}},
+                                  ParametersToRemove=["lr"])  # fmt: skip
+    assert sm.describe_trial_component(TrialComponentName=tc)["Parameters"]["lr"] == {"NumberValue": 0.1}
+
+    for call, kw in ((sm.update_experiment, {"ExperimentName": f"no-{tag}", "Description": "x"}),
+                     (sm.update_trial, {"TrialName": f"no-{tag}", "DisplayName": "x"}),
+                     (sm.update_trial_component, {"TrialComponentName": f"no-{tag}", "ParametersToRemove": ["a"]})):  # fmt: skip
+        with pytest.raises(ClientError) as e:
+            call(**kw)
+        assert e.value.response["Error"]["Code"] == "ResourceNotFound" and f"no-{tag}" in str(e.value)
+        assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+
+
+def test_search_expression_errors_name_the_field(sm: Any) -> None:
+    with pytest.raises(ClientError) as e:
+        sm.search(Resource="Experiment", SearchExpression={"Operator": "And"})
+    assert e.value.response["Error"]["Code"] == "ValidationException"
+    assert "SearchExpression" in str(e.value) and "at least one filter" in str(e.value)
+    with pytest.raises(ClientError, match="SearchExpression: .*'Xor'"):
+        sm.search(Resource="Experiment", SearchExpression={"Filters": [{"Name": "ExperimentName"}], "Operator": "Xor"})

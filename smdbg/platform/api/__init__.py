@@ -13,7 +13,8 @@ See docs/api.md.
 from __future__ import annotations
 
 from smdbg.platform.api._auth import Credentials, load_credentials
+from smdbg.platform.api._limits import ServiceLimits
 from smdbg.platform.api._protocol import ApiError
 from smdbg.platform.api._server import DEFAULT_PORT, serve
 
-__all__ = ["serve", "Credentials", "load_credentials", "ApiError", "DEFAULT_PORT"]
+__all__ = ["serve", "Credentials", "load_credentials", "ApiError", "DEFAULT_PORT", "ServiceLimits"]

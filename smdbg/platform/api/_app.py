@@ -20,7 +20,7 @@ from starlette.routing import Route
 
 from smdbg.platform.api import _protocol as proto
 from smdbg.platform.api._auth import Credentials, verify_request
-from smdbg.platform.api._registry import OPERATIONS, Context
+from smdbg.platform.api._registry import OPERATIONS, Context, dispatch
 
 __all__ = ["build_app"]
 
@@ -76,7 +76,7 @@ def build_app(ctx: Context, credentials: Credentials | None = None) -> Starlette
                 ) from None
             proto.validate_input(op, params)
             try:
-                result = await run_in_threadpool(handler, ctx, params)
+                result = await run_in_threadpool(dispatch, ctx, name, handler, params)
             except (proto.NotFound, proto.InUse, proto.LimitExceeded) as e:
                 raise proto.as_modelled(op, e) from None
             return Response(proto.serialise_output(op, result), media_type=proto.JSON_CONTENT_TYPE)

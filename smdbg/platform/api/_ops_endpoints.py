@@ -33,7 +33,8 @@ _LOCAL = threading.local()
 def _variant_doc(config: dict[str, Any], status: str) -> list[dict[str, Any]]:
     v = config["ProductionVariants"][0]
     return [{"VariantName": v.get("VariantName", "AllTraffic"), "CurrentWeight": 1.0, "DesiredWeight": 1.0,
-             "CurrentInstanceCount": 1, "DesiredInstanceCount": 1,
+             "CurrentInstanceCount": int(v.get("InitialInstanceCount") or 1),
+             "DesiredInstanceCount": int(v.get("InitialInstanceCount") or 1),
              "DeployedImages": [], **({"VariantStatus": [{"Status": status}]} if status != "InService" else {})}]  # fmt: skip
 
 
@@ -64,7 +65,10 @@ def _deploy(ctx: Context, name: str, config: dict[str, Any]) -> None:
     model = Model(
         str(model_dir), entry_point=str(model_dir / entry) if entry else None, name=model_doc["ModelName"]
     )
-    model.deploy(endpoint_name=name, data_capture_config=capture_config(capture) if capture else None)
+    # the variant's ml.* type limits the server's CPUs and memory, as Model.deploy(instance_type=...)
+    model.deploy(initial_instance_count=int(variant.get("InitialInstanceCount") or 1),
+                 instance_type=variant.get("InstanceType") or "local", endpoint_name=name,
+                 data_capture_config=capture_config(capture) if capture else None)  # fmt: skip
     _PORTS.pop(name, None)
 
 

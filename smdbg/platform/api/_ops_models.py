@@ -105,27 +105,10 @@ def list_endpoint_configs(ctx: Context, p: dict[str, Any]) -> dict[str, Any]:
 
 
 def capture_config(capture: dict[str, Any]) -> Any:
-    """SageMaker's ``DataCaptureConfig`` as smdbg's :class:`DataCaptureConfig`."""
+    """SageMaker's ``DataCaptureConfig`` as smdbg's (:meth:`DataCaptureConfig.from_api_dict`)."""
     from smdbg.platform.serving import DataCaptureConfig
 
-    modes = [o.get("CaptureMode", "") for o in capture.get("CaptureOptions", [])]
-    bad = [m for m in modes if m not in ("Input", "Output", "InputAndOutput")]
-    if bad:
-        raise ValidationError(
-            f"DataCaptureConfig.CaptureOptions CaptureMode {bad[0]!r}: expected Input or Output"
-        )
-    options = sorted({o for m in modes for o in (["REQUEST"] if m == "Input" else ["RESPONSE"] if m == "Output"
-                                                  else ["REQUEST", "RESPONSE"])})  # fmt: skip
-    headers = capture.get("CaptureContentTypeHeader") or {}
     try:
-        return DataCaptureConfig(
-            enable_capture=bool(capture.get("EnableCapture", True)),
-            sampling_percentage=capture.get("InitialSamplingPercentage", 100),
-            destination_s3_uri=capture.get("DestinationS3Uri"),
-            capture_options=options or ["REQUEST", "RESPONSE"],
-            csv_content_types=list(headers.get("CsvContentTypes") or ["text/csv"]),
-            json_content_types=list(headers.get("JsonContentTypes") or ["application/json"]),
-            kms_key_id=capture.get("KmsKeyId"),
-        )
+        return DataCaptureConfig.from_api_dict(capture)
     except (ValueError, TypeError) as e:
         raise ValidationError(f"DataCaptureConfig: {e}") from None

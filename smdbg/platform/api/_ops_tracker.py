@@ -1,9 +1,10 @@
 """Experiments, trials, trial components and Search, on :mod:`smdbg.tracker` (its database is
 ``SMDBG_TRACKER_URL`` of the server's environment, as for every smdbg process).
 
-Not supported: ``UpdateExperiment`` and ``UpdateTrial`` (the tracker keeps an experiment's and a
-trial's fields fixed once created); ``*ToRemove`` lists of ``UpdateTrialComponent`` (the tracker
-upserts parameters and artifacts, it does not remove them).
+Each handler is one call of the tracker's Python API (``Experiment.update``, ``Trial.update``,
+``TrialComponent.save`` with its ``*_to_remove`` lists, ...), whose errors map to the API's:
+a missing name is ``ResourceNotFound``, a taken one ``ResourceInUse``, a bad value
+``ValidationException``.
 """
 
 from __future__ import annotations
@@ -97,6 +98,15 @@ def describe_experiment(ctx: Context, p: dict[str, Any]) -> dict[str, Any]:
         return _experiment_doc(Experiment.load(p["ExperimentName"]))
 
 
+@operation("UpdateExperiment")
+def update_experiment(ctx: Context, p: dict[str, Any]) -> dict[str, Any]:
+    from smdbg.tracker import Experiment
+
+    with _tracker_errors():
+        Experiment.load(p["ExperimentName"]).update(display_name=p.get("DisplayName"), description=p.get("Description"))
+    return {"ExperimentArn": arn("experiment", p["ExperimentName"])}
+
+
 @operation("DeleteExperiment")
 def delete_experiment(ctx: Context, p: dict[str, Any]) -> dict[str, Any]:
     from smdbg.tracker import Experiment
@@ -131,7 +141,8 @@ def create_trial(ctx: Context, p: dict[str, Any]) -> dict[str, Any]:
 
     with _tracker_errors():
         Experiment.load(p["ExperimentName"])  # ResourceNotFound, as SageMaker
-        t = Trial.create(p["TrialName"], experiment_name=p["ExperimentName"], tags=_tags(p))
+        t = Trial.create(p["TrialName"], experiment_name=p["ExperimentName"], tags=_tags(p),
+                         display_name=p.get("DisplayName"))  # fmt: skip
     return {"TrialArn": arn("experiment-trial", t.trial_name)}
 
 
@@ -141,6 +152,15 @@ def describe_trial(ctx: Context, p: dict[str, Any]) -> dict[str, Any]:
 
     with _tracker_errors():
         return _trial_doc(Trial.load(p["TrialName"]))
+
+
+@operation("UpdateTrial")
+def update_trial(ctx: Context, p: dict[str, Any]) -> dict[str, Any]:
+    from smdbg.tracker import Trial
+
+    with _tracker_errors():
+        Trial.load(p["TrialName"]).update(display_name=p.get("DisplayName"))
+    return {"TrialArn": arn("experiment-trial", p["TrialName"])}
 
 
 @operation("DeleteTrial")
@@ -209,16 +229,17 @@ def describe_trial_component(ctx: Context, p: dict[str, Any]) -> dict[str, Any]:
 def update_trial_component(ctx: Context, p: dict[str, Any]) -> dict[str, Any]:
     from smdbg.tracker import TrialComponent
 
-    removals = [
-        k for k in ("ParametersToRemove", "InputArtifactsToRemove", "OutputArtifactsToRemove") if p.get(k)
-    ]
-    if removals:
-        raise ValidationError(
-            f"{removals[0]} is not supported: the tracker keeps logged parameters and artifacts"
-        )
+    removals = {k: list(p.get(f"{k}ToRemove") or ()) for k in ("Parameters", "InputArtifacts", "OutputArtifacts")}
+    for key, names in removals.items():
+        both = sorted(set(names) & set(p.get(key) or {}))
+        if both:
+            raise ValidationError(f"{key}ToRemove names {both}, which {key} sets too: set or remove a name, not both")
     with _tracker_errors():
         c = TrialComponent.load(p["TrialComponentName"])
         _apply(c, p)
+        c.parameters_to_remove = removals["Parameters"]
+        c.input_artifacts_to_remove = removals["InputArtifacts"]
+        c.output_artifacts_to_remove = removals["OutputArtifacts"]
         c.save()
     return {"TrialComponentArn": arn("experiment-trial-component", c.trial_component_name)}
 
@@ -292,17 +313,13 @@ def _flat(doc: dict[str, Any]) -> dict[str, Any]:
 
 
 def _expression(e: dict[str, Any]) -> Any:
-    from smdbg.tracker import Filter, NestedFilter, SearchExpression
+    """The request's ``SearchExpression`` as the tracker's (:meth:`SearchExpression.from_dict`)."""
+    from smdbg.tracker import SearchExpression
 
-    def filters(items: list[dict[str, Any]]) -> list[Any]:
-        return [Filter(f["Name"], f.get("Operator"), f.get("Value")) for f in items]
-
-    return SearchExpression(
-        filters=filters(e.get("Filters") or []) or None,
-        nested_filters=[NestedFilter(n["NestedPropertyName"], filters(n["Filters"])) for n in e.get("NestedFilters") or []] or None,
-        sub_expressions=[_expression(s) for s in e.get("SubExpressions") or []] or None,
-        boolean_operator=e.get("Operator", "And"),
-    )  # fmt: skip
+    try:
+        return SearchExpression.from_dict(e)
+    except (ValueError, TypeError) as err:  # InvalidValueError is a ValueError
+        raise ValidationError(f"SearchExpression: {err}") from None
 
 
 @operation("Search")

@@ -24,6 +24,8 @@ __all__ = [
     "Handler",
     "OPERATIONS",
     "operation",
+    "precheck",
+    "dispatch",
     "page",
     "check_name",
     "new_name",
@@ -41,6 +43,7 @@ class Context:
     state: ApiState
     root: Path
     live: dict[str, Any] = dataclasses.field(default_factory=dict)  # in-process objects (AutoML runs)
+    limits: Any = None  # the server's ServiceLimits (_limits.py); None: the defaults
 
     def workdir(self, *parts: str) -> Path:
         """A folder under the root (created), e.g. ``models/<name>``; each part is one path component."""
@@ -50,7 +53,9 @@ class Context:
 
 
 Handler = Callable[[Context, dict[str, Any]], dict[str, Any]]
+Check = Callable[[Context, dict[str, Any]], None]
 OPERATIONS: dict[str, Handler] = {}
+PRECHECKS: dict[str, list[Check]] = {}
 
 
 def operation(name: str) -> Callable[[Handler], Handler]:
@@ -61,6 +66,24 @@ def operation(name: str) -> Callable[[Handler], Handler]:
         return fn
 
     return register
+
+
+def precheck(name: str) -> Callable[[Check], Check]:
+    """Register ``fn(ctx, params)`` to run before the handler of operation ``name`` (the service
+    quotas of ``_limits.py``); it raises an :class:`ApiError` to refuse the request."""
+
+    def register(fn: Check) -> Check:
+        PRECHECKS.setdefault(name, []).append(fn)
+        return fn
+
+    return register
+
+
+def dispatch(ctx: Context, name: str, handler: Handler, params: dict[str, Any]) -> dict[str, Any]:
+    """Run operation ``name``'s prechecks, then its handler."""
+    for check in PRECHECKS.get(name, ()):
+        check(ctx, params)
+    return handler(ctx, params)
 
 
 def now() -> float:

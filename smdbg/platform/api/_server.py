@@ -7,6 +7,7 @@ import logging
 from pathlib import Path
 
 from smdbg.platform.api._auth import Credentials
+from smdbg.platform.api._limits import ServiceLimits
 from smdbg.platform.api._registry import Context
 from smdbg.platform.api._state import ApiState
 
@@ -28,6 +29,7 @@ def is_loopback(host: str) -> bool:
 def load_operations() -> None:
     """Import every handler module (each registers its operations)."""
     from smdbg.platform.api import (  # noqa: F401
+        _limits,
         _ops_automl,
         _ops_endpoints,
         _ops_jobs,
@@ -37,14 +39,14 @@ def load_operations() -> None:
     )
 
 
-def make_context(root: str | Path) -> Context:
+def make_context(root: str | Path, limits: ServiceLimits | None = None) -> Context:
     root = Path(root).expanduser().resolve()
     root.mkdir(parents=True, exist_ok=True)
     load_operations()
     from smdbg.platform.api._ops_endpoints import resume_endpoints
     from smdbg.platform.api._ops_monitor import resume_schedules
 
-    ctx = Context(state=ApiState(root / "api.db"), root=root)
+    ctx = Context(state=ApiState(root / "api.db"), root=root, limits=limits)
     resume_endpoints(ctx)
     resume_schedules(ctx)
     return ctx
@@ -56,13 +58,15 @@ def serve(
     root: str | Path | None = None,
     credentials: Credentials | None = None,
     require_auth: bool | None = None,
+    limits: ServiceLimits | None = None,
 ) -> None:
     """Run the SageMaker-compatible control plane until interrupted.
 
     ``root`` holds the state database (``api.db``) and downloaded artifacts (default
     ``$SMDBG_HOME/api``). Bound to a loopback address, requests need no signature unless
     ``require_auth`` is true; bound anywhere else, ``credentials`` are required and every request
-    must carry a valid AWS SigV4 signature made with one of them.
+    must carry a valid AWS SigV4 signature made with one of them. ``limits`` are the service
+    quotas (:class:`ServiceLimits`; default: from this machine's CPUs).
     """
     import uvicorn
 
@@ -81,7 +85,7 @@ def serve(
             f"host {host!r} needs signed requests but no credentials are configured: pass --credentials-file "
             "FILE (JSON with AccessKeyId and SecretAccessKey) or bind 127.0.0.1"
         )
-    ctx = make_context(root if root is not None else home() / "api")
+    ctx = make_context(root if root is not None else home() / "api", limits)
     app = build_app(ctx, credentials if auth else None)
     log.info(
         "SageMaker API on http://%s:%s (root %s, auth %s)", host, port, ctx.root, "on" if auth else "off"

@@ -21,12 +21,19 @@ def _port(text: str) -> int:
     return value
 
 
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected an integer >= 1")
+    return int(text)
+
+
 def _serve(args: argparse.Namespace) -> int:
-    from smdbg.platform.api import load_credentials, serve
+    from smdbg.platform.api import ServiceLimits, load_credentials, serve
 
     credentials = load_credentials(args.credentials_file) if args.credentials_file else None
+    quotas = {k: v for k, v in (("max_vcpus", args.max_vcpus), ("max_endpoints", args.max_endpoints)) if v}
     serve(host=args.host, port=args.port, root=args.root, credentials=credentials,
-          require_auth=True if args.require_auth else None)  # fmt: skip
+          require_auth=True if args.require_auth else None, limits=ServiceLimits(**quotas))  # fmt: skip
     return 0
 
 
@@ -48,6 +55,10 @@ def register(subparsers: Any) -> None:
     p.add_argument("--credentials-file", default=None,
                    help="JSON {AccessKeyId, SecretAccessKey} (or a list): requests must be SigV4-signed with one")  # fmt: skip
     p.add_argument("--require-auth", action="store_true", help="check signatures on a loopback address too")
+    p.add_argument("--max-vcpus", type=_positive, default=None,
+                   help="vCPUs one job or endpoint may ask (InstanceCount x type vCPUs; default 8 x this machine's CPUs)")  # fmt: skip
+    p.add_argument("--max-endpoints", type=_positive, default=None,
+                   help="endpoints running at once (default 16)")  # fmt: skip
     p.set_defaults(func=_serve)
 
 

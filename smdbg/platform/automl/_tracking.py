@@ -47,16 +47,11 @@ class CandidateRecorder:
 
     def _get_trial(self) -> Any:
         if self._trial is None:
-            from smdbg.tracker import AlreadyExistsError, Experiment, Trial
+            from smdbg.tracker import Experiment, Trial
 
-            try:
-                experiment = Experiment.create(experiment_name=self.experiment_name, **self._kwargs())
-            except AlreadyExistsError:  # an earlier job, or another worker of the same search
-                experiment = Experiment.load(self.experiment_name, **self._kwargs())
-            try:
-                self._trial = experiment.create_trial(trial_name=self.trial_name)
-            except AlreadyExistsError:
-                self._trial = Trial.load(self.trial_name, **self._kwargs())
+            # an earlier job, or another worker of the same search, may have created them
+            Experiment.load_or_create(self.experiment_name, **self._kwargs())
+            self._trial = Trial.load_or_create(self.trial_name, self.experiment_name, **self._kwargs())
         return self._trial
 
     def record(self, candidate: dict[str, Any], spec: dict[str, Any]) -> None:

@@ -42,25 +42,12 @@ class JobTracking:
         config = spec.get("experiment_config")
         if not config:
             return cls(None)
-        from smdbg.tracker import AlreadyExistsError, Experiment, NotFoundError, Tracker, Trial
+        from smdbg.tracker import Experiment, Tracker, Trial
 
         db_url = spec.get("tracker_db_url")
-        # Two jobs started together may both find the experiment (or trial) missing; the one whose
-        # insert loses the race loads what the other created.
-        try:
-            Experiment.load(config["ExperimentName"], db_url=db_url)
-        except NotFoundError:
-            try:
-                Experiment.create(config["ExperimentName"], db_url=db_url)
-            except AlreadyExistsError:
-                pass
-        try:
-            trial = Trial.load(config["TrialName"], db_url=db_url)
-        except NotFoundError:
-            try:
-                trial = Trial.create(config["TrialName"], config["ExperimentName"], db_url=db_url)
-            except AlreadyExistsError:
-                trial = Trial.load(config["TrialName"], db_url=db_url)
+        # race-safe: jobs started together into a new experiment and trial share one row of each
+        Experiment.load_or_create(config["ExperimentName"], db_url=db_url)
+        trial = Trial.load_or_create(config["TrialName"], config["ExperimentName"], db_url=db_url)
         tracker = Tracker.create(
             display_name=config.get("TrialComponentDisplayName") or spec["name"],
             trial_component_name=spec["trial_component_name"],
