@@ -87,31 +87,31 @@ rows: list[Row] = [
     Row(
         "experiment table: first page (50 rows)",
         300,
-        lambda ctx: ctx.get("/experiments/bench"),
+        lambda ctx: ctx.get("/experiments/experiment?experiment=bench"),
         _in_memory(),
     ),
     Row(
         "sort by a metric column (m042 Last, desc)",
         300,
-        lambda ctx: ctx.get("/experiments/bench?sort=Metrics.m042.Last&desc=1"),
+        lambda ctx: ctx.get("/experiments/experiment?experiment=bench&sort=Metrics.m042.Last&desc=1"),
         _in_memory(sort_by="Metrics.m042.Last", descending=True),
     ),
     Row(
         "filter on a parameter + free text",
         300,
-        lambda ctx: ctx.get("/experiments/bench?f=Parameters.lr%3C0.01&q=adam"),
+        lambda ctx: ctx.get("/experiments/experiment?experiment=bench&f=Parameters.lr%3C0.01&q=adam"),
     ),
     Row(
         "filter on a metric + sort by a parameter",
         300,
-        lambda ctx: ctx.get("/experiments/bench?f=Metrics.m007.Min%3E0.5&sort=Parameters.lr"),
+        lambda ctx: ctx.get("/experiments/experiment?experiment=bench&f=Metrics.m007.Min%3E0.5&sort=Parameters.lr"),
     ),
     Row(
         "page 150 of 200 (offset 7,450)",
         300,
-        lambda ctx: ctx.get("/experiments/bench?page=150&sort=Metrics.m099.Avg"),
+        lambda ctx: ctx.get("/experiments/experiment?experiment=bench&page=150&sort=Metrics.m099.Avg"),
     ),
-    Row("one trial's table (1,000 components)", 300, lambda ctx: ctx.get("/experiments/bench/trials/trial-3")),
+    Row("one trial's table (1,000 components)", 300, lambda ctx: ctx.get("/experiments/trial?experiment=bench&trial=trial-3")),
 ]
 
 

@@ -35,7 +35,6 @@ from smdbg.studio._context import Studio
 from smdbg.studio._debugger_data import (
     StudioNotFound,
     TrialCatalog,
-    page_url,
     rule_timeline,
     tensor_at_step,
     tensor_heatmap,
@@ -44,7 +43,7 @@ from smdbg.studio._debugger_data import (
     trial_version,
 )
 from smdbg.studio._errors import StudioHTTPError
-from smdbg.studio._layout import esc, href, page, table_html
+from smdbg.studio._layout import esc, href, page, page_url, table_html
 
 __all__ = ["routes", "EVENT_POLL_S"]
 

@@ -16,17 +16,17 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
 
 import numpy as np
 
 from smdbg.exceptions import SmdbgError, TensorUnavailable
+from smdbg.studio._layout import page_url
 from smdbg.studio._roots import FolderIndex
 from smdbg.studio._series import DEFAULT_POINTS, MAX_POINTS, downsample, heatmap, histogram
 from smdbg.trial import RAW, Trial, create_trial, read_findings
 
 __all__ = [
-    "StudioNotFound", "TrialCatalog", "page_url", "trial_overview", "series_choices", "tensor_series", "tensor_at_step",
+    "StudioNotFound", "TrialCatalog", "trial_overview", "series_choices", "tensor_series", "tensor_at_step",
     "tensor_heatmap", "rule_timeline", "trial_version",
 ]  # fmt: skip
 
@@ -40,11 +40,6 @@ class StudioNotFound(SmdbgError, LookupError):
     def __init__(self, what: str, back: str, back_label: str) -> None:
         super().__init__(what)
         self.what, self.back, self.back_label = what, back, back_label
-
-
-def page_url(path: str, **query: Any) -> str:
-    """``path?query`` (not HTML-escaped), for the "back" links of StudioNotFound."""
-    return f"{path}?{urlencode(query)}"
 
 
 def _is_trial(path: Path) -> bool:

@@ -12,9 +12,11 @@
     /platform/endpoints                    status and capture volume (files, bytes, records)
     /platform/monitor                      monitoring executions and their violations
 
-Jobs and endpoints are read from ``$SMDBG_HOME``. AutoML jobs and monitoring reports are looked
-for under the studio's trial folders and its platform folder (``platform_root``, else
-``$SMDBG_HOME``). Unknown names answer a 404 page with a link back.
+Jobs and endpoints are read from the studio's platform root (``Studio.platform_root``:
+``--platform-root`` / ``serve(platform_root=)``, else the settings' default ``$SMDBG_HOME``),
+passed down to the platform's functions; nothing here reads the environment. AutoML jobs and
+monitoring reports are looked for under the studio's trial folders and that platform root.
+Unknown names answer a 404 page with a link back.
 """
 
 from __future__ import annotations
@@ -26,7 +28,6 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 from starlette.routing import Route
 
-from smdbg.platform.serving import smdbg_home
 from smdbg.studio._context import Studio
 from smdbg.studio._debugger_data import StudioNotFound, TrialCatalog
 from smdbg.studio._errors import StudioHTTPError
@@ -87,7 +88,8 @@ def _crumbs(label: str, path: str, leaf: str | None = None) -> list[tuple[str, s
 
 def routes(studio: Studio) -> list[Route]:
     cfg = studio.config
-    folders = [*cfg.trial_roots, cfg.platform_root or str(smdbg_home())]
+    home = studio.platform_root
+    folders = [*cfg.trial_roots, str(home)]
     roots = PlatformRoots(automl=folders, monitor=folders)
     trials = TrialCatalog(cfg.trial_roots).index
 
@@ -100,14 +102,14 @@ def routes(studio: Studio) -> list[Route]:
     def jobs(request: Request) -> Response:
         rows = [[f'<a class="job-link" href="{href("/platform/jobs/job", name=j["name"])}">{esc(j["name"])}</a>',
                  esc(j["kind"]), _status(j["status"]), esc(j["backend"]), esc(j["created"]), esc(j["failure_reason"] or "")]
-                for j in jobs_table()]  # fmt: skip
+                for j in jobs_table(home)]  # fmt: skip
         body = table_html(["job", "kind", "status", "backend", "created", "failure"], rows, table_id="jobs",
-                          empty="No jobs in $SMDBG_HOME/jobs.")  # fmt: skip
+                          empty=f"No jobs in {home / 'jobs'}.")  # fmt: skip
         return page("Jobs", body, area=_AREA, crumbs=_crumbs("Jobs", "/platform/jobs"))
 
     def job(request: Request) -> Response:
         try:
-            d = job_detail(request.query_params.get("name", ""), trials)
+            d = job_detail(request.query_params.get("name", ""), home, trials)
         except StudioNotFound as e:
             raise _not_found(e) from None
         return page(f"Job {d['name']}", _job_body(d), area=_AREA, crumbs=_crumbs("Jobs", "/platform/jobs", d["name"]))
@@ -138,7 +140,7 @@ def routes(studio: Studio) -> list[Route]:
 
     def endpoints(request: Request) -> Response:
         rows = []
-        for ep in endpoints_table():
+        for ep in endpoints_table(home):
             vol = ep["volume"]
             if vol is None:
                 volume = '<span class="muted">capture off</span>'
@@ -150,7 +152,7 @@ def routes(studio: Studio) -> list[Route]:
             rows.append([esc(ep["name"]), _status(ep["status"]), esc(ep["url"]), esc(ep["framework"]),
                          esc(ep["capture_uri"] or ""), volume, esc(ep["created"])])  # fmt: skip
         body = table_html(["endpoint", "status", "url", "framework", "capture", "captured", "created"], rows,
-                          table_id="endpoints", empty="No endpoints in $SMDBG_HOME/endpoints.")  # fmt: skip
+                          table_id="endpoints", empty=f"No endpoints in {home / 'endpoints'}.")  # fmt: skip
         return page("Endpoints", body, area=_AREA, crumbs=_crumbs("Endpoints", "/platform/endpoints"))
 
     def monitor(request: Request) -> Response:

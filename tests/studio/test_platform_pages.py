@@ -1,5 +1,7 @@
 """The platform pages in a real Chromium over a real training job, AutoML job, endpoint with
-capture and monitoring executions: what a person sees, and 404 pages for unknown names."""
+capture and monitoring executions: what a person sees, and 404 pages for unknown names. The
+studio is given its platform root (``platform_root=`` / ``--platform-root``) while ``$SMDBG_HOME``
+points at an empty folder: the pages read the root they are given."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ import os
 import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
@@ -28,13 +31,15 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any
     built = build_platform(root)
     from smdbg.studio import serve
 
+    mp.setenv("SMDBG_HOME", str(root / "elsewhere"))  # not where the jobs are: the studio is told
     # AutoML jobs and monitoring reports are found under the studio's folders
     handle = serve(port=0, trial_roots=[str(root / "automl"), str(built["reports"])],
-                   tracker_db_url=f"sqlite:///{root / 'tracker.db'}")  # fmt: skip
+                   tracker_db_url=f"sqlite:///{root / 'tracker.db'}", platform_root=str(root / "home"))  # fmt: skip
     try:
         yield {**built, "studio": handle, "root": root}
     finally:
         handle.stop()
+        mp.setenv("SMDBG_HOME", str(root / "home"))  # the endpoint's record is there
         built["predictor"].delete_endpoint()
         mp.undo()
 
@@ -104,3 +109,24 @@ def test_unknown_names_are_404_pages_with_a_link_back(page: Any, platform: dict[
         assert message in page.locator("#error-message").inner_text()
         if back:
             assert page.locator("#back-link").get_attribute("href") == back
+
+
+def test_cli_platform_root_is_what_the_pages_read(page: Any, platform: dict[str, Any], tmp_path: Path) -> None:
+    from test_studio_cli import start, stop
+
+    root = platform["root"]
+    args = ["--platform-root", str(root / "home")]
+    proc, base = start(args, f"sqlite:///{root / 'tracker.db'}", tmp_path, SMDBG_HOME=str(root / "elsewhere"))
+    try:
+        page.goto(base.rstrip("/") + "/platform/jobs")
+        assert "studio-train" in page.locator("#jobs tbody tr").first.inner_text()
+        page.goto(base.rstrip("/") + "/platform/endpoints")
+        assert "studio-ep" in page.locator("#endpoints tbody tr").first.inner_text()
+    finally:
+        stop(proc)
+    proc, base = start([], f"sqlite:///{root / 'tracker.db'}", tmp_path, SMDBG_HOME=str(root / "elsewhere"))
+    try:  # without the option: the settings' default, $SMDBG_HOME, which holds no jobs
+        page.goto(base.rstrip("/") + "/platform/jobs")
+        assert f"No jobs in {root / 'elsewhere' / 'jobs'}." in page.locator("#jobs").inner_text()
+    finally:
+        stop(proc)
