@@ -223,7 +223,7 @@ def _trial_view(catalog: TrialCatalog, request: Request) -> dict[str, Any]:
   <div id="selection"></div>
   <h2>History <span id="series-label" class="note"></span></h2>
   <div class="chart-tools"><button id="zoom-reset" type="button">Reset zoom</button>
-   <span class="note">drag across the chart to zoom; click a point to see the tensor at that step</span></div>
+   <span class="note">drag across the chart to zoom (double-click undoes it); click a point to see the tensor at that step</span></div>
   <div id="series-chart"></div><p id="series-nonfinite" class="bad"></p>
   <h2>Value at step <span id="step-label" class="note"></span></h2><div id="step-view"></div>
   <h2>Distribution over steps <span id="heatmap-label" class="note"></span></h2><div id="heatmap"></div>
