@@ -19,6 +19,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 from _studio_trials import write_trial  # noqa: E402
 
+from smdbg.store import TrialWriter, open_fs  # noqa: E402
 from smdbg.trial import Finding, RuleStatus, RuleStatusDoc, write_findings, write_rule_status  # noqa: E402
 
 LOSS = "CrossEntropyLoss_output_0"
@@ -36,6 +37,8 @@ def trials(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (seg,) = (root / "corrupt" / "events" / "worker_0").glob("*.parquet")
     data = seg.read_bytes()  # a second segment, cut in half: the reader names it and reads the rest
     (seg.parent / "000001_10-19_deadbeef.parquet").write_bytes(data[: len(data) // 2])
+    # a trial whose writer has started (its metadata is there) but published no segment yet
+    TrialWriter(open_fs(str(root / "starting")), "worker_0", fsync=False).write_trial_metadata({"framework": "pytorch"})
     return root
 
 
@@ -139,8 +142,8 @@ def test_rule_findings_on_the_timeline_beside_the_loss(page: Any, studio: Any, t
     assert "loss_not_decreasing at step 25: loss flat" in marker.get_attribute("title")
     # zoomed to steps 0..20, the finding is outside the range: not drawn, and the state says so
     page.goto(url(studio, "/debugger/trial", trial=trial_id(trials, "done"), x0=0, x1=20))
-    page.wait_for_function("() => JSON.parse(document.querySelector('#rules-chart').dataset.state).series.length === 1")
-    page.wait_for_function("() => JSON.parse(document.querySelector('#rules-chart').dataset.state).zoom !== null")
+    page.wait_for_function("""() => { const s = document.querySelector('#rules-chart').dataset.state;
+                                      return !!s && JSON.parse(s).series.length === 1 && JSON.parse(s).zoom !== null; }""")
     assert chart(page, "rules")["markers"] == [{"x": 25, "label": "loss_not_decreasing at step 25: loss flat for 10 steps",
                                                 "shown": False}]  # fmt: skip
     assert page.locator("#rules-chart .finding-marker").count() == 0
@@ -168,6 +171,36 @@ def test_unknown_trial_tensor_or_step_is_a_404_page_with_a_link_back(page: Any, 
     api = page.request.get(url(studio, "/debugger/api/step", trial=tid, tensor="Net_fc1.weight", step=999))
     assert api.status == 404 and "no raw value at step 999" in api.json()["error"]
     assert page.request.get(url(studio, "/debugger/api/series", trial=tid, tensor=LOSS, x0="abc")).status == 400
+
+
+def test_unknown_worker_or_reduction_is_a_404_page_and_an_unknown_step_is_named(page: Any, studio: Any,
+                                                                                trials: Path) -> None:  # fmt: skip
+    tid, tensor = trial_id(trials, "done"), "gradient/Net_fc1.weight"
+    for extra, message in (({"worker": "worker_9"}, "has no worker 'worker_9' (it has worker_0)"),
+                           ({"reduction": "median"}, "has no reduction 'median' (it has abs_max, l2, mean)")):  # fmt: skip
+        resp = page.goto(url(studio, "/debugger/trial", trial=tid, tensor=tensor, **extra))
+        assert resp.status == 404 and message in page.locator("#error-message").inner_text()
+        assert "Traceback" not in page.content()
+        page.locator("#back-link").click()  # back to the tensor, which shows
+        page.wait_for_selector("#series-label[data-total]")
+        assert page.locator("#tensor-title").inner_text() == tensor
+    # a step that was never saved: the page shows the rest and says what is missing
+    page.goto(url(studio, "/debugger/trial", trial=tid, tensor="Net_fc1.weight", step=999))
+    page.wait_for_function("() => document.querySelector('#step-view').textContent.includes('no raw value at step 999')")
+    page.wait_for_selector("#series-label[data-total]")
+    assert page.locator("#series-label").inner_text().startswith("40 of 40 points")
+    assert page.locator("svg.heatmap rect.heat-cell").count() > 0
+
+
+def test_trial_not_written_yet_shows_what_there_is(page: Any, studio: Any, trials: Path) -> None:
+    page.goto(url(studio, "/debugger"))
+    row = page.locator("#trials tr", has=page.locator("a.trial-link", has_text=trial_id(trials, "starting")))
+    assert "live" in row.inner_text()
+    row.locator("a.trial-link").click()
+    page.wait_for_selector("#selection")
+    assert "no step is complete yet" in page.locator(".live-note").inner_text()
+    assert page.locator("#selection").inner_text() == "No tensors saved yet."
+    assert "0 steps" in page.locator("#tensors").inner_text()
 
 
 def test_live_trial_updates_in_place_keeping_zoom_and_selection(page: Any, studio: Any, trials: Path) -> None:

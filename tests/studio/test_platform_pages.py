@@ -98,6 +98,23 @@ def test_monitoring_executions_with_their_violations(page: Any, platform: dict[s
     assert "no violations" in rows["clean"].inner_text() and rows["clean"].locator("td").nth(1).inner_text() == "200"
 
 
+def test_a_report_that_does_not_parse_is_named_and_the_others_shown(page: Any, platform: dict[str, Any]) -> None:
+    broken = platform["reports"] / "broken"
+    broken.mkdir()
+    (broken / "constraint_violations.json").write_text('{"violations": [')  # cut short, as by a crash
+    try:
+        deadline = time.monotonic() + 30  # the studio lists the folders again after 2 s
+        while page.goto(url(platform, "/platform/monitor")) and page.locator("#executions tbody tr").count() < 3:
+            assert time.monotonic() < deadline, "the broken report was never listed"
+            time.sleep(0.5)
+        rows = {r.locator("td").first.inner_text().rsplit("/", 1)[-1]: r for r in page.locator("#executions tbody tr").all()}
+        assert "constraint_violations.json does not parse" in rows["broken"].inner_text()
+        assert "f2: baseline_drift_check" in rows["drift"].inner_text() and "no violations" in rows["clean"].inner_text()
+    finally:
+        (broken / "constraint_violations.json").unlink()
+        broken.rmdir()
+
+
 def test_unknown_names_are_404_pages_with_a_link_back(page: Any, platform: dict[str, Any]) -> None:
     for path, query, message, back in (
         ("/platform/jobs/job", {"name": "nope"}, "no job 'nope'", "/platform/jobs"),
