@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _studio_platform import build_platform  # noqa: E402
+from _studio_platform import built_platform  # noqa: E402
 
 from smdbg.studio._debugger_data import StudioNotFound  # noqa: E402
 from smdbg.studio._platform_data import (  # noqa: E402
@@ -33,18 +33,8 @@ pytestmark = pytest.mark.filterwarnings("ignore:.*model.joblib is a pickle")
 
 @pytest.fixture(scope="module")
 def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    root = tmp_path_factory.mktemp("platform")
-    mp = pytest.MonkeyPatch()
-    mp.setenv("SMDBG_HOME", str(root / "home"))
-    mp.setenv("SMDBG_TRACKER_URL", f"sqlite:///{root / 'tracker.db'}")
-    built = build_platform(root)
-    mp.setenv("SMDBG_HOME", str(root / "elsewhere"))  # the functions must read only the home they are given
-    try:
-        yield {**built, "home": root / "home"}
-    finally:
-        mp.setenv("SMDBG_HOME", str(root / "home"))  # the endpoint's record is there
-        built["predictor"].delete_endpoint()
-        mp.undo()
+    with built_platform(tmp_path_factory.mktemp("platform")) as built:
+        yield built
 
 
 def test_jobs_table_and_detail(platform: dict[str, Any]) -> None:

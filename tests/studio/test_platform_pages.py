@@ -17,31 +17,25 @@ from urllib.parse import urlencode
 import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _studio_platform import build_platform  # noqa: E402
+from _studio_platform import built_platform  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*model.joblib is a pickle")
 
 
 @pytest.fixture(scope="module")
 def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    root = tmp_path_factory.mktemp("platform")
-    mp = pytest.MonkeyPatch()
-    mp.setenv("SMDBG_HOME", str(root / "home"))
-    mp.setenv("SMDBG_TRACKER_URL", f"sqlite:///{root / 'tracker.db'}")
-    built = build_platform(root)
     from smdbg.studio import serve
 
-    mp.setenv("SMDBG_HOME", str(root / "elsewhere"))  # not where the jobs are: the studio is told
-    # AutoML jobs and monitoring reports are found under the studio's folders
-    handle = serve(port=0, trial_roots=[str(root / "automl"), str(built["reports"])],
-                   tracker_db_url=f"sqlite:///{root / 'tracker.db'}", platform_root=str(root / "home"))  # fmt: skip
-    try:
-        yield {**built, "studio": handle, "root": root}
-    finally:
-        handle.stop()
-        mp.setenv("SMDBG_HOME", str(root / "home"))  # the endpoint's record is there
-        built["predictor"].delete_endpoint()
-        mp.undo()
+    with built_platform(tmp_path_factory.mktemp("platform")) as built:
+        root = built["root"]
+        # AutoML jobs and monitoring reports are found under the studio's folders; jobs and
+        # endpoints under the platform root it is given ($SMDBG_HOME points elsewhere)
+        handle = serve(port=0, trial_roots=[str(root / "automl"), str(built["reports"])],
+                       tracker_db_url=f"sqlite:///{root / 'tracker.db'}", platform_root=str(built["home"]))  # fmt: skip
+        try:
+            yield {**built, "studio": handle}
+        finally:
+            handle.stop()
 
 
 def url(platform: dict[str, Any], path: str, **query: Any) -> str:
