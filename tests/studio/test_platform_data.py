@@ -53,6 +53,13 @@ def test_jobs_table_and_detail(platform: dict[str, Any]) -> None:
         job_detail("../etc", home)
     with pytest.raises(StudioNotFound, match="no job 'studio-train'"):  # not in $SMDBG_HOME
         job_detail("studio-train", Path(os.environ["SMDBG_HOME"]))
+    # the platform's own handle takes the state directory too, for every call
+    from smdbg.platform.jobs import Job, JobNotFound
+
+    job = Job("studio-train", home)
+    assert job.stop()["TrainingJobStatus"] == "Completed" and "algo-1" in job.logs()
+    with pytest.raises(JobNotFound, match="no job named 'studio-train' under .*elsewhere"):
+        Job("studio-train").describe()
 
 
 def test_automl_leaderboard_best_and_notebooks(platform: dict[str, Any]) -> None:

@@ -93,9 +93,11 @@ def _reap_orphan(name: str, desc: dict[str, Any], home: str | os.PathLike[str] |
         )
 
 
-def stop_job(name: str, wait: bool = True, timeout: float = 60.0) -> dict[str, Any]:
+def stop_job(
+    name: str, wait: bool = True, timeout: float = 60.0, home: str | os.PathLike[str] | None = None
+) -> dict[str, Any]:
     """Ask a job to stop (SIGTERM to its supervisor); returns its description."""
-    desc = read_job(name)
+    desc = read_job(name, home)
     if job_status(desc) in TERMINAL:
         return _public(desc)
     private = desc.get("_smdbg", {})
@@ -109,12 +111,12 @@ def stop_job(name: str, wait: bool = True, timeout: float = 60.0) -> dict[str, A
         for ident in private.get("workers", {}).values():
             backend.kill(ident)
         key = "TrainingJobStatus" if private.get("kind") == "training" else "ProcessingJobStatus"
-        update_job(name, **{key: "Stopped", "SecondaryStatus": "Stopped"})
+        update_job(name, home=home, **{key: "Stopped", "SecondaryStatus": "Stopped"})
     if wait:
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and job_status(read_job(name)) not in TERMINAL:
+        while time.monotonic() < deadline and job_status(read_job(name, home)) not in TERMINAL:
             time.sleep(0.1)
-    return describe_job(name)
+    return describe_job(name, home)
 
 
 def job_logs(name: str, home: str | os.PathLike[str] | None = None) -> dict[str, str]:
@@ -197,7 +199,7 @@ class Job:
         return job_status(self.describe())
 
     def stop(self, wait: bool = True) -> dict[str, Any]:
-        return stop_job(self.job_name, wait=wait)
+        return stop_job(self.job_name, wait=wait, home=self.home)
 
     def logs(self) -> dict[str, str]:
         return job_logs(self.job_name, self.home)
