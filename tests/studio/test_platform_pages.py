@@ -48,8 +48,10 @@ def test_jobs_list_and_a_job_with_metrics_and_logs(page: Any, platform: dict[str
     assert "studio-train" in row.inner_text() and "Completed" in row.inner_text()
     row.locator("a.job-link").click()
     page.wait_for_url("**/platform/jobs/job?name=studio-train")
-    chart = page.locator('.metric[data-metric="train:loss"] polyline')
-    assert chart.get_attribute("data-count") == "4" and chart.get_attribute("data-name") == "algo-1"
+    page.wait_for_selector('.metric[data-metric="train:loss"] .chart[data-state]')  # the studio's line chart
+    state = json.loads(page.get_attribute('.metric[data-metric="train:loss"] .chart', "data-state"))
+    assert [(s["name"], s["shown"], s["last"]) for s in state["series"]] == [("algo-1", 4, 0.25)]
+    assert state["label"] == "4 of 4 points" and state["series"][0]["max"] == 1.0
     assert page.locator("#final-metrics tbody tr td").nth(1).inner_text() == "0.25"
     assert "train_loss=0.2500" in page.locator('pre.log[data-host="algo-1"]').inner_text()
     assert page.locator("#hyperparameters").inner_text().count("epochs") == 1
