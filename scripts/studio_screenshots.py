@@ -73,15 +73,15 @@ def main() -> None:
 
     from smdbg.studio import serve
 
-    exp = "/experiments/cifar10-resnet"
+    exp = "experiment=cifar10-resnet"
     picked = ",".join(
         f"resnet-{n}" for n in ("lr0.3-sgd-b64", "lr0.1-adam-b64", "lr0.03-adamw-b64", "lr0.01-sgd-b64",
                                 "lr0.03-sgd-b128", "lr0.1-adamw-b128")
     )  # fmt: skip
     shots = [
-        ("studio_experiments.png", f"{exp}?sort=Metrics.train_loss.Last&sel={picked}", False),
-        ("studio_compare.png", f"{exp}/compare?c={picked}&metric=train_loss&smooth=0.8", True),
-        ("studio_component.png", f"{exp}/components/resnet-lr0.1-adam-b64?metric=train_loss", True),
+        ("studio_experiments.png", f"/experiments/experiment?{exp}&sort=Metrics.train_loss.Last&sel={picked}", False),
+        ("studio_compare.png", f"/experiments/compare?{exp}&c={picked}&metric=train_loss&smooth=0.8", True),
+        ("studio_component.png", f"/experiments/component?{exp}&component=resnet-lr0.1-adam-b64&metric=train_loss", True),
     ]
     with serve(port=0, tracker_db_url=db_url) as handle, sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])

@@ -77,6 +77,7 @@ CASES: list[tuple[str, list[str], str]] = [
     ("studio", ["--port", "70000"], "expected a port number from 0 to 65535"),
     ("studio", ["--db-url", "nosuchdb://x"], "nosuchdb"),
     ("studio", ["--trials", "{missing}"], "is not a directory; expected directories holding debugger trials"),
+    ("studio", ["--platform-root", "{missing}"], "is not a directory; expected the platform's state directory"),
 ]
 
 

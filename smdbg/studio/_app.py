@@ -33,7 +33,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from smdbg.studio import _debugger, _experiments, _platform
 from smdbg.studio._context import Studio, StudioConfig, inside, is_loopback
 from smdbg.studio._errors import StudioHTTPError
-from smdbg.studio._layout import error_page
+from smdbg.studio._layout import NAME_KEYS, error_page, page_url
 
 __all__ = ["create_app", "Guard", "STATIC_DIR", "COOKIE"]
 
@@ -62,7 +62,8 @@ def _error(request: Request, exc: Exception) -> Response:
     if isinstance(exc, NotFoundError):
         return error_page(404, str(exc), ("/experiments", "Back to the experiments"))
     if isinstance(exc, InvalidValueError):
-        return error_page(400, str(exc), (str(request.url.path), "Back to this page without the query"))
+        names = {k: request.query_params.get(k) for k in NAME_KEYS}  # what the page is about stays
+        return error_page(400, str(exc), (page_url(request.url.path, **names), "Back to this page without the filters"))
     if isinstance(exc, StorageUnavailableError):
         return error_page(503, str(exc), ("/", "Try again"))
     if isinstance(exc, HTTPException):

@@ -2,7 +2,7 @@
 faint raw curve; x-axis step, wall time or relative time; zoom), parallel coordinates over the
 parameters and a chosen metric statistic, and parameter importance (``_numbers.py``).
 
-Query string: ``c`` components and/or ``t`` trials (comma-separated), ``metric`` the curve's
+Query string: ``experiment`` (the experiment's name), ``c`` components and/or ``t`` trials (comma-separated), ``metric`` the curve's
 metric, ``x`` (``step``, ``wall_time``, ``relative``), ``smooth`` (EMA weight 0 to 0.999),
 ``zoom`` (``x0,x1``), ``stat`` (the statistic on the parallel-coordinates axis and importance:
 Min, Max, Avg, Last). The page's script keeps ``x``, ``smooth`` and ``zoom`` in the URL as they
@@ -153,22 +153,24 @@ def _parallel(components: list[ComponentRecord], metric: str, stat: str) -> tupl
     return data, parameter_importance([r.parameters for r in components], values)
 
 
-def routes(studio: Studio, exp_path: Callable[..., str], check_experiment: Callable[[str], None]) -> list[BaseRoute]:
+def routes(studio: Studio, exp_url: Callable[..., str], check_experiment: Callable[[Request], str]) -> list[BaseRoute]:
+    """The compare and component pages; ``exp_url(view, experiment, **names)`` builds their links
+    and ``check_experiment(request)`` returns the experiment the URL names (or raises a 404)."""
+
     def compare(request: Request) -> Response:
-        experiment = request.path_params["experiment"]
-        check_experiment(experiment)
-        back = (exp_path(experiment), f"Back to {experiment}")
+        experiment = check_experiment(request)
+        back = (exp_url("experiment", experiment), f"Back to {experiment}")
         p = Params(request.query_params, back)
         backend = studio.tracker()
         components = _resolve(backend, experiment, p)
-        crumbs = [("/experiments", "Experiments"), (esc(exp_path(experiment)), experiment), ("", "Compare")]
+        crumbs = [("/experiments", "Experiments"), (esc(back[0]), experiment), ("", "Compare")]
         if not components:
             body = (
                 '<p id="nothing-selected">No trial components selected: tick some rows of the '
                 f'experiment\'s table, then Compare.</p><p><a href="{esc(back[0])}">{esc(back[1])}</a></p>'
             )
             return page("Compare", body, area="experiments", crumbs=crumbs)
-        path = exp_path(experiment, "compare")
+        path = "/experiments/compare"  # links keep the query, which names the experiment
         chart, metric = chart_block(backend, components, request, path, p)
         body = f"<h2>Metric curves</h2>{chart}"
         if metric:
@@ -195,9 +197,8 @@ def routes(studio: Studio, exp_path: Callable[..., str], check_experiment: Calla
         return page("Compare", body, area="experiments", crumbs=crumbs, scripts=["compare.js"])
 
     def component(request: Request) -> Response:
-        experiment, name = request.path_params["experiment"], request.path_params["component"]
-        check_experiment(experiment)
-        back = (exp_path(experiment), f"Back to {experiment}")
+        experiment, name = check_experiment(request), request.query_params.get("component", "")
+        back = (exp_url("experiment", experiment), f"Back to {experiment}")
         p = Params(request.query_params, back)
         backend = studio.tracker()
         r = _component(backend, experiment, name, back)
@@ -216,7 +217,7 @@ def routes(studio: Studio, exp_path: Callable[..., str], check_experiment: Calla
         ]
         artifacts = table_html(["Direction", "Name", "Value", "Media type"], arts, table_id="artifacts",
                                empty="No artifacts.")  # fmt: skip
-        chart, _ = chart_block(backend, [r], request, exp_path(experiment, "components", name), p)
+        chart, _ = chart_block(backend, [r], request, "/experiments/component", p)
         info = (
             f'<p><span class="status-{esc(r.status)}" id="status">{esc(r.status)}</span> '
             f'{esc(r.status_message or "")} · trials: {esc(", ".join(r.trial_names))}</p>'
@@ -225,10 +226,10 @@ def routes(studio: Studio, exp_path: Callable[..., str], check_experiment: Calla
             f"{info}<div class=cards><div><h2>Parameters</h2>{params}</div><div><h2>Metrics</h2>{metrics}</div></div>"
             f"<h2>Curves</h2>{chart}<h2>Artifacts</h2>{artifacts}"
         )
-        crumbs = [("/experiments", "Experiments"), (esc(exp_path(experiment)), experiment), ("", name)]
+        crumbs = [("/experiments", "Experiments"), (esc(back[0]), experiment), ("", name)]
         return page(r.display_name or name, body, area="experiments", crumbs=crumbs, scripts=["compare.js"])
 
     return [
-        Route("/experiments/{experiment}/compare", compare),
-        Route("/experiments/{experiment}/components/{component}", component),
+        Route("/experiments/compare", compare),
+        Route("/experiments/component", component),
     ]

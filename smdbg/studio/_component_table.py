@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -159,11 +160,14 @@ def render_table(
     experiment: str | None,
     trial: str | None,
     component_href: Any,
-    compare_path: str,
+    compare_url: str,
     names_path: str,
+    scope: Mapping[str, str],
 ) -> tuple[str, ComponentPage]:
-    """The filter form, table and pager (HTML) and the page of records it shows. ``names_path``
-    answers the metric names in scope as JSON (the column chooser loads it after the page)."""
+    """The filter form, table and pager (HTML) and the page of records it shows. ``path`` is the
+    page's path and ``scope`` the names its query string holds (``experiment=``, ``trial=``),
+    kept by the form; ``compare_url`` is the compare page for this experiment (``c=`` is added);
+    ``names_path`` answers the metric names in scope as JSON (the column chooser loads it)."""
     state, p = TableState.from_query(query, back)
     result = backend.query_components(state.query(p, experiment, trial))
     on_page = {m for r in result.components for m in r.metrics}
@@ -214,6 +218,7 @@ def render_table(
     hidden = "".join(
         f'<input type="hidden" name="{k}" value="{esc(v)}">'
         for k, v in (
+            *scope.items(),
             ("sort", state.sort if state.sort != "CreationTime" else ""),
             ("desc", "1" if state.desc else ""),
             ("size", str(state.size) if state.size != 50 else ""),
@@ -232,13 +237,13 @@ def render_table(
     metric_options = "".join(f'<option value="{esc(m)}" selected>{esc(m)}</option>' for m in metrics)
     form = (
         f'<form class="filters" id="table-filters" method="get" action="{esc(path)}" '
-        f'data-compare="{esc(compare_path)}">'
+        f'data-compare="{esc(compare_url)}">'
         f'<label>search<input name="q" id="search" value="{esc(state.search)}" size="22"></label>'
         f'<label>status<select name="status" id="status">{statuses}</select></label>{filters}'
         f'<label>metric columns<select id="metric-columns" multiple size="3" data-source="{esc(names_path)}">'
         f"{metric_options}</select></label>"
         f'{hidden}<button type="submit" id="apply">Apply</button>'
-        f'<a class="button" id="compare" href="{href(compare_path, c=",".join(state.selected))}">Compare selected</a>'
+        f'<a class="button" id="compare" href="{href(compare_url, c=",".join(state.selected))}">Compare selected</a>'
         "</form>"
     )
     table = f'<div class="scroll"><table id="components" class="grid"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>'

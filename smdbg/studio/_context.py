@@ -47,8 +47,9 @@ def inside(root: str | Path, relative: str) -> Path:
 class StudioConfig:
     """Where the studio reads from. ``tracker_db_url`` None means the tracker's default
     (``$SMDBG_TRACKER_URL``, else ``~/.smdbg/tracker.db``); ``trial_roots`` are directories (or
-    URLs) holding debugger trials; ``platform_root`` is the jobs/endpoints state directory
-    (None: ``$SMDBG_HOME``); ``token``, when set, is required on every request."""
+    URLs) holding debugger trials; ``platform_root`` is the platform's state directory (its
+    ``jobs/`` and ``endpoints/``; None: the settings' default, ``$SMDBG_HOME`` else ``~/.smdbg``,
+    resolved once by :class:`Studio`); ``token``, when set, is required on every request."""
 
     tracker_db_url: str | None = None
     trial_roots: tuple[str, ...] = ()
@@ -60,7 +61,12 @@ class Studio:
     """The shared state of one studio app (one per ``create_app``)."""
 
     def __init__(self, config: StudioConfig) -> None:
+        from smdbg._settings import home
+
         self.config = config
+        #: The platform's state directory every platform page reads (passed down, never re-read
+        #: from the environment by the pages).
+        self.platform_root = Path(config.platform_root).expanduser() if config.platform_root else home()
         self._lock = threading.Lock()
         self._tracker: TrackerBackend | None = None
         self._cache: dict[Hashable, tuple[Hashable, Any]] = {}

@@ -35,7 +35,8 @@ from smdbg.studio._context import Studio
 from smdbg.studio._debugger_data import (
     StudioNotFound,
     TrialCatalog,
-    page_url,
+    check_reduction,
+    check_worker,
     rule_timeline,
     tensor_at_step,
     tensor_heatmap,
@@ -44,7 +45,7 @@ from smdbg.studio._debugger_data import (
     trial_version,
 )
 from smdbg.studio._errors import StudioHTTPError
-from smdbg.studio._layout import esc, href, page, table_html
+from smdbg.studio._layout import esc, href, page, page_url, table_html
 
 __all__ = ["routes", "EVENT_POLL_S"]
 
@@ -190,8 +191,8 @@ def _trial_rows(catalog: TrialCatalog) -> list[list[str]]:
 
 
 def _trial_view(catalog: TrialCatalog, request: Request) -> dict[str, Any]:
-    """Checks what the URL names (404 for an unknown trial or tensor) and builds the page's
-    frame; the charts are drawn by debugger.js from the API."""
+    """Checks what the URL names (404 for an unknown trial, tensor, worker or reduction) and
+    builds the page's frame; the charts are drawn by debugger.js from the API."""
     q = request.query_params
     trial = catalog.trial(q.get("trial", ""))
     ov = trial_overview(trial)
@@ -199,10 +200,16 @@ def _trial_view(catalog: TrialCatalog, request: Request) -> dict[str, Any]:
     if tensor and tensor not in ov["tensors"]:
         raise StudioNotFound(f"trial {trial.name!r} has no tensor {tensor!r}", page_url("/debugger/trial", trial=trial.name),
                              "the trial's tensors")  # fmt: skip
+    if tensor and q.get("worker"):
+        check_worker(trial, tensor, q["worker"])
+    if tensor and q.get("reduction"):
+        check_reduction(trial, tensor, q["reduction"])
     notes = []
     if not ov["ended"]:
-        notes.append(f'<p class="warn live-note">Training is still running: steps after {ov["last_complete_step"]} '
-                     "are not complete yet; the page updates as they arrive.</p>")  # fmt: skip
+        done = ov["last_complete_step"]
+        pending = f"steps after {done} are not complete yet" if done >= 0 else "no step is complete yet"
+        notes.append(f'<p class="warn live-note">Training is still running: {pending}; the page updates as they '
+                     "arrive.</p>")  # fmt: skip
     for path, why in ov["corrupt"].items():
         notes.append(f'<p class="bad corrupt-note">Not shown: segment {esc(path)} cannot be read ({esc(why)}).</p>')
     for w, why in ov["end_reasons"].items():
@@ -224,7 +231,7 @@ def _trial_view(catalog: TrialCatalog, request: Request) -> dict[str, Any]:
   <div id="selection"></div>
   <h2>History <span id="series-label" class="note"></span></h2>
   <div class="chart-tools"><button id="zoom-reset" type="button">Reset zoom</button>
-   <span class="note">drag across the chart to zoom; click a point to see the tensor at that step</span></div>
+   <span class="note">drag across the chart to zoom (double-click undoes it); click a point to see the tensor at that step</span></div>
   <div id="series-chart"></div><p id="series-nonfinite" class="bad"></p>
   <h2>Value at step <span id="step-label" class="note"></span></h2><div id="step-view"></div>
   <h2>Distribution over steps <span id="heatmap-label" class="note"></span></h2><div id="heatmap"></div>

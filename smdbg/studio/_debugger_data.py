@@ -16,18 +16,18 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
 
 import numpy as np
 
 from smdbg.exceptions import SmdbgError, TensorUnavailable
+from smdbg.studio._layout import page_url
 from smdbg.studio._roots import FolderIndex
 from smdbg.studio._series import DEFAULT_POINTS, MAX_POINTS, downsample, heatmap, histogram
 from smdbg.trial import RAW, Trial, create_trial, read_findings
 
 __all__ = [
-    "StudioNotFound", "TrialCatalog", "page_url", "trial_overview", "series_choices", "tensor_series", "tensor_at_step",
-    "tensor_heatmap", "rule_timeline", "trial_version",
+    "StudioNotFound", "TrialCatalog", "trial_overview", "series_choices", "tensor_series", "tensor_at_step",
+    "tensor_heatmap", "rule_timeline", "trial_version", "check_worker", "check_reduction",
 ]  # fmt: skip
 
 #: Heatmap columns at most (steps evenly chosen over the run).
@@ -40,11 +40,6 @@ class StudioNotFound(SmdbgError, LookupError):
     def __init__(self, what: str, back: str, back_label: str) -> None:
         super().__init__(what)
         self.what, self.back, self.back_label = what, back, back_label
-
-
-def page_url(path: str, **query: Any) -> str:
-    """``path?query`` (not HTML-escaped), for the "back" links of StudioNotFound."""
-    return f"{path}?{urlencode(query)}"
 
 
 def _is_trial(path: Path) -> bool:
@@ -125,7 +120,7 @@ def _tensor(trial: Trial, name: str) -> Any:
         ) from None
 
 
-def _check_worker(trial: Trial, name: str, worker: str | None) -> str:
+def check_worker(trial: Trial, name: str, worker: str | None) -> str:
     workers = _worker_codes(trial, name)
     if worker is None or worker == "":
         if not workers:
@@ -134,7 +129,7 @@ def _check_worker(trial: Trial, name: str, worker: str | None) -> str:
     if worker not in workers:
         raise StudioNotFound(
             f"tensor {name!r} of trial {trial.name!r} has no worker {worker!r} (it has {', '.join(workers) or 'none'})",
-            page_url("/debugger/trial", trial=trial.name), "the trial's tensors",
+            page_url("/debugger/trial", trial=trial.name, tensor=name), "the tensor",
         )  # fmt: skip
     return worker
 
@@ -164,13 +159,9 @@ def series_choices(trial: Trial, name: str) -> list[str]:
     return reds or (list(COMPUTED) if RAW in stored else [])
 
 
-def tensor_series(trial: Trial, name: str, reduction: str | None = None, worker: str | None = None,
-                  max_points: int = DEFAULT_POINTS,
-                  x_range: tuple[float | None, float | None] = (None, None)) -> dict[str, Any]:  # fmt: skip
-    """One reduction's history over the whole run (steps), down-sampled keeping minima and maxima.
-    ``reduction`` None picks the first of :func:`series_choices`; ``value`` is a raw scalar's."""
-    t = _tensor(trial, name)
-    worker = _check_worker(trial, name, worker)
+def check_reduction(trial: Trial, name: str, reduction: str | None) -> tuple[str, list[str]]:
+    """The reduction to draw (``reduction``, or the first of :func:`series_choices` when None)
+    and the choices; StudioNotFound when the tensor has no such reduction."""
     choices = series_choices(trial, name)
     chosen = reduction or (choices[0] if choices else "value")
     if chosen not in choices:
@@ -178,6 +169,17 @@ def tensor_series(trial: Trial, name: str, reduction: str | None = None, worker:
             f"tensor {name!r} has no reduction {chosen!r} (it has {', '.join(choices) or 'none'})",
             page_url("/debugger/trial", trial=trial.name, tensor=name), "the tensor",
         )  # fmt: skip
+    return chosen, choices
+
+
+def tensor_series(trial: Trial, name: str, reduction: str | None = None, worker: str | None = None,
+                  max_points: int = DEFAULT_POINTS,
+                  x_range: tuple[float | None, float | None] = (None, None)) -> dict[str, Any]:  # fmt: skip
+    """One reduction's history over the whole run (steps), down-sampled keeping minima and maxima.
+    ``reduction`` None picks the first of :func:`series_choices`; ``value`` is a raw scalar's."""
+    t = _tensor(trial, name)
+    worker = check_worker(trial, name, worker)
+    chosen, choices = check_reduction(trial, name, reduction)
     computed = chosen not in t.reductions() and chosen != "value"
     if computed:  # computed from the raw tensors (sorted by step)
         steps, values = t.history(chosen, worker=worker)
@@ -192,7 +194,7 @@ def tensor_series(trial: Trial, name: str, reduction: str | None = None, worker:
 def tensor_at_step(trial: Trial, name: str, step: int | None, worker: str | None = None, bins: int = 40) -> dict[str, Any]:
     """The raw tensor at ``step`` (default: the last one saved) as values and a histogram."""
     t = _tensor(trial, name)
-    worker = _check_worker(trial, name, worker)
+    worker = check_worker(trial, name, worker)
     raw_steps = t.history_rows(RAW, worker=worker)["step"]
     saved = sorted({int(s) for s in raw_steps.tolist()})
     if not saved:
@@ -214,7 +216,7 @@ def tensor_heatmap(trial: Trial, name: str, worker: str | None = None, bins: int
     """Distributions over steps from the raw tensors saved (at most 120 steps, evenly chosen,
     said as ``shown`` of ``total``)."""
     t = _tensor(trial, name)
-    worker = _check_worker(trial, name, worker)
+    worker = check_worker(trial, name, worker)
     rows = t.history_rows(RAW, worker=worker)
     saved = sorted({int(s) for s in rows["step"].tolist()})
     if not saved:

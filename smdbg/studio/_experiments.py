@@ -2,21 +2,22 @@
 → a trial (its components) → a trial component (parameters, metrics, artifacts, curves), and the
 comparison of selected components (``_compare.py``).
 
-=====================================================  ====================================
-``/experiments?q=&sort=&desc=``                         every experiment
-``/experiments/{experiment}?<table state>``             trials + trial-component table
-``/experiments/{experiment}/trials/{trial}?<table>``    one trial's components
-``/experiments/{experiment}/components/{component}``    one component
-``/experiments/{experiment}/compare?c=a,b&...``         compare components (or ``t=`` trials)
-=====================================================  ====================================
+=============================================================  ============================
+``/experiments?q=&sort=&desc=``                                  every experiment
+``/experiments/experiment?experiment=E&<table state>``           trials + trial-component table
+``/experiments/trial?experiment=E&trial=T&<table state>``        one trial's components
+``/experiments/component?experiment=E&component=C``              one component
+``/experiments/compare?experiment=E&c=a,b&...``                  compare components (or ``t=``)
+``/experiments/columns.json?experiment=E[&trial=T]``             metric/parameter names (JSON)
+=============================================================  ============================
 
-The table state keys are listed in ``_component_table.py``.
+Names are query values (see ``_layout``), so any name opens, ``/`` included. The table state
+keys are listed in ``_component_table.py``.
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from urllib.parse import quote
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -26,16 +27,18 @@ from smdbg.studio import _compare
 from smdbg.studio._component_table import render_table
 from smdbg.studio._context import Studio
 from smdbg.studio._errors import StudioHTTPError
-from smdbg.studio._layout import Params, esc, href, page, table_html
+from smdbg.studio._layout import Params, esc, href, page, page_url, table_html
 from smdbg.tracker import ComponentQuery, NotFoundError
 
-__all__ = ["routes", "exp_path"]
+__all__ = ["routes", "exp_url"]
 
 BACK = ("/experiments", "Back to the experiments")
 
 
-def exp_path(experiment: str, *rest: str) -> str:
-    return "/".join(["/experiments", quote(experiment, safe=""), *(quote(r, safe="") for r in rest)])
+def exp_url(view: str, experiment: str, **names: str | None) -> str:
+    """The URL (not HTML-escaped) of an experiment's page ``view`` (``experiment``, ``trial``,
+    ``component``, ``compare``, ``columns.json``), the names in the query string."""
+    return page_url(f"/experiments/{view}", experiment=experiment, **names)
 
 
 def _time(t: float | None) -> str:
@@ -69,7 +72,7 @@ def routes(studio: Studio) -> list[BaseRoute]:
 
         cells = [
             [
-                f'<a href="{esc(exp_path(e.name))}">{esc(e.display_name or e.name)}</a>',
+                f'<a href="{esc(exp_url("experiment", e.name))}">{esc(e.display_name or e.name)}</a>',
                 esc(e.description or ""),
                 str(counts.get(e.name, 0)),
                 _time(e.creation_time),
@@ -86,50 +89,55 @@ def routes(studio: Studio) -> list[BaseRoute]:
         table = table_html(headers, cells, table_id="experiments", empty="No experiments match.")
         return page("Experiments", form + table, area="experiments", crumbs=[("", "Experiments")])
 
-    def _experiment_or_404(name: str) -> None:
+    def _experiment_or_404(request: Request) -> str:
+        """The experiment the URL names (``experiment=``), or a 404 page."""
+        name = request.query_params.get("experiment", "")
+        if not name:
+            raise StudioHTTPError(404, "no experiment named in the URL; expected ?experiment=NAME", BACK)
         try:
             studio.tracker().get_experiment(name)
         except NotFoundError:
             raise StudioHTTPError(404, f"experiment {name!r} does not exist", BACK) from None
+        return name
 
     def experiment(request: Request) -> Response:
-        name = request.path_params["experiment"]
-        _experiment_or_404(name)
+        name = _experiment_or_404(request)
         backend = studio.tracker()
         trials = backend.list_trials(experiment_name=name)
         trial_counts = backend.count_components(name)
         trial_rows = [
             [
                 f'<input type="checkbox" class="select-trial" value="{esc(t.name)}">',
-                f'<a href="{esc(exp_path(name, "trials", t.name))}">{esc(t.display_name or t.name)}</a>',
+                f'<a href="{esc(exp_url("trial", name, trial=t.name))}">{esc(t.display_name or t.name)}</a>',
                 str(trial_counts[t.name]),
                 _time(t.creation_time),
             ]
             for t in trials
         ]
         trials_html = table_html(["", "Trial", "Components", "Created"], trial_rows, table_id="trials")
+        compare = esc(exp_url("compare", name))
         trials_html += (
-            f'<p><a class="button" id="compare-trials" data-base="{esc(exp_path(name, "compare"))}" '
-            f'href="{esc(exp_path(name, "compare"))}">Compare selected trials</a></p>'
+            f'<p><a class="button" id="compare-trials" data-base="{compare}" '
+            f'href="{compare}">Compare selected trials</a></p>'
         )
         table, _ = render_table(
             backend,
             request.query_params,
-            exp_path(name),
-            (exp_path(name), f"Back to {name}"),
+            "/experiments/experiment",
+            (exp_url("experiment", name), f"Back to {name}"),
             experiment=name,
             trial=None,
-            component_href=lambda c: exp_path(name, "components", c),
-            compare_path=exp_path(name, "compare"),
-            names_path=exp_path(name, "columns.json"),
+            component_href=lambda c: exp_url("component", name, component=c),
+            compare_url=exp_url("compare", name),
+            names_path=exp_url("columns.json", name),
+            scope={"experiment": name},
         )
         body = f"<h2>Trials</h2>{trials_html}<h2>Trial components</h2>{table}"
         crumbs = [("/experiments", "Experiments"), ("", name)]
         return page(name, body, area="experiments", crumbs=crumbs, scripts=["table.js"])
 
     def trial(request: Request) -> Response:
-        name, trial_name = request.path_params["experiment"], request.path_params["trial"]
-        _experiment_or_404(name)
+        name, trial_name = _experiment_or_404(request), request.query_params.get("trial", "")
         backend = studio.tracker()
         try:
             record = backend.get_trial(trial_name)
@@ -137,27 +145,28 @@ def routes(studio: Studio) -> list[BaseRoute]:
             record = None
         if record is None or record.experiment_name != name:
             raise StudioHTTPError(
-                404, f"trial {trial_name!r} does not exist in experiment {name!r}", (exp_path(name), f"Back to {name}")
+                404, f"trial {trial_name!r} does not exist in experiment {name!r}",
+                (exp_url("experiment", name), f"Back to {name}"),
             )
         table, _ = render_table(
             backend,
             request.query_params,
-            exp_path(name, "trials", trial_name),
-            (exp_path(name, "trials", trial_name), f"Back to {trial_name}"),
+            "/experiments/trial",
+            (exp_url("trial", name, trial=trial_name), f"Back to {trial_name}"),
             experiment=None,
             trial=trial_name,
-            component_href=lambda c: exp_path(name, "components", c),
-            compare_path=exp_path(name, "compare"),
-            names_path=exp_path(name, "columns.json") + "?trial=" + quote(trial_name, safe=""),
+            component_href=lambda c: exp_url("component", name, component=c),
+            compare_url=exp_url("compare", name),
+            names_path=exp_url("columns.json", name, trial=trial_name),
+            scope={"experiment": name, "trial": trial_name},
         )
-        crumbs = [("/experiments", "Experiments"), (esc(exp_path(name)), name), ("", trial_name)]
+        crumbs = [("/experiments", "Experiments"), (esc(exp_url("experiment", name)), name), ("", trial_name)]
         return page(trial_name, table, area="experiments", crumbs=crumbs, scripts=["table.js"])
 
     def columns(request: Request) -> Response:
         """The parameter and metric names in an experiment (or ``?trial=``), as JSON, cached
         until a component in scope is added or written."""
-        name = request.path_params["experiment"]
-        _experiment_or_404(name)
+        name = _experiment_or_404(request)
         trial_name = request.query_params.get("trial") or None
         backend = studio.tracker()
         exp = None if trial_name else name
@@ -173,8 +182,8 @@ def routes(studio: Studio) -> list[BaseRoute]:
 
     return [
         Route("/experiments", experiments),
-        Route("/experiments/{experiment}/columns.json", columns),
-        Route("/experiments/{experiment}", experiment),
-        Route("/experiments/{experiment}/trials/{trial}", trial),
-        *_compare.routes(studio, exp_path, _experiment_or_404),
+        Route("/experiments/columns.json", columns),
+        Route("/experiments/experiment", experiment),
+        Route("/experiments/trial", trial),
+        *_compare.routes(studio, exp_url, _experiment_or_404),
     ]

@@ -7,7 +7,12 @@
 * :func:`esc` escapes text for HTML; every value from a database or URL goes through it.
 * :func:`href` builds a link that keeps the page's query-string state and changes some keys: the
   page state (filters, sort, page, selection, zoom) lives in the query string, so a link or
-  reload restores a view.
+  reload restores a view. :func:`page_url` is the same without state or escaping.
+* **Names are query values, never path segments.** An experiment, trial, component, tensor,
+  debugger trial or job is named in the query string (``?experiment=a/b&component=c%23d``),
+  percent-encoded by ``urlencode`` here and ``URLSearchParams`` in the scripts. A name may hold
+  ``/``, ``?``, ``#``, ``%``, spaces or any Unicode; a path segment could not carry ``/`` (the
+  server decodes ``%2F`` before routing, and proxies often refuse or decode it).
 * :func:`data_json` embeds data for the page's script as ``<script type="application/json">``.
 * :class:`Params` reads query values with checks; a bad value is a 400 page naming it.
 """
@@ -18,14 +23,14 @@ import html
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode
 
 from starlette.datastructures import QueryParams
 from starlette.responses import HTMLResponse
 
 from smdbg.studio._errors import StudioHTTPError
 
-__all__ = ["NAV", "page", "error_page", "esc", "href", "data_json", "Params", "table_html"]
+__all__ = ["NAV", "NAME_KEYS", "page", "error_page", "esc", "href", "page_url", "data_json", "Params", "table_html"]
 
 # (area key, label, path) of the nav, in order.
 NAV: tuple[tuple[str, str, str], ...] = (
@@ -41,8 +46,12 @@ def esc(value: object) -> str:
 
 def href(path: str, state: Mapping[str, Any] | QueryParams | None = None, **changes: Any) -> str:
     """``path?query`` from ``state`` with ``changes`` applied (None or "" removes a key; a list
-    value repeats the key). Keys keep their order; the result is escaped for an attribute."""
+    value repeats the key). A query already in ``path`` comes first. Keys keep their order; the
+    result is escaped for an attribute."""
     items: dict[str, Any] = {}
+    if "?" in path:
+        path, given = path.split("?", 1)
+        items.update(parse_qsl(given))
     if state is not None:
         for key in state.keys():
             values = state.getlist(key) if isinstance(state, QueryParams) else [state[key]]
@@ -55,6 +64,16 @@ def href(path: str, state: Mapping[str, Any] | QueryParams | None = None, **chan
             if v is not None and v != "":
                 pairs.append((key, str(v)))
     return esc(path + ("?" + urlencode(pairs) if pairs else ""))
+
+
+#: The query keys that name what a page shows (the rest is view state: filters, sort, zoom...).
+NAME_KEYS = ("experiment", "trial", "component", "tensor", "name", "id")
+
+
+def page_url(path: str, **query: Any) -> str:
+    """``path?query`` (not HTML-escaped; None and "" values left out): a URL that names things."""
+    pairs = [(k, str(v)) for k, v in query.items() if v is not None and v != ""]
+    return path + ("?" + urlencode(pairs) if pairs else "")
 
 
 def data_json(element_id: str, data: Any) -> str:

@@ -4,7 +4,8 @@
 
     /platform                              links to the four lists below
     /platform/jobs                         every job: status, kind, backend, created, failure
-    /platform/jobs/job?name=N              status, metrics (charts and final values), rules,
+    /platform/jobs/job?name=N              status, metrics (charts, by platform.js with chart.js,
+                                           and final values), rules,
                                            log tails, hyperparameters, the debugger trial
     /platform/automl                       every AutoML job found under the configured folders
     /platform/automl/job?id=ID             leaderboard, best candidate, links to the notebooks
@@ -12,25 +13,26 @@
     /platform/endpoints                    status and capture volume (files, bytes, records)
     /platform/monitor                      monitoring executions and their violations
 
-Jobs and endpoints are read from ``$SMDBG_HOME``. AutoML jobs and monitoring reports are looked
-for under the studio's trial folders and its platform folder (``platform_root``, else
-``$SMDBG_HOME``). Unknown names answer a 404 page with a link back.
+Jobs and endpoints are read from the studio's platform root (``Studio.platform_root``:
+``--platform-root`` / ``serve(platform_root=)``, else the settings' default ``$SMDBG_HOME``),
+passed down to the platform's functions; nothing here reads the environment. AutoML jobs and
+monitoring reports are looked for under the studio's trial folders and that platform root.
+Unknown names answer a 404 page with a link back.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import math
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 from starlette.routing import Route
 
-from smdbg.platform.serving import smdbg_home
 from smdbg.studio._context import Studio
 from smdbg.studio._debugger_data import StudioNotFound, TrialCatalog
 from smdbg.studio._errors import StudioHTTPError
-from smdbg.studio._layout import esc, href, page, table_html
+from smdbg.studio._layout import data_json, esc, href, page, table_html
 from smdbg.studio._platform_data import (
     NOTEBOOKS,
     PlatformRoots,
@@ -43,7 +45,7 @@ from smdbg.studio._platform_data import (
     monitor_executions,
 )
 
-__all__ = ["routes", "svg_lines"]
+__all__ = ["routes"]
 
 _AREA = "platform"
 
@@ -54,26 +56,6 @@ def _status(value: Any) -> str:
 
 def _num(value: Any) -> str:
     return f"{value:.4g}" if isinstance(value, float) else esc(value)
-
-
-def svg_lines(series: Mapping[str, Sequence[float]], width: int = 420, height: int = 140) -> str:
-    """A small line chart drawn on the server, one polyline per named series (x = the value's
-    position): for short series such as a job's metrics. Each polyline has ``data-name`` and
-    ``data-count``."""
-    values = [v for ys in series.values() for v in ys]
-    if not values:
-        return '<p class="muted">no values</p>'
-    lo, hi = min(values), max(values)
-    span = (hi - lo) or 1.0
-    colours = ["#2f6fdb", "#d9480f", "#2b8a3e", "#9c36b5"]
-    lines = []
-    for i, (name, ys) in enumerate(series.items()):
-        n = max(len(ys) - 1, 1)
-        pts = " ".join(f"{4 + (width - 8) * j / n:.1f},{height - 4 - (height - 8) * (y - lo) / span:.1f}" for j, y in enumerate(ys))
-        lines.append(f'<polyline fill="none" stroke="{colours[i % 4]}" stroke-width="1.5" points="{pts}" '
-                     f'data-name="{esc(name)}" data-count="{len(ys)}"><title>{esc(name)}</title></polyline>')  # fmt: skip
-    axis = f'<text x="4" y="12" font-size="10">{_num(hi)}</text><text x="4" y="{height - 6}" font-size="10">{_num(lo)}</text>'
-    return f'<svg class="mini-chart" width="{width}" height="{height}">{"".join(lines)}{axis}</svg>'
 
 
 def _not_found(e: StudioNotFound) -> StudioHTTPError:
@@ -87,7 +69,8 @@ def _crumbs(label: str, path: str, leaf: str | None = None) -> list[tuple[str, s
 
 def routes(studio: Studio) -> list[Route]:
     cfg = studio.config
-    folders = [*cfg.trial_roots, cfg.platform_root or str(smdbg_home())]
+    home = studio.platform_root
+    folders = [*cfg.trial_roots, str(home)]
     roots = PlatformRoots(automl=folders, monitor=folders)
     trials = TrialCatalog(cfg.trial_roots).index
 
@@ -100,17 +83,18 @@ def routes(studio: Studio) -> list[Route]:
     def jobs(request: Request) -> Response:
         rows = [[f'<a class="job-link" href="{href("/platform/jobs/job", name=j["name"])}">{esc(j["name"])}</a>',
                  esc(j["kind"]), _status(j["status"]), esc(j["backend"]), esc(j["created"]), esc(j["failure_reason"] or "")]
-                for j in jobs_table()]  # fmt: skip
+                for j in jobs_table(home)]  # fmt: skip
         body = table_html(["job", "kind", "status", "backend", "created", "failure"], rows, table_id="jobs",
-                          empty="No jobs in $SMDBG_HOME/jobs.")  # fmt: skip
+                          empty=f"No jobs in {home / 'jobs'}.")  # fmt: skip
         return page("Jobs", body, area=_AREA, crumbs=_crumbs("Jobs", "/platform/jobs"))
 
     def job(request: Request) -> Response:
         try:
-            d = job_detail(request.query_params.get("name", ""), trials)
+            d = job_detail(request.query_params.get("name", ""), home, trials)
         except StudioNotFound as e:
             raise _not_found(e) from None
-        return page(f"Job {d['name']}", _job_body(d), area=_AREA, crumbs=_crumbs("Jobs", "/platform/jobs", d["name"]))
+        return page(f"Job {d['name']}", _job_body(d), area=_AREA, crumbs=_crumbs("Jobs", "/platform/jobs", d["name"]),
+                    scripts=["platform.js"])  # fmt: skip
 
     def automl(request: Request) -> Response:
         rows = [[f'<a class="automl-link" href="{href("/platform/automl/job", id=a["id"])}">{esc(a["name"])}</a>',
@@ -138,7 +122,7 @@ def routes(studio: Studio) -> list[Route]:
 
     def endpoints(request: Request) -> Response:
         rows = []
-        for ep in endpoints_table():
+        for ep in endpoints_table(home):
             vol = ep["volume"]
             if vol is None:
                 volume = '<span class="muted">capture off</span>'
@@ -150,7 +134,7 @@ def routes(studio: Studio) -> list[Route]:
             rows.append([esc(ep["name"]), _status(ep["status"]), esc(ep["url"]), esc(ep["framework"]),
                          esc(ep["capture_uri"] or ""), volume, esc(ep["created"])])  # fmt: skip
         body = table_html(["endpoint", "status", "url", "framework", "capture", "captured", "created"], rows,
-                          table_id="endpoints", empty="No endpoints in $SMDBG_HOME/endpoints.")  # fmt: skip
+                          table_id="endpoints", empty=f"No endpoints in {home / 'endpoints'}.")  # fmt: skip
         return page("Endpoints", body, area=_AREA, crumbs=_crumbs("Endpoints", "/platform/endpoints"))
 
     def monitor(request: Request) -> Response:
@@ -183,8 +167,10 @@ def _job_body(d: dict[str, Any]) -> str:
     elif d["trial"]:
         parts.append(f'<p class="muted">Debugger trial at {esc(d["trial"])} (not under the studio\'s trial folders).</p>')
     parts.append("<h2>Metrics</h2>")
-    for name, hosts in d["metrics"].items():
-        parts.append(f'<div class="metric" data-metric="{esc(name)}"><h3>{esc(name)}</h3>{svg_lines(hosts)}</div>')
+    for name in d["metrics"]:  # drawn by platform.js with the studio's line chart (chart.js)
+        parts.append(f'<div class="metric" data-metric="{esc(name)}"><h3>{esc(name)}</h3><div class="chart"></div></div>')
+    finite = {n: {h: [v if math.isfinite(v) else None for v in ys] for h, ys in hosts.items()} for n, hosts in d["metrics"].items()}
+    parts.append(data_json("job-metrics", finite))  # JSON has no NaN: a gap in the line
     final = [[esc(m.get("MetricName")), _num(m.get("Value")), esc(m.get("Count")), esc(m.get("Timestamp"))] for m in d["final_metrics"]]
     parts.append(table_html(["metric", "last value", "count", "time"], final, table_id="final-metrics",
                             empty="No metric matched the job's metric definitions."))  # fmt: skip

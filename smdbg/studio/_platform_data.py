@@ -1,7 +1,8 @@
 """The platform pages' data: jobs, AutoML jobs, endpoints and monitoring executions.
 
-Jobs and endpoints are read from ``$SMDBG_HOME`` through the platform's own functions
-(``list_jobs``, ``describe_job``, ``job_logs``, ``list_endpoints``); AutoML jobs and monitoring
+Jobs and endpoints are read from the studio's platform root (``home``, passed to every function
+here) through the platform's own functions (``list_jobs``, ``describe_job``, ``job_logs``,
+``list_endpoints``, each given ``home=``); AutoML jobs and monitoring
 reports are folders found under the configured roots (:class:`~smdbg.studio._roots.FolderIndex`):
 an AutoML job is a folder with ``job.json`` and ``candidates.json``, a monitoring execution a
 folder with ``constraint_violations.json``. Every function returns JSON-ready dicts and raises
@@ -21,7 +22,8 @@ from smdbg.platform.jobs import JobNotFound, describe_job, job_logs, list_jobs
 from smdbg.platform.jobs._estimator import TrainingJob
 from smdbg.platform.jobs._metrics import compile_metric_definitions
 from smdbg.platform.serving import list_endpoints
-from smdbg.studio._debugger_data import StudioNotFound, page_url
+from smdbg.studio._debugger_data import StudioNotFound
+from smdbg.studio._layout import page_url
 from smdbg.studio._roots import FolderIndex
 
 __all__ = [
@@ -50,9 +52,9 @@ class PlatformRoots:
 
 
 # -- jobs ------------------------------------------------------------------------------------------
-def jobs_table() -> list[dict[str, Any]]:
-    """Every job under ``$SMDBG_HOME/jobs``, newest first."""
-    return list(reversed(list_jobs()))
+def jobs_table(home: Path) -> list[dict[str, Any]]:
+    """Every job under ``<home>/jobs``, newest first."""
+    return list(reversed(list_jobs(home)))
 
 
 def _tail(text: str) -> dict[str, Any]:
@@ -77,18 +79,18 @@ def _metric_series(definitions: Any, logs: dict[str, str]) -> dict[str, dict[str
     return out
 
 
-def job_detail(name: str, trial_index: FolderIndex | None = None) -> dict[str, Any]:
+def job_detail(name: str, home: Path, trial_index: FolderIndex | None = None) -> dict[str, Any]:
     """A job's status, description, log tails, metric series (from its metric definitions),
     final metrics, rule statuses and, when the studio can read it, its debugger trial's id."""
     try:
-        desc = describe_job(name)
-        logs = job_logs(name)
+        desc = describe_job(name, home)
+        logs = job_logs(name, home)
     except (JobNotFound, ValueError) as e:
         raise StudioNotFound(f"no job {name!r} ({e})", "/platform/jobs", "all jobs") from None
     kind = "training" if "TrainingJobName" in desc else "processing"
     rules: list[dict[str, Any]] = []
     if kind == "training" and desc.get("DebugRuleConfigurations"):
-        rules = TrainingJob(name).rule_job_summary()
+        rules = TrainingJob(name, home).rule_job_summary()
     trial = (desc.get("DebugHookConfig") or {}).get("S3OutputPath")
     trial_id = trial_index.id_for(trial) if trial and trial_index is not None else None
     definitions = (desc.get("AlgorithmSpecification") or {}).get("MetricDefinitions")
@@ -206,10 +208,10 @@ def capture_volume(uri: str | None) -> dict[str, Any] | None:
     return {"files": len(found), "bytes": total, "records": records}
 
 
-def endpoints_table() -> list[dict[str, Any]]:
-    """Every registered endpoint with its status and capture volume."""
+def endpoints_table(home: Path) -> list[dict[str, Any]]:
+    """Every endpoint registered under ``home`` with its status and capture volume."""
     rows = []
-    for ep in list_endpoints():
+    for ep in list_endpoints(home):
         uri = f"{str(ep['capture']).rstrip('/')}/{ep['name']}" if ep.get("capture") else None
         rows.append({**ep, "capture_uri": uri, "volume": capture_volume(uri)})
     return rows

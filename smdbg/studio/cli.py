@@ -27,7 +27,11 @@ def register(subparsers: Any) -> None:
         "--db-url", default=None, help="tracker database URL (default: $SMDBG_TRACKER_URL, else ~/.smdbg/tracker.db)"
     )
     p.add_argument("--trials", nargs="*", default=[], metavar="DIR", help="directories holding debugger trials")
-    p.add_argument("--platform-root", default=None, help="jobs/endpoints state directory (default: $SMDBG_HOME)")
+    p.add_argument(
+        "--platform-root",
+        default=None,
+        help="the platform's state directory, holding jobs/ and endpoints/ (default: $SMDBG_HOME, else ~/.smdbg)",
+    )
     p.add_argument("--token", default=None, help="token every request must carry (default: $SMDBG_STUDIO_TOKEN)")
     p.set_defaults(func=_run)
 
@@ -42,6 +46,11 @@ def _run(args: argparse.Namespace) -> int:
     for root in args.trials:
         if "://" not in root and not Path(root).is_dir():
             raise CliError(f"--trials {root!r} is not a directory; expected directories holding debugger trials")
+    if args.platform_root is not None and not Path(args.platform_root).expanduser().is_dir():
+        raise CliError(
+            f"--platform-root {args.platform_root!r} is not a directory; expected the platform's state "
+            "directory (the folder holding jobs/ and endpoints/, e.g. ~/.smdbg)"
+        )
     from smdbg.tracker import TrackerError, get_backend
 
     try:  # a database URL that does not work is bad input, said before serving

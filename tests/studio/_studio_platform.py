@@ -4,17 +4,23 @@ running: the page shows it InService) and two monitoring executions (one with a 
 
 ``build_platform(root)`` needs ``SMDBG_HOME`` pointing into ``root`` already; it returns the
 folders and names the tests look for. The caller deletes the endpoint (``delete_endpoint``).
+``built_platform(root)`` does it all around a test module: the platform is built with its state
+in ``root/home``, then ``$SMDBG_HOME`` points at an empty ``root/elsewhere`` while the tests run
+(what reads the platform must be given ``root/home``), and the endpoint is deleted at the end.
 """
 
 from __future__ import annotations
 
 import textwrap
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import joblib
 import numpy as np
 import pandas as pd
+import pytest
 
 N_FEATURES = 4
 
@@ -88,3 +94,19 @@ def build_platform(root: Path) -> dict[str, Any]:
     automl = _automl(root)
     predictor, reports = _serve_and_monitor(root)
     return {"job": job, "automl": automl, "predictor": predictor, "reports": reports}
+
+
+@contextmanager
+def built_platform(root: Path) -> Iterator[dict[str, Any]]:
+    """``build_platform(root)``'s result plus ``home`` (the state directory) and ``root``."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv("SMDBG_HOME", str(root / "home"))
+    mp.setenv("SMDBG_TRACKER_URL", f"sqlite:///{root / 'tracker.db'}")
+    built = build_platform(root)
+    mp.setenv("SMDBG_HOME", str(root / "elsewhere"))  # not where the jobs are: readers must be told
+    try:
+        yield {**built, "home": root / "home", "root": root}
+    finally:
+        mp.setenv("SMDBG_HOME", str(root / "home"))  # the endpoint's record is there
+        built["predictor"].delete_endpoint()
+        mp.undo()

@@ -31,7 +31,9 @@ def make_hook(out: str | os.PathLike[str]) -> smd.Hook:
     return hook
 
 
-def train(hook: smd.Hook, steps: int, seed: int = 0, nan_step: int | None = None) -> None:
+def train(hook: smd.Hook, steps: int, seed: int = 0, nan_step: int | None = None, extra: str | None = None) -> None:
+    """``steps`` SGD steps; ``extra``: also save a tensor of that name (collection ``custom``, the
+    step number as its value) before each step."""
     torch.manual_seed(seed)
     model = Net()
     loss_fn = nn.CrossEntropyLoss()
@@ -45,12 +47,15 @@ def train(hook: smd.Hook, steps: int, seed: int = 0, nan_step: int | None = None
         if step == nan_step:
             xb[0, 0] = float("nan")
         opt.zero_grad()
-        loss_fn(model(xb), y).backward()
+        loss = loss_fn(model(xb), y)
+        if extra is not None:
+            hook.save_tensor(extra, torch.full((3,), float(step)), "custom")
+        loss.backward()
         opt.step()
 
 
-def write_trial(out: str | os.PathLike[str], steps: int = 12, nan_step: int | None = None) -> Path:
+def write_trial(out: str | os.PathLike[str], steps: int = 12, nan_step: int | None = None, extra: str | None = None) -> Path:
     hook = make_hook(out)
-    train(hook, steps, nan_step=nan_step)
+    train(hook, steps, nan_step=nan_step, extra=extra)
     hook.close()
     return Path(out)

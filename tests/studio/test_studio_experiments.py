@@ -40,14 +40,14 @@ def test_experiments_list_and_search(studio: Any, page: Any) -> None:
     page.wait_for_url("**q=digit**")
     assert page.eval_on_selector_all("#experiments tbody tr", "r => r.length") == 1
     page.click("text=MNIST")
-    page.wait_for_url("**/experiments/mnist")
+    page.wait_for_url("**/experiments/experiment?experiment=mnist")
     assert page.inner_text("h1") == "mnist"
     trials = page.eval_on_selector_all("#trials tbody tr td:nth-child(2)", "c => c.map(x => x.textContent)")
     assert trials == ["lr sweep", "opt check"]
 
 
 def test_sort_by_metric_column_on_the_server(studio: Any, page: Any) -> None:
-    page.goto(studio.base_url + "/experiments/mnist")
+    page.goto(studio.base_url + "/experiments/experiment?experiment=mnist")
     assert row_names(page) == [f"run-{i}" for i in range(8)]  # creation order
     page.click("th a[data-field='Metrics.loss.Last']")
     page.wait_for_url("**sort=Metrics.loss.Last**")
@@ -63,7 +63,7 @@ def test_sort_by_metric_column_on_the_server(studio: Any, page: Any) -> None:
 
 
 def test_filter_status_search_and_paging(studio: Any, page: Any) -> None:
-    page.goto(studio.base_url + "/experiments/mnist")
+    page.goto(studio.base_url + "/experiments/experiment?experiment=mnist")
     page.fill("input[name=f]", "Parameters.lr<0.05")
     page.click("#apply")
     page.wait_for_url("**f=Parameters.lr**")
@@ -72,9 +72,9 @@ def test_filter_status_search_and_paging(studio: Any, page: Any) -> None:
     page.click("#apply")
     page.wait_for_url("**status=Failed**")
     assert row_names(page) == ["run-5"]
-    page.goto(studio.base_url + "/experiments/mnist?q=adam&size=5")
+    page.goto(studio.base_url + "/experiments/experiment?experiment=mnist&q=adam&size=5")
     assert row_names(page) == ["run-1", "run-3", "run-5", "run-7"]
-    page.goto(studio.base_url + "/experiments/mnist?size=5")
+    page.goto(studio.base_url + "/experiments/experiment?experiment=mnist&size=5")
     assert row_names(page) == [f"run-{i}" for i in range(5)]
     assert page.inner_text("#row-range") == "1–5 of 8"
     page.click("#next-page")
@@ -84,7 +84,7 @@ def test_filter_status_search_and_paging(studio: Any, page: Any) -> None:
 
 
 def test_metric_columns_chooser(studio: Any, page: Any) -> None:
-    page.goto(studio.base_url + "/experiments/mnist?metrics=loss")
+    page.goto(studio.base_url + "/experiments/experiment?experiment=mnist&metrics=loss")
     headers = page.eval_on_selector_all("#components thead th", "h => h.map(x => x.textContent.trim())")
     assert "loss Last" in headers and "acc Last" not in headers
     page.wait_for_selector("#metric-columns[data-loaded='2']")  # every metric name, loaded after the page
@@ -93,19 +93,19 @@ def test_metric_columns_chooser(studio: Any, page: Any) -> None:
     page.wait_for_url("**metrics=acc%2Closs**")
     headers = page.eval_on_selector_all("#components thead th", "h => h.map(x => x.textContent.trim())")
     assert [h for h in headers if h.endswith(" Last")] == ["acc Last", "loss Last"]
-    cols = page.evaluate("fetch('/experiments/mnist/columns.json?trial=opt-check').then(r => r.json())")
+    cols = page.evaluate("fetch('/experiments/columns.json?experiment=mnist&trial=opt-check').then(r => r.json())")
     assert cols == {"metrics": ["acc", "loss"], "parameters": ["batch", "lr", "opt"]}
 
 
 def test_trial_page_lists_its_components(studio: Any, page: Any) -> None:
-    page.goto(studio.base_url + "/experiments/mnist")
+    page.goto(studio.base_url + "/experiments/experiment?experiment=mnist")
     page.click("#trials >> text=opt check")
-    page.wait_for_url("**/trials/opt-check")
+    page.wait_for_url("**/experiments/trial?experiment=mnist&trial=opt-check")
     assert row_names(page) == ["run-6", "run-7"]
 
 
 def test_selection_compare_and_url_restores_the_view(studio: Any, page: Any) -> None:
-    page.goto(studio.base_url + "/experiments/mnist?sort=Parameters.lr")
+    page.goto(studio.base_url + "/experiments/experiment?experiment=mnist&sort=Parameters.lr")
     page.check("input.select[value='run-0']")
     page.check("input.select[value='run-4']")
     assert query_of(page)["sel"] == ["run-0,run-4"]
@@ -115,7 +115,7 @@ def test_selection_compare_and_url_restores_the_view(studio: Any, page: Any) -> 
     assert page.is_checked("input.select[value='run-0']") and page.is_checked("input.select[value='run-4']")
     assert not page.is_checked("input.select[value='run-1']")
     page.click("#compare")
-    page.wait_for_url("**/compare?c=run-0%2Crun-4")
+    page.wait_for_url("**/compare?experiment=mnist&c=run-0%2Crun-4")
     state = chart_state(page)
     assert [s["name"] for s in state["series"]] == ["run-0", "run-4"]
     assert state["xAxis"] == "step" and state["zoom"] is None
@@ -150,14 +150,14 @@ def test_selection_compare_and_url_restores_the_view(studio: Any, page: Any) -> 
 
 
 def test_compare_trials_parallel_coordinates_and_importance(studio: Any, page: Any) -> None:
-    page.goto(studio.base_url + "/experiments/mnist?sort=Status")
+    page.goto(studio.base_url + "/experiments/experiment?experiment=mnist&sort=Status")
     page.check("input.select-trial[value='lr-sweep']")
     assert query_of(page)["tsel"] == ["lr-sweep"]
     page.click("th a[data-field='DisplayName']")  # sorting keeps the trial selection
     page.wait_for_url("**sort=DisplayName**")
     assert page.is_checked("input.select-trial[value='lr-sweep']")
     page.click("#compare-trials")
-    page.wait_for_url("**/compare?t=lr-sweep")
+    page.wait_for_url("**/compare?experiment=mnist&t=lr-sweep")
     page.click("a[data-metric='loss']")
     page.wait_for_url("**metric=loss**")
     state = chart_state(page)
@@ -179,7 +179,7 @@ def test_compare_trials_parallel_coordinates_and_importance(studio: Any, page: A
 
 
 def test_component_page(studio: Any, page: Any) -> None:
-    page.goto(studio.base_url + "/experiments/mnist/components/run-5")
+    page.goto(studio.base_url + "/experiments/component?experiment=mnist&component=run-5")
     assert page.inner_text("#status") == "Failed"
     params = page.eval_on_selector_all("#parameters tbody tr", "r => r.map(x => x.innerText.split('\\t'))")
     assert ["opt", "adam"] in params and ["batch", "64"] in params
@@ -188,22 +188,28 @@ def test_component_page(studio: Any, page: Any) -> None:
     assert chart_state(page)["series"][0]["total"] == 10  # acc, the first metric
 
 
+M = "/experiments/experiment?experiment=mnist"
+
+
 @pytest.mark.parametrize(
     ("path", "status", "message", "back"),
     [
-        ("/experiments/nope", 404, "experiment 'nope' does not exist", "/experiments"),
-        ("/experiments/mnist/trials/nope", 404, "trial 'nope' does not exist in experiment 'mnist'", "/experiments/mnist"),
-        ("/experiments/empty/trials/lr-sweep", 404, "trial 'lr-sweep' does not exist in experiment 'empty'", "/experiments/empty"),
-        ("/experiments/mnist/components/nope", 404, "trial component 'nope' does not exist", "/experiments/mnist"),
-        ("/experiments/mnist/compare?c=run-1,ghost", 404, "trial component 'ghost' does not exist", "/experiments/mnist"),
-        ("/experiments/mnist?sort=Metrics.loss.Median", 400, "'Metrics.loss.Median' is not known", "/experiments/mnist"),
-        ("/experiments/mnist?page=zero", 400, "page='zero' is not valid", "/experiments/mnist"),
-        ("/experiments/mnist?f=lr%3F3", 400, "f='lr?3' is not valid", "/experiments/mnist"),
-        ("/experiments/mnist?metrics=nope", 400, "metrics='nope' is not valid", "/experiments/mnist"),
-        ("/experiments/mnist/compare?c=run-1&zoom=5,1", 400, "zoom='5,1' is not valid", "/experiments/mnist"),
+        ("/experiments/experiment?experiment=nope", 404, "experiment 'nope' does not exist", "/experiments"),
+        ("/experiments/experiment", 404, "no experiment named in the URL", "/experiments"),
+        ("/experiments/trial?experiment=mnist&trial=nope", 404, "trial 'nope' does not exist in experiment 'mnist'", M),
+        ("/experiments/trial?experiment=empty&trial=lr-sweep", 404,
+         "trial 'lr-sweep' does not exist in experiment 'empty'", "/experiments/experiment?experiment=empty"),
+        ("/experiments/component?experiment=mnist&component=nope", 404, "trial component 'nope' does not exist", M),
+        ("/experiments/compare?experiment=mnist&c=run-1,ghost", 404, "trial component 'ghost' does not exist", M),
+        (M + "&sort=Metrics.loss.Median", 400, "'Metrics.loss.Median' is not known", M),
+        (M + "&page=zero", 400, "page='zero' is not valid", M),
+        (M + "&f=lr%3F3", 400, "f='lr?3' is not valid", M),
+        (M + "&metrics=nope", 400, "metrics='nope' is not valid", M),
+        ("/experiments/compare?experiment=mnist&c=run-1&zoom=5,1", 400, "zoom='5,1' is not valid", M),
+        ("/experiments/mnist", 404, "no page at '/experiments/mnist'", "/"),
         ("/no/such/page", 404, "no page at '/no/such/page'", "/"),
     ],
-)
+)  # fmt: skip
 def test_bad_urls_get_a_page_that_says_so(studio: Any, page: Any, path: str, status: int, message: str,
                                           back: str) -> None:  # fmt: skip
     response = page.goto(studio.base_url + path)
@@ -214,4 +220,5 @@ def test_bad_urls_get_a_page_that_says_so(studio: Any, page: Any, path: str, sta
     assert page.get_attribute("#back-link", "href") == back
     page.click("#back-link")
     page.wait_for_load_state()
-    assert urlparse(page.url).path == back.rstrip("/") or back == "/"
+    here = urlparse(page.url)
+    assert here.path + (f"?{here.query}" if here.query else "") == back or back == "/"

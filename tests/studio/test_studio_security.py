@@ -95,7 +95,7 @@ def test_foreign_host_header_is_refused_without_token(studio: Any) -> None:
 def test_token_is_required_on_every_request(make_studio: Any, page: Any) -> None:
     handle = make_studio(token="s3cret-token")
     assert handle.url.endswith("/?token=s3cret-token")
-    for path in ("/experiments", "/experiments/mnist", "/static/chart.js", "/no/such/page"):
+    for path in ("/experiments", "/experiments/experiment?experiment=mnist", "/static/chart.js", "/no/such/page"):
         r = httpx.get(handle.base_url + path)
         assert r.status_code == 401, path
         assert "MNIST" not in r.text
@@ -110,7 +110,7 @@ def test_token_is_required_on_every_request(make_studio: Any, page: Any) -> None
     page.goto(handle.url)
     assert urlparse(page.url).path == "/experiments" and "token" not in page.url
     page.click("text=MNIST")
-    page.wait_for_url("**/experiments/mnist")
+    page.wait_for_url("**/experiments/experiment?experiment=mnist")
     assert page.eval_on_selector_all("#components tbody tr[data-name]", "r => r.length") == 8
 
 
@@ -147,8 +147,8 @@ def test_names_and_values_are_text_not_markup(make_studio: Any, page: Any, tmp_p
             metrics=[MetricBatch("loss</script>", np.ones(3), np.full(3, now), np.arange(3))])  # fmt: skip
     b.create_trial(TrialRecord("t1", "xss", evil, {}, now), ["c1"])
     handle = make_studio(tracker_db_url=url)
-    for path in ("/experiments", "/experiments/xss", "/experiments/xss/compare?c=c1&stat=Max",
-                 "/experiments/xss/components/c1"):  # fmt: skip
+    for path in ("/experiments", "/experiments/experiment?experiment=xss", "/experiments/compare?experiment=xss&c=c1&stat=Max",
+                 "/experiments/component?experiment=xss&component=c1"):  # fmt: skip
         page.goto(handle.base_url + path)
         assert page.evaluate("window.pwned") is None, path
         assert page.locator("img").count() == 0, path

@@ -91,7 +91,7 @@ class TrainingJob(Job):
     """A live handle on a training job."""
 
     def _private(self) -> dict[str, Any]:
-        return dict(read_job(self.job_name).get("_smdbg", {}))
+        return dict(read_job(self.job_name, self.home).get("_smdbg", {}))
 
     def rule_job_summary(self) -> list[dict[str, Any]]:
         """Each rule's evaluation status (``RuleConfigurationName``, ``RuleEvaluationStatus``, ...)."""

@@ -43,18 +43,19 @@ def _public(desc: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in desc.items() if not k.startswith("_")}
 
 
-def describe_job(name: str) -> dict[str, Any]:
-    """The job's SageMaker-shaped description (a frozen record)."""
-    desc = read_job(name)
-    _reap_orphan(name, desc)
-    return _public(read_job(name))
+def describe_job(name: str, home: str | os.PathLike[str] | None = None) -> dict[str, Any]:
+    """The job's SageMaker-shaped description (a frozen record); ``home``: the state directory
+    holding ``jobs/`` (None: ``$SMDBG_HOME``, else ``~/.smdbg``), as for every function here."""
+    desc = read_job(name, home)
+    _reap_orphan(name, desc, home)
+    return _public(read_job(name, home))
 
 
-def list_jobs() -> list[dict[str, Any]]:
+def list_jobs(home: str | os.PathLike[str] | None = None) -> list[dict[str, Any]]:
     rows = []
-    for name in list_job_names():
+    for name in list_job_names(home):
         try:
-            d = read_job(name)
+            d = read_job(name, home)
         except (OSError, ValueError):
             continue
         rows.append(
@@ -72,13 +73,13 @@ def list_jobs() -> list[dict[str, Any]]:
     return sorted(rows, key=lambda r: str(r["created"]))
 
 
-def _reap_orphan(name: str, desc: dict[str, Any]) -> None:
+def _reap_orphan(name: str, desc: dict[str, Any], home: str | os.PathLike[str] | None = None) -> None:
     """A job whose supervisor died without a final status is marked Failed (said so)."""
     if job_status(desc) in TERMINAL:
         return
     if not pid_alive(desc.get("_smdbg", {}).get("supervisor_pid")):
         time.sleep(0.2)  # it may just have written its final status
-        desc = read_job(name)
+        desc = read_job(name, home)
         if job_status(desc) in TERMINAL:
             return
         key = (
@@ -86,14 +87,17 @@ def _reap_orphan(name: str, desc: dict[str, Any]) -> None:
         )
         update_job(
             name,
+            home=home,
             **{key: "Failed", "SecondaryStatus": "Failed"},
-            FailureReason=f"InternalError: the job supervisor ended without a status; see {job_dir(name)}/supervisor.log",
+            FailureReason=f"InternalError: the job supervisor ended without a status; see {job_dir(name, home)}/supervisor.log",
         )
 
 
-def stop_job(name: str, wait: bool = True, timeout: float = 60.0) -> dict[str, Any]:
+def stop_job(
+    name: str, wait: bool = True, timeout: float = 60.0, home: str | os.PathLike[str] | None = None
+) -> dict[str, Any]:
     """Ask a job to stop (SIGTERM to its supervisor); returns its description."""
-    desc = read_job(name)
+    desc = read_job(name, home)
     if job_status(desc) in TERMINAL:
         return _public(desc)
     private = desc.get("_smdbg", {})
@@ -107,18 +111,18 @@ def stop_job(name: str, wait: bool = True, timeout: float = 60.0) -> dict[str, A
         for ident in private.get("workers", {}).values():
             backend.kill(ident)
         key = "TrainingJobStatus" if private.get("kind") == "training" else "ProcessingJobStatus"
-        update_job(name, **{key: "Stopped", "SecondaryStatus": "Stopped"})
+        update_job(name, home=home, **{key: "Stopped", "SecondaryStatus": "Stopped"})
     if wait:
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and job_status(read_job(name)) not in TERMINAL:
+        while time.monotonic() < deadline and job_status(read_job(name, home)) not in TERMINAL:
             time.sleep(0.1)
-    return describe_job(name)
+    return describe_job(name, home)
 
 
-def job_logs(name: str) -> dict[str, str]:
+def job_logs(name: str, home: str | os.PathLike[str] | None = None) -> dict[str, str]:
     """Each worker's log so far, by host."""
-    read_job(name)  # raises JobNotFound
-    logs = job_dir(name) / "logs"
+    read_job(name, home)  # raises JobNotFound
+    logs = job_dir(name, home) / "logs"
     return (
         {p.stem: p.read_text(errors="replace") for p in sorted(logs.glob("*.log"))} if logs.is_dir() else {}
     )
@@ -170,10 +174,12 @@ _CHILDREN: list[subprocess.Popen[bytes]] = []
 
 
 class Job:
-    """A live handle on one job (training or processing) by name."""
+    """A live handle on one job (training or processing) by name; ``home``: the state directory
+    holding ``jobs/`` (None: ``$SMDBG_HOME``, else ``~/.smdbg``)."""
 
-    def __init__(self, job_name: str) -> None:
+    def __init__(self, job_name: str, home: str | os.PathLike[str] | None = None) -> None:
         self.job_name = job_name
+        self.home = home
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(job_name={self.job_name!r})"
@@ -184,19 +190,19 @@ class Job:
 
     @property
     def job_dir(self) -> Path:
-        return job_dir(self.job_name)
+        return job_dir(self.job_name, self.home)
 
     def describe(self) -> dict[str, Any]:
-        return describe_job(self.job_name)
+        return describe_job(self.job_name, self.home)
 
     def status(self) -> str:
         return job_status(self.describe())
 
     def stop(self, wait: bool = True) -> dict[str, Any]:
-        return stop_job(self.job_name, wait=wait)
+        return stop_job(self.job_name, wait=wait, home=self.home)
 
     def logs(self) -> dict[str, str]:
-        return job_logs(self.job_name)
+        return job_logs(self.job_name, self.home)
 
     def wait(
         self, logs: bool = True, timeout: float | None = None, out: TextIO | None = None

@@ -1,4 +1,7 @@
-"""Job state on disk: one directory per job under ``$SMDBG_HOME/jobs`` holding ``job.json``.
+"""Job state on disk: one directory per job under ``<home>/jobs`` holding ``job.json``.
+
+``home`` is the state directory: every function takes it as ``home=`` (a reader such as the
+studio passes its own), and None means the settings' default (``$SMDBG_HOME``, else ``~/.smdbg``).
 
 ``job.json`` is the job's SageMaker-shaped description plus a private ``_smdbg`` block (kind,
 backend, worker pids or container ids, supervisor pid). It is replaced atomically, so a reader in
@@ -39,8 +42,9 @@ TERMINAL = ("Completed", "Failed", "Stopped")
 _NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9])*$")
 
 
-def jobs_root() -> Path:
-    return smdbg_home() / "jobs"
+def jobs_root(home: str | os.PathLike[str] | None = None) -> Path:
+    """``<home>/jobs``; ``home`` None: the settings' state directory (``$SMDBG_HOME``, else ``~/.smdbg``)."""
+    return (smdbg_home() if home is None else Path(home)) / "jobs"
 
 
 def validate_job_name(name: str) -> str:
@@ -59,8 +63,8 @@ def new_job_name(base: str) -> str:
     return f"{stem}-{time.strftime('%Y-%m-%d-%H-%M-%S', time.gmtime())}-{uuid.uuid4().hex[:4]}"
 
 
-def job_dir(name: str) -> Path:
-    return jobs_root() / validate_job_name(name)
+def job_dir(name: str, home: str | os.PathLike[str] | None = None) -> Path:
+    return jobs_root(home) / validate_job_name(name)
 
 
 def make_job_dir(name: str) -> Path:
@@ -83,38 +87,38 @@ def iso_now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + f".{int(time.time() * 1000) % 1000:03d}Z"
 
 
-def read_job(name: str) -> dict[str, Any]:
-    path = job_dir(name) / "job.json"
+def read_job(name: str, home: str | os.PathLike[str] | None = None) -> dict[str, Any]:
+    path = job_dir(name, home) / "job.json"
     try:
         with open(path, encoding="utf-8") as f:
             data: dict[str, Any] = json.load(f)
     except FileNotFoundError:
         raise JobNotFound(
-            f"no job named {name!r} under {jobs_root()}; list jobs with `smdbg jobs list` "
+            f"no job named {name!r} under {jobs_root(home)}; list jobs with `smdbg jobs list` "
             "(SMDBG_HOME selects the state directory)"
         ) from None
     return data
 
 
-def write_job(name: str, data: dict[str, Any]) -> None:
+def write_job(name: str, data: dict[str, Any], home: str | os.PathLike[str] | None = None) -> None:
     text = json.dumps(data, indent=2, sort_keys=True, default=str)
-    write_atomic(job_dir(name) / "job.json", text.encode("utf-8"), mode=0o600)
+    write_atomic(job_dir(name, home) / "job.json", text.encode("utf-8"), mode=0o600)
 
 
-def update_job(name: str, **fields: Any) -> dict[str, Any]:
+def update_job(name: str, *, home: str | os.PathLike[str] | None = None, **fields: Any) -> dict[str, Any]:
     """Read, merge top-level ``fields`` (``_smdbg`` is merged key by key) and write back."""
-    data = read_job(name)
+    data = read_job(name, home)
     private = fields.pop("_smdbg", None)
     data.update(fields)
     if private:
         data.setdefault("_smdbg", {}).update(private)
     data["LastModifiedTime"] = iso_now()
-    write_job(name, data)
+    write_job(name, data, home)
     return data
 
 
-def list_job_names() -> list[str]:
-    root = jobs_root()
+def list_job_names(home: str | os.PathLike[str] | None = None) -> list[str]:
+    root = jobs_root(home)
     if not root.is_dir():
         return []
     return sorted(p.name for p in root.iterdir() if (p / "job.json").is_file())

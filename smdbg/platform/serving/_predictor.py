@@ -67,10 +67,11 @@ def endpoint_status(record: EndpointRecord) -> str:
     return "InService" if pid_alive(record.pid, record.pid_start) else "Stopped"
 
 
-def list_endpoints() -> list[dict[str, Any]]:
-    """Every registered endpoint with its status, url and capture destination."""
+def list_endpoints(home: str | os.PathLike[str] | None = None) -> list[dict[str, Any]]:
+    """Every registered endpoint with its status, url and capture destination; ``home``: the
+    state directory holding ``endpoints/`` (None: ``$SMDBG_HOME``, else ``~/.smdbg``)."""
     out = []
-    for rec in list_records():
+    for rec in list_records(home):
         capture = rec.capture or {}
         out.append(
             {

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -33,8 +34,9 @@ __all__ = [
 _NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9])*$")
 
 
-def endpoints_dir() -> Path:
-    return smdbg_home() / "endpoints"
+def endpoints_dir(home: str | os.PathLike[str] | None = None) -> Path:
+    """``<home>/endpoints``; ``home`` None: the settings' state directory (``$SMDBG_HOME``, else ``~/.smdbg``)."""
+    return (smdbg_home() if home is None else Path(home)) / "endpoints"
 
 
 def extract_dir(name: str) -> Path:
@@ -113,9 +115,9 @@ def load_record(name: str) -> EndpointRecord:
     return EndpointRecord.from_dict(data)
 
 
-def list_records() -> list[EndpointRecord]:
+def list_records(home: str | os.PathLike[str] | None = None) -> list[EndpointRecord]:
     out = []
-    for path in sorted(endpoints_dir().glob("*.json")):
+    for path in sorted(endpoints_dir(home).glob("*.json")):
         try:
             out.append(EndpointRecord.from_dict(json.loads(path.read_text())))
         except (OSError, json.JSONDecodeError, TypeError):

@@ -1,15 +1,24 @@
-// smdbg studio: the shared line chart (canvas, plain JavaScript).
+// smdbg studio: the one line chart (canvas, plain JavaScript), used by the compare and component
+// pages (compare.js) and by the debugger (debugger.js).
 //
-//   const chart = new SmdbgChart(container, {id: "metrics", onZoom: (z) => ..., onChange: ...});
+//   const chart = new SmdbgChart(container, {id: "metric", onZoom: (z) => ..., onPick: (x) => ...,
+//                                            labelEl: element, smoothing: 0.6, xAxis: "step"});
 //   chart.setSeries([{name, x: {step: [...], wall_time: [...]}, y: [...], total: M}]);
 //   chart.setXAxis("step" | "wall_time" | "relative");   // relative = wall_time - first wall_time
 //   chart.setSmoothing(0.6);     // EMA weight in [0, 0.999]: smoothed line over the faint raw one
 //   chart.setZoom([x0, x1]);     // or null; dragging across the plot zooms, double-click resets
-//   chart.setLabel("N of M points") // or leave it: the chart writes "N of M points" itself
-//   chart.state()                // {xAxis, smoothing, zoom, label, series: [{name, shown, total, ...}]}
+//   chart.setLabel("...")        // or leave it (null): the chart writes "N of M points" itself
+//   chart.setMarkers([{x, label, cls, data: {...}}])  // vertical marks (e.g. rule findings)
+//   chart.update({series, zoom, label, markers})        // several at once, drawn once
+//   chart.state()                // {xAxis, smoothing, zoom, label, series: [{name, shown, total,
+//                                //  first, last, min, max}], markers: [{x, label, shown}]}
 //
-// Every chart is also window.smdbgCharts[id], and its state is mirrored as JSON in the
-// container's data-state attribute, so tests and other scripts can read what is drawn.
+// ``onZoom(z)`` hears a drag (z = [x0, x1]) or a reset (null); ``onPick(x)`` a click without a
+// drag, with the nearest x of the first series. The label goes into ``labelEl`` when given (a
+// heading of the page), else into the chart's own line above the plot. Each series' minimum and
+// maximum in view are in the legend. Every chart is also window.smdbgCharts[id], and its state
+// is mirrored as JSON in the container's data-state attribute, so tests and other scripts can
+// read what is drawn.
 (function () {
   "use strict";
   const PALETTE = ["#2f6fdb", "#d9480f", "#2b8a3e", "#9c36b5", "#e8590c", "#0b7285", "#c2255c", "#5c940d", "#364fc7", "#a61e4d"];
@@ -52,35 +61,48 @@
       this.id = opts.id || container.id || "chart";
       this.container = container;
       this.onZoom = opts.onZoom || null;
+      this.onPick = opts.onPick || null;
       this.series = [];
+      this.markers = [];
       this.xAxis = opts.xAxis || "step";
       this.smoothing = opts.smoothing === undefined ? 0.6 : opts.smoothing;
       this.zoom = opts.zoom || null;
       this.customLabel = null;
       container.classList.add("chart-box");
-      this.labelEl = document.createElement("div");
-      this.labelEl.className = "chart-label";
+      this.labelEl = opts.labelEl || document.createElement("div");
+      if (!opts.labelEl) this.labelEl.className = "chart-label";
       this.canvas = document.createElement("canvas");
+      this.markerBox = document.createElement("div");
       this.legendEl = document.createElement("div");
       this.legendEl.className = "legend";
       this.rect = document.createElement("div");
       this.rect.style.cssText = "position:absolute;display:none;background:rgba(47,111,219,.15);border:1px solid #2f6fdb;pointer-events:none";
       container.style.position = "relative";
-      container.append(this.labelEl, this.canvas, this.legendEl, this.rect);
+      container.append(...(opts.labelEl ? [] : [this.labelEl]), this.canvas, this.markerBox, this.legendEl, this.rect);
       this._bindZoom();
       window.smdbgCharts = window.smdbgCharts || {};
       window.smdbgCharts[this.id] = this;
       window.addEventListener("resize", () => this.draw());
     }
 
-    setSeries(series) {
-      this.series = series.map((s, i) => Object.assign({ color: PALETTE[i % PALETTE.length] }, s));
-      this.draw();
-    }
+    setSeries(series) { this.update({ series }); }
     setXAxis(axis) { this.xAxis = axis; this.zoom = null; this.draw(); }
     setSmoothing(w) { this.smoothing = Math.min(Math.max(Number(w) || 0, 0), 0.999); this.draw(); }
-    setZoom(z) { this.zoom = z && isFinite(z[0]) && isFinite(z[1]) && z[1] > z[0] ? [z[0], z[1]] : null; this.draw(); }
-    setLabel(text) { this.customLabel = text; this.draw(); }
+    setZoom(z) { this.update({ zoom: z }); }
+    setLabel(text) { this.update({ label: text }); }
+    setMarkers(markers) { this.update({ markers }); }
+
+    // Any of {series, zoom, label, markers}: applied together, then one draw.
+    update(changes) {
+      if ("series" in changes) this.series = changes.series.map((s, i) => Object.assign({ color: PALETTE[i % PALETTE.length] }, s));
+      if ("zoom" in changes) {
+        const z = changes.zoom;
+        this.zoom = z && isFinite(z[0]) && isFinite(z[1]) && z[1] > z[0] ? [+z[0], +z[1]] : null;
+      }
+      if ("label" in changes) this.customLabel = changes.label;
+      if ("markers" in changes) this.markers = changes.markers || [];
+      this.draw();
+    }
 
     xs(s) {
       if (this.xAxis === "relative") {
@@ -92,11 +114,27 @@
       return s.x[this.xAxis] || [];
     }
 
+    // The least and greatest finite y of a series within the x range drawn (null when none).
+    extent(s) {
+      const xs = this.xs(s), r = this.r || this._range();
+      let lo = Infinity, hi = -Infinity;
+      for (let i = 0; i < s.y.length; i++) {
+        const v = s.y[i];
+        if (xs[i] >= r.x0 && xs[i] <= r.x1 && v !== null && isFinite(v)) { if (v < lo) lo = v; if (v > hi) hi = v; }
+      }
+      return isFinite(lo) ? [lo, hi] : [null, null];
+    }
+
     state() {
+      const r = this.r || this._range();
       return {
         id: this.id, xAxis: this.xAxis, smoothing: this.smoothing, zoom: this.zoom, label: this.labelEl.textContent,
-        series: this.series.map((s) => ({ name: s.name, shown: s.y.length, total: s.total === undefined ? s.y.length : s.total,
-          first: s.y.length ? s.y[0] : null, last: s.y.length ? s.y[s.y.length - 1] : null })),
+        series: this.series.map((s) => {
+          const [min, max] = this.extent(s);
+          return { name: s.name, shown: s.y.length, total: s.total === undefined ? s.y.length : s.total,
+            first: s.y.length ? s.y[0] : null, last: s.y.length ? s.y[s.y.length - 1] : null, min, max };
+        }),
+        markers: this.markers.map((m) => ({ x: m.x, label: m.label, shown: m.x >= r.x0 && m.x <= r.x1 })),
       };
     }
 
@@ -106,6 +144,7 @@
         const xs = this.xs(s);
         for (let i = 0; i < xs.length; i++) { if (xs[i] < x0) x0 = xs[i]; if (xs[i] > x1) x1 = xs[i]; }
       }
+      for (const m of this.markers) { if (m.x < x0) x0 = m.x; if (m.x > x1) x1 = m.x; }
       if (this.zoom) { x0 = this.zoom[0]; x1 = this.zoom[1]; }
       for (const s of this.series) {
         const xs = this.xs(s);
@@ -153,15 +192,33 @@
       g.restore();
       let shown = 0, total = 0;
       for (const s of this.series) { shown += s.y.length; total += s.total === undefined ? s.y.length : s.total; }
-      this.labelEl.textContent = this.customLabel !== null ? this.customLabel : `${shown} of ${total} points`;
+      const count = (n) => n.toLocaleString("en-US");
+      this.labelEl.textContent = this.customLabel !== null ? this.customLabel : `${count(shown)} of ${count(total)} points`;
       this.legendEl.innerHTML = "";
       for (const s of this.series) {
         const span = document.createElement("span");
         span.style.setProperty("--c", s.color);
-        span.textContent = s.name;
+        const [lo, hi] = this.extent(s);
+        span.textContent = s.name + (lo === null ? "" : ` (min ${fmt(lo, "value")}, max ${fmt(hi, "value")})`);
         this.legendEl.append(span);
       }
+      this._drawMarkers(sx, pw, ph, r);
       this.container.dataset.state = JSON.stringify(this.state());
+    }
+
+    // Markers are elements over the canvas (a title to hover, data-* for scripts and tests).
+    _drawMarkers(sx, pw, ph, r) {
+      this.markerBox.textContent = "";
+      for (const m of this.markers) {
+        if (!(m.x >= r.x0 && m.x <= r.x1)) continue;
+        const el = document.createElement("div");
+        el.className = "chart-marker " + (m.cls || "");
+        el.title = m.label || "";
+        for (const [k, v] of Object.entries(m.data || {})) el.dataset[k] = v;
+        Object.assign(el.style, { position: "absolute", width: "3px", background: m.color || "#c62828", opacity: "0.8",
+          left: this.canvas.offsetLeft + sx(m.x) - 1.5 + "px", top: this.canvas.offsetTop + PAD.top + "px", height: ph + "px" });
+        this.markerBox.append(el);
+      }
     }
 
     _line(g, xs, ys, sx, sy, color, alpha, width, r) {
@@ -195,6 +252,11 @@
           const a = this.toX(Math.min(start, end)), b = this.toX(Math.max(start, end));
           this.setZoom([a, b]);
           if (this.onZoom) this.onZoom(this.zoom);
+        } else if (this.onPick && this.series.length) {
+          const x = this.toX(end), xs = this.xs(this.series[0]);
+          let best = null;
+          for (const v of xs) if (best === null || Math.abs(v - x) < Math.abs(best - x)) best = v;
+          if (best !== null) this.onPick(best);
         }
         start = null;
       });

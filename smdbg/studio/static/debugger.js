@@ -1,13 +1,14 @@
-// The debugger page (smdbg/studio/_debugger.py): draws what /debugger/api/* returns as SVG,
-// keeps the view (tensor, reduction, worker, zoom x0..x1, step) in the query string, and applies
-// live updates (/debugger/api/events) in place without touching the view.
+// The debugger page (smdbg/studio/_debugger.py): draws what /debugger/api/* returns (line charts
+// with chart.js's SmdbgChart, the histogram and heatmap as SVG), keeps the view (tensor,
+// reduction, worker, zoom x0..x1, step) in the query string, and applies live updates
+// (/debugger/api/events) in place without touching the view.
 "use strict";
 (function () {
   const root = document.getElementById("debugger");
   if (!root) return;
   const config = JSON.parse(root.dataset.config);
   const NS = "http://www.w3.org/2000/svg";
-  const W = 760, H = 240, PAD = 44;
+  const W = 760, PAD = 44;  // the histogram's and heatmap's SVG size
   const params = new URLSearchParams(location.search);
   const state = {
     tensor: params.get("tensor") || config.loss || Object.keys(config.tensors)[0] || null,
@@ -42,62 +43,6 @@
 
   function fmt(v) { return Math.abs(v) >= 1e4 || (Math.abs(v) < 1e-3 && v !== 0) ? v.toExponential(3) : +v.toPrecision(4) + ""; }
 
-  // A line chart of xs/ys; returns {svg, sx, sy} so callers can add markers.
-  function lineChart(host, xs, ys, cls, xDomain) {
-    host.textContent = "";
-    const svg = el("svg", { width: W, height: H, viewBox: "0 0 " + W + " " + H, class: cls });
-    host.appendChild(svg);
-    const x0 = xDomain ? xDomain[0] : Math.min.apply(null, xs.length ? xs : [0]);
-    const x1 = xDomain ? xDomain[1] : Math.max.apply(null, xs.length ? xs : [1]);
-    let lo = Infinity, hi = -Infinity;
-    for (const y of ys) { if (y < lo) lo = y; if (y > hi) hi = y; }
-    if (!isFinite(lo)) { lo = 0; hi = 1; }
-    if (lo === hi) { lo -= 0.5; hi += 0.5; }
-    const sx = function (x) { return PAD + (W - PAD - 8) * (x - x0) / ((x1 - x0) || 1); };
-    const sy = function (y) { return H - 24 - (H - 36) * (y - lo) / (hi - lo); };
-    el("line", { x1: PAD, y1: H - 24, x2: W - 8, y2: H - 24, stroke: "#889" }, svg);
-    el("line", { x1: PAD, y1: 12, x2: PAD, y2: H - 24, stroke: "#889" }, svg);
-    for (const [t, y] of [[fmt(hi), 16], [fmt(lo), H - 26]]) el("text", { x: 2, y: y, "font-size": 10 }, svg).textContent = t;
-    for (const [t, x, a] of [[x0, PAD, "start"], [x1, W - 8, "end"]]) {
-      el("text", { x: x, y: H - 8, "font-size": 10, "text-anchor": a }, svg).textContent = "step " + t;
-    }
-    let d = "";
-    for (let i = 0; i < xs.length; i++) d += (i ? "L" : "M") + sx(xs[i]).toFixed(1) + "," + sy(ys[i]).toFixed(1);
-    el("path", { d: d, fill: "none", stroke: "#3866d6", "stroke-width": 1.2, class: "series-line", "data-points": xs.length }, svg);
-    return { svg: svg, sx: sx, sy: sy, x0: x0, x1: x1 };
-  }
-
-  // Drag across a chart to choose x0..x1 (zoom); a click without a drag picks the nearest point.
-  function interact(chart, xs, onZoom, onPick) {
-    const svg = chart.svg;
-    const band = el("rect", { y: 12, height: H - 36, fill: "rgba(56,102,214,.15)", width: 0, class: "zoom-band" }, svg);
-    let from = null;
-    const toX = function (ev) {
-      const r = svg.getBoundingClientRect();
-      return chart.x0 + (ev.clientX - r.left - PAD) / (W - PAD - 8) * (chart.x1 - chart.x0);
-    };
-    svg.addEventListener("mousedown", function (ev) { from = ev.clientX; band.setAttribute("x", ev.clientX - svg.getBoundingClientRect().left); });
-    svg.addEventListener("mousemove", function (ev) {
-      if (from === null) return;
-      const left = svg.getBoundingClientRect().left;
-      band.setAttribute("x", Math.min(from, ev.clientX) - left);
-      band.setAttribute("width", Math.abs(ev.clientX - from));
-    });
-    svg.addEventListener("mouseup", function (ev) {
-      const start = from; from = null; band.setAttribute("width", 0);
-      if (start === null) return;
-      if (Math.abs(ev.clientX - start) > 4) {
-        const a = toX({ clientX: Math.min(start, ev.clientX) }), b = toX({ clientX: Math.max(start, ev.clientX) });
-        onZoom(Math.floor(a), Math.ceil(b));
-      } else if (xs.length && onPick) {
-        const x = toX(ev);
-        let best = xs[0];
-        for (const v of xs) if (Math.abs(v - x) < Math.abs(best - x)) best = v;
-        onPick(best);
-      }
-    });
-  }
-
   function drawSelection() {
     const host = document.getElementById("selection");
     host.textContent = "";
@@ -116,6 +61,19 @@
     return rsel;
   }
 
+  function zoomed() { return state.x0 !== null && state.x1 !== null ? [+state.x0, +state.x1] : null; }
+  // The history chart: zooming asks the server again for that range (full detail there); a
+  // click picks the step whose raw value is shown.
+  const seriesChart = new SmdbgChart(document.getElementById("series-chart"), {
+    id: "series", smoothing: 0, labelEl: document.getElementById("series-label"),
+    onZoom: function (z) {
+      state.x0 = z ? Math.floor(z[0]) : null; state.x1 = z ? Math.ceil(z[1]) : null;
+      syncUrl(); loadSeries(); loadRules();
+    },
+    onPick: function (step) { state.step = step; syncUrl(); loadStep(); },
+  });
+  const rulesChart = new SmdbgChart(document.getElementById("rules-chart"), { id: "rules", smoothing: 0 });
+
   let rsel = null;
   function loadSeries() {
     if (!state.tensor) return Promise.resolve();
@@ -128,14 +86,15 @@
           rsel.onchange = function () { state.reduction = rsel.value; syncUrl(); loadAll(); };
         }
         if (rsel) rsel.value = s.reduction;
-        const domain = state.x0 !== null && state.x1 !== null ? [+state.x0, +state.x1] : null;
-        const chart = lineChart(document.getElementById("series-chart"), s.x, s.y, "series", domain);
-        interact(chart, s.x, function (a, b) { state.x0 = a; state.x1 = b; syncUrl(); loadSeries(); },
-          function (step) { state.step = step; syncUrl(); loadStep(); });
+        const n = function (v) { return v.toLocaleString("en-US"); };
+        seriesChart.update({
+          series: [{ name: state.tensor + " " + s.reduction, x: { step: s.x }, y: s.y, total: s.range_total }],
+          zoom: zoomed(),
+          label: n(s.shown) + " of " + n(s.range_total) + " points"
+            + (s.range_total !== s.total ? " in the zoomed range (" + n(s.total) + " in all)" : "")
+            + (s.computed ? " · " + s.reduction + " computed from the raw tensors" : ""),
+        });
         const label = document.getElementById("series-label");
-        label.textContent = s.shown.toLocaleString("en-US") + " of " + s.range_total.toLocaleString("en-US") + " points"
-          + (s.range_total !== s.total ? " in the zoomed range (" + s.total.toLocaleString("en-US") + " in all)" : "")
-          + (s.computed ? " · " + s.reduction + " computed from the raw tensors" : "");
         label.dataset.shown = s.shown; label.dataset.total = s.total;
         const bad = document.getElementById("series-nonfinite");
         bad.textContent = s.nonfinite.count ? s.nonfinite.count + " value(s) not finite, not drawn: steps "
@@ -216,22 +175,17 @@
 
   function loadRules() {
     return api("rules", { x0: state.x0, x1: state.x1, points: state.points }).then(function (t) {
-      const host = document.getElementById("rules-chart");
-      const xs = t.loss ? t.loss.x : [];
-      const steps = [];
-      for (const r of t.rules) for (const f of r.findings) steps.push(f.step);
-      const all = xs.concat(steps);
-      const domain = state.x0 !== null && state.x1 !== null ? [+state.x0, +state.x1]
-        : [Math.min.apply(null, all.length ? all : [0]), Math.max.apply(null, all.length ? all : [1])];
-      const chart = lineChart(host, xs, t.loss ? t.loss.y : [], "rules-timeline", domain);
-      if (t.loss) el("text", { x: W - 8, y: 14, "font-size": 10, "text-anchor": "end" }, chart.svg).textContent = "loss " + t.loss.tensor + " · " + t.loss.shown + " of " + t.loss.range_total + " points";
+      const markers = [];
       for (const r of t.rules) {
         for (const f of r.findings) {
-          if (f.step < domain[0] || f.step > domain[1]) continue;
-          const m = el("rect", { x: chart.sx(f.step) - 1.5, width: 3, y: 12, height: H - 36, fill: "#c62828", class: "finding-marker", "data-step": f.step, "data-rule": r.rule }, chart.svg);
-          el("title", {}, m).textContent = r.rule + " at step " + f.step + ": " + f.message;
+          markers.push({ x: f.step, cls: "finding-marker", label: r.rule + " at step " + f.step + ": " + f.message,
+            data: { step: f.step, rule: r.rule } });
         }
       }
+      rulesChart.update({
+        series: t.loss ? [{ name: "loss " + t.loss.tensor, x: { step: t.loss.x }, y: t.loss.y, total: t.loss.range_total }] : [],
+        zoom: zoomed(), markers: markers,
+      });
       const list = document.getElementById("rules-list");
       list.textContent = "";
       if (!t.rules.length) { list.textContent = "No rule job has written a status into this trial."; return; }
