@@ -162,8 +162,9 @@ class AutoML:
         """
         if self._thread is not None and self._thread.is_alive():
             raise AutoMLJobError(f"job {self._runner.job_name if self._runner else ''!r} is still running")
-        self._runner = self._new_runner(inputs, job_name, logs)
-        self._runner.prepare()
+        runner = self._new_runner(inputs, job_name, logs)
+        runner.prepare()
+        self._runner = runner
         if wait:
             self._runner.run(progress)
             self._runner.raise_if_failed()
@@ -232,6 +233,21 @@ class AutoML:
         if self._thread is not None:
             self._thread.join(timeout)
         self._require().raise_if_failed()
+
+    def stop(self, wait: bool = True, timeout: float = 60.0, reason: str = "stopped by the user") -> dict[str, Any]:
+        """Stop the running job (StopAutoMLJob): no new candidate starts, the candidate trainings
+        running are ended (their processes killed), and the job ends ``Stopped`` (``StopReason``:
+        ``reason``) keeping the best candidate so far: leaderboard, ``BestCandidate``, and
+        ``best_model/`` when the search kept that candidate's model. A job that already ended is
+        left as it is. With ``wait``, blocks until the job has ended (up to ``timeout`` s).
+        Returns :meth:`describe_auto_ml_job`. Callable from any thread, e.g. while ``fit(wait=True)``
+        runs in another.
+        """
+        runner = self._require()
+        runner.stop(reason)
+        if wait:
+            runner.ended.wait(timeout)
+        return runner.describe()
 
     # -- reading -----------------------------------------------------------------------------
     def _require(self) -> JobRunner:
