@@ -3,6 +3,10 @@
 ``job.json`` is the job's SageMaker-shaped description plus a private ``_smdbg`` block (kind,
 backend, worker pids or container ids, supervisor pid). It is replaced atomically, so a reader in
 another process (``smdbg jobs ...``) never sees half a file.
+
+A stop request is a file of its own beside it (``stop-requested``), never a field of ``job.json``:
+the supervisor rewrites ``job.json`` as it runs, and a read-modify-write from another process
+could lose a field, while a file that exists stays.
 """
 
 from __future__ import annotations
@@ -31,6 +35,8 @@ __all__ = [
     "write_job",
     "update_job",
     "list_job_names",
+    "request_stop",
+    "stop_requested",
     "TERMINAL",
     "iso_now",
 ]
@@ -111,6 +117,17 @@ def update_job(name: str, **fields: Any) -> dict[str, Any]:
     data["LastModifiedTime"] = iso_now()
     write_job(name, data)
     return data
+
+
+def request_stop(name: str) -> None:
+    """Record that the job must stop (idempotent); its supervisor honours it whenever it looks,
+    before or after its workers started."""
+    write_atomic(job_dir(name) / "stop-requested", iso_now().encode(), mode=0o600)
+
+
+def stop_requested(directory: Path) -> bool:
+    """Whether a stop was requested for the job whose folder is ``directory``."""
+    return (directory / "stop-requested").exists()
 
 
 def list_job_names() -> list[str]:
