@@ -59,6 +59,11 @@ class CancelScope:
         with self._lock:
             self._enders.pop(token, None)
 
+    def running(self) -> int:
+        """How many trainings hold an ender now."""
+        with self._lock:
+            return len(self._enders)
+
     def record_pid(self, pid: int) -> None:
         with self._lock:
             self.pids.append(pid)
