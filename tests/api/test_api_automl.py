@@ -120,11 +120,18 @@ def test_stop_auto_ml_job_ends_the_search(api_server: Any, sm: Any, s3_bucket: s
                                             "TargetAttributeName": "label"}],
                           OutputDataConfig={"S3OutputPath": f"s3://{s3_bucket}/out"},
                           AutoMLJobConfig={"CompletionCriteria": {"MaxAutoMLJobRuntimeInSeconds": 3600}})  # fmt: skip
+    record_path = api_server.root / "api" / "automl" / name / "job.json"
+
+    def one_done_and_next_running() -> bool:  # job.json names each candidate process as it starts
+        listed = sm.list_candidates_for_auto_ml_job(AutoMLJobName=name)["Candidates"]
+        started = json.loads(record_path.read_text())["CandidateProcessIds"] if record_path.exists() else []
+        return bool(listed) and len(started) > len(listed)
+
     deadline = time.monotonic() + 300
-    while not sm.list_candidates_for_auto_ml_job(AutoMLJobName=name)["Candidates"]:
+    while not one_done_and_next_running():
         assert time.monotonic() < deadline, "no candidate finished"
         assert sm.describe_auto_ml_job(AutoMLJobName=name)["AutoMLJobStatus"] == "InProgress"
-        time.sleep(0.2)
+        time.sleep(0.1)
     sm.stop_auto_ml_job(AutoMLJobName=name)
     assert sm.describe_auto_ml_job(AutoMLJobName=name)["AutoMLJobStatus"] in ("Stopping", "Stopped")
     desc = _wait(sm, name)
@@ -137,7 +144,7 @@ def test_stop_auto_ml_job_ends_the_search(api_server: Any, sm: Any, s3_bucket: s
     if completed:  # the first candidate to finish may have failed; a completed one is the best
         assert desc["BestCandidate"]["CandidateName"] in {c["CandidateName"] for c in completed}
         assert desc["BestCandidate"]["InferenceContainers"][0]["ModelDataUrl"]
-    record = json.loads((api_server.root / "api" / "automl" / name / "job.json").read_text())
+    record = json.loads(record_path.read_text())
     pids = record["CandidateProcessIds"]
     assert record["StopReason"] and len(pids) == len(cands)
     assert pids and not [p for p in pids if pid_alive(p)]

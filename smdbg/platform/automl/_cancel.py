@@ -21,7 +21,8 @@ __all__ = ["CancelScope"]
 class CancelScope:
     """Thread safe. ``reason`` is set by the first :meth:`cancel` and never changes after."""
 
-    def __init__(self) -> None:
+    def __init__(self, on_start: Callable[[int], None] | None = None) -> None:
+        self._on_start = on_start  # called with each pid recorded (outside the scope's lock)
         self._lock = threading.Lock()
         self._enders: dict[int, Callable[[], None]] = {}
         self._ids = itertools.count()
@@ -67,3 +68,5 @@ class CancelScope:
     def record_pid(self, pid: int) -> None:
         with self._lock:
             self.pids.append(pid)
+        if self._on_start is not None:
+            self._on_start(pid)

@@ -67,7 +67,8 @@ class JobRunner:
         self._lock = threading.RLock()
         self._error: BaseException | None = None
         self._kept: Candidate | None = None  # the candidate whose search-time model is kept
-        self.cancel = CancelScope()  # stop(): no new candidate, running trainings ended
+        # stop(): no new candidate, running trainings ended; job.json names each process started
+        self.cancel = CancelScope(on_start=lambda pid: self._write_job())
         self.ended = threading.Event()  # set when run() has returned (its status is final)
         o = automl.options
         self.budget = Budget(
@@ -256,6 +257,7 @@ class JobRunner:
             if preds is not None:
                 self.predictions[cand.name] = preds
             self._write_leaderboard()
+            self._write_job()
         record = candidate_dict(cand, self.objective)
         self.recorder.record(record, cand.spec)
         self._show_progress()
