@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -13,7 +16,7 @@ import pandas as pd
 import pytest
 
 from smdbg._proc import pid_alive
-from smdbg.platform.automl import AutoML, AutoMLJobError
+from smdbg.platform.automl import AutoML, AutoMLJobError, read_job, stop_automl_job
 from smdbg.platform.automl._cancel import CancelScope
 from smdbg.platform.automl._forkhost import run_task
 from smdbg.platform.automl._worker import CandidateFailure, TrainTask
@@ -129,3 +132,38 @@ def test_cancelled_scope_kills_the_training_and_starts_nothing(tmp_path: Path) -
     with pytest.raises(CandidateFailure) as again:
         run_task(task, 3600.0, scope)
     assert again.value.stopped and len(scope.pids) == 1  # nothing was forked
+
+
+FIT_SCRIPT = """
+import sys
+import pandas as pd
+from smdbg.platform.automl import AutoML
+automl = AutoML("label", total_job_runtime_in_seconds=3600, output_path=sys.argv[2], algorithms=["extra_trees"],
+                generate_notebooks=False, tracker_db_url="sqlite:///" + sys.argv[3])
+automl.fit(pd.read_pickle(sys.argv[1]), job_name="elsewhere", logs=False)
+print("fit returned", automl.describe_auto_ml_job()["AutoMLJobStatus"])
+"""
+
+
+def test_stop_automl_job_from_another_process(tmp_path: Path) -> None:
+    """``stop_automl_job(job_dir)`` stops a job that ``fit(wait=True)`` runs in another process."""
+    data = tmp_path / "data.pkl"
+    frame().to_pickle(data)
+    out = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, "-c", FIT_SCRIPT, str(data), str(out), str(tmp_path / "t.db")],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})  # fmt: skip
+    try:
+        job_dir = out / "elsewhere"
+        wait_until(lambda: (job_dir / "job.json").exists() and read_job(job_dir)["CandidateProcessIds"],
+                   "the other process started a candidate")  # fmt: skip
+        d = stop_automl_job(job_dir, reason="from the test", timeout=120)
+        output = proc.communicate(timeout=120)[0]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0 and "fit returned Stopped" in output, output
+    assert d["AutoMLJobStatus"] == "Stopped" and d["StopReason"] == "from the test"
+    assert_all_ended(d["CandidateProcessIds"])
+    assert stop_automl_job(job_dir)["AutoMLJobStatus"] == "Stopped"  # ended: left as it is

@@ -7,6 +7,9 @@ task); :meth:`CancelScope.cancel` calls every ender held, once, from the caller'
 ender registered after the cancel is called at once, so a training that was about to start when
 the stop came is ended as soon as it exists. The scope also keeps every process id the job
 started (:attr:`CancelScope.pids`), so that a caller can check that none of them survives.
+
+From another process, a stop is a file: :func:`request_stop` writes ``<job_dir>/stop-requested``
+(its text is the reason) and :func:`watch_stop_file`, running beside the job, turns it into a stop.
 """
 
 from __future__ import annotations
@@ -14,8 +17,12 @@ from __future__ import annotations
 import itertools
 import threading
 from collections.abc import Callable
+from pathlib import Path
 
-__all__ = ["CancelScope"]
+__all__ = ["CancelScope", "STOP_FILE", "request_stop", "watch_stop_file"]
+
+STOP_FILE = "stop-requested"
+POLL_S = 0.2
 
 
 class CancelScope:
@@ -70,3 +77,24 @@ class CancelScope:
             self.pids.append(pid)
         if self._on_start is not None:
             self._on_start(pid)
+
+
+def request_stop(job_dir: Path, reason: str) -> None:
+    """Ask the job running in ``job_dir`` (in any process on this machine) to stop."""
+    tmp = job_dir / f"{STOP_FILE}.tmp"
+    tmp.write_text(reason)
+    tmp.replace(job_dir / STOP_FILE)
+
+
+def watch_stop_file(job_dir: Path, stop: Callable[[str], object], ended: threading.Event) -> None:
+    """Until ``ended`` is set, call ``stop(reason)`` once ``<job_dir>/stop-requested`` exists
+    (looked for every 0.2 s, in a daemon thread)."""
+
+    def watch() -> None:
+        path = job_dir / STOP_FILE
+        while not ended.wait(POLL_S):
+            if path.exists():
+                stop(path.read_text(errors="replace").strip() or "stop requested")
+                return
+
+    threading.Thread(target=watch, name=f"automl-stop-{job_dir.name}", daemon=True).start()

@@ -17,6 +17,7 @@ from smdbg._sdk_args import sdk_kwargs
 from smdbg.fs import check_path_component
 
 from ._analysis import analyze
+from ._cancel import request_stop
 from ._data import check_frame, fold_plan, load_frame, sorted_classes
 from ._errors import AutoMLInputError, AutoMLJobError
 from ._problem import (
@@ -31,7 +32,7 @@ from ._records import sort_candidates
 from ._runner import JobRunner
 from ._space import ALGORITHMS
 
-__all__ = ["AutoML", "DEFAULT_TOTAL_RUNTIME"]
+__all__ = ["AutoML", "DEFAULT_TOTAL_RUNTIME", "read_job", "stop_automl_job"]
 
 DEFAULT_TOTAL_RUNTIME = 600.0
 
@@ -352,6 +353,24 @@ def read_job(job_dir: str | Path) -> dict[str, Any]:
     if not path.exists():
         raise AutoMLInputError(f"{str(path)!r} does not exist; pass the folder of an AutoML job")
     return dict(json.loads(path.read_text()))
+
+
+def stop_automl_job(
+    job_dir: str | Path, reason: str = "stopped by the user", wait: bool = True, timeout: float = 60.0
+) -> dict[str, Any]:
+    """:meth:`AutoML.stop` for a job running in another process on this machine, by its folder
+    (``<output_path>/<job_name>``): the request is a file the job looks for every 0.2 s. A job
+    that has ended is left as it is. With ``wait``, blocks until ``job.json`` shows the job ended
+    (up to ``timeout`` s); returns ``job.json``'s description."""
+    job = read_job(job_dir)
+    if job.get("AutoMLJobStatus") not in ("InProgress", "Stopping"):
+        return job
+    request_stop(Path(job_dir), reason)
+    deadline = time.monotonic() + timeout
+    while wait and time.monotonic() < deadline and job.get("AutoMLJobStatus") in ("InProgress", "Stopping"):
+        time.sleep(0.1)
+        job = read_job(job_dir)
+    return job
 
 
 def candidates_of(job_dir: str | Path, objective_maximize: bool = True) -> list[dict[str, Any]]:

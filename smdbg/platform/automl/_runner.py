@@ -17,7 +17,7 @@ from smdbg._progress import Progress
 
 from ._artifacts import CandidateModels, link_tree
 from ._budget import Budget, refit_scale
-from ._cancel import CancelScope
+from ._cancel import CancelScope, watch_stop_file
 from ._errors import AutoMLError, AutoMLJobError
 from ._finish import UNLIMITED_REFIT_SECONDS, Finishing, NoWinnerError, finish, finish_stopped, notebooks_fit
 from ._problem import Objective
@@ -111,6 +111,7 @@ class JobRunner:
         terminal; see :mod:`smdbg._progress`)."""
         self.progress = Progress(f"AutoML {self.job_name}", self.automl.max_candidates, enabled=progress,
                                  unit="candidates")  # fmt: skip
+        watch_stop_file(self.job_dir, self.stop, self.ended)  # stop_automl_job from another process
         try:
             try:
                 self._search()
