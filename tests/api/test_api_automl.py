@@ -89,7 +89,66 @@ def test_automl_job(sm: Any, s3_bucket: str, s3_server: str) -> None:
     assert name in [
         j["AutoMLJobName"] for j in sm.list_auto_ml_jobs(StatusEquals="Completed")["AutoMLJobSummaries"]
     ]
+    sm.stop_auto_ml_job(AutoMLJobName=name)  # a job that ended is left as it is
+    assert sm.describe_auto_ml_job(AutoMLJobName=name)["AutoMLJobStatus"] == "Completed"
+
+
+def _slow_csv(rows: int = 3000) -> bytes:
+    """Enough rows that each fold of a 300-tree forest takes a while; a linear model is quick."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(rows, 8))
+    y = x[:, 0] - x[:, 1] + rng.normal(scale=0.5, size=rows) > 0
+    lines = [",".join([f"x{i}" for i in range(8)] + ["label"])]
+    lines += [",".join(f"{v:.5f}" for v in r) + ("," + ("yes" if t else "no")) for r, t in zip(x, y, strict=True)]
+    return ("\n".join(lines) + "\n").encode()
+
+
+def test_stop_auto_ml_job_ends_the_search(api_server: Any, sm: Any, s3_bucket: str, s3_server: str) -> None:
+    """A job with an hour's budget is stopped once it has a candidate: it ends Stopped long before,
+    keeps its best candidate, and none of the processes its search started survives."""
+    import json
+
+    from smdbg._proc import pid_alive
+
+    boto3.client("s3", endpoint_url=s3_server).put_object(Bucket=s3_bucket, Key="slow/train.csv", Body=_slow_csv())
+    name = f"aml-stop-{uuid.uuid4().hex[:6]}"
+    sm.create_auto_ml_job(AutoMLJobName=name, RoleArn="arn:aws:iam::000000000000:role/r",
+                          InputDataConfig=[{"DataSource": {"S3DataSource": {"S3DataType": "S3Prefix",
+                                                                            "S3Uri": f"s3://{s3_bucket}/slow/train.csv"}},
+                                            "TargetAttributeName": "label"}],
+                          OutputDataConfig={"S3OutputPath": f"s3://{s3_bucket}/out"},
+                          AutoMLJobConfig={"CompletionCriteria": {"MaxAutoMLJobRuntimeInSeconds": 3600}})  # fmt: skip
+    record_path = api_server.root / "api" / "automl" / name / "job.json"
+
+    def one_done_and_next_running() -> bool:  # job.json names each candidate process as it starts
+        listed = sm.list_candidates_for_auto_ml_job(AutoMLJobName=name)["Candidates"]
+        started = json.loads(record_path.read_text())["CandidateProcessIds"] if record_path.exists() else []
+        return bool(listed) and len(started) > len(listed)
+
+    deadline = time.monotonic() + 300
+    while not one_done_and_next_running():
+        assert time.monotonic() < deadline, "no candidate finished"
+        assert sm.describe_auto_ml_job(AutoMLJobName=name)["AutoMLJobStatus"] == "InProgress"
+        time.sleep(0.1)
     sm.stop_auto_ml_job(AutoMLJobName=name)
+    assert sm.describe_auto_ml_job(AutoMLJobName=name)["AutoMLJobStatus"] in ("Stopping", "Stopped")
+    desc = _wait(sm, name)
+    assert desc["AutoMLJobStatus"] == "Stopped" and desc["AutoMLJobSecondaryStatus"] == "Stopped"
+    assert "FailureReason" not in desc
+    cands = sm.list_candidates_for_auto_ml_job(AutoMLJobName=name)["Candidates"]
+    statuses = {c["CandidateStatus"] for c in cands}
+    assert statuses <= {"Completed", "Failed", "Stopped"} and "Stopped" in statuses  # the forest was killed
+    completed = [c for c in cands if c["CandidateStatus"] == "Completed"]
+    if completed:  # the first candidate to finish may have failed; a completed one is the best
+        assert desc["BestCandidate"]["CandidateName"] in {c["CandidateName"] for c in completed}
+        assert desc["BestCandidate"]["InferenceContainers"][0]["ModelDataUrl"]
+    record = json.loads(record_path.read_text())
+    pids = record["CandidateProcessIds"]
+    assert record["StopReason"] and len(pids) == len(cands)
+    assert pids and not [p for p in pids if pid_alive(p)]
+    sm.stop_auto_ml_job(AutoMLJobName=name)  # again: nothing changes
     assert sm.describe_auto_ml_job(AutoMLJobName=name)["AutoMLJobStatus"] == "Stopped"
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import numpy as np
@@ -47,6 +48,30 @@ def test_over_time_candidates_are_cancelled(ray_cluster: str, tmp_path: Path) ->
         automl.fit(str(_data(tmp_path / "d.csv")), job_name="ray-late", logs=False)
     reasons = {c["FailureReason"] for c in automl.list_candidates()}
     assert reasons == {"training ran past its time limit of 0.001 s and its Ray task was cancelled"}
+
+
+def test_stop_cancels_the_running_ray_task(ray_cluster: str, tmp_path: Path) -> None:
+    """``AutoML.stop()`` on the Ray backend: the running candidate's task is cancelled (force), it is
+    listed Stopped, no other starts, and the job ends Stopped long before its hour-long budget."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(3000, 8))
+    frame = pd.DataFrame(x, columns=[f"x{i}" for i in range(8)]).assign(y=x[:, 0] - x[:, 1])
+    automl = AutoML(
+        "y", total_job_runtime_in_seconds=3600, output_path=tmp_path / "out", algorithms=["extra_trees"],
+        tracker_db_url=f"sqlite:///{tmp_path / 't.db'}", generate_notebooks=False, backend="ray",
+        ray_address=ray_cluster, ray_candidate_cpus=0.5,
+    )  # fmt: skip
+    automl.fit(frame, job_name="ray-stop", wait=False, logs=False)
+    deadline = time.monotonic() + 300
+    while automl._runner is None or not automl._runner.cancel.running():
+        assert time.monotonic() < deadline, "no Ray task started"
+        time.sleep(0.05)
+    d = automl.stop(reason="ray stop", timeout=120)
+    assert d["AutoMLJobStatus"] == "Stopped" and d["StopReason"] == "ray stop"
+    cands = automl.list_candidates()
+    assert [c["CandidateStatus"] for c in cands] == ["Stopped"], cands
+    assert "ray stop" in cands[0]["FailureReason"]
+    assert automl._runner.cancel.running() == 0
 
 
 def test_bad_backend_options() -> None:

@@ -8,8 +8,10 @@ notebooks/`` and ``AutoMLJobArtifacts`` names those copies. A candidate's
 ``InferenceContainers[0].ModelDataUrl`` is its model folder on the server's machine (the best
 candidate's is ``best_model/``), which ``CreateModel`` accepts as it is.
 
-``StopAutoMLJob`` marks the job ``Stopping``; the search is not interrupted (AutoML has no stop
-call yet) but ends within its ``MaxAutoMLJobRuntimeInSeconds``, and the job is then ``Stopped``.
+``StopAutoMLJob`` calls :meth:`AutoML.stop <smdbg.platform.automl.AutoML.stop>` without waiting:
+the job shows ``Stopping`` while its running candidates are killed, then ``Stopped``, with the
+candidates so far listed and the best of them as ``BestCandidate``. Stopping a job that has
+ended changes nothing.
 """
 
 from __future__ import annotations
@@ -125,6 +127,8 @@ def _describe(ctx: Context, doc: dict[str, Any]) -> dict[str, Any]:
         job = live.describe_auto_ml_job() if live is not None else read_job(_job_dir(ctx, name))
     except Exception as e:  # noqa: BLE001 - a job that left no record (server died while it started)
         job = {"AutoMLJobStatus": "Failed", "FailureReason": f"the job's record cannot be read ({e})"}
+    if live is None and job.get("AutoMLJobStatus") == "Stopping":  # a previous server stopped as it stopped it
+        job = {**job, "AutoMLJobStatus": "Stopped", "AutoMLJobSecondaryStatus": "Stopped"}
     if live is None and job.get("AutoMLJobStatus") == "InProgress":  # its runner died with a previous server
         job = {**job, "AutoMLJobStatus": "Failed", "AutoMLJobSecondaryStatus": "Failed",
                "FailureReason": "the API server restarted while the job ran; create a new job"}  # fmt: skip
@@ -136,7 +140,7 @@ def _describe(ctx: Context, doc: dict[str, Any]) -> dict[str, Any]:
             if k not in ("AutoMLJobArn", "InputDataConfig", "OutputDataConfig", "AutoMLJobConfig")
         },
     }
-    out.pop("Uploaded", None), out.pop("StopRequested", None)
+    out.pop("Uploaded", None)
     out["LastModifiedTime"] = job.get("EndTime") or job.get("CreationTime")
     best = out.get("BestCandidate")
     if best and job.get("BestModelLocation"):
@@ -145,9 +149,6 @@ def _describe(ctx: Context, doc: dict[str, Any]) -> dict[str, Any]:
     status = out.get("AutoMLJobStatus")
     if status == "Completed":
         out["AutoMLJobArtifacts"] = _upload_notebooks(ctx, name, doc, out.get("AutoMLJobArtifacts") or {})
-    if doc.get("StopRequested"):
-        out["AutoMLJobStatus"] = "Stopping" if status == "InProgress" else "Stopped"
-        out["AutoMLJobSecondaryStatus"] = out["AutoMLJobStatus"]
     if not out.get("PartialFailureReasons"):
         out.pop("PartialFailureReasons", None)
     return out  # fmt: skip
@@ -171,7 +172,9 @@ def list_auto_ml_jobs(ctx: Context, p: dict[str, Any]) -> dict[str, Any]:
 def stop_auto_ml_job(ctx: Context, p: dict[str, Any]) -> dict[str, Any]:
     name = p["AutoMLJobName"]
     ctx.state.get(AUTOML, name, "AutoML job")
-    ctx.state.update(AUTOML, name, StopRequested=True)
+    live = ctx.live.get(f"automl/{name}")
+    if live is not None:
+        live.stop(wait=False, reason="StopAutoMLJob was called")
     return {}
 
 

@@ -16,7 +16,6 @@ import json
 import tarfile
 import tempfile
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -187,17 +186,11 @@ def list_training_jobs(ctx: Context, p: dict[str, Any]) -> dict[str, Any]:
 
 
 def _stop(ctx: Context, kind: str, name: str, what: str) -> dict[str, Any]:
-    """Stop a job. A job whose supervisor is still starting is given up to 30 s to reach its
-    running state first: a SIGTERM before the supervisor handles it would end the job Failed."""
-    from smdbg.platform.jobs import describe_job, stop_job
+    """Stop a job: it shows ``Stopping`` at once and ends ``Stopped``, also when the stop comes
+    while its supervisor is still starting (:func:`smdbg.platform.jobs.stop_job`)."""
+    from smdbg.platform.jobs import stop_job
 
     ctx.state.get(kind, name, what)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        desc = describe_job(name)
-        if desc.get("SecondaryStatus") not in ("Starting", None) or desc.get("FailureReason"):
-            break
-        time.sleep(0.1)
     stop_job(name, wait=False)
     return {}
 

@@ -20,7 +20,7 @@ for _module in ("pandas", "sklearn", "optuna"):  # AutoML needs all three: say s
     require(_module, extra="platform", feature="AutoML (smdbg.platform.automl)")
 
 from ._errors import AutoMLError, AutoMLInputError, AutoMLJobError  # noqa: E402
-from ._job import DEFAULT_TOTAL_RUNTIME, AutoML, read_job  # noqa: E402
+from ._job import DEFAULT_TOTAL_RUNTIME, AutoML, read_job, stop_automl_job  # noqa: E402
 from ._problem import OBJECTIVES, PROBLEM_TYPES, infer_problem_type  # noqa: E402
 from ._space import ALGORITHMS, SEARCH_SPACES, build_pipeline  # noqa: E402
 
@@ -37,4 +37,5 @@ __all__ = [
     "build_pipeline",
     "infer_problem_type",
     "read_job",
+    "stop_automl_job",
 ]

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ._cancel import CancelScope
 from ._forkhost import run_task
 from ._search import Candidate
 from ._worker import TrainTask
@@ -104,8 +105,9 @@ class CandidateModels:
     def _dir(self, name: str) -> Path:
         return self.job_dir / "candidates" / name
 
-    def refit(self, cand: Candidate, timeout: float) -> None:
-        """Train ``cand`` on every row (stopped after ``timeout`` s: CandidateFailure) and save it."""
+    def refit(self, cand: Candidate, timeout: float, cancel: CancelScope | None = None) -> None:
+        """Train ``cand`` on every row (stopped after ``timeout`` s or by ``cancel``: CandidateFailure)
+        and save it."""
         if cand.model_path is not None:
             return
         model_dir = self._dir(cand.name)
@@ -121,7 +123,7 @@ class CandidateModels:
             str(model_dir / "model.joblib"),
             self.seed,
         )
-        run_task(task, timeout)
+        run_task(task, timeout, cancel)
         self.write_metadata(model_dir, cand.name)
         cand.model_path = str(model_dir)
 

@@ -29,13 +29,14 @@ import numpy as np
 
 from ._artifacts import CandidateModels
 from ._budget import NOTEBOOK_SECONDS, SAFETY, Budget, refit_seconds, tolerance
+from ._cancel import CancelScope
 from ._ensemble import select_ensemble
 from ._errors import AutoMLJobError
 from ._problem import Objective
 from ._search import Candidate
 from ._worker import CandidateFailure
 
-__all__ = ["finish", "notebooks_fit", "Finishing", "NoWinnerError", "ENSEMBLE_POOL", "UNLIMITED_REFIT_SECONDS"]
+__all__ = ["finish", "finish_stopped", "notebooks_fit", "Finishing", "NoWinnerError", "ENSEMBLE_POOL", "UNLIMITED_REFIT_SECONDS"]
 
 ENSEMBLE_POOL = 10  # best candidates the ensemble selection chooses from
 UNLIMITED_REFIT_SECONDS = 3600.0  # a refit's limit when the job has no time budget
@@ -59,6 +60,7 @@ class Finishing:
     log: Callable[[str], None]
     ensemble: bool  # the job's ``ensemble`` option
     total_runtime: float | None  # the job's total_job_runtime_in_seconds
+    cancel: CancelScope | None = None  # the job's stop switch: a stop ends the refits too
 
 
 class NoWinnerError(AutoMLJobError):
@@ -106,6 +108,27 @@ def finish(r: Finishing) -> Candidate:
     if winner is best:
         _refit_best(r, best)
     return winner
+
+
+def finish_stopped(r: Finishing) -> Candidate | None:
+    """After a stop: the best single candidate so far, with the model the search kept for it
+    when there is one; no refit, ensemble or notebook starts (a completed candidate's model is
+    still trained on request). An ensemble chosen but not built is marked Stopped. None when no
+    candidate completed."""
+    r.budget.search_ended = r.budget.search_ended or time.monotonic()
+    reason = r.cancel.reason if r.cancel is not None else None
+    with r.lock:
+        for c in r.candidates:
+            if c.members is not None and c.model_path is None and c.status == "Completed":
+                c.status, c.failure_reason = "Stopped", f"not built: the job was stopped ({reason})"
+        ranked = r.budget.ranked(r.candidates)
+    if not ranked:
+        return None
+    best = ranked[0]
+    kept = best.search_model_path
+    if best.model_path is None and kept is not None and os.path.exists(kept):
+        r.models.adopt_search_model(best)
+    return best
 
 
 def notebooks_fit(budget: Budget, log: Callable[[str], None]) -> bool:
@@ -191,8 +214,10 @@ def _build_ensemble(r: Finishing, ens: Candidate, best: Candidate) -> Candidate:
                 r, ens, f"refitting member {m.name} needs about {need:.1f} s, {_left(r):.1f} s were left"
             )
         try:
-            r.models.refit(m, timeout=_refit_timeout(r, fallback=True))
+            r.models.refit(m, timeout=_refit_timeout(r, fallback=True), cancel=r.cancel)
         except CandidateFailure as e:
+            if e.stopped:
+                raise
             if e.timed_out:
                 return _drop_ensemble(r, ens, f"the refit of member {m.name} was stopped: {e.reason}")
             r.log(f"ensemble dropped, a member's refit failed: {e.reason}")
@@ -223,8 +248,10 @@ def _refit_best(r: Finishing, best: Candidate) -> None:
         )
         return
     try:
-        r.models.refit(best, timeout=_refit_timeout(r, fallback))
+        r.models.refit(best, timeout=_refit_timeout(r, fallback), cancel=r.cancel)
     except CandidateFailure as e:
+        if e.stopped:
+            raise
         if e.timed_out and fallback:
             _use_search_model(r, best, f"its refit on all rows was stopped: {e.reason}")
             return

@@ -7,7 +7,8 @@ imports scikit-learn and pandas but never trains, and is single-threaded, so for
 and cheap. The caller sends ``(task_id, task, result_path)``; the host forks a child that runs
 :func:`._worker.train_task` and pickles ``("ok", result)`` or ``("error", message)`` to
 ``result_path``; the host reports ``("started", task_id, pid)`` and ``("exit", pid, status)``.
-The caller enforces time limits by killing the child's pid.
+The caller enforces time limits and stops by sending ``("kill", pid)``: the host kills only a
+child of its own that it has not reaped yet, so a pid reused by another process is never hit.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import Any
 
+from ._cancel import CancelScope
 from ._worker import CandidateFailure, TrainTask, train_task
 
 __all__ = ["ForkHost", "host", "run_task"]
@@ -57,6 +59,10 @@ def _serve(read_fd: int, write_fd: int) -> None:
                 message = None
             if message is None:
                 break
+            if len(message) == 2:  # ("kill", pid)
+                if message[1] in running:
+                    os.kill(message[1], signal.SIGKILL)
+                continue
             task_id, task, result_path = message
             pid = os.fork()
             if pid == 0:
@@ -137,8 +143,19 @@ class ForkHost:
     def alive(self) -> bool:
         return self.proc.poll() is None and self._reader.is_alive()
 
-    def run(self, task: Any, timeout: float) -> tuple[str, Any]:
-        """Run ``task`` in a forked child; ``("ok", result)``, ``("error", msg)``, ``("timeout", s)`` or ``("died", code)``."""
+    def _kill(self, pid: int) -> None:
+        with self._lock:
+            try:
+                self._outbox.send(("kill", pid))
+            except OSError:  # the host is gone, and its children with it
+                pass
+
+    def run(self, task: Any, timeout: float, cancel: CancelScope | None = None) -> tuple[str, Any]:
+        """Run ``task`` in a forked child; ``("ok", result)``, ``("error", msg)``, ``("timeout", s)``,
+        ``("died", code)`` or, once ``cancel`` is cancelled, ``("stopped", reason)`` (a cancelled
+        scope starts no child; one running is killed)."""
+        if cancel is not None and cancel.cancelled():
+            return ("stopped", cancel.reason)
         pending = _Pending()
         with self._lock:
             self._next += 1
@@ -147,20 +164,25 @@ class ForkHost:
             result_path = os.path.join(self._dir, f"{task_id}.pkl")
             self._outbox.send((task_id, task, result_path))
         pending.started.wait()
+        token = None
+        if cancel is not None and pending.pid:
+            cancel.record_pid(pending.pid)
+            token = cancel.hold(lambda: self._kill(pending.pid))
         wait_s = None if math.isinf(timeout) else max(timeout, 0.0)
         timed_out = not pending.exited.wait(wait_s)
         if timed_out and pending.pid:
-            try:
-                os.kill(pending.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+            self._kill(pending.pid)
             pending.exited.wait(30)
+        if cancel is not None and token is not None:
+            cancel.release(token)
         try:
             if timed_out:
                 return ("timeout", timeout)
             with open(result_path, "rb") as f:
                 return pickle.load(f)  # type: ignore[no-any-return]
         except FileNotFoundError:
+            if cancel is not None and cancel.cancelled():
+                return ("stopped", cancel.reason)
             return ("died", pending.exit_code)
         finally:
             for path in (result_path, result_path + ".tmp"):
@@ -188,11 +210,14 @@ def host() -> ForkHost:
         return _HOST[0]
 
 
-def run_task(task: TrainTask, timeout: float) -> dict[str, Any]:
-    """Run ``task`` in a child of the fork host; raise :class:`CandidateFailure` on error or after ``timeout`` s."""
-    status, payload = host().run(task, timeout)
+def run_task(task: TrainTask, timeout: float, cancel: CancelScope | None = None) -> dict[str, Any]:
+    """Run ``task`` in a child of the fork host; raise :class:`CandidateFailure` on error, after
+    ``timeout`` s, or when ``cancel`` is cancelled (then with ``stopped=True``)."""
+    status, payload = host().run(task, timeout, cancel)
     if status == "ok":
         return dict(payload)
+    if status == "stopped":
+        raise CandidateFailure(f"stopped before it finished: {payload}", stopped=True)
     if status == "timeout":
         raise CandidateFailure(
             f"training ran past its time limit of {timeout:.3g} s and was stopped", timed_out=True

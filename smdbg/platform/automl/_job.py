@@ -17,6 +17,7 @@ from smdbg._sdk_args import sdk_kwargs
 from smdbg.fs import check_path_component
 
 from ._analysis import analyze
+from ._cancel import request_stop
 from ._data import check_frame, fold_plan, load_frame, sorted_classes
 from ._errors import AutoMLInputError, AutoMLJobError
 from ._problem import (
@@ -31,7 +32,7 @@ from ._records import sort_candidates
 from ._runner import JobRunner
 from ._space import ALGORITHMS
 
-__all__ = ["AutoML", "DEFAULT_TOTAL_RUNTIME"]
+__all__ = ["AutoML", "DEFAULT_TOTAL_RUNTIME", "read_job", "stop_automl_job"]
 
 DEFAULT_TOTAL_RUNTIME = 600.0
 
@@ -162,8 +163,9 @@ class AutoML:
         """
         if self._thread is not None and self._thread.is_alive():
             raise AutoMLJobError(f"job {self._runner.job_name if self._runner else ''!r} is still running")
-        self._runner = self._new_runner(inputs, job_name, logs)
-        self._runner.prepare()
+        runner = self._new_runner(inputs, job_name, logs)
+        runner.prepare()
+        self._runner = runner
         if wait:
             self._runner.run(progress)
             self._runner.raise_if_failed()
@@ -232,6 +234,21 @@ class AutoML:
         if self._thread is not None:
             self._thread.join(timeout)
         self._require().raise_if_failed()
+
+    def stop(self, wait: bool = True, timeout: float = 60.0, reason: str = "stopped by the user") -> dict[str, Any]:
+        """Stop the running job (StopAutoMLJob): no new candidate starts, the candidate trainings
+        running are ended (their processes killed), and the job ends ``Stopped`` (``StopReason``:
+        ``reason``) keeping the best candidate so far: leaderboard, ``BestCandidate``, and
+        ``best_model/`` when the search kept that candidate's model. A job that already ended is
+        left as it is. With ``wait``, blocks until the job has ended (up to ``timeout`` s).
+        Returns :meth:`describe_auto_ml_job`. Callable from any thread, e.g. while ``fit(wait=True)``
+        runs in another.
+        """
+        runner = self._require()
+        runner.stop(reason)
+        if wait:
+            runner.ended.wait(timeout)
+        return runner.describe()
 
     # -- reading -----------------------------------------------------------------------------
     def _require(self) -> JobRunner:
@@ -336,6 +353,24 @@ def read_job(job_dir: str | Path) -> dict[str, Any]:
     if not path.exists():
         raise AutoMLInputError(f"{str(path)!r} does not exist; pass the folder of an AutoML job")
     return dict(json.loads(path.read_text()))
+
+
+def stop_automl_job(
+    job_dir: str | Path, reason: str = "stopped by the user", wait: bool = True, timeout: float = 60.0
+) -> dict[str, Any]:
+    """:meth:`AutoML.stop` for a job running in another process on this machine, by its folder
+    (``<output_path>/<job_name>``): the request is a file the job looks for every 0.2 s. A job
+    that has ended is left as it is. With ``wait``, blocks until ``job.json`` shows the job ended
+    (up to ``timeout`` s); returns ``job.json``'s description."""
+    job = read_job(job_dir)
+    if job.get("AutoMLJobStatus") not in ("InProgress", "Stopping"):
+        return job
+    request_stop(Path(job_dir), reason)
+    deadline = time.monotonic() + timeout
+    while wait and time.monotonic() < deadline and job.get("AutoMLJobStatus") in ("InProgress", "Stopping"):
+        time.sleep(0.1)
+        job = read_job(job_dir)
+    return job
 
 
 def candidates_of(job_dir: str | Path, objective_maximize: bool = True) -> list[dict[str, Any]]:

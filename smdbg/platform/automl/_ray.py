@@ -5,8 +5,9 @@ The training data travels once through Ray's object store (one ``ray.put`` per s
 keeps it in a temporary file per content hash, so its tasks read it from disk like a local
 candidate does. Tasks are spread over the nodes (``SPREAD``) and never retried. A task past its
 time limit is cancelled with ``force=True`` (its worker process is killed), so the job's time
-budget holds as it does locally. The last fold's model comes back as bytes and is written where
-the search keeps it.
+budget holds as it does locally. A stopped job (:class:`._cancel.CancelScope`) submits no new
+task and cancels its running ones the same way. The last fold's model comes back as bytes and
+is written where the search keeps it.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from ._cancel import CancelScope
 from ._worker import CandidateFailure, TrainTask, train_task
 
 __all__ = ["ray_task_runner", "run_on_node"]
@@ -60,6 +62,11 @@ def run_on_node(task: TrainTask, data: bytes) -> dict[str, Any]:
     return result
 
 
+def _raise_if_stopped(cancel: CancelScope | None) -> None:
+    if cancel is not None and cancel.cancelled():
+        raise CandidateFailure(f"stopped before it finished: {cancel.reason}", stopped=True)
+
+
 def warm() -> str:
     """A no-op task: it starts a Ray worker that has imported this module (scikit-learn, pandas)."""
     import ray
@@ -69,8 +76,8 @@ def warm() -> str:
 
 def ray_task_runner(
     address: str | None, cpus: float, workers: int = 1, warm_s: float = 60.0
-) -> Callable[[TrainTask, float], dict[str, Any]]:
-    """``run(task, timeout)`` with :func:`._forkhost.run_task`'s contract, on a Ray cluster.
+) -> Callable[[TrainTask, float, CancelScope | None], dict[str, Any]]:
+    """``run(task, timeout, cancel)`` with :func:`._forkhost.run_task`'s contract, on a Ray cluster.
 
     ``workers`` warm-up tasks start first (waited for up to ``warm_s``): a Ray worker's first
     task pays for starting Python and importing scikit-learn, which would otherwise count against
@@ -85,21 +92,27 @@ def ray_task_runner(
     lock = threading.Lock()
     data_refs: dict[str, Any] = {}
 
-    def run(task: TrainTask, timeout: float) -> dict[str, Any]:
+    def run(task: TrainTask, timeout: float, cancel: CancelScope | None = None) -> dict[str, Any]:
+        _raise_if_stopped(cancel)
         with lock:
             if task.data_path not in data_refs:
                 data_refs[task.data_path] = ray.put(Path(task.data_path).read_bytes())
         ref = remote.remote(task, data_refs[task.data_path])
+        token = None if cancel is None else cancel.hold(lambda: ray.cancel(ref, force=True))
         ready, _ = ray.wait([ref], timeout=None if math.isinf(timeout) else max(timeout, 0.0))
+        if cancel is not None and token is not None:
+            cancel.release(token)
         if not ready:
             ray.cancel(ref, force=True)
+            _raise_if_stopped(cancel)
             raise CandidateFailure(
                 f"training ran past its time limit of {timeout:.3g} s and its Ray task was cancelled",
                 timed_out=True,
             )
         try:
             result: dict[str, Any] = ray.get(ref)
-        except Exception as e:  # the task's error, or its worker or node died
+        except Exception as e:  # the task's error, or its worker or node died (or it was cancelled)
+            _raise_if_stopped(cancel)
             cause = getattr(e, "cause", None)
             raise CandidateFailure(f"{type(cause or e).__name__}: {cause or e}".splitlines()[0]) from None
         model = result.pop("model_bytes", None)

@@ -17,8 +17,9 @@ from smdbg._progress import Progress
 
 from ._artifacts import CandidateModels, link_tree
 from ._budget import Budget, refit_scale
+from ._cancel import CancelScope, watch_stop_file
 from ._errors import AutoMLError, AutoMLJobError
-from ._finish import UNLIMITED_REFIT_SECONDS, Finishing, NoWinnerError, finish, notebooks_fit
+from ._finish import UNLIMITED_REFIT_SECONDS, Finishing, NoWinnerError, finish, finish_stopped, notebooks_fit
 from ._problem import Objective
 from ._records import candidate_dict, write_leaderboard
 from ._search import Candidate, SearchSettings, run_search
@@ -49,13 +50,8 @@ class JobRunner:
     ) -> None:
         self.automl, self.job_name, self.job_dir, self.inputs = automl, job_name, job_dir, inputs
         self.frame, self.problem_type, self.objective, self.classes = frame, problem_type, objective, classes
-        self.fold_ids, self.analysis, self.created, self.deadline, self.logs = (
-            fold_ids,
-            analysis,
-            created,
-            deadline,
-            logs,
-        )
+        self.fold_ids, self.analysis, self.created, self.deadline = fold_ids, analysis, created, deadline
+        self.logs = logs
         self.target = automl.target_attribute_name
         self.feature_names = [c for c in frame.columns if c != self.target]
         self.feature_kinds = {
@@ -71,6 +67,9 @@ class JobRunner:
         self._lock = threading.RLock()
         self._error: BaseException | None = None
         self._kept: Candidate | None = None  # the candidate whose search-time model is kept
+        # stop(): no new candidate, running trainings ended; job.json names each process started
+        self.cancel = CancelScope(on_start=lambda pid: self._write_job())
+        self.ended = threading.Event()  # set when run() has returned (its status is final)
         o = automl.options
         self.budget = Budget(
             deadline,
@@ -107,16 +106,24 @@ class JobRunner:
         self._write_job()
 
     def run(self, progress: bool | None = False) -> None:
-        """Search, then finish (ensemble, refits, artifacts). ``progress``: a status line on
-        stderr (None: when stderr is a terminal; see :mod:`smdbg._progress`)."""
+        """Search, then finish (ensemble, refits, artifacts); after :meth:`stop`, publish the best
+        candidate so far instead. ``progress``: a status line on stderr (None: when stderr is a
+        terminal; see :mod:`smdbg._progress`)."""
         self.progress = Progress(f"AutoML {self.job_name}", self.automl.max_candidates, enabled=progress,
                                  unit="candidates")  # fmt: skip
+        watch_stop_file(self.job_dir, self.stop, self.ended)  # stop_automl_job from another process
         try:
-            self._search()
-            self.finish()
+            try:
+                self._search()
+                if not self.cancel.cancelled():
+                    self.finish()
+            except Exception:
+                if not self.cancel.cancelled():  # else: a stop ended a refit; the job is Stopped
+                    raise
+            if self.cancel.cancelled():
+                self._publish_stopped()
             with self._lock:
-                self.status = "Completed"
-                self.secondary_status = "Completed"
+                self.status = self.secondary_status = "Stopped" if self.cancel.cancelled() else "Completed"
         except BaseException as e:
             with self._lock:
                 self.status, self.secondary_status = "Failed", "Failed"
@@ -126,6 +133,32 @@ class JobRunner:
             self.end_time = datetime.now(timezone.utc)
             self._write_job()
             self.progress.close()
+            self.ended.set()
+
+    def stop(self, reason: str) -> bool:
+        """End the run early: no candidate starts any more, the trainings running are ended (their
+        processes killed), and the job ends ``Stopped`` with the best candidate so far. Returns
+        False when the run had already ended (nothing changes)."""
+        with self._lock:
+            if self.status != "InProgress":
+                return False
+            self.status = self.secondary_status = "Stopping"
+            self.cancel.cancel(reason)
+            self._write_job()
+        self._log(f"stopping: {reason}")
+        return True
+
+    def _publish_stopped(self) -> None:
+        """After a stop: the best candidate so far (:func:`._finish.finish_stopped`) is the job's
+        best, unless :meth:`finish` had published one already."""
+        winner = None if self.best_name is not None else finish_stopped(self._finishing())
+        if winner is not None:
+            self.best_name = winner.name
+            if winner.model_path is not None:
+                link_tree(Path(winner.model_path), self.job_dir / "best_model")
+        with self._lock:
+            self._write_leaderboard()
+        shutil.rmtree(self.job_dir / "search_models", ignore_errors=True)
 
     def finish(self) -> None:
         """Choose and build the winner (:func:`._finish.finish`), then publish it: ``best_model``,
@@ -162,6 +195,7 @@ class JobRunner:
             log=self._log,
             ensemble=bool(o["ensemble"]),
             total_runtime=self.automl.total_job_runtime_in_seconds,
+            cancel=self.cancel,
         )
 
     def raise_if_failed(self) -> None:
@@ -224,6 +258,7 @@ class JobRunner:
             if preds is not None:
                 self.predictions[cand.name] = preds
             self._write_leaderboard()
+            self._write_job()
         record = candidate_dict(cand, self.objective)
         self.recorder.record(record, cand.spec)
         self._show_progress()
@@ -259,6 +294,7 @@ class JobRunner:
             has_missing=bool(self.frame[list(self.feature_kinds)].isna().any().any()),
             candidate_seconds=self._candidate_seconds,
             search_model_dir=str(self.job_dir / "search_models") if self.budget.limited else None,
+            cancel=self.cancel,
         )
         if o["backend"] == "ray":
             from ._ray import ray_task_runner
@@ -344,8 +380,10 @@ class JobRunner:
                     "CandidateDefinitionNotebookLocation": self.notebooks.get("candidates"),
                     "DataExplorationNotebookLocation": self.notebooks.get("exploration"),
                 },
-                "BestModelLocation": str(self.job_dir / "best_model") if best is not None else None,
+                "BestModelLocation": str(self.job_dir / "best_model") if self.best_saved() else None,
                 "JobDirectory": str(self.job_dir),
+                "StopReason": self.cancel.reason,
+                "CandidateProcessIds": list(self.cancel.pids),
                 "CandidateCount": len(self.candidates),
                 "TrackerRecording": self.recorder.enabled and self.recorder.error is None,
                 "TrackerError": self.recorder.error,
@@ -354,6 +392,7 @@ class JobRunner:
         return out
 
     def _write_job(self) -> None:
-        tmp = self.job_dir / "job.tmp"
-        tmp.write_text(json.dumps(self.describe(), indent=1, default=str))
-        tmp.replace(self.job_dir / "job.json")
+        with self._lock:  # one writer of job.tmp at a time (the run and stop())
+            tmp = self.job_dir / "job.tmp"
+            tmp.write_text(json.dumps(self.describe(), indent=1, default=str))
+            tmp.replace(self.job_dir / "job.json")

@@ -5,6 +5,9 @@ process with a time limit (:mod:`._worker`), and scores its validation predictio
 over-time candidate is recorded as Failed with its reason and the search goes on. With a storage
 URL (``sqlite:///search.db``, ``postgresql://...``) and a study name, several processes or machines
 join one search.
+
+A :class:`._cancel.CancelScope` in the settings stops the search: no candidate starts once it is
+cancelled, and the ones training are ended and recorded as ``Stopped``.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from ._cancel import CancelScope
 from ._forkhost import run_task
 from ._problem import Objective
 from ._space import ALGORITHMS, DEFAULT_SPECS, spec_to_trial_params, suggest_spec
@@ -33,7 +37,7 @@ class Candidate:
     name: str
     number: int
     spec: dict[str, Any]
-    status: str = "InProgress"  # Completed, Failed
+    status: str = "InProgress"  # Completed, Failed, Stopped
     objective_value: float | None = None
     failure_reason: str | None = None
     creation_time: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
@@ -73,7 +77,8 @@ class SearchSettings:
     candidate_seconds: Callable[[], float] = lambda: math.inf
     search_model_dir: str | None = None  # where each candidate saves its last fold's model
     # runs one candidate's task with a time limit (a fork-host child here, or a Ray task)
-    run_task: Callable[[TrainTask, float], dict[str, Any]] = run_task
+    run_task: Callable[[TrainTask, float, CancelScope | None], dict[str, Any]] = run_task
+    cancel: CancelScope | None = None  # the job's stop switch (AutoML.stop)
 
 
 def _candidate_name(job_name: str, number: int, algorithm: str) -> str:
@@ -104,6 +109,10 @@ def _storage(optuna: Any, url: str | None) -> Any:
 
     storage.engine.dispose()  # connections opened while creating the schema predate the listeners
     return storage
+
+
+def _stopped(s: SearchSettings) -> bool:
+    return s.cancel is not None and s.cancel.cancelled()
 
 
 def run_search(
@@ -149,6 +158,9 @@ def _run(
         cand = Candidate(_candidate_name(s.job_name, trial.number, spec["algorithm"]), trial.number, spec)
         trial.set_user_attr("candidate_name", cand.name)
         trial.set_user_attr("job_name", s.job_name)
+        if _stopped(s):  # the job was stopped: start nothing, record nothing
+            study.stop()
+            raise optuna.TrialPruned("the job was stopped before this candidate started")
         limit = min(s.deadline - time.monotonic(), s.candidate_seconds())
         if limit <= 0:  # another worker thread used the time up: start nothing, record nothing
             study.stop()
@@ -171,7 +183,7 @@ def _run(
                 s.seed,
                 cand.search_model_path,
             )
-            result = s.run_task(task, limit)
+            result = s.run_task(task, limit, s.cancel)
             if "node_id" in result:  # where a Ray task ran it
                 trial.set_user_attr("node_id", result["node_id"])
             cand.wall_seconds = float(result["task_seconds"])
@@ -186,7 +198,7 @@ def _run(
             if not math.isfinite(value):
                 raise CandidateFailure(f"the objective {s.objective.name} is {value}")
         except CandidateFailure as e:
-            cand.status, cand.failure_reason = "Failed", e.reason
+            cand.status, cand.failure_reason = ("Stopped" if e.stopped else "Failed"), e.reason
             cand.end_time = datetime.now(timezone.utc)
             trial.set_user_attr("failure_reason", e.reason)
             on_candidate(cand, None)
@@ -198,7 +210,7 @@ def _run(
         return value
 
     def stop_when_out_of_time(study: optuna.Study, trial: Any) -> None:
-        if s.candidate_seconds() <= 0:
+        if _stopped(s) or s.candidate_seconds() <= 0:
             study.stop()
 
     remaining = s.deadline - time.monotonic()

@@ -45,10 +45,11 @@ class TrainTask:
 class CandidateFailure(AutoMLError):
     """A candidate's training failed or ran out of time; ``reason`` says which and why."""
 
-    def __init__(self, reason: str, timed_out: bool = False) -> None:
+    def __init__(self, reason: str, timed_out: bool = False, stopped: bool = False) -> None:
         super().__init__(reason)
         self.reason = reason
         self.timed_out = timed_out  # stopped at its time limit (rather than failing by itself)
+        self.stopped = stopped  # ended because its job was stopped (AutoML.stop)
 
 
 def _predict(model: Any, x: pd.DataFrame, classes: list[Any] | None) -> np.ndarray:

@@ -1,15 +1,20 @@
 """Launching a job (a detached supervisor process) and the live handle on it.
 
 The front ends (:class:`Estimator`, :class:`Processor`) build a ``spec.json``; :func:`launch`
-writes it with the first ``job.json`` and starts ``python -m smdbg.platform.jobs._supervisor``.
-Everything else reads ``job.json``, so it works the same from another process.
+writes it, starts ``python -m smdbg.platform.jobs._supervisor`` and writes the first ``job.json``
+(which names the supervisor's pid from the start). Everything else reads ``job.json``, so it works
+the same from another process.
+
+Stopping is a request, not a signal: :func:`stop_job` records it (:func:`._state.request_stop`)
+and the supervisor, which looks for it before it starts the workers and while they run, ends the
+job ``Stopped``. So a stop that comes while the supervisor is still starting cannot kill it half
+way (which would end the job ``Failed``), and a worker that was about to start never starts.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -28,6 +33,8 @@ from smdbg.platform.jobs._state import (
     make_job_dir,
     private_file,
     read_job,
+    request_stop,
+    stop_requested,
     update_job,
     write_job,
 )
@@ -44,11 +51,16 @@ def _public(desc: dict[str, Any]) -> dict[str, Any]:
 
 
 def describe_job(name: str, home: str | os.PathLike[str] | None = None) -> dict[str, Any]:
-    """The job's SageMaker-shaped description (a frozen record); ``home``: the state directory
-    holding ``jobs/`` (None: ``$SMDBG_HOME``, else ``~/.smdbg``), as for every function here."""
+    """The job's SageMaker-shaped description (a frozen record); ``Stopping`` from the moment a
+    stop is requested until the job has ended. ``home``: the state directory holding ``jobs/``
+    (None: ``$SMDBG_HOME``, else ``~/.smdbg``), as for every function here."""
     desc = read_job(name, home)
     _reap_orphan(name, desc, home)
-    return _public(read_job(name, home))
+    desc = _public(read_job(name, home))
+    if job_status(desc) not in TERMINAL and stop_requested(job_dir(name, home)):
+        key = "TrainingJobStatus" if "TrainingJobStatus" in desc else "ProcessingJobStatus"
+        desc.update({key: "Stopping", "SecondaryStatus": "Stopping"})
+    return desc
 
 
 def list_jobs(home: str | os.PathLike[str] | None = None) -> list[dict[str, Any]]:
@@ -96,25 +108,31 @@ def _reap_orphan(name: str, desc: dict[str, Any], home: str | os.PathLike[str] |
 def stop_job(
     name: str, wait: bool = True, timeout: float = 60.0, home: str | os.PathLike[str] | None = None
 ) -> dict[str, Any]:
-    """Ask a job to stop (SIGTERM to its supervisor); returns its description."""
+    """Ask a job to stop; returns its description (``Stopping`` until it has ended, then ``Stopped``).
+
+    The request is recorded first; the supervisor honours it whenever it comes: before the
+    workers start (they never start) or while they run (they are stopped, SIGTERM then SIGKILL
+    after ``stop_grace_s``). If the supervisor is gone, the workers it recorded are stopped here
+    and the job is marked Stopped. A job that has ended is left as it is. With ``wait``, blocks
+    until the job has ended (up to ``timeout`` s)."""
     desc = read_job(name, home)
     if job_status(desc) in TERMINAL:
         return _public(desc)
-    private = desc.get("_smdbg", {})
-    pid = private.get("supervisor_pid")
-    if pid_alive(pid):
-        os.kill(pid, signal.SIGTERM)
-    else:  # no supervisor: stop what it left and record it ourselves
-        from smdbg.platform.jobs._supervisor import make_backend
+    request_stop(name, home)
+    if not pid_alive(desc.get("_smdbg", {}).get("supervisor_pid")):
+        desc = read_job(name, home)  # read after it died: its final status, if it wrote one
+        if job_status(desc) not in TERMINAL:  # no supervisor: stop what it left, record it ourselves
+            from smdbg.platform.jobs._supervisor import make_backend
 
-        backend = make_backend(private.get("backend", "local"), private.get("image"))
-        for ident in private.get("workers", {}).values():
-            backend.kill(ident)
-        key = "TrainingJobStatus" if private.get("kind") == "training" else "ProcessingJobStatus"
-        update_job(name, home=home, **{key: "Stopped", "SecondaryStatus": "Stopped"})
+            private = desc.get("_smdbg", {})
+            backend = make_backend(private.get("backend", "local"), private.get("image"))
+            for ident in private.get("workers", {}).values():
+                backend.kill(ident)
+            key = "TrainingJobStatus" if private.get("kind") == "training" else "ProcessingJobStatus"
+            update_job(name, home=home, **{key: "Stopped", "SecondaryStatus": "Stopped"})
     if wait:
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and job_status(read_job(name, home)) not in TERMINAL:
+        while time.monotonic() < deadline and job_status(describe_job(name, home)) not in TERMINAL:
             time.sleep(0.1)
     return describe_job(name, home)
 
@@ -149,8 +167,8 @@ def launch(spec: dict[str, Any], description: dict[str, Any]) -> None:
             "LastModifiedTime": now,
         }
     )
-    description["_smdbg"] = {"kind": spec["kind"], "backend": spec["backend"], "image": spec.get("image")}
-    write_job(name, description)
+    # The supervisor waits for its secrets on stdin before it touches job.json, so job.json is
+    # written once, already naming the supervisor: no reader ever sees a job without its pid.
     with private_file(directory / "supervisor.log", "ab") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "smdbg.platform.jobs._supervise", str(directory)],
@@ -160,13 +178,20 @@ def launch(spec: dict[str, Any], description: dict[str, Any]) -> None:
             start_new_session=True,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
+    description["_smdbg"] = {"kind": spec["kind"], "backend": spec["backend"], "image": spec.get("image"),
+                             "supervisor_pid": proc.pid}  # fmt: skip
     assert proc.stdin is not None
+    try:
+        write_job(name, description)
+    except BaseException:
+        proc.kill()
+        proc.wait()
+        raise
     try:  # through a pipe, never a file: the secrets exist only in memory
         proc.stdin.write(json.dumps(secrets).encode())
         proc.stdin.close()
     except BrokenPipeError:  # the supervisor died at once; it is reaped as an orphan with its log
         pass
-    update_job(name, _smdbg={"supervisor_pid": proc.pid})
     _CHILDREN.append(proc)  # reaped in wait(); a detached job outlives this process
 
 

@@ -6,6 +6,10 @@ studio passes its own), and None means the settings' default (``$SMDBG_HOME``, e
 ``job.json`` is the job's SageMaker-shaped description plus a private ``_smdbg`` block (kind,
 backend, worker pids or container ids, supervisor pid). It is replaced atomically, so a reader in
 another process (``smdbg jobs ...``) never sees half a file.
+
+A stop request is a file of its own beside it (``stop-requested``), never a field of ``job.json``:
+the supervisor rewrites ``job.json`` as it runs, and a read-modify-write from another process
+could lose a field, while a file that exists stays.
 """
 
 from __future__ import annotations
@@ -34,6 +38,8 @@ __all__ = [
     "write_job",
     "update_job",
     "list_job_names",
+    "request_stop",
+    "stop_requested",
     "TERMINAL",
     "iso_now",
 ]
@@ -115,6 +121,17 @@ def update_job(name: str, *, home: str | os.PathLike[str] | None = None, **field
     data["LastModifiedTime"] = iso_now()
     write_job(name, data, home)
     return data
+
+
+def request_stop(name: str, home: str | os.PathLike[str] | None = None) -> None:
+    """Record that the job must stop (idempotent); its supervisor honours it whenever it looks,
+    before or after its workers started."""
+    write_atomic(job_dir(name, home) / "stop-requested", iso_now().encode(), mode=0o600)
+
+
+def stop_requested(directory: Path) -> bool:
+    """Whether a stop was requested for the job whose folder is ``directory``."""
+    return (directory / "stop-requested").exists()
 
 
 def list_job_names(home: str | os.PathLike[str] | None = None) -> list[str]:

@@ -2,8 +2,11 @@
 
 It reads ``spec.json`` from the job directory, starts the workers through the backend, keeps each
 worker's log in ``logs/<host>.log``, turns log lines into metrics, runs the rule jobs beside the
-training, copies processing outputs, and writes the job's status into ``job.json``. SIGTERM (what
-``smdbg jobs stop`` sends) stops the workers: the job ends Stopped.
+training, copies processing outputs, and writes the job's status into ``job.json``.
+
+A stop request (the ``stop-requested`` file :func:`~smdbg.platform.jobs.stop_job` writes, or a
+SIGTERM, handled from the moment ``main`` starts) ends the job Stopped: looked for before the
+workers start (then none starts) and every 0.1 s while they run (then they are stopped).
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from smdbg.platform.jobs._backend import Backend, WorkerHandle, WorkerSpec
 from smdbg.platform.jobs._env import merge_secrets
 from smdbg.platform.jobs._metrics import compile_metric_definitions
 from smdbg.platform.jobs._outputs import copy_outputs
-from smdbg.platform.jobs._state import iso_now, private_file, update_job
+from smdbg.platform.jobs._state import iso_now, private_file, stop_requested, update_job
 from smdbg.platform.jobs._tracking import JobTracking
 
 __all__ = ["main", "make_backend", "worker_from_json"]
@@ -54,7 +57,9 @@ def worker_from_json(d: dict[str, Any]) -> WorkerSpec:
 
 
 class Supervisor:
-    def __init__(self, job_dir: Path, secrets: Mapping[str, Any] | None = None) -> None:
+    def __init__(
+        self, job_dir: Path, secrets: Mapping[str, Any] | None = None, stop: threading.Event | None = None
+    ) -> None:
         self.dir = job_dir
         self.spec: dict[str, Any] = json.loads((job_dir / "spec.json").read_text())
         merge_secrets(self.spec, secrets or {})
@@ -66,7 +71,7 @@ class Supervisor:
         self.kind: str = self.spec["kind"]
         self.backend = make_backend(self.spec["backend"], self.spec.get("image"), self.spec.get("ray"))
         self.metrics = compile_metric_definitions(self.spec.get("metric_definitions"))
-        self.stop_requested = threading.Event()
+        self.stop_requested = stop or threading.Event()  # set by SIGTERM or a stop request
         self.lock = threading.Lock()
         self.final_metrics: dict[str, dict[str, Any]] = {}
         self.tails: dict[str, deque[str]] = {}
@@ -83,6 +88,11 @@ class Supervisor:
     def _time_key(self, which: str) -> str:
         prefix = "Training" if self.kind == "training" else "Processing"
         return f"{prefix}{which}Time"
+
+    def _stop_asked(self) -> bool:
+        if not self.stop_requested.is_set() and stop_requested(self.dir):
+            self.stop_requested.set()
+        return self.stop_requested.is_set()
 
     # -- workers -----------------------------------------------------------------------------------
     def _read(self, host: str, handle: WorkerHandle) -> None:
@@ -160,13 +170,16 @@ class Supervisor:
         return codes
 
     def run(self) -> int:
-        signal.signal(signal.SIGTERM, lambda *_: self.stop_requested.set())
+        signal.signal(signal.SIGTERM, lambda *_: self.stop_requested.set())  # run() without main()
         self._status("InProgress", "Starting", **{self._time_key("Start"): iso_now()})
         specs = [worker_from_json(w) for w in self.spec["workers"]]
         (self.dir / "logs").mkdir(mode=0o700, exist_ok=True)
         threads = []
         for spec in specs:
             self.tails[spec.host] = deque(maxlen=TAIL_LINES)
+        if self._stop_asked():  # stopped while this process started: no worker starts
+            self.backend.close()
+            return self._end("Stopped", None, [])
         try:
             self.handles = dict(zip([s.host for s in specs], self.backend.start_group(specs), strict=True))
         except Exception as e:  # a worker that cannot start fails the job with the reason
@@ -182,7 +195,7 @@ class Supervisor:
         grace = float(self.spec.get("stop_grace_s", 10.0))
         failed_host: str | None = None
         while any(t.is_alive() for t in threads):
-            if self.stop_requested.is_set():
+            if self._stop_asked():
                 break
             failed_host = next((h for h, c in self.codes.items() if c != 0), None)
             if failed_host is not None:  # one worker failed: stop the others, as a cluster job would
@@ -254,9 +267,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     job_dir = Path(args[0])
     name = job_dir.name
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())  # from here on, SIGTERM is a stop request
     try:
         secrets = json.loads(sys.stdin.read() or "{}") if _spec(job_dir).get("secrets_on_stdin") else {}
-        return Supervisor(job_dir, secrets).run()
+        return Supervisor(job_dir, secrets, stop).run()
     except BaseException as e:  # report, never leave a job InProgress forever
         import traceback
 
