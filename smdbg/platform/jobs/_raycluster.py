@@ -22,6 +22,7 @@ from smdbg.platform.jobs._errors import RayClusterError
 
 __all__ = [
     "resolve_address",
+    "probe",
     "connect",
     "alive_nodes",
     "placement_group",
@@ -41,7 +42,7 @@ def resolve_address(address: str | None) -> str | None:
     return address or _settings.RAY_ADDRESS.get()
 
 
-def _probe(address: str) -> None:
+def probe(address: str) -> None:
     """Fail in seconds, with the address named, when nothing listens there."""
     if address == "auto":
         return
@@ -71,7 +72,7 @@ def connect(address: str | None) -> Any:
                 return ray
             ray.shutdown()
         if address is not None:
-            _probe(address)
+            probe(address)
         options: dict[str, Any] = {"include_dashboard": False} if address is None else {}
         on_term = signal.getsignal(signal.SIGTERM)  # ray.init installs its own; the caller's stays
         try:
