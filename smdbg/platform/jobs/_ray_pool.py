@@ -4,7 +4,10 @@ Starting an actor starts a Ray worker process (1-3 s on a busy machine). The poo
 ``spare`` idle actors on every node, pinned there (``NodeAffinitySchedulingStrategy``) and
 holding no CPU (``num_cpus=0``): the job's placement-group bundle holds the host's resources, the
 pooled actor only runs it. :meth:`ActorPool.take` hands out an idle actor of a node, or a new one
-when none is idle, and starts a replacement in the background, so the next job finds one warm.
+when none is idle; a host that ended by itself gives its actor back (:meth:`ActorPool.give_back`),
+and a killed one is replaced in the background (:meth:`ActorPool.refill`). Nothing is started
+while a job runs on a warm actor: on a machine of few cores a starting Ray worker would slow
+the job down.
 """
 
 from __future__ import annotations
@@ -28,11 +31,11 @@ class ActorPool:
         self._idle: dict[str, list[Any]] = {}
         self._lock = threading.Lock()
 
-    def _new(self, node_id: str, cpus: float = 0.0) -> Any:
+    def _new(self, node_id: str) -> Any:
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
         strategy = NodeAffinitySchedulingStrategy(node_id, soft=False)
-        return self._cls.options(num_cpus=cpus, max_concurrency=4, scheduling_strategy=strategy).remote()
+        return self._cls.options(num_cpus=0, max_concurrency=4, scheduling_strategy=strategy).remote()
 
     def fill(self) -> None:
         """Start actors until every alive node has ``spare`` idle ones (they start in the background)."""
@@ -52,12 +55,15 @@ class ActorPool:
                 node_id = next((n for n, idle in self._idle.items() if idle), None)
             idle = self._idle.get(node_id, []) if node_id is not None else []
             actor = idle.pop() if idle else None
-        if actor is None:
-            if node_id is None:  # no pool yet: let Ray place it
-                return self._cls.options(num_cpus=0, max_concurrency=4).remote()
-            actor = self._new(node_id)
+        if actor is not None:
+            return actor
+        if node_id is None:  # no pool yet: let Ray place it
+            return self._cls.options(num_cpus=0, max_concurrency=4).remote()
+        return self._new(node_id)
+
+    def refill(self) -> None:
+        """:meth:`fill` in the background (after an actor was killed)."""
         threading.Thread(target=self.fill, name="pool-fill", daemon=True).start()
-        return actor
 
     def give_back(self, actor: Any) -> None:
         """An actor whose host ended by itself and that was reset: idle again, or killed when

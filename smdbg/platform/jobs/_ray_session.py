@@ -193,8 +193,10 @@ class RaySession:
             host.broken = True
         if host.pooled and not host.broken:
             self.pool.give_back(host.actor)
-        else:
-            self.ray.kill(host.actor)
+            return
+        self.ray.kill(host.actor)
+        if host.pooled:
+            self.pool.refill()
 
     def close(self) -> None:
         """Stop what still runs (the supervisor went away), remove the placement group."""
