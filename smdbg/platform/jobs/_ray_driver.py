@@ -35,7 +35,7 @@ __all__ = ["Driver", "main"]
 
 _HEALTH_S = 5.0
 #: the requests a session answers (each a :class:`~._ray_session.RaySession` method)
-OPS = frozenset({"configure", "check", "start_group", "start_sidecar", "read", "finish", "stop", "close"})
+OPS = frozenset({"hello", "configure", "check", "start_group", "start_sidecar", "read", "finish", "stop", "close"})
 
 
 class Driver:

@@ -38,6 +38,7 @@ from smdbg.platform.jobs._errors import RayClusterError
 __all__ = ["DriverLink", "open_link", "stop_driver", "driver_paths", "send", "START_TIMEOUT_S"]
 
 START_TIMEOUT_S = 180.0
+HELLO_TIMEOUT_S = 30.0
 
 
 def driver_paths(address: str | None) -> tuple[Path, str]:
@@ -85,8 +86,9 @@ class DriverLink:
         for event, _box in waiting.values():
             event.set()
 
-    def call(self, op: str, **args: Any) -> Any:
-        """Run ``op`` in the driver; its result, or :class:`RayClusterError` with the driver's message."""
+    def call(self, op: str, /, answer_within_s: float | None = None, **args: Any) -> Any:
+        """Run ``op`` with ``args`` in the driver; its result, or :class:`RayClusterError` with the
+        driver's message (also when no answer came within ``answer_within_s``)."""
         event, box = threading.Event(), []  # type: ignore[var-annotated]
         with self._lock:
             if self._lost is not None:
@@ -98,7 +100,8 @@ class DriverLink:
             send(self._sock, self._send_lock, {"id": ident, "op": op, "args": args})
         except OSError as e:
             raise RayClusterError(f"the connection to the Ray driver broke: {e}") from None
-        event.wait()
+        if not event.wait(answer_within_s):
+            raise RayClusterError(f"the Ray driver did not answer {op!r} within {answer_within_s:g} s")
         if not box:
             raise RayClusterError(self._lost or "the Ray driver went away")
         if "error" in box[0]:
@@ -151,21 +154,34 @@ def _start(folder: Path, key: str, address: str | None) -> None:
     )
 
 
+def _hello(sock: socket.socket | None) -> DriverLink | None:
+    """A session over ``sock`` if a driver answers there (one that is dying may still accept)."""
+    if sock is None:
+        return None
+    link = DriverLink(sock)
+    try:
+        link.call("hello", answer_within_s=HELLO_TIMEOUT_S)
+    except RayClusterError:
+        link.close()
+        return None
+    return link
+
+
 def open_link(address: str | None) -> DriverLink:
     """A session with ``address``'s driver, started first when none answers."""
     folder, key = driver_paths(address)
     sock_path = folder / f"{key}.sock"
-    sock = _connect(sock_path)
-    if sock is None:
+    link = _hello(_connect(sock_path))
+    if link is None:
         with open(folder / f"{key}.lock", "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
-            sock = _connect(sock_path)  # another process may have started it meanwhile
-            if sock is None:
+            link = _hello(_connect(sock_path))  # another process may have started it meanwhile
+            if link is None:
                 _start(folder, key, address)
-                sock = _connect(sock_path)
-    if sock is None:
+                link = _hello(_connect(sock_path))
+    if link is None:
         raise RayClusterError(f"the Ray driver at {sock_path} does not answer")
-    return DriverLink(sock)
+    return link
 
 
 def stop_driver(address: str | None) -> None:

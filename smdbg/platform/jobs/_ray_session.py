@@ -18,6 +18,7 @@ actor failed, has its actor killed. :meth:`RaySession.close` removes the placeme
 
 from __future__ import annotations
 
+import os
 import threading
 from pathlib import Path
 from typing import Any
@@ -71,6 +72,10 @@ class RaySession:
         self._group: Any = None
         self._hosts: dict[str, _Host] = {}
         self._lock = threading.Lock()
+
+    def hello(self) -> int:
+        """The driver's pid: it answers."""
+        return os.getpid()
 
     def configure(self, placement_timeout_s: float) -> None:
         self.placement_timeout_s = placement_timeout_s
