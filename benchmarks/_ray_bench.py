@@ -7,7 +7,8 @@
    inside its budget. The ratio is candidates evaluated on two nodes / on one. The simulated
    nodes share this machine's cores: a ratio above 1 needs spare cores.
 2. Job submission overhead: a one-host job that prints one line, ``fit()`` to completion, on
-   the local backend and on the Ray backend (median of ``--repeats``); the difference is what
+   the local backend and on the Ray backend, in pairs (median of ``--repeats``; the overhead is
+   the median of the pairs' differences); it is what
    Ray adds (reserving the placement group, a warm host actor, shipping the tree, the log through
    the driver). The first Ray job also starts the backend's long-lived driver (which joins the
    cluster); it is reported on its own.
@@ -96,14 +97,16 @@ def submission_overhead(repeats: int) -> dict[str, Any]:
         script = Path(tmp) / "hi.py"
         script.write_text("print('hi')\n")
         first = _timed_job("ray", cluster.address, script, "ray-first")
-        local = [_timed_job("local", None, script, f"local-{i}") for i in range(repeats)]
-        on_ray = [_timed_job("ray", cluster.address, script, f"ray-{i}") for i in range(repeats)]
+        local, on_ray = [], []
+        for i in range(repeats):  # in pairs, so that the machine's changing load hits both alike
+            local.append(_timed_job("local", None, script, f"local-{i}"))
+            on_ray.append(_timed_job("ray", cluster.address, script, f"ray-{i}"))
         stop_driver(cluster.address)
     return {
         "local_s": statistics.median(local),
         "ray_s": statistics.median(on_ray),
         "ray_first_s": first,
-        "ray_minus_local_s": statistics.median(on_ray) - statistics.median(local),
+        "ray_minus_local_s": statistics.median([r - loc for r, loc in zip(on_ray, local, strict=True)]),
     }
 
 
@@ -119,7 +122,7 @@ def main(frame: pd.DataFrame, target: str, budget: float, repeats: int, cpus: in
     ratio = "-" if scale["ratio"] is None else f"{scale['ratio']:.2f}"
     print(f"| 2 nodes | {scale['two_nodes']} | {ratio} |")
     print("warm-up before each search (outside its budget): " + ", ".join(f"{w:.1f} s" for w in scale["warm_s"]))
-    print(f"\nJob submission, 1-host job, fit() to Completed, median of {repeats}")
+    print(f"\nJob submission, 1-host job, fit() to Completed, median of {repeats} (local, Ray) pairs")
     print("| backend | seconds | over local |")
     print("|---|---|---|")
     print(f"| local | {over['local_s']:.2f} | - |")
