@@ -131,14 +131,16 @@ def run(address: str | None, folder: Path, key: str) -> int:
     from smdbg.platform.jobs._raycluster import connect
 
     (folder / f"{key}.pid").write_text(str(os.getpid()))
+    print(f"[smdbg] Ray driver {os.getpid()} joining {address or 'a local instance'}", flush=True)
     ray = connect(address)
+    print(f"[smdbg] Ray driver {os.getpid()} joined", flush=True)
     driver = Driver(ray, address, float(_settings.RAY_DRIVER_IDLE_S.get() or 300))
     signal.signal(signal.SIGTERM, lambda *_: driver.done.set())
     driver.pool.fill()
     server = _listen(folder, key)
     server.settimeout(0.5)
     threading.Thread(target=driver.watch, name="watch", daemon=True).start()
-    print(f"[smdbg] Ray driver {os.getpid()} joined {address or 'a local instance'}", flush=True)
+    print(f"[smdbg] Ray driver {os.getpid()} listening", flush=True)
     try:
         while not driver.done.is_set():
             try:

@@ -61,6 +61,14 @@ class ActorPool:
             return self._cls.options(num_cpus=0, max_concurrency=4).remote()
         return self._new(node_id)
 
+    def replace(self, actor: Any, node_id: str) -> Any:
+        """A new actor on ``node_id`` for ``actor``, which is killed (it did not answer)."""
+        try:
+            self.ray.kill(actor)
+        except Exception:
+            pass
+        return self._new(node_id)
+
     def refill(self) -> None:
         """:meth:`fill` in the background (after an actor was killed)."""
         threading.Thread(target=self.fill, name="pool-fill", daemon=True).start()

@@ -118,9 +118,16 @@ class RaySession:
                                    spec.host, spec.job_dir, pooled=False))  # fmt: skip
             else:
                 hosts.append(_Host(self.pool.take(on_node[i]), spec.host, spec.job_dir, pooled=True))
-        wids = [self._add(h) for h in hosts]
         try:
             infos = ray.get([h.actor.info.remote() for h in hosts])
+        except Exception:  # an idle actor died (its worker was killed): fresh ones, once
+            for i, h in enumerate(hosts):
+                if h.pooled:
+                    h.actor = self.pool.replace(h.actor, on_node[i])
+            infos = None
+        wids = [self._add(h) for h in hosts]
+        try:
+            infos = infos or ray.get([h.actor.info.remote() for h in hosts])
             first = infos[0]
             starts = []
             for spec, host, info in zip(specs, hosts, infos, strict=True):
