@@ -23,6 +23,7 @@ import fcntl
 import hashlib
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -146,6 +147,9 @@ def _start(folder: Path, key: str, address: str | None) -> None:
         if (pid is not None and not pid_alive(pid)) or proc.returncode not in (0, None):
             break
         time.sleep(0.05)
+    pid = int(pid_file.read_text() or 0) if pid_file.exists() else None
+    if pid and pid_alive(pid):  # the driver started here, stuck: it must not linger
+        os.kill(pid, signal.SIGKILL)
     tail = log.read_text(errors="replace").strip().splitlines()[-3:] if log.exists() else []
     where = "a local instance" if address is None else repr(address)
     raise RayClusterError(
