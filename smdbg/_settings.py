@@ -14,6 +14,7 @@ making to the child processes it starts (jobs, endpoints), which is not reading 
 ``SMDBG_CONFIG_FILE_PATH``     JSON hook config (also smdebug's ``SMDEBUG_CONFIG_FILE_PATH``)
 ``SMDBG_JOBS_BACKEND``         ``local``, ``docker`` or ``ray`` for jobs without an image (``local``)
 ``SMDBG_RAY_ADDRESS``          the Ray cluster ``backend="ray"`` jobs and AutoML run on (``host:port``)
+``SMDBG_RAY_DRIVER_IDLE_S``    seconds the Ray backend's long-lived driver waits for a job (300)
 ``SMDBG_JOBS_ENV_ALLOWLIST``   more variables a job's workers get (comma-separated names/globs)
 ``SMDBG_JOBS_USER``            ``uid:gid`` job workers run as when smdbg runs as root (``65534:65534``)
 ``SMDBG_DEBUG``                the CLI prints tracebacks instead of one-line errors
@@ -45,6 +46,7 @@ __all__ = [
     "JOBS_ENV_ALLOWLIST",
     "JOBS_USER",
     "RAY_ADDRESS",
+    "RAY_DRIVER_IDLE_S",
     "DEBUG",
     "S3_ENDPOINT",
     "DOCKER_HOST",
@@ -104,6 +106,11 @@ RAY_ADDRESS = Setting(
     "address (host:port of the head's GCS, or ray://host:10001) of the Ray cluster that backend='ray' "
     "jobs and AutoML searches run on; unset: a Ray instance started on this machine",
 )
+RAY_DRIVER_IDLE_S = Setting(
+    "SMDBG_RAY_DRIVER_IDLE_S",
+    "seconds the Ray backend's long-lived driver (one per cluster address) stays up without a job",
+    default="300",
+)
 JOBS_ENV_ALLOWLIST = Setting(
     "SMDBG_JOBS_ENV_ALLOWLIST",
     "comma-separated variable names (or globs such as MY_APP_*) passed from this environment to "
@@ -143,6 +150,7 @@ SETTINGS: dict[str, Setting] = {
         JOBS_ENV_ALLOWLIST,
         JOBS_USER,
         RAY_ADDRESS,
+        RAY_DRIVER_IDLE_S,
         DEBUG,
         S3_ENDPOINT,
         DOCKER_HOST,

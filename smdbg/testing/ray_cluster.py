@@ -6,9 +6,9 @@ session of its own and Ray's daemons stay in its process group, so :meth:`LocalR
 stops exactly the processes started here (never ``ray stop``, which stops every Ray on the
 machine). Ray's files go to a private temporary folder (``RAY_TMPDIR`` and ``--temp-dir``).
 
-Ray advertises a node under the machine's own address rather than 127.0.0.1 once a cluster has
-several nodes (it replaces loopback so that other machines could join); the traffic stays on
-this machine.
+Every node runs at 127.0.0.1: ``ray start`` would replace a loopback ``--node-ip-address`` (and
+the head's address a joining node is given) with the machine's outward address, so the nodes
+start through :mod:`smdbg.testing._ray_start`, Ray's own command line with that replacement off.
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from pathlib import Path
 
 __all__ = ["LocalRayCluster"]
 
@@ -63,7 +62,7 @@ class LocalRayCluster:
         if pythonpath:
             self._env["PYTHONPATH"] = pythonpath
         self._groups: list[int] = []
-        self._ray = str(Path(sys.executable).with_name("ray"))
+        self._ray = [sys.executable, "-m", "smdbg.testing._ray_start"]
         try:
             for _ in range(nodes):
                 self.add_node()
@@ -77,10 +76,10 @@ class LocalRayCluster:
             f"--object-store-memory={self.object_store_mb * 1_000_000}", "--disable-usage-stats",
         ]  # fmt: skip
         if not self._groups:
-            argv = [self._ray, "start", "--head", f"--port={self.port}", "--include-dashboard=false",
+            argv = [*self._ray, "start", "--head", f"--port={self.port}", "--include-dashboard=false",
                     f"--temp-dir={self.temp}", *common]  # fmt: skip
         else:
-            argv = [self._ray, "start", f"--address={self.address}",
+            argv = [*self._ray, "start", f"--address={self.address}",
                     f'--resources={{"node{len(self._groups) + 1}": 1}}', *common]  # fmt: skip
         proc = subprocess.Popen(argv, env=self._env, start_new_session=True, stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, text=True)  # fmt: skip

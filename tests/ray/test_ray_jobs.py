@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import boto3
@@ -16,6 +15,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "platform"))
 from _jobs_fixtures import jobs_home, wait_for_log, write_script  # noqa: E402, F401
 
+from smdbg._proc import pid_alive  # noqa: E402
 from smdbg.platform.jobs import (  # noqa: E402
     JobFailedError,
     ProcessingInput,
@@ -124,25 +124,19 @@ def test_failed_host_fails_the_job_and_stop_cancels(
     est = PyTorch(str(script), instance_count=2, backend="ray", ray_address=ray_cluster, stop_grace_s=2)
     with pytest.raises(JobFailedError, match=r"worker algo-2 exited with status 3\nbad shard 7"):
         est.fit(job_name="ray-fail", logs=False)
-    slow = write_script(tmp_path, "slow.py", "import time\nprint('started', flush=True)\ntime.sleep(600)\n")
+    slow = write_script(tmp_path, "slow.py", SLOW)
     est = PyTorch(str(slow), backend="ray", ray_address=ray_cluster, stop_grace_s=2)
     est.fit(job_name="ray-stop", wait=False)
     job = est.latest_training_job
     assert job is not None
     wait_for_log(job.job_dir, "started", timeout=120)
+    pid = int(job.logs()["algo-1"].split("started pid=")[1].split()[0])
+    assert pid_alive(pid)
     assert job.stop()["TrainingJobStatus"] == "Stopped"
-    import ray
-
-    deadline = time.monotonic() + 60  # the actors went with the supervisor's stop
-    while time.monotonic() < deadline and _named_actors(ray, "ray-stop"):
-        time.sleep(0.5)
-    assert _named_actors(ray, "ray-stop") == []
+    assert not pid_alive(pid)  # the host's process went with the supervisor's stop
 
 
-def _named_actors(ray: object, prefix: str) -> list[str]:
-    from ray.util import list_named_actors
-
-    return [a for a in list_named_actors() if a.startswith(prefix)]
+SLOW = "import os, time\nprint(f'started pid={os.getpid()}', flush=True)\ntime.sleep(600)\n"
 
 
 def test_bad_input_is_one_clear_error(ray_cluster: str, jobs_home: Path, tmp_path: Path) -> None:

@@ -67,10 +67,14 @@ def _raise_if_stopped(cancel: CancelScope | None) -> None:
         raise CandidateFailure(f"stopped before it finished: {cancel.reason}", stopped=True)
 
 
-def warm() -> str:
-    """A no-op task: it starts a Ray worker that has imported this module (scikit-learn, pandas)."""
+def warm(hold_s: float = 0.0) -> str:
+    """A task that only waits ``hold_s``: it starts a Ray worker that has imported this module
+    (scikit-learn, pandas); held, as many tasks as CPUs start as many workers."""
+    import time
+
     import ray
 
+    time.sleep(hold_s)
     return str(ray.get_runtime_context().get_node_id())
 
 

@@ -2,14 +2,15 @@
 
 :class:`HostRunner` is the body of a small Ray actor (the Ray backend wraps it with
 ``ray.remote``; this module does not import Ray). Ray does not share files between nodes, so the
-supervisor ships the host's part of the job directory (config, code, channels given as local
+driver ships the host's part of the job directory (config, code, channels given as local
 files) with :meth:`HostRunner.start`; the actor writes it under a temporary folder of its node,
 rewrites the job directory's path in the worker's command and environment to that folder,
 downloads the ``s3://`` inputs there (in a child process that has the worker's environment, so
 credentials reach no other process), and runs the worker with the local backend (isolated, with
 the ``/opt/ml`` mounts, when the worker needs the container paths). :meth:`read` streams the log;
-:meth:`collect` returns the files the worker wrote, which the supervisor puts back into the job
-directory, where outputs are copied as on every other backend.
+:meth:`collect` returns the files the worker wrote, which the driver puts back into the job
+directory, where outputs are copied as on every other backend; :meth:`reset` readies the actor
+for the next host (the driver keeps warm actors, :mod:`._ray_pool`).
 
 ``python -m smdbg.platform.jobs._ray_host fetch '<json [[target, url], ...]>'`` is the download
 step.
@@ -145,9 +146,12 @@ class HostRunner:
             out[rel] = (self._local / rel).read_bytes()
         return out
 
-    def cleanup(self) -> None:
+    def reset(self) -> None:
+        """Remove the host's node-local folder and forget it: the actor can run another host."""
         if self._local is not None:
             shutil.rmtree(self._local, ignore_errors=True)
+        with self._cond:
+            self._lines, self._code, self._handle, self._local, self._shipped = [], None, None, None, {}
 
 
 def _gpu_ids() -> list[str]:

@@ -11,9 +11,12 @@ Ray instance started in this process (a laptop, or a test without a cluster).
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import socket
+import sys
 import threading
+from collections.abc import Iterator
 from typing import Any
 
 from smdbg import _settings
@@ -22,6 +25,7 @@ from smdbg.platform.jobs._errors import RayClusterError
 
 __all__ = [
     "resolve_address",
+    "probe",
     "connect",
     "alive_nodes",
     "placement_group",
@@ -41,7 +45,7 @@ def resolve_address(address: str | None) -> str | None:
     return address or _settings.RAY_ADDRESS.get()
 
 
-def _probe(address: str) -> None:
+def probe(address: str) -> None:
     """Fail in seconds, with the address named, when nothing listens there."""
     if address == "auto":
         return
@@ -71,13 +75,14 @@ def connect(address: str | None) -> Any:
                 return ray
             ray.shutdown()
         if address is not None:
-            _probe(address)
+            probe(address)
         options: dict[str, Any] = {"include_dashboard": False} if address is None else {}
         on_term = signal.getsignal(signal.SIGTERM)  # ray.init installs its own; the caller's stays
         try:
-            ray.init(
-                address=address, namespace=NAMESPACE, logging_level="ERROR", log_to_driver=False, **options
-            )
+            with _loopback_as_given(address):
+                ray.init(
+                    address=address, namespace=NAMESPACE, logging_level="ERROR", log_to_driver=False, **options
+                )
         except Exception as e:
             raise RayClusterError(
                 f"could not join the Ray cluster at {address or 'a local instance'}: {e}"
@@ -87,6 +92,30 @@ def connect(address: str | None) -> Any:
                 signal.signal(signal.SIGTERM, on_term)
         _connected[:] = [address]
     return ray
+
+
+_LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
+
+
+@contextlib.contextmanager
+def _loopback_as_given(address: str | None) -> Iterator[None]:
+    """Join a head on 127.0.0.1 at 127.0.0.1. ``ray.init`` replaces a loopback address with the
+    machine's outward one (so that drivers on several machines could be told apart), which misses
+    a head that listens on loopback only (:class:`smdbg.testing.ray_cluster.LocalRayCluster`).
+    Ray's own switch for keeping loopback (``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0``, read once at
+    import into ``ray_constants.ENABLE_RAY_CLUSTER``) is turned off for the join only; a Ray
+    without it joins as before."""
+    host = (address or "").split("://", 1)[-1].rpartition(":")[0]
+    constants: Any = sys.modules.get("ray._private.ray_constants")
+    if host not in _LOOPBACK or not hasattr(constants, "ENABLE_RAY_CLUSTER"):
+        yield
+        return
+    before = constants.ENABLE_RAY_CLUSTER
+    constants.ENABLE_RAY_CLUSTER = False
+    try:
+        yield
+    finally:
+        constants.ENABLE_RAY_CLUSTER = before
 
 
 def alive_nodes(ray: Any) -> list[dict[str, Any]]:
