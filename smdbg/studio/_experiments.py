@@ -18,9 +18,10 @@ keys are listed in ``_component_table.py``.
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from urllib.parse import urlencode
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from smdbg.studio import _compare
@@ -186,4 +187,23 @@ def routes(studio: Studio) -> list[BaseRoute]:
         Route("/experiments/experiment", experiment),
         Route("/experiments/trial", trial),
         *_compare.routes(studio, exp_url, _experiment_or_404),
+        Route("/experiments/{rest:path}", _old_url),
     ]
+
+
+# the path forms of the first studio release, before names moved into the query string
+_OLD_FORMS = {1: {"": "experiment"}, 2: {"columns.json": "columns.json", "compare": "compare"},
+              3: {"trials": "trial", "components": "component"}}  # fmt: skip
+
+
+async def _old_url(request: Request) -> Response:
+    """A bookmark of the old path form (``/experiments/NAME/trials/T`` ...) is redirected to the
+    page it named; any other path under ``/experiments/`` is a 404 page."""
+    parts = request.path_params["rest"].split("/")
+    experiment, key = parts[0], parts[1] if len(parts) > 1 else ""
+    page_name = _OLD_FORMS.get(len(parts), {}).get(key)
+    if not experiment or page_name is None:
+        raise StudioHTTPError(404, f"no page at {request.url.path}", back=("/experiments", "Back to experiments"))
+    names = [("experiment", experiment)] + ([(page_name, parts[2])] if len(parts) == 3 else [])
+    query = urlencode(names + [(k, v) for k, v in request.query_params.multi_items() if k not in dict(names)])
+    return RedirectResponse(f"/experiments/{page_name}?{query}", status_code=308)

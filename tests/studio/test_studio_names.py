@@ -147,3 +147,24 @@ def test_experiment_names_are_looked_up_not_resolved(page: Any, named: dict[str,
     for name in ("../../etc/passwd", "team", "team/vision exp #1"):
         resp = page.goto(named["studio"].base_url + "/experiments/experiment?" + urlencode({"experiment": name}))
         assert resp.status == 404 and f"experiment {name!r} does not exist" in page.inner_text("#error-message")
+
+
+def test_old_path_form_bookmarks_redirect(named: dict[str, Any]) -> None:
+    """Bookmarks of the first release's path form land on the page they named, query kept."""
+    import httpx
+
+    base = named["studio"].base_url
+    cases = {
+        "/experiments/exp%201?sort=m": "/experiments/experiment?experiment=exp+1&sort=m",
+        "/experiments/exp/trials/t%231": "/experiments/trial?experiment=exp&trial=t%231",
+        "/experiments/exp/components/c?x=step": "/experiments/component?experiment=exp&component=c&x=step",
+        "/experiments/exp/compare?sel=a,b&sel=c": "/experiments/compare?experiment=exp&sel=a%2Cb&sel=c",
+        "/experiments/exp/columns.json": "/experiments/columns.json?experiment=exp",
+    }
+    with httpx.Client(base_url=base, follow_redirects=False) as client:
+        for old, new in cases.items():
+            r = client.get(old)
+            assert (r.status_code, r.headers["location"]) == (308, new), old
+        for bad in ("/experiments/exp/nothing", "/experiments/exp/trials", "/experiments/exp/trials/t/more"):
+            r = client.get(bad)
+            assert r.status_code == 404 and "Traceback" not in r.text, bad
