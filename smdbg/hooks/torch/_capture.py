@@ -31,7 +31,7 @@ from smdbg.hooks._records import ShardBlock
 from smdbg.hooks.torch._batched import batch_reductions, grouped_reductions
 from smdbg.hooks.torch._cpu import cpu_reductions
 from smdbg.hooks.torch._flat import FLAT_KEYS, SegmentLayouts, compute_dtype, flat_reductions
-from smdbg.hooks.torch._hist import cpu_histogram, device_histogram, histogram_of_vector
+from smdbg.hooks.torch._hist import cpu_histograms, device_histogram, histogram_of_vector
 from smdbg.hooks.torch._host_pool import HostPool
 from smdbg.hooks.torch._pending import CapturedTensor, PendingStep, flatten_tensors, tensors_of
 from smdbg.hooks.torch._sharded import ShardLayout, dtensor_type, layout_of, numpy_block, sharded_reductions
@@ -107,6 +107,7 @@ class StepCapture:
         # runs it for every weight and gradient, with cold caches (see _torch_cpu).
         groups: dict[tuple[Any, torch.dtype], list[tuple[CapturedTensor, torch.Tensor]]] = {}
         snaps: list[tuple[CapturedTensor, torch.Tensor]] = []  # CPU tensors saved raw
+        hists: list[tuple[dict[str, Any], Any]] = []  # CPU histograms: their reductions, the job
         entries = self.entries
         by_name = self._by_name
         for name, plan, t in items:
@@ -121,10 +122,14 @@ class StepCapture:
                 entry = self._device_entry(name, plan, t, dtype, groups)
             else:  # reduced now, to floats (a loss without any kernel)
                 red: dict[str, Any] = {}
-                if keys:
-                    red = cpu_reductions(t, keys) if t.numel() > 1 else _host_reductions(t, keys)
-                if plan.histogram is not None:
-                    red[HISTOGRAM] = cpu_histogram(t, *plan.histogram)
+                if plan.histogram is None:
+                    if keys:
+                        red = cpu_reductions(t, keys) if t.numel() > 1 else _host_reductions(t, keys)
+                else:  # counted with the others below, over the range the reductions found
+                    mm: list[tuple[float, float]] = []
+                    if keys:
+                        red = cpu_reductions(t, keys, mm) if t.numel() > 1 else _host_reductions(t, keys)
+                    hists.append((red, (t, *plan.histogram, mm[0] if mm else None)))
                 if plan.raw:
                     entry = CapturedTensor(name, plan, tuple(t.shape), dtype, None, red)
                     snaps.append((entry, t))
@@ -135,6 +140,9 @@ class StepCapture:
                 entries[previous] = None  # captured again in this step: the later capture wins
             by_name[name] = len(entries)
             entries.append(entry)
+        if hists:
+            for (red, _), h in zip(hists, cpu_histograms([job for _, job in hists])):
+                red[HISTOGRAM] = h
         if snaps:
             self._snapshot(snaps)
         for (dev, _), members in groups.items():
