@@ -11,9 +11,10 @@
    twice the reductions row): one model trained bare, with a hook saving weights, biases and
    gradients' reductions every 10 steps, and with one saving their histograms every 10 steps,
    in rotating order in one process (``--train-rounds`` rounds of ``--steps`` steps each). The
-   overhead of each hooked block is its time per step over the bare block of the same round;
-   the ratio is histogram overhead / reductions overhead, per round, then its median and
-   quartiles (a ratio of medians would pick up the machine's drift between rounds).
+   overhead of each hooked block is its time per step over the bare block of the same round
+   (so the machine's drift between rounds cancels); the ratio the target is about is the median
+   histogram overhead over the median reductions overhead. Each overhead's quartiles show the
+   noise (a per-round ratio of two small noisy overheads is too unstable to report).
 """
 
 from __future__ import annotations
@@ -73,7 +74,8 @@ def training_table(args: argparse.Namespace) -> None:
     hist_cfg = {**HISTOGRAM_CONFIGS["w+b+grads histogram(64) every 10"], "histogram": args.bins}
     print(f"\ntraining, {args.train_rounds} rounds of {args.steps} steps per side, rotating order; "
           "overhead = hooked block / bare block of the same round - 1\n")  # fmt: skip
-    print("| model | bare ms/step | reductions overhead | histogram overhead | histogram / reductions (median, quartiles) |")
+    print("| model | bare ms/step | reductions overhead (quartiles) | histogram overhead (quartiles) | "
+          "histogram / reductions |")  # fmt: skip
     print("|---|---:|---:|---:|---:|")
     for name in args.models.split(","):
         shared = _Shared(name, "cpu")
@@ -83,19 +85,23 @@ def training_table(args: argparse.Namespace) -> None:
             "hist": lambda sh=shared: sh.run_hooked(hist_cfg, args.steps),
         }
         order = list(sides)
-        bare, o_red, o_hist, ratios = [], [], [], []
+        bare: list[float] = []
+        over: dict[str, list[float]] = {"red": [], "hist": []}
         for r in range(args.train_rounds):
             got = {}
             for side in order[r % 3 :] + order[: r % 3]:  # each side first in a third of the rounds
                 got[side] = sides[side]()
             bare.append(got["bare"])
-            o_red.append(got["red"] / got["bare"] - 1)
-            o_hist.append(got["hist"] / got["bare"] - 1)
-            if o_red[-1] > 0:
-                ratios.append(o_hist[-1] / o_red[-1])
-        q = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else [float("nan")] * 3
-        print(f"| {name} | {statistics.median(bare) * 1e3:.3f} | {statistics.median(o_red) * 100:+.1f}% | "
-              f"{statistics.median(o_hist) * 100:+.1f}% | x{q[1]:.2f} ({q[0]:.2f}-{q[2]:.2f}, {len(ratios)} rounds) |")  # fmt: skip
+            for side in over:
+                over[side].append(got[side] / got["bare"] - 1)
+
+        def cell(xs: list[float]) -> str:
+            q = statistics.quantiles(xs, n=4) if len(xs) > 1 else [xs[0]] * 3
+            return f"{q[1] * 100:+.1f}% ({q[0] * 100:+.1f}..{q[2] * 100:+.1f})"
+
+        ratio = statistics.median(over["hist"]) / statistics.median(over["red"])
+        print(f"| {name} | {statistics.median(bare) * 1e3:.3f} | {cell(over['red'])} | {cell(over['hist'])} | "
+              f"x{ratio:.2f} |")  # fmt: skip
     cleanup()
 
 
