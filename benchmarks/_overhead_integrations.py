@@ -16,8 +16,9 @@ the hook's close are outside the timed part. The sides compared, at the hook's d
 Rows: bare hook against bare hook (the noise of the run), the callback against the bare hook
 (the integration's own cost: target <= 1%), the callback against no hook. ``hook_overhead.py``
 runs the two sides of a row alternately, block after block, and reports the median of the
-per-pair ratios with their quartiles: many short blocks (``--steps 30 --repeats 41``) resolve a
-1% difference where a few long ones drown in the machine's drift.
+per-pair ratios with their quartiles: many short blocks (``--steps 30 --repeats 25``) timed in
+the process's CPU time (the default ``--clock cpu`` here) resist the machine's drift and the
+other jobs on it far better than a few long blocks in wall time.
 """
 
 from __future__ import annotations
@@ -34,6 +35,9 @@ import torch
 __all__ = ["cases", "cleanup"]
 
 _TMP: list[str] = []
+# The timers' clock: the process's CPU time by default (``--clock cpu``), which other jobs on a
+# shared machine barely move, unlike wall time (``--clock wall``); the writer's thread is counted.
+_CLOCK: list[Callable[[], float]] = [time.process_time]
 Case = tuple[str, str, Callable[[], float], Callable[[], float]]
 # fit(callbacks, steps): one training run of ``steps`` steps with these callbacks
 Fit = Callable[[list[Any], int], None]
@@ -96,10 +100,10 @@ def _hf_cases(steps: int) -> list[Case]:
 
         def on_step_end(self, *a: Any, **k: Any) -> None:
             if not self.t0:
-                self.t0 = time.perf_counter()
+                self.t0 = _CLOCK[0]()
 
         def on_train_end(self, *a: Any, **k: Any) -> None:
-            self.t1 = time.perf_counter()
+            self.t1 = _CLOCK[0]()
 
     class BareHook(transformers.TrainerCallback):
         hook: Any = None
@@ -152,10 +156,10 @@ def _lightning_cases(steps: int) -> list[Case]:
 
         def on_train_batch_end(self, *a: Any) -> None:
             if not self.t0:
-                self.t0 = time.perf_counter()
+                self.t0 = _CLOCK[0]()
 
         def on_train_end(self, *a: Any) -> None:
-            self.t1 = time.perf_counter()
+            self.t1 = _CLOCK[0]()
 
     class BareHook(L.Callback):
         hook: Any = None
@@ -180,6 +184,7 @@ def cases(args: argparse.Namespace) -> list[Case]:
     import warnings
 
     torch.set_num_threads(getattr(args, "threads", 1))
+    _CLOCK[0] = time.perf_counter if getattr(args, "clock", None) == "wall" else time.process_time
     for name in ("lightning", "lightning.pytorch", "transformers", "smdbg"):
         logging.getLogger(name).setLevel(logging.ERROR)
     warnings.filterwarnings("ignore")

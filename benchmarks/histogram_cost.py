@@ -12,7 +12,8 @@
    gradients' reductions every 10 steps, and with one saving their histograms every 10 steps,
    in rotating order in one process (``--train-rounds`` rounds of ``--steps`` steps each). The
    overhead of each hooked block is its time per step over the bare block of the same round
-   (so the machine's drift between rounds cancels); the ratio the target is about is the median
+   (so the machine's drift between rounds cancels), timed in the process's CPU time (all its
+   threads: the hook's writer included); the ratio the target is about is the median
    histogram overhead over the median reductions overhead. Each overhead's quartiles show the
    noise (a per-round ratio of two small noisy overheads is too unstable to report).
 """
@@ -67,13 +68,18 @@ def capture_table(args: argparse.Namespace) -> None:
 
 
 def training_table(args: argparse.Namespace) -> None:
+    import _overhead_pytorch
     from _overhead_configs import CONFIGS, HISTOGRAM_CONFIGS
     from _overhead_pytorch import _Shared, cleanup
 
+    # the process's CPU time (the writer's thread included): other jobs on a shared machine move it
+    # far less than wall time
+    _overhead_pytorch.CLOCK[0] = time.process_time
+
     red_cfg = CONFIGS["w+b+grads reductions every 10"]
     hist_cfg = {**HISTOGRAM_CONFIGS["w+b+grads histogram(64) every 10"], "histogram": args.bins}
-    print(f"\ntraining, {args.train_rounds} rounds of {args.steps} steps per side, rotating order; "
-          "overhead = hooked block / bare block of the same round - 1\n")  # fmt: skip
+    print(f"\ntraining, {args.train_rounds} rounds of {args.steps} steps per side, rotating order, process CPU "
+          "time; overhead = hooked block / bare block of the same round - 1\n")  # fmt: skip
     print("| model | bare ms/step | reductions overhead (quartiles) | histogram overhead (quartiles) | "
           "histogram / reductions |")  # fmt: skip
     print("|---|---:|---:|---:|---:|")

@@ -119,6 +119,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--smdebug-python", default=None, help="python of a venv with smdebug 1.0.34")
     p.add_argument("--smdebug-timeout", type=float, default=1800)
     p.add_argument("--fsdp", action="store_true", help="also FSDP2 rows: CPU, gloo, 2 ranks (PyTorch)")
+    p.add_argument("--clock", choices=("wall", "cpu"), default=None,
+                   help="integrations: time blocks in the process's CPU time (default) or wall time")  # fmt: skip
     args = p.parse_args(argv)
     mod = importlib.import_module(f"_overhead_{args.framework}")
     print(
