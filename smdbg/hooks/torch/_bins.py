@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -85,12 +86,24 @@ def _fit(limits: Sequence[tuple[float, float]], edges: Sequence[np.ndarray], bin
     edge on the float32 values on both sides of it, over a few nudges of the plain scale.
     None where more than ``_MAX_WINDOWS`` edges are off whatever the nudge."""
     lo = np.array([lo for lo, _ in limits])[:, None, None]
-    scale = np.array([bins / (hi - lo) for lo, hi in limits])[:, None, None] * (1.0 + _NUDGES)[None, :, None]
+    plain = np.array([bins / (hi - lo) for lo, hi in limits])[:, None, None]
     c = np.stack([_ceil32(e[1:bins]) for e in edges])[:, None, :]  # the first float32 of bin j
-    below = np.nextafter(c, _F32(-np.inf))
+    c64, below = c.astype(np.float64), np.nextafter(c, _F32(-np.inf)).astype(np.float64)
     j = np.arange(1, bins, dtype=np.float64)
-    late = np.floor((c.astype(np.float64) - lo) * scale) < j  # from the edge on: counted one bin low
-    early = np.floor((below.astype(np.float64) - lo) * scale) >= j  # below the edge: one bin high
+
+    def check(rows: Any, scale: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        late = np.floor((c64[rows] - lo[rows]) * scale) < j  # from the edge on: counted one bin low
+        early = np.floor((below[rows] - lo[rows]) * scale) >= j  # below the edge: one bin high
+        return late, early
+
+    late, early = check(slice(None), plain)  # the plain scale first: it fits most tensors
+    scale = plain
+    redo = np.flatnonzero((late | early).any(axis=(1, 2)))
+    if len(redo):  # the others: every nudge
+        scale = np.repeat(plain, len(_NUDGES), axis=1)
+        scale[redo] *= 1.0 + _NUDGES[None, :, None]
+        late, early = np.repeat(late, len(_NUDGES), axis=1), np.repeat(early, len(_NUDGES), axis=1)
+        late[redo], early[redo] = check(redo, scale[redo])
     off = (late | early).sum(axis=2)
     best = off.argmin(axis=1)
     out: list[tuple[float, list[Window]] | None] = []
