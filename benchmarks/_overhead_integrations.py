@@ -3,10 +3,10 @@
 
 Each block is one ``Trainer.train()`` (Hugging Face, a small BERT from a config) or
 ``Trainer.fit()`` (Lightning, a small MLP module) of ``args.steps`` optimizer steps on one model
-shared by every block; a timing callback, first in the list, times the training loop only
-(``on_train_begin``/``on_train_start`` to ``on_train_end``), so the trainers' set-up and the
-hook's close are outside the timed part. The sides compared, at the hook's defaults (losses,
-every 500 steps):
+shared by every block; a timing callback, first in the list, times the training loop from the
+end of its first step (where the hook starts) to ``on_train_end``, so the trainers' set-up and
+the hook's close are outside the timed part. The sides compared, at the hook's defaults
+(losses, every 500 steps):
 
 * ``bare hook``: the hook as a script would add it by hand with a few lines in a callback of its
   own (``Hook``, ``register_module``, ``wrap_optimizer`` of the PyTorch optimizer);
@@ -14,7 +14,11 @@ every 500 steps):
 * ``no hook``: the trainer alone.
 
 Rows: bare hook against bare hook (the noise of the run), the callback against the bare hook
-(the integration's own cost: target <= 1%), the callback against no hook.
+(the integration's own cost: target <= 1%), the callback against no hook. ``hook_overhead.py``
+runs the two sides of a row alternately, block after block, and reports the median of the
+per-pair ratios with their quartiles: many short blocks (``--steps 30 --repeats 25``) timed in
+the process's CPU time (the default ``--clock cpu`` here) resist the machine's drift and the
+other jobs on it far better than a few long blocks in wall time.
 """
 
 from __future__ import annotations
@@ -31,6 +35,12 @@ import torch
 __all__ = ["cases", "cleanup"]
 
 _TMP: list[str] = []
+# The timers' clock: the process's CPU time by default (``--clock cpu``), which other jobs on a
+# shared machine barely move, unlike wall time (``--clock wall``); the writer's thread is counted.
+_CLOCK: list[Callable[[], float]] = [time.process_time]
+Case = tuple[str, str, Callable[[], float], Callable[[], float]]
+# fit(callbacks, steps): one training run of ``steps`` steps with these callbacks
+Fit = Callable[[list[Any], int], None]
 
 
 def _trial_dir() -> str:
@@ -45,7 +55,32 @@ def cleanup() -> None:
     _TMP.clear()
 
 
-def _hf_cases(steps: int) -> list[tuple[str, str, Callable[[], float], Callable[[], float]]]:
+def _rows(name: str, steps: int, fit: Fit, timer: Callable[[], Any], bare: Callable[[], Any],
+          callback: Callable[[], Any]) -> list[Case]:  # fmt: skip
+    """The three rows of one framework: ``timer()`` makes the timing callback (``t0``, ``t1``),
+    ``bare()`` the hand-made hook callback (``hook``), ``callback()`` a ``SmdbgCallback``."""
+
+    def run(make: Callable[[], Any] | None) -> Callable[[], float]:
+        def block() -> float:
+            clock = timer()
+            extra = make() if make else None
+            fit([clock] + ([extra] if extra is not None else []), steps)
+            if getattr(extra, "hook", None) is not None and not extra.hook._closed:
+                extra.hook.close()  # the bare hook (the callback closed its own)
+            return float((clock.t1 - clock.t0) / (steps - 1))
+
+        return block
+
+    bare_run = run(bare)
+    cb_run = run(callback)
+    return [
+        (name, "bare hook vs bare hook (noise)", bare_run, run(bare)),
+        (name, "SmdbgCallback vs bare hook", bare_run, cb_run),
+        (name, "SmdbgCallback vs no hook", run(None), cb_run),
+    ]
+
+
+def _hf_cases(steps: int) -> list[Case]:
     import transformers
 
     import smdbg.pytorch as smd
@@ -64,11 +99,11 @@ def _hf_cases(steps: int) -> list[tuple[str, str, Callable[[], float], Callable[
         t0 = t1 = 0.0
 
         def on_step_end(self, *a: Any, **k: Any) -> None:
-            if not self.t0:  # from the end of the first step: the hook starts in that one
-                self.t0 = time.perf_counter()
+            if not self.t0:
+                self.t0 = _CLOCK[0]()
 
         def on_train_end(self, *a: Any, **k: Any) -> None:
-            self.t1 = time.perf_counter()
+            self.t1 = _CLOCK[0]()
 
     class BareHook(transformers.TrainerCallback):
         hook: Any = None
@@ -79,34 +114,17 @@ def _hf_cases(steps: int) -> list[tuple[str, str, Callable[[], float], Callable[
             self.hook.register_module(model)
             self.hook.wrap_optimizer(innermost_optimizer(optimizer))
 
-    def run(make: Callable[[], Any] | None) -> Callable[[], float]:
-        def block() -> float:
-            timer = Timer()
-            extra = make() if make else None
-            args = transformers.TrainingArguments(
-                output_dir=_trial_dir() + "-hf", max_steps=steps, per_device_train_batch_size=8, report_to=[],
-                use_cpu=True, save_strategy="no", disable_tqdm=True, logging_steps=50, dataloader_num_workers=0,
-            )  # fmt: skip
-            tr = transformers.Trainer(model=model, args=args, train_dataset=data,
-                                      callbacks=[timer] + ([extra] if extra else []))  # fmt: skip
-            tr.train()
-            if isinstance(extra, BareHook):
-                extra.hook.close()
-            return (timer.t1 - timer.t0) / (steps - 1)
+    def fit(callbacks: list[Any], n: int) -> None:
+        args = transformers.TrainingArguments(
+            output_dir=_trial_dir() + "-hf", max_steps=n, per_device_train_batch_size=8, report_to=[],
+            use_cpu=True, save_strategy="no", disable_tqdm=True, logging_steps=50, dataloader_num_workers=0,
+        )  # fmt: skip
+        transformers.Trainer(model=model, args=args, train_dataset=data, callbacks=callbacks).train()
 
-        return block
-
-    bare = run(BareHook)
-    cb = run(lambda: SmdbgCallback(_trial_dir()))
-    name = "hf bert 2x64"
-    return [
-        (name, "bare hook vs bare hook (noise)", bare, run(BareHook)),
-        (name, "SmdbgCallback vs bare hook", bare, cb),
-        (name, "SmdbgCallback vs no hook", run(None), cb),
-    ]
+    return _rows("hf bert 2x64", steps, fit, Timer, BareHook, lambda: SmdbgCallback(_trial_dir()))
 
 
-def _lightning_cases(steps: int) -> list[tuple[str, str, Callable[[], float], Callable[[], float]]]:
+def _lightning_cases(steps: int) -> list[Case]:
     import lightning as L
 
     import smdbg.pytorch as smd
@@ -137,11 +155,11 @@ def _lightning_cases(steps: int) -> list[tuple[str, str, Callable[[], float], Ca
         t0 = t1 = 0.0
 
         def on_train_batch_end(self, *a: Any) -> None:
-            if not self.t0:  # from the end of the first step: the hook starts in that one
-                self.t0 = time.perf_counter()
+            if not self.t0:
+                self.t0 = _CLOCK[0]()
 
         def on_train_end(self, *a: Any) -> None:
-            self.t1 = time.perf_counter()
+            self.t1 = _CLOCK[0]()
 
     class BareHook(L.Callback):
         hook: Any = None
@@ -151,37 +169,22 @@ def _lightning_cases(steps: int) -> list[tuple[str, str, Callable[[], float], Ca
             self.hook.register_module(pl_module)
             self.hook.wrap_optimizer(innermost_optimizer(trainer.optimizers[0]))
 
-    def run(make: Callable[[], Any] | None) -> Callable[[], float]:
-        def block() -> float:
-            timer = Timer()
-            extra = make() if make else None
-            tr = L.Trainer(max_steps=steps, callbacks=[timer] + ([extra] if extra else []), logger=False,
-                           enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
-                           accelerator="cpu", default_root_dir=_trial_dir() + "-pl", num_sanity_val_steps=0,
-                           limit_val_batches=0)  # fmt: skip
-            tr.fit(model, loader)
-            if isinstance(extra, BareHook):
-                extra.hook.close()
-            return (timer.t1 - timer.t0) / (steps - 1)
+    def fit(callbacks: list[Any], n: int) -> None:
+        tr = L.Trainer(max_steps=n, callbacks=callbacks, logger=False, enable_checkpointing=False,
+                       enable_progress_bar=False, enable_model_summary=False, accelerator="cpu",
+                       default_root_dir=_trial_dir() + "-pl", num_sanity_val_steps=0, limit_val_batches=0)  # fmt: skip
+        tr.fit(model, loader)
 
-        return block
-
-    bare = run(BareHook)
-    cb = run(lambda: SmdbgCallback(_trial_dir()))
-    name = "lightning mlp"
-    return [
-        (name, "bare hook vs bare hook (noise)", bare, run(BareHook)),
-        (name, "SmdbgCallback vs bare hook", bare, cb),
-        (name, "SmdbgCallback vs no hook", run(None), cb),
-    ]
+    return _rows("lightning mlp", steps, fit, Timer, BareHook, lambda: SmdbgCallback(_trial_dir()))
 
 
-def cases(args: argparse.Namespace) -> list[tuple[str, str, Callable[[], float], Callable[[], float]]]:
+def cases(args: argparse.Namespace) -> list[Case]:
     """The cases of ``--models`` (``hf``, ``lightning``; default both)."""
     import logging
     import warnings
 
     torch.set_num_threads(getattr(args, "threads", 1))
+    _CLOCK[0] = time.perf_counter if getattr(args, "clock", None) == "wall" else time.process_time
     for name in ("lightning", "lightning.pytorch", "transformers", "smdbg"):
         logging.getLogger(name).setLevel(logging.ERROR)
     warnings.filterwarnings("ignore")

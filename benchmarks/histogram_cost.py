@@ -1,19 +1,28 @@
-"""What a saved step's histograms cost against its reductions, without the training around it.
+"""What histograms cost against reductions: in a saved step's capture, and in training.
 
-    python benchmarks/histogram_cost.py [--models mlp,cnn] [--device cpu] [--repeats 200] [--bins 64]
+    python benchmarks/histogram_cost.py [--models mlp,cnn] [--repeats 100] [--bins 64]
+                                        [--train-rounds 15] [--steps 100] [--threads 1]
 
-For each model of ``hook_overhead.py``, the capture of all its weights and gradients (random
-gradients of the weights' shapes) is timed as the hook runs it on a saved step (reduce, then hand
-the values over): with the reductions row's keys (mean, abs_max, l2), with ``histogram=bins``
-alone, and with both. Prints the best of ``--repeats`` captures (the machine's noise only adds)
-and the ratio to the reductions. ``hook_overhead.py``'s ``histogram(64)`` row measures the
-same inside training, where it is diluted by the unsaved steps.
+1. Capture: for each model of ``hook_overhead.py``, the capture of all its weights and
+   gradients (random gradients of the weights' shapes) as the hook runs it on a saved step
+   (reduce, then hand the values over): with the reductions row's keys (mean, abs_max, l2),
+   with ``histogram=bins`` alone, and with both. Best of ``--repeats`` (noise only adds).
+2. Training (the target: histograms of all weights and gradients every 10 steps cost at most
+   twice the reductions row): one model trained bare, with a hook saving weights, biases and
+   gradients' reductions every 10 steps, and with one saving their histograms every 10 steps,
+   in rotating order in one process (``--train-rounds`` rounds of ``--steps`` steps each). The
+   overhead of each hooked block is its time per step over the bare block of the same round
+   (so the machine's drift between rounds cancels), timed in the process's CPU time (all its
+   threads: the hook's writer included); the ratio the target is about is the median
+   histogram overhead over the median reductions overhead. Each overhead's quartiles show the
+   noise (a per-round ratio of two small noisy overheads is too unstable to report).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import sys
 import time
 
@@ -21,53 +30,105 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.dirname(HERE))
 
+KEYS = ("mean", "abs_max", "l2")
 
-def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--models", default="mlp,cnn")
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--repeats", type=int, default=200)
-    p.add_argument("--bins", type=int, default=64)
-    p.add_argument("--threads", type=int, default=1)
-    args = p.parse_args(argv)
+
+def capture_table(args: argparse.Namespace) -> None:
     import torch
     from _overhead_pytorch import build_model
 
     from smdbg.hooks._plan import TensorPlan
     from smdbg.hooks.torch._capture import StepCapture
 
-    torch.set_num_threads(args.threads)
-    keys = ("mean", "abs_max", "l2")
     plans = {
-        "reductions (mean, abs_max, l2)": TensorPlan(("weights",), keys, False, False),
+        "reductions (mean, abs_max, l2)": TensorPlan(("weights",), KEYS, False, False),
         f"histogram({args.bins})": TensorPlan(("weights",), (), False, False, (args.bins, "minmax")),
-        "both": TensorPlan(("weights",), keys, False, False, (args.bins, "minmax")),
+        "both": TensorPlan(("weights",), KEYS, False, False, (args.bins, "minmax")),
     }
-    sync = torch.cuda.synchronize if args.device.startswith("cuda") else (lambda: None)
-    print(f"device {args.device}, best of {args.repeats} captures of all weights and gradients\n")
+    print(f"capture, best of {args.repeats} captures of all weights and gradients (interleaved)\n")
     print("| model | tensors | values | what | us per saved step | x reductions |")
     print("|---|---:|---:|---|---:|---:|")
     for name in args.models.split(","):
         torch.manual_seed(0)
-        model, _ = build_model(name, args.device)
+        model, _ = build_model(name, "cpu")
         ts = [q.detach() for q in model.parameters()]
         ts += [torch.randn_like(t) for t in ts]
-        items = [(f"t{i}", None, t) for i, t in enumerate(ts)]
-        base = None
-        for what, plan in plans.items():
-            best = float("inf")
-            for _ in range(args.repeats):
+        best = dict.fromkeys(plans, float("inf"))
+        for _ in range(args.repeats):
+            for what, plan in plans.items():
                 cap = StepCapture()
-                sync()
                 t0 = time.perf_counter()
-                cap.add([(n, plan, t) for n, _, t in items])
-                pending = cap.finish((0, "TRAIN", 0))
-                pending.wait()
-                list(pending.items())
-                best = min(best, time.perf_counter() - t0)
-            base = base or best
-            values = sum(t.numel() for t in ts)
-            print(f"| {name} | {len(ts)} | {values:,} | {what} | {best * 1e6:.0f} | x{best / base:.1f} |")
+                cap.add([(f"t{i}", plan, t) for i, t in enumerate(ts)])
+                list(cap.finish((0, "TRAIN", 0)).items())
+                best[what] = min(best[what], time.perf_counter() - t0)
+        base = best["reductions (mean, abs_max, l2)"]
+        values = sum(t.numel() for t in ts)
+        for what, b in best.items():
+            print(f"| {name} | {len(ts)} | {values:,} | {what} | {b * 1e6:.0f} | x{b / base:.1f} |")
+
+
+def training_table(args: argparse.Namespace) -> None:
+    import _overhead_pytorch
+    from _overhead_configs import CONFIGS, HISTOGRAM_CONFIGS
+    from _overhead_pytorch import _Shared, cleanup
+
+    # the process's CPU time (the writer's thread included): other jobs on a shared machine move it
+    # far less than wall time
+    _overhead_pytorch.CLOCK[0] = time.process_time
+
+    red_cfg = CONFIGS["w+b+grads reductions every 10"]
+    hist_cfg = {**HISTOGRAM_CONFIGS["w+b+grads histogram(64) every 10"], "histogram": args.bins}
+    print(f"\ntraining, {args.train_rounds} rounds of {args.steps} steps per side, rotating order, process CPU "
+          "time; overhead = hooked block / bare block of the same round - 1\n")  # fmt: skip
+    print("| model | bare ms/step | reductions overhead (quartiles) | histogram overhead (quartiles) | "
+          "histogram / reductions |")  # fmt: skip
+    print("|---|---:|---:|---:|---:|")
+    for name in args.models.split(","):
+        shared = _Shared(name, "cpu")
+        sides = {
+            "bare": lambda sh=shared: sh.run(args.steps),
+            "red": lambda sh=shared: sh.run_hooked(red_cfg, args.steps),
+            "hist": lambda sh=shared: sh.run_hooked(hist_cfg, args.steps),
+        }
+        order = list(sides)
+        bare: list[float] = []
+        over: dict[str, list[float]] = {"red": [], "hist": []}
+        for r in range(args.train_rounds):
+            got = {}
+            for side in order[r % 3 :] + order[: r % 3]:  # each side first in a third of the rounds
+                got[side] = sides[side]()
+            bare.append(got["bare"])
+            for side in over:
+                over[side].append(got[side] / got["bare"] - 1)
+
+        def cell(xs: list[float]) -> str:
+            q = statistics.quantiles(xs, n=4) if len(xs) > 1 else [xs[0]] * 3
+            return f"{q[1] * 100:+.1f}% ({q[0] * 100:+.1f}..{q[2] * 100:+.1f})"
+
+        ratio = statistics.median(over["hist"]) / statistics.median(over["red"])
+        print(f"| {name} | {statistics.median(bare) * 1e3:.3f} | {cell(over['red'])} | {cell(over['hist'])} | "
+              f"x{ratio:.2f} |")  # fmt: skip
+    cleanup()
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--models", default="mlp,cnn")
+    p.add_argument("--repeats", type=int, default=100, help="captures per configuration (capture table)")
+    p.add_argument("--bins", type=int, default=64)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--train-rounds", type=int, default=15, help="rounds of the training table (0: skip it)")
+    p.add_argument("--steps", type=int, default=100, help="training steps per block")
+    args = p.parse_args(argv)
+    import logging
+
+    import torch
+
+    torch.set_num_threads(args.threads)
+    logging.getLogger("smdbg").setLevel(logging.ERROR)
+    capture_table(args)
+    if args.train_rounds:
+        training_table(args)
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ import os
 import statistics
 import subprocess
 import sys
+from typing import Any
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -47,10 +48,12 @@ def measure(case_list, repeats: int):  # noqa: ANN001, ANN201
         # plain block next to it): the machine's speed drifts between blocks, and a ratio of
         # two medians picks that drift up (plain vs plain: ratio of medians +0.4..+0.7%,
         # median of paired ratios -0.6..+0.3% in three runs here).
-        ratio = statistics.median(b / a for a, b in zip(p, h))
-        rows.append((model, config, mp, mh, ratio))
-        print(f"  {model:12s} {config:32s} plain {mp * 1e3:8.3f} ms  hooked {mh * 1e3:8.3f} ms  x{ratio:.3f}",
-              file=sys.stderr, flush=True)  # fmt: skip
+        pairs = [b / a for a, b in zip(p, h)]
+        ratio = statistics.median(pairs)
+        q1, _, q3 = statistics.quantiles(pairs, n=4) if len(pairs) > 1 else (ratio, ratio, ratio)
+        rows.append((model, config, mp, mh, ratio, q1, q3))
+        print(f"  {model:12s} {config:32s} plain {mp * 1e3:8.3f} ms  hooked {mh * 1e3:8.3f} ms  x{ratio:.3f} "
+              f"(quartiles x{q1:.3f}-x{q3:.3f})", file=sys.stderr, flush=True)  # fmt: skip
     return rows
 
 
@@ -83,7 +86,7 @@ def smdebug_ratios(python: str, args: argparse.Namespace) -> dict[str, float] | 
     return dict(json.loads(lines[-1]))
 
 
-def fsdp_rows(args: argparse.Namespace) -> list[tuple[str, str, float, float, float]] | str:
+def fsdp_rows(args: argparse.Namespace) -> list[tuple[Any, ...]] | str:
     """The FSDP2 rows (``_overhead_fsdp.py`` under torch.distributed.run, 2 ranks on the CPU)."""
     import socket
 
@@ -116,6 +119,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--smdebug-python", default=None, help="python of a venv with smdebug 1.0.34")
     p.add_argument("--smdebug-timeout", type=float, default=1800)
     p.add_argument("--fsdp", action="store_true", help="also FSDP2 rows: CPU, gloo, 2 ranks (PyTorch)")
+    p.add_argument("--clock", choices=("wall", "cpu"), default=None,
+                   help="integrations: time blocks in the process's CPU time (default) or wall time")  # fmt: skip
     args = p.parse_args(argv)
     mod = importlib.import_module(f"_overhead_{args.framework}")
     print(
@@ -133,20 +138,22 @@ def main(argv: list[str] | None = None) -> None:
         theirs = smdebug_ratios(args.smdebug_python, args)
     print(
         f"\n{args.framework}, device {args.device}, {args.repeats} interleaved blocks of {args.steps} steps: median "
-        "ms/step; overhead = median of the hooked/plain ratios of consecutive blocks\n"
+        "ms/step; overhead = median of the hooked/plain ratios of consecutive blocks (ABBA), spread = their "
+        "quartiles\n"
     )
     print(
-        "| model | configuration | plain ms/step | smdbg ms/step | smdbg overhead | smdebug 1.0.34 overhead |"
+        "| model | configuration | plain ms/step | smdbg ms/step | smdbg overhead | spread | smdebug 1.0.34 overhead |"
     )
-    print("|---|---|---:|---:|---:|---:|")
-    for model, config, mp, mh, ratio in rows:
+    print("|---|---|---:|---:|---:|---:|---:|")
+    for model, config, mp, mh, ratio, *quartiles in rows:
+        spread = f"{(quartiles[0] - 1) * 100:+.1f}..{(quartiles[1] - 1) * 100:+.1f}%" if quartiles else "n/a"
         if isinstance(theirs, str):
             other = "n/a"
         else:
             r = theirs.get(f"{model}|{config}")
             other = "not run" if r is None else f"{(r - 1) * 100:+.1f}%"
         print(
-            f"| {model} | {config} | {mp * 1e3:.3f} | {mh * 1e3:.3f} | {(ratio - 1) * 100:+.1f}% | {other} |"
+            f"| {model} | {config} | {mp * 1e3:.3f} | {mh * 1e3:.3f} | {(ratio - 1) * 100:+.1f}% | {spread} | {other} |"
         )
     if isinstance(theirs, str):
         print(f"\nsmdebug: {theirs}")

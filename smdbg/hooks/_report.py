@@ -9,16 +9,20 @@ parameter without gradient ...) through :meth:`SaveTally.report`'s ``unsaved`` a
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from smdbg.collections import Collection
 from smdbg.config import SaveConfig
 from smdbg.hooks._plan import SavePlanner
+from smdbg.hooks._sinks import StoreSink
 from smdbg.modes import ModeKeys
 from smdbg.trial._report import CollectionSaved, NotSaved, SaveReport
 
-__all__ = ["SaveTally", "Asked"]
+__all__ = ["SaveTally", "Asked", "ReportsSaves"]
+
+log = logging.getLogger("smdbg.hooks")
 
 
 class Asked:
@@ -113,3 +117,46 @@ class SaveTally:
             mode_steps={m.name: n for m, n in mode_steps.items() if n},
             collections=collections, not_saved=tuple(sorted(missing.values(), key=lambda n: n.tensor)),
         )  # fmt: skip
+
+
+class ReportsSaves:
+    """The hook's save-report calls (a mixin of :class:`~smdbg.hooks.base.BaseHook`, which
+    provides what is declared here); a framework hook adds its reasons in :meth:`_unsaved`."""
+
+    framework: ClassVar[str]
+    planner: SavePlanner
+    mode: ModeKeys
+    step: int
+    rank: int
+    _tally: SaveTally
+    _store: StoreSink | None
+
+    if TYPE_CHECKING:  # declarations only (the hook's own come first in the MRO)
+
+        @property
+        def mode_steps(self) -> dict[ModeKeys, int]: ...
+
+        def _report_error(self, where: str, error: BaseException) -> None: ...
+
+    def save_report(self) -> SaveReport:
+        """What was saved so far per included collection, and what the collections ask for that
+        was not saved, with the reason (``close()`` writes it into the trial and logs it)."""
+        asked = Asked(self.planner, self.mode_steps, self.mode)
+        unsaved = self._unsaved(asked, self._tally.tensors)
+        return self._tally.report(f"worker_{self.rank}", self.framework, self.step, asked, self.mode_steps, unsaved)
+
+    def _unsaved(self, asked: Asked, saved: Mapping[str, Any]) -> Iterable[NotSaved]:
+        """Framework hooks: what they know was asked for and not saved, with the reason."""
+        return ()
+
+    def _write_save_report(self) -> None:
+        """At close: the report into the trial (``events/<worker>/save_report.json``), and logged."""
+        try:
+            report = self.save_report()
+            assert self._store is not None
+            self._store.write_save_report(report.to_json())
+        except Exception as e:  # the report never costs the trial its end marker
+            self._report_error("save report", e)
+            return
+        lines = report.lines()
+        (log.warning if report.not_saved else log.info)("smdbg: %s", "\n".join(lines))

@@ -5,7 +5,7 @@ collections, the planner and the current step's records these use."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -24,21 +24,18 @@ class ScriptSaving:
     planner: SavePlanner
     _saving: bool
 
-    def _check_open(self) -> None:
-        raise NotImplementedError
+    if TYPE_CHECKING:  # declarations only: a stub here would hide the hook's method in the MRO
 
-    def _records(self) -> StepRecords:
-        raise NotImplementedError
+        def _check_open(self) -> None: ...
 
-    def _emit(self, name: str, plan: TensorPlan, host: np.ndarray[Any, Any] | None,
-              reductions: Mapping[str, float | Histogram], shape: tuple[int, ...], dtype: str) -> None:  # fmt: skip
-        raise NotImplementedError
+        def _records(self) -> StepRecords: ...
 
-    def _to_numpy(self, value: Any) -> np.ndarray[Any, Any]:
-        raise NotImplementedError
+        def _emit(self, name: str, plan: TensorPlan, host: np.ndarray[Any, Any] | None,
+                  reductions: Mapping[str, float | Histogram], shape: tuple[int, ...], dtype: str) -> None: ...  # fmt: skip
 
-    def include_collection(self, name: str) -> None:
-        raise NotImplementedError
+        def _to_numpy(self, value: Any) -> np.ndarray[Any, Any]: ...
+
+        def include_collection(self, name: str) -> None: ...
 
     def _save_numpy(self, name: str, array: Any) -> None:
         """Save a host value (numpy array or number) under the plan for ``name``."""

@@ -6,8 +6,10 @@ current step's :class:`~smdbg.hooks._records.StepRecords` and, once started, its
 (:mod:`smdbg.hooks._sinks`: the trial store, and TensorBoard / tracker mirrors on a thread of
 their own). ``BaseHook`` owns the step and mode counters and hands each finished step's batch to
 the sinks; smdebug's user-facing saving calls (``save_scalar``, ``save_tensor``,
-``record_tensor_value``) come from :class:`~smdbg.hooks._saving.ScriptSaving`. A framework hook adds its attachments (the framework's public hook
-points, as objects) and its tensor -> host conversion.
+``record_tensor_value``) come from :class:`~smdbg.hooks._saving.ScriptSaving`, the collection
+calls and ``get_hook``'s class methods from :class:`~smdbg.hooks._collections_api.CollectionsAPI`,
+the save report from :class:`~smdbg.hooks._report.ReportsSaves`. A framework hook adds its
+attachments (the framework's public hook points, as objects) and its tensor -> host conversion.
 """
 
 from __future__ import annotations
@@ -22,19 +24,18 @@ import numpy as np
 
 from smdbg import _settings
 from smdbg.collections import BUILTIN_COLLECTIONS, Collection, CollectionManager
-from smdbg.config import CollectionConfig, ReductionConfig, SaveConfig
+from smdbg.config import ReductionConfig, SaveConfig
 from smdbg.exceptions import StopTrainingRequested, WriterClosedError
-from smdbg.hook_config import find_config_path, load_hook_config
+from smdbg.hooks._collections_api import CollectionsAPI, io_patterns
 from smdbg.hooks._options import HookOptions
 from smdbg.hooks._plan import SavePlanner, TensorPlan
 from smdbg.hooks._records import Emitted, StepRecords
-from smdbg.hooks._report import Asked, SaveTally
+from smdbg.hooks._report import ReportsSaves, SaveTally
 from smdbg.hooks._saving import ScriptSaving
 from smdbg.hooks._sinks import SinkThread, StoreSink, Ticks, open_sinks
-from smdbg.hooks._support import clear_current, current_hook, drop_current, guarded, set_current
+from smdbg.hooks._support import clear_current, current_hook, guarded, set_current
 from smdbg.modes import ModeKeys, ModeLike, parse_mode
 from smdbg.reductions import Histogram
-from smdbg.trial._report import NotSaved, SaveReport
 
 __all__ = ["BaseHook", "current_hook", "guarded", "io_patterns"]
 
@@ -42,17 +43,12 @@ log = logging.getLogger("smdbg.hooks")
 _NO_TICKS = Ticks()  # a hook without a store is never interrupted by writer ticks
 
 
-def io_patterns(template: str, inputs: bool, outputs: bool, kinds: tuple[str, str] = ("input", "output")) -> list[str]:
-    """``template`` with ``{kind}`` replaced by each of ``kinds`` asked for (inputs, outputs)."""
-    return [template.replace("{kind}", k) for k, wanted in zip(kinds, (inputs, outputs)) if wanted]
-
-
 def _option(name: str) -> Any:
     """A read-only hook attribute that is ``hook.options.<name>``."""
     return property(lambda self: getattr(self.options, name), doc=f"``options.{name}`` (read-only)")
 
 
-class BaseHook(ScriptSaving):
+class BaseHook(ScriptSaving, CollectionsAPI, ReportsSaves):
     """Saves tensors chosen by collections, ``SaveConfig`` and ``ReductionConfig`` into a trial.
 
     Parameters are smdebug's. ``include_workers``: ``"one"`` saves rank 0 only, ``"all"``
@@ -156,95 +152,12 @@ class BaseHook(ScriptSaving):
         """Changes when the store's writer ticked or a collection changed (both only grow)."""
         return self._ticks.n + self.collections.version
 
-    # -- construction helpers -------------------------------------------------------------------
-    @classmethod
-    def create_from_json_file(
-        cls, json_file_path: str | os.PathLike[str] | None = None, **kwargs: Any
-    ) -> BaseHook:
-        """A hook configured by smdebug's JSON file (path, else ``$SMDBG_CONFIG_FILE_PATH``)."""
-        cfg = load_hook_config(json_file_path)
-        hook = cls(**{**cfg.hook_kwargs(), **kwargs})
-        for cc in cfg.collection_configs:
-            hook.collections.apply_config(cc)
-        return hook
-
-    @classmethod
-    def set_current(cls, hook: BaseHook) -> None:
-        """smdebug's ``set_hook``: make ``hook`` what ``get_hook()`` returns for its framework."""
-        if not isinstance(hook, cls):
-            raise TypeError(f"set_hook({hook!r}): expected a {cls.__module__}.{cls.__name__}")
-        if hook._closed:
-            raise ValueError(f"set_hook: this {cls.__name__} for {hook.out_dir} is closed; create a new hook")
-        set_current(cls.framework, hook)
-
-    @classmethod
-    def del_current(cls) -> None:
-        """smdebug's ``del_hook``: ``get_hook()`` returns None until a hook is created or set."""
-        drop_current(cls.framework)
-
-    @classmethod
-    def current_or_from_config(
-        cls, json_config_path: str | os.PathLike[str] | None = None, create_if_not_exists: bool = False
-    ) -> BaseHook | None:
-        """``get_hook`` of every framework: the current (last created, not closed) hook of this
-        framework; else, with ``create_if_not_exists``, one of this class made from the JSON
-        config (``json_config_path`` or ``$SMDBG_CONFIG_FILE_PATH``); else None."""
-        hook = current_hook(cls.framework)
-        if isinstance(hook, BaseHook):
-            return hook
-        if create_if_not_exists and find_config_path(json_config_path) is not None:
-            return cls.create_from_json_file(json_config_path)
-        return None
-
     def _register_builtin_collections(self) -> None:
         """Framework hooks add their include patterns for weights, gradients ... here."""
 
     def _worker_identity(self) -> tuple[int, int]:
         """(rank, world size); framework hooks ask their distributed runtime."""
         return int(_settings.RANK.get() or "0"), int(_settings.WORLD_SIZE.get() or "1")
-
-    # -- collections ---------------------------------------------------------------------------
-    def get_collection(self, name: str, create: bool = True) -> Collection:
-        return self.collections.get(name, create=create)
-
-    def get_collections(self) -> dict[str, Collection]:
-        return {c.name: c for c in self.collections}
-
-    def add_collection(self, collection: Collection | CollectionConfig) -> Collection:
-        """Add (and include) a collection, or apply a CollectionConfig."""
-        coll = (
-            self.collections.apply_config(collection)
-            if isinstance(collection, CollectionConfig)
-            else self.collections.add(collection)
-        )
-        self.include_collection(coll.name)
-        return coll
-
-    def _object_patterns(self, obj: Any, inputs: bool, outputs: bool) -> list[str] | None:
-        """Name patterns of a framework object's inputs/outputs (``add_module_tensors``,
-        ``add_block_tensors``, ``add_keras_layer``); None while the hook cannot name it."""
-        return None
-
-    def _resolve_collection_objects(self) -> None:
-        """Turn the objects of ``Collection.modules`` into include patterns of their collections
-        (the planner calls this whenever the collections changed)."""
-        for coll in self.collections:
-            for obj, (inputs, outputs) in coll.modules.items():
-                patterns = self._object_patterns(obj, inputs, outputs)
-                if patterns is None:
-                    self._unnamed_object(coll.name, obj)
-                for pattern in patterns or ():
-                    coll.include(pattern)
-
-    def _unnamed_object(self, collection: str, obj: Any) -> None:
-        """An object of ``Collection.modules`` the hook cannot name (yet)."""
-
-    def include_collection(self, name: str) -> None:
-        if name not in self.planner.included:
-            self.collections.get(name)
-            self.planner.included.append(name)
-            self._quiet_left = 0
-            self._saving = self.planner.begin_step(self.mode, self.mode_steps[self.mode])
 
     # -- lifecycle -----------------------------------------------------------------------------
     def _start(self) -> None:
@@ -393,30 +306,6 @@ class BaseHook(ScriptSaving):
             finally:
                 if self._mirrors is not None:
                     self._mirrors.close()
-
-    # -- the save report -------------------------------------------------------------------------
-    def save_report(self) -> SaveReport:
-        """What was saved so far per included collection, and what the collections ask for that
-        was not saved, with the reason (``close()`` writes it into the trial and logs it)."""
-        asked = Asked(self.planner, self.mode_steps, self.mode)
-        unsaved = self._unsaved(asked, self._tally.tensors)
-        return self._tally.report(f"worker_{self.rank}", self.framework, self.step, asked, self.mode_steps, unsaved)
-
-    def _unsaved(self, asked: Asked, saved: Mapping[str, Any]) -> Iterable[NotSaved]:
-        """Framework hooks: what they know was asked for and not saved, with the reason."""
-        return ()
-
-    def _write_save_report(self) -> None:
-        """At close: the report into the trial (``events/<worker>/save_report.json``), and logged."""
-        try:
-            report = self.save_report()
-            assert self._store is not None
-            self._store.write_save_report(report.to_json())
-        except Exception as e:  # the report never costs the trial its end marker
-            self._report_error("save report", e)
-            return
-        lines = report.lines()
-        (log.warning if report.not_saved else log.info)("smdbg: %s", "\n".join(lines))
 
     def flush(self) -> None:
         """Publish every step handed over so far (the trial store and the mirrors)."""

@@ -8,7 +8,9 @@ Nothing here imports a training framework beyond PyTorch.
 from __future__ import annotations
 
 import json
+import logging
 import os
+import weakref
 from collections.abc import Mapping
 from typing import Any
 
@@ -19,7 +21,12 @@ from smdbg.hook_config import HookConfig, find_config_path, load_hook_config
 from smdbg.hooks._options import HookOptions
 from smdbg.hooks.torch import Hook
 
-__all__ = ["HookSpec", "WrongFrameworkError", "LossAccumulator", "LOSS_NAME", "save_metrics", "innermost_optimizer"]
+__all__ = [
+    "CallbackCore", "HookSpec", "WrongFrameworkError", "LossAccumulator", "LOSS_NAME", "save_metrics",
+    "innermost_optimizer",
+]  # fmt: skip
+
+log = logging.getLogger("smdbg.integrations")
 
 #: ``record_tensor_value("loss", ...)`` stores this name, in the ``losses`` collection.
 LOSS_NAME = "loss_output_0"
@@ -165,3 +172,49 @@ class LossAccumulator:
             if len(losses) > 1:
                 value = value.mean() if mean else value.sum()
             hook.record_tensor_value("loss", value)
+
+
+def _close_left_open(hook: Hook) -> None:
+    """A callback's hook still open when the callback is collected or the interpreter exits
+    (training raised, or ``keep_open=True`` and no ``close()``): closed now, so that the trial
+    gets its last steps, its save report and its end marker."""
+    if not hook._closed:
+        log.warning("smdbg: closing the hook of a SmdbgCallback that was left open (training raised, or keep_open "
+                    "without close()); trial %s", hook.out_dir)  # fmt: skip
+        hook.close()
+
+
+class CallbackCore:
+    """What the training-framework callbacks share: the hook, built on first use from a
+    :class:`HookSpec`, and its closing. ``close()`` closes it (idempotent); a hook the
+    callback did not close by then is closed when the callback is garbage-collected or the
+    interpreter exits (``weakref.finalize``): after an exception in a training loop that has no
+    callback event for it (Hugging Face's), the trial still ends with its end marker."""
+
+    def __init__(self, out_dir: str | os.PathLike[str] | None = None, *, config: Any = None, hook: Any = None,
+                 keep_open: bool = False, **hook_options: Any) -> None:  # fmt: skip
+        self._spec = HookSpec("SmdbgCallback", out_dir, config, hook, hook_options)
+        self.keep_open = keep_open
+        self.hook: Hook | None = None
+        self._losses = LossAccumulator()
+        self._finalizer: weakref.finalize[Any, Any] | None = None
+
+    def _make_hook(self) -> Hook:
+        """The hook (made on the first call, with its closing at exit)."""
+        hook = self.hook
+        if hook is None:
+            hook = self.hook = self._spec.make()
+            self._finalizer = weakref.finalize(self, _close_left_open, hook)
+        return hook
+
+    def _live(self) -> Hook | None:
+        """The hook while it is open, else None."""
+        hook = self.hook
+        return None if hook is None or hook._closed else hook
+
+    def close(self) -> None:
+        """Close the hook (publish, write the save report and the end marker). Idempotent."""
+        if self._finalizer is not None:
+            self._finalizer.detach()
+        if self.hook is not None:
+            self.hook.close()

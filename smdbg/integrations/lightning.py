@@ -30,10 +30,8 @@ require("lightning", extra="lightning", feature="smdbg.integrations.lightning")
 import torch  # noqa: E402
 from lightning.pytorch.callbacks import Callback  # noqa: E402
 
-from smdbg.hooks.torch import Hook  # noqa: E402
 from smdbg.integrations._common import (  # noqa: E402
-    HookSpec,
-    LossAccumulator,
+    CallbackCore,
     WrongFrameworkError,
     innermost_optimizer,
     save_metrics,
@@ -43,7 +41,7 @@ from smdbg.modes import ModeKeys  # noqa: E402
 __all__ = ["SmdbgCallback", "WrongFrameworkError"]
 
 
-class SmdbgCallback(Callback):
+class SmdbgCallback(CallbackCore, Callback):
     """Saves a LightningModule's weights, gradients, losses and logged values into a smdbg trial.
 
     Arguments as :class:`smdbg.integrations.transformers.SmdbgCallback`: ``out_dir``,
@@ -51,28 +49,20 @@ class SmdbgCallback(Callback):
     ``$SMDBG_CONFIG_FILE_PATH``), ``hook`` (a ``smdbg.pytorch.Hook`` made by the caller) and
     any ``smdbg.pytorch.Hook`` keyword argument. Bad values raise here, before training starts.
     The hook is closed at the end of the first ``fit``/``validate``/``test``/``predict`` it
-    instruments, unless ``keep_open=True`` (then call :meth:`close` after the last one).
+    instruments, unless ``keep_open=True`` (then call :meth:`close` after the last one), and
+    when training raises (``on_exception``).
     """
 
     def __init__(self, out_dir: str | os.PathLike[str] | None = None, *, config: Any = None, hook: Any = None,
                  keep_open: bool = False, **hook_options: Any) -> None:  # fmt: skip
-        self._spec = HookSpec("SmdbgCallback", out_dir, config, hook, hook_options)
-        self.keep_open = keep_open
-        self.hook: Hook | None = None
+        super().__init__(out_dir, config=config, hook=hook, keep_open=keep_open, **hook_options)
         self._module: torch.nn.Module | None = None
-        self._losses = LossAccumulator()
         self._saved: dict[str, float] = {}  # metric name -> the value saved last
         self._in_batch = False  # an evaluation or prediction step is under way
 
-    def _live(self) -> Hook | None:
-        hook = self.hook
-        return None if hook is None or hook._closed else hook
-
     # -- set-up and tear-down -------------------------------------------------------------------
     def setup(self, trainer: Any, pl_module: Any, stage: str) -> None:
-        hook = self.hook
-        if hook is None:
-            hook = self.hook = self._spec.make()
+        hook = self._make_hook()
         if pl_module is not self._module:
             hook.register_module(pl_module)
             self._module = pl_module
@@ -91,11 +81,6 @@ class SmdbgCallback(Callback):
 
     def on_exception(self, trainer: Any, pl_module: Any, exception: BaseException) -> None:
         self.close()
-
-    def close(self) -> None:
-        """Close the hook (publish, write the save report and the end marker). Idempotent."""
-        if self.hook is not None:
-            self.hook.close()
 
     # -- training -------------------------------------------------------------------------------
     def on_before_backward(self, trainer: Any, pl_module: Any, loss: torch.Tensor) -> None:

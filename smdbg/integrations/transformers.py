@@ -32,8 +32,7 @@ from transformers import TrainerCallback  # noqa: E402
 
 from smdbg.hooks.torch import Hook  # noqa: E402
 from smdbg.integrations._common import (  # noqa: E402
-    HookSpec,
-    LossAccumulator,
+    CallbackCore,
     WrongFrameworkError,
     innermost_optimizer,
     save_metrics,
@@ -43,7 +42,7 @@ from smdbg.modes import ModeKeys  # noqa: E402
 __all__ = ["SmdbgCallback", "WrongFrameworkError"]
 
 
-class SmdbgCallback(TrainerCallback):
+class SmdbgCallback(CallbackCore, TrainerCallback):
     """Saves a Trainer's model, gradients, losses and logged metrics into a smdbg trial.
 
     ``out_dir``: the trial directory or URL; ``config``: smdebug's JSON hook config (a path or
@@ -53,22 +52,20 @@ class SmdbgCallback(TrainerCallback):
     config. Bad values (a TensorFlow or MXNet hook, a trial written by another framework, an
     unknown config key) raise here, before training starts. The hook is closed when training
     ends, unless ``keep_open=True`` (then call :meth:`close` after the last ``evaluate`` or
-    ``predict``). Pass it to the ``Trainer`` constructor so that it sees the model at once.
+    ``predict``). The Trainer tells callbacks nothing when training raises: the hook is then
+    closed when the callback is garbage-collected or the interpreter exits (in a session that
+    goes on, call :meth:`close`). Pass it to the ``Trainer`` constructor so that it sees the
+    model at once.
     """
 
     def __init__(self, out_dir: str | os.PathLike[str] | None = None, *, config: Any = None, hook: Any = None,
                  keep_open: bool = False, **hook_options: Any) -> None:  # fmt: skip
-        self._spec = HookSpec("SmdbgCallback", out_dir, config, hook, hook_options)
-        self.keep_open = keep_open
-        self.hook: Hook | None = None
+        super().__init__(out_dir, config=config, hook=hook, keep_open=keep_open, **hook_options)
         self._model: torch.nn.Module | None = None
         self._handle: Any = None
-        self._losses = LossAccumulator()
 
     def _attach(self, model: Any) -> Hook:
-        hook = self.hook
-        if hook is None:
-            hook = self.hook = self._spec.make()
+        hook = self._make_hook()
         if isinstance(model, torch.nn.Module) and model is not self._model:
             hook.register_module(model)
             self._model = model
@@ -136,5 +133,4 @@ class SmdbgCallback(TrainerCallback):
         if self._handle is not None:
             self._handle.remove()
             self._handle = None
-        if self.hook is not None:
-            self.hook.close()
+        super().close()

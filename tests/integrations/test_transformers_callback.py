@@ -101,3 +101,24 @@ def test_json_config_and_keyword_override(tmp_path: Any) -> None:
     cb = SmdbgCallback(out2, config=config, save_config=smd.SaveConfig(save_interval=3))  # keywords win
     trainer(tmp_path, cb).train()
     assert smd.create_trial(out2).tensor("loss_output_0").steps(mode=ModeKeys.TRAIN) == [0, 3]
+
+
+def test_a_crash_in_training_still_closes_the_trial(tmp_path: Any) -> None:
+    """The Trainer has no callback event for an exception: the hook is closed at exit."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    out, k = str(tmp_path / "trial"), 3
+    script = Path(__file__).with_name("_hf_crash.py")
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    proc = subprocess.run([sys.executable, str(script), out, str(k), str(tmp_path / "hf")], capture_output=True,
+                          text=True, timeout=300, env=env)  # fmt: skip
+    assert proc.returncode != 0 and f"model failed at training step {k}" in proc.stderr
+    assert "closing the hook of a SmdbgCallback that was left open" in proc.stderr
+    trial = smd.create_trial(out)
+    assert trial.training_has_ended()
+    assert trial.steps() == list(range(k))  # each optimizer step before the failing one
+    assert trial.tensor("loss_output_0").steps() == list(range(k))
+    assert trial.save_reports()  # written at close

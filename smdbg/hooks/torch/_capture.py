@@ -20,7 +20,7 @@ numpy definitions, computed on the host).
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -31,10 +31,11 @@ from smdbg.hooks._records import ShardBlock
 from smdbg.hooks.torch._batched import batch_reductions, grouped_reductions
 from smdbg.hooks.torch._cpu import cpu_reductions
 from smdbg.hooks.torch._flat import FLAT_KEYS, SegmentLayouts, compute_dtype, flat_reductions
-from smdbg.hooks.torch._hist import cpu_histogram, device_histogram, histogram_of_vector
+from smdbg.hooks.torch._hist import cpu_histograms, device_histogram, histogram_of_vector
 from smdbg.hooks.torch._host_pool import HostPool
+from smdbg.hooks.torch._pending import CapturedTensor, PendingStep, flatten_tensors, tensors_of
 from smdbg.hooks.torch._sharded import ShardLayout, dtensor_type, layout_of, numpy_block, sharded_reductions
-from smdbg.reductions import HISTOGRAM, Histogram, compute_histogram, compute_reductions, scalar_reductions
+from smdbg.reductions import HISTOGRAM, compute_histogram, compute_reductions, scalar_reductions
 
 __all__ = [
     "StepCapture",
@@ -54,31 +55,6 @@ _DTENSOR = dtensor_type()
 log = logging.getLogger("smdbg.hooks")
 
 
-def flatten_tensors(value: Any) -> Iterator[torch.Tensor]:
-    """Tensors in a module's inputs or outputs, in order (tuples, lists, dicts by insertion)."""
-    if isinstance(value, torch.Tensor):
-        yield value
-    elif isinstance(value, (tuple, list)):
-        for v in value:
-            yield from flatten_tensors(v)
-    elif isinstance(value, dict):
-        for v in value.values():
-            yield from flatten_tensors(v)
-
-
-def tensors_of(value: Any) -> Sequence[torch.Tensor]:
-    """:func:`flatten_tensors` as a sequence, without a generator for the common cases (one
-    tensor, a flat tuple of tensors): a module hook on a saved step runs with cold caches."""
-    if isinstance(value, torch.Tensor):
-        return (value,)
-    if type(value) is tuple:
-        for v in value:
-            if not isinstance(v, torch.Tensor):
-                return list(flatten_tensors(value))
-        return value
-    return list(flatten_tensors(value))
-
-
 def _host_reductions(t: torch.Tensor, keys: tuple[str, ...]) -> dict[str, float]:
     """Reductions of an empty or one-element tensor, computed on the host (no kernel)."""
     if t.numel() == 0:
@@ -90,86 +66,6 @@ def _host_reductions(t: torch.Tensor, keys: tuple[str, ...]) -> dict[str, float]
 
 def _by_shape(member: tuple[CapturedTensor, torch.Tensor]) -> tuple[int, ...]:
     return member[0].shape
-
-
-# What PendingStep.items yields: (name, plan, raw host copy or None, reductions, shape, dtype),
-# the arguments of BaseHook._emit. A CPU tensor reduced at capture time is stored as one of
-# these at once (no object per tensor: a small model's saved step on a CPU captures a few dozen).
-Emitted = tuple[str, TensorPlan, "np.ndarray | ShardBlock | None", "Mapping[str, float | Histogram]", tuple[int, ...], str]
-
-
-class CapturedTensor:
-    """One tensor's capture: where its reductions and raw copy are in the step's buffers."""
-
-    __slots__ = ("name", "plan", "shape", "dtype", "device", "offsets", "constants", "raw", "scalar", "hist")  # fmt: skip
-
-    def __init__(self, name: str, plan: TensorPlan, shape: tuple[int, ...], dtype: str, device: Any,
-                 constants: dict[str, Any] | None = None) -> None:  # fmt: skip
-        self.name = name
-        self.plan = plan
-        self.shape = shape
-        self.dtype = dtype
-        self.device = device  # None for a CPU tensor
-        self.offsets: dict[str, int] = {}  # key -> index in the device's result vector
-        self.constants = constants  # reductions already computed (CPU, empty, one element)
-        self.raw: Any = None  # numpy copy (CPU), or a pinned tensor filled asynchronously
-        self.scalar: Any = None  # a one-element device tensor's pinned copy, reduced on the host
-        self.hist: Histogram | int | None = None  # a histogram, or its index in the result vector
-
-
-class PendingStep:
-    """A finished step's captures whose host copies may still be in flight."""
-
-    def __init__(self, entries: list[Any], results: dict[Any, torch.Tensor],
-                 events: list[Any], info: tuple[int, str, int]) -> None:  # fmt: skip
-        self.entries = entries
-        self.results = results
-        self.events = events
-        self.info = info  # (step, mode name, mode step)
-
-    @property
-    def in_flight(self) -> bool:
-        """Whether some of this step's values are still being copied from a device."""
-        return bool(self.events)
-
-    def ready(self) -> bool:
-        return all(e.query() for e in self.events)
-
-    def wait(self) -> None:
-        for e in self.events:
-            e.synchronize()
-
-    def items(self) -> Iterator[Emitted]:
-        """Each capture of the step (the later one where a name was captured twice)."""
-        host = {dev: r.numpy().tolist() for dev, r in self.results.items()}
-        for e in self.entries:
-            if e is None:  # captured again later in the step: the later capture wins
-                continue
-            if type(e) is tuple:
-                yield e
-                continue
-            red: dict[str, Any]
-            if e.scalar is not None:
-                v = e.scalar.reshape(-1)[0].item()
-                red = scalar_reductions(abs(v) if isinstance(v, complex) else float(v), e.plan.reductions)
-            elif e.constants is not None:
-                red = e.constants
-            elif e.offsets:
-                res = host[e.device]
-                red = {key: res[i] for key, i in e.offsets.items()}
-            else:
-                red = {}
-            hist = e.hist
-            if hist is not None:
-                red = dict(red)
-                if type(hist) is int:
-                    assert e.plan.histogram is not None
-                    vec = host[e.device][hist : hist + 2 + e.plan.histogram[0]]
-                    red[HISTOGRAM] = histogram_of_vector(vec, int(np.prod(e.shape)))
-                else:
-                    red[HISTOGRAM] = hist
-            raw = e.raw if e.raw is None or isinstance(e.raw, (np.ndarray, ShardBlock)) else e.raw.numpy()
-            yield e.name, e.plan, raw, red, e.shape, e.dtype
 
 
 class StepCapture:
@@ -211,6 +107,7 @@ class StepCapture:
         # runs it for every weight and gradient, with cold caches (see _torch_cpu).
         groups: dict[tuple[Any, torch.dtype], list[tuple[CapturedTensor, torch.Tensor]]] = {}
         snaps: list[tuple[CapturedTensor, torch.Tensor]] = []  # CPU tensors saved raw
+        hists: list[tuple[dict[str, Any], Any]] = []  # CPU histograms: their reductions, the job
         entries = self.entries
         by_name = self._by_name
         for name, plan, t in items:
@@ -225,10 +122,14 @@ class StepCapture:
                 entry = self._device_entry(name, plan, t, dtype, groups)
             else:  # reduced now, to floats (a loss without any kernel)
                 red: dict[str, Any] = {}
-                if keys:
-                    red = cpu_reductions(t, keys) if t.numel() > 1 else _host_reductions(t, keys)
-                if plan.histogram is not None:
-                    red[HISTOGRAM] = cpu_histogram(t, *plan.histogram)
+                if plan.histogram is None:
+                    if keys:
+                        red = cpu_reductions(t, keys) if t.numel() > 1 else _host_reductions(t, keys)
+                else:  # counted with the others below, over the range the reductions found
+                    mm: list[tuple[float, float]] = []
+                    if keys:
+                        red = cpu_reductions(t, keys, mm) if t.numel() > 1 else _host_reductions(t, keys)
+                    hists.append((red, (t, *plan.histogram, mm[0] if mm else None)))
                 if plan.raw:
                     entry = CapturedTensor(name, plan, tuple(t.shape), dtype, None, red)
                     snaps.append((entry, t))
@@ -239,6 +140,9 @@ class StepCapture:
                 entries[previous] = None  # captured again in this step: the later capture wins
             by_name[name] = len(entries)
             entries.append(entry)
+        if hists:
+            for (red, _), h in zip(hists, cpu_histograms([job for _, job in hists])):
+                red[HISTOGRAM] = h
         if snaps:
             self._snapshot(snaps)
         for (dev, _), members in groups.items():

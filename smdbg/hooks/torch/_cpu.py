@@ -90,14 +90,14 @@ def _program(keys: tuple[str, ...]) -> _Program:
     return prog
 
 
-def cpu_reductions(t: torch.Tensor, keys: tuple[str, ...]) -> dict[str, float]:
+def cpu_reductions(t: torch.Tensor, keys: tuple[str, ...], minmax: list[tuple[float, float]] | None = None) -> dict[str, float]:
     """The reductions ``keys`` of a CPU tensor with at least two elements, as floats.
 
     Float32/float64 tensors are reduced in place; other dtypes in float32 (half precision) or
     float64 (integers, bool), complex ones as their magnitudes in float64. Call under
     ``torch.no_grad()``. One kernel per pass: sum and mean share a ``torch.sum``; max, min and
-    abs max one ``torch.aminmax``; l2 is a BLAS dot; every other key is one torch kernel
-    (``per_tensor``). Written flat on purpose: it runs for every weight and gradient of a saved
+    abs max one ``torch.aminmax`` (its (min, max) appended to ``minmax`` when given: a
+    histogram's range); l2 is a BLAS dot; every other key is one torch kernel (``per_tensor``). Written flat on purpose: it runs for every weight and gradient of a saved
     step, with cold caches.
     """
     need_sum, need_range, need_ss, ops = _PROGRAMS.get(keys) or _program(keys)
@@ -112,6 +112,8 @@ def cpu_reductions(t: torch.Tensor, keys: tuple[str, ...]) -> dict[str, float]:
         lo_t, hi_t = _aminmax(x)
         lo = float(lo_t)
         hi = float(hi_t)
+        if minmax is not None:
+            minmax.append((lo, hi))
     if need_ss:
         ss = _sum_squares(x.numpy())
     out: dict[str, float] = {}

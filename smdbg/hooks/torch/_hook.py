@@ -13,34 +13,32 @@ gradients), optimizer state (Adam's moments ...) right after it (including this 
 
 from __future__ import annotations
 
-import collections
 import functools
 import logging
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import torch
 
-from smdbg.hooks._plan import TensorPlan
-from smdbg.hooks._records import StepRecords
 from smdbg.hooks._report import Asked
 from smdbg.hooks.base import BaseHook, guarded, io_patterns
 from smdbg.hooks.torch._attach import PlanLists, TorchAttachments, TorchTargets
-from smdbg.hooks.torch._capture import PendingStep, StepCapture, flatten_tensors, tensors_of
-from smdbg.hooks.torch._report import SUPPORTED_DTYPES, drop_unsupported, torch_unsaved
-from smdbg.hooks.torch._sharded import dtensor_type
+from smdbg.hooks.torch._capture import flatten_tensors
+from smdbg.hooks.torch._driven import DrivenSteps
+from smdbg.hooks.torch._pipeline import CapturePipeline, Planned, io_group, planned
+from smdbg.hooks.torch._register import Registration
+from smdbg.hooks.torch._report import torch_unsaved
+from smdbg.hooks.torch._sharded import refuse_dtensor
 from smdbg.modes import ModeKeys, ModeLike, parse_mode
 from smdbg.trial._report import NotSaved
 
 __all__ = ["Hook", "flatten_tensors"]
 
 log = logging.getLogger("smdbg.hooks")
-_MAX_IN_FLIGHT = 8
-_DTENSOR = dtensor_type()
 
 
-class Hook(BaseHook):
+class Hook(BaseHook, Registration, DrivenSteps):
     """smdebug-compatible PyTorch hook. See docs/pytorch.md."""
 
     framework = "pytorch"
@@ -50,11 +48,9 @@ class Hook(BaseHook):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self.targets = TorchTargets()
         self.attached = TorchAttachments()
-        self._deferred: list[tuple[str, TensorPlan, torch.Tensor]] = []  # loss values not captured yet
         self._step_used = False
         self._calls: dict[int, int] = {}
-        self._capture = StepCapture()
-        self._in_flight: collections.deque[PendingStep] = collections.deque()
+        self._pipe = CapturePipeline()  # this step's captures, and earlier steps' copies in flight
         self._driver: Any = None  # the optimizer whose steps count (for the fast path)
         self._quiet_at = -1  # _quiet_mark() when the fast path was entered
         self._auto_modes = False  # modes follow the model's training flag (follow_train_eval)
@@ -85,12 +81,7 @@ class Hook(BaseHook):
         return super()._worker_identity()
 
     def _to_numpy(self, value: Any) -> Any:
-        if _DTENSOR is not None and isinstance(value, _DTENSOR):
-            raise TypeError(
-                f"a DTensor (placements {tuple(getattr(value, 'placements', ()))}) was given to save_tensor/record_tensor_value: "
-                "expected a plain tensor; pass dt.full_tensor() (a gather on every rank) or dt.to_local() (this "
-                "rank's shard); sharded parameters and gradients of a registered model are saved without it"
-            )
+        refuse_dtensor(value)  # sharded tensors of a registered model are saved from their shards
         if isinstance(value, torch.Tensor):
             t = value.detach() if value.layout is torch.strided else value.detach().to_dense()
             if t.dtype in (torch.bfloat16, torch.float8_e4m3fn, torch.float8_e5m2):
@@ -100,61 +91,6 @@ class Hook(BaseHook):
 
     def _detach(self) -> None:
         self.attached.detach()
-
-    # -- registration ---------------------------------------------------------------------------
-    def register_module(self, module: torch.nn.Module) -> None:
-        """Save this model's weights, biases, gradients (and inputs/outputs if included).
-
-        Names follow smdebug: ``<ModelClass>_<param name>``, ``gradient/<ModelClass>_<param>``,
-        ``<submodule name>_input_<i>`` / ``_output_<i>`` (the model itself is ``<ModelClass>``).
-        """
-        if not isinstance(module, torch.nn.Module):
-            raise TypeError(
-                f"register_module({module!r}): expected a torch.nn.Module, got {type(module).__name__}; "
-                "pass the model (or use register_loss for a loss module)"
-            )
-        if module in self.targets.models:
-            return
-        self.targets.add_model(module, *(self.collections.get(n) for n in ("weights", "biases", "gradients")))
-        self._sync_top_hook()
-        self.attached.remove_step_hooks()
-        self._sync_attachments()
-
-    def register_hook(self, module: torch.nn.Module) -> None:
-        """smdebug's older name of :meth:`register_module`."""
-        self.register_module(module)
-
-    def register_loss(self, loss_module: torch.nn.Module) -> None:
-        """Save the loss module's output as ``<LossClass>_output_0`` (collection ``losses``)."""
-        if not isinstance(loss_module, torch.nn.Module):
-            raise TypeError(
-                f"register_loss({loss_module!r}): expected a torch.nn.Module loss (e.g. nn.CrossEntropyLoss()), "
-                f"got {type(loss_module).__name__}; for a loss tensor use hook.save_scalar or record_tensor_value"
-            )
-        if loss_module in self.targets.losses:
-            return
-        name = self.targets.add_loss(loss_module)
-        losses = self.collections.get("losses")
-        losses.add_tensor_name(f"{name}_output_0")
-        losses.include(rf"^{re.escape(name)}_call\d+_output_0$")  # later calls in one step
-        self.attached.remove_step_hooks()
-        self._sync_attachments()
-
-    def wrap_optimizer(self, optimizer: torch.optim.Optimizer) -> torch.optim.Optimizer:
-        """Count steps by this optimizer's steps and save its state; returns the optimizer."""
-        if not isinstance(optimizer, torch.optim.Optimizer):
-            raise TypeError(
-                f"wrap_optimizer({optimizer!r}): expected a torch.optim.Optimizer, got {type(optimizer).__name__}"
-            )
-        if any(o is optimizer for o in self.targets.optimizers):
-            return optimizer
-        self.targets.optimizers.append(optimizer)
-        self._quiet_left = 0
-        self.attached.hook_optimizer(optimizer, self._opt_pre_hook, self._opt_post_hook)
-        self._sync_top_hook()
-        self.attached.remove_step_hooks()  # gradient hooks are not needed with an optimizer
-        self._sync_attachments()
-        return optimizer
 
     # -- step and mode --------------------------------------------------------------------------
     def _optimizer_drives_step(self) -> bool:
@@ -240,7 +176,7 @@ class Hook(BaseHook):
     def _advance(self) -> None:
         if not self._started and not self._closed:
             self._start()  # from the first step on, progress is published even if nothing is saved
-        if self._capture.entries or self._in_flight or self._deferred:
+        if self._pipe.busy:
             self._end_capture()
         self._step_used = False
         if self._calls:
@@ -257,7 +193,7 @@ class Hook(BaseHook):
         if (
             self._saving
             or self.attached.has_step_hooks
-            or self._in_flight
+            or self._pipe.in_flight
             or self._batch is not None
             or self._closed
             or self.options.stop_check_secs <= 0
@@ -271,9 +207,9 @@ class Hook(BaseHook):
     def _publish_progress(self) -> None:
         if self._store is None:
             return
-        if self._in_flight:
-            step, mode, mode_step = self._in_flight[0].info
-            self._store.set_progress(step, mode, mode_step)
+        oldest = self._pipe.oldest()
+        if oldest is not None:
+            self._store.set_progress(*oldest)
         else:
             self._store.set_progress(self.step, self.mode.name, self.mode_steps[self.mode])
 
@@ -281,7 +217,7 @@ class Hook(BaseHook):
         if not self._closed:
             try:
                 self._end_capture()
-                self._drain_in_flight(wait=True)
+                self._pipe.drain(True, self._write_batch)
             finally:
                 super().close(_stopped=_stopped)
         else:
@@ -289,52 +225,16 @@ class Hook(BaseHook):
 
     # -- capture and hand-over ------------------------------------------------------------------
     def _end_capture(self) -> None:
-        """Hand this step's captures over: at once when all values are on the host, else when
-        the device copies (CUDA event) are done. Steps are handed over in order."""
-        if self._deferred:
-            group, self._deferred = self._deferred, []
-            self._capture_planned(group)
-        if len(self._capture):
-            pending = self._capture.finish((self.step, self.mode.name, self.mode_steps[self.mode]))
-            if pending.in_flight or self._in_flight:
-                self._in_flight.append(pending)
-            else:
-                self._emit_many(pending.items())  # into the current step's records
-        self._drain_in_flight(wait=len(self._in_flight) > _MAX_IN_FLIGHT)
+        """Hand this step's captures over (see :meth:`CapturePipeline.end_step`), in step order."""
+        if self._pipe.deferred:
+            self._capture_planned(self._pipe.take_deferred())
+        info = (self.step, self.mode.name, self.mode_steps[self.mode])
+        self._pipe.end_step(info, self._emit_many, self._write_batch)
 
-    def _drain_in_flight(self, wait: bool) -> None:
-        """Hand over earlier steps whose device -> host copies are done (all, with ``wait``)."""
-        while self._in_flight:
-            head = self._in_flight[0]
-            if not head.ready():
-                if not wait:
-                    return
-                head.wait()
-            self._in_flight.popleft()
-            batch = StepRecords(*head.info)
-            batch.add(head.items())
-            self._write_batch(batch)
-
-    def _capture_tensors(self, items: Sequence[tuple[str, Any]]) -> None:
-        """Plan and capture (name, tensor) pairs of the current step."""
-        group = []
-        for name, t in items:
-            if not isinstance(t, torch.Tensor):
-                continue
-            plan = self.planner.plan(name)
-            if plan is not None:
-                group.append((name, plan, t))
-        self._capture_planned(group)
-
-    def _capture_planned(self, group: list[tuple[str, TensorPlan, torch.Tensor]]) -> None:
+    def _capture_planned(self, group: list[Planned]) -> None:
         if group:
             self._check_open()
-            if self._writes:
-                if not all(t.dtype in SUPPORTED_DTYPES and not t.is_quantized for _, _, t in group):
-                    group = drop_unsupported(group, self._tally.unsupported)  # reported, not saved
-                self._capture.add(group)
-            else:  # a rank that writes nothing still takes part in sharded tensors' collectives
-                self._capture.participate(group)
+            self._pipe.add(group, self._writes, self._tally.unsupported)
 
     # -- PyTorch callbacks ----------------------------------------------------------------------
     @guarded("forward pre-hook")
@@ -347,7 +247,7 @@ class Hook(BaseHook):
             self._advance()
         self._step_used = True
         if self._saving:  # weights as this forward uses them (the optimizer's hooks do in TRAIN)
-            self._capture_tensors(self.targets.params)
+            self._capture_planned(planned(self.planner, self.targets.params))
 
     @guarded("forward hook")
     def _module_hook(self, name: str, module: torch.nn.Module, args: Any, output: Any) -> None:
@@ -356,28 +256,18 @@ class Hook(BaseHook):
         self._step_used = True
         k = self._calls.get(id(module), 0)
         self._calls[id(module)] = k + 1
-        prefix = name if k == 0 else f"{name}_call{k}"
-        plan = self.planner.plan
-        group = []
-        for i, t in enumerate(tensors_of(args)):
-            p = plan(f"{prefix}_input_{i}")
-            if p is not None:
-                group.append((f"{prefix}_input_{i}", p, t))
-        for i, t in enumerate(tensors_of(output)):
-            p = plan(f"{prefix}_output_{i}")
-            if p is not None:
-                group.append((f"{prefix}_output_{i}", p, t))
+        group = io_group(self.planner, name if k == 0 else f"{name}_call{k}", args, output)
         if group and module in self.targets.losses:
             # a loss value is captured with the weights at the optimizer step (or at the step's
             # end): one pass through the capture code per saved step instead of two
-            self._deferred += group
+            self._pipe.deferred += group
         else:
             self._capture_planned(group)
 
     @guarded("gradient hook")
     def _grad_hook(self, name: str, param: torch.Tensor) -> None:
         if self._saving and param.grad is not None:
-            self._capture_tensors([(f"gradient/{name}", param.grad)])
+            self._capture_planned(planned(self.planner, [(f"gradient/{name}", param.grad)]))
 
     def _opt_pre_hook(self, optimizer: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
         if self._saving and not self._caller_captures:  # else nothing to do on unsaved steps
@@ -389,7 +279,7 @@ class Hook(BaseHook):
             return
         # Every registered parameter, also frozen ones the optimizer does not hold (smdebug saved
         # all registered weights; rules such as unchanged_tensor look for frozen layers).
-        group, self._deferred = self._deferred, []
+        group = self._pipe.take_deferred()
         rows = self._lists.get(("params", self.targets.key()), lambda: self.targets.param_plans(self.planner))
         for name, plan, p, gname, gplan in rows:
             if plan is not None:
@@ -430,35 +320,3 @@ class Hook(BaseHook):
 
     def _unsaved(self, asked: Asked, saved: Mapping[str, Any]) -> Iterable[NotSaved]:
         return torch_unsaved(self.targets, asked, saved, self._called | set(self._calls))
-
-    # -- entry points of the training-framework integrations (smdbg.integrations) ---------------
-    def switch_mode(self, mode: ModeLike) -> None:
-        """Switch modes like :meth:`set_mode`, but leave :meth:`follow_train_eval` on: for an
-        integration that knows more than the training flag says (a prediction loop is PREDICT,
-        where ``model.eval()`` says only EVAL). The next ``model.train()`` seen switches to TRAIN."""
-        self._switch_mode(parse_mode(mode))
-
-    def hand_over_saved(self) -> None:
-        """Hand the values saved since the last step ended (``save_scalar`` ...) to the sinks now,
-        under the step and mode under way, so that a mode switch before the next step does not
-        move them into the new mode (a trainer that logs a training step's metrics after it)."""
-        if self._batch is not None and not self._closed:
-            self._hand_over()
-
-    def end_step(self) -> None:
-        """End the step under way now, outside TRAIN (where the optimizer counts the steps, this
-        does nothing). For an integration that knows where an evaluation batch ends: from the
-        first call on, forwards of the model no longer end steps, the caller does."""
-        self._caller_steps = True
-        if not self._closed and not self._optimizer_drives_step():
-            self._step_used = False
-            self._advance()
-
-    def before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
-        """Capture the step's weights and gradients now instead of in ``optimizer``'s pre-step
-        hook: for a trainer whose ``optimizer.step(closure)`` runs forward and backward inside the
-        step (Lightning's automatic optimization), so that the pre-step hook would see the
-        previous gradients. From the first call on, the pre-step hook leaves this to the caller."""
-        self._caller_captures = True
-        if self._saving:
-            self._opt_pre_capture(optimizer)

@@ -37,7 +37,7 @@ from smdbg.hooks.torch._flat import compute_dtype
 from smdbg.hooks.torch._hist import bin_counts, cpu_bin_counts, device_limits
 from smdbg.reductions import HistogramRange
 
-__all__ = ["ShardLayout", "dtensor_type", "layout_of", "sharded_reductions", "local_block", "numpy_block"]
+__all__ = ["ShardLayout", "dtensor_type", "layout_of", "sharded_reductions", "local_block", "numpy_block", "refuse_dtensor"]
 
 _S_N, _S_NAN, _S_SUM, _S_ABS, _S_SQ = range(5)
 _M_MAX, _M_NEGMIN, _M_AMAX, _M_NEGAMIN, _M_FMAX, _M_NEGFMIN = range(6)
@@ -52,6 +52,19 @@ def dtensor_type() -> type | None:
     except ImportError:  # pragma: no cover - torch without distributed
         return None
     return DTensor
+
+
+_DTENSOR = dtensor_type()
+
+
+def refuse_dtensor(value: Any) -> None:
+    """A DTensor given to ``save_tensor``/``record_tensor_value`` raises, saying what to pass."""
+    if _DTENSOR is not None and isinstance(value, _DTENSOR):
+        raise TypeError(
+            f"a DTensor (placements {tuple(getattr(value, 'placements', ()))}) was given to save_tensor/record_tensor_value: "
+            "expected a plain tensor; pass dt.full_tensor() (a gather on every rank) or dt.to_local() (this "
+            "rank's shard); sharded parameters and gradients of a registered model are saved without it"
+        )
 
 
 class ShardLayout(NamedTuple):

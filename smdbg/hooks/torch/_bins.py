@@ -1,0 +1,203 @@
+"""Exact bin counts of CPU tensors: ``np.histogram``'s counts, in a few passes over the values.
+
+``np.histogram`` puts a value in bin ``i`` when ``edges[i] <= x < edges[i + 1]`` (the last bin
+closed), with ``edges = np.linspace(lo, hi, bins + 1)``: it computes each value's position,
+truncates it and then corrects it by comparing the value with the edges (two gathers and two
+comparisons per value). Here a float32 tensor's positions ``(x - lo) * bins / (hi - lo)`` are
+computed in float64 (a float32 -> float64 copy, a subtraction, a multiplication), truncated and
+counted with one ``bincount`` for all the tensors of a capture together; the comparisons with
+the edges are made once per *edge*, not per value:
+
+* the positions are monotone in ``x``, so each interior edge ``j`` has a float32 threshold from
+  which values get bin ``j`` or more; with float64 arithmetic its error is ~1e-16 of the range,
+  so that threshold is almost always exactly the edge rounded up to float32 (the smallest
+  float32 not below it, which no value below the edge reaches). That is checked for every edge
+  on the two float32 values around it (two numpy evaluations of the same float64 arithmetic);
+* where it is not (an edge within 1e-16 of a float32 value, such as 0 between two symmetric
+  limits), the few float32 values between the two thresholds are counted and moved to the
+  right bin (one comparison pass over that tensor per such edge).
+
+Float64 tensors, whose values are as precise as the arithmetic, are counted by ``np.histogram``.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+__all__ = ["exact_counts", "uniform_edges", "round_to"]
+
+_ARANGE: dict[int, np.ndarray] = {}
+_OFFSETS: dict[tuple[int, ...], torch.Tensor] = {}
+_F32 = np.float32
+_MAX_WALK = 64  # float32 steps from an edge to the arithmetic's threshold (else: numpy counts)
+_MAX_WINDOWS = 8  # edges corrected by a pass over the tensor each (else: numpy counts)
+
+
+def uniform_edges(lo: float, hi: float, bins: int) -> np.ndarray:
+    """``np.linspace(lo, hi, bins + 1)`` value for value (numpy's own arithmetic: ``i * step +
+    lo``, the last edge ``hi``) without its per-call overhead: ``np.histogram``'s edges."""
+    step = (hi - lo) / bins
+    if step == 0:
+        return np.linspace(lo, hi, bins + 1)
+    ar = _ARANGE.get(bins)
+    if ar is None:
+        ar = _ARANGE[bins] = np.arange(bins + 1, dtype=np.float64)
+    edges = ar * step
+    edges += lo
+    edges[-1] = hi
+    return edges
+
+
+def round_to(v: float, up: bool) -> float:
+    """``v`` rounded up (or down) to float32: a float32 tensor compared with a Python float is
+    compared with the float rounded to nearest, which may be on the wrong side of it."""
+    r = _F32(v)
+    if (r < v) if up else (r > v):
+        r = np.nextafter(r, _F32(np.inf if up else -np.inf))
+    return float(r)
+
+
+def _ceil32(edges: np.ndarray) -> np.ndarray:
+    """Each edge rounded up to float32: for a float32 ``x``, ``x >= e`` exactly when ``x >= ceil(e)``."""
+    c = edges.astype(_F32)
+    low = c < edges
+    if low.any():
+        c[low] = np.nextafter(c[low], _F32(np.inf))
+    return c
+
+
+# Relative nudges of the scale tried, in ulps of float64: each moves the positions by ~1e-16 of
+# the range, enough to put a marginal edge's threshold on its float32 neighbour.
+_NUDGES = np.array([0, *(d * sign for d in (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128) for sign in (1, -1)), 192],
+                   dtype=np.float64) * 2.0**-52  # fmt: skip
+
+
+Window = tuple[int, float, float, int]  # (edge j, start, stop, +1: counted in j-1, belongs in j; -1: the reverse)
+
+
+def _fit(limits: Sequence[tuple[float, float]], edges: Sequence[np.ndarray], bins: int) -> list[tuple[float, list[Window]] | None]:
+    """For each tensor, a scale ``s`` for ``floor((x - lo) * s)`` in float64, and the float32
+    windows where that bin is not ``np.histogram``'s (none, mostly): checked at every interior
+    edge on the float32 values on both sides of it, over a few nudges of the plain scale.
+    None where more than ``_MAX_WINDOWS`` edges are off whatever the nudge."""
+    lo = np.array([lo for lo, _ in limits])[:, None, None]
+    plain = np.array([bins / (hi - lo) for lo, hi in limits])[:, None, None]
+    c = np.stack([_ceil32(e[1:bins]) for e in edges])[:, None, :]  # the first float32 of bin j
+    c64, below = c.astype(np.float64), np.nextafter(c, _F32(-np.inf)).astype(np.float64)
+    j = np.arange(1, bins, dtype=np.float64)
+
+    def check(rows: Any, scale: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        late = np.floor((c64[rows] - lo[rows]) * scale) < j  # from the edge on: counted one bin low
+        early = np.floor((below[rows] - lo[rows]) * scale) >= j  # below the edge: one bin high
+        return late, early
+
+    late, early = check(slice(None), plain)  # the plain scale first: it fits most tensors
+    scale = plain
+    redo = np.flatnonzero((late | early).any(axis=(1, 2)))
+    if len(redo):  # the others: every nudge
+        scale = np.repeat(plain, len(_NUDGES), axis=1)
+        scale[redo] *= 1.0 + _NUDGES[None, :, None]
+        late, early = np.repeat(late, len(_NUDGES), axis=1), np.repeat(early, len(_NUDGES), axis=1)
+        late[redo], early[redo] = check(redo, scale[redo])
+    off = (late | early).sum(axis=2)
+    best = off.argmin(axis=1)
+    out: list[tuple[float, list[Window]] | None] = []
+    for t, b in enumerate(best):
+        s = float(scale[t, b, 0])
+        if off[t, b] > _MAX_WINDOWS:
+            out.append(None)
+            continue
+        windows = []
+        for i in np.flatnonzero(late[t, b] | early[t, b]):
+            w = _window(int(i) + 1, c[t, 0, i], bool(late[t, b, i]), float(lo[t, 0, 0]), s)
+            if w is None:
+                break
+            windows.append(w)
+        out.append((s, windows) if len(windows) == off[t, b] else None)
+    return out
+
+
+def _window(jj: int, edge: np.float32, late: bool, lo: float, s: float) -> Window | None:
+    """The float32 values between edge ``jj`` and where the arithmetic's bin changes."""
+    step = _F32(np.inf if late else -np.inf)
+    a = edge if late else np.nextafter(edge, step)
+    for _ in range(_MAX_WALK):  # late: up to the first value put in bin jj; early: down past the last
+        nxt = np.nextafter(a, step)
+        if late and np.floor((float(a) - lo) * s) >= jj:
+            return (jj, float(edge), float(a), 1)
+        if not late and np.floor((float(nxt) - lo) * s) < jj:
+            return (jj, float(a), float(edge), -1)
+        a = nxt
+    return None
+
+
+_LOCAL = threading.local()
+_CHUNK = 1 << 15  # float64 positions computed 256 KiB at a time
+
+
+def _scratch(n: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """A float64 buffer of ``_CHUNK`` positions and an int32 one of ``n`` bins, kept per thread
+    from one capture to the next: fresh buffers of a few MB cost more in page faults on first
+    touch than the passes that fill them."""
+    k: torch.Tensor | None = getattr(_LOCAL, "k", None)
+    if k is None or k.numel() < n:
+        k = _LOCAL.k = torch.empty(max(n, 1 << 16), dtype=torch.int32)
+        _LOCAL.pos = torch.empty(_CHUNK, dtype=torch.float64)
+    pos: torch.Tensor = _LOCAL.pos
+    return pos, k[:n]
+
+
+def exact_counts(xs: Sequence[torch.Tensor], bins: int, limits: Sequence[tuple[float, float]],
+                 edges: Sequence[np.ndarray]) -> list[np.ndarray]:  # fmt: skip
+    """``np.histogram``'s counts (int64) of flat CPU tensors of one dtype (float32 or float64)
+    whose values all lie within their ``limits`` (finite, ``lo <= x <= hi``), over ``edges``
+    (their :func:`uniform_edges`)."""
+    if not xs:
+        return []
+    if xs[0].dtype != torch.float32:
+        return [np.histogram(x.numpy(), bins=e)[0].astype(np.int64) for x, e in zip(xs, edges)]
+    fits = _fit(limits, edges, bins) if bins > 1 else [(bins / (hi - lo), []) for lo, hi in limits]
+    fast = [t for t, f in enumerate(fits) if f is not None]
+    scales = [0.0 if f is None else f[0] for f in fits]
+    out: list[np.ndarray] = [np.zeros(0, np.int64)] * len(xs)
+    for t, f in enumerate(fits):
+        if f is None:  # too many edges off whatever the scale: numpy's own counting (rare)
+            out[t] = np.histogram(xs[t].numpy(), bins=edges[t])[0].astype(np.int64)
+    if not fast:
+        return out
+    sizes = tuple(xs[t].numel() for t in fast)
+    pos, k = _scratch(sum(sizes))
+    a = 0
+    for t, n in zip(fast, sizes):  # in chunks that stay in the cache between the passes
+        x, lo, s = xs[t], limits[t][0], scales[t]
+        for c in range(0, n, _CHUNK):
+            m = min(_CHUNK, n - c)
+            p = pos[:m]
+            p.copy_(x[c : c + m]).sub_(lo).mul_(s)
+            k[a + c : a + c + m].copy_(p)  # truncated: the positions are >= 0
+        a += n
+    width = bins + 1  # slot ``bins``: the upper edge, counted in the last bin
+    if len(fast) > 1:
+        key = (width, *sizes)
+        off = _OFFSETS.get(key)
+        if off is None:
+            off = torch.repeat_interleave(torch.arange(len(fast), dtype=torch.int32) * width, torch.tensor(sizes))
+            if len(_OFFSETS) >= 64:
+                _OFFSETS.clear()
+            _OFFSETS[key] = off
+        k += off
+    table = torch.bincount(k, minlength=width * len(fast)).view(len(fast), width).numpy()
+    for t, row in zip(fast, table):
+        counts = row[:bins].copy()
+        counts[bins - 1] += row[bins]
+        for jj, start, stop, sign in fits[t][1]:  # type: ignore[index]
+            moved = int(((xs[t] >= start) & (xs[t] < stop)).sum())
+            counts[jj - 1] -= sign * moved
+            counts[jj] += sign * moved
+        out[t] = counts
+    return out
