@@ -19,7 +19,7 @@ from smdbg.exceptions import CorruptSegmentError, StoreError, UnsupportedFormatV
 from smdbg.store._arrays import Codes, codes_of
 from smdbg.store._compacted import find_moved
 from smdbg.store._index import RowIndex
-from smdbg.store._segment import decode_rows, page_checksums_supported
+from smdbg.store._parquet import decode_rows, page_checksums_supported
 from smdbg.store.format import DICTIONARY_COLUMNS, INDEX_COLUMNS, SegmentName
 from smdbg.store.fs import StoreFS
 from smdbg.store.manifest import decode_blocks, decode_runs

@@ -18,7 +18,7 @@ import numpy as np
 from smdbg.exceptions import RawTensorDropped, StoreError
 from smdbg.store._compacted import find_moved
 from smdbg.store._index import RowIndex
-from smdbg.store._segment import decode_segment
+from smdbg.store._parquet import decode_segment
 from smdbg.store.format import SegmentName
 from smdbg.store.fs import StoreFS
 from smdbg.store.retention import retention_of

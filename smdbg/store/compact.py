@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from smdbg.exceptions import CorruptSegmentError, UnsupportedFormatVersion
-from smdbg.store._segment import decode_segment, parquet_bytes
+from smdbg.store._parquet import decode_segment, parquet_bytes
 from smdbg.store.format import (
     COLUMNS,
     EVENTS_DIR,

@@ -47,7 +47,7 @@ __all__ = [
 
 FORMAT_VERSION = 2
 #: Columns added after version 1 (version 2: histograms); a segment of an earlier version reads
-#: them as nulls (see ``_segment.decode_segment``).
+#: them as nulls (see ``_parquet.decode_segment``).
 ADDED_COLUMNS = {"hist_edges": 2, "hist_counts": 2, "shard": 2}
 FORMAT_VERSION_KEY = b"smdbg.format_version"
 WORKER_KEY = b"smdbg.worker"

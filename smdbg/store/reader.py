@@ -26,9 +26,9 @@ from smdbg.store._arrays import Codes, numpy_of, source_size
 from smdbg.store._compacted import Reset, SeqCover, choose_segments, uncovered_rows
 from smdbg.store._deferred import Deferred, DeferredReads, ReadStats
 from smdbg.store._index import RowIndex
+from smdbg.store._parquet import decode_segment, page_checksums_supported
 from smdbg.store._range import StepRange
 from smdbg.store._raw_rows import RawRows, Segment
-from smdbg.store._segment import decode_segment, page_checksums_supported
 from smdbg.store.format import (
     DICTIONARY_COLUMNS,
     END_FILE,
