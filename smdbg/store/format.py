@@ -53,6 +53,7 @@ FORMAT_VERSION_KEY = b"smdbg.format_version"
 WORKER_KEY = b"smdbg.worker"
 TENSOR_COLLECTIONS_KEY = b"smdbg.tensor_collections"
 SOURCES_KEY = b"smdbg.sources"  # a compacted segment: [[seq_lo, seq_hi, first_row], ...] of its inputs
+ORDER_KEY = b"smdbg.order"  # a compacted segment's rows by tensor: {tensor: source rows} (_cluster.py)
 RAW = "raw"
 TRIAL_FILE = "trial.json"
 EVENTS_DIR = "events"

@@ -35,6 +35,7 @@ from smdbg.store.format import (
     EVENTS_DIR,
     FORMAT_VERSION,
     INDEX_COLUMNS,
+    ORDER_KEY,
     PROGRESS_FILE,
     TENSOR_COLLECTIONS_KEY,
     TRIAL_FILE,
@@ -272,7 +273,7 @@ class TrialReader(DeferredReads, RawRows):
         worker = meta.get(WORKER_KEY, path.split("/")[-2].encode()).decode()
         rg_rows = meta.get(b"row_groups") or [n]
         rg_starts = np.concatenate([[0], np.cumsum(rg_rows)[:-1]]).astype(np.int64).tolist()
-        self.segments.append(Segment(path, worker, None, rg_starts, self.nrows, name.crc32, keep))
+        self.segments.append(Segment(path, worker, None, rg_starts, self.nrows, name.crc32, keep, meta.get(ORDER_KEY)))
         if not n:
             return 0
         order, uniq, starts = self.index.add(table, seg_idx, worker)
