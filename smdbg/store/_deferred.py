@@ -29,8 +29,9 @@ __all__ = ["Deferred", "deferred_of", "DeferredReads", "ReadStats"]
 log = logging.getLogger(__name__)
 
 # A query reads only some row groups of a segment (ranged reads) when the segment is larger
-# than this and the query needs less than 1/RANGED_FRACTION of its rows (or it is larger than
-# the reader's ``full_check_bytes``); else it reads the whole file in one request.
+# than this (and the reader's ``full_check_bytes``) and the query needs less than
+# 1/RANGED_FRACTION of its rows, or when it is larger than ``full_check_bytes``; else it reads
+# the whole file in one request.
 RANGED_MIN_BYTES = 1 << 20
 RANGED_FRACTION = 4
 
@@ -77,10 +78,12 @@ class Deferred:
 @dataclass
 class ReadStats:
     """What a reader read of segments' index columns: reads (a whole segment, or some of its
-    row groups) and bytes (whole files, or the compressed column chunks read)."""
+    row groups), the row groups decoded, and bytes (whole files, or the compressed column
+    chunks read)."""
 
     segment_reads: int = 0
     index_bytes: int = 0
+    row_groups: int = 0
 
 
 def disagree(what: str) -> None:
@@ -205,6 +208,7 @@ class DeferredReads:
             return False
         table, local, meta = got
         self.stats.segment_reads += 1
+        self.stats.row_groups += int(meta[b"groups_read"])
         d.order = meta.get(ORDER_KEY)
         if not meta.pop(b"whole"):  # the manifest's rows are trusted only once checked
             import pyarrow as pa
@@ -233,6 +237,6 @@ class DeferredReads:
         """Whether to read a segment in one request, checked against its CRC-32, rather than
         only the row groups a query needs (ranged reads, checked by Parquet's page checksums):
         small segments, and those of which a query needs a large part."""
-        if self.full_check_bytes is None or d.nbytes <= RANGED_MIN_BYTES:
+        if self.full_check_bytes is None or d.nbytes <= min(RANGED_MIN_BYTES, self.full_check_bytes):
             return True
         return d.nbytes <= self.full_check_bytes and rows * RANGED_FRACTION > d.rows

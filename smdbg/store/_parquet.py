@@ -60,21 +60,38 @@ def page_checksums_supported() -> bool:
     return bool(write and read)
 
 
+_DELTA_COLUMNS = ("step", "mode_step")
+_NOT_DICTIONARY = ("data", "value", "wall_time", *_DELTA_COLUMNS)
+
+
+def _leaf_paths(field: Any) -> list[str]:
+    """The Parquet column paths of a field, which per-column options are keyed by: a list's
+    values are ``<name>.list.element`` (``.list.item`` as pyarrow < 13 writes them)."""
+    import pyarrow as pa
+
+    if pa.types.is_list(field.type):
+        return [f"{field.name}.list.element", f"{field.name}.list.item"]
+    return [field.name]
+
+
 def parquet_bytes(
     table: Any, nbytes: int, compression: str = "zstd", scratch: Scratch | None = None,
     groups: Sequence[int] | None = None,
 ) -> tuple[Any, int]:  # fmt: skip
-    """A segment table as Parquet bytes and their CRC-32: dictionary-encoded strings, page
-    checksums where supported, and row groups of ``groups`` rows each when given (they must add
+    """A segment table as Parquet bytes and their CRC-32: compressed columns (but raw data),
+    dictionary-encoded strings and lists, delta-encoded steps, page checksums where supported, and row groups of ``groups`` rows each when given (they must add
     up to the table's rows), else of about ROW_GROUP_BYTES of its ``nbytes``."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     sch = table.schema
     n = table.num_rows
+    leaves = {f.name: _leaf_paths(f) for f in sch}
     options: dict[str, Any] = {
-        "compression": {c: (compression if c != "data" else "none") for c in sch.names},
-        "use_dictionary": [c for c in sch.names if c not in ("data", "value", "wall_time")],
+        "compression": {p: (compression if c != "data" else "none") for c in sch.names for p in leaves[c]},
+        "use_dictionary": [p for c in sch.names if c not in _NOT_DICTIONARY for p in leaves[c]],
+        # step numbers as deltas: a few bits a row, in step order and in tensor order alike
+        "column_encoding": {c: "DELTA_BINARY_PACKED" for c in _DELTA_COLUMNS if c in leaves},
         "write_statistics": ["step", "mode_step"],
         **_page_checksum_kwargs()[0],
     }
@@ -183,7 +200,8 @@ def decode_rows(
     """The row groups of a segment (bytes, or a file for ranged reads) that hold ``rows`` (sorted
     file row numbers): (their ``columns``, where ``rows`` are in that table, metadata as
     :func:`decode_segment`'s plus ``b"whole"``: every row group was needed, so the table is the
-    whole file's, and for a file ``b"bytes_read"``: the compressed size of the chunks read).
+    whole file's, ``b"groups_read"``, and for a file ``b"bytes_read"``: the compressed size of
+    the chunks read).
     Page checksums are verified where supported, the CRC-32 of bytes when ``expected_crc`` is
     given. IndexError: a row past the file's end."""
     pf = _open(path, body, expected_crc, read_dictionary)
@@ -199,6 +217,7 @@ def decode_rows(
     local = rows - starts[group_of] + first_row[np.searchsorted(groups, group_of)]
     table = _read(path, pf, columns, None if whole else groups.tolist())
     info[b"whole"] = whole
+    info[b"groups_read"] = len(groups)
     info[b"bytes_read"] = None if not hasattr(body, "read") else sum(
         pf.metadata.row_group(g).column(c).total_compressed_size
         for g in groups.tolist()

@@ -298,15 +298,19 @@ class TrialReader(DeferredReads, RawRows):
         """
         url = self.fs.url(path)
         self.stats.segment_reads += 1
+        got = None
         if self.full_check_bytes is not None and page_checksums_supported():
             with self.fs.open_input(path) as source:
                 size = source_size(source)
                 if size > self.full_check_bytes:
                     self.stats.index_bytes += size  # an upper bound: only index columns are read
-                    return decode_segment(url, source, None, INDEX_COLUMNS, DICTIONARY_COLUMNS)
-        body = self.fs.read_bytes(path)
-        self.stats.index_bytes += len(body)
-        return decode_segment(url, body, name.crc32, INDEX_COLUMNS, DICTIONARY_COLUMNS)
+                    got = decode_segment(url, source, None, INDEX_COLUMNS, DICTIONARY_COLUMNS)
+        if got is None:
+            body = self.fs.read_bytes(path)
+            self.stats.index_bytes += len(body)
+            got = decode_segment(url, body, name.crc32, INDEX_COLUMNS, DICTIONARY_COLUMNS)
+        self.stats.row_groups += len(got[1][b"row_groups"])
+        return got
 
     # -- index access -------------------------------------------------------------------------
     @property
