@@ -234,7 +234,7 @@ class Compactor:
             WORKER_KEY: worker or self.dir.rsplit("/", 1)[-1].encode(),
             TENSOR_COLLECTIONS_KEY: json.dumps(colls).encode(),
             SOURCES_KEY: json.dumps(sources).encode(),
-            ORDER_KEY: order,
+            **({ORDER_KEY: order} if order else {}),
             **({RETENTION_KEY: retention} if retention else {}),
         })  # fmt: skip
         merged = merged.cast(schema().with_metadata(merged.schema.metadata))
