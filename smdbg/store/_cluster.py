@@ -6,15 +6,19 @@ compacted segment holds (in sequence order, each in the order it was written). A
 writer published is in source order. A compacted one is sorted by (tensor name, source
 position), so each tensor's rows are contiguous and in step order, and its footer metadata
 ``smdbg.order`` maps its rows back to source positions: ``{tensor: runs}`` in file order, each
-tensor's source positions as :func:`~smdbg.store.manifest.encode_blocks` runs. A reader that
+tensor's source positions as :func:`~smdbg.store.manifest.encode_blocks` runs, as JSON,
+zlib-compressed and base64-encoded (the footer is read by every query of the segment, and
+Arrow's stored schema holds the metadata a second time). A reader that
 read an input before it was merged finds its rows through that map (``_compacted.Footer``).
 Segments without the key (written before it, or by the writer) are in source order.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import math
+import zlib
 from collections.abc import Sequence
 from typing import Any
 
@@ -36,7 +40,10 @@ def source_positions(order: bytes | None, rows: int) -> np.ndarray | None:
     the file is in source order). ValueError when the map does not fit the file's ``rows``."""
     if not order:
         return None
-    runs = json.loads(order)
+    try:
+        runs = json.loads(zlib.decompress(base64.b64decode(order, validate=True)))
+    except zlib.error as e:
+        raise ValueError(f"the segment's row order does not decompress ({e})") from e
     parts = [decode_blocks(r) for r in runs.values()]
     pos = np.concatenate(parts) if parts else np.zeros(0, np.int64)
     if len(pos) != rows:
@@ -68,7 +75,8 @@ def cluster_by_tensor(table: Any, positions: np.ndarray) -> tuple[Any, bytes, li
     }  # fmt: skip
     data_bytes = numpy_of(pc.fill_null(pc.binary_length(table.column("data")), 0)).astype(np.int64)
     groups = group_rows([int(c) for c in counts if c], data_bytes + _ROW_OVERHEAD)
-    return table, json.dumps(runs, separators=(",", ":")).encode(), groups
+    order_meta = base64.b64encode(zlib.compress(json.dumps(runs, separators=(",", ":")).encode(), 9))
+    return table, order_meta, groups
 
 
 def group_rows(

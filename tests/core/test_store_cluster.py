@@ -3,6 +3,8 @@ readers that follow rows through merges of clustered and of older, step-ordered 
 
 from __future__ import annotations
 
+import base64
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -33,10 +35,14 @@ def test_row_groups_hold_whole_tensors() -> None:
 
 
 def test_source_positions_must_fit_the_file() -> None:
+    order = base64.b64encode(zlib.compress(b'{"a":[[2,1,1,0]],"b":[[0,2,1,0]]}'))
     assert source_positions(None, 3) is None
-    assert source_positions(b'{"a":[[2,1,1,0]],"b":[[0,2,1,0]]}', 3).tolist() == [2, 0, 1]
+    assert source_positions(order, 3).tolist() == [2, 0, 1]
     with pytest.raises(ValueError, match="maps 3 rows, the segment has 4"):
-        source_positions(b'{"a":[[2,1,1,0]],"b":[[0,2,1,0]]}', 4)
+        source_positions(order, 4)
+    for damaged in (b'{"a":[[2,1,1,0]]}', base64.b64encode(b"not zlib")):
+        with pytest.raises(ValueError):
+            source_positions(damaged, 1)
 
 
 def _write(path: Path, segments: int, steps: int = 3) -> dict[tuple[str, int], np.ndarray]:
