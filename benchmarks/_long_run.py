@@ -123,82 +123,33 @@ def size_mb(path: str) -> float:
     return total / 1e6
 
 
-class _CountingFile:
-    """A read-only file that counts the bytes read through it."""
-
-    def __init__(self, path: str, counts: dict[str, int]) -> None:
-        self._f = open(path, "rb")  # noqa: SIM115 - closed by __exit__/close
-        self._counts = counts
-        self.closed = False
-
-    def read(self, n: int = -1) -> bytes:
-        data = self._f.read(n)
-        self._counts["bytes"] += len(data)
-        return data
-
-    def seek(self, offset: int, whence: int = 0) -> int:
-        return self._f.seek(offset, whence)
-
-    def tell(self) -> int:
-        return self._f.tell()
-
-    def seekable(self) -> bool:
-        return True
-
-    def readable(self) -> bool:
-        return True
-
-    def writable(self) -> bool:
-        return False
-
-    def close(self) -> None:
-        self.closed = True
-        self._f.close()
-
-    def __enter__(self) -> _CountingFile:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
-def _counting_fs(path: str, counts: dict[str, int]) -> object:
-    """The trial's LocalFS, counting files and bytes read (works with any smdbg version)."""
-    fs = open_fs(path)
-    read_bytes, join = fs.read_bytes, fs._p  # type: ignore[attr-defined]
-
-    def counted_read(p: str) -> bytes:
-        data = read_bytes(p)
-        if p.endswith(".parquet"):
-            counts["files"] += 1
-            counts["bytes"] += len(data)
-        return data
-
-    def counted_open(p: str) -> _CountingFile:
-        counts["files"] += 1
-        return _CountingFile(join(p), counts)
-
-    fs.read_bytes = counted_read  # type: ignore[method-assign]
-    fs.open_input = counted_open  # type: ignore[method-assign]
-    return fs
-
-
 def first_query(path: str, label: str, tensors: tuple[str, ...] = ("Net_layer7.weight", SPARSE)) -> list[tuple[str, str, str]]:
-    """Open a trial and ask one tensor's history: segment files opened, bytes read and time
-    (the first, cold query; files counted once however often they are opened)."""
+    """Open and list a trial, then (each afresh) ask one tensor's history: segment files opened,
+    bytes read from them, row groups decoded and time (the first, cold query)."""
     from smdbg.store import TrialReader
+    from smdbg.testing._counting import CountingFS
 
-    rows = []
+    counting = CountingFS(open_fs(path))
+    t0 = time.perf_counter()
+    reader = TrialReader(counting)
+    reader.refresh()
+    listed = len(reader.tensors.names), len(reader.unique_steps(None))
+    rows = [(
+        f"{label}: open + list ({listed[0]} tensors, {listed[1]:,} steps)",
+        f"{(time.perf_counter() - t0) * 1e3:,.0f} ms",
+        f"{counting.files:,} segment reads, {counting.bytes / 1e6:,.2f} MB read",
+    )]  # fmt: skip
     for name in tensors:
-        counts = {"files": 0, "bytes": 0}
+        counting = CountingFS(open_fs(path))
         t0 = time.perf_counter()
-        reader = TrialReader(_counting_fs(path, counts))  # type: ignore[arg-type]
+        reader = TrialReader(counting)
         reader.refresh()
         n = len(reader.tensor_cols(name)["step"])
         dt = time.perf_counter() - t0
         rows.append((
             f"{label}: open + first query of {name} ({n:,} values)",
             f"{dt * 1e3:,.0f} ms",
-            f"{counts['files']:,} segment reads, {counts['bytes'] / 1e6:,.1f} MB read",
+            f"{counting.files:,} segment reads, {counting.bytes / 1e6:,.2f} MB read, "
+            f"{reader.stats.row_groups:,} row groups",
         ))  # fmt: skip
     return rows

@@ -7,6 +7,7 @@ in one run: median seconds per step of each and their ratio, per model and confi
     python benchmarks/hook_overhead.py --framework integrations   # HF Trainer and Lightning callbacks
     python benchmarks/hook_overhead.py --smdebug-python .bench/smdebug-venv/bin/python
     python benchmarks/hook_overhead.py --fsdp               # also FSDP2 rows (CPU, gloo, 2 ranks)
+    python benchmarks/hook_overhead.py --compaction         # hooked, background compaction off vs on
 
 Each framework's cases live in ``_overhead_<framework>.py`` (``cases(args)`` returns
 ``(model, config, plain_fn, hooked_fn)``, each function returning seconds per step). With
@@ -121,7 +122,13 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--fsdp", action="store_true", help="also FSDP2 rows: CPU, gloo, 2 ranks (PyTorch)")
     p.add_argument("--clock", choices=("wall", "cpu"), default=None,
                    help="integrations: time blocks in the process's CPU time (default) or wall time")  # fmt: skip
+    p.add_argument("--compaction", action="store_true",
+                   help="instead: one hooked PyTorch model, background compaction off vs on (_overhead_compaction.py)")
+    p.add_argument("--compaction-secs", type=float, default=3.0, help="seconds per block with --compaction")
     args = p.parse_args(argv)
+    if args.compaction:
+        compaction_table(args)
+        return
     mod = importlib.import_module(f"_overhead_{args.framework}")
     print(
         f"{args.framework} on {args.device}: {args.repeats} interleaved blocks of {args.steps} steps",
@@ -159,6 +166,24 @@ def main(argv: list[str] | None = None) -> None:
         print(f"\nsmdebug: {theirs}")
     if hasattr(mod, "cleanup"):
         mod.cleanup()
+
+
+def compaction_table(args: argparse.Namespace) -> None:
+    import _overhead_compaction as mod
+
+    try:
+        rows = measure(mod.cases(args), args.repeats)
+        rounds = mod.compaction_rounds()
+    finally:
+        mod.cleanup()
+    print(
+        f"\nPyTorch on {args.device}, one hook saving reductions every step, {args.repeats} interleaved blocks: "
+        f"median ms/step; ratio = median of on/off ratios of consecutive blocks; {rounds} compaction rounds ran\n"
+    )
+    print("| model | blocks | compaction off ms/step | compaction on ms/step | on / off |")
+    print("|---|---|---:|---:|---:|")
+    for model, config, mp, mh, ratio in rows:
+        print(f"| {model} | {config} | {mp * 1e3:.3f} | {mh * 1e3:.3f} | {ratio:.3f} |")
 
 
 if __name__ == "__main__":

@@ -8,8 +8,9 @@ HOURS-long run at the default 1 s flush leaves it (3,600 segments an hour, 200 t
 reductions a step, a gradient every 60 steps), measured as written and after compaction (a day-long trial is compacted
 while it is written, as the writer's background compactor does, and measured after). The disk's sequential write speed is measured in the same run (the same
 directory, fsync at the end, like the store's segments). The long-run case also counts what
-the first query of one tensor reads (segment files opened, bytes read), with the writer's
-manifest and after compaction.
+opening and listing, and the first query of one tensor, read (segment files opened, bytes read,
+Parquet row groups decoded: ``smdbg.testing.CountingFS``), with the writer's manifest and after
+compaction.
 """
 
 from __future__ import annotations

@@ -7,15 +7,18 @@ from __future__ import annotations
 import bisect
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from smdbg.store.format import SOURCES_KEY, SegmentName
+from smdbg.store._cluster import source_positions
+from smdbg.store.format import ORDER_KEY, SOURCES_KEY, SegmentName
 from smdbg.store.fs import StoreFS
 
-__all__ = ["Reset", "SeqCover", "choose_segments", "Footer", "read_footer", "find_moved", "uncovered_rows"]
+__all__ = [
+    "Reset", "SeqCover", "choose_segments", "Footer", "read_footer", "find_moved", "moved_rows", "uncovered_rows",
+]  # fmt: skip
 
 
 class SeqCover:
@@ -54,11 +57,26 @@ def choose_segments(names: Iterable[SegmentName]) -> list[SegmentName]:
 
 @dataclass
 class Footer:
-    """A segment's row count, row-group starts and (compacted) sources ``[[lo, hi, first_row]]``."""
+    """A segment's row count, row-group starts, (compacted) sources ``[[lo, hi, first source
+    row]]`` and row order (``smdbg.order``: see :mod:`smdbg.store._cluster`; None: the file is
+    in source order)."""
 
     rows: int
     rg_starts: list[int]
     sources: list[list[int]]
+    order: bytes | None = None
+    _inverse: np.ndarray | None = field(default=None, init=False, repr=False)
+
+    def file_rows(self, src: np.ndarray) -> np.ndarray:
+        """The file rows holding source rows ``src`` (in the same order)."""
+        if self._inverse is None:
+            pos = source_positions(self.order, self.rows)
+            if pos is None:
+                return np.asarray(src, dtype=np.int64)
+            self._inverse = np.empty(self.rows, np.int64)
+            self._inverse[pos] = np.arange(self.rows, dtype=np.int64)
+        rows: np.ndarray = self._inverse[src]
+        return rows
 
     def source_rows(self) -> list[tuple[int, int, int, int]]:
         """(lo, hi, first row, end row) of each source, in row order."""
@@ -66,8 +84,8 @@ class Footer:
         return [(int(lo), int(hi), int(r), e) for (lo, hi, r), e in zip(self.sources, ends)]
 
     def rows_of(self, lo: int, hi: int) -> tuple[int, int] | None:
-        """The rows that the segment lo..hi occupies here, if it is one of the sources (or a
-        contiguous run of them); None otherwise."""
+        """The source rows that the segment lo..hi occupies here, if it is one of the sources
+        (or a contiguous run of them); None otherwise."""
         src = self.source_rows()
         idx = [i for i, (a, b, _, _) in enumerate(src) if lo <= a and b <= hi]
         if not idx or idx != list(range(idx[0], idx[-1] + 1)):
@@ -98,7 +116,10 @@ def uncovered_rows(fs: StoreFS, path: str, cover: SeqCover) -> np.ndarray | None
         if cover.overlaps(lo, hi):
             raise Reset(path)  # an input read in part: start over
         keep.append(np.arange(row, end, dtype=np.int64))
-    return np.concatenate(keep) if keep else np.zeros(0, np.int64)
+    try:
+        return np.sort(footer.file_rows(np.concatenate(keep))) if keep else np.zeros(0, np.int64)
+    except (ValueError, IndexError) as e:  # a damaged row order: reading it whole reports it
+        raise Reset(path) from e
 
 
 def read_footer(fs: StoreFS, path: str) -> Footer:
@@ -111,7 +132,7 @@ def read_footer(fs: StoreFS, path: str) -> Footer:
         counts = [pf.metadata.row_group(i).num_rows for i in range(pf.metadata.num_row_groups)]
     starts = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64).tolist() if counts else [0]
     sources: Any = json.loads(meta.get(SOURCES_KEY, b"null") or b"null") or []
-    return Footer(int(sum(counts)), starts, sources)
+    return Footer(int(sum(counts)), starts, sources, meta.get(ORDER_KEY))
 
 
 def find_moved(
@@ -132,3 +153,19 @@ def find_moved(
             if rows is not None:
                 return path, c, footer, rows
     return None
+
+
+def moved_rows(
+    fs: StoreFS, worker_dir: str, name: SegmentName, rows: np.ndarray | None, order: bytes | None
+) -> tuple[str, SegmentName, Footer, np.ndarray] | None:
+    """Where the file ``rows`` (None: all) of a segment that compaction removed are now:
+    (path, name, footer of the listed compacted segment holding them, their rows there in the
+    same order); None if none does. ``order``: the removed file's ``smdbg.order``."""
+    moved = find_moved(fs, worker_dir, name)
+    if moved is None:
+        return None
+    path, new_name, footer, (first, end) = moved
+    if rows is None:
+        rows = np.arange(end - first, dtype=np.int64)
+    pos = source_positions(order, end - first)
+    return path, new_name, footer, footer.file_rows(first + (rows if pos is None else pos[rows]))

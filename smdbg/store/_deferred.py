@@ -17,16 +17,23 @@ import numpy as np
 
 from smdbg.exceptions import CorruptSegmentError, StoreError, UnsupportedFormatVersion
 from smdbg.store._arrays import Codes, codes_of
-from smdbg.store._compacted import find_moved
+from smdbg.store._compacted import moved_rows
 from smdbg.store._index import RowIndex
-from smdbg.store._segment import decode_rows, page_checksums_supported
-from smdbg.store.format import DICTIONARY_COLUMNS, INDEX_COLUMNS, SegmentName
+from smdbg.store._parquet import decode_rows, page_checksums_supported
+from smdbg.store.format import DICTIONARY_COLUMNS, INDEX_COLUMNS, ORDER_KEY, SegmentName
 from smdbg.store.fs import StoreFS
 from smdbg.store.manifest import decode_blocks, decode_runs
 
 __all__ = ["Deferred", "deferred_of", "DeferredReads", "ReadStats"]
 
 log = logging.getLogger(__name__)
+
+# A query reads only some row groups of a segment (ranged reads) when the segment is larger
+# than this (and the reader's ``full_check_bytes``) and the query needs less than
+# 1/RANGED_FRACTION of its rows, or when it is larger than ``full_check_bytes``; else it reads
+# the whole file in one request.
+RANGED_MIN_BYTES = 1 << 20
+RANGED_FRACTION = 4
 
 
 @dataclass
@@ -41,6 +48,7 @@ class Deferred:
     tensors: frozenset[str]
     tensor_rows: dict[str, Any] | None  # tensor -> block runs (None: an entry without them)
     loaded: dict[str, np.ndarray] = field(default_factory=dict)  # tensor -> file rows read
+    order: bytes | None = None  # the file's row order (``smdbg.order``), once part of it was read
 
     def rows_of(self, tensor: str) -> np.ndarray | None:
         """The file rows of ``tensor`` (sorted), or None when the entry cannot say (old entry,
@@ -70,10 +78,12 @@ class Deferred:
 @dataclass
 class ReadStats:
     """What a reader read of segments' index columns: reads (a whole segment, or some of its
-    row groups) and bytes (whole files, or the compressed column chunks read)."""
+    row groups), the row groups decoded, and bytes (whole files, or the compressed column
+    chunks read)."""
 
     segment_reads: int = 0
     index_bytes: int = 0
+    row_groups: int = 0
 
 
 def disagree(what: str) -> None:
@@ -164,51 +174,42 @@ class DeferredReads:
             if self._load_rows(path, d.name, keep) is not None:
                 continue
             # Compacted since the manifest was read: its rows are in a compacted segment.
-            cpath, cname, (first, end) = self._moved(path, d.name)
-            rows = np.arange(first, end, dtype=np.int64) if keep is None else first + keep
-            self._load_rows(cpath, cname, rows, known=False)
-
-    def _moved(self, path: str, name: SegmentName) -> tuple[str, SegmentName, tuple[int, int]]:
-        """(path, name, (first row, end row)) of the compacted segment now holding a segment
-        that vanished."""
-        moved = find_moved(self.fs, path.rsplit("/", 1)[0], name)
-        if moved is None:
-            raise StoreError(f"segment {self.fs.url(path)} was removed and no compacted segment holds it")
-        return moved[0], moved[1], moved[3]
+            moved = moved_rows(self.fs, path.rsplit("/", 1)[0], d.name, keep, d.order)
+            if moved is None:
+                raise StoreError(f"segment {self.fs.url(path)} was removed and no compacted segment holds it")
+            self._load_rows(moved[0], moved[1], np.sort(moved[3]), known=False)
 
     def _load_part(self, path: str, d: Deferred, tensor: str, rows: np.ndarray) -> bool:
         """Read one tensor's rows of a deferred segment: only the row groups holding them, or,
         when that is all of them, the whole segment at once (no second read for the next
         tensor). A small segment is read in one request and checked against its CRC-32, a large
         one with ranged reads and Parquet page checksums. False: read it whole instead (the
-        manifest's rows do not match the file), or it is corrupt (reported, and forgotten)."""
-        where, name, first = path, d.name, 0
-        for _ in range(2):
-            url = self.fs.url(where)
-            try:
-                if self.full_check_bytes is None or d.nbytes <= self.full_check_bytes:
-                    body = self.fs.read_bytes(where)
-                    got = decode_rows(url, body, rows + first, INDEX_COLUMNS, DICTIONARY_COLUMNS, name.crc32)
-                    self.stats.index_bytes += len(body)
-                else:
-                    with self.fs.open_input(where) as source:
-                        got = decode_rows(url, source, rows + first, INDEX_COLUMNS, DICTIONARY_COLUMNS)
-                    self.stats.index_bytes += int(got[2][b"bytes_read"] or 0)
-                break
-            except FileNotFoundError:  # compacted meanwhile: the same rows, further on
-                where, name, (first, _) = self._moved(path, d.name)
-            except IndexError as e:
-                d.tensor_rows = None
-                disagree(f"the manifest entry of {self.fs.url(path)} does not match the file ({e})")
-                return False
-            except (CorruptSegmentError, UnsupportedFormatVersion) as e:
-                del self._deferred[path]
-                self._report_corrupt(path, e)
-                return False
-        else:
-            raise StoreError(f"segment {self.fs.url(path)} moved twice while it was read")
+        manifest's rows do not match the file, or it was compacted away meanwhile), or it is
+        corrupt (reported, and forgotten)."""
+        url = self.fs.url(path)
+        try:
+            if self._read_whole(d, len(rows)):
+                body = self.fs.read_bytes(path)
+                got = decode_rows(url, body, rows, INDEX_COLUMNS, DICTIONARY_COLUMNS, d.name.crc32)
+                self.stats.index_bytes += len(body)
+            else:
+                with self.fs.open_input(path) as source:
+                    got = decode_rows(url, source, rows, INDEX_COLUMNS, DICTIONARY_COLUMNS)
+                self.stats.index_bytes += int(got[2][b"bytes_read"] or 0)
+        except FileNotFoundError:  # compacted meanwhile: read where its rows went, whole
+            return False
+        except IndexError as e:
+            d.tensor_rows = None
+            disagree(f"the manifest entry of {url} does not match the file ({e})")
+            return False
+        except (CorruptSegmentError, UnsupportedFormatVersion) as e:
+            del self._deferred[path]
+            self._report_corrupt(path, e)
+            return False
         table, local, meta = got
         self.stats.segment_reads += 1
+        self.stats.row_groups += int(meta[b"groups_read"])
+        d.order = meta.get(ORDER_KEY)
         if not meta.pop(b"whole"):  # the manifest's rows are trusted only once checked
             import pyarrow as pa
 
@@ -216,18 +217,26 @@ class DeferredReads:
             codes = codes_of(mine.column("tensor"), self.tensors)
             if len(codes) and not bool(np.all(codes == self.tensors.code(tensor))):
                 d.tensor_rows = None
-                disagree(f"the manifest entry of {self.fs.url(path)} places other rows than {tensor!r}'s")
+                disagree(f"the manifest entry of {url} places other rows than {tensor!r}'s")
                 return False
-            self._add_table(mine, meta, where, name, rows + first)
+            self._add_table(mine, meta, path, d.name, rows)
             d.loaded[tensor] = rows
             return True
         del self._deferred[path]  # every row group was read: take in every row not read yet
         rest = d.rest()
-        if rest is None and first == 0 and table.num_rows == d.rows:
-            self._add_table(table, meta, where, name, None)
+        if rest is None and table.num_rows == d.rows:
+            self._add_table(table, meta, path, d.name, None)
         else:
             import pyarrow as pa
 
-            keep = (np.arange(d.rows, dtype=np.int64) if rest is None else rest) + first
-            self._add_table(table.take(pa.array(keep)), meta, where, name, keep)
+            keep = np.arange(d.rows, dtype=np.int64) if rest is None else rest
+            self._add_table(table.take(pa.array(keep)), meta, path, d.name, keep)
         return True
+
+    def _read_whole(self, d: Deferred, rows: int) -> bool:
+        """Whether to read a segment in one request, checked against its CRC-32, rather than
+        only the row groups a query needs (ranged reads, checked by Parquet's page checksums):
+        small segments, and those of which a query needs a large part."""
+        if self.full_check_bytes is None or d.nbytes <= min(RANGED_MIN_BYTES, self.full_check_bytes):
+            return True
+        return d.nbytes <= self.full_check_bytes and rows * RANGED_FRACTION > d.rows

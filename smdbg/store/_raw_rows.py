@@ -16,9 +16,9 @@ from typing import Any
 import numpy as np
 
 from smdbg.exceptions import RawTensorDropped, StoreError
-from smdbg.store._compacted import find_moved
+from smdbg.store._compacted import moved_rows
 from smdbg.store._index import RowIndex
-from smdbg.store._segment import decode_segment
+from smdbg.store._parquet import decode_segment
 from smdbg.store.format import SegmentName
 from smdbg.store.fs import StoreFS
 from smdbg.store.retention import retention_of
@@ -36,8 +36,8 @@ class Segment:
     rg_starts: list[int]  # first local row of each Parquet row group
     base: int  # first global row index
     crc: int
-    rows: np.ndarray | None = None  # file row of each loaded row (when only some were taken in)
-    offset: int = 0  # where those rows start in the file (moved into a compacted segment)
+    rows: np.ndarray | None = None  # file row of each loaded row (None: row i is file row i)
+    order: bytes | None = None  # the file's row order (``smdbg.order``), to follow it when merged
 
 
 class RawRows:
@@ -57,14 +57,22 @@ class RawRows:
         seg = self.segments[seg_idx]
         wdir, base = seg.path.rsplit("/", 1)
         name = SegmentName.parse(base)
-        moved = None if name is None else find_moved(self.fs, wdir, name)
+        rows = seg.rows
+        if rows is None:  # every row of the file was loaded, in file order
+            rows = np.arange(self._segment_rows(seg_idx), dtype=np.int64)
+        moved = None if name is None else moved_rows(self.fs, wdir, name, rows, seg.order)
         if moved is None:
             raise StoreError(f"segment {self.fs.url(seg.path)} was removed and no compacted segment holds it")
-        seg.path, _, footer, (first, _) = moved
-        seg.offset, seg.rg_starts, seg.info = seg.offset + first, footer.rg_starts, None
+        seg.path, _, footer, seg.rows = moved
+        seg.order, seg.rg_starts, seg.info = footer.order, footer.rg_starts, None
         for key in [k for k in self._data_cache if k[0] == seg_idx]:
             self._data_cache_size -= int(self._data_cache.pop(key).nbytes)
         self._hist_cache.pop(seg_idx, None)
+
+    def _segment_rows(self, seg_idx: int) -> int:
+        """How many rows of a segment were loaded."""
+        end = self.segments[seg_idx + 1].base if seg_idx + 1 < len(self.segments) else self.index.nrows
+        return end - self.segments[seg_idx].base
 
     def _read_columns(
         self, seg_idx: int, columns: Sequence[str], row_groups: Sequence[int] | None = None
@@ -105,11 +113,11 @@ class RawRows:
         """(segment, row in its file) of a global row (rows handed out are always loaded)."""
         _, seg_idx, local = self.index.locate(row)
         seg = self.segments[seg_idx]
-        return seg_idx, seg.offset + (local if seg.rows is None else int(seg.rows[local]))
+        return seg_idx, local if seg.rows is None else int(seg.rows[local])
 
     def _row_info(self, row: int) -> dict[str, Any]:
+        t = self._segment_info(self._seg_of_row(row)[0])  # (may follow the segment into a merge)
         seg_idx, local = self._seg_of_row(row)
-        t = self._segment_info(seg_idx)
         return {
             "dtype": t.column("dtype")[local].as_py(),
             "shape": t.column("shape")[local].as_py(),
@@ -127,6 +135,7 @@ class RawRows:
         return RawTensorDropped(tensor, step, int(policy.get("keep_raw_steps", -1)))
 
     def _row_array(self, row: int) -> np.ndarray:
+        info = self._row_info(row)  # first: a row's info stays true if its file moves next
         data = None
         while data is None:
             seg_idx, local = self._seg_of_row(row)
@@ -143,7 +152,6 @@ class RawRows:
                 self._repoint(seg_idx)  # raises StoreError when nothing holds the rows
                 continue
             self._cache_data(key, data)
-        info = self._row_info(row)
         buf = data[local - starts[rg]].as_buffer()
         if buf is None:
             raise self._no_raw(row, seg_idx, local)

@@ -1,4 +1,5 @@
-"""Encoding and decoding one segment file: Arrow columns <-> Parquet bytes, with a CRC-32.
+"""Encoding one segment: buffered records -> Arrow columns -> Parquet bytes with a CRC-32
+(:mod:`smdbg.store._parquet` writes and reads the bytes; its functions are re-exported here).
 
 Pure functions apart from pyarrow; no I/O.
 """
@@ -6,28 +7,29 @@ Pure functions apart from pyarrow; no I/O.
 from __future__ import annotations
 
 import functools
-import inspect
 import itertools
 import json
 import operator
-import zlib
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
 
-from smdbg.exceptions import CorruptSegmentError, UnsupportedFormatVersion
-from smdbg.store.format import (
-    ADDED_COLUMNS,
-    FORMAT_VERSION,
-    FORMAT_VERSION_KEY,
-    META_COLUMNS,
-    TENSOR_COLLECTIONS_KEY,
-    WORKER_KEY,
-    schema,
+from smdbg.store._parquet import (
+    ROW_GROUP_BYTES,
+    Scratch,
+    decode_rows,
+    decode_segment,
+    page_checksums_supported,
+    parquet_bytes,
 )
+from smdbg.store.format import FORMAT_VERSION, FORMAT_VERSION_KEY, TENSOR_COLLECTIONS_KEY, WORKER_KEY, schema
 
-__all__ = ["Record", "ColumnBuffer", "encode_segment", "decode_segment", "decode_rows", "parquet_bytes", "warm_pyarrow"]
+__all__ = [
+    "Record", "ColumnBuffer", "Scratch", "encode_segment", "record_nbytes", "warm_pyarrow",
+    # re-exported from smdbg.store._parquet
+    "decode_segment", "decode_rows", "parquet_bytes", "page_checksums_supported",
+]  # fmt: skip
 
 
 class Record(NamedTuple):
@@ -103,8 +105,6 @@ def warm_pyarrow() -> None:
     pa.array([0], pa.int64())
 
 
-ROW_GROUP_BYTES = 8 << 20  # raw-tensor segments are cut into row groups of about this size
-
 
 _TENSOR = operator.itemgetter(0)
 _DATA = operator.itemgetter(6)
@@ -119,19 +119,6 @@ def record_nbytes(records: Sequence[Record]) -> int:
         if d is not None:
             total += d.nbytes if isinstance(d, np.ndarray) else len(d)
     return total
-
-
-class Scratch:
-    """Memory reused from one segment to the next (no page faults, no growing copies)."""
-
-    def __init__(self) -> None:
-        self._arrays: dict[str, np.ndarray] = {}
-
-    def get(self, name: str, size: int) -> np.ndarray:
-        arr = self._arrays.get(name)
-        if arr is None or arr.size < size:
-            arr = self._arrays[name] = np.empty(size + size // 4 + (1 << 20), dtype=np.uint8)
-        return arr
 
 
 def _binary_column(values: list[bytes | np.ndarray | None], scratch: Scratch | None = None) -> Any:
@@ -171,29 +158,6 @@ def _binary_column(values: list[bytes | np.ndarray | None], scratch: Scratch | N
 
 
 _EMPTY_BYTES = np.zeros(0, dtype=np.uint8)
-
-
-@functools.cache
-def _page_checksum_kwargs() -> tuple[dict[str, bool], dict[str, bool]]:
-    """Parquet page CRCs where pyarrow has them (>= 14): (write_table kwargs, ParquetFile kwargs).
-
-    Older pyarrow (12, 13; the MXNet environment) writes and reads without page CRCs; the
-    whole-segment CRC-32 in the file name applies either way.
-    """
-    import pyarrow.parquet as pq
-
-    write = "write_page_checksum" in inspect.signature(pq.write_table).parameters
-    read = "page_checksum_verification" in inspect.signature(pq.ParquetFile.__init__).parameters
-    return (
-        {"write_page_checksum": True} if write else {},
-        {"page_checksum_verification": True} if read else {},
-    )
-
-
-def page_checksums_supported() -> bool:
-    """Whether this pyarrow writes and verifies Parquet page checksums."""
-    write, read = _page_checksum_kwargs()
-    return bool(write and read)
 
 
 def _collections_column(recs: Sequence[Record]) -> Any:
@@ -284,145 +248,3 @@ def encode_segment(
     )
     table = pa.Table.from_arrays([arrays[f.name] for f in sch], schema=sch)
     return parquet_bytes(table, buf.nbytes, compression, scratch)
-
-
-def parquet_bytes(
-    table: Any, nbytes: int, compression: str = "zstd", scratch: Scratch | None = None
-) -> tuple[Any, int]:
-    """A segment table as Parquet bytes (row groups of about ROW_GROUP_BYTES of its ``nbytes``,
-    dictionary-encoded strings, page checksums where supported) and their CRC-32."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    sch = table.schema
-    n = table.num_rows
-    options: dict[str, Any] = {
-        "compression": {c: (compression if c != "data" else "none") for c in sch.names},
-        "use_dictionary": [c for c in sch.names if c not in ("data", "value", "wall_time")],
-        "write_statistics": ["step", "mode_step"],
-        "row_group_size": max(1, int(n * ROW_GROUP_BYTES / max(nbytes, 1)))
-        if nbytes > ROW_GROUP_BYTES
-        else max(n, 1),
-        **_page_checksum_kwargs()[0],
-    }
-    body: Any
-    if scratch is not None:
-        # Write into reused memory sized for the payload plus generous metadata room.
-        out = scratch.get("out", nbytes + 64 * n + (4 << 20))
-        try:
-            sink = pa.FixedSizeBufferWriter(pa.py_buffer(out))
-            pq.write_table(table, sink, **options)
-            body = memoryview(out)[: sink.tell()]  # type: ignore[arg-type]
-            return body, zlib.crc32(body)
-        except (pa.ArrowException, OSError):
-            pass  # more metadata than estimated: fall back to a growing buffer
-    grow = pa.BufferOutputStream()
-    pq.write_table(table, grow, **options)
-    body = grow.getvalue().to_pybytes()
-    return body, zlib.crc32(body)
-
-
-def decode_segment(
-    path: str,
-    body: Any,
-    expected_crc: int | None,
-    columns: Sequence[str] = META_COLUMNS,
-    read_dictionary: Sequence[str] = (),
-    row_groups: Sequence[int] | None = None,
-) -> tuple[Any, dict[bytes, Any]]:
-    """The Arrow table of a segment's ``columns`` (of some ``row_groups`` only, if given) and the
-    file's key-value metadata, plus ``b"row_groups"``: the number of rows of each row group.
-
-    ``expected_crc=None`` skips the CRC check (for re-reads of a file verified before).
-    Raises CorruptSegmentError / UnsupportedFormatVersion naming ``path``.
-    """
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    if expected_crc is not None:
-        crc = zlib.crc32(body)
-        if crc != expected_crc:
-            raise CorruptSegmentError(
-                path, f"CRC-32 is {crc:08x}, the name says {expected_crc:08x} (truncated or altered)"
-            )
-    try:
-        source = body if hasattr(body, "read") else pa.BufferReader(body)  # a file, or bytes
-        pf = pq.ParquetFile(source, read_dictionary=list(read_dictionary), **_page_checksum_kwargs()[1])
-        meta = pf.schema_arrow.metadata or {}
-        version = int(meta.get(FORMAT_VERSION_KEY, b"0"))
-        if version > FORMAT_VERSION:
-            raise UnsupportedFormatVersion(path, version, FORMAT_VERSION)
-        present = set(pf.schema_arrow.names)
-        missing = [c for c in columns if c not in present and c in ADDED_COLUMNS]
-        if missing:  # an earlier version's segment: columns added since read as nulls
-            columns = [c for c in columns if c not in missing]
-        # use_threads=False: pyarrow's pool tasks would hold `body` (Python-owned memory) and may
-        # release it after the interpreter began finalizing, which aborts the process.
-        info: dict[bytes, Any] = dict(meta)
-        info[b"row_groups"] = [pf.metadata.row_group(i).num_rows for i in range(pf.metadata.num_row_groups)]
-        if row_groups is not None:
-            table = pf.read_row_groups(list(row_groups), columns=list(columns), use_threads=False)
-        else:
-            table = pf.read(columns=list(columns), use_threads=False)
-        for c in missing:
-            table = table.append_column(schema().field(c), pa.nulls(table.num_rows, schema().field(c).type))
-        return table, info
-    except UnsupportedFormatVersion:
-        raise
-    except Exception as e:  # pyarrow raises several types for damaged files
-        raise CorruptSegmentError(path, f"does not parse as a Parquet segment ({e})") from e
-
-
-def decode_rows(
-    path: str, body: Any, rows: np.ndarray, columns: Sequence[str], read_dictionary: Sequence[str] = (),
-    expected_crc: int | None = None,
-) -> tuple[Any, np.ndarray, dict[bytes, Any]]:  # fmt: skip
-    """The row groups of a segment (bytes, or a file for ranged reads) that hold ``rows`` (sorted
-    file row numbers): (their ``columns``, where ``rows`` are in that table, metadata as
-    :func:`decode_segment`'s plus ``b"whole"``: every row group was needed, so the table is the
-    whole file's, and for a file ``b"bytes_read"``: the compressed size of the chunks read). Page checksums are verified where supported, the CRC-32 of bytes when
-    ``expected_crc`` is given. IndexError: a row past the file's end."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    if expected_crc is not None and zlib.crc32(body) != expected_crc:
-        raise CorruptSegmentError(
-            path, f"CRC-32 is {zlib.crc32(body):08x}, the name says {expected_crc:08x} (truncated or altered)"
-        )
-    try:
-        source = body if hasattr(body, "read") else pa.BufferReader(body)
-        pf = pq.ParquetFile(source, read_dictionary=list(read_dictionary), **_page_checksum_kwargs()[1])
-        meta = pf.schema_arrow.metadata or {}
-        counts = [pf.metadata.row_group(i).num_rows for i in range(pf.metadata.num_row_groups)]
-    except Exception as e:  # pyarrow raises several types for damaged files
-        raise CorruptSegmentError(path, f"does not parse as a Parquet segment ({e})") from e
-    version = int(meta.get(FORMAT_VERSION_KEY, b"0"))
-    if version > FORMAT_VERSION:
-        raise UnsupportedFormatVersion(path, version, FORMAT_VERSION)
-    starts = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
-    if len(rows) and (int(rows[0]) < 0 or int(rows[-1]) >= int(starts[-1])):
-        raise IndexError(f"rows up to {int(rows[-1])} asked of {path}, which holds {int(starts[-1])}")
-    group_of = np.searchsorted(starts, rows, side="right") - 1
-    groups = np.unique(group_of)
-    whole = len(groups) == len(counts)
-    first_row = np.concatenate([[0], np.cumsum(np.asarray(counts)[groups])]).astype(np.int64)
-    pos = np.searchsorted(groups, group_of)
-    local = rows - starts[group_of] + first_row[pos]
-    try:
-        table = (
-            pf.read(columns=list(columns), use_threads=False)
-            if whole
-            else pf.read_row_groups(groups.tolist(), columns=list(columns), use_threads=False)
-        )
-    except Exception as e:  # noqa: BLE001 - a page checksum or decoding failure
-        raise CorruptSegmentError(path, f"does not parse as a Parquet segment ({e})") from e
-    info: dict[bytes, Any] = dict(meta)
-    info[b"row_groups"] = counts
-    info[b"whole"] = whole
-    info[b"bytes_read"] = None if not hasattr(body, "read") else sum(
-        pf.metadata.row_group(g).column(c).total_compressed_size
-        for g in groups.tolist()
-        for c in range(pf.metadata.num_columns)
-        if pf.metadata.row_group(g).column(c).path_in_schema.split(".")[0] in columns
-    )  # fmt: skip
-    return table, local, info

@@ -11,7 +11,8 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from smdbg.store._segment import ColumnBuffer, Scratch, encode_segment
+from smdbg.store._parquet import Scratch
+from smdbg.store._segment import ColumnBuffer, encode_segment
 from smdbg.store.format import (
     END_FILE,
     EVENTS_DIR,

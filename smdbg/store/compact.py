@@ -1,12 +1,14 @@
 """Compaction: a worker's small segments merged into large ones, while training runs or after.
 
-A merge reads its inputs (verifying their CRC-32), concatenates their rows in sequence order,
-and publishes one segment named ``<lo>-<hi>_<first>-<last>_<crc32>.parquet`` (lo..hi: the
-sequence numbers it replaces) by an atomic write. Only then is the manifest updated and are the
+A merge reads its inputs (verifying their CRC-32), sorts their rows by tensor (then step:
+:mod:`smdbg.store._cluster`, so one tensor's history is a few row groups), and publishes one
+segment named ``<lo>-<hi>_<first>-<last>_<crc32>.parquet`` (lo..hi: the sequence numbers it
+replaces) by an atomic write. Only then is the manifest updated and are the
 inputs removed, so a reader always finds every step in at least one listed segment; it reads a
 compacted segment in place of the inputs it covers (see :class:`~smdbg.store.manifest.SeqCover`).
 The compacted segment's metadata lists its sources (``smdbg.sources``: sequence range and first
-row of each), so a reader that had read some of the inputs takes in only the rows of the others.
+source row of each) and where each source row went (``smdbg.order``), so a reader that had read
+some of the inputs takes in only the rows of the others.
 
 Two policies: the writer's :class:`BackgroundCompactor` merges ``fanout`` consecutive segments of
 the same generation (16 one-second segments, then 16 of those, ...), a bounded amount of work
@@ -24,13 +26,17 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from smdbg.exceptions import CorruptSegmentError, UnsupportedFormatVersion
-from smdbg.store._segment import decode_segment, parquet_bytes
+from smdbg.store._cluster import cluster_by_tensor, source_positions
+from smdbg.store._parquet import decode_segment, parquet_bytes
 from smdbg.store.format import (
     COLUMNS,
     EVENTS_DIR,
     FORMAT_VERSION,
     FORMAT_VERSION_KEY,
+    ORDER_KEY,
     SOURCES_KEY,
     TENSOR_COLLECTIONS_KEY,
     WORKER_KEY,
@@ -187,6 +193,7 @@ class Compactor:
 
         retention: bytes | None = None
         tables: list[Any] = []
+        positions: list[np.ndarray] = []  # each row's place in the sources (see _cluster)
         sources: list[list[int]] = []
         colls: dict[str, list[str]] = {}
         worker = None
@@ -195,9 +202,10 @@ class Compactor:
             path = f"{self.dir}/{s}"
             try:
                 table, meta = decode_segment(self.fs.url(path), self.fs.read_bytes(path), s.crc32, COLUMNS)
+                pos = source_positions(meta.get(ORDER_KEY), table.num_rows)
             except FileNotFoundError:
                 return None  # another pass removed it; the listing moves on
-            except (CorruptSegmentError, UnsupportedFormatVersion) as e:
+            except (CorruptSegmentError, UnsupportedFormatVersion, ValueError) as e:
                 self.bad[path] = str(e)
                 log.warning("compaction leaves %s alone: %s", self.fs.url(path), e)
                 return None
@@ -207,6 +215,7 @@ class Compactor:
                 colls.setdefault(tensor, list(c))
             inner = json.loads(meta.get(SOURCES_KEY, b"null") or b"null") or [[s.seq, s.seq_last, 0]]
             sources += [[lo, hi, first_row + row] for lo, hi, row in inner]
+            positions.append(first_row + (np.arange(table.num_rows, dtype=np.int64) if pos is None else pos))
             first_row += table.num_rows
             tables.append(table.replace_schema_metadata(None))
         merged, dropped = pa.concat_tables(tables), 0
@@ -219,15 +228,17 @@ class Compactor:
                 self._clean[group[0]] = self.cutoff
             return None
         self.thinned_rows += dropped
+        merged, order, groups = cluster_by_tensor(merged, np.concatenate(positions))
         merged = merged.replace_schema_metadata({
             FORMAT_VERSION_KEY: str(FORMAT_VERSION).encode(),
             WORKER_KEY: worker or self.dir.rsplit("/", 1)[-1].encode(),
             TENSOR_COLLECTIONS_KEY: json.dumps(colls).encode(),
             SOURCES_KEY: json.dumps(sources).encode(),
+            **({ORDER_KEY: order} if order else {}),
             **({RETENTION_KEY: retention} if retention else {}),
         })  # fmt: skip
         merged = merged.cast(schema().with_metadata(merged.schema.metadata))
-        body, crc = parquet_bytes(merged, merged.nbytes, self.compression)
+        body, crc = parquet_bytes(merged, merged.nbytes, self.compression, groups=groups)
         name = SegmentName(
             group[0].seq, min(s.first_step for s in group), max(s.last_step for s in group), crc,
             max(s.seq_last for s in group),

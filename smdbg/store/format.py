@@ -47,12 +47,13 @@ __all__ = [
 
 FORMAT_VERSION = 2
 #: Columns added after version 1 (version 2: histograms); a segment of an earlier version reads
-#: them as nulls (see ``_segment.decode_segment``).
+#: them as nulls (see ``_parquet.decode_segment``).
 ADDED_COLUMNS = {"hist_edges": 2, "hist_counts": 2, "shard": 2}
 FORMAT_VERSION_KEY = b"smdbg.format_version"
 WORKER_KEY = b"smdbg.worker"
 TENSOR_COLLECTIONS_KEY = b"smdbg.tensor_collections"
 SOURCES_KEY = b"smdbg.sources"  # a compacted segment: [[seq_lo, seq_hi, first_row], ...] of its inputs
+ORDER_KEY = b"smdbg.order"  # a compacted segment's rows by tensor: {tensor: source rows} (_cluster.py)
 RAW = "raw"
 TRIAL_FILE = "trial.json"
 EVENTS_DIR = "events"

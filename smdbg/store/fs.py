@@ -18,6 +18,8 @@ from smdbg import fs as _fs
 
 __all__ = ["StoreFS", "LocalFS", "FsspecFS", "open_fs"]
 
+RANGE_BLOCK_BYTES = 1 << 20  # the least an object-store ranged read fetches
+
 
 class StoreFS(abc.ABC):
     """The primitives a trial store needs. Paths are relative to the trial root, '/'-separated.
@@ -128,7 +130,9 @@ class FsspecFS(StoreFS):
         return bool(self.fs.exists(full))
 
     def open_input(self, path: str) -> Any:
-        return self.fs.open(self._p(path), "rb")
+        # Ranged reads fetch what is asked for plus at most RANGE_BLOCK_BYTES ahead (s3fs reads
+        # 50 MiB ahead by default: a query of one tensor would fetch most of a large segment).
+        return self.fs.open(self._p(path), "rb", block_size=RANGE_BLOCK_BYTES, cache_type="readahead")
 
     def size(self, path: str) -> int:
         return int(self.fs.size(self._p(path)))

@@ -26,15 +26,16 @@ from smdbg.store._arrays import Codes, numpy_of, source_size
 from smdbg.store._compacted import Reset, SeqCover, choose_segments, uncovered_rows
 from smdbg.store._deferred import Deferred, DeferredReads, ReadStats
 from smdbg.store._index import RowIndex
+from smdbg.store._parquet import decode_segment, page_checksums_supported
 from smdbg.store._range import StepRange
 from smdbg.store._raw_rows import RawRows, Segment
-from smdbg.store._segment import decode_segment, page_checksums_supported
 from smdbg.store.format import (
     DICTIONARY_COLUMNS,
     END_FILE,
     EVENTS_DIR,
     FORMAT_VERSION,
     INDEX_COLUMNS,
+    ORDER_KEY,
     PROGRESS_FILE,
     TENSOR_COLLECTIONS_KEY,
     TRIAL_FILE,
@@ -272,7 +273,7 @@ class TrialReader(DeferredReads, RawRows):
         worker = meta.get(WORKER_KEY, path.split("/")[-2].encode()).decode()
         rg_rows = meta.get(b"row_groups") or [n]
         rg_starts = np.concatenate([[0], np.cumsum(rg_rows)[:-1]]).astype(np.int64).tolist()
-        self.segments.append(Segment(path, worker, None, rg_starts, self.nrows, name.crc32, keep))
+        self.segments.append(Segment(path, worker, None, rg_starts, self.nrows, name.crc32, keep, meta.get(ORDER_KEY)))
         if not n:
             return 0
         order, uniq, starts = self.index.add(table, seg_idx, worker)
@@ -297,15 +298,19 @@ class TrialReader(DeferredReads, RawRows):
         """
         url = self.fs.url(path)
         self.stats.segment_reads += 1
+        got = None
         if self.full_check_bytes is not None and page_checksums_supported():
             with self.fs.open_input(path) as source:
                 size = source_size(source)
                 if size > self.full_check_bytes:
                     self.stats.index_bytes += size  # an upper bound: only index columns are read
-                    return decode_segment(url, source, None, INDEX_COLUMNS, DICTIONARY_COLUMNS)
-        body = self.fs.read_bytes(path)
-        self.stats.index_bytes += len(body)
-        return decode_segment(url, body, name.crc32, INDEX_COLUMNS, DICTIONARY_COLUMNS)
+                    got = decode_segment(url, source, None, INDEX_COLUMNS, DICTIONARY_COLUMNS)
+        if got is None:
+            body = self.fs.read_bytes(path)
+            self.stats.index_bytes += len(body)
+            got = decode_segment(url, body, name.crc32, INDEX_COLUMNS, DICTIONARY_COLUMNS)
+        self.stats.row_groups += len(got[1][b"row_groups"])
+        return got
 
     # -- index access -------------------------------------------------------------------------
     @property

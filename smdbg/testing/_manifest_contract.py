@@ -1,13 +1,14 @@
 """The index part of the store contract: a first query of one tensor reads only the segments
-holding it, and of those only the row groups holding its rows (the manifest's ``tensor_rows``);
-old manifests without them stay readable, and a manifest that disagrees with a segment loses to
-it (with a warning).
+holding it, and of those only the row groups holding its rows (the manifest's ``tensor_rows``),
+also after compaction (rows clustered by tensor); old manifests without them stay readable, and
+a manifest that disagrees with a segment loses to it (with a warning).
 
 Mixed into :class:`smdbg.testing.store_contract.StoreContract`; every backend runs it.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import warnings
 from typing import Any
@@ -16,7 +17,8 @@ import numpy as np
 
 from smdbg.store import BackgroundWriter, Record, TrialReader, open_fs
 from smdbg.store.compact import compact_trial
-from smdbg.store.format import EVENTS_DIR, MANIFEST_FILE
+from smdbg.store.format import EVENTS_DIR, INDEX_COLUMNS, MANIFEST_FILE
+from smdbg.testing._counting import CountingFS
 from smdbg.testing._steps import write_steps
 from smdbg.trials import Trial, create_trial
 
@@ -168,3 +170,54 @@ class ManifestIndexContract:
         np.testing.assert_array_equal(trial.tensor("b.weight").value(7), saved[("b.weight", 7)])
         assert table_rows(trial) == table_rows(create_trial(store_url, timeout=5))
         assert len(reader.tensor_cols("b.weight")["step"]) == 96  # a reader that read nothing yet
+
+    def test_one_tensor_after_compaction_reads_only_its_row_groups(self, store_url: str) -> None:
+        """A compacted segment holds its rows clustered by tensor: a first query of one tensor
+        reads the row groups holding that tensor's history (counted through the backend)."""
+        import pyarrow.parquet as pq
+
+        names = [f"layer{i:02d}.weight" for i in range(40)]
+        reductions = ("mean", "l2", "abs_max")
+        vals = np.random.default_rng(3).standard_normal((600, len(names), len(reductions)))
+        with BackgroundWriter(store_url, "worker_0", flush_secs=60, compact_secs=None) as w:
+            for step in range(600):
+                w.set_progress(step, "TRAIN", step)
+                w.add(step, "TRAIN", step, [
+                    Record(n, ("weights",), red, float(vals[step, i, j]), "float32", None, None)
+                    for i, n in enumerate(names) for j, red in enumerate(reductions)
+                ])  # fmt: skip
+                if step % 75 == 74:
+                    w.flush()
+        (result,) = compact_trial(store_url)
+        assert (result.segments_before, result.segments_after) == (8, 1)
+        fs = open_fs(store_url)
+        doc = json.loads(fs.read_bytes(f"{W0}/{MANIFEST_FILE}"))
+        (entry,) = doc["segments"]
+        assert entry["tensor_rows"]["layer07.weight"] == [[7 * 1800, 1800, 1, 0]]  # one block
+        body = fs.read_bytes(f"{W0}/{entry['name']}")
+        meta = pq.ParquetFile(io.BytesIO(body)).metadata
+        index_bytes = sum(
+            meta.row_group(g).column(c).total_compressed_size
+            for g in range(meta.num_row_groups) for c in range(meta.num_columns)
+            if meta.row_group(g).column(c).path_in_schema.split(".")[0] in INDEX_COLUMNS
+        )  # fmt: skip
+        assert meta.num_row_groups >= 10
+
+        counting = CountingFS(fs)
+        reader = TrialReader(counting, full_check_bytes=0)  # ranged reads, whatever the size
+        reader.refresh()
+        assert (counting.files, reader.nrows) == (0, 0)  # opening read the manifest only
+        cols = reader.tensor_cols("layer07.weight")
+        assert sorted(cols["step"].tolist()) == sorted(list(range(600)) * 3)
+        red = np.asarray([reductions.index(r) for r in reader.reductions.names])[cols["reduction"]]
+        np.testing.assert_array_equal(cols["value"], vals[cols["step"], 7, red])
+        assert (reader.stats.segment_reads, reader.stats.row_groups) == (1, 1)
+        assert counting.files == 1 and reader.nrows == 1800  # of its row group, its own rows
+        assert reader.stats.index_bytes * 8 < index_bytes
+        assert counting.bytes * 4 < len(body)  # the footer and one row group's index columns
+        # The rest of the segment is read when asked for; the whole trial reads as written.
+        assert len(reader.cols["step"]) == 40 * 1800
+        trial = create_trial(store_url, timeout=5)
+        steps, values = trial.tensor("layer39.weight").history("l2")
+        assert steps.tolist() == list(range(600))
+        np.testing.assert_array_equal(values, vals[:, 39, 1])

@@ -188,7 +188,7 @@ class StoreContract(LongRunContract, ManifestIndexContract, RetentionContract):
 
     def test_damage_in_a_large_segment_is_found_when_read(self, store_url: str) -> None:
         """Large segments open from their index columns; a damaged raw page is named when read."""
-        from smdbg.store._segment import page_checksums_supported
+        from smdbg.store._parquet import page_checksums_supported
 
         data = np.random.default_rng(4).standard_normal((24, 512, 512)).astype(np.float32)  # 1 MiB a step
         with BackgroundWriter(store_url, "worker_0", flush_secs=60) as w:
