@@ -203,7 +203,7 @@ async def _old_url(request: Request) -> Response:
     experiment, key = parts[0], parts[1] if len(parts) > 1 else ""
     page_name = _OLD_FORMS.get(len(parts), {}).get(key)
     if not experiment or page_name is None:
-        raise StudioHTTPError(404, f"no page at {request.url.path}", back=("/experiments", "Back to experiments"))
+        raise StudioHTTPError(404, f"no page at {request.url.path!r}", back=("/experiments", "Back to experiments"))
     names = [("experiment", experiment)] + ([(page_name, parts[2])] if len(parts) == 3 else [])
     query = urlencode(names + [(k, v) for k, v in request.query_params.multi_items() if k not in dict(names)])
     return RedirectResponse(f"/experiments/{page_name}?{query}", status_code=308)

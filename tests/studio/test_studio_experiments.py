@@ -206,7 +206,7 @@ M = "/experiments/experiment?experiment=mnist"
         (M + "&f=lr%3F3", 400, "f='lr?3' is not valid", M),
         (M + "&metrics=nope", 400, "metrics='nope' is not valid", M),
         ("/experiments/compare?experiment=mnist&c=run-1&zoom=5,1", 400, "zoom='5,1' is not valid", M),
-        ("/experiments/mnist", 404, "no page at '/experiments/mnist'", "/"),
+        ("/experiments/mnist/nothing", 404, "no page at '/experiments/mnist/nothing'", "/experiments"),
         ("/no/such/page", 404, "no page at '/no/such/page'", "/"),
     ],
 )  # fmt: skip
