@@ -1,12 +1,14 @@
 """Background compaction on and off under the PyTorch hook (``hook_overhead.py --compaction``).
 
 One model and one hook for the whole case, as in a long run; the hook saves the weights',
-biases' and gradients' reductions every step and its writer publishes a segment every 0.25 s
-(four times the default rate: more segments to merge). Blocks of about ``--compaction-secs``
-seconds alternate (ABBA) between compaction off and on; for an "on" block a background compactor
-is started on the writer's stream (a merge round every 0.5 s, 4 segments a merge: far more
-compaction work than the default 10 s and 16), for an "off" block it is stopped first (outside
-the timing). The "off vs off" row is the harness's own noise.
+biases' and gradients' reductions every step and its writer publishes a segment every
+``--compaction-flush`` s (0.25: four times the default rate, more segments to merge). Blocks of
+about ``--compaction-secs`` seconds alternate (ABBA) between compaction off and on; for an "on"
+block a background compactor is started on the writer's stream (a merge round every
+``--compaction-interval`` s taking ``--compaction-fanout`` segments: 0.5 and 4 by default, far more
+compaction work than the writer's own 10 s and 16; pass 10, 16 and a flush of 1 for the defaults),
+for an "off" block it is stopped first (outside the timing). The "off vs off" row is the harness's
+own noise.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ def _toggle(on: bool) -> None:
 
     running = _STATE.get("background")
     if on and running is None:
-        _STATE["background"] = BackgroundCompactor(_STATE["compactor"], interval=0.5, fanout=4)
+        _STATE["background"] = BackgroundCompactor(_STATE["compactor"], interval=_STATE["interval"], fanout=_STATE["fanout"])
     elif not on and running is not None:
         running.stop()
         _STATE["rounds"] += running.rounds
@@ -42,12 +44,12 @@ def compaction_rounds() -> int:
     return int(_STATE.get("rounds", 0))
 
 
-def _setup(model: str, device: str) -> _Shared:
+def _setup(model: str, device: str, flush_secs: float) -> _Shared:
     from smdbg.store import open_fs
     from smdbg.store.local_writers import live_writers
 
     shared = _Shared(model, device)
-    hook, out = shared.attach(CONFIG, flush_secs=0.25)
+    hook, out = shared.attach(CONFIG, flush_secs=flush_secs)
     shared.run(5)  # the hook opens its writer at its first saved step
     (writer,) = live_writers(open_fs(out))
     # The writer's own compactor (every 10 s) is stopped; each "on" block starts one on the
@@ -64,7 +66,8 @@ def cases(args: argparse.Namespace) -> list[tuple[str, str, Callable[[], float],
     device = getattr(args, "device", "cpu")
     torch.set_num_threads(getattr(args, "threads", 1))
     model = (args.models or "mlp").split(",")[0]
-    shared = _setup(model, device)
+    _STATE.update(interval=args.compaction_interval, fanout=args.compaction_fanout)
+    shared = _setup(model, device, args.compaction_flush)
     per_step = shared.run(50)
     steps = max(50, int(args.compaction_secs / per_step))
 

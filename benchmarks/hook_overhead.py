@@ -125,6 +125,12 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--compaction", action="store_true",
                    help="instead: one hooked PyTorch model, background compaction off vs on (_overhead_compaction.py)")
     p.add_argument("--compaction-secs", type=float, default=3.0, help="seconds per block with --compaction")
+    p.add_argument("--compaction-interval", type=float, default=0.5,
+                   help="--compaction: seconds between merge rounds (the writer's default is 10)")
+    p.add_argument("--compaction-fanout", type=int, default=4,
+                   help="--compaction: segments a merge takes (the writer's default is 16)")
+    p.add_argument("--compaction-flush", type=float, default=0.25,
+                   help="--compaction: the writer's flush interval in seconds (the default is 1)")
     args = p.parse_args(argv)
     if args.compaction:
         compaction_table(args)
