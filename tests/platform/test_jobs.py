@@ -153,6 +153,12 @@ def test_bad_input(jobs_home: Path, tmp_path: Path) -> None:
         est.fit({"train": str(tmp_path / "missing")}, job_name="no-input")
     with pytest.raises(ValueError, match="TrialName"):
         est.fit(job_name="no-trial", experiment_config={"ExperimentName": "e"})
+    from smdbg.tracker import Experiment, Trial
+
+    Experiment.create("owner")
+    Trial.create("taken", "owner")
+    with pytest.raises(ValueError, match="trial 'taken' belongs to experiment 'owner', not 'other'"):
+        est.fit(job_name="wrong-experiment", experiment_config={"ExperimentName": "other", "TrialName": "taken"})
     with pytest.raises(ValueError, match="job name 'bad_name!'"):
         est.fit(job_name="bad_name!")
     assert list_jobs() == []  # nothing half-written

@@ -28,7 +28,25 @@ def validate_experiment_config(config: Mapping[str, Any] | None) -> dict[str, st
             f"experiment_config={dict(config)!r}: expected both ExperimentName and TrialName "
             "(e.g. {'ExperimentName': 'mnist', 'TrialName': 'lr-0-1'})"
         )
-    return {k: str(v) for k, v in config.items()}
+    exp = {k: str(v) for k, v in config.items()}
+    _check_trial_experiment(exp)
+    return exp
+
+
+def _check_trial_experiment(exp: Mapping[str, str]) -> None:
+    """A trial that already exists under another experiment is refused before the job starts
+    (its supervisor would otherwise fail on it: :meth:`smdbg.tracker.Trial.load_or_create`)."""
+    from smdbg.tracker import NotFoundError, Trial
+
+    try:
+        trial = Trial.load(exp["TrialName"])
+    except NotFoundError:
+        return
+    if trial.experiment_name != exp["ExperimentName"]:
+        raise ValueError(
+            f"experiment_config: trial {exp['TrialName']!r} belongs to experiment {trial.experiment_name!r}, "
+            f"not {exp['ExperimentName']!r}; choose another TrialName or ExperimentName"
+        )
 
 
 class JobTracking:
