@@ -19,15 +19,27 @@ from _jobs_fixtures import jobs_home, wait_for_log, write_script  # noqa: E402, 
 
 from smdbg._proc import pid_alive  # noqa: E402
 from smdbg.platform.jobs import Estimator  # noqa: E402
-from smdbg.platform.jobs._ray_link import driver_paths  # noqa: E402
+from smdbg.platform.jobs._ray_link import _read_pid, driver_paths  # noqa: E402
 
 SLOW = "import os, time\nprint(f'started pid={os.getpid()}', flush=True)\ntime.sleep(600)\n"
 
 
 def _driver_pid(address: str) -> int | None:
     folder, key = driver_paths(address)
-    pid_file = folder / f"{key}.pid"
-    return int(pid_file.read_text()) if pid_file.exists() else None
+    return _read_pid(folder / f"{key}.pid")
+
+
+def test_a_pid_file_being_written_is_not_a_dead_driver(tmp_path: Path) -> None:
+    """The starter polls the pid file while the driver writes it: an empty or partial file means
+    "not yet" (it once read as pid 0, "dead", and the starter killed a healthy driver)."""
+    pid_file = tmp_path / "k.pid"
+    assert _read_pid(pid_file) is None
+    pid_file.write_text("")
+    assert _read_pid(pid_file) is None
+    pid_file.write_text("12a")
+    assert _read_pid(pid_file) is None
+    pid_file.write_text(f"{os.getpid()}\n")
+    assert _read_pid(pid_file) == os.getpid()
 
 
 def _wait_until(check: object, timeout: float = 60.0) -> bool:

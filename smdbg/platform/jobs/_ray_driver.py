@@ -130,7 +130,9 @@ def _listen(folder: Path, key: str) -> socket.socket:
 def run(address: str | None, folder: Path, key: str) -> int:
     from smdbg.platform.jobs._raycluster import connect
 
-    (folder / f"{key}.pid").write_text(str(os.getpid()))
+    pid_temp = folder / f"{key}.{os.getpid()}.pid"
+    pid_temp.write_text(str(os.getpid()))
+    os.replace(pid_temp, folder / f"{key}.pid")  # whole or absent: a starter reads it while we run
     print(f"[smdbg] Ray driver {os.getpid()} joining {address or 'a local instance'}", flush=True)
     ray = connect(address)
     print(f"[smdbg] Ray driver {os.getpid()} joined", flush=True)

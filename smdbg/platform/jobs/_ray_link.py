@@ -127,6 +127,15 @@ def _connect(path: Path) -> socket.socket | None:
     return sock
 
 
+def _read_pid(pid_file: Path) -> int | None:
+    """The driver's pid from its pid file; ``None`` while there is none (or it is being written)."""
+    try:
+        text = pid_file.read_text().strip()
+    except OSError:
+        return None
+    return int(text) if text.isdigit() else None
+
+
 def _start(folder: Path, key: str, address: str | None) -> None:
     """Start the driver, detached, and wait until it listens."""
     sock_path, log, pid_file = (folder / f"{key}{ext}" for ext in (".sock", ".log", ".pid"))
@@ -140,21 +149,21 @@ def _start(folder: Path, key: str, address: str | None) -> None:
         )  # fmt: skip
     proc.wait()  # it forks the driver and exits at once
     deadline = time.monotonic() + START_TIMEOUT_S
-    while time.monotonic() < deadline:
+    exited = proc.returncode != 0
+    while not exited and time.monotonic() < deadline:
         if sock_path.exists():
             return
-        pid = int(pid_file.read_text() or 0) if pid_file.exists() else None
-        if (pid is not None and not pid_alive(pid)) or proc.returncode not in (0, None):
-            break
+        pid = _read_pid(pid_file)
+        exited = pid is not None and not pid_alive(pid)
         time.sleep(0.05)
-    pid = int(pid_file.read_text() or 0) if pid_file.exists() else None
+    pid = _read_pid(pid_file)
     if pid and pid_alive(pid):  # the driver started here, stuck: it must not linger
         os.kill(pid, signal.SIGKILL)
     tail = log.read_text(errors="replace").strip().splitlines()[-3:] if log.exists() else []
     where = "a local instance" if address is None else repr(address)
+    how = "it exited" if exited else f"no socket within {START_TIMEOUT_S:g} s"
     raise RayClusterError(
-        f"the Ray driver for {where} did not start: "
-        + (" | ".join(tail) or f"no word within {START_TIMEOUT_S:g} s")
+        f"the Ray driver for {where} did not start ({how}; log {log}): " + (" | ".join(tail) or "no output")
     )
 
 
@@ -195,8 +204,7 @@ def stop_driver(address: str | None) -> None:
     if sock is None:
         return
     link = DriverLink(sock)
-    pid_file = folder / f"{key}.pid"
-    pid = int(pid_file.read_text() or 0) if pid_file.exists() else None
+    pid = _read_pid(folder / f"{key}.pid")
     try:
         link.call("shutdown")
     except RayClusterError:
