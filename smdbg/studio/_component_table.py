@@ -25,7 +25,7 @@ from typing import Any
 
 from starlette.datastructures import QueryParams
 
-from smdbg.studio._layout import Params, esc, href
+from smdbg.studio._layout import Params, esc, href, join_names
 from smdbg.tracker import ComponentPage, ComponentQuery, Filter, TrackerBackend
 from smdbg.tracker._records import STATUSES, ComponentRecord
 
@@ -222,12 +222,12 @@ def render_table(
             ("sort", state.sort if state.sort != "CreationTime" else ""),
             ("desc", "1" if state.desc else ""),
             ("size", str(state.size) if state.size != 50 else ""),
-            ("params", ",".join(state.params)),
-            ("sel", ",".join(state.selected)),
+            ("params", join_names(state.params)),
+            ("sel", join_names(state.selected)),
         )
         if v
     )
-    hidden += f'<input type="hidden" name="metrics" id="metrics-input" value="{esc(",".join(state.metrics))}">'
+    hidden += f'<input type="hidden" name="metrics" id="metrics-input" value="{esc(join_names(state.metrics))}">'
     statuses = "".join(
         f'<option value="{s}"{" selected" if s == state.status else ""}>{s or "any"}</option>' for s in ("", *STATUSES)
     )
@@ -243,7 +243,7 @@ def render_table(
         f'<label>metric columns<select id="metric-columns" multiple size="3" data-source="{esc(names_path)}">'
         f"{metric_options}</select></label>"
         f'{hidden}<button type="submit" id="apply">Apply</button>'
-        f'<a class="button" id="compare" href="{href(compare_url, c=",".join(state.selected))}">Compare selected</a>'
+        f'<a class="button" id="compare" href="{href(compare_url, c=join_names(state.selected))}">Compare selected</a>'
         "</form>"
     )
     table = f'<div class="scroll"><table id="components" class="grid"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>'

@@ -30,7 +30,10 @@ from starlette.responses import HTMLResponse
 
 from smdbg.studio._errors import StudioHTTPError
 
-__all__ = ["NAV", "NAME_KEYS", "page", "error_page", "esc", "href", "page_url", "data_json", "Params", "table_html"]
+__all__ = [
+    "NAV", "NAME_KEYS", "page", "error_page", "esc", "href", "page_url", "data_json", "Params", "table_html",
+    "join_names", "split_names",
+]  # fmt: skip
 
 # (area key, label, path) of the nav, in order.
 NAV: tuple[tuple[str, str, str], ...] = (
@@ -182,8 +185,34 @@ class Params:
         return raw
 
     def names(self, key: str) -> list[str]:
-        """A list given as repeated keys and/or comma-separated values, in order, without repeats."""
+        """A list given as repeated keys and/or :func:`join_names` values, in order, without repeats."""
         out: list[str] = []
         for raw in self.query.getlist(key):
-            out += [v for v in (p.strip() for p in raw.split(",")) if v]
+            out += split_names(raw)
         return list(dict.fromkeys(out))
+
+
+def join_names(names: Iterable[str]) -> str:
+    """Names as one query value: comma-separated, a comma or backslash inside a name escaped with
+    a backslash (``studio.js`` ``Studio.joinList`` writes the same)."""
+    return ",".join(n.replace("\\", "\\\\").replace(",", "\\,") for n in names)
+
+
+def split_names(raw: str) -> list[str]:
+    """The names of a :func:`join_names` value (a hand-written ``a,b`` reads as two), blanks dropped."""
+    out: list[str] = []
+    cur: list[str] = []
+    escaped = False
+    for ch in raw:
+        if escaped:
+            cur.append(ch)
+            escaped = False
+        elif ch == "\\":
+            escaped = True
+        elif ch == ",":
+            out.append("".join(cur))
+            cur = []
+        else:
+            cur.append(ch)
+    out.append("".join(cur))
+    return [v for v in (n.strip() for n in out) if v]

@@ -20,6 +20,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 from _studio_trials import write_trial  # noqa: E402
 
+from smdbg.studio._layout import join_names, split_names  # noqa: E402
 from smdbg.tracker import close_all, get_backend  # noqa: E402
 from smdbg.tracker._records import ComponentRecord, ExperimentRecord, MetricBatch, TrialRecord  # noqa: E402
 
@@ -27,7 +28,7 @@ pytestmark = pytest.mark.timeout(300)
 
 EXPERIMENT = "team/vision exp #1?"
 TRIAL = "a/b 100% ü+"
-COMPONENTS = ["run/0 #x?y", "rün/1 50%&z=1"]
+COMPONENTS = ["run/0 #x?y,z", "rün/1 50%&z=1"]  # a comma: lists in the URL escape it
 TRIAL_DIR = "ex p#1?%ü"  # a debugger trial's folder, under group/ (its id holds '/')
 TENSOR = "odd/näme #1?%"
 
@@ -95,7 +96,7 @@ def test_selection_and_compare_with_odd_names(page: Any, named: dict[str, Any]) 
     page.goto(base + "/experiments/experiment?" + urlencode({"experiment": EXPERIMENT}))
     for name in COMPONENTS:
         page.check(f"input.select[value='{name}']")
-    assert query_of(page)["sel"] == [",".join(COMPONENTS)]
+    assert query_of(page)["sel"] == [join_names(COMPONENTS)] == ["run/0 #x?y\\,z,rün/1 50%&z=1"]
     page.reload()  # the ticks come back from the URL
     assert all(page.is_checked(f"input.select[value='{name}']") for name in COMPONENTS)
     page.click("#compare")
@@ -110,6 +111,18 @@ def test_selection_and_compare_with_odd_names(page: Any, named: dict[str, Any]) 
     assert [s["name"] for s in state["series"]] == COMPONENTS
     axes = page.evaluate("window.smdbgParallel.axes")
     assert axes == ["lr/base", "loss/train Last"]
+
+
+def test_name_lists_escape_commas_and_backslashes_the_same_in_python_and_javascript(
+    page: Any, named: dict[str, Any]
+) -> None:
+    names = ["a,b", "c\\d", "e\\,f", "\\", ",", "plain", "ü, /%"]
+    joined = join_names(names)
+    assert split_names(joined) == names
+    assert split_names("x, y,,z") == ["x", "y", "z"]  # a hand-written list
+    page.goto(named["studio"].base_url + "/experiments")
+    assert page.evaluate("n => Studio.joinList(n)", names) == joined
+    assert page.evaluate("j => Studio.splitList(j)", joined) == names
 
 
 def test_debugger_trial_and_tensor_with_odd_names(page: Any, named: dict[str, Any]) -> None:

@@ -7,10 +7,20 @@
   const Studio = {
     params() { return new URLSearchParams(window.location.search); },
     get(key, fallback) { const v = Studio.params().get(key); return v === null ? fallback : v; },
-    getList(key) {
-      const v = Studio.params().get(key);
-      return v ? v.split(",").filter((s) => s.length > 0) : [];
+    // Lists in one query value: comma-separated, "," and "\\" inside a name escaped with "\\"
+    // (the server's join_names/split_names in _layout.py).
+    joinList(names) { return names.map((n) => n.replace(/\\/g, "\\\\").replace(/,/g, "\\,")).join(","); },
+    splitList(raw) {
+      const out = [];
+      let cur = "", escaped = false;
+      for (const ch of raw || "") {
+        if (escaped) { cur += ch; escaped = false; } else if (ch === "\\") escaped = true;
+        else if (ch === ",") { out.push(cur); cur = ""; } else cur += ch;
+      }
+      out.push(cur);
+      return out.map((s) => s.trim()).filter((s) => s.length > 0);
     },
+    getList(key) { return Studio.splitList(Studio.params().get(key)); },
     // set({key: value | null | [values]}): update the URL in place (no reload, no history entry).
     set(changes) {
       const p = Studio.params();
@@ -18,7 +28,7 @@
         if (value === null || value === undefined || value === "" || (Array.isArray(value) && value.length === 0)) {
           p.delete(key);
         } else {
-          p.set(key, Array.isArray(value) ? value.join(",") : String(value));
+          p.set(key, Array.isArray(value) ? Studio.joinList(value) : String(value));
         }
       }
       const q = p.toString();

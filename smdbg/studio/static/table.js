@@ -12,7 +12,7 @@
       const names = Studio.getList("tsel");
       boxes.forEach((b) => { b.checked = names.includes(b.value); });
       const url = new URL(link.dataset.base, window.location.href);
-      if (names.length) url.searchParams.set("t", names.join(","));
+      if (names.length) url.searchParams.set("t", Studio.joinList(names));
       link.setAttribute("href", url.pathname + url.search);
     };
     boxes.forEach((b) => b.addEventListener("change", () => {
@@ -30,11 +30,11 @@
     const all = document.getElementById("select-all");
     const sync = (names) => {
       const url = new URL(form.dataset.compare, window.location.href);
-      if (names.length) url.searchParams.set("c", names.join(",")); else url.searchParams.delete("c");
+      if (names.length) url.searchParams.set("c", Studio.joinList(names)); else url.searchParams.delete("c");
       compare.setAttribute("href", url.pathname + url.search);
       compare.classList.toggle("disabled", names.length === 0);
       const selInput = form.querySelector("input[name=sel]");
-      if (selInput) selInput.value = names.join(",");
+      if (selInput) selInput.value = Studio.joinList(names);
     };
     Studio.bindSelection("sel", sync);
     const chooser = document.getElementById("metric-columns");
@@ -55,11 +55,11 @@
     }
     form.addEventListener("submit", () => {
       const chosen = Array.from(document.querySelectorAll("#metric-columns option:checked")).map((o) => o.value);
-      document.getElementById("metrics-input").value = chosen.join(",");
+      document.getElementById("metrics-input").value = Studio.joinList(chosen);
       for (const key of ["sel", "tsel"]) {  // selections made since the page loaded
         let input = form.querySelector(`input[name=${key}]`);
         if (!input) { input = document.createElement("input"); input.type = "hidden"; input.name = key; form.append(input); }
-        input.value = Studio.getList(key).join(",");
+        input.value = Studio.joinList(Studio.getList(key));
       }
       form.querySelectorAll("input, select").forEach((el) => { if (el.name && !el.value) el.disabled = true; });
     });
