@@ -10,6 +10,9 @@ Contract for every method, stated here once:
 * A missing name raises :class:`NotFoundError`; creating an existing name raises
   :class:`AlreadyExistsError`; an unreachable database raises :class:`StorageUnavailableError`.
 * Records returned are frozen snapshots; changing the database later does not change them.
+* ``last_modified_time`` of a record returned is always set: an update that writes a field, and
+  for a trial a trial component added or removed, sets it to the time of the write; reads never
+  change it.
 """
 
 from __future__ import annotations
@@ -52,7 +55,8 @@ class TrackerBackend(abc.ABC):
     def update_experiment(
         self, name: str, *, display_name: str | None = None, description: str | None = None
     ) -> None:
-        """Set the given fields of an experiment (None leaves a field as it is). Raises NotFoundError."""
+        """Set the given fields of an experiment (None leaves a field as it is) and, when any is
+        given, its last-modified time. Raises NotFoundError."""
 
     @abc.abstractmethod
     def delete_experiment(self, name: str, cascade: bool) -> None:
@@ -78,7 +82,7 @@ class TrackerBackend(abc.ABC):
 
     @abc.abstractmethod
     def update_trial(self, name: str, *, display_name: str | None = None) -> None:
-        """Set a trial's display name (None leaves it as it is). Raises NotFoundError."""
+        """Set a trial's display name and last-modified time (None changes nothing). Raises NotFoundError."""
 
     @abc.abstractmethod
     def delete_trial(self, name: str) -> None:
@@ -87,7 +91,8 @@ class TrackerBackend(abc.ABC):
     @abc.abstractmethod
     def associate(self, trial_name: str, component_name: str, associated: bool = True) -> None:
         """Add (or, with ``associated=False``, remove) a trial / trial component association.
-        Adding an existing association or removing a missing one is not an error."""
+        An association made or removed sets the trial's last-modified time; adding an existing
+        association or removing a missing one changes nothing and is not an error."""
 
     # -- trial components ----------------------------------------------------------------------
     @abc.abstractmethod
@@ -134,7 +139,8 @@ class TrackerBackend(abc.ABC):
         end_time: float | None = None,
         tags: Mapping[str, str] | None = None,
     ) -> None:
-        """Set the given fields (None leaves a field as it is; tags are merged)."""
+        """Set the given fields (None leaves a field as it is; tags are merged) and, when any is
+        given, the last-modified time."""
 
     @abc.abstractmethod
     def delete_component(self, name: str) -> None:

@@ -11,7 +11,7 @@ from smdbg._sdk_args import sdk_kwargs
 from smdbg.tracker._backend import TrackerBackend
 from smdbg.tracker._config import get_backend
 from smdbg.tracker._errors import AlreadyExistsError, InvalidValueError, NotFoundError
-from smdbg.tracker._records import ExperimentRecord, TrialRecord, to_datetime
+from smdbg.tracker._records import ExperimentRecord, TrialRecord, last_modified, to_datetime
 from smdbg.tracker._search import SearchExpression
 from smdbg.tracker._validate import check_name, check_tags, new_name, to_epoch
 
@@ -60,11 +60,15 @@ class Experiment:
 
     def __init__(self, record: ExperimentRecord, backend: TrackerBackend) -> None:
         self._backend = backend
+        self._set(record)
+
+    def _set(self, record: ExperimentRecord) -> None:
         self.experiment_name = record.name
         self.display_name = record.display_name
         self.description = record.description
         self.tags = record.tags
         self.creation_time: datetime = to_datetime(record.creation_time)  # type: ignore[assignment]
+        self.last_modified_time: datetime = to_datetime(last_modified(record))  # type: ignore[assignment]
 
     def __repr__(self) -> str:
         return f"Experiment(experiment_name={self.experiment_name!r})"
@@ -112,10 +116,14 @@ class Experiment:
         )
 
     def update(self, display_name: str | None = None, description: str | None = None) -> Experiment:
-        """Change the display name and/or description (None leaves a field as it is)."""
+        """Change the display name and/or description (None leaves a field as it is; giving any
+        moves ``last_modified_time``), then reload this object."""
         self._backend.update_experiment(self.experiment_name, display_name=display_name, description=description)
-        self.display_name = display_name if display_name is not None else self.display_name
-        self.description = description if description is not None else self.description
+        return self.reload()
+
+    def reload(self) -> Experiment:
+        """Read this experiment's fields again from the database."""
+        self._set(self._backend.get_experiment(self.experiment_name))
         return self
 
     def save(self) -> Experiment:
@@ -148,7 +156,7 @@ class Experiment:
         **kwargs: Any,
     ) -> Iterator[Experiment]:
         """Experiments whose properties (ExperimentName, DisplayName, Description, CreationTime,
-        Tags.<key>) match the expression."""
+        LastModifiedTime, Tags.<key>) match the expression."""
         sdk_kwargs("Experiment.search", kwargs)  # AWS-only arguments: ignored
         expression = None if search_expression is None else SearchExpression.coerce(search_expression)
         found = [
@@ -164,6 +172,7 @@ class Experiment:
             "DisplayName": self.display_name,
             "Description": self.description,
             "CreationTime": self.creation_time.timestamp(),
+            "LastModifiedTime": self.last_modified_time.timestamp(),
         }
         fields.update({f"Tags.{k}": v for k, v in self.tags.items()})
         return fields
@@ -205,11 +214,15 @@ class Trial:
 
     def __init__(self, record: TrialRecord, backend: TrackerBackend) -> None:
         self._backend = backend
+        self._set(record)
+
+    def _set(self, record: TrialRecord) -> None:
         self.trial_name = record.name
         self.experiment_name = record.experiment_name
         self.display_name = record.display_name
         self.tags = record.tags
         self.creation_time: datetime = to_datetime(record.creation_time)  # type: ignore[assignment]
+        self.last_modified_time: datetime = to_datetime(last_modified(record))  # type: ignore[assignment]
 
     def __repr__(self) -> str:
         return f"Trial(trial_name={self.trial_name!r}, experiment_name={self.experiment_name!r})"
@@ -288,9 +301,14 @@ class Trial:
         return trial
 
     def update(self, display_name: str | None = None) -> Trial:
-        """Change the display name (None leaves it as it is)."""
+        """Change the display name (None leaves it as it is; giving one moves
+        ``last_modified_time``), then reload this object."""
         self._backend.update_trial(self.trial_name, display_name=display_name)
-        self.display_name = display_name if display_name is not None else self.display_name
+        return self.reload()
+
+    def reload(self) -> Trial:
+        """Read this trial's fields again from the database."""
+        self._set(self._backend.get_trial(self.trial_name))
         return self
 
     def save(self) -> Trial:
@@ -315,11 +333,17 @@ class Trial:
         return iter(_sorted(_window(items, created_before, created_after), sort_by, sort_order))
 
     def add_trial_component(self, trial_component: Any) -> None:
-        """Associate a Tracker, a TrialComponent or a trial component name with this trial."""
-        self._backend.associate(self.trial_name, _component_name(trial_component), True)
+        """Associate a Tracker, a TrialComponent or a trial component name with this trial (a new
+        association moves the trial's ``last_modified_time``, here and in the database)."""
+        self._associate(trial_component, True)
 
     def remove_trial_component(self, trial_component: Any) -> None:
-        self._backend.associate(self.trial_name, _component_name(trial_component), False)
+        """Remove an association (moves ``last_modified_time`` as :meth:`add_trial_component`)."""
+        self._associate(trial_component, False)
+
+    def _associate(self, trial_component: Any, associated: bool) -> None:
+        self._backend.associate(self.trial_name, _component_name(trial_component), associated)
+        self.last_modified_time = to_datetime(last_modified(self._backend.get_trial(self.trial_name)))  # type: ignore[assignment]
 
     def list_trial_components(self) -> Iterator[TrialComponent]:
         from smdbg.tracker._component import TrialComponent

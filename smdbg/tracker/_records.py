@@ -17,6 +17,7 @@ __all__ = [
     "MetricBatch",
     "MetricPoints",
     "to_datetime",
+    "last_modified",
     "STATUSES",
     "NO_ITERATION",
 ]
@@ -32,20 +33,31 @@ def to_datetime(t: float | None) -> datetime | None:
 
 @dataclass(frozen=True)
 class ExperimentRecord:
+    """An experiment; ``last_modified_time`` None (a record to create) means its creation time."""
+
     name: str
     display_name: str
     description: str | None
     tags: dict[str, str]
     creation_time: float
+    last_modified_time: float | None = None
 
 
 @dataclass(frozen=True)
 class TrialRecord:
+    """A trial; ``last_modified_time`` None (a record to create) means its creation time."""
+
     name: str
     experiment_name: str
     display_name: str
     tags: dict[str, str]
     creation_time: float
+    last_modified_time: float | None = None
+
+
+def last_modified(record: ExperimentRecord | TrialRecord) -> float:
+    """When an experiment or a trial was last modified (its creation time if never)."""
+    return record.creation_time if record.last_modified_time is None else record.last_modified_time
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,10 @@ The database records its version in ``schema_version``; opening a database appli
 after that version, in one transaction, under a lock (``BEGIN IMMEDIATE`` on SQLite, an advisory
 lock on PostgreSQL), so processes opening a fresh database at once do not race.
 
+The tables below are the current schema. Version 1's tables are frozen in ``_V1`` (a copy taken
+before any later column is appended), so version 1 creates the same tables it always did and each
+later migration adds its own columns to them.
+
 Metric points are stored in chunks: one ``metric_chunks`` row per metric per written batch, holding
 the batch's values and timestamps as little-endian float64 arrays and its iteration numbers as
 little-endian int64 (``-2**63`` where none was given). ``metric_summaries`` holds, per metric,
@@ -119,6 +123,18 @@ metric_chunks = sa.Table(
 )
 
 
+_V1 = sa.MetaData()
+for _table in metadata.sorted_tables:
+    if _table.name != "schema_version":
+        _table.to_metadata(_V1)
+
+# Version 2: when an experiment or a trial was last modified (its update, or a trial component
+# added to or removed from a trial). NULL (a row written by a process still running version 1's
+# code) reads as the creation time.
+for _table in (experiments, trials):
+    _table.append_column(sa.Column("last_modified_time", _F))
+
+
 class tables:  # noqa: N801 - a namespace
     schema_version = schema_version
     experiments = experiments
@@ -132,10 +148,19 @@ class tables:  # noqa: N801 - a namespace
 
 
 def _v1_initial(conn: sa.Connection) -> None:
-    """Version 1: every table above."""
-    metadata.create_all(conn, tables=[t for t in metadata.sorted_tables if t.name != "schema_version"])
+    """Version 1: every table, as first released."""
+    _V1.create_all(conn)
+
+
+def _v2_last_modified(conn: sa.Connection) -> None:
+    """Version 2: ``last_modified_time`` on experiments and trials, set to their creation time."""
+    quote = conn.dialect.identifier_preparer
+    for table in (experiments, trials):
+        column = sa.schema.CreateColumn(table.c.last_modified_time).compile(dialect=conn.dialect)
+        conn.exec_driver_sql(f"ALTER TABLE {quote.format_table(table)} ADD COLUMN {column}")
+        conn.execute(sa.update(table).values(last_modified_time=table.c.creation_time))
 
 
 # Append new migrations at the end; never edit or reorder released ones.
-MIGRATIONS: tuple[Callable[[sa.Connection], None], ...] = (_v1_initial,)
+MIGRATIONS: tuple[Callable[[sa.Connection], None], ...] = (_v1_initial, _v2_last_modified)
 SCHEMA_VERSION = len(MIGRATIONS)

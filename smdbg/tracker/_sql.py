@@ -7,7 +7,6 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import numpy as np
 import sqlalchemy as sa
 from sqlalchemy import exc
 
@@ -20,10 +19,19 @@ from smdbg.tracker._records import (
     MetricPoints,
     TrialComponentArtifact,
     TrialRecord,
+    last_modified,
 )
 from smdbg.tracker._schema import tables as T
 from smdbg.tracker._sql_engine import Database
-from smdbg.tracker._sql_rows import F8, I8, id_of, load_components, remove_rows, tags_of, write_rows
+from smdbg.tracker._sql_rows import (
+    id_of,
+    load_components,
+    modified,
+    points_of,
+    remove_rows,
+    tags_of,
+    write_rows,
+)
 from smdbg.tracker._sql_table import query_page
 from smdbg.tracker._table import ComponentPage, ComponentQuery
 
@@ -52,6 +60,7 @@ class SqlBackend(TrackerBackend):
                     description=record.description,
                     tags=json.dumps(record.tags),
                     creation_time=record.creation_time,
+                    last_modified_time=last_modified(record),
                 )
             )
 
@@ -74,9 +83,11 @@ class SqlBackend(TrackerBackend):
 
     def _experiments(self, where: Any) -> list[ExperimentRecord]:
         e = T.experiments.c
-        q = sa.select(e.name, e.display_name, e.description, e.tags, e.creation_time).where(where)
-        rows = self._db.transaction(lambda c: c.execute(q.order_by(e.creation_time, e.id)).all(), read=True)
-        return [ExperimentRecord(r[0], r[1], r[2], tags_of(r[3]), r[4]) for r in rows]
+        q = sa.select(e.name, e.display_name, e.description, e.tags, e.creation_time, modified(T.experiments))
+        rows = self._db.transaction(
+            lambda c: c.execute(q.where(where).order_by(e.creation_time, e.id)).all(), read=True
+        )
+        return [ExperimentRecord(r[0], r[1], r[2], tags_of(r[3]), r[4], r[5]) for r in rows]
 
     def update_experiment(
         self, name: str, *, display_name: str | None = None, description: str | None = None
@@ -87,7 +98,7 @@ class SqlBackend(TrackerBackend):
         self, table: sa.Table, kind: str, name: str, tags: Mapping[str, str] | None = None, **fields: Any
     ) -> None:
         """Set the fields given as not None of the row named ``name`` (NotFoundError if missing);
-        ``tags`` are merged into the row's tags."""
+        ``tags`` are merged into the row's tags. Anything written sets its ``last_modified_time``."""
         values = {k: v for k, v in fields.items() if v is not None}
 
         def run(conn: sa.Connection) -> None:
@@ -96,6 +107,7 @@ class SqlBackend(TrackerBackend):
                 old = conn.execute(sa.select(table.c.tags).where(table.c.id == row_id)).scalar()
                 values["tags"] = json.dumps({**tags_of(old), **tags})
             if values:
+                values["last_modified_time"] = time.time()
                 conn.execute(sa.update(table).where(table.c.id == row_id).values(**values))
 
         self._db.transaction(run)
@@ -138,6 +150,7 @@ class SqlBackend(TrackerBackend):
                     display_name=record.display_name,
                     tags=json.dumps(record.tags),
                     creation_time=record.creation_time,
+                    last_modified_time=last_modified(record),
                 )
                 .returning(T.trials.c.id)
             ).scalar_one()
@@ -171,13 +184,13 @@ class SqlBackend(TrackerBackend):
     def _trials(self, where: Any) -> list[TrialRecord]:
         t, e = T.trials.c, T.experiments.c
         q = (
-            sa.select(t.name, e.name, t.display_name, t.tags, t.creation_time)
+            sa.select(t.name, e.name, t.display_name, t.tags, t.creation_time, modified(T.trials))
             .join(T.experiments, e.id == t.experiment_id)
             .where(where)
             .order_by(t.creation_time, t.id)
         )
         rows = self._db.transaction(lambda c: c.execute(q).all(), read=True)
-        return [TrialRecord(r[0], r[1], r[2], tags_of(r[3]), r[4]) for r in rows]
+        return [TrialRecord(r[0], r[1], r[2], tags_of(r[3]), r[4], r[5]) for r in rows]
 
     def update_trial(self, name: str, *, display_name: str | None = None) -> None:
         self._update(T.trials, "trial", name, display_name=display_name)
@@ -203,10 +216,14 @@ class SqlBackend(TrackerBackend):
             exists = conn.execute(
                 sa.select(a.trial_id).where(a.trial_id == tid, a.component_id == cid)
             ).first()
-            if associated and not exists:
+            if associated == bool(exists):
+                return  # nothing changes, so the trial is not modified
+            if associated:
                 conn.execute(sa.insert(T.associations).values(trial_id=tid, component_id=cid))
-            elif not associated and exists:
+            else:
                 conn.execute(sa.delete(T.associations).where(a.trial_id == tid, a.component_id == cid))
+            now = time.time()
+            conn.execute(sa.update(T.trials).where(T.trials.c.id == tid).values(last_modified_time=now))
 
         self._db.transaction(run)
 
@@ -304,7 +321,6 @@ class SqlBackend(TrackerBackend):
         self._update(
             T.components, "trial component", name, tags, display_name=display_name, status=status,
             status_message=status_message, start_time=start_time, end_time=end_time,
-            last_modified_time=time.time(),
         )  # fmt: skip
 
     def delete_component(self, name: str) -> None:
@@ -373,20 +389,7 @@ class SqlBackend(TrackerBackend):
                 q = q.where(m.name == metric_name)
             return list(conn.execute(q.order_by(m.name, m.id)).all())
 
-        grouped: dict[str, list[Any]] = {}
-        for row in self._db.transaction(run, read=True):
-            grouped.setdefault(row[0], []).append(row)
-        out = []
-        for name, rows in grouped.items():
-            out.append(
-                MetricPoints(
-                    name,
-                    np.concatenate([np.frombuffer(r[1], dtype=F8) for r in rows]),
-                    np.concatenate([np.frombuffer(r[2], dtype=F8) for r in rows]),
-                    np.concatenate([np.frombuffer(r[3], dtype=I8) for r in rows]),
-                )
-            )
-        return out
+        return points_of(self._db.transaction(run, read=True))
 
     def close(self) -> None:
         self._db.dispose()

@@ -12,10 +12,16 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from smdbg.tracker._errors import NotFoundError
-from smdbg.tracker._records import ComponentRecord, MetricBatch, MetricSummary, TrialComponentArtifact
+from smdbg.tracker._records import (
+    ComponentRecord,
+    MetricBatch,
+    MetricPoints,
+    MetricSummary,
+    TrialComponentArtifact,
+)
 from smdbg.tracker._schema import tables as T
 
-__all__ = ["load_components", "write_rows", "remove_rows", "upsert", "id_of", "tags_of", "F8", "I8"]
+__all__ = ["load_components", "write_rows", "remove_rows", "upsert", "id_of", "tags_of", "modified", "points_of", "F8", "I8"]
 
 F8 = "<f8"
 I8 = "<i8"
@@ -30,6 +36,12 @@ def id_of(conn: sa.Connection, table: sa.Table, kind: str, name: str) -> int:
     if found is None:
         raise NotFoundError(f"{kind} {name!r} does not exist; create it first or check the name")
     return int(found)
+
+
+def modified(table: sa.Table) -> Any:
+    """An experiment's or a trial's last-modified time; a row without one (written by a process
+    still on schema version 1) was last modified when created."""
+    return sa.func.coalesce(table.c.last_modified_time, table.c.creation_time)
 
 
 def upsert(
@@ -199,6 +211,23 @@ def remove_rows(
                 )
             ).rowcount
     return removed > 0
+
+
+def points_of(rows: Sequence[Any]) -> list[MetricPoints]:
+    """Metric chunk rows ``(name, values, timestamps, iterations)`` in append order, as one
+    :class:`MetricPoints` per metric."""
+    grouped: dict[str, list[Any]] = {}
+    for row in rows:
+        grouped.setdefault(row[0], []).append(row)
+    return [
+        MetricPoints(
+            name,
+            np.concatenate([np.frombuffer(r[1], dtype=F8) for r in chunks]),
+            np.concatenate([np.frombuffer(r[2], dtype=F8) for r in chunks]),
+            np.concatenate([np.frombuffer(r[3], dtype=I8) for r in chunks]),
+        )
+        for name, chunks in grouped.items()
+    ]
 
 
 def _merge_summary(c: Any, ex: Any) -> dict[str, Any]:

@@ -41,12 +41,12 @@ def _tags(p: dict[str, Any]) -> dict[str, str]:
 def _experiment_doc(e: Any) -> dict[str, Any]:
     return {"ExperimentName": e.experiment_name, "ExperimentArn": arn("experiment", e.experiment_name),
             "DisplayName": e.display_name, "Description": e.description, "CreationTime": e.creation_time,
-            "LastModifiedTime": e.creation_time, "Tags": [{"Key": k, "Value": v} for k, v in e.tags.items()]}  # fmt: skip
+            "LastModifiedTime": e.last_modified_time, "Tags": [{"Key": k, "Value": v} for k, v in e.tags.items()]}  # fmt: skip
 
 
 def _trial_doc(t: Any) -> dict[str, Any]:
     return {"TrialName": t.trial_name, "TrialArn": arn("experiment-trial", t.trial_name), "DisplayName": t.display_name,
-            "ExperimentName": t.experiment_name, "CreationTime": t.creation_time, "LastModifiedTime": t.creation_time}  # fmt: skip
+            "ExperimentName": t.experiment_name, "CreationTime": t.creation_time, "LastModifiedTime": t.last_modified_time}  # fmt: skip
 
 
 def _component_doc(c: Any) -> dict[str, Any]:
@@ -344,7 +344,7 @@ def search(ctx: Context, p: dict[str, Any]) -> dict[str, Any]:
                                   "ExperimentTrial, ExperimentTrialComponent or TrainingJob")  # fmt: skip
         expression = _expression(p["SearchExpression"]) if p.get("SearchExpression") else None
         found = [(k, d) for k, d in items if expression is None or expression.matches(_flat(d))]
-    sort_by = canonical_field(p.get("SortBy") or "CreationTime")  # SageMaker's case rules
+    sort_by = canonical_field(p.get("SortBy") or "LastModifiedTime")  # SageMaker's default and case rules
     rows = [{"_key": k, "_sort": _flat(d).get(sort_by), "CreationTime": d.get("CreationTime"), **{"_doc": d}}
             for k, d in found]  # fmt: skip
     if rows and all(r["_sort"] is None for r in rows):  # sorting by it would silently do nothing
