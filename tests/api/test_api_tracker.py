@@ -168,3 +168,41 @@ def test_search_expression_errors_name_the_field(sm: Any) -> None:
     assert "SearchExpression" in str(e.value) and "at least one filter" in str(e.value)
     with pytest.raises(ClientError, match="SearchExpression: .*'Xor'"):
         sm.search(Resource="Experiment", SearchExpression={"Filters": [{"Name": "ExperimentName"}], "Operator": "Xor"})
+
+
+def test_last_modified_time_moves_on_update(sm: Any) -> None:
+    tag = uuid.uuid4().hex[:8]
+    exp, other, trial, tc = f"lm-{tag}", f"lm-{tag}-later", f"lmt-{tag}", f"lmc-{tag}"
+    sm.create_experiment(ExperimentName=exp)
+    sm.create_experiment(ExperimentName=other)
+    d = sm.describe_experiment(ExperimentName=exp)
+    assert d["LastModifiedTime"] == d["CreationTime"]
+    sm.update_experiment(ExperimentName=exp, Description="changed")
+    d = sm.describe_experiment(ExperimentName=exp)
+    assert d["LastModifiedTime"] > d["CreationTime"]
+    assert sm.describe_experiment(ExperimentName=exp)["LastModifiedTime"] == d["LastModifiedTime"]  # reads
+    (summary,) = [s for s in sm.list_experiments(MaxResults=100)["ExperimentSummaries"] if s["ExperimentName"] == exp]
+    assert summary["LastModifiedTime"] == d["LastModifiedTime"]
+    # Search sorts by LastModifiedTime unless told otherwise (SageMaker's default), newest first
+    expr = {"Filters": [{"Name": "ExperimentName", "Operator": "Contains", "Value": f"lm-{tag}"}]}
+    found = sm.search(Resource="Experiment", SearchExpression=expr)["Results"]
+    assert [r["Experiment"]["ExperimentName"] for r in found] == [exp, other]
+    assert found[0]["Experiment"]["LastModifiedTime"] == d["LastModifiedTime"]
+    by_creation = sm.search(Resource="Experiment", SearchExpression=expr, SortBy="CreationTime")["Results"]
+    assert [r["Experiment"]["ExperimentName"] for r in by_creation] == [other, exp]
+
+    sm.create_trial(TrialName=trial, ExperimentName=exp)
+    t = sm.describe_trial(TrialName=trial)
+    assert t["LastModifiedTime"] == t["CreationTime"]
+    sm.update_trial(TrialName=trial, DisplayName="Renamed")
+    updated = sm.describe_trial(TrialName=trial)["LastModifiedTime"]
+    assert updated > t["CreationTime"]
+    sm.create_trial_component(TrialComponentName=tc)
+    sm.associate_trial_component(TrialComponentName=tc, TrialName=trial)
+    associated = sm.describe_trial(TrialName=trial)["LastModifiedTime"]
+    assert associated > updated
+    (summary,) = sm.list_trials(ExperimentName=exp)["TrialSummaries"]
+    assert summary["LastModifiedTime"] == associated
+    sm.disassociate_trial_component(TrialComponentName=tc, TrialName=trial)
+    assert sm.describe_trial(TrialName=trial)["LastModifiedTime"] > associated
+    assert sm.describe_experiment(ExperimentName=exp)["LastModifiedTime"] == d["LastModifiedTime"]
