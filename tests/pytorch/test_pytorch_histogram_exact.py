@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from smdbg.hooks._plan import TensorPlan
+from smdbg.hooks.torch import _bins
 from smdbg.hooks.torch._bins import exact_counts, uniform_edges, uniform_edges_many
 from smdbg.hooks.torch._capture import StepCapture
 from smdbg.hooks.torch._hist import cpu_bin_counts, cpu_histogram, cpu_histograms
@@ -144,3 +145,15 @@ def test_tensors_needing_nudges_and_windows_are_counted_with_the_others() -> Non
     for t, h in zip(xs, got):
         ref_edges, counts = _numpy(t, 100)
         assert np.array_equal(h.edges, ref_edges) and np.array_equal(h.counts, counts)
+
+
+def test_chunks_and_packed_blocks_equal_numpy(monkeypatch: pytest.MonkeyPatch) -> None:
+    # small chunks and blocks: a large tensor in many chunks, small ones in several packed blocks
+    monkeypatch.setattr(_bins, "_CHUNK", 1000)
+    monkeypatch.setattr(_bins, "_SMALL", 700)
+    g = torch.Generator().manual_seed(11)
+    xs = [torch.randn(n, generator=g) * (i + 1) for i, n in enumerate([5000, 650, 10, 699, 300, 700, 2, 640, 999])]
+    for bins in (64, 300):
+        for x, h in zip(xs, cpu_histograms([(x, bins, "minmax", None) for x in xs])):
+            edges, counts = _numpy(x, bins)
+            assert np.array_equal(h.edges, edges) and np.array_equal(h.counts, counts), (bins, x.numel())

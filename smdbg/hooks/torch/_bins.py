@@ -32,7 +32,6 @@ import torch
 __all__ = ["exact_counts", "uniform_edges", "uniform_edges_many", "round_to"]
 
 _ARANGE: dict[int, np.ndarray] = {}
-_OFFSETS: dict[tuple[int, ...], torch.Tensor] = {}
 _F32 = np.float32
 _MAX_WALK = 64  # float32 steps from an edge to the arithmetic's threshold (else: numpy counts)
 _MAX_WINDOWS = 8  # edges corrected by a pass over the tensor each (else: numpy counts)
@@ -153,6 +152,7 @@ def _window(jj: int, edge: np.float32, late: bool, lo: float, s: float) -> Windo
 
 _LOCAL = threading.local()
 _CHUNK = 1 << 16  # float64 positions computed 512 KiB at a time, so they stay in the L2 cache
+_SMALL = 1 << 14  # tensors below this many values are packed together (per-call overhead)
 
 
 def _scratch(n: int, dtype: torch.dtype) -> tuple[torch.Tensor, np.ndarray, torch.Tensor]:
@@ -160,49 +160,51 @@ def _scratch(n: int, dtype: torch.dtype) -> tuple[torch.Tensor, np.ndarray, torc
     kept per thread from one capture to the next: fresh buffers of a few MB cost more in page
     faults on first touch than the passes that fill them."""
     keys: dict[torch.dtype, torch.Tensor] | None = getattr(_LOCAL, "keys", None)
-    if keys is None:
+    if keys is None or _LOCAL.pos.numel() < _CHUNK:
         keys = _LOCAL.keys = {}
         _LOCAL.pos = torch.empty(_CHUNK, dtype=torch.float64)
         _LOCAL.posn = _LOCAL.pos.numpy()
     k = keys.get(dtype)
     if k is None or k.numel() < n:
-        k = keys[dtype] = torch.empty(max(n, 1 << 16), dtype=dtype)
+        k = keys[dtype] = torch.empty(max(n, _CHUNK), dtype=dtype)
     return _LOCAL.pos, _LOCAL.posn, k[:n]
 
 
-def _positions(x: torch.Tensor, lo: float, s: float, k: np.ndarray, pos: torch.Tensor, posn: np.ndarray) -> None:
-    """``k[i] = floor((float64(x[i]) - lo) * s)`` (``x - lo >= 0``), a chunk at a time: one
-    conversion (torch) and three passes (numpy ufuncs: less per-call overhead than torch's)."""
+def _count_one(x: torch.Tensor, lo: float, s: float, width: int) -> np.ndarray:
+    """``width`` counts of ``floor((float64(x) - lo) * s)`` (``x - lo >= 0``) of one tensor: the
+    positions a chunk at a time (one conversion by torch, then numpy ufuncs, which cost less
+    per call than torch's), truncated into uint8 bins where ``width <= 256`` (torch's
+    ``bincount`` is about twice as fast on bytes as on int32), counted in one ``bincount``."""
     n = x.numel()
+    pos, posn, k = _scratch(n, torch.uint8 if width <= 256 else torch.int32)
+    kn = k.numpy()
     for c in range(0, n, _CHUNK):
         m = min(_CHUNK, n - c)
         p = posn[:m]
         pos[:m].copy_(x[c : c + m])
         np.subtract(p, lo, out=p)
         np.multiply(p, s, out=p)
-        np.copyto(k[c : c + m], p, casting="unsafe")  # truncated: the positions are >= 0
+        np.copyto(kn[c : c + m], p, casting="unsafe")  # truncated: the positions are >= 0
+    return torch.bincount(k, minlength=width).numpy()
 
 
-def _bincount(k: torch.Tensor, fast: list[int], sizes: tuple[int, ...], width: int) -> list[np.ndarray]:
-    """One row of ``width`` counts per tensor: ``uint8`` bins (``width <= 256``) counted tensor by
-    tensor (torch's ``bincount`` is twice as fast on bytes as on int32), wider ones in one
-    ``bincount`` over int32 bins offset by ``width`` per tensor."""
-    if k.dtype == torch.uint8:
-        rows, a = [], 0
-        for n in sizes:
-            rows.append(torch.bincount(k[a : a + n], minlength=width).numpy())
-            a += n
-        return rows
-    if len(fast) > 1:
-        key = (width, *sizes)
-        off = _OFFSETS.get(key)
-        if off is None:
-            off = torch.repeat_interleave(torch.arange(len(fast), dtype=torch.int32) * width, torch.tensor(sizes))
-            if len(_OFFSETS) >= 64:
-                _OFFSETS.clear()
-            _OFFSETS[key] = off
-        k += off
-    return list(torch.bincount(k, minlength=width * len(fast)).view(len(fast), width).numpy())
+def _count_packed(xs: Sequence[torch.Tensor], lows: list[float], scales: list[float], width: int) -> list[np.ndarray]:
+    """:func:`_count_one` of many small tensors (together at most ``_CHUNK`` values) in one
+    block: the same float64 arithmetic with each value's own ``lo`` and scale, int32 bins offset
+    by ``width`` per tensor, one ``bincount``."""
+    sizes = [x.numel() for x in xs]
+    n = sum(sizes)
+    pos, posn, k = _scratch(n, torch.int32)
+    a = 0
+    for x, m in zip(xs, sizes):
+        pos[a : a + m].copy_(x)
+        a += m
+    p, kn = posn[:n], k.numpy()
+    np.subtract(p, np.repeat(lows, sizes), out=p)
+    np.multiply(p, np.repeat(scales, sizes), out=p)
+    np.copyto(kn, p, casting="unsafe")
+    kn += np.repeat(np.arange(0, width * len(xs), width, dtype=np.int32), sizes)
+    return list(torch.bincount(k, minlength=width * len(xs)).numpy().reshape(len(xs), width))
 
 
 def exact_counts(xs: Sequence[torch.Tensor], bins: int, limits: Sequence[tuple[float, float]],
@@ -216,26 +218,35 @@ def exact_counts(xs: Sequence[torch.Tensor], bins: int, limits: Sequence[tuple[f
     if xs[0].dtype != torch.float32:
         return [np.histogram(x.numpy(), bins=e)[0].astype(np.int64) for x, e in zip(xs, edges)]
     fits = _fit(limits, edges, bins) if bins > 1 else [(bins / (hi - lo), []) for lo, hi in limits]
-    fast = [t for t, f in enumerate(fits) if f is not None]
-    out: list[np.ndarray] = [np.zeros(0, np.int64)] * len(xs)
-    for t, f in enumerate(fits):
-        if f is None:  # too many edges off whatever the scale: numpy's own counting (rare)
-            out[t] = np.histogram(xs[t].numpy(), bins=edges[t])[0].astype(np.int64)
-    if not fast:
-        return out
     width = bins + 1  # slot ``bins``: the upper edge, counted in the last bin
-    sizes = tuple(xs[t].numel() for t in fast)
-    pos, posn, k = _scratch(sum(sizes), torch.uint8 if width <= 256 else torch.int32)
-    kn, a = k.numpy(), 0
-    for t, n in zip(fast, sizes):
-        _positions(xs[t], limits[t][0], fits[t][0], kn[a : a + n], pos, posn)  # type: ignore[index]
-        a += n
-    for t, row in zip(fast, _bincount(k, fast, sizes, width)):
+    rows: dict[int, np.ndarray] = {}
+    block: list[int] = []  # small tensors packed together, up to _CHUNK values
+    for t, f in enumerate(fits):
+        n = xs[t].numel()
+        if f is None:  # too many edges off whatever the scale: numpy's own counting (rare)
+            rows[t] = np.histogram(xs[t].numpy(), bins=edges[t])[0].astype(np.int64)
+        elif n >= _SMALL:
+            rows[t] = _count_one(xs[t], limits[t][0], f[0], width)
+        else:
+            if block and sum(xs[b].numel() for b in block) + n > _CHUNK:
+                rows.update(zip(block, _count_packed([xs[b] for b in block], [limits[b][0] for b in block],
+                                                     [fits[b][0] for b in block], width)))  # type: ignore[index]  # fmt: skip
+                block = []
+            block.append(t)
+    if block:
+        rows.update(zip(block, _count_packed([xs[b] for b in block], [limits[b][0] for b in block],
+                                             [fits[b][0] for b in block], width)))  # type: ignore[index]  # fmt: skip
+    out: list[np.ndarray] = []
+    for t, f in enumerate(fits):
+        row = rows[t]
+        if f is None:
+            out.append(row)
+            continue
         counts = row[:bins].copy()
         counts[bins - 1] += row[bins]
-        for jj, start, stop, sign in fits[t][1]:  # type: ignore[index]
+        for jj, start, stop, sign in f[1]:
             moved = int(((xs[t] >= start) & (xs[t] < stop)).sum())
             counts[jj - 1] -= sign * moved
             counts[jj] += sign * moved
-        out[t] = counts
+        out.append(counts)
     return out
