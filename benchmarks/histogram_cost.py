@@ -1,7 +1,7 @@
 """What histograms cost against reductions: in a saved step's capture, and in training.
 
     python benchmarks/histogram_cost.py [--models mlp,cnn] [--repeats 100] [--bins 64]
-                                        [--train-rounds 15] [--steps 100] [--threads 1]
+                                        [--train-rounds 40] [--steps 50] [--threads 1]
 
 1. Capture: for each model of ``hook_overhead.py``, the capture of all its weights and
    gradients (random gradients of the weights' shapes) as the hook runs it on a saved step
@@ -9,13 +9,15 @@
    with ``histogram=bins`` alone, and with both. Best of ``--repeats`` (noise only adds).
 2. Training (the target: histograms of all weights and gradients every 10 steps cost at most
    twice the reductions row): one model trained bare, with a hook saving weights, biases and
-   gradients' reductions every 10 steps, and with one saving their histograms every 10 steps,
-   in rotating order in one process (``--train-rounds`` rounds of ``--steps`` steps each). The
-   overhead of each hooked block is its time per step over the bare block of the same round
-   (so the machine's drift between rounds cancels), timed in the process's CPU time (all its
-   threads: the hook's writer included); the ratio the target is about is the median
-   histogram overhead over the median reductions overhead. Each overhead's quartiles show the
-   noise (a per-round ratio of two small noisy overheads is too unstable to report).
+   gradients' reductions (mean, abs_max, l2) every 10 steps, and with one saving their
+   histograms every 10 steps, in rotating order in one process (``--train-rounds`` rounds of
+   ``--steps`` steps per block; each hooked block has a fresh hook, 20 untimed warm-up steps,
+   and ``--steps / 10`` saved steps). Each round gives each hooked block's overhead over the
+   bare block of the same round (the machine's drift between rounds cancels) and their ratio,
+   histogram overhead / reductions overhead: the target quantity. The table reports the
+   median of the per-round ratios with quartiles, in the process's CPU time (all its threads,
+   the hook's writer included: the figure) and in wall time, and the 1-minute load average
+   at the start and end of each model's rounds (the machine is shared).
 """
 
 from __future__ import annotations
@@ -67,23 +69,27 @@ def capture_table(args: argparse.Namespace) -> None:
             print(f"| {name} | {len(ts)} | {values:,} | {what} | {b * 1e6:.0f} | x{b / base:.1f} |")
 
 
+def _quartiles(xs: list[float]) -> tuple[float, float, float]:
+    q = statistics.quantiles(xs, n=4) if len(xs) > 1 else [xs[0]] * 3
+    return q[0], statistics.median(xs), q[2]
+
+
 def training_table(args: argparse.Namespace) -> None:
-    import _overhead_pytorch
     from _overhead_configs import CONFIGS, HISTOGRAM_CONFIGS
     from _overhead_pytorch import _Shared, cleanup
 
-    # the process's CPU time (the writer's thread included): other jobs on a shared machine move it
-    # far less than wall time
-    _overhead_pytorch.CLOCK[0] = time.process_time
-
     red_cfg = CONFIGS["w+b+grads reductions every 10"]
     hist_cfg = {**HISTOGRAM_CONFIGS["w+b+grads histogram(64) every 10"], "histogram": args.bins}
-    print(f"\ntraining, {args.train_rounds} rounds of {args.steps} steps per side, rotating order, process CPU "
-          "time; overhead = hooked block / bare block of the same round - 1\n")  # fmt: skip
-    print("| model | bare ms/step | reductions overhead (quartiles) | histogram overhead (quartiles) | "
-          "histogram / reductions |")  # fmt: skip
-    print("|---|---:|---:|---:|---:|")
+    print(f"\ntraining, {args.train_rounds} rounds of {args.steps} steps per block: bare, reductions every 10 "
+          "steps, histograms every 10 steps, in rotating order (ABC, BCA, CAB, ...). Per round: overhead = "
+          "hooked block / bare block - 1; ratio = histogram overhead / reductions overhead. Median over the "
+          "rounds (quartiles); the figure is the process-CPU-time ratio (the writer thread included; other "
+          "jobs on the machine move it less than wall time), wall time beside it\n")  # fmt: skip
+    print("| model | load (1 min) | bare ms/step | reductions overhead | histogram overhead | "
+          "**ratio, CPU time** | ratio, wall time |")  # fmt: skip
+    print("|---|---|---:|---:|---:|---:|---:|")
     for name in args.models.split(","):
+        load0 = os.getloadavg()[0]
         shared = _Shared(name, "cpu")
         sides = {
             "bare": lambda sh=shared: sh.run(args.steps),
@@ -91,23 +97,31 @@ def training_table(args: argparse.Namespace) -> None:
             "hist": lambda sh=shared: sh.run_hooked(hist_cfg, args.steps),
         }
         order = list(sides)
-        bare: list[float] = []
-        over: dict[str, list[float]] = {"red": [], "hist": []}
+        per: dict[str, dict[str, list[float]]] = {c: {"bare": [], "red": [], "hist": [], "ratio": []} for c in ("cpu", "wall")}
         for r in range(args.train_rounds):
             got = {}
             for side in order[r % 3 :] + order[: r % 3]:  # each side first in a third of the rounds
-                got[side] = sides[side]()
-            bare.append(got["bare"])
-            for side in over:
-                over[side].append(got[side] / got["bare"] - 1)
+                sides[side]()
+                got[side] = dict(shared.last)
+            for clock, d in per.items():
+                b = got["bare"][clock]
+                red, hist = got["red"][clock] / b - 1, got["hist"][clock] / b - 1
+                d["bare"].append(b)
+                d["red"].append(red)
+                d["hist"].append(hist)
+                d["ratio"].append(hist / red if red else float("inf"))
 
-        def cell(xs: list[float]) -> str:
-            q = statistics.quantiles(xs, n=4) if len(xs) > 1 else [xs[0]] * 3
-            return f"{q[1] * 100:+.1f}% ({q[0] * 100:+.1f}..{q[2] * 100:+.1f})"
+        def pct(xs: list[float]) -> str:
+            q1, m, q3 = _quartiles(xs)
+            return f"{m * 100:+.1f}% ({q1 * 100:+.1f}..{q3 * 100:+.1f})"
 
-        ratio = statistics.median(over["hist"]) / statistics.median(over["red"])
-        print(f"| {name} | {statistics.median(bare) * 1e3:.3f} | {cell(over['red'])} | {cell(over['hist'])} | "
-              f"x{ratio:.2f} |")  # fmt: skip
+        def ratio(xs: list[float]) -> str:
+            q1, m, q3 = _quartiles(xs)
+            return f"x{m:.2f} ({q1:.2f}..{q3:.2f})"
+
+        cpu, wall = per["cpu"], per["wall"]
+        print(f"| {name} | {load0:.1f}-{os.getloadavg()[0]:.1f} | {statistics.median(cpu['bare']) * 1e3:.3f} | "
+              f"{pct(cpu['red'])} | {pct(cpu['hist'])} | **{ratio(cpu['ratio'])}** | {ratio(wall['ratio'])} |")  # fmt: skip
     cleanup()
 
 
@@ -117,8 +131,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--repeats", type=int, default=100, help="captures per configuration (capture table)")
     p.add_argument("--bins", type=int, default=64)
     p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--train-rounds", type=int, default=15, help="rounds of the training table (0: skip it)")
-    p.add_argument("--steps", type=int, default=100, help="training steps per block")
+    p.add_argument("--train-rounds", type=int, default=40, help="rounds of the training table (0: skip it)")
+    p.add_argument("--steps", type=int, default=50, help="training steps per block (a multiple of 10)")
     args = p.parse_args(argv)
     import logging
 
