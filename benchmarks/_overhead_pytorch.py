@@ -134,6 +134,7 @@ class _Shared:
         self.loss_fn = nn.CrossEntropyLoss()
         self.opt = torch.optim.SGD(self.model.parameters(), lr=0.01, momentum=0.9)
         self.sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
+        self.per_step: list[float] | None = None  # a list: run() times each step into it
         self.run(20)  # warm-up
 
     def run(self, steps: int) -> float:
@@ -141,7 +142,16 @@ class _Shared:
         model, loss_fn, opt, data = self.model, self.loss_fn, self.opt, self.data
         self.sync()
         w0, c0 = time.perf_counter(), time.process_time()
-        for _ in range(steps):
+        if self.per_step is not None:  # each step's process CPU time too (histogram_cost.py)
+            self.per_step.clear()
+            for _ in range(steps):
+                t = time.process_time()
+                x, y = data()
+                opt.zero_grad(set_to_none=True)
+                loss_fn(model(x), y).backward()
+                opt.step()
+                self.per_step.append(time.process_time() - t)
+        for _ in range(steps if self.per_step is None else 0):
             x, y = data()
             opt.zero_grad(set_to_none=True)
             loss_fn(model(x), y).backward()

@@ -26,6 +26,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import random
 import statistics
@@ -94,6 +95,14 @@ def _pooled(red: list[float], hist: list[float], draws: int = 2000) -> str:
     return f"x{whole:.2f} ({est[int(0.025 * draws)]:.2f}..{est[int(0.975 * draws) - 1]:.2f})"
 
 
+def _saved_step_cost(steps: list[float]) -> float:
+    """The CPU time one saved step adds, from a block's per-step times whose steps 0, 10, 20
+    ... are saved: per 10-step cycle, steps 0 and 1 (a saved step's hand-over may end in the
+    next one) over twice the median of the block's steps 3-8 of a cycle; median over cycles."""
+    quiet = statistics.median([t for i, t in enumerate(steps) if 3 <= i % 10 <= 8])
+    return statistics.median(steps[i] + steps[i + 1] - 2 * quiet for i in range(0, len(steps) - 1, 10))
+
+
 def training_table(args: argparse.Namespace) -> None:
     from _overhead_configs import CONFIGS, HISTOGRAM_CONFIGS
     from _overhead_pytorch import _Shared, cleanup
@@ -108,6 +117,7 @@ def training_table(args: argparse.Namespace) -> None:
     print("| model | load (1 min) | bare ms/step | reductions overhead | histogram overhead | "
           "**ratio, CPU time** | ratio, wall time | pooled ratio, CPU time (95% bootstrap) |")  # fmt: skip
     print("|---|---|---:|---:|---:|---:|---:|---:|")
+    rows: list[tuple[str, dict[str, list[float]]]] = []
     for name in args.models.split(","):
         load0 = os.getloadavg()[0]
         shared = _Shared(name, "cpu")
@@ -117,12 +127,17 @@ def training_table(args: argparse.Namespace) -> None:
             "hist": lambda sh=shared: sh.run_hooked(hist_cfg, args.steps),
         }
         order = list(sides)
+        shared.per_step = []
+        saved: dict[str, list[float]] = {"red": [], "hist": []}  # per block: one saved step's CPU cost
         per: dict[str, dict[str, list[float]]] = {c: {"bare": [], "red": [], "hist": [], "ratio": []} for c in ("cpu", "wall")}
         for r in range(args.train_rounds):
             got = {}
             for side in order[r % 3 :] + order[: r % 3]:  # each side first in a third of the rounds
+                gc.collect()  # untimed: a collection falls into no block by chance
                 sides[side]()
                 got[side] = dict(shared.last)
+                if side in saved:
+                    saved[side].append(_saved_step_cost(shared.per_step))
             for clock, d in per.items():
                 b = got["bare"][clock]
                 red, hist = got["red"][clock] / b - 1, got["hist"][clock] / b - 1
@@ -143,6 +158,19 @@ def training_table(args: argparse.Namespace) -> None:
         print(f"| {name} | {load0:.1f}-{os.getloadavg()[0]:.1f} | {statistics.median(cpu['bare']) * 1e3:.3f} | "
               f"{pct(cpu['red'])} | {pct(cpu['hist'])} | **{ratio(cpu['ratio'])}** | {ratio(wall['ratio'])} | "
               f"{_pooled(cpu['red'], cpu['hist'])} |")  # fmt: skip
+        rows.append((name, saved))
+    print("\nthe same blocks, per step: one saved step's CPU time over the block's unsaved steps "
+          "(median over its 10-step cycles of steps 0 + 1 of the cycle minus twice the median of steps 3-8; "
+          "the writer thread's work falls on random steps and is left out); median over the rounds (quartiles)\n")
+    print("| model | reductions: saved step costs | histograms: saved step costs | histogram / reductions, "
+          "per round | ratio of the medians |")  # fmt: skip
+    print("|---|---:|---:|---:|---:|")
+    for name, saved in rows:
+        red, hist = saved["red"], saved["hist"]
+        (r1, rm, r3), (h1, hm, h3) = _quartiles(red), _quartiles(hist)
+        q1, m, q3 = _quartiles([h / r if r > 0 else float("inf") for r, h in zip(red, hist)])
+        print(f"| {name} | {rm * 1e6:.0f} us ({r1 * 1e6:.0f}..{r3 * 1e6:.0f}) | {hm * 1e6:.0f} us "
+              f"({h1 * 1e6:.0f}..{h3 * 1e6:.0f}) | x{m:.2f} ({q1:.2f}..{q3:.2f}) | x{hm / rm:.2f} |")  # fmt: skip
     cleanup()
 
 

@@ -220,7 +220,13 @@ def exact_counts(xs: Sequence[torch.Tensor], bins: int, limits: Sequence[tuple[f
     fits = _fit(limits, edges, bins) if bins > 1 else [(bins / (hi - lo), []) for lo, hi in limits]
     width = bins + 1  # slot ``bins``: the upper edge, counted in the last bin
     rows: dict[int, np.ndarray] = {}
-    block: list[int] = []  # small tensors packed together, up to _CHUNK values
+    block: list[tuple[int, float]] = []  # small tensors (index, scale) packed together, up to _CHUNK values
+
+    def count_block() -> None:
+        got = _count_packed([xs[b] for b, _ in block], [limits[b][0] for b, _ in block], [s for _, s in block], width)
+        rows.update(zip([b for b, _ in block], got))
+        block.clear()
+
     for t, f in enumerate(fits):
         n = xs[t].numel()
         if f is None:  # too many edges off whatever the scale: numpy's own counting (rare)
@@ -228,14 +234,11 @@ def exact_counts(xs: Sequence[torch.Tensor], bins: int, limits: Sequence[tuple[f
         elif n >= _SMALL:
             rows[t] = _count_one(xs[t], limits[t][0], f[0], width)
         else:
-            if block and sum(xs[b].numel() for b in block) + n > _CHUNK:
-                rows.update(zip(block, _count_packed([xs[b] for b in block], [limits[b][0] for b in block],
-                                                     [fits[b][0] for b in block], width)))  # type: ignore[index]  # fmt: skip
-                block = []
-            block.append(t)
+            if block and sum(xs[b].numel() for b, _ in block) + n > _CHUNK:
+                count_block()
+            block.append((t, f[0]))
     if block:
-        rows.update(zip(block, _count_packed([xs[b] for b in block], [limits[b][0] for b in block],
-                                             [fits[b][0] for b in block], width)))  # type: ignore[index]  # fmt: skip
+        count_block()
     out: list[np.ndarray] = []
     for t, f in enumerate(fits):
         row = rows[t]
