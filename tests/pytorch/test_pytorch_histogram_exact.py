@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from smdbg.hooks._plan import TensorPlan
-from smdbg.hooks.torch._bins import exact_counts, uniform_edges
+from smdbg.hooks.torch import _bins
+from smdbg.hooks.torch._bins import exact_counts, uniform_edges, uniform_edges_many
 from smdbg.hooks.torch._capture import StepCapture
 from smdbg.hooks.torch._hist import cpu_bin_counts, cpu_histogram, cpu_histograms
 from smdbg.reductions import HISTOGRAM
@@ -114,3 +115,45 @@ def test_edges_next_to_a_float32_value_are_corrected() -> None:
     ref = np.histogram(x.double().numpy(), bins=edges)[0]
     assert np.array_equal(exact_counts([x], 100, [(lo, hi)], [edges])[0], ref)
     assert np.array_equal(cpu_histogram(x, 100, "minmax").counts, ref)
+
+
+@pytest.mark.parametrize("bins", [255, 256, 300, 4096])
+def test_byte_and_int32_bins_and_many_edge_rows_equal_numpy(bins: int) -> None:
+    # 255 bins: uint8 bins with the upper-edge slot at 255; from 256 on: int32 bins offset per
+    # tensor, one bincount; edges from one array (uniform_edges_many) equal np.linspace's
+    xs = [CASES["randn 256x784"], CASES["uniform weights with zeros"], CASES["wide scale"], CASES["values next to edges"]]
+    got = cpu_histograms([(x, bins, "minmax", None) for x in xs])
+    for x, h in zip(xs, got):
+        edges, counts = _numpy(x, bins)
+        assert np.array_equal(h.edges, edges) and np.array_equal(h.counts, counts), (bins, h.counts - counts)
+    limits = [(-1.0, 1.0), (0.1, 0.7), (-3e-8, 5.0), (2.0, 2.0 + 2**-20)]
+    many = uniform_edges_many(limits, bins)
+    for row, (lo, hi) in zip(many, limits):
+        assert np.array_equal(row, np.linspace(lo, hi, bins + 1))
+
+
+def test_tensors_needing_nudges_and_windows_are_counted_with_the_others() -> None:
+    # a batch where some tensors fit the plain scale and others need a nudge or a moved window:
+    # each tensor's counts are its own numpy counts
+    lo, hi = -0.025252483785152435, 0.0252525731921196
+    edges = uniform_edges(lo, hi, 100)
+    near = np.concatenate([edges[1:-1].astype(np.float32) + d for d in (-2e-9, 0.0, 2e-9)])
+    x = torch.from_numpy(np.concatenate([[lo, hi], near, np.nextafter(near, np.float32(-np.inf))]).astype(np.float32))
+    x = x[(x >= lo) & (x <= hi)]
+    xs = [CASES["randn 256x784"], x, CASES["integer-valued floats"], x * 3, CASES["uniform weights with zeros"]]
+    got = cpu_histograms([(t, 100, "minmax", None) for t in xs])
+    for t, h in zip(xs, got):
+        ref_edges, counts = _numpy(t, 100)
+        assert np.array_equal(h.edges, ref_edges) and np.array_equal(h.counts, counts)
+
+
+def test_chunks_and_packed_blocks_equal_numpy(monkeypatch: pytest.MonkeyPatch) -> None:
+    # small chunks and blocks: a large tensor in many chunks, small ones in several packed blocks
+    monkeypatch.setattr(_bins, "_CHUNK", 1000)
+    monkeypatch.setattr(_bins, "_SMALL", 700)
+    g = torch.Generator().manual_seed(11)
+    xs = [torch.randn(n, generator=g) * (i + 1) for i, n in enumerate([5000, 650, 10, 699, 300, 700, 2, 640, 999])]
+    for bins in (64, 300):
+        for x, h in zip(xs, cpu_histograms([(x, bins, "minmax", None) for x in xs])):
+            edges, counts = _numpy(x, bins)
+            assert np.array_equal(h.edges, edges) and np.array_equal(h.counts, counts), (bins, x.numel())

@@ -28,7 +28,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from smdbg.hooks.torch._bins import exact_counts, round_to, uniform_edges
+from smdbg.hooks.torch._bins import exact_counts, round_to, uniform_edges, uniform_edges_many
 from smdbg.hooks.torch._flat import compute_dtype
 from smdbg.reductions import Histogram, HistogramRange, compute_histogram, histogram_limits
 
@@ -71,7 +71,7 @@ def cpu_bin_counts(x: torch.Tensor, bins: int, lo: float, hi: float, inside: boo
             flat = flat[(flat >= lo) & (flat <= hi)]
     if not flat.numel():
         return np.zeros(bins, np.int64)
-    return exact_counts([flat], bins, [(lo, hi)], [uniform_edges(lo, hi, bins)])[0]
+    return exact_counts([flat], bins, [(lo, hi)], uniform_edges(lo, hi, bins)[None])[0]
 
 
 def cpu_histogram(t: torch.Tensor, bins: int, rng: HistogramRange, bounds: tuple[float, float] | None = None) -> Histogram:
@@ -106,7 +106,7 @@ def cpu_histograms(items: Sequence[tuple[torch.Tensor, int, HistogramRange, tupl
         out[i] = cpu_histogram(t, bins, rng)
     for (_, bins), members in groups.items():
         limits = [(lo, hi) for _, _, lo, hi, _ in members]
-        edges = [uniform_edges(lo, hi, bins) for lo, hi in limits]
+        edges = uniform_edges_many(limits, bins)
         counts = exact_counts([x for _, x, _, _, _ in members], bins, limits, edges)
         for (i, _, _, _, n), e, c in zip(members, edges, counts):
             out[i] = Histogram(e, c, int(n - c.sum()))
