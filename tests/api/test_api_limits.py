@@ -143,9 +143,16 @@ def test_endpoint_instance_type_and_quotas(small_server: ApiServer, model_dir: P
     for i in range(10):  # InvokeEndpoint reaches the endpoint's port, whichever instance answers
         resp = runtime.invoke_endpoint(EndpointName=second, ContentType="text/csv", Body=f"{i},1\n".encode())
         assert resp["Body"].read()
+    sm.update_endpoint(EndpointName=second, EndpointConfigName=config)  # back to one instance
+    sm.get_waiter("endpoint_in_service").wait(EndpointName=second, WaiterConfig=FAST)
+    (variant,) = sm.describe_endpoint(EndpointName=second)["ProductionVariants"]
+    assert variant["CurrentInstanceCount"] == variant["DesiredInstanceCount"] == 1
+    assert not any(pid_alive(pid, start) for pid, start in pids)  # the two old instances stopped
+    record = json.loads((small_server.root / "home" / "endpoints" / f"{second}.json").read_text())
+    assert record["instance_count"] == 1 and len(record["instances"]) == 1
     sm.delete_endpoint(EndpointName=second)
     sm.get_waiter("endpoint_deleted").wait(EndpointName=second, WaiterConfig=FAST)
-    assert not any(pid_alive(pid, start) for pid, start in pids)
+    assert not pid_alive(record["pid"], record["pid_start"])
 
 
 def test_quota_flags_are_checked() -> None:

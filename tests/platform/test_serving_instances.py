@@ -8,7 +8,9 @@ from __future__ import annotations
 import contextlib
 import http.client
 import io
+import os
 import re
+import shutil
 from collections import Counter
 from pathlib import Path
 
@@ -16,6 +18,7 @@ import pytest
 from conftest_serving import make_sklearn_model, read_capture_records, smdbg_home
 
 from smdbg._proc import pid_alive
+from smdbg.platform.jobs._instances import InstanceType, limit_prefix
 from smdbg.platform.serving import DataCaptureConfig, EndpointError, Model, list_endpoints
 from smdbg.platform.serving._capture_spill import SpillFiles
 from smdbg.platform.serving._state import load_record, orphan_spill_dirs, spill_dir
@@ -122,3 +125,15 @@ def test_spill_folders_are_per_instance_and_orphans_are_adopted(smdbg_home: Path
     taken = adopter.take()
     assert [line for _, line in taken] == [f'{{"k": 2, "n": {n}}}' for n in range(3)]
     assert adopter.take() == []
+
+
+def test_instances_are_pinned_to_successive_cpu_groups() -> None:
+    allowed = sorted(os.sched_getaffinity(0))
+    if not shutil.which("taskset"):
+        assert limit_prefix(InstanceType("t", 1, None), offset=1) == []
+        return
+    for k in range(3):  # instance k of a 1-vCPU type: the k-th CPU, wrapping around
+        words = limit_prefix(InstanceType("t", 1, None), offset=k)
+        assert words == ["taskset", "-c", str(allowed[k % len(allowed)])]
+    wide = limit_prefix(InstanceType("t", len(allowed) + 3, None), offset=1)  # more vCPUs than CPUs: all
+    assert wide == ["taskset", "-c", ",".join(map(str, allowed))]

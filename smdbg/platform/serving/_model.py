@@ -175,8 +175,11 @@ class Model:
         instances = Instances(record, instance, count)
         try:
             instances.start(save_record(record))
-        finally:
+        except BaseException:  # e.g. a socket or process that could not be made: stop those started
             _CHILDREN[name] = instances.procs
+            delete_endpoint(name)
+            raise
+        _CHILDREN[name] = instances.procs
         if not wait:
             return Predictor(name)
         failure = instances.wait_ready(startup_timeout)
