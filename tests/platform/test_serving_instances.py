@@ -11,6 +11,8 @@ import io
 import os
 import re
 import shutil
+import signal
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -87,6 +89,26 @@ def test_two_instances_serve_capture_and_stop_together(smdbg_home: Path, tmp_pat
     assert writers == {"0", "1"}
     table, n = read_capture(str(dest / "two"))  # the monitor's reader sees both instances' files
     assert n == len(records) and table.num_rows == len(records)
+
+
+def test_when_one_instance_exits_the_others_take_every_connection(smdbg_home: Path, tmp_path: Path) -> None:
+    model_dir, _, _ = make_sklearn_model(tmp_path / "model")
+    predictor = Model(str(model_dir)).deploy(initial_instance_count=2, endpoint_name="lose-one")
+    try:
+        record = load_record("lose-one")
+        gone = record.instances[1]
+        os.killpg(gone["pid"], signal.SIGTERM)  # a process group this test's deploy started
+        for _ in range(600):  # bounded: the instance finishes its (no) requests and exits
+            if not pid_alive(gone["pid"], gone["pid_start"]):
+                break
+            time.sleep(0.05)
+        (row,) = list_endpoints()
+        assert row["status"] == "Degraded" and row["instances"] == "1/2"
+        answers = [_post(record.port, b"1,2,3,4\n") for _ in range(30)]
+        assert answers == [(200, "0")] * 30  # its socket left the group with it
+    finally:
+        predictor.delete_endpoint()
+    assert not pid_alive(record.instances[0]["pid"], record.instances[0]["pid_start"])
 
 
 @pytest.mark.parametrize("count", [0, -1, 33, 1.5, "2", True, None])

@@ -145,6 +145,8 @@ def _stop_server(name: str, record: EndpointRecord, timeout: float) -> None:
     procs = [(pid, start) for pid, start in record.processes() if pid_alive(pid, start)]
     _signal([pid for pid, _ in procs], signal.SIGTERM)
     left = _wait_gone(procs, children, time.monotonic() + timeout)
+    for child in children:  # reap the instances that had exited before (no zombies left)
+        child.poll()
     if left:
         _signal(left, signal.SIGKILL)
         _wait_gone([p for p in procs if p[0] in left], children, time.monotonic() + 5.0)
