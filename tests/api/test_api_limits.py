@@ -18,6 +18,8 @@ import pytest
 from _api_server import ApiServer, start_api_server, stop_api_server
 from botocore.exceptions import ClientError
 
+from smdbg._proc import pid_alive
+
 FAST = {"Delay": 1, "MaxAttempts": 120}
 
 
@@ -59,9 +61,10 @@ def test_unknown_instance_type_is_refused_as_the_sdk_path_does(sm: Any, model_di
     message = str(e.value)
     assert "ProductionVariants[0].InstanceType" in message and str(sdk.value) in message
     assert "'ml.x9.mega'" in message and "ml.m5.large" in message  # the type and the known ones
-    with pytest.raises(ClientError) as e:
-        sm.create_endpoint_config(EndpointConfigName=_name("c"), ProductionVariants=_variant(model, "ml.m5.large", 2))
-    assert _code(e) == ("ResourceLimitExceeded", 400) and "InitialInstanceCount=2" in str(e.value)
+    with pytest.raises(ClientError) as e:  # more instances than an endpoint runs
+        sm.create_endpoint_config(EndpointConfigName=_name("c"), ProductionVariants=_variant(model, "local", 33))
+    assert _code(e) == ("ValidationException", 400)
+    assert "ProductionVariants[0].InitialInstanceCount=33 is not valid: expected an int from 1 to 32" in str(e.value)
 
 
 def test_job_quota(small_server: ApiServer) -> None:
@@ -123,10 +126,33 @@ def test_endpoint_instance_type_and_quotas(small_server: ApiServer, model_dir: P
 
     sm.delete_endpoint(EndpointName=first)
     sm.get_waiter("endpoint_deleted").wait(EndpointName=first, WaiterConfig=FAST)
-    sm.create_endpoint(EndpointName=second, EndpointConfigName=config)  # room again
+    # two instances of 2 vCPUs fit the 4-vCPU quota, three do not
+    with pytest.raises(ClientError) as e:
+        sm.create_endpoint_config(EndpointConfigName=_name("c"), ProductionVariants=_variant(model, "ml.t3.medium", 3))
+    assert _code(e) == ("ResourceLimitExceeded", 400) and "asks for 6 (3 x 2)" in str(e.value)
+    two = _name("c")
+    sm.create_endpoint_config(EndpointConfigName=two, ProductionVariants=_variant(model, "ml.t3.medium", 2))
+    sm.create_endpoint(EndpointName=second, EndpointConfigName=two)  # room again
     sm.get_waiter("endpoint_in_service").wait(EndpointName=second, WaiterConfig=FAST)
+    (variant,) = sm.describe_endpoint(EndpointName=second)["ProductionVariants"]
+    assert variant["CurrentInstanceCount"] == variant["DesiredInstanceCount"] == 2
+    record = json.loads((small_server.root / "home" / "endpoints" / f"{second}.json").read_text())
+    pids = [(i["pid"], i["pid_start"]) for i in record["instances"]]
+    assert len({pid for pid, _ in pids}) == 2 and all(pid_alive(pid, start) for pid, start in pids)
+    runtime = small_server.client("sagemaker-runtime")
+    for i in range(10):  # InvokeEndpoint reaches the endpoint's port, whichever instance answers
+        resp = runtime.invoke_endpoint(EndpointName=second, ContentType="text/csv", Body=f"{i},1\n".encode())
+        assert resp["Body"].read()
+    sm.update_endpoint(EndpointName=second, EndpointConfigName=config)  # back to one instance
+    sm.get_waiter("endpoint_in_service").wait(EndpointName=second, WaiterConfig=FAST)
+    (variant,) = sm.describe_endpoint(EndpointName=second)["ProductionVariants"]
+    assert variant["CurrentInstanceCount"] == variant["DesiredInstanceCount"] == 1
+    assert not any(pid_alive(pid, start) for pid, start in pids)  # the two old instances stopped
+    record = json.loads((small_server.root / "home" / "endpoints" / f"{second}.json").read_text())
+    assert record["instance_count"] == 1 and len(record["instances"]) == 1
     sm.delete_endpoint(EndpointName=second)
     sm.get_waiter("endpoint_deleted").wait(EndpointName=second, WaiterConfig=FAST)
+    assert not pid_alive(record["pid"], record["pid_start"])
 
 
 def test_quota_flags_are_checked() -> None:

@@ -59,7 +59,7 @@ def test_model_deploy_predict_and_capture(services: Services, session: Any) -> N
         name="sdk-lr",
     )
     predictor = model.deploy(
-        initial_instance_count=1,
+        initial_instance_count=2,  # two server processes behind the endpoint
         instance_type="ml.m5.xlarge",
         endpoint_name="sdk-lr-ep",
         serializer=CSVSerializer(),
@@ -72,6 +72,7 @@ def test_model_deploy_predict_and_capture(services: Services, session: Any) -> N
         desc = session.sagemaker_client.describe_endpoint(EndpointName="sdk-lr-ep")
         assert desc["EndpointStatus"] == "InService", services.log_tail()
         assert desc["DataCaptureConfig"]["EnableCapture"] is True
+        assert desc["ProductionVariants"][0]["CurrentInstanceCount"] == 2
         answer = predictor.predict(made["rows"])
         assert [int(float(v)) for row in answer for v in row] == made["expected"]
         assert _capture_keys("capture/sdk-lr-ep/AllTraffic/"), "no capture file reached the S3 server"

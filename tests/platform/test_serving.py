@@ -134,7 +134,7 @@ def test_capture_files_record_by_record(smdbg_home: Path, tmp_path: Path) -> Non
     for f in jsonl:
         rel = f.relative_to(dest).as_posix()
         assert re.fullmatch(
-            r"cap-check/AllTraffic/\d{4}/\d{2}/\d{2}/\d{2}/\d{2}-\d{2}-\d{3}-[0-9a-f-]{36}\.jsonl", rel
+            r"cap-check/AllTraffic/\d{4}/\d{2}/\d{2}/\d{2}/\d{2}-\d{2}-\d{3}-i0-[0-9a-f-]{36}\.jsonl", rel
         ), rel
     records = read_capture_records(dest)
     assert len(records) == 26

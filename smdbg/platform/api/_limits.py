@@ -10,8 +10,9 @@ instance type's vCPUs. The quotas (``smdbg api serve`` flags, docs/api.md):
   eight workers' worth of demand: the request is almost surely not meant for this machine.
 * ``max_endpoints`` (``--max-endpoints``, default 16): endpoints that hold a server process at once
   (every status but ``Failed``); each holds its model in memory.
-* one instance per endpoint variant (``InitialInstanceCount`` 1): an endpoint is one server
-  process here, as with :meth:`smdbg.platform.serving.Model.deploy`.
+* an endpoint variant runs ``InitialInstanceCount`` server processes (1 to 32, as
+  :meth:`smdbg.platform.serving.Model.deploy`), each pinned to its type's vCPUs: the vCPU quota
+  counts all of them.
 
 An ``InstanceType`` that is not in ``smdbg.platform.jobs.INSTANCE_TYPES`` is a
 ``ValidationException`` naming it and the known ones (the message ``Model.deploy`` and the
@@ -27,7 +28,7 @@ from typing import Any
 from smdbg.platform.api._protocol import LimitExceeded, ValidationError
 from smdbg.platform.api._registry import Context, precheck
 
-__all__ = ["ServiceLimits", "instance_type", "check_vcpus", "ENDPOINT_STATUSES_HOLDING_A_SERVER"]
+__all__ = ["ServiceLimits", "instance_type", "instance_count", "check_vcpus", "ENDPOINT_STATUSES_HOLDING_A_SERVER"]
 
 ENDPOINT_STATUSES_HOLDING_A_SERVER = ("Creating", "InService", "Updating", "Deleting", "SystemUpdating")
 _QUOTA_HINT = "raise it with smdbg api serve --{flag} (docs/api.md, 'Service quotas')"
@@ -69,6 +70,17 @@ def instance_type(name: str | None, field: str) -> Any:
         raise ValidationError(f"{field}: {e}") from None
 
 
+def instance_count(value: Any, field: str) -> int:
+    """``value`` as an instance count (an int from 1 to ``MAX_INSTANCES``), or a
+    ``ValidationException`` naming ``field`` and the value."""
+    from smdbg.platform.serving._launch import check_instance_count
+
+    try:
+        return check_instance_count(value, field)
+    except ValueError as e:
+        raise ValidationError(str(e)) from None
+
+
 def check_vcpus(limits: ServiceLimits, usage: str, type_name: str | None, count: int, field: str) -> None:
     """``ResourceLimitExceeded`` when ``count`` instances of ``type_name`` ask for more than
     ``limits.max_vcpus``; ``usage`` names what asks (``training job``, ``endpoint``...)."""
@@ -100,13 +112,8 @@ def _processing_job(ctx: Context, p: dict[str, Any]) -> None:
 def _endpoint_config(ctx: Context, p: dict[str, Any]) -> None:
     for i, v in enumerate(p["ProductionVariants"]):
         field = f"ProductionVariants[{i}]"
-        count = int(v.get("InitialInstanceCount") or 1)
         instance_type(v.get("InstanceType"), f"{field}.InstanceType")
-        if count > 1:
-            raise LimitExceeded(
-                f"{field}.InitialInstanceCount={count}: the service limit 'instances per endpoint variant' "
-                "is 1 on this server (an endpoint is one server process here, as Model.deploy); pass 1"
-            )
+        count = instance_count(v.get("InitialInstanceCount", 1), f"{field}.InitialInstanceCount")
         check_vcpus(_limits(ctx), "endpoint", v.get("InstanceType"), count, f"{field}.InstanceType")
 
 

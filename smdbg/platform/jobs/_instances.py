@@ -79,14 +79,17 @@ def positive_int(value: object, name: str) -> int:
     return value
 
 
-def limit_prefix(instance: InstanceType) -> list[str]:
+def limit_prefix(instance: InstanceType, offset: int = 0) -> list[str]:
     """The command words that start a process within ``instance``'s limits on this machine:
-    ``taskset`` to its first ``vcpus`` CPUs, ``prlimit --as`` to ``AS_FACTOR`` x its memory
-    (each only where the tool exists; none for ``local``). The local job backend and endpoint
-    servers use it; the Docker backend sets the container's limits instead."""
+    ``taskset`` to ``vcpus`` CPUs, ``prlimit --as`` to ``AS_FACTOR`` x its memory (each only
+    where the tool exists; none for ``local``). The local job backend and endpoint servers use
+    it; the Docker backend sets the container's limits instead. ``offset`` (the ``k``-th of
+    several instances) starts at CPU ``k x vcpus``, wrapping around, so instances spread out."""
     prefix: list[str] = []
     if instance.vcpus and shutil.which("taskset"):
-        cpus = sorted(os.sched_getaffinity(0))[: instance.vcpus]
+        allowed = sorted(os.sched_getaffinity(0))
+        first = offset * instance.vcpus
+        cpus = sorted({allowed[(first + i) % len(allowed)] for i in range(min(instance.vcpus, len(allowed)))})
         prefix += ["taskset", "-c", ",".join(map(str, cpus))]
     if instance.memory_bytes and shutil.which("prlimit"):
         prefix += ["prlimit", f"--as={instance.memory_bytes * AS_FACTOR}", "--"]

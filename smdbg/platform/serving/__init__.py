@@ -1,7 +1,8 @@
 """Local model endpoints with data capture.
 
-``Model(model_data).deploy(data_capture_config=DataCaptureConfig(...))`` starts a uvicorn server
-in its own process (``GET /ping``, ``POST /invocations``) and returns a :class:`Predictor`.
+``Model(model_data).deploy(data_capture_config=DataCaptureConfig(...))`` starts uvicorn servers,
+``initial_instance_count`` processes behind one port (``GET /ping``, ``POST /invocations``), and
+returns a :class:`Predictor`.
 Captured requests and responses are written in the SageMaker data-capture JSONL format.
 """
 

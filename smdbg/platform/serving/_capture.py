@@ -9,7 +9,7 @@ A record is one JSON line::
      "eventVersion": "0"}
 
 Files live under ``{destination}/{endpoint}/{variant}/yyyy/mm/dd/hh/`` (UTC hour of the
-inference). Writing is done by :class:`smdbg.platform.serving._capture_writer.CaptureWriter`.
+inference), named ``mm-ss-mmm-i<k>-<uuid>.jsonl`` by the instance ``k`` that wrote them. Writing is done by :class:`smdbg.platform.serving._capture_writer.CaptureWriter`.
 """
 
 from __future__ import annotations
@@ -207,6 +207,7 @@ def hour_prefix(inference_time: str) -> str:
     return f"{inference_time[0:4]}/{inference_time[5:7]}/{inference_time[8:10]}/{inference_time[11:13]}"
 
 
-def capture_file_name(now: dt.datetime) -> str:
-    """``mm-ss-mmm-<uuid>.jsonl``, the naming SageMaker uses inside an hour directory."""
-    return f"{now:%M-%S}-{now.microsecond // 1000:03d}-{uuid.uuid4()}.jsonl"
+def capture_file_name(now: dt.datetime, instance: int = 0) -> str:
+    """``mm-ss-mmm-i<instance>-<uuid>.jsonl``: SageMaker's naming inside an hour directory, with
+    the endpoint instance that wrote the file (its ``X-Smdbg-Instance``)."""
+    return f"{now:%M-%S}-{now.microsecond // 1000:03d}-i{int(instance)}-{uuid.uuid4()}.jsonl"

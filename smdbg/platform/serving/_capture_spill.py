@@ -3,7 +3,9 @@
 A spill directory holds ``spill-<n>.tsv`` files, each a sequence of ``<inferenceTime>\\t<JSON
 line>`` lines (a JSON line never holds a raw tab), appended to until it passes ``max_file_bytes``.
 The writer takes them back oldest first once the destination accepts files again. Files left by
-a server that was killed are picked up by the next server of the same endpoint.
+a server that was killed are picked up by the next server of the same endpoint; each instance
+of an endpoint has its own directory, and those of instances a new deployment no longer runs
+are adopted by its instance 0.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ __all__ = ["SpillFiles"]
 class SpillFiles:
     """Thread-safe: request threads add, the writer thread takes."""
 
-    def __init__(self, directory: str, max_file_bytes: int) -> None:
+    def __init__(self, directory: str, max_file_bytes: int, adopt: list[Path] | None = None) -> None:
         self.directory = Path(directory)
         self.max_file_bytes = max_file_bytes
         self._lock = threading.Lock()
@@ -32,6 +34,20 @@ class SpillFiles:
         self.last_error: str | None = None
         for path in self._files():
             self._seq = max(self._seq, self._number(path) + 1)
+        for folder in adopt or ():
+            self._adopt(Path(folder))
+
+    def _adopt(self, folder: Path) -> None:
+        """Move another (gone) instance's spill files in, after ours, and remove its folder."""
+        try:
+            for path in sorted(folder.glob("spill-*.tsv"), key=self._number):
+                self.directory.mkdir(parents=True, exist_ok=True)
+                os.chmod(self.directory, 0o700)
+                path.rename(self.directory / f"spill-{self._seq}.tsv")
+                self._seq += 1
+            folder.rmdir()
+        except OSError as e:  # left where it is: the next server of this endpoint tries again
+            self.last_error = f"cannot adopt spilled capture records from {folder}: {type(e).__name__}: {e}"
 
     @staticmethod
     def _number(path: Path) -> int:

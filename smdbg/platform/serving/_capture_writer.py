@@ -22,6 +22,7 @@ import collections
 import datetime as dt
 import logging
 import threading
+from pathlib import Path
 from typing import Any
 
 from smdbg.fs import join, write_atomic
@@ -37,7 +38,9 @@ log = logging.getLogger("smdbg.serving.capture")
 class CaptureWriter:
     """Thread-safe :meth:`submit`; :meth:`close` is idempotent and flushes everything queued.
 
-    ``spill_to`` is a local directory for records beyond the memory budget (None: drop them).
+    ``spill_to`` is a local directory for records beyond the memory budget (None: drop them);
+    ``adopt_spills`` are spill directories of instances that no longer exist, whose records this
+    writer takes over. ``instance`` names the endpoint instance in the files' names.
     """
 
     def __init__(
@@ -47,12 +50,15 @@ class CaptureWriter:
         variant: str = "AllTraffic",
         max_batch: int = 5000,
         spill_to: str | None = None,
+        instance: int = 0,
+        adopt_spills: list[Path] | None = None,
     ) -> None:
         assert config.destination_s3_uri
         self.config = config
         self._formatter = CaptureFormatter(config)
         self._spill_formatter = CaptureFormatter(config)  # used by request threads, under _submit_lock
-        self._spill = SpillFiles(spill_to, config.max_file_bytes) if spill_to else None
+        self._spill = SpillFiles(spill_to, config.max_file_bytes, adopt_spills) if spill_to else None
+        self.instance = instance
         self.root = join(config.destination_s3_uri, endpoint, variant)
         self._max_batch = max_batch
         self._buffer: collections.deque[tuple[Any, ...]] = collections.deque()
@@ -145,7 +151,9 @@ class CaptureWriter:
                 while n < len(lines) and (n == 0 or size + len(lines[n]) + 1 <= limit):
                     size += len(lines[n]) + 1
                     n += 1
-                uri = join(self.root, prefix, capture_file_name(dt.datetime.now(dt.timezone.utc)))
+                uri = join(
+                    self.root, prefix, capture_file_name(dt.datetime.now(dt.timezone.utc), self.instance)
+                )
                 try:
                     write_atomic(uri, ("\n".join(lines[:n]) + "\n").encode())
                 except Exception as e:  # keep serving; keep the records for the next flush

@@ -1,23 +1,18 @@
-"""``Model``: an artifact plus how to serve it; ``deploy`` starts an endpoint server process."""
+"""``Model``: an artifact plus how to serve it; ``deploy`` starts an endpoint's server processes."""
 
 from __future__ import annotations
 
 import datetime as dt
-import shutil
-import socket
-import subprocess
-import sys
 import tarfile
-import time
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from smdbg._optional import require_installed
-from smdbg._proc import pid_alive, start_time
+from smdbg._proc import pid_alive
 from smdbg._sdk_args import sdk_kwargs
-from smdbg.platform.jobs._instances import limit_prefix, resolve_instance_type
+from smdbg.platform.jobs._instances import resolve_instance_type
 from smdbg.platform.serving._capture import DataCaptureConfig
 from smdbg.platform.serving._errors import (
     CodeExecutionWarning,
@@ -25,26 +20,19 @@ from smdbg.platform.serving._errors import (
     EndpointNotFound,
     ModelLoadError,
 )
+from smdbg.platform.serving._launch import Instances, check_instance_count
 from smdbg.platform.serving._limits import EndpointLimits
 from smdbg.platform.serving._loader import ARTIFACT_NAMES, ARTIFACTS, CODE_ON_LOAD, normalize_framework
-from smdbg.platform.serving._predictor import _CHILDREN, Predictor
+from smdbg.platform.serving._predictor import _CHILDREN, Predictor, delete_endpoint
 from smdbg.platform.serving._state import (
     EndpointRecord,
     endpoints_dir,
-    extract_dir,
     load_record,
-    remove_record,
     save_record,
     validate_name,
 )
 
 __all__ = ["Model"]
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
 
 # What the endpoint's server process imports for each framework (module, extra that installs it).
 _SERVER_NEEDS: dict[str, tuple[tuple[str, str], ...]] = {
@@ -134,7 +122,11 @@ class Model:
         limits: EndpointLimits | None = None,
         **kwargs: Any,
     ) -> Predictor:
-        """Start the endpoint server in its own process and return a :class:`Predictor`.
+        """Start the endpoint's ``initial_instance_count`` server processes and return a :class:`Predictor`.
+
+        The instances share the endpoint's one port (see :mod:`smdbg.platform.serving._launch`);
+        each loads the model, holds the instance type's CPU and memory limits, and writes its own
+        capture files. A count that is not an int from 1 to ``MAX_INSTANCES`` (32) is a ``ValueError``.
 
         ``limits`` (an :class:`EndpointLimits`) sets the body size, concurrency, timeouts and JSON
         depth the server enforces. ``instance_type`` (``local`` or an ``ml.*`` type of
@@ -143,22 +135,19 @@ class Model:
         (``{"EnableCapture": True, "InitialSamplingPercentage": 50, "DestinationS3Uri": ...}``).
         Other SageMaker SDK arguments (``serializer``, ``tags``, ...) are accepted and ignored.
 
-        Returns once ``GET /ping`` answers 200. Raises :class:`EndpointError` with the server's
-        log tail when it exits during startup (e.g. a model that cannot be loaded).
+        Returns once every instance answers ``GET /ping`` with 200. Raises :class:`EndpointError`
+        with the failing instance's log tail when one exits during startup (e.g. a model that
+        cannot be loaded); the other instances are stopped then.
         """
         sdk_kwargs("Model.deploy", kwargs)  # AWS-only arguments: accepted, ignored
         instance = resolve_instance_type(instance_type)
-        if initial_instance_count != 1:
-            raise ValueError(
-                f"initial_instance_count={initial_instance_count!r}: local endpoints run one server "
-                "process; pass 1"
-            )
+        count = check_instance_count(initial_instance_count)
         _require_server_packages(self.framework)
         now = dt.datetime.now(dt.timezone.utc)
         name = validate_name(endpoint_name or f"{self.name or self.framework}-{now:%Y%m%d-%H%M%S-%f}"[:63])
         try:
             existing = load_record(name)
-            if pid_alive(existing.pid, existing.pid_start):
+            if any(pid_alive(pid, start) for pid, start in existing.processes()):
                 raise EndpointError(
                     f"endpoint {name!r} already runs at {existing.url}; delete it first "
                     f"(smdbg endpoints delete {name}) or choose another endpoint_name"
@@ -166,51 +155,38 @@ class Model:
         except EndpointNotFound:
             pass
         endpoints_dir().mkdir(parents=True, exist_ok=True)
-        capture = None if data_capture_config is None else DataCaptureConfig.coerce(data_capture_config).to_dict()
+        capture = (
+            None if data_capture_config is None else DataCaptureConfig.coerce(data_capture_config).to_dict()
+        )
         if limits is not None and not isinstance(limits, EndpointLimits):
             raise TypeError(f"limits={limits!r}: expected an EndpointLimits or None")
-        limit_doc = (limits or EndpointLimits()).to_dict()
-        last_error = ""
-        for _ in range(3):  # a port taken between choosing it and binding it: try another
-            record = EndpointRecord(
-                name=name,
-                port=_free_port(),
-                model_data=self.model_data,
-                framework=self.framework,
-                entry_point=self.entry_point,
-                capture=capture,
-                limits=limit_doc,
-                instance_type=instance.name,
-                created=now.isoformat(timespec="seconds"),
-                log_path=str(endpoints_dir() / f"{name}.log"),
-            )
-            path = save_record(record)
-            with open(record.log_path, "ab") as log:
-                proc = subprocess.Popen(
-                    [*limit_prefix(instance), sys.executable, "-m", "smdbg.platform.serving._server", "--record", str(path)],
-                    stdin=subprocess.DEVNULL,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,
-                )
-            record.pid, record.pid_start = proc.pid, start_time(proc.pid)
-            save_record(record)
-            _CHILDREN[name] = proc
-            predictor = Predictor(name)
-            if not wait:
-                return predictor
-            deadline = time.monotonic() + startup_timeout
-            while time.monotonic() < deadline and proc.poll() is None:
-                if predictor.ping():
-                    return predictor
-                time.sleep(0.05)
-            if proc.poll() is None:
-                predictor.delete_endpoint()
-                raise EndpointError(f"endpoint {name!r} did not answer /ping within {startup_timeout}s")
-            _CHILDREN.pop(name, None)
-            last_error = Path(record.log_path).read_text(errors="replace")[-2000:]
-            remove_record(name)
-            shutil.rmtree(extract_dir(name), ignore_errors=True)
-            if "address already in use" not in last_error.lower():
-                break
-        raise EndpointError(f"endpoint {name!r} failed to start; server log:\n{last_error.strip()}")
+        record = EndpointRecord(
+            name=name,
+            port=0,
+            model_data=self.model_data,
+            framework=self.framework,
+            entry_point=self.entry_point,
+            capture=capture,
+            limits=(limits or EndpointLimits()).to_dict(),
+            instance_type=instance.name,
+            created=now.isoformat(timespec="seconds"),
+            log_path=str(endpoints_dir() / f"{name}.log"),
+        )
+        instances = Instances(record, instance, count)
+        try:
+            instances.start(save_record(record))
+        except BaseException:  # e.g. a socket or process that could not be made: stop those started
+            _CHILDREN[name] = instances.procs
+            delete_endpoint(name)
+            raise
+        _CHILDREN[name] = instances.procs
+        if not wait:
+            return Predictor(name)
+        failure = instances.wait_ready(startup_timeout)
+        if failure is None:
+            return Predictor(name)
+        try:  # stop the others (and a slow one), keep nothing of the endpoint
+            delete_endpoint(name)
+        except EndpointError:
+            pass
+        raise EndpointError(f"endpoint {name!r} failed to start: {failure}")

@@ -20,7 +20,7 @@ from smdbg.platform.serving._errors import EndpointError, InvocationError
 from smdbg.platform.serving._limits import EndpointLimits
 from smdbg.platform.serving._state import (
     EndpointRecord,
-    extract_dir,
+    extract_dirs,
     list_records,
     load_record,
     remove_record,
@@ -28,8 +28,8 @@ from smdbg.platform.serving._state import (
 
 __all__ = ["Predictor", "delete_endpoint", "list_endpoints", "endpoint_status"]
 
-# Server processes this Python process started, so that deleting one also reaps it.
-_CHILDREN: dict[str, subprocess.Popen[bytes]] = {}
+# Server processes (one per instance) this Python process started, so that deleting one reaps them.
+_CHILDREN: dict[str, list[subprocess.Popen[bytes]]] = {}
 
 
 def _serialize(data: Any, content_type: str) -> bytes:
@@ -62,9 +62,15 @@ def _deserialize(body: bytes, content_type: str) -> Any:
     return body
 
 
+def _alive(record: EndpointRecord) -> int:
+    return sum(pid_alive(pid, start) for pid, start in record.processes())
+
+
 def endpoint_status(record: EndpointRecord) -> str:
-    """``InService`` when the server process is alive, else ``Stopped``."""
-    return "InService" if pid_alive(record.pid, record.pid_start) else "Stopped"
+    """``InService`` when every instance's server process is alive, ``Degraded`` when some are,
+    else ``Stopped``."""
+    alive = _alive(record)
+    return "Stopped" if not alive else "InService" if alive >= record.instance_count else "Degraded"
 
 
 def list_endpoints(home: str | os.PathLike[str] | None = None) -> list[dict[str, Any]]:
@@ -79,6 +85,8 @@ def list_endpoints(home: str | os.PathLike[str] | None = None) -> list[dict[str,
                 "status": endpoint_status(rec),
                 "url": rec.url,
                 "pid": rec.pid,
+                "instances": f"{_alive(rec)}/{rec.instance_count}",
+                "pids": [pid for pid, _ in rec.processes()],
                 "framework": rec.framework,
                 "model_data": rec.model_data,
                 "capture": capture.get("destination_s3_uri") if capture.get("enable_capture") else None,
@@ -88,51 +96,64 @@ def list_endpoints(home: str | os.PathLike[str] | None = None) -> list[dict[str,
     return out
 
 
-def _wait_gone(name: str, pid: int, start: int | None, timeout: float) -> bool:
-    child = _CHILDREN.pop(name, None)
-    if child is not None:
+def _wait_gone(
+    procs: list[tuple[int, int | None]], children: list[subprocess.Popen[bytes]], deadline: float
+) -> list[int]:
+    """The pids of ``procs`` still running at ``deadline`` (our own children are reaped)."""
+    mine = {c.pid: c for c in children}
+    left = []
+    for pid, start in procs:
+        child = mine.get(pid)
+        if child is not None:
+            try:
+                child.wait(max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                left.append(pid)
+            continue
+        while pid_alive(pid, start) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if pid_alive(pid, start):
+            left.append(pid)
+    return left
+
+
+def _signal(pids: list[int], sig: int) -> None:
+    for pid in pids:
         try:
-            child.wait(timeout)
-            return True
-        except subprocess.TimeoutExpired:
-            return False
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not pid_alive(pid, start):
-            return True
-        time.sleep(0.05)
-    return False
+            os.killpg(pid, sig)
+        except ProcessLookupError:
+            pass
 
 
 def delete_endpoint(name: str, timeout: float = 30.0) -> None:
-    """Stop the endpoint's server (SIGTERM: in-flight requests finish, capture is flushed) and
-    remove its record and its extracted model. A server that does not stop within ``timeout``
-    seconds is killed. Capture records spilled to disk and not yet published stay in
-    ``$SMDBG_HOME/endpoints/<name>.spill`` for the next endpoint of that name."""
+    """Stop every instance of the endpoint (SIGTERM to all at once: in-flight requests finish,
+    each flushes its capture) and remove its record and its extracted model. An instance that
+    does not stop within ``timeout`` seconds is killed. Capture records spilled to disk and not
+    yet published stay in ``$SMDBG_HOME/endpoints/<name>.spill[.<k>]`` for the next endpoint of
+    that name."""
     record = load_record(name)
     try:
         _stop_server(name, record, timeout)
     finally:
         remove_record(name)
-        shutil.rmtree(extract_dir(name), ignore_errors=True)
+        for path in extract_dirs(name):
+            shutil.rmtree(path, ignore_errors=True)
 
 
 def _stop_server(name: str, record: EndpointRecord, timeout: float) -> None:
-    pid = record.pid
-    if pid and pid_alive(pid, record.pid_start):
-        try:
-            os.killpg(pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
-        if not _wait_gone(name, pid, record.pid_start, timeout):
-            os.killpg(pid, signal.SIGKILL)
-            _wait_gone(name, pid, record.pid_start, 5.0)
-            raise EndpointError(
-                f"endpoint {name!r} (pid {pid}) did not stop within {timeout}s and was killed; "
-                "capture records still buffered in it may be lost"
-            )
-    else:
-        _CHILDREN.pop(name, None)
+    children = _CHILDREN.pop(name, [])
+    procs = [(pid, start) for pid, start in record.processes() if pid_alive(pid, start)]
+    _signal([pid for pid, _ in procs], signal.SIGTERM)
+    left = _wait_gone(procs, children, time.monotonic() + timeout)
+    for child in children:  # reap the instances that had exited before (no zombies left)
+        child.poll()
+    if left:
+        _signal(left, signal.SIGKILL)
+        _wait_gone([p for p in procs if p[0] in left], children, time.monotonic() + 5.0)
+        raise EndpointError(
+            f"endpoint {name!r} (pids {left}) did not stop within {timeout}s and was killed; "
+            "capture records still buffered in it may be lost"
+        )
 
 
 class Predictor:
@@ -211,12 +232,33 @@ class Predictor:
             return False
 
     def capture_stats(self) -> dict[str, Any]:
-        """The capture writer's counters: submitted, written, dropped, pending, last_error, ..."""
-        status, _, body = self._request("GET", "/capture/stats", None, {})
-        if status != 200:
-            raise InvocationError(status, body.decode(errors="replace"))
-        result: dict[str, Any] = json.loads(body)
-        return result
+        """The capture writers' counters (submitted, written, dropped, pending, ...) summed over
+        the instances, the first ``last_error``, and each instance's own under ``instances``."""
+        per = []
+        for k, inst in enumerate(self._record.instances or [{"port": self._record.port}]):
+            conn = http.client.HTTPConnection("127.0.0.1", int(inst["port"]), timeout=self.timeout)
+            try:
+                conn.request("GET", "/capture/stats")
+                resp = conn.getresponse()
+                status, body = resp.status, resp.read()
+            except (ConnectionError, http.client.HTTPException) as e:
+                raise EndpointError(
+                    f"instance {k} of endpoint {self.endpoint_name!r} did not answer ({e})"
+                ) from e
+            finally:
+                conn.close()
+            if status != 200:
+                raise InvocationError(status, body.decode(errors="replace"))
+            per.append(json.loads(body))
+        total: dict[str, Any] = dict(per[0])
+        for stats in per[1:]:
+            for key, value in stats.items():
+                if isinstance(value, int) and not isinstance(value, bool):
+                    total[key] = total.get(key, 0) + value
+                elif key == "last_error" and not total.get(key):
+                    total[key] = value
+        total["instances"] = per
+        return total
 
     @property
     def capture_uri(self) -> str | None:

@@ -1,7 +1,9 @@
 """The endpoint server process: ``python -m smdbg.platform.serving._server --record PATH``.
 
-A Starlette app served by uvicorn on 127.0.0.1: ``GET /ping`` (200 once the model is loaded),
-``POST /invocations`` and ``GET /capture/stats``. SIGTERM makes uvicorn stop accepting, finish
+One instance of an endpoint: a Starlette app served by uvicorn on the two listening sockets the
+deploying process handed it (``--fds SHARED,OWN``, see :mod:`smdbg.platform.serving._launch`):
+``GET /ping`` (200 once the model is loaded), ``POST /invocations`` and ``GET /capture/stats``.
+Every response carries ``X-Smdbg-Instance: <k>``. SIGTERM makes uvicorn stop accepting, finish
 in-flight requests and run the lifespan shutdown, which flushes the capture writer.
 """
 
@@ -13,6 +15,7 @@ import contextlib
 import json
 import logging
 import shutil
+import socket
 import sys
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
@@ -23,6 +26,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from smdbg.platform.serving._capture import DataCaptureConfig
 from smdbg.platform.serving._capture_writer import CaptureWriter
@@ -30,7 +34,7 @@ from smdbg.platform.serving._errors import BadRequest
 from smdbg.platform.serving._http import BodyRefused, protocol_class, read_body
 from smdbg.platform.serving._limits import EndpointLimits
 from smdbg.platform.serving._loader import ModelHandler, resolve_model_dir
-from smdbg.platform.serving._state import EndpointRecord, extract_dir, spill_dir
+from smdbg.platform.serving._state import EndpointRecord, extract_dir, orphan_spill_dirs, spill_dir
 
 __all__ = ["build_app", "main"]
 
@@ -133,20 +137,43 @@ def build_app(
     )
 
 
-def _load(record: EndpointRecord) -> tuple[ModelHandler, CaptureWriter | None]:
-    model_dir = resolve_model_dir(record.model_data, str(extract_dir(record.name)))
+class _InstanceHeader:
+    """ASGI wrapper: every HTTP response names the instance that made it (``X-Smdbg-Instance``)."""
+
+    def __init__(self, app: ASGIApp, instance: int) -> None:
+        self.app = app
+        self.header = (b"x-smdbg-instance", str(instance).encode())
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+
+        async def named(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", []), self.header]}
+            await send(message)
+
+        await self.app(scope, receive, named)
+
+
+def _load(record: EndpointRecord, instance: int) -> tuple[ModelHandler, CaptureWriter | None]:
+    model_dir = resolve_model_dir(record.model_data, str(extract_dir(record.name, instance)))
     handler = ModelHandler(model_dir, record.framework, record.entry_point)
     writer = None
     if record.capture:
         cfg = DataCaptureConfig.from_dict(record.capture)
         if cfg.enable_capture:
-            writer = CaptureWriter(cfg, record.name, record.variant, spill_to=str(spill_dir(record.name)))
+            adopt = orphan_spill_dirs(record.name, record.instance_count) if instance == 0 else []
+            writer = CaptureWriter(cfg, record.name, record.variant, instance=instance,
+                                   spill_to=str(spill_dir(record.name, instance)), adopt_spills=adopt)  # fmt: skip
     return handler, writer
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="smdbg-endpoint")
     parser.add_argument("--record", required=True, help="endpoint record JSON written by Model.deploy")
+    parser.add_argument("--instance", type=int, default=0, help="this instance's number (0..N-1)")
+    parser.add_argument("--fds", required=True, help="SHARED,OWN: the inherited listening sockets")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     data: dict[str, Any] = json.loads(Path(args.record).read_text())
@@ -154,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
     limits = EndpointLimits.from_dict(record.limits)
     try:
         try:
-            handler, writer = _load(record)
+            handler, writer = _load(record, args.instance)
         except Exception as e:
             print(
                 f"endpoint {record.name!r} failed to start: {type(e).__name__}: {e}",
@@ -166,9 +193,7 @@ def main(argv: list[str] | None = None) -> int:
 
         server = uvicorn.Server(
             uvicorn.Config(
-                build_app(handler, writer, limits),
-                host="127.0.0.1",
-                port=record.port,
+                _InstanceHeader(build_app(handler, writer, limits), args.instance),
                 http=protocol_class(limits.header_timeout_s),
                 log_level="warning",
                 access_log=False,
@@ -176,12 +201,12 @@ def main(argv: list[str] | None = None) -> int:
                 timeout_graceful_shutdown=10,
             )
         )
-        server.run()
+        server.run(sockets=[socket.socket(fileno=int(fd)) for fd in args.fds.split(",")])
         if writer is not None:
             writer.close()
         return 0
     finally:  # an extracted .tar.gz lives as long as the server
-        shutil.rmtree(extract_dir(record.name), ignore_errors=True)
+        shutil.rmtree(extract_dir(record.name, args.instance), ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -1,8 +1,8 @@
 """The endpoint registry: one small JSON file per endpoint under ``$SMDBG_HOME/endpoints``.
 
 The registry is what lets ``smdbg endpoints list|delete`` (another process) find and stop the
-server a notebook started. A record names the server's pid and its start time, so a reused pid
-is never mistaken for the endpoint.
+servers a notebook started. A record names every instance's pid and its start time, so a reused
+pid is never mistaken for the endpoint.
 """
 
 from __future__ import annotations
@@ -28,7 +28,9 @@ __all__ = [
     "remove_record",
     "validate_name",
     "extract_dir",
+    "extract_dirs",
     "spill_dir",
+    "orphan_spill_dirs",
 ]
 
 _NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9])*$")
@@ -39,14 +41,39 @@ def endpoints_dir(home: str | os.PathLike[str] | None = None) -> Path:
     return (smdbg_home() if home is None else Path(home)) / "endpoints"
 
 
-def extract_dir(name: str) -> Path:
-    """Where the server unpacks a ``.tar.gz`` model; removed when the endpoint stops or is deleted."""
-    return endpoints_dir() / f"{validate_name(name)}.model"
+def _instance_path(name: str, kind: str, instance: int) -> Path:
+    return endpoints_dir() / f"{validate_name(name)}.{kind}{'' if instance == 0 else f'.{int(instance)}'}"
 
 
-def spill_dir(name: str) -> Path:
-    """Where the capture writer spills records that do not fit its memory budget."""
-    return endpoints_dir() / f"{validate_name(name)}.spill"
+def extract_dir(name: str, instance: int = 0) -> Path:
+    """Where instance ``instance`` unpacks a ``.tar.gz`` model (``<name>.model``, ``<name>.model.<k>``
+    for ``k`` > 0); removed when the instance stops or the endpoint is deleted."""
+    return _instance_path(name, "model", instance)
+
+
+def extract_dirs(name: str) -> list[Path]:
+    """Every instance's :func:`extract_dir` that exists."""
+    base = extract_dir(name)
+    return [p for p in (base, *base.parent.glob(base.name + ".*")) if p.exists()]
+
+
+def spill_dir(name: str, instance: int = 0) -> Path:
+    """Where instance ``instance``'s capture writer spills records that do not fit its memory
+    budget: ``<name>.spill`` for instance 0 (as before instances existed), ``<name>.spill.<k>``
+    for the others, so that no two instances share spill files."""
+    return _instance_path(name, "spill", instance)
+
+
+def orphan_spill_dirs(name: str, count: int) -> list[Path]:
+    """Spill folders of instances ``>= count`` (left by an earlier deployment with more
+    instances); instance 0 adopts their records so that none wait for an instance that no
+    longer exists."""
+    out = []
+    for path in endpoints_dir().glob(f"{validate_name(name)}.spill.*"):
+        k = path.suffix[1:]
+        if k.isdigit() and int(k) >= count and path.is_dir():
+            out.append(path)
+    return sorted(out)
 
 
 def validate_name(name: str) -> str:
@@ -72,10 +99,21 @@ class EndpointRecord:
     capture: dict[str, Any] | None = None
     limits: dict[str, Any] | None = None
     instance_type: str = "local"
-    pid: int | None = None
+    pid: int | None = None  # instance 0's (kept for readers of the one-instance record)
     pid_start: int | None = None
     created: str = ""
     log_path: str = ""
+    instance_count: int = 1
+    #: one ``{"pid", "pid_start", "port", "log_path"}`` per instance; ``port`` is the instance's own
+    #: address (for ``/ping`` and ``/capture/stats`` of that instance), ``self.port`` the shared one
+    instances: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+
+    def processes(self) -> list[tuple[int, int | None]]:
+        """``(pid, start time)`` of every started instance (a record of an older release: its one pid)."""
+        procs = [(int(i["pid"]), i.get("pid_start")) for i in self.instances if i.get("pid")]
+        if not procs and self.pid:
+            procs = [(self.pid, self.pid_start)]
+        return procs
 
     @property
     def url(self) -> str:

@@ -22,7 +22,7 @@ def _list(args: argparse.Namespace) -> int:
     if not rows:
         print("no endpoints")
         return 0
-    cols = ("name", "status", "url", "framework", "capture", "created")
+    cols = ("name", "status", "instances", "url", "framework", "capture", "created")
     table = [[str(r.get(c) or "-") for c in cols] for r in rows]
     widths = [max(len(c), *(len(row[i]) for row in table)) for i, c in enumerate(cols)]
     print("  ".join(c.upper().ljust(w) for c, w in zip(cols, widths)))
