@@ -6,9 +6,12 @@ its server as ``Model.deploy(instance_type=...)`` does; an unknown type is a
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -143,6 +146,12 @@ def test_endpoint_instance_type_and_quotas(small_server: ApiServer, model_dir: P
     for i in range(10):  # InvokeEndpoint reaches the endpoint's port, whichever instance answers
         resp = runtime.invoke_endpoint(EndpointName=second, ContentType="text/csv", Body=f"{i},1\n".encode())
         assert resp["Body"].read()
+    os.kill(pids[1][0], signal.SIGKILL)  # an instance this test's server started exits
+    deadline = time.monotonic() + 60
+    while pid_alive(*pids[1]) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    (variant,) = sm.describe_endpoint(EndpointName=second)["ProductionVariants"]
+    assert (variant["CurrentInstanceCount"], variant["DesiredInstanceCount"]) == (1, 2)
     sm.update_endpoint(EndpointName=second, EndpointConfigName=config)  # back to one instance
     sm.get_waiter("endpoint_in_service").wait(EndpointName=second, WaiterConfig=FAST)
     (variant,) = sm.describe_endpoint(EndpointName=second)["ProductionVariants"]

@@ -115,7 +115,21 @@ def create_endpoint(ctx: Context, p: dict[str, Any]) -> dict[str, Any]:
 
 @operation("DescribeEndpoint")
 def describe_endpoint(ctx: Context, p: dict[str, Any]) -> dict[str, Any]:
-    return ctx.state.get(ENDPOINT, p["EndpointName"], "endpoint")
+    doc = ctx.state.get(ENDPOINT, p["EndpointName"], "endpoint")
+    if doc["EndpointStatus"] == "InService":  # an instance that exited is not counted as current
+        from smdbg.platform.serving import EndpointNotFound
+        from smdbg.platform.serving._predictor import alive_instances
+        from smdbg.platform.serving._state import load_record
+
+        try:
+            alive = alive_instances(load_record(doc["EndpointName"]))
+        except EndpointNotFound:
+            alive = 0
+        variants = [dict(v) for v in doc.get("ProductionVariants") or []]
+        if variants:
+            variants[0]["CurrentInstanceCount"] = alive
+            doc = {**doc, "ProductionVariants": variants}
+    return doc
 
 
 @operation("UpdateEndpoint")

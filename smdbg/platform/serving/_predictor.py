@@ -26,7 +26,7 @@ from smdbg.platform.serving._state import (
     remove_record,
 )
 
-__all__ = ["Predictor", "delete_endpoint", "list_endpoints", "endpoint_status"]
+__all__ = ["Predictor", "delete_endpoint", "list_endpoints", "endpoint_status", "alive_instances"]
 
 # Server processes (one per instance) this Python process started, so that deleting one reaps them.
 _CHILDREN: dict[str, list[subprocess.Popen[bytes]]] = {}
@@ -62,14 +62,15 @@ def _deserialize(body: bytes, content_type: str) -> Any:
     return body
 
 
-def _alive(record: EndpointRecord) -> int:
+def alive_instances(record: EndpointRecord) -> int:
+    """How many of the endpoint's instances (server processes) are running."""
     return sum(pid_alive(pid, start) for pid, start in record.processes())
 
 
 def endpoint_status(record: EndpointRecord) -> str:
     """``InService`` when every instance's server process is alive, ``Degraded`` when some are,
     else ``Stopped``."""
-    alive = _alive(record)
+    alive = alive_instances(record)
     return "Stopped" if not alive else "InService" if alive >= record.instance_count else "Degraded"
 
 
@@ -85,7 +86,7 @@ def list_endpoints(home: str | os.PathLike[str] | None = None) -> list[dict[str,
                 "status": endpoint_status(rec),
                 "url": rec.url,
                 "pid": rec.pid,
-                "instances": f"{_alive(rec)}/{rec.instance_count}",
+                "instances": f"{alive_instances(rec)}/{rec.instance_count}",
                 "pids": [pid for pid, _ in rec.processes()],
                 "framework": rec.framework,
                 "model_data": rec.model_data,
