@@ -27,7 +27,7 @@ _STATE: dict[str, Any] = {}
 
 
 def _toggle(on: bool) -> None:
-    from smdbg.store.compact import BackgroundCompactor
+    from smdbg.store._background import BackgroundCompactor
 
     running = _STATE.get("background")
     if on and running is None:

@@ -26,8 +26,8 @@ import numpy as np
 
 from smdbg.store._arrays import numpy_of
 from smdbg.store._parquet import ROW_GROUP_BYTES
-from smdbg.store.format import ORDER_KEY
 from smdbg.store._runs import decode_blocks, encode_block_groups
+from smdbg.store.format import ORDER_KEY
 
 __all__ = ["ORDER_KEY", "MIN_GROUP_ROWS", "cluster_by_tensor", "source_positions", "group_rows"]
 

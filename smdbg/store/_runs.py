@@ -55,9 +55,10 @@ def _greedy(starts: np.ndarray, lengths: np.ndarray, joinable: np.ndarray) -> li
     return out
 
 
-def encode_runs(values: Iterable[int]) -> list[list[int]]:
+def encode_runs(values: Iterable[int] | np.ndarray) -> list[list[int]]:
     """Distinct integers as arithmetic runs ``[start, count, stride]`` (sorted, deduplicated)."""
-    arr = np.unique(np.fromiter(values, dtype=np.int64))
+    arr = np.unique(values if isinstance(values, np.ndarray) else np.fromiter(values, dtype=np.int64))
+    arr = arr.astype(np.int64, copy=False)
     starts = arr.tolist()
     return [
         [starts[i], count, stride if count > 1 else 1]

@@ -104,23 +104,27 @@ def segment_entry(
 
 
 def table_entry(name: SegmentName, nbytes: int, table: Any) -> Entry:
-    """The manifest entry of a segment from its decoded Arrow table."""
+    """The manifest entry of a segment from its decoded Arrow table (numpy over the index
+    columns: a merge's entry costs no per-row Python work and never copies the data column)."""
+    import pyarrow as pa
     import pyarrow.compute as pc
 
     def distinct(col: str) -> list[Any]:
         return [v for v in pc.unique(table.column(col)).to_pylist() if v is not None]
 
-    by_mode: dict[str, list[list[int]]] = {}
-    modes = table.column("mode")
-    for mode in distinct("mode"):
-        sel = table.filter(pc.equal(modes, mode)).column("mode_step")
-        by_mode[str(mode)] = encode_runs(pc.unique(sel).to_pylist())
+    modes = table.column("mode").combine_chunks()
+    modes = modes if pa.types.is_dictionary(modes.type) else modes.dictionary_encode()
+    codes = numpy_of(modes.indices) if len(modes) else np.zeros(0, np.int32)
+    mode_steps = numpy_of(table.column("mode_step")) if len(modes) else np.zeros(0, np.int64)
+    by_mode = {
+        str(m): encode_runs(mode_steps[codes == k]) for k, m in enumerate(modes.dictionary.to_pylist()) if m is not None
+    }  # fmt: skip
     return {
         "name": str(name),
         "seq": [name.seq, name.seq_last],
         "rows": table.num_rows,
         "bytes": int(nbytes),
-        "steps": encode_runs(distinct("step")),
+        "steps": encode_runs(numpy_of(table.column("step")) if table.num_rows else []),
         "mode_steps": dict(sorted(by_mode.items())),
         "tensors": sorted(distinct("tensor")),
         "reductions": sorted(distinct("reduction")),
