@@ -1,5 +1,5 @@
-"""The writer's background compactor: tiered merge rounds on a low-priority thread that
-yields the GIL between the steps of a merge (see docs/store_long_runs.md for what it costs
+"""The writer's background compactor: tiered merge rounds on a thread that yields the GIL
+between the steps of a merge (see docs/store_long_runs.md for what it costs
 training)."""
 
 from __future__ import annotations
@@ -22,13 +22,14 @@ class BackgroundCompactor:
     daemon thread, at most ``max_groups`` merges a round (bounded work: training never waits
     for it). A merge spends most of its time in pyarrow and numpy, which release the GIL; its
     Python steps are vectorised and it gives the GIL up between them (:attr:`Compactor.pause`).
-    On Linux the thread runs at ``nice`` (default 19, the lowest priority; ``None``: unchanged),
-    set for this thread only, so on a busy machine the scheduler runs training first; where
-    that is not possible it is skipped silently.
+    ``nice`` (Linux, this thread only; failure ignored) lowers the thread's scheduling priority.
+    It is off by default, measured (``benchmarks/compaction_gil.py``): on a busy machine a
+    low-priority thread that holds the GIL is descheduled while training waits for the GIL, and
+    a round then cost the thread next to it seconds instead of milliseconds (priority inversion).
     An error is logged and compaction stops; the trial stays readable as written."""
 
     def __init__(self, compactor: Compactor, interval: float = 10.0, max_groups: int = 8,
-                 fanout: int = FANOUT, nice: int | None = 19) -> None:  # fmt: skip
+                 fanout: int = FANOUT, nice: int | None = None) -> None:  # fmt: skip
         self.compactor = compactor
         self.interval = interval
         self.max_groups = max_groups
