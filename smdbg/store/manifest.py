@@ -38,26 +38,12 @@ from smdbg.store.format import FORMAT_VERSION, MANIFEST_FILE, SegmentName
 from smdbg.store.fs import StoreFS
 
 __all__ = [
-    "encode_runs", "decode_runs", "encode_blocks", "decode_blocks", "tensor_layout", "segment_entry", "table_entry", "Manifest", "read_manifest", "listed_entries",
+    "encode_runs", "decode_runs", "encode_blocks", "decode_blocks", "table_entry", "Manifest", "read_manifest", "listed_entries",
 ]  # fmt: skip
 
 log = logging.getLogger(__name__)
 
 Entry = dict[str, Any]
-
-
-def tensor_layout(tensors: Sequence[str] | np.ndarray, steps: np.ndarray) -> dict[str, Entry]:
-    """``tensor_rows`` and ``tensor_steps`` of a segment from its tensor and step columns (pure)."""
-    codes: dict[str, int] = {}
-    names: list[str] = []
-    idx = np.empty(len(tensors), dtype=np.int32)
-    for i, t in enumerate(tensors):
-        c = codes.get(t)
-        if c is None:
-            c = codes[t] = len(names)
-            names.append(t)
-        idx[i] = c
-    return _layout(names, idx, np.asarray(steps, dtype=np.int64))
 
 
 def _layout(names: Sequence[str], idx: np.ndarray, steps: np.ndarray) -> dict[str, Entry]:
@@ -78,28 +64,6 @@ def _layout(names: Sequence[str], idx: np.ndarray, steps: np.ndarray) -> dict[st
     return {
         "tensor_rows": {sorted_names[r]: runs[r] for r in present.tolist()},
         "tensor_steps": {sorted_names[r]: [a, b] for r, a, b in zip(present.tolist(), lo, hi)},
-    }
-
-
-def segment_entry(
-    name: SegmentName, nbytes: int, steps: Sequence[int], modes: Sequence[str],
-    mode_steps: Sequence[int], tensors: Sequence[str], reductions: Iterable[str],
-) -> Entry:  # fmt: skip
-    """The manifest entry of one segment, from its columns (in the file's row order)."""
-    by_mode: dict[str, list[int]] = {}
-    for mode, ms in zip(modes, mode_steps):
-        by_mode.setdefault(mode, []).append(ms)
-    layout = tensor_layout(tensors, np.asarray(steps, dtype=np.int64))
-    return {
-        "name": str(name),
-        "seq": [name.seq, name.seq_last],
-        "rows": len(steps),
-        "bytes": int(nbytes),
-        "steps": encode_runs(steps),
-        "mode_steps": {m: encode_runs(v) for m, v in sorted(by_mode.items())},
-        "tensors": sorted(layout["tensor_rows"]),
-        "reductions": sorted(set(reductions)),
-        **layout,
     }
 
 
