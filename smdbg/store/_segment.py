@@ -197,20 +197,13 @@ def _histogram_columns(hists: Sequence[tuple[np.ndarray, np.ndarray] | None]) ->
     }
 
 
-def _shard_column(shards: Sequence[tuple[int, ...] | None]) -> Any:
+def _int_lists_column(values: Sequence[tuple[int, ...] | None]) -> Any:
+    """A list<int64> column (shapes, shards): all nulls without per-row work when none is set."""
     import pyarrow as pa
 
-    if shards.count(None) == len(shards):
-        return pa.nulls(len(shards), pa.list_(pa.int64()))
-    return pa.array([None if x is None else list(x) for x in shards], pa.list_(pa.int64()))
-
-
-def _shape_column(shapes: Sequence[tuple[int, ...] | None]) -> Any:
-    import pyarrow as pa
-
-    if shapes.count(None) == len(shapes):  # reductions only
-        return pa.nulls(len(shapes), pa.list_(pa.int64()))
-    return pa.array([None if x is None else list(x) for x in shapes], pa.list_(pa.int64()))
+    if values.count(None) == len(values):
+        return pa.nulls(len(values), pa.list_(pa.int64()))
+    return pa.array([None if x is None else list(x) for x in values], pa.list_(pa.int64()))
 
 
 def segment_table(
@@ -237,11 +230,11 @@ def segment_table(
         "reduction": pa.array(reduction, pa.string()),
         "value": pa.array(value, pa.float64()),
         "dtype": pa.array(dtype, pa.string()),
-        "shape": _shape_column(shape),
+        "shape": _int_lists_column(shape),
         "data": _binary_column(list(data), scratch),
         "wall_time": pa.array(buf.cols["wall_time"], pa.float64()),
         **_histogram_columns(hists),
-        "shard": _shard_column(shards),
+        "shard": _int_lists_column(shards),
     }
     # each tensor's collections as its first row has them (dict keeps the last value written)
     tensor_colls = {t: list(c) for t, c in dict(zip(reversed(tensor), reversed(colls))).items()}
