@@ -1,7 +1,8 @@
 """What a background compaction round takes from a Python thread next to it (the GIL probe).
 
     python benchmarks/compaction_gil.py --rounds 8
-    python benchmarks/compaction_gil.py --rounds 8 --only before   # e.g. against an older tree
+    python benchmarks/compaction_gil.py --rounds 8 --only before,yield
+    PYTHONPATH=../old python benchmarks/compaction_gil.py --only before   # an older tree
 
 Each round writes 16 segments as the PyTorch hook's writer leaves them at the 1 s flush (an MLP:
 12 tensors x 3 reductions, ~190 steps a segment, ~7,000 rows; not timed), then merges them on a
@@ -92,10 +93,12 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--rounds", type=int, default=8, help="rounds per setting")
     p.add_argument("--tensors", type=int, default=12)
     p.add_argument("--steps-per-segment", type=int, default=190)
-    p.add_argument("--only", choices=SETTINGS, default=None, help="run one setting only")
+    p.add_argument("--only", default=None, help=f"comma-separated settings to run (of {', '.join(SETTINGS)})")
     p.add_argument("--nice", type=int, default=19, help="the compactor thread's nice value in the 'nice' settings")
     args = p.parse_args(argv)
-    settings = [args.only] if args.only else list(SETTINGS)
+    settings = args.only.split(",") if args.only else list(SETTINGS)
+    if not set(settings) <= set(SETTINGS):
+        p.error(f"--only {args.only!r}: expected settings among {', '.join(SETTINGS)}")
     _pin(0)
     res: dict[str, list[tuple[float, float, float]]] = {s: [] for s in settings}
     with tempfile.TemporaryDirectory(prefix="smdbg-gil-") as base:
