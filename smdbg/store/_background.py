@@ -19,8 +19,8 @@ log = logging.getLogger(__name__)
 
 class BackgroundCompactor:
     """Runs tiered compaction rounds for one writer, every ``interval`` seconds on its own
-    daemon thread, at most ``max_groups`` merges a round (bounded work: training never waits
-    for it). A merge spends most of its time in pyarrow and numpy, which release the GIL; its
+    daemon thread, at most ``max_groups`` merges a round (bounded work; training never waits
+    on a lock of it, but shares the GIL with it: docs/store_long_runs.md measures the cost). A merge spends most of its time in pyarrow and numpy, which release the GIL; its
     Python steps are vectorised and it gives the GIL up between them (:attr:`Compactor.pause`).
     ``nice`` (Linux, this thread only; failure ignored) lowers the thread's scheduling priority.
     It is off by default, measured (``benchmarks/compaction_gil.py``): on a busy machine a
