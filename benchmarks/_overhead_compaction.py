@@ -2,32 +2,34 @@
 
 One model and one hook for the whole case, as in a long run; the hook saves the weights',
 biases' and gradients' reductions every step and its writer publishes a segment every
-``--compaction-flush`` s (0.25: four times the default rate, more segments to merge). Blocks of
-about ``--compaction-secs`` seconds alternate (ABBA) between compaction off and on; for an "on"
-block a background compactor is started on the writer's stream (a merge round every
+``--compaction-flush`` s (0.25: four times the default rate, more segments to merge). Rounds of
+three blocks of about ``--compaction-secs`` seconds each, A (off), B (on) and C (off again), in a
+rotating order (see :func:`rounds`); for an "on" block a background compactor is started on the
+writer's stream (a merge round every
 ``--compaction-interval`` s taking ``--compaction-fanout`` segments: 0.5 and 4 by default, far more
 compaction work than the writer's own 10 s and 16; pass 10, 16 and a flush of 1 for the defaults),
-for an "off" block it is stopped first (outside the timing). The "off vs off" row is the harness's
-own noise.
+for an "off" block it is stopped first (outside the timing). An "on" block also merges what the
+off blocks before it left, so it does up to three blocks' worth of compaction: the cost it shows
+is an upper bound. C/A, off against off, is the harness's own noise.
 """
 
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
+import sys
 from typing import Any
 
 import _overhead_pytorch
 from _overhead_pytorch import _Shared
 
-__all__ = ["cases", "CONFIG", "compaction_rounds"]
+__all__ = ["rounds", "CONFIG", "compaction_rounds"]
 
 CONFIG: dict[str, Any] = {"collections": ["weights", "biases", "gradients"], "interval": 1, "reduce": True}
 _STATE: dict[str, Any] = {}
 
 
 def _toggle(on: bool) -> None:
-    from smdbg.store.compact import BackgroundCompactor
+    from smdbg.store._background import BackgroundCompactor
 
     running = _STATE.get("background")
     if on and running is None:
@@ -60,7 +62,14 @@ def _setup(model: str, device: str, flush_secs: float) -> _Shared:
     return shared
 
 
-def cases(args: argparse.Namespace) -> list[tuple[str, str, Callable[[], float], Callable[[], float]]]:
+ORDERS = ("ABC", "BCA", "CAB")  # A: off, B: on, C: off again; each at each place in turn
+
+
+def rounds(args: argparse.Namespace) -> tuple[str, int, dict[str, list[float]]]:
+    """``args.repeats`` rounds of three blocks, A (compaction off), B (on) and C (off again),
+    in a rotating order (ABC, BCA, CAB, ...: a drift of the machine's speed hits every arm
+    alike). Returns the model, the steps per block and each arm's seconds per step by round:
+    B/A per round is compaction's cost, C/A the harness's own noise."""
     import torch
 
     device = getattr(args, "device", "cpu")
@@ -70,19 +79,14 @@ def cases(args: argparse.Namespace) -> list[tuple[str, str, Callable[[], float],
     shared = _setup(model, device, args.compaction_flush)
     per_step = shared.run(50)
     steps = max(50, int(args.compaction_secs / per_step))
-
-    def block(on: bool) -> Callable[[], float]:
-        def run() -> float:
-            _toggle(on)  # not timed: stopping waits for the merge in progress
-            return shared.run(steps)
-
-        return run
-
-    off, on = block(False), block(True)
-    return [
-        (model, f"compaction off vs off (noise), {steps} steps", off, off),
-        (model, f"compaction off vs on, {steps} steps", off, on),
-    ]
+    out: dict[str, list[float]] = {"A": [], "B": [], "C": []}
+    for i in range(args.repeats):
+        for arm in ORDERS[i % len(ORDERS)]:
+            _toggle(arm == "B")  # not timed: stopping waits for the merge in progress
+            out[arm].append(shared.run(steps))
+        print(f"  round {i + 1}: on/off {out['B'][-1] / out['A'][-1]:.3f}, off/off {out['C'][-1] / out['A'][-1]:.3f}",
+              file=sys.stderr, flush=True)  # fmt: skip
+    return model, steps, out
 
 
 def cleanup() -> None:

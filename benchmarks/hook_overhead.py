@@ -113,7 +113,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--framework", choices=FRAMEWORKS, default="pytorch")
     p.add_argument("--device", default="cpu", help="cpu or cuda (PyTorch)")
     p.add_argument("--steps", type=int, default=100, help="steps per timed block")
-    p.add_argument("--repeats", type=int, default=7, help="interleaved blocks per case")
+    p.add_argument("--repeats", type=int, default=7, help="interleaved blocks per case (--compaction: rounds)")
     p.add_argument("--models", default=None, help="comma-separated: mlp,cnn,resnet18,transformer (integrations: hf,lightning)")
     p.add_argument("--threads", type=int, default=1, help="torch intra-op threads (CPU)")
     p.add_argument("--save-all-gpu", action="store_true", help="also run save_all on the GPU")
@@ -178,18 +178,23 @@ def compaction_table(args: argparse.Namespace) -> None:
     import _overhead_compaction as mod
 
     try:
-        rows = measure(mod.cases(args), args.repeats)
+        model, steps, arms = mod.rounds(args)
         rounds = mod.compaction_rounds()
     finally:
         mod.cleanup()
     print(
-        f"\nPyTorch on {args.device}, one hook saving reductions every step, {args.repeats} interleaved blocks: "
-        f"median ms/step; ratio = median of on/off ratios of consecutive blocks; {rounds} compaction rounds ran\n"
+        f"\nPyTorch on {args.device}, one hook saving reductions every step, {args.repeats} rounds of three "
+        f"blocks of {steps} steps (A off, B on, C off; order ABC, BCA, CAB, ...): median ms/step; ratio = median "
+        f"over the rounds of B/A (compaction's cost) and C/A (noise), with quartiles; {rounds} compaction rounds ran\n"
     )
-    print("| model | blocks | compaction off ms/step | compaction on ms/step | on / off | quartiles |")
+    print("| model | pair | ms/step | ms/step (reference A) | median ratio | quartiles |")
     print("|---|---|---:|---:|---:|---:|")
-    for model, config, mp, mh, ratio, q1, q3 in rows:
-        print(f"| {model} | {config} | {mp * 1e3:.3f} | {mh * 1e3:.3f} | {ratio:.3f} | {q1:.3f}-{q3:.3f} |")
+    ref = statistics.median(arms["A"])
+    for arm, label in (("C", "off vs off (noise)"), ("B", "off vs on")):
+        pairs = [x / a for x, a in zip(arms[arm], arms["A"])]
+        q1, med, q3 = statistics.quantiles(pairs, n=4) if len(pairs) > 1 else (pairs[0],) * 3
+        print(f"| {model} | {label} | {statistics.median(arms[arm]) * 1e3:.3f} | {ref * 1e3:.3f} | {med:.3f} | "
+              f"{q1:.3f}-{q3:.3f} |")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ compacted segment holds (in sequence order, each in the order it was written). A
 writer published is in source order. A compacted one is sorted by (tensor name, source
 position), so each tensor's rows are contiguous and in step order, and its footer metadata
 ``smdbg.order`` maps its rows back to source positions: ``{tensor: runs}`` in file order, each
-tensor's source positions as :func:`~smdbg.store.manifest.encode_blocks` runs, as JSON,
+tensor's source positions as :func:`~smdbg.store._runs.encode_blocks` runs, as JSON,
 zlib-compressed and base64-encoded (the footer is read by every query of the segment, and
 Arrow's stored schema holds the metadata a second time). A reader that
 read an input before it was merged finds its rows through that map (``_compacted.Footer``).
@@ -26,8 +26,8 @@ import numpy as np
 
 from smdbg.store._arrays import numpy_of
 from smdbg.store._parquet import ROW_GROUP_BYTES
+from smdbg.store._runs import decode_blocks, encode_block_groups
 from smdbg.store.format import ORDER_KEY
-from smdbg.store.manifest import decode_blocks, encode_blocks
 
 __all__ = ["ORDER_KEY", "MIN_GROUP_ROWS", "cluster_by_tensor", "source_positions", "group_rows"]
 
@@ -68,11 +68,8 @@ def cluster_by_tensor(table: Any, positions: np.ndarray) -> tuple[Any, bytes, li
     perm = positions[order]
     counts = np.bincount(key, minlength=len(names))
     bounds = np.concatenate([[0], np.cumsum(counts)])
-    runs = {
-        name: encode_blocks(perm[bounds[r] : bounds[r + 1]])
-        for r, name in enumerate(sorted(names))
-        if counts[r]
-    }  # fmt: skip
+    codes = encode_block_groups(perm, bounds)
+    runs = {name: codes[r] for r, name in enumerate(sorted(names)) if counts[r]}
     data_bytes = numpy_of(pc.fill_null(pc.binary_length(table.column("data")), 0)).astype(np.int64)
     groups = group_rows([int(c) for c in counts if c], data_bytes + _ROW_OVERHEAD)
     order_meta = base64.b64encode(zlib.compress(json.dumps(runs, separators=(",", ":")).encode(), 9))

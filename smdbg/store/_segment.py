@@ -26,7 +26,7 @@ from smdbg.store._parquet import (
 from smdbg.store.format import FORMAT_VERSION, FORMAT_VERSION_KEY, TENSOR_COLLECTIONS_KEY, WORKER_KEY, schema
 
 __all__ = [
-    "Record", "ColumnBuffer", "Scratch", "encode_segment", "record_nbytes", "warm_pyarrow",
+    "Record", "ColumnBuffer", "Scratch", "encode_segment", "segment_table", "record_nbytes", "warm_pyarrow",
     # re-exported from smdbg.store._parquet
     "decode_segment", "decode_rows", "parquet_bytes", "page_checksums_supported",
 ]  # fmt: skip
@@ -108,8 +108,6 @@ def warm_pyarrow() -> None:
 
 _TENSOR = operator.itemgetter(0)
 _DATA = operator.itemgetter(6)
-_HIST = operator.itemgetter(7)
-_SHARD = operator.itemgetter(8)
 
 
 def record_nbytes(records: Sequence[Record]) -> int:
@@ -160,12 +158,12 @@ def _binary_column(values: list[bytes | np.ndarray | None], scratch: Scratch | N
 _EMPTY_BYTES = np.zeros(0, dtype=np.uint8)
 
 
-def _collections_column(recs: Sequence[Record]) -> Any:
-    """The list<string> column, built from the few distinct tuples (fast for millions of rows)."""
+def _collections_column(colls: Sequence[tuple[str, ...]]) -> Any:
+    """The list<string> column, built from the few distinct tuples (no Python bytecode per row)."""
     import pyarrow as pa
 
-    distinct: dict[tuple[str, ...], int] = {}
-    idx = np.fromiter((distinct.setdefault(r.collections, len(distinct)) for r in recs), np.int32, len(recs))
+    distinct = {c: i for i, c in enumerate(dict.fromkeys(colls))}
+    idx = np.fromiter(map(distinct.__getitem__, colls), np.int32, len(colls))
     uniques = pa.array([list(c) for c in distinct], pa.list_(pa.string()))
     return uniques.take(pa.array(idx))
 
@@ -183,62 +181,63 @@ def _list_column(parts: list[np.ndarray | None], dtype: Any, pa_type: Any) -> An
     return pa.ListArray.from_arrays(pa.array(offsets), pa.array(flat, pa_type), mask=mask)
 
 
-def _histogram_columns(recs: Sequence[Record]) -> dict[str, Any]:
+def _histogram_columns(hists: Sequence[tuple[np.ndarray, np.ndarray] | None]) -> dict[str, Any]:
     """The ``hist_edges`` / ``hist_counts`` columns (all null, without per-row work, when the
     segment holds no histogram)."""
     import pyarrow as pa
 
-    if not any(map(_HIST, recs)):  # no per-row Python work on the writer thread
+    if hists.count(None) == len(hists):  # no per-row Python work on the writer thread
         return {
-            "hist_edges": pa.nulls(len(recs), pa.list_(pa.float64())),
-            "hist_counts": pa.nulls(len(recs), pa.list_(pa.int64())),
+            "hist_edges": pa.nulls(len(hists), pa.list_(pa.float64())),
+            "hist_counts": pa.nulls(len(hists), pa.list_(pa.int64())),
         }
-    hists = [r.histogram for r in recs]
     return {
         "hist_edges": _list_column([None if h is None else h[0] for h in hists], np.float64, pa.float64()),
         "hist_counts": _list_column([None if h is None else h[1] for h in hists], np.int64, pa.int64()),
     }
 
 
-def _shard_column(recs: Sequence[Record]) -> Any:
+def _int_lists_column(values: Sequence[tuple[int, ...] | None]) -> Any:
+    """A list<int64> column (shapes, shards): all nulls without per-row work when none is set."""
     import pyarrow as pa
 
-    if not any(map(_SHARD, recs)):
-        return pa.nulls(len(recs), pa.list_(pa.int64()))
-    return pa.array([None if r.shard is None else list(r.shard) for r in recs], pa.list_(pa.int64()))
+    if values.count(None) == len(values):
+        return pa.nulls(len(values), pa.list_(pa.int64()))
+    return pa.array([None if x is None else list(x) for x in values], pa.list_(pa.int64()))
 
 
-def encode_segment(
-    buf: ColumnBuffer, worker: str, compression: str = "zstd", scratch: Scratch | None = None
-) -> tuple[Any, int]:
-    """Parquet bytes of the buffered rows (a buffer that ``scratch`` owns until its next use)
-    and their CRC-32."""
+def segment_table(
+    buf: ColumnBuffer, worker: str, scratch: Scratch | None = None
+) -> tuple[Any, dict[str, list[str]]]:
+    """The Arrow table of the buffered rows (rows of raw-heavy buffers sorted by tensor; raw
+    bytes in a buffer that ``scratch`` owns until its next use) and each tensor's collections. The records are transposed into columns in C (``zip``); no
+    Python bytecode runs per row for reductions, which the writer thread publishes every second
+    beside a training thread that needs the GIL."""
     import pyarrow as pa
 
     if buf.payload_bytes() >= ROW_GROUP_BYTES:
         buf.sort_by_tensor()  # a tensor's raw values become contiguous row groups
-    recs = buf.records
-    n = len(recs)
+    n = len(buf.records)
+    fields = tuple(zip(*buf.records)) if n else ((),) * len(Record._fields)
+    tensor, colls, reduction, value, dtype, shape, data, hists, shards = fields
     arrays = {
         "step": pa.array(buf.cols["step"], pa.int64()),
         "mode": pa.array(buf.cols["mode"], pa.string()),
         "mode_step": pa.array(buf.cols["mode_step"], pa.int64()),
         "worker": pa.array([worker] * n, pa.string()),
-        "tensor": pa.array([r.tensor for r in recs], pa.string()),
-        "collections": _collections_column(recs),
-        "reduction": pa.array([r.reduction for r in recs], pa.string()),
-        "value": pa.array([r.value for r in recs], pa.float64()),
-        "dtype": pa.array([r.dtype for r in recs], pa.string()),
-        "shape": pa.array([None if r.shape is None else list(r.shape) for r in recs], pa.list_(pa.int64())),
-        "data": _binary_column([r.data for r in recs], scratch),
+        "tensor": pa.array(tensor, pa.string()),
+        "collections": _collections_column(colls),
+        "reduction": pa.array(reduction, pa.string()),
+        "value": pa.array(value, pa.float64()),
+        "dtype": pa.array(dtype, pa.string()),
+        "shape": _int_lists_column(shape),
+        "data": _binary_column(list(data), scratch),
         "wall_time": pa.array(buf.cols["wall_time"], pa.float64()),
-        **_histogram_columns(recs),
-        "shard": _shard_column(recs),
+        **_histogram_columns(hists),
+        "shard": _int_lists_column(shards),
     }
-    tensor_colls: dict[str, list[str]] = {}
-    for r in recs:
-        if r.tensor not in tensor_colls:
-            tensor_colls[r.tensor] = list(r.collections)
+    # each tensor's collections as its first row has them (dict keeps the last value written)
+    tensor_colls = {t: list(c) for t, c in dict(zip(reversed(tensor), reversed(colls))).items()}
     sch = schema().with_metadata(
         {
             FORMAT_VERSION_KEY: str(FORMAT_VERSION).encode(),
@@ -246,5 +245,13 @@ def encode_segment(
             TENSOR_COLLECTIONS_KEY: json.dumps(tensor_colls).encode(),
         }
     )
-    table = pa.Table.from_arrays([arrays[f.name] for f in sch], schema=sch)
+    return pa.Table.from_arrays([arrays[f.name] for f in sch], schema=sch), tensor_colls
+
+
+def encode_segment(
+    buf: ColumnBuffer, worker: str, compression: str = "zstd", scratch: Scratch | None = None
+) -> tuple[Any, int]:
+    """Parquet bytes of the buffered rows (a buffer that ``scratch`` owns until its next use)
+    and their CRC-32."""
+    table, _ = segment_table(buf, worker, scratch)
     return parquet_bytes(table, buf.nbytes, compression, scratch)

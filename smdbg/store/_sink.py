@@ -11,8 +11,8 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from smdbg.store._parquet import Scratch
-from smdbg.store._segment import ColumnBuffer, encode_segment
+from smdbg.store._parquet import Scratch, parquet_bytes
+from smdbg.store._segment import ColumnBuffer, segment_table
 from smdbg.store.format import (
     END_FILE,
     EVENTS_DIR,
@@ -23,7 +23,7 @@ from smdbg.store.format import (
     worker_dirname,
 )
 from smdbg.store.fs import StoreFS
-from smdbg.store.manifest import Manifest, segment_entry
+from smdbg.store.manifest import Manifest, table_entry
 
 __all__ = ["TrialWriter"]
 
@@ -58,16 +58,12 @@ class TrialWriter:
 
     def write_segment(self, buf: ColumnBuffer) -> str:
         first, last = buf.step_range()
-        body, crc = encode_segment(buf, self.worker, self.compression, self._scratch)
+        table, colls = segment_table(buf, self.worker, self._scratch)
+        body, crc = parquet_bytes(table, buf.nbytes, self.compression, self._scratch)
         name = SegmentName(self._seq, first, last, crc)
         path = f"{self.dir}/{name}"
         self.fs.write_atomic(path, body, fsync=self.fsync)
-        recs = buf.records
-        self.manifest.add(
-            segment_entry(name, len(body), buf.cols["step"], buf.cols["mode"], buf.cols["mode_step"],
-                          [r.tensor for r in recs], (r.reduction for r in recs)),
-            {r.tensor: r.collections for r in recs},
-        )  # fmt: skip
+        self.manifest.add(table_entry(name, len(body), table), colls)
         self._seq += 1
         self.segments_written += 1
         self.bytes_written += len(body)

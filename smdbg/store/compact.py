@@ -21,7 +21,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -47,7 +46,7 @@ from smdbg.store.fs import StoreFS, open_fs
 from smdbg.store.manifest import Manifest, table_entry
 from smdbg.store.retention import RETENTION_KEY, check_keep_raw_steps, retention_meta, thin_table
 
-__all__ = ["Compactor", "BackgroundCompactor", "compact_trial", "CompactionResult"]
+__all__ = ["Compactor", "compact_trial", "CompactionResult"]
 
 log = logging.getLogger(__name__)
 
@@ -119,6 +118,10 @@ class CompactionResult:
     dropped_raw: int = 0  # raw tensors dropped by retention
 
 
+def _no_pause() -> None:
+    return None
+
+
 class Compactor:
     """Merges one worker's segments. One compactor per worker stream at a time (the writer's
     lease guarantees it): two compacting the same stream could publish overlapping merges."""
@@ -136,6 +139,8 @@ class Compactor:
         self.cutoff: int | None = None
         self.thinned_rows = 0
         self._clean: dict[SegmentName, int] = {}  # segment -> cutoff it holds no raw data before
+        # Called between the steps of a merge: the background compactor yields the GIL there.
+        self.pause: Callable[[], None] = _no_pause
 
     def _set_cutoff(self, names: Sequence[SegmentName]) -> None:
         if self.keep_raw_steps is not None and names:
@@ -218,6 +223,7 @@ class Compactor:
             positions.append(first_row + (np.arange(table.num_rows, dtype=np.int64) if pos is None else pos))
             first_row += table.num_rows
             tables.append(table.replace_schema_metadata(None))
+            self.pause()
         merged, dropped = pa.concat_tables(tables), 0
         if self.cutoff is not None and self.keep_raw_steps is not None:
             merged, dropped = thin_table(merged, self.cutoff)
@@ -229,6 +235,7 @@ class Compactor:
             return None
         self.thinned_rows += dropped
         merged, order, groups = cluster_by_tensor(merged, np.concatenate(positions))
+        self.pause()
         merged = merged.replace_schema_metadata({
             FORMAT_VERSION_KEY: str(FORMAT_VERSION).encode(),
             WORKER_KEY: worker or self.dir.rsplit("/", 1)[-1].encode(),
@@ -239,12 +246,15 @@ class Compactor:
         })  # fmt: skip
         merged = merged.cast(schema().with_metadata(merged.schema.metadata))
         body, crc = parquet_bytes(merged, merged.nbytes, self.compression, groups=groups)
+        self.pause()
         name = SegmentName(
             group[0].seq, min(s.first_step for s in group), max(s.last_step for s in group), crc,
             max(s.seq_last for s in group),
         )  # fmt: skip
         self.fs.write_atomic(f"{self.dir}/{name}", body, fsync=self.fsync)
-        self.manifest.replace([str(s) for s in group], table_entry(name, len(body), merged), colls)
+        entry = table_entry(name, len(body), merged)
+        self.pause()
+        self.manifest.replace([str(s) for s in group], entry, colls)
         self.manifest.save()
         for s in group:
             if s != name:
@@ -269,41 +279,6 @@ class Compactor:
             and not (s in self._clean and (self._clean[s] >= cutoff or s.last_step < self._clean[s]))
         ][:max_segments]  # fmt: skip
         return sum(self.merge([s], only_if_thinned=True) is not None for s in todo)
-
-
-class BackgroundCompactor:
-    """Runs tiered compaction rounds for one writer, every ``interval`` seconds on its own
-    daemon thread, at most ``max_groups`` merges a round (bounded work: training never waits
-    for it; merging and Parquet encoding release the GIL for most of their time).
-    An error is logged and compaction stops; the trial stays readable as written."""
-
-    def __init__(self, compactor: Compactor, interval: float = 10.0, max_groups: int = 8,
-                 fanout: int = FANOUT) -> None:  # fmt: skip
-        self.compactor = compactor
-        self.interval = interval
-        self.max_groups = max_groups
-        self.fanout = fanout
-        self.error: BaseException | None = None
-        self.rounds = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="smdbg-compactor", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval):
-            try:
-                self.compactor.run(lambda s: plan_tiered(s, self.fanout), self.max_groups)
-                self.compactor.thin(self.max_groups)  # large segments are never merged
-                self.rounds += 1
-            except Exception as e:  # noqa: BLE001 - logged; the trial stays as written
-                log.warning("smdbg background compaction of %s stopped: %s", self.compactor.fs.url(), e)
-                self.error = e
-                return
-
-    def stop(self, timeout: float | None = 60.0) -> None:
-        """Stop after the merge in progress (if any)."""
-        self._stop.set()
-        self._thread.join(timeout)
 
 
 def compact_trial(

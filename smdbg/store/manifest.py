@@ -33,11 +33,12 @@ from typing import Any
 import numpy as np
 
 from smdbg.store._arrays import numpy_of
+from smdbg.store._runs import decode_blocks, decode_runs, encode_block_groups, encode_blocks, encode_runs
 from smdbg.store.format import FORMAT_VERSION, MANIFEST_FILE, SegmentName
 from smdbg.store.fs import StoreFS
 
 __all__ = [
-    "encode_runs", "decode_runs", "encode_blocks", "decode_blocks", "tensor_layout", "segment_entry", "table_entry", "Manifest", "read_manifest", "listed_entries",
+    "encode_runs", "decode_runs", "encode_blocks", "decode_blocks", "table_entry", "Manifest", "read_manifest", "listed_entries",
 ]  # fmt: skip
 
 log = logging.getLogger(__name__)
@@ -45,137 +46,49 @@ log = logging.getLogger(__name__)
 Entry = dict[str, Any]
 
 
-def encode_runs(values: Iterable[int]) -> list[list[int]]:
-    """Distinct integers as arithmetic runs ``[start, count, stride]`` (sorted, deduplicated)."""
-    arr = np.unique(np.fromiter(values, dtype=np.int64))
-    runs: list[list[int]] = []
-    i, n = 0, len(arr)
-    while i < n:
-        if i + 1 == n:
-            runs.append([int(arr[i]), 1, 1])
-            break
-        stride = int(arr[i + 1] - arr[i])
-        j = i + 1
-        while j + 1 < n and int(arr[j + 1] - arr[j]) == stride:
-            j += 1
-        runs.append([int(arr[i]), j - i + 1, stride])
-        i = j + 1
-    return runs
-
-
-def decode_runs(runs: Sequence[Sequence[int]]) -> np.ndarray:
-    """The sorted integers of ``encode_runs`` output."""
-    if not runs:
-        return np.zeros(0, dtype=np.int64)
-    parts = [int(s) + int(k) * np.arange(int(c), dtype=np.int64) for s, c, k in runs]
-    return np.concatenate(parts)
-
-
-def encode_blocks(rows: np.ndarray) -> list[list[int]]:
-    """Sorted distinct row numbers as runs of equal blocks ``[first, length, count, stride]``:
-    ``count`` blocks of ``length`` consecutive rows, starting ``stride`` rows apart. A tensor's
-    rows in a step-ordered segment (a few rows every step) take one run."""
-    rows = np.asarray(rows, dtype=np.int64)
-    if not len(rows):
-        return []
-    cut = np.flatnonzero(np.diff(rows) != 1) + 1
-    starts = rows[np.r_[0, cut]]
-    lengths = np.diff(np.r_[0, cut, len(rows)])
-    runs: list[list[int]] = []
-    i, n = 0, len(starts)
-    while i < n:
-        j = i + 1
-        if j < n and lengths[j] == lengths[i]:
-            stride = int(starts[j] - starts[i])
-            while j + 1 < n and lengths[j + 1] == lengths[i] and int(starts[j + 1] - starts[j]) == stride:
-                j += 1
-            runs.append([int(starts[i]), int(lengths[i]), j - i + 1, stride])
-            i = j + 1
-        else:
-            runs.append([int(starts[i]), int(lengths[i]), 1, 0])
-            i = j
-    return runs
-
-
-def decode_blocks(runs: Sequence[Sequence[int]]) -> np.ndarray:
-    """The sorted row numbers of ``encode_blocks`` output (ValueError for a malformed run)."""
-    parts = []
-    for run in runs:
-        first, length, count, stride = (int(x) for x in run)
-        if first < 0 or length < 1 or count < 1 or (count > 1 and stride < length):
-            raise ValueError(f"bad row run {list(run)!r}: expected [first >= 0, length >= 1, count >= 1, stride]")
-        parts.append((first + stride * np.arange(count, dtype=np.int64))[:, None] + np.arange(length))
-    return np.concatenate([p.reshape(-1) for p in parts]) if parts else np.zeros(0, np.int64)
-
-
-def tensor_layout(tensors: Sequence[str] | np.ndarray, steps: np.ndarray) -> dict[str, Entry]:
-    """``tensor_rows`` and ``tensor_steps`` of a segment from its tensor and step columns (pure)."""
-    codes: dict[str, int] = {}
-    names: list[str] = []
-    idx = np.empty(len(tensors), dtype=np.int32)
-    for i, t in enumerate(tensors):
-        c = codes.get(t)
-        if c is None:
-            c = codes[t] = len(names)
-            names.append(t)
-        idx[i] = c
-    return _layout(names, idx, np.asarray(steps, dtype=np.int64))
-
-
 def _layout(names: Sequence[str], idx: np.ndarray, steps: np.ndarray) -> dict[str, Entry]:
-    order = np.argsort(idx, kind="stable")
-    bounds = np.searchsorted(idx[order], np.arange(len(names) + 1))
-    rows: Entry = {}
-    first_last: Entry = {}
-    for c, name in sorted(enumerate(names), key=lambda p: p[1]):
-        mine = order[bounds[c] : bounds[c + 1]]
-        if not len(mine):
-            continue
-        rows[name] = encode_blocks(mine)
-        first_last[name] = [int(steps[mine].min()), int(steps[mine].max())]
-    return {"tensor_rows": rows, "tensor_steps": first_last}
-
-
-def segment_entry(
-    name: SegmentName, nbytes: int, steps: Sequence[int], modes: Sequence[str],
-    mode_steps: Sequence[int], tensors: Sequence[str], reductions: Iterable[str],
-) -> Entry:  # fmt: skip
-    """The manifest entry of one segment, from its columns (in the file's row order)."""
-    by_mode: dict[str, list[int]] = {}
-    for mode, ms in zip(modes, mode_steps):
-        by_mode.setdefault(mode, []).append(ms)
-    layout = tensor_layout(tensors, np.asarray(steps, dtype=np.int64))
+    """Per tensor (``names[code]``, ``idx``: each row's code): its row runs and first and last
+    step, computed for all tensors at once (no per-row Python work)."""
+    rank = np.empty(len(names), np.int64)
+    rank[np.argsort(np.asarray(names, dtype=object), kind="stable")] = np.arange(len(names))
+    key = rank[idx] if len(idx) else np.zeros(0, np.int64)
+    order = np.argsort(key, kind="stable")  # by name, then row
+    counts = np.bincount(key, minlength=len(names))
+    bounds = np.concatenate([[0], np.cumsum(counts)])
+    runs = encode_block_groups(order, bounds)
+    present = np.flatnonzero(counts)
+    s = steps[order]
+    lo = np.minimum.reduceat(s, bounds[present]).tolist() if len(present) else []
+    hi = np.maximum.reduceat(s, bounds[present]).tolist() if len(present) else []
+    sorted_names = sorted(names)
     return {
-        "name": str(name),
-        "seq": [name.seq, name.seq_last],
-        "rows": len(steps),
-        "bytes": int(nbytes),
-        "steps": encode_runs(steps),
-        "mode_steps": {m: encode_runs(v) for m, v in sorted(by_mode.items())},
-        "tensors": sorted(layout["tensor_rows"]),
-        "reductions": sorted(set(reductions)),
-        **layout,
+        "tensor_rows": {sorted_names[r]: runs[r] for r in present.tolist()},
+        "tensor_steps": {sorted_names[r]: [a, b] for r, a, b in zip(present.tolist(), lo, hi)},
     }
 
 
 def table_entry(name: SegmentName, nbytes: int, table: Any) -> Entry:
-    """The manifest entry of a segment from its decoded Arrow table."""
+    """The manifest entry of a segment from its decoded Arrow table (numpy over the index
+    columns: a merge's entry costs no per-row Python work and never copies the data column)."""
+    import pyarrow as pa
     import pyarrow.compute as pc
 
     def distinct(col: str) -> list[Any]:
         return [v for v in pc.unique(table.column(col)).to_pylist() if v is not None]
 
-    by_mode: dict[str, list[list[int]]] = {}
-    modes = table.column("mode")
-    for mode in distinct("mode"):
-        sel = table.filter(pc.equal(modes, mode)).column("mode_step")
-        by_mode[str(mode)] = encode_runs(pc.unique(sel).to_pylist())
+    modes = table.column("mode").combine_chunks()
+    modes = modes if pa.types.is_dictionary(modes.type) else modes.dictionary_encode()
+    codes = numpy_of(modes.indices) if len(modes) else np.zeros(0, np.int32)
+    mode_steps = numpy_of(table.column("mode_step")) if len(modes) else np.zeros(0, np.int64)
+    by_mode = {
+        str(m): encode_runs(mode_steps[codes == k]) for k, m in enumerate(modes.dictionary.to_pylist()) if m is not None
+    }  # fmt: skip
     return {
         "name": str(name),
         "seq": [name.seq, name.seq_last],
         "rows": table.num_rows,
         "bytes": int(nbytes),
-        "steps": encode_runs(distinct("step")),
+        "steps": encode_runs(numpy_of(table.column("step")) if table.num_rows else []),
         "mode_steps": dict(sorted(by_mode.items())),
         "tensors": sorted(distinct("tensor")),
         "reductions": sorted(distinct("reduction")),

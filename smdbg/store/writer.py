@@ -17,9 +17,10 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from smdbg.exceptions import StoreWriteError, WriterClosedError
+from smdbg.store._background import BackgroundCompactor
 from smdbg.store._segment import ColumnBuffer, Record, record_nbytes, warm_pyarrow
 from smdbg.store._sink import TrialWriter
-from smdbg.store.compact import BackgroundCompactor, Compactor
+from smdbg.store.compact import Compactor
 from smdbg.store.format import worker_dirname
 from smdbg.store.fs import open_fs
 from smdbg.store.lease import HEARTBEAT_SECS, STALE_SECS, Lease, LeaseHeldError
