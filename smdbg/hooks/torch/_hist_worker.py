@@ -62,6 +62,7 @@ class HistogramWorker:
         self.max_in_flight = max_in_flight
         self._pool: ThreadPoolExecutor | None = None
         self._queued: list[Future[list[Histogram]]] = []
+        self.batches = 0  # batches submitted so far
 
     def has_room(self) -> bool:
         """Whether fewer than ``max_in_flight`` batches are queued or counting (else the
@@ -75,6 +76,7 @@ class HistogramWorker:
         if self._pool is None:
             self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="smdbg-histograms")
         future = self._pool.submit(_count, jobs)
+        self.batches += 1
         self._queued.append(future)
         return future
 
