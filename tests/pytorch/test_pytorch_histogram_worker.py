@@ -140,3 +140,34 @@ def test_a_failure_in_the_worker_costs_that_steps_histograms_only(
     assert t.steps() == [0, 2] and ("mean", False) in t.reduction_values(2)  # the reductions are saved
     with pytest.raises(TensorUnavailableForStep):
         t.histogram(2)
+
+
+@pytest.mark.parametrize("rng", ["minmax", (-1.0, 1.0)])
+def test_odd_tensors_count_the_same_on_the_worker(monkeypatch: pytest.MonkeyPatch, rng: Any) -> None:
+    g = torch.Generator().manual_seed(7)
+    tensors = {
+        "scalar": torch.tensor(-2.5),
+        "one": torch.tensor([float("nan")]),
+        "empty": torch.zeros(0, 3),
+        "ints": torch.arange(-3, 9).reshape(3, 4),
+        "half": torch.randn(5, 5, generator=g).half(),
+        "bf16": torch.randn(70, 3, generator=g).bfloat16(),
+        "f64": torch.randn(40, 40, generator=g, dtype=torch.float64),
+        "inf": torch.tensor([1.0, float("inf"), -2.0, float("nan")]),
+        "big": torch.randn(300, 90, generator=g).t(),  # not contiguous
+    }
+    plan = TensorPlan(("weights",), ("max",), False, False, (10, rng))
+    got = {}
+    for worker in ("1", "0"):
+        monkeypatch.setenv("SMDBG_HISTOGRAM_WORKER", worker)
+        cap = StepCapture()
+        cap.add([(n, plan, t) for n, t in tensors.items()])
+        pending = cap.finish((0, "TRAIN", 0))
+        assert pending.in_flight is (worker == "1")
+        got[worker] = {name: red[HISTOGRAM] for name, _, _, red, _, _ in pending.items()}
+        cap.close()
+    for name in tensors:
+        a, b = got["1"][name], got["0"][name]
+        np.testing.assert_array_equal(a.edges, b.edges, err_msg=name)
+        np.testing.assert_array_equal(a.counts, b.counts, err_msg=name)
+        assert a.outside == b.outside, name
