@@ -89,15 +89,7 @@ def test_bad_setting_names_the_value(tmp_path: Path, monkeypatch: pytest.MonkeyP
 
 
 def test_a_lagging_worker_means_inline_counting(monkeypatch: pytest.MonkeyPatch) -> None:
-    release = threading.Event()
-    real = _hist_worker._count
-
-    def held(jobs: Any) -> Any:  # the real counting, once the test lets it go
-        assert release.wait(30)
-        return real(jobs)
-
-    monkeypatch.setattr(_hist_worker, "_count", held)
-    monkeypatch.setenv("SMDBG_HISTOGRAM_WORKER", "1")
+    release = _hold_worker(monkeypatch)
     plan = TensorPlan(("weights",), ("mean",), False, False, (8, "minmax"))
     cap = StepCapture()
     g = torch.Generator().manual_seed(3)
@@ -171,3 +163,38 @@ def test_odd_tensors_count_the_same_on_the_worker(monkeypatch: pytest.MonkeyPatc
         np.testing.assert_array_equal(a.edges, b.edges, err_msg=name)
         np.testing.assert_array_equal(a.counts, b.counts, err_msg=name)
         assert a.outside == b.outside, name
+
+
+def _hold_worker(monkeypatch: pytest.MonkeyPatch) -> threading.Event:
+    """The worker counts (for real) only once the returned event is set."""
+    release = threading.Event()
+    real = _hist_worker._count
+
+    def held(jobs: Any) -> Any:
+        assert release.wait(30)
+        return real(jobs)
+
+    monkeypatch.setattr(_hist_worker, "_count", held)
+    monkeypatch.setenv("SMDBG_HISTOGRAM_WORKER", "1")
+    return release
+
+
+def test_flush_waits_for_the_worker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    release = _hold_worker(monkeypatch)
+    torch.manual_seed(0)
+    net = Net()
+    hook = smd.Hook(str(tmp_path / "t"), save_config=smd.SaveConfig(save_interval=2), reduction_config=RC,
+                    include_collections=["weights"])  # fmt: skip
+    hook.register_module(net)
+    opt = torch.optim.SGD(net.parameters(), lr=0.1)
+    hook.wrap_optimizer(opt)
+    net(torch.randn(8, 2, 8, 8)).sum().backward()
+    opt.step()  # step 0, saved: its histograms go to the worker
+    net(torch.randn(8, 2, 8, 8)).sum().backward()
+    opt.step()  # step 1 ends: step 0 stays in flight (the worker is held)
+    assert hook._pipe.in_flight
+    threading.Timer(0.2, release.set).start()  # the worker goes on while flush waits
+    hook.flush()
+    t = smd.create_trial(str(tmp_path / "t")).tensor("Net_conv.weight")
+    assert list(t.histograms()) == [0] and t.histogram(0)[1].sum() == 4 * 2 * 3 * 3
+    hook.close()

@@ -224,6 +224,13 @@ class Hook(BaseHook, Registration, DrivenSteps):
         else:
             super().close(_stopped=_stopped)
 
+    def flush(self) -> None:
+        """Publish every finished step: those whose device copies or worker histograms were
+        still in flight are waited for first (the step under way is not finished)."""
+        if not self._closed:
+            self._pipe.drain(True, self._write_batch)
+        super().flush()
+
     # -- capture and hand-over ------------------------------------------------------------------
     def _end_capture(self) -> None:
         """Hand this step's captures over (see :meth:`CapturePipeline.end_step`), in step order."""
