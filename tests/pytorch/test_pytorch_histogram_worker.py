@@ -5,6 +5,8 @@ queue), waited for at close, a failure in the worker costs that step's histogram
 from __future__ import annotations
 
 import logging
+import os
+import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -102,6 +104,11 @@ def test_a_lagging_worker_means_inline_counting(monkeypatch: pytest.MonkeyPatch)
         pendings.append(cap.finish((step, "TRAIN", step)))
     assert [p.in_flight for p in pendings] == [True, True, False]  # two batches at most, then inline
     assert not pendings[0].ready()
+    if sys.platform.startswith("linux"):  # the worker thread (only) is niced: training goes first
+        (thread,) = [t for t in threading.enumerate() if t.name.startswith("smdbg-histograms")]
+        assert thread.native_id is not None
+        assert os.getpriority(os.PRIO_PROCESS, thread.native_id) >= _hist_worker.WORKER_NICE
+        assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) < _hist_worker.WORKER_NICE
     release.set()
     for p, x in zip(pendings, originals):
         p.wait()
