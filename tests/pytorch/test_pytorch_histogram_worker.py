@@ -74,7 +74,8 @@ def test_worker_and_inline_give_the_same_trial(tmp_path: Path, monkeypatch: pyte
     monkeypatch.setenv("SMDBG_HISTOGRAM_WORKER", "1")
     hook = _train(tmp_path / "worker")
     worker = hook._pipe.capture.worker
-    assert worker is not None and worker.batches == 4  # steps 0, 2, 4, 6: each one batch
+    # steps 0, 2, 4, 6: each one batch on the worker, or counted inline where two were in flight
+    assert worker is not None and 2 <= worker.batches <= 4
     monkeypatch.setenv("SMDBG_HISTOGRAM_WORKER", "0")
     assert _train(tmp_path / "inline")._pipe.capture.worker is None
     got, want = _contents(tmp_path / "worker"), _contents(tmp_path / "inline")
