@@ -145,17 +145,14 @@ def test_a_failure_in_the_worker_costs_that_steps_histograms_only(
 @pytest.mark.parametrize("rng", ["minmax", (-1.0, 1.0)])
 def test_odd_tensors_count_the_same_on_the_worker(monkeypatch: pytest.MonkeyPatch, rng: Any) -> None:
     g = torch.Generator().manual_seed(7)
-    tensors = {
-        "scalar": torch.tensor(-2.5),
-        "one": torch.tensor([float("nan")]),
-        "empty": torch.zeros(0, 3),
-        "ints": torch.arange(-3, 9).reshape(3, 4),
-        "half": torch.randn(5, 5, generator=g).half(),
+    tensors = {  # degenerate and odd ones (a scalar, all-NaN, empty, integer, half-precision ...)
+        "scalar": torch.tensor(3.0), "nan": torch.full((2,), float("nan")), "empty": torch.empty(0),
+        "ints": torch.arange(20).reshape(4, 5) - 7, "half": torch.randn(6, 6, generator=g).half(),
         "bf16": torch.randn(70, 3, generator=g).bfloat16(),
         "f64": torch.randn(40, 40, generator=g, dtype=torch.float64),
         "inf": torch.tensor([1.0, float("inf"), -2.0, float("nan")]),
         "big": torch.randn(300, 90, generator=g).t(),  # not contiguous
-    }
+    }  # fmt: skip
     plan = TensorPlan(("weights",), ("max",), False, False, (10, rng))
     got = {}
     for worker in ("1", "0"):
