@@ -134,7 +134,9 @@ class _Shared:
         self.loss_fn = nn.CrossEntropyLoss()
         self.opt = torch.optim.SGD(self.model.parameters(), lr=0.01, momentum=0.9)
         self.sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
-        self.per_step: list[float] | None = None  # a list: run() times each step into it
+        # {"cpu": [], "thread": [], "wall": []}: run() times each step into them (process CPU
+        # time, the training thread's CPU time, wall time)
+        self.per_step: dict[str, list[float]] | None = None
         self.run(20)  # warm-up
 
     def run(self, steps: int) -> float:
@@ -142,15 +144,18 @@ class _Shared:
         model, loss_fn, opt, data = self.model, self.loss_fn, self.opt, self.data
         self.sync()
         w0, c0 = time.perf_counter(), time.process_time()
-        if self.per_step is not None:  # each step's process CPU time too (histogram_cost.py)
-            self.per_step.clear()
+        if self.per_step is not None:  # each step's times too (histogram_cost.py)
+            cpu, thread, wall = self.per_step["cpu"], self.per_step["thread"], self.per_step["wall"]
+            cpu.clear(), thread.clear(), wall.clear()
             for _ in range(steps):
-                t = time.process_time()
+                t, tt, tw = time.process_time(), time.thread_time(), time.perf_counter()
                 x, y = data()
                 opt.zero_grad(set_to_none=True)
                 loss_fn(model(x), y).backward()
                 opt.step()
-                self.per_step.append(time.process_time() - t)
+                cpu.append(time.process_time() - t)
+                thread.append(time.thread_time() - tt)
+                wall.append(time.perf_counter() - tw)
         for _ in range(steps if self.per_step is None else 0):
             x, y = data()
             opt.zero_grad(set_to_none=True)

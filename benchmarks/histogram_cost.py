@@ -10,21 +10,22 @@
 2. Training (the target: histograms of all weights and gradients every 10 steps cost at most
    twice the reductions row): one model trained bare, with a hook saving weights, biases and
    gradients' reductions (mean, abs_max, l2) every 10 steps, and with one saving their
-   histograms every 10 steps, in rotating order in one process (``--train-rounds`` rounds of
-   ``--steps`` steps per block; each hooked block has a fresh hook, 20 untimed warm-up steps,
-   and ``--steps / 10`` saved steps). Each round gives each hooked block's overhead over the
-   bare block of the same round (the machine's drift between rounds cancels) and their ratio,
-   histogram overhead / reductions overhead: the target quantity. The table reports the
-   median of the per-round ratios with quartiles, in the process's CPU time (all its threads,
-   the hook's writer included: the figure) and in wall time, and the 1-minute load average
-   at the start and end of each model's rounds (the machine is shared). Beside it, the pooled
-   ratio (mean histogram overhead / mean reductions overhead) with a 95% bootstrap interval
-   over the rounds: a per-round ratio divides by a small noisy overhead, so its quartiles are
-   wide even where the pooled ratio is resolved.
-3. The same blocks step by step: what one saved step costs the training thread (its CPU time
-   and the next step's over the block's unsaved steps; the writer thread's work, which falls
-   on random steps, is left out), per block, and the histogram / reductions ratio per round.
-   Where a block's overhead is ~1% and its noise ±5%, this one still resolves.
+   histograms every 10 steps, counted on the histogram worker thread and inline
+   (``SMDBG_HISTOGRAM_WORKER=1`` / ``0``, set per block), in rotating order in one process
+   (``--train-rounds`` rounds of ``--steps`` steps per block; each hooked block has a fresh
+   hook, 20 untimed warm-up steps, and ``--steps / 10`` saved steps). Each round gives each
+   hooked block's overhead over the bare block of the same round (the machine's drift between
+   rounds cancels) and the ratio histogram overhead / reductions overhead: the target quantity.
+   The table reports the median of the per-round ratios with quartiles and the pooled ratio
+   (mean histogram overhead / mean reductions overhead, 95% bootstrap interval over the
+   rounds: a per-round ratio divides by a small noisy overhead), in the process's CPU time
+   (all its threads: the worker moves the counting to another thread, it does not remove it)
+   and in wall time, and the 1-minute load average at the start and end of each model's rounds.
+3. The same blocks step by step: what one saved step costs (steps 0-2 of each 10-step cycle
+   over three quiet steps; the hand-over of worker histograms ends in one of the two steps
+   after the saved one) in the training thread's CPU time (the figure the worker lowers; the
+   writer's and the worker's threads are left out), in wall time and in process CPU time, per
+   block, and the histogram / reductions ratio per round.
 """
 
 from __future__ import annotations
@@ -51,12 +52,17 @@ def capture_table(args: argparse.Namespace) -> None:
     from smdbg.hooks._plan import TensorPlan
     from smdbg.hooks.torch._capture import StepCapture
 
-    plans = {
-        "reductions (mean, abs_max, l2)": TensorPlan(("weights",), KEYS, False, False),
-        f"histogram({args.bins})": TensorPlan(("weights",), (), False, False, (args.bins, "minmax")),
-        "both": TensorPlan(("weights",), KEYS, False, False, (args.bins, "minmax")),
+    hist = TensorPlan(("weights",), (), False, False, (args.bins, "minmax"))
+    both = TensorPlan(("weights",), KEYS, False, False, (args.bins, "minmax"))
+    plans = {  # what: (plan, SMDBG_HISTOGRAM_WORKER)
+        "reductions (mean, abs_max, l2)": (TensorPlan(("weights",), KEYS, False, False), "0"),
+        f"histogram({args.bins}), inline": (hist, "0"),
+        f"histogram({args.bins}), worker: training thread's part": (hist, "1"),
+        "both, inline": (both, "0"),
+        "both, worker: training thread's part": (both, "1"),
     }
-    print(f"capture, best of {args.repeats} captures of all weights and gradients (interleaved)\n")
+    print(f"capture, best of {args.repeats} captures of all weights and gradients (interleaved); with the "
+          "worker, the capture's copies and hand-over (its counting, waited for untimed, is not in the figure)\n")
     print("| model | tensors | values | what | us per saved step | x reductions |")
     print("|---|---:|---:|---|---:|---:|")
     for name in args.models.split(","):
@@ -65,13 +71,25 @@ def capture_table(args: argparse.Namespace) -> None:
         ts = [q.detach() for q in model.parameters()]
         ts += [torch.randn_like(t) for t in ts]
         best = dict.fromkeys(plans, float("inf"))
+        caps = {}
+        for what, (_, worker) in plans.items():
+            os.environ["SMDBG_HISTOGRAM_WORKER"] = worker  # read when a capture is made
+            caps[what] = StepCapture()  # one per configuration, as a hook has (its pooled buffers)
         for _ in range(args.repeats):
-            for what, plan in plans.items():
-                cap = StepCapture()
+            for what, (plan, _) in plans.items():
+                cap = caps[what]
                 t0 = time.perf_counter()
                 cap.add([(f"t{i}", plan, t) for i, t in enumerate(ts)])
-                list(cap.finish((0, "TRAIN", 0)).items())
-                best[what] = min(best[what], time.perf_counter() - t0)
+                pending = cap.finish((0, "TRAIN", 0))
+                if pending.in_flight:  # the worker's counting: not the training thread's time
+                    best[what] = min(best[what], time.perf_counter() - t0)
+                    pending.wait()
+                    list(pending.items())
+                else:
+                    list(pending.items())
+                    best[what] = min(best[what], time.perf_counter() - t0)
+        for cap in caps.values():
+            cap.close()
         base = best["reductions (mean, abs_max, l2)"]
         values = sum(t.numel() for t in ts)
         for what, b in best.items():
@@ -100,82 +118,112 @@ def _pooled(red: list[float], hist: list[float], draws: int = 2000) -> str:
 
 
 def _saved_step_cost(steps: list[float]) -> float:
-    """The CPU time one saved step adds, from a block's per-step times whose steps 0, 10, 20
-    ... are saved: per 10-step cycle, steps 0 and 1 (a saved step's hand-over may end in the
-    next one) over twice the median of the block's steps 3-8 of a cycle; median over cycles."""
+    """The time one saved step adds, from a block's per-step times whose steps 0, 10, 20 ... are
+    saved: per 10-step cycle, steps 0, 1 and 2 (a saved step's hand-over may end in one of the
+    next two: its histograms counted on the worker are drained when ready) over three times the
+    median of the block's steps 3-8 of a cycle; median over cycles."""
     quiet = statistics.median([t for i, t in enumerate(steps) if 3 <= i % 10 <= 8])
-    return statistics.median(steps[i] + steps[i + 1] - 2 * quiet for i in range(0, len(steps) - 1, 10))
+    return statistics.median(sum(steps[i : i + 3]) - 3 * quiet for i in range(0, len(steps) - 2, 10))
 
 
-def training_table(args: argparse.Namespace) -> None:
+HIST_SIDES = {"hist": "histograms, worker", "hist0": "histograms, inline"}
+CLOCKS = {"thread": "training thread CPU", "wall": "wall", "cpu": "process CPU"}
+
+
+def _run_blocks(args: argparse.Namespace, name: str) -> tuple[dict[str, dict[str, list[float]]], dict[str, dict[str, list[float]]]]:
+    """``--train-rounds`` rounds of the four blocks of one model in rotating order: per clock
+    and side, each round's overhead over the round's bare block (``blocks``), and per clock and
+    side, each block's saved-step cost (``saved``)."""
     from _overhead_configs import CONFIGS, HISTOGRAM_CONFIGS
-    from _overhead_pytorch import _Shared, cleanup
+    from _overhead_pytorch import _Shared
 
     red_cfg = CONFIGS["w+b+grads reductions every 10"]
     hist_cfg = {**HISTOGRAM_CONFIGS["w+b+grads histogram(64) every 10"], "histogram": args.bins}
+    shared = _Shared(name, "cpu")
+
+    def hist(worker: str) -> None:
+        os.environ["SMDBG_HISTOGRAM_WORKER"] = worker  # read by each new hook
+        shared.run_hooked(hist_cfg, args.steps)
+
+    sides = {
+        "bare": lambda: shared.run(args.steps),
+        "red": lambda: shared.run_hooked(red_cfg, args.steps),
+        "hist": lambda: hist("1"),
+        "hist0": lambda: hist("0"),
+    }
+    order = list(sides)
+    shared.per_step = {c: [] for c in CLOCKS}
+    saved = {c: {s: [] for s in order[1:]} for c in CLOCKS}
+    blocks = {c: {s: [] for s in order} for c in ("cpu", "wall")}
+    for r in range(args.train_rounds):
+        got = {}
+        for side in order[r % 4 :] + order[: r % 4]:  # each side first in a quarter of the rounds
+            gc.collect()  # untimed: a collection falls into no block by chance
+            sides[side]()
+            got[side] = dict(shared.last)
+            if side != "bare":
+                for c in CLOCKS:
+                    saved[c][side].append(_saved_step_cost(shared.per_step[c]))
+        for clock, d in blocks.items():
+            b = got["bare"][clock]
+            d["bare"].append(b)
+            for side in order[1:]:
+                d[side].append(got[side][clock] / b - 1)
+    return blocks, saved
+
+
+def training_table(args: argparse.Namespace) -> None:
+    from _overhead_pytorch import cleanup
+
     print(f"\ntraining, {args.train_rounds} rounds of {args.steps} steps per block: bare, reductions every 10 "
-          "steps, histograms every 10 steps, in rotating order (ABC, BCA, CAB, ...). Per round: overhead = "
-          "hooked block / bare block - 1; ratio = histogram overhead / reductions overhead. Median over the "
-          "rounds (quartiles); the figure is the process-CPU-time ratio (the writer thread included; other "
-          "jobs on the machine move it less than wall time), wall time beside it\n")  # fmt: skip
-    print("| model | load (1 min) | bare ms/step | reductions overhead | histogram overhead | "
-          "**ratio, CPU time** | ratio, wall time | pooled ratio, CPU time (95% bootstrap) |")  # fmt: skip
-    print("|---|---|---:|---:|---:|---:|---:|---:|")
-    rows: list[tuple[str, dict[str, list[float]]]] = []
+          "steps, histograms every 10 steps counted on the worker thread and inline (SMDBG_HISTOGRAM_WORKER=0), "
+          "in rotating order. Per round: overhead = hooked block / bare block - 1; ratio = histogram overhead / "
+          "reductions overhead; median over the rounds (quartiles), and the pooled ratio (mean histogram overhead "
+          "/ mean reductions overhead, 95% bootstrap over the rounds); process CPU time (all threads) and wall time\n")  # fmt: skip
+    print("| model | load (1 min) | histograms | bare ms/step | reductions overhead (CPU) | histogram overhead (CPU) | "
+          "ratio, CPU | pooled, CPU | ratio, wall | pooled, wall |")  # fmt: skip
+    print("|---|---|---|---:|---:|---:|---:|---:|---:|---:|")
+    rows = []
     for name in args.models.split(","):
         load0 = os.getloadavg()[0]
-        shared = _Shared(name, "cpu")
-        sides = {
-            "bare": lambda sh=shared: sh.run(args.steps),
-            "red": lambda sh=shared: sh.run_hooked(red_cfg, args.steps),
-            "hist": lambda sh=shared: sh.run_hooked(hist_cfg, args.steps),
-        }
-        order = list(sides)
-        shared.per_step = []
-        saved: dict[str, list[float]] = {"red": [], "hist": []}  # per block: one saved step's CPU cost
-        per: dict[str, dict[str, list[float]]] = {c: {"bare": [], "red": [], "hist": [], "ratio": []} for c in ("cpu", "wall")}
-        for r in range(args.train_rounds):
-            got = {}
-            for side in order[r % 3 :] + order[: r % 3]:  # each side first in a third of the rounds
-                gc.collect()  # untimed: a collection falls into no block by chance
-                sides[side]()
-                got[side] = dict(shared.last)
-                if side in saved:
-                    saved[side].append(_saved_step_cost(shared.per_step))
-            for clock, d in per.items():
-                b = got["bare"][clock]
-                red, hist = got["red"][clock] / b - 1, got["hist"][clock] / b - 1
-                d["bare"].append(b)
-                d["red"].append(red)
-                d["hist"].append(hist)
-                d["ratio"].append(hist / red if red else float("inf"))
-
-        def pct(xs: list[float]) -> str:
-            q1, m, q3 = _quartiles(xs)
-            return f"{m * 100:+.1f}% ({q1 * 100:+.1f}..{q3 * 100:+.1f})"
-
-        def ratio(xs: list[float]) -> str:
-            q1, m, q3 = _quartiles(xs)
-            return f"x{m:.2f} ({q1:.2f}..{q3:.2f})"
-
-        cpu, wall = per["cpu"], per["wall"]
-        print(f"| {name} | {load0:.1f}-{os.getloadavg()[0]:.1f} | {statistics.median(cpu['bare']) * 1e3:.3f} | "
-              f"{pct(cpu['red'])} | {pct(cpu['hist'])} | **{ratio(cpu['ratio'])}** | {ratio(wall['ratio'])} | "
-              f"{_pooled(cpu['red'], cpu['hist'])} |")  # fmt: skip
-        rows.append((name, saved))
-    print("\nthe same blocks, per step: one saved step's CPU time over the block's unsaved steps "
-          "(median over its 10-step cycles of steps 0 + 1 of the cycle minus twice the median of steps 3-8; "
-          "the writer thread's work falls on random steps and is left out); median over the rounds (quartiles)\n")
-    print("| model | reductions: saved step costs | histograms: saved step costs | histogram / reductions, "
-          "per round | ratio of the medians |")  # fmt: skip
-    print("|---|---:|---:|---:|---:|")
-    for name, saved in rows:
-        red, hist = saved["red"], saved["hist"]
-        (r1, rm, r3), (h1, hm, h3) = _quartiles(red), _quartiles(hist)
-        q1, m, q3 = _quartiles([h / r if r > 0 else float("inf") for r, h in zip(red, hist)])
-        print(f"| {name} | {rm * 1e6:.0f} us ({r1 * 1e6:.0f}..{r3 * 1e6:.0f}) | {hm * 1e6:.0f} us "
-              f"({h1 * 1e6:.0f}..{h3 * 1e6:.0f}) | x{m:.2f} ({q1:.2f}..{q3:.2f}) | x{hm / rm:.2f} |")  # fmt: skip
+        blocks, saved = _run_blocks(args, name)
+        load = f"{load0:.1f}-{os.getloadavg()[0]:.1f}"
+        cpu, wall = blocks["cpu"], blocks["wall"]
+        for side, label in HIST_SIDES.items():
+            cells = [f"{statistics.median(cpu['bare']) * 1e3:.3f}", _pct(cpu["red"]), _pct(cpu[side])]
+            for d in (cpu, wall):
+                cells += [_ratio([h / r if r else float("inf") for r, h in zip(d["red"], d[side])]), _pooled(d["red"], d[side])]
+            print(f"| {name} | {load} | {label} | " + " | ".join(cells) + " |")
+        rows.append((name, load, saved))
+    print("\nthe same blocks, per step: one saved step's cost over the block's unsaved steps (median over its "
+          "10-step cycles of steps 0 + 1 + 2 of the cycle minus three times the median of steps 3-8; the writer "
+          "thread's work falls on random steps and is left out of the training-thread figure); median over the "
+          "rounds (quartiles); ratio: histograms / reductions per round, median (quartiles)\n")
+    print("| model | load | clock | reductions: saved step | histograms, worker | ratio | histograms, inline | ratio |")
+    print("|---|---|---|---:|---:|---:|---:|---:|")
+    for name, load, saved in rows:
+        for clock, label in CLOCKS.items():
+            d = saved[clock]
+            cells = [_us(d["red"])]
+            for side in HIST_SIDES:
+                cells += [_us(d[side]), _ratio([h / r if r > 0 else float("inf") for r, h in zip(d["red"], d[side])])]
+            print(f"| {name} | {load} | {label} | " + " | ".join(cells) + " |")
     cleanup()
+
+
+def _pct(xs: list[float]) -> str:
+    q1, m, q3 = _quartiles(xs)
+    return f"{m * 100:+.1f}% ({q1 * 100:+.1f}..{q3 * 100:+.1f})"
+
+
+def _ratio(xs: list[float]) -> str:
+    q1, m, q3 = _quartiles(xs)
+    return f"x{m:.2f} ({q1:.2f}..{q3:.2f})"
+
+
+def _us(xs: list[float]) -> str:
+    q1, m, q3 = _quartiles(xs)
+    return f"{m * 1e6:.0f} us ({q1 * 1e6:.0f}..{q3 * 1e6:.0f})"
 
 
 def main(argv: list[str] | None = None) -> None:

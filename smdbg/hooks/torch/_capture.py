@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from concurrent.futures import Future
 from typing import Any
 
 import numpy as np
@@ -32,10 +33,11 @@ from smdbg.hooks.torch._batched import batch_reductions, grouped_reductions
 from smdbg.hooks.torch._cpu import cpu_reductions
 from smdbg.hooks.torch._flat import FLAT_KEYS, SegmentLayouts, compute_dtype, flat_reductions
 from smdbg.hooks.torch._hist import cpu_histograms, device_histogram, histogram_of_vector
+from smdbg.hooks.torch._hist_worker import HistogramJob, HistogramWorker, worker_enabled
 from smdbg.hooks.torch._host_pool import HostPool
 from smdbg.hooks.torch._pending import CapturedTensor, PendingStep, flatten_tensors, tensors_of
 from smdbg.hooks.torch._sharded import ShardLayout, dtensor_type, layout_of, numpy_block, sharded_reductions
-from smdbg.reductions import HISTOGRAM, compute_histogram, compute_reductions, scalar_reductions
+from smdbg.reductions import HISTOGRAM, Histogram, compute_histogram, compute_reductions, scalar_reductions
 
 __all__ = [
     "StepCapture",
@@ -79,6 +81,11 @@ class StepCapture:
         self.pool = HostPool()
         self._layouts = SegmentLayouts()
         self.warned: set[str] = set()  # tensors warned about (a sharded tensor that is not saved)
+        # CPU histograms off the training thread (SMDBG_HISTOGRAM_WORKER): the step's jobs over
+        # host copies, handed to the worker as one batch when the step finishes
+        self.worker = HistogramWorker() if worker_enabled() else None
+        self._hist_reds: list[dict[str, Any]] = []
+        self._hist_jobs: list[HistogramJob] = []
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -107,7 +114,7 @@ class StepCapture:
         # runs it for every weight and gradient, with cold caches (see _torch_cpu).
         groups: dict[tuple[Any, torch.dtype], list[tuple[CapturedTensor, torch.Tensor]]] = {}
         snaps: list[tuple[CapturedTensor, torch.Tensor]] = []  # CPU tensors saved raw
-        hists: list[tuple[dict[str, Any], Any]] = []  # CPU histograms: their reductions, the job
+        hists: list[tuple[dict[str, Any], HistogramJob]] = []  # CPU histograms: their reductions, the job
         entries = self.entries
         by_name = self._by_name
         for name, plan, t in items:
@@ -141,8 +148,7 @@ class StepCapture:
             by_name[name] = len(entries)
             entries.append(entry)
         if hists:
-            for (red, _), h in zip(hists, cpu_histograms([job for _, job in hists])):
-                red[HISTOGRAM] = h
+            self._histograms(hists)
         if snaps:
             self._snapshot(snaps)
         for (dev, _), members in groups.items():
@@ -263,19 +269,39 @@ class StepCapture:
                 members.append((entry, t))
         return entry
 
-    def _snapshot(self, snaps: list[tuple[CapturedTensor, torch.Tensor]]) -> None:
-        """Raw host copies of CPU tensors: one ``torch.cat`` per dtype into a pooled buffer."""
-        by_dtype: dict[torch.dtype, list[tuple[CapturedTensor, torch.Tensor]]] = {}
-        for entry, t in snaps:
-            if t.dtype in _WIDEN:
-                t = t.float()
+    def _histograms(self, hists: list[tuple[dict[str, Any], HistogramJob]]) -> None:
+        """CPU histograms: counted on the worker thread from host copies taken now (the step
+        goes on changing the tensors), or here when the worker is off or still busy with two
+        earlier steps (never an unbounded queue)."""
+        if self.worker is not None and (self._hist_jobs or self.worker.has_room()):
+            copies = self._host_copies([job[0] for _, job in hists])
+            for (red, job), c in zip(hists, copies):
+                self._hist_reds.append(red)
+                self._hist_jobs.append((torch.from_numpy(c) if isinstance(c, np.ndarray) else c, *job[1:]))
+            return
+        for (red, _), h in zip(hists, cpu_histograms([job for _, job in hists])):
+            red[HISTOGRAM] = h
+
+    def _host_copies(self, ts: list[torch.Tensor]) -> list[np.ndarray | torch.Tensor]:
+        """Host copies of CPU tensors: one ``torch.cat`` per numpy dtype into a pooled buffer
+        (numpy arrays), clones of the others."""
+        out: list[Any] = [None] * len(ts)
+        by_dtype: dict[torch.dtype, list[int]] = {}
+        for i, t in enumerate(ts):
             if HostPool.knows(t.dtype) and t.numel():
-                by_dtype.setdefault(t.dtype, []).append((entry, t))
+                by_dtype.setdefault(t.dtype, []).append(i)
             else:
-                entry.raw = self.pool.copy(t)
-        for members in by_dtype.values():
-            for (entry, _), host in zip(members, self.pool.copy_flat([t for _, t in members])):
-                entry.raw = host
+                out[i] = self.pool.copy(t)
+        for idx in by_dtype.values():
+            for i, host in zip(idx, self.pool.copy_flat([ts[i] for i in idx])):
+                out[i] = host
+        return out
+
+    def _snapshot(self, snaps: list[tuple[CapturedTensor, torch.Tensor]]) -> None:
+        """Raw host copies of CPU tensors (widened where numpy lacks the dtype)."""
+        copies = self._host_copies([t.float() if t.dtype in _WIDEN else t for _, t in snaps])
+        for (entry, _), host in zip(snaps, copies):
+            entry.raw = host
 
     @staticmethod
     def _pinned_copy(t: torch.Tensor) -> torch.Tensor:
@@ -308,6 +334,16 @@ class StepCapture:
                 ev = torch.cuda.Event()  # type: ignore[no-untyped-call]
                 ev.record()
             events.append(ev)
-        pending = PendingStep(self.entries, results, events, info)
+        histograms: list[tuple[list[dict[str, Any]], Future[list[Histogram]]]] = []
+        if self._hist_jobs:
+            assert self.worker is not None
+            histograms.append((self._hist_reds, self.worker.submit(self._hist_jobs)))
+            self._hist_reds, self._hist_jobs = [], []
+        pending = PendingStep(self.entries, results, events, info, histograms)
         self.entries, self._results, self._count, self._by_name = [], {}, {}, {}
         return pending
+
+    def close(self) -> None:
+        """End the histogram worker's thread (after the batches it holds)."""
+        if self.worker is not None:
+            self.worker.close()

@@ -50,7 +50,7 @@ class Hook(BaseHook, Registration, DrivenSteps):
         self.attached = TorchAttachments()
         self._step_used = False
         self._calls: dict[int, int] = {}
-        self._pipe = CapturePipeline()  # this step's captures, and earlier steps' copies in flight
+        self._pipe = CapturePipeline(self._report_error)  # this step's captures, and earlier steps' copies in flight
         self._driver: Any = None  # the optimizer whose steps count (for the fast path)
         self._quiet_at = -1  # _quiet_mark() when the fast path was entered
         self._auto_modes = False  # modes follow the model's training flag (follow_train_eval)
@@ -219,9 +219,17 @@ class Hook(BaseHook, Registration, DrivenSteps):
                 self._end_capture()
                 self._pipe.drain(True, self._write_batch)
             finally:
+                self._pipe.close()
                 super().close(_stopped=_stopped)
         else:
             super().close(_stopped=_stopped)
+
+    def flush(self) -> None:
+        """Publish every finished step: those whose device copies or worker histograms were
+        still in flight are waited for first (the step under way is not finished)."""
+        if not self._closed:
+            self._pipe.drain(True, self._write_batch)
+        super().flush()
 
     # -- capture and hand-over ------------------------------------------------------------------
     def _end_capture(self) -> None:

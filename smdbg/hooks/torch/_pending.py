@@ -1,11 +1,13 @@
 """One step's captures as the hook hands them over: :class:`CapturedTensor` (where a tensor's
 reductions, histogram and raw copy are in the step's buffers) and :class:`PendingStep` (a
-finished step whose host copies may still be in flight, read out as ``Emitted`` tuples once
-they landed); and the tensors of a module's inputs or outputs (:func:`tensors_of`).
+finished step whose host copies, or CPU histograms counted on the histogram worker, may still be
+in flight, read out as ``Emitted`` tuples once they landed); and the tensors of a module's
+inputs or outputs (:func:`tensors_of`).
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
@@ -70,30 +72,53 @@ class CapturedTensor:
         self.hist: Histogram | int | None = None  # a histogram, or its index in the result vector
 
 
-class PendingStep:
-    """A finished step's captures whose host copies may still be in flight."""
+#: CPU histograms counted on the worker: the reductions dicts they go into, and their future
+HistogramBatch = tuple[list[dict[str, Any]], "concurrent.futures.Future[list[Histogram]]"]
 
-    def __init__(self, entries: list[Any], results: dict[Any, torch.Tensor],
-                 events: list[Any], info: tuple[int, str, int]) -> None:  # fmt: skip
+
+class PendingStep:
+    """A finished step's captures whose host copies (or worker histograms) may be in flight."""
+
+    def __init__(self, entries: list[Any], results: dict[Any, torch.Tensor], events: list[Any],
+                 info: tuple[int, str, int], histograms: Sequence[HistogramBatch] = ()) -> None:  # fmt: skip
         self.entries = entries
         self.results = results
         self.events = events
         self.info = info  # (step, mode name, mode step)
+        self.histograms = list(histograms)
+        self.errors: list[BaseException] = []  # histogram batches that failed (their step has none)
 
     @property
     def in_flight(self) -> bool:
-        """Whether some of this step's values are still being copied from a device."""
-        return bool(self.events)
+        """Whether some of this step's values are still being copied from a device or counted
+        by the histogram worker."""
+        return bool(self.events or self.histograms)
 
     def ready(self) -> bool:
-        return all(e.query() for e in self.events)
+        return all(e.query() for e in self.events) and all(f.done() for _, f in self.histograms)
 
     def wait(self) -> None:
         for e in self.events:
             e.synchronize()
+        concurrent.futures.wait([f for _, f in self.histograms])
+
+    def _fill_histograms(self) -> None:
+        """The worker's histograms into their reductions; a failed batch is kept in
+        :attr:`errors` (the caller reports it) and its tensors are saved without histograms."""
+        for reds, future in self.histograms:
+            try:
+                hists = future.result()
+            except Exception as e:  # the worker's error: this step's histograms, not the training
+                self.errors.append(e)
+                continue
+            for red, h in zip(reds, hists):
+                red[HISTOGRAM] = h
+        self.histograms = []
 
     def items(self) -> Iterator[Emitted]:
         """Each capture of the step (the later one where a name was captured twice)."""
+        if self.histograms:
+            self._fill_histograms()
         host = {dev: r.numpy().tolist() for dev, r in self.results.items()}
         for e in self.entries:
             if e is None:  # captured again later in the step: the later capture wins

@@ -4,7 +4,8 @@ handed over in step order.
 
 The hook owns one :class:`CapturePipeline` and gives it the two ways a finished step's values
 leave: into the current step's records (``emit``, when everything is on the host at once), or
-as an earlier step's own batch (``write``, when its copies landed later).
+as an earlier step's own batch (``write``, when its copies landed later, or its CPU histograms
+were counted on the histogram worker: :mod:`smdbg.hooks.torch._hist_worker`).
 """
 
 from __future__ import annotations
@@ -55,7 +56,8 @@ def io_group(planner: SavePlanner, prefix: str, args: Any, output: Any) -> list[
 class CapturePipeline:
     """One hook's captures: the step under way, its deferred loss values, earlier steps in flight."""
 
-    def __init__(self) -> None:
+    def __init__(self, report: Callable[[str, BaseException], None]) -> None:
+        self.report = report  # an internal error off the training thread: logged and counted
         self.capture = StepCapture()
         self.deferred: list[Planned] = []  # loss values, captured with the step's other tensors
         self.in_flight: collections.deque[PendingStep] = collections.deque()
@@ -93,7 +95,12 @@ class CapturePipeline:
                 self.in_flight.append(pending)
             else:
                 emit(pending.items())  # into the current step's records
+                self._report(pending)
         self.drain(len(self.in_flight) > _MAX_IN_FLIGHT, write)
+
+    def _report(self, pending: PendingStep) -> None:
+        for error in pending.errors:
+            self.report(f"histograms of step {pending.info[0]} (histogram worker)", error)
 
     def drain(self, wait: bool, write: Callable[[StepRecords], None]) -> None:
         """Write earlier steps whose device -> host copies are done (all of them, with ``wait``)."""
@@ -106,4 +113,9 @@ class CapturePipeline:
             self.in_flight.popleft()
             batch = StepRecords(*head.info)
             batch.add(head.items())
+            self._report(head)
             write(batch)
+
+    def close(self) -> None:
+        """After the last :meth:`drain`: end the histogram worker's thread."""
+        self.capture.close()
