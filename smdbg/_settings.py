@@ -23,7 +23,7 @@ making to the child processes it starts (jobs, endpoints), which is not reading 
 ``RANK`` / ``WORLD_SIZE``      this worker's rank and the worker count (torch.distributed)
 ``TF_CONFIG``                  TensorFlow's cluster and task description (JSON)
 ``SMDBG_STUDIO_TOKEN``         the token ``smdbg studio`` requires (needed off 127.0.0.1)
-``SMDBG_HISTOGRAM_WORKER``     ``0``: PyTorch hooks count CPU histograms on the training thread (``1``)
+``SMDBG_HISTOGRAM_WORKER``     ``1``: PyTorch hooks count CPU histograms on a worker thread (``0``)
 =============================  ========================================================
 
 AWS credentials and region are read by botocore/s3fs themselves, not by smdbg.
@@ -140,9 +140,9 @@ STUDIO_TOKEN = Setting(
 )
 HISTOGRAM_WORKER = Setting(
     "SMDBG_HISTOGRAM_WORKER",
-    "1 (default): PyTorch hooks count the histograms of CPU tensors on a worker thread, off the "
-    "training thread; 0: on the training thread, during the capture",
-    default="1",
+    "1: PyTorch hooks count the histograms of CPU tensors on a worker thread, off the "
+    "training thread; 0 (default): on the training thread, during the capture",
+    default="0",
 )
 
 #: Every setting, by variable name (for docs and ``smdbg`` diagnostics).
