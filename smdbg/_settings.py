@@ -23,6 +23,7 @@ making to the child processes it starts (jobs, endpoints), which is not reading 
 ``RANK`` / ``WORLD_SIZE``      this worker's rank and the worker count (torch.distributed)
 ``TF_CONFIG``                  TensorFlow's cluster and task description (JSON)
 ``SMDBG_STUDIO_TOKEN``         the token ``smdbg studio`` requires (needed off 127.0.0.1)
+``SMDBG_COMPACT_PROCESS``      ``1``: background merges run in a child process, ``0``: on a thread (``1``)
 =============================  ========================================================
 
 AWS credentials and region are read by botocore/s3fs themselves, not by smdbg.
@@ -54,6 +55,7 @@ __all__ = [
     "WORLD_SIZE",
     "TF_CONFIG",
     "STUDIO_TOKEN",
+    "COMPACT_PROCESS",
     "home",
 ]
 
@@ -136,6 +138,12 @@ TF_CONFIG = Setting("TF_CONFIG", "TensorFlow's JSON cluster and task description
 STUDIO_TOKEN = Setting(
     "SMDBG_STUDIO_TOKEN", "the token `smdbg studio` requires on every request (needed off 127.0.0.1)"
 )
+COMPACT_PROCESS = Setting(
+    "SMDBG_COMPACT_PROCESS",
+    "1: a trial writer's background compactor computes merges in one child process (stores "
+    "another process can open: local, s3://); 0: on a thread of the training process",
+    default="1",
+)
 
 #: Every setting, by variable name (for docs and ``smdbg`` diagnostics).
 SETTINGS: dict[str, Setting] = {
@@ -158,6 +166,7 @@ SETTINGS: dict[str, Setting] = {
         WORLD_SIZE,
         TF_CONFIG,
         STUDIO_TOKEN,
+        COMPACT_PROCESS,
     )
 }
 
