@@ -112,7 +112,10 @@ class MergeProcess:
             return self.proc
 
     def _ask(self, job: MergeJob) -> MergeResult:
-        proc = self.proc if self.proc is not None and self.proc.poll() is None else self._start()
+        if self.proc is not None and self.proc.poll() is not None:
+            log.info("smdbg merge worker for %s exited with %s; starting another", self.url, self.proc.returncode)
+            self._kill()
+        proc = self.proc or self._start()
         stdin: IO[str] | None = proc.stdin
         stdout: IO[str] | None = proc.stdout
         assert stdin is not None and stdout is not None
