@@ -142,4 +142,5 @@ def merge_segments(fs: StoreFS, job: MergeJob, pause: Callable[[], None] = _no_p
     )  # fmt: skip
     fs.write_atomic(f"{job.dir}/{name}", body, fsync=job.fsync)
     entry = table_entry(name, len(body), merged)
+    pause()
     return MergeResult(MERGED, str(name), entry, colls, dropped)
