@@ -36,7 +36,9 @@ def merge_in_child() -> bool:
     """``SMDBG_COMPACT_PROCESS`` as a bool (default on); ValueError naming a bad value."""
     value = (_settings.COMPACT_PROCESS.get() or "1").strip().lower()
     if value not in _TRUE + _FALSE:
-        raise ValueError(f"SMDBG_COMPACT_PROCESS={value!r}: expected 1 (merge in a child process) or 0 (on a thread)")
+        raise ValueError(
+            f"SMDBG_COMPACT_PROCESS={value!r}: expected 1 (merge in a child process) or 0 (on a thread)"
+        )
     return value in _TRUE
 
 
@@ -54,7 +56,9 @@ class MergeProcess:
     ``fallback`` computes a job on the calling thread. Only one thread calls it at a time (the
     compactor's); :meth:`close` may come from another."""
 
-    def __init__(self, address: tuple[str, dict[str, Any]], fallback: Callable[[MergeJob], MergeResult]) -> None:
+    def __init__(
+        self, address: tuple[str, dict[str, Any]], fallback: Callable[[MergeJob], MergeResult]
+    ) -> None:
         self.url, self.options = address
         self.fallback = fallback
         self.proc: subprocess.Popen[str] | None = None
@@ -113,7 +117,9 @@ class MergeProcess:
 
     def _ask(self, job: MergeJob) -> MergeResult:
         if self.proc is not None and self.proc.poll() is not None:
-            log.info("smdbg merge worker for %s exited with %s; starting another", self.url, self.proc.returncode)
+            log.info(
+                "smdbg merge worker for %s exited with %s; starting another", self.url, self.proc.returncode
+            )
             self._kill()
         proc = self.proc or self._start()
         stdin: IO[str] | None = proc.stdin
@@ -126,7 +132,9 @@ class MergeProcess:
             raise EOFError(f"the merge worker (pid {proc.pid}) exited with {proc.wait()}")
         reply = json.loads(line)
         if "error" in reply:
-            raise MergeWorkerError(f"merging {job.group[0]}.. of {self.url} failed in the worker: {reply['error']}")
+            raise MergeWorkerError(
+                f"merging {job.group[0]}.. of {self.url} failed in the worker: {reply['error']}"
+            )
         return MergeResult.from_json(reply["result"])
 
     def _kill(self) -> None:

@@ -176,7 +176,9 @@ def test_child_ends_when_the_writer_process_is_killed(tmp_path: Path) -> None:
     """The merge worker reads EOF on its stdin when its parent dies, and exits."""
     trial = tmp_path / "trial"
     writer = subprocess.Popen(
-        [sys.executable, WRITER, str(trial), "forever", "0", "0.005", "64", "0.05"], stdout=subprocess.PIPE, text=True
+        [sys.executable, WRITER, str(trial), "forever", "0", "0.005", "64", "0.05"],
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         assert writer.stdout is not None and writer.stdout.readline().strip() == "started"
@@ -210,4 +212,3 @@ def _cmdline(pid: int) -> bytes:
         return Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
         return b""
-
