@@ -85,7 +85,7 @@ class MergeProcess:
                     raise _Stopped from e
                 self._failures += 1
                 if self._failures < 2:
-                    log.info("smdbg merge worker for %s failed (%s); restarting it", self.url, e)
+                    log.warning("smdbg merge worker for %s failed (%s); restarting it", self.url, e)
                     continue
                 log.warning(
                     "smdbg merge worker for %s failed twice (%s): merging on a thread of this process from now on",
@@ -117,7 +117,7 @@ class MergeProcess:
 
     def _ask(self, job: MergeJob) -> MergeResult:
         if self.proc is not None and self.proc.poll() is not None:
-            log.info(
+            log.warning(
                 "smdbg merge worker for %s exited with %s; starting another", self.url, self.proc.returncode
             )
             self._kill()
