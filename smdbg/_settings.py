@@ -24,6 +24,7 @@ making to the child processes it starts (jobs, endpoints), which is not reading 
 ``TF_CONFIG``                  TensorFlow's cluster and task description (JSON)
 ``SMDBG_STUDIO_TOKEN``         the token ``smdbg studio`` requires (needed off 127.0.0.1)
 ``SMDBG_HISTOGRAM_WORKER``     ``1``: PyTorch hooks count CPU histograms on a worker thread (``0``)
+``SMDBG_COMPACT_PROCESS``      ``1``: background merges run in a child process, ``0``: on a thread (``1``)
 =============================  ========================================================
 
 AWS credentials and region are read by botocore/s3fs themselves, not by smdbg.
@@ -56,6 +57,7 @@ __all__ = [
     "TF_CONFIG",
     "STUDIO_TOKEN",
     "HISTOGRAM_WORKER",
+    "COMPACT_PROCESS",
     "home",
 ]
 
@@ -144,6 +146,12 @@ HISTOGRAM_WORKER = Setting(
     "training thread; 0 (default): on the training thread, during the capture",
     default="0",
 )
+COMPACT_PROCESS = Setting(
+    "SMDBG_COMPACT_PROCESS",
+    "1: a trial writer's background compactor computes merges in one child process (stores "
+    "another process can open: local, s3://); 0: on a thread of the training process",
+    default="1",
+)
 
 #: Every setting, by variable name (for docs and ``smdbg`` diagnostics).
 SETTINGS: dict[str, Setting] = {
@@ -167,6 +175,7 @@ SETTINGS: dict[str, Setting] = {
         TF_CONFIG,
         STUDIO_TOKEN,
         HISTOGRAM_WORKER,
+        COMPACT_PROCESS,
     )
 }
 

@@ -1,6 +1,7 @@
-"""The writer's background compactor: tiered merge rounds on a thread that yields the GIL
-between the steps of a merge (see docs/store_long_runs.md for what it costs
-training)."""
+"""The writer's background compactor: tiered merge rounds planned and published on a thread,
+the merges themselves computed in a child process (:mod:`smdbg.store._merge_process`) or, where
+that is off or impossible, on the thread, yielding the GIL between their steps (see
+docs/store_long_runs.md for what each costs training)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import sys
 import threading
 import time
 
+from smdbg.store._merge_process import MergeProcess, _Stopped, merge_in_child
 from smdbg.store.compact import FANOUT, Compactor, plan_tiered
 
 __all__ = ["BackgroundCompactor", "lower_thread_priority"]
@@ -26,10 +28,14 @@ class BackgroundCompactor:
     It is off by default, measured (``benchmarks/compaction_gil.py``): on a busy machine a
     low-priority thread that holds the GIL is descheduled while training waits for the GIL, and
     a round then cost the thread next to it seconds instead of milliseconds (priority inversion).
-    An error is logged and compaction stops; the trial stays readable as written."""
+    An error is logged and compaction stops; the trial stays readable as written.
+
+    ``process`` (default: ``SMDBG_COMPACT_PROCESS``, on): the heavy half of each merge runs in
+    one child process (:attr:`process`), started at the first merge and stopped by :meth:`stop`;
+    a store no other process can open (``memory://``) merges on the thread."""
 
     def __init__(self, compactor: Compactor, interval: float = 10.0, max_groups: int = 8,
-                 fanout: int = FANOUT, nice: int | None = None) -> None:  # fmt: skip
+                 fanout: int = FANOUT, nice: int | None = None, process: bool | None = None) -> None:  # fmt: skip
         self.compactor = compactor
         self.interval = interval
         self.max_groups = max_groups
@@ -38,6 +44,10 @@ class BackgroundCompactor:
         self.error: BaseException | None = None
         self.rounds = 0
         compactor.pause = _yield_gil
+        address = compactor.fs.address() if (merge_in_child() if process is None else process) else None
+        self.process = None if address is None else MergeProcess(address, compactor.compute)
+        if self.process is not None:
+            compactor.compute = self.process
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="smdbg-compactor", daemon=True)
         self._thread.start()
@@ -50,15 +60,19 @@ class BackgroundCompactor:
                 self.compactor.run(lambda s: plan_tiered(s, self.fanout), self.max_groups)
                 self.compactor.thin(self.max_groups)  # large segments are never merged
                 self.rounds += 1
+            except _Stopped:
+                return
             except Exception as e:  # noqa: BLE001 - logged; the trial stays as written
                 log.warning("smdbg background compaction of %s stopped: %s", self.compactor.fs.url(), e)
                 self.error = e
                 return
 
     def stop(self, timeout: float | None = 60.0) -> None:
-        """Stop after the merge in progress (if any)."""
+        """Stop after the merge in progress (if any), then the merge process."""
         self._stop.set()
         self._thread.join(timeout)
+        if self.process is not None:
+            self.process.close()
 
 
 def lower_thread_priority(nice: int) -> bool:

@@ -25,26 +25,13 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
 from smdbg.exceptions import CorruptSegmentError, UnsupportedFormatVersion
-from smdbg.store._cluster import cluster_by_tensor, source_positions
-from smdbg.store._parquet import decode_segment, parquet_bytes
-from smdbg.store.format import (
-    COLUMNS,
-    EVENTS_DIR,
-    FORMAT_VERSION,
-    FORMAT_VERSION_KEY,
-    ORDER_KEY,
-    SOURCES_KEY,
-    TENSOR_COLLECTIONS_KEY,
-    WORKER_KEY,
-    SegmentName,
-    schema,
-)
+from smdbg.store._merge import MERGED, UNCHANGED, MergeJob, MergeResult, _no_pause, merge_segments
+from smdbg.store._parquet import decode_segment
+from smdbg.store.format import EVENTS_DIR, TENSOR_COLLECTIONS_KEY, SegmentName
 from smdbg.store.fs import StoreFS, open_fs
 from smdbg.store.manifest import Manifest, table_entry
-from smdbg.store.retention import RETENTION_KEY, check_keep_raw_steps, retention_meta, thin_table
+from smdbg.store.retention import check_keep_raw_steps
 
 __all__ = ["Compactor", "compact_trial", "CompactionResult"]
 
@@ -118,10 +105,6 @@ class CompactionResult:
     dropped_raw: int = 0  # raw tensors dropped by retention
 
 
-def _no_pause() -> None:
-    return None
-
-
 class Compactor:
     """Merges one worker's segments. One compactor per worker stream at a time (the writer's
     lease guarantees it): two compacting the same stream could publish overlapping merges."""
@@ -141,6 +124,9 @@ class Compactor:
         self._clean: dict[SegmentName, int] = {}  # segment -> cutoff it holds no raw data before
         # Called between the steps of a merge: the background compactor yields the GIL there.
         self.pause: Callable[[], None] = _no_pause
+        # The heavy half of a merge (see _merge); the background compactor may send it to a
+        # child process (_merge_process).
+        self.compute: Callable[[MergeJob], MergeResult] = self._compute_here
 
     def _set_cutoff(self, names: Sequence[SegmentName]) -> None:
         if self.keep_raw_steps is not None and names:
@@ -193,68 +179,29 @@ class Compactor:
         """Merge consecutive segments into one (dropping old raw tensors under retention);
         None when an input cannot be read (it is remembered in ``bad`` and left in place, so
         the trial keeps its other data), or, with ``only_if_thinned``, when retention drops
-        nothing (a rewrite of one segment by :meth:`thin`)."""
-        import pyarrow as pa
-
-        retention: bytes | None = None
-        tables: list[Any] = []
-        positions: list[np.ndarray] = []  # each row's place in the sources (see _cluster)
-        sources: list[list[int]] = []
-        colls: dict[str, list[str]] = {}
-        worker = None
-        first_row = 0
-        for s in group:
-            path = f"{self.dir}/{s}"
-            try:
-                table, meta = decode_segment(self.fs.url(path), self.fs.read_bytes(path), s.crc32, COLUMNS)
-                pos = source_positions(meta.get(ORDER_KEY), table.num_rows)
-            except FileNotFoundError:
-                return None  # another pass removed it; the listing moves on
-            except (CorruptSegmentError, UnsupportedFormatVersion, ValueError) as e:
-                self.bad[path] = str(e)
-                log.warning("compaction leaves %s alone: %s", self.fs.url(path), e)
-                return None
-            worker = worker or meta.get(WORKER_KEY)
-            retention = meta.get(RETENTION_KEY) or retention
-            for tensor, c in json.loads(meta.get(TENSOR_COLLECTIONS_KEY, b"{}")).items():
-                colls.setdefault(tensor, list(c))
-            inner = json.loads(meta.get(SOURCES_KEY, b"null") or b"null") or [[s.seq, s.seq_last, 0]]
-            sources += [[lo, hi, first_row + row] for lo, hi, row in inner]
-            positions.append(first_row + (np.arange(table.num_rows, dtype=np.int64) if pos is None else pos))
-            first_row += table.num_rows
-            tables.append(table.replace_schema_metadata(None))
-            self.pause()
-        merged, dropped = pa.concat_tables(tables), 0
-        if self.cutoff is not None and self.keep_raw_steps is not None:
-            merged, dropped = thin_table(merged, self.cutoff)
-            if dropped:
-                retention = retention_meta(self.keep_raw_steps, self.cutoff, retention)
-        if only_if_thinned and not dropped:
-            if self.cutoff is not None:
-                self._clean[group[0]] = self.cutoff
-            return None
-        self.thinned_rows += dropped
-        merged, order, groups = cluster_by_tensor(merged, np.concatenate(positions))
-        self.pause()
-        merged = merged.replace_schema_metadata({
-            FORMAT_VERSION_KEY: str(FORMAT_VERSION).encode(),
-            WORKER_KEY: worker or self.dir.rsplit("/", 1)[-1].encode(),
-            TENSOR_COLLECTIONS_KEY: json.dumps(colls).encode(),
-            SOURCES_KEY: json.dumps(sources).encode(),
-            **({ORDER_KEY: order} if order else {}),
-            **({RETENTION_KEY: retention} if retention else {}),
-        })  # fmt: skip
-        merged = merged.cast(schema().with_metadata(merged.schema.metadata))
-        body, crc = parquet_bytes(merged, merged.nbytes, self.compression, groups=groups)
-        self.pause()
-        name = SegmentName(
-            group[0].seq, min(s.first_step for s in group), max(s.last_step for s in group), crc,
-            max(s.seq_last for s in group),
+        nothing (a rewrite of one segment by :meth:`thin`). The heavy half (read, encode,
+        write the merged file) is :attr:`compute`'s; the publication (manifest, removal of
+        the inputs) happens here, in the process that owns the manifest."""
+        job = MergeJob(
+            self.dir, [str(s) for s in group], self.compression, self.fsync, self.cutoff,
+            self.keep_raw_steps, only_if_thinned,
         )  # fmt: skip
-        self.fs.write_atomic(f"{self.dir}/{name}", body, fsync=self.fsync)
-        entry = table_entry(name, len(body), merged)
-        self.pause()
-        self.manifest.replace([str(s) for s in group], entry, colls)
+        return self.publish(group, self.compute(job))
+
+    def publish(self, group: Sequence[SegmentName], result: MergeResult) -> SegmentName | None:
+        """Publish a computed merge of ``group``: manifest entry swapped and saved, inputs removed."""
+        for path, reason in result.bad.items():
+            self.bad[path] = reason
+            log.warning("compaction leaves %s alone: %s", self.fs.url(path), reason)
+        if result.status == UNCHANGED and self.cutoff is not None:
+            self._clean[group[0]] = self.cutoff
+        if result.status != MERGED or result.name is None or result.entry is None:
+            return None
+        name = SegmentName.parse(result.name)
+        if name is None:
+            raise ValueError(f"a merge of {group[0]}.. answered {result.name!r}: not a segment name")
+        self.thinned_rows += result.dropped
+        self.manifest.replace([str(s) for s in group], result.entry, result.collections)
         self.manifest.save()
         for s in group:
             if s != name:
@@ -262,6 +209,9 @@ class Compactor:
         if self.cutoff is not None:
             self._clean[name] = self.cutoff
         return name
+
+    def _compute_here(self, job: MergeJob) -> MergeResult:
+        return merge_segments(self.fs, job, self.pause)
 
     def thin(self, max_segments: int | None = None) -> int:
         """Rewrite listed segments that hold raw tensors of steps before the cutoff (retention),

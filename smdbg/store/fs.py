@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import abc
 import io
+import json
 import os
 import posixpath
 from typing import Any
@@ -60,6 +61,11 @@ class StoreFS(abc.ABC):
     def url(self, path: str = "") -> str:
         return posixpath.join(self.root, path) if path else self.root
 
+    def address(self) -> tuple[str, dict[str, Any]] | None:
+        """The URL and storage options (JSON values) that open this store from another
+        process with :func:`open_fs`; None where no other process can reach it (memory://)."""
+        return None
+
 
 class LocalFS(StoreFS):
     def __init__(self, root: str) -> None:
@@ -67,6 +73,9 @@ class LocalFS(StoreFS):
 
     def _p(self, path: str) -> str:
         return os.path.join(self.root, *path.split("/")) if path else self.root
+
+    def address(self) -> tuple[str, dict[str, Any]] | None:
+        return self.root, {}
 
     def list_dir(self, path: str) -> list[str]:
         try:
@@ -101,9 +110,18 @@ class LocalFS(StoreFS):
 
 class FsspecFS(StoreFS):
     def __init__(self, url: str, **storage_options: Any) -> None:
+        self._options = dict(storage_options)
         self.fs, path = _fs.url_to_fs(url, **storage_options)
         self.root = url.rstrip("/")
         self._base = path.rstrip("/")
+
+    def address(self) -> tuple[str, dict[str, Any]] | None:
+        if _fs.protocol(self.root) == "memory":  # this process's memory only
+            return None
+        try:
+            return self.root, json.loads(json.dumps(self._options))
+        except (TypeError, ValueError):  # options that are not JSON values (objects)
+            return None
 
     def _p(self, path: str) -> str:
         return f"{self._base}/{path}" if path else self._base

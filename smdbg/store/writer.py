@@ -18,6 +18,7 @@ from typing import Any
 
 from smdbg.exceptions import StoreWriteError, WriterClosedError
 from smdbg.store._background import BackgroundCompactor
+from smdbg.store._merge_process import merge_in_child
 from smdbg.store._segment import ColumnBuffer, Record, record_nbytes, warm_pyarrow
 from smdbg.store._sink import TrialWriter
 from smdbg.store.compact import Compactor
@@ -79,6 +80,7 @@ class BackgroundWriter:
             raise ValueError("segment_bytes and max_pending_bytes must be positive")
         keep_raw_steps = check_keep_raw_steps(keep_raw_steps)
         check_size_budget(size_budget_bytes)
+        in_child = merge_in_child()  # SMDBG_COMPACT_PROCESS checked before the lease is taken
         self.fs = open_fs(path, **dict(storage_options or {}))
         self._lease = Lease(self.fs, worker_dirname(worker), lease_stale_after)
         self._lease.acquire(overwrite=overwrite, append=append)
@@ -116,6 +118,7 @@ class BackgroundWriter:
             else BackgroundCompactor(
                 Compactor(self.fs, worker_dirname(worker), self.sink.manifest, compression, fsync, keep_raw_steps),
                 interval=compact_secs,
+                process=in_child,
             )
         )
         register(self.fs, self)

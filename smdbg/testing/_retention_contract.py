@@ -139,8 +139,11 @@ class RetentionContract:
                 writer.set_progress(step, "TRAIN", step)
                 writer.flush()
             compactor = writer._compactor
-            for _ in range(1200):  # let two rounds run over the last segments (at most a minute)
-                if compactor is None or compactor.rounds >= 2 or compactor.error is not None:
+            # let two whole rounds run over the last segments (at most a minute): counted from
+            # now, since a round that started earlier (a merge process starting) saw fewer
+            until = (compactor.rounds if compactor is not None else 0) + 2
+            for _ in range(1200):
+                if compactor is None or compactor.rounds >= until or compactor.error is not None:
                     break
                 done.wait(0.05)
         done.set()

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from smdbg.store import BackgroundWriter, Record, TrialReader, open_fs
-from smdbg.store import compact as compact_mod
+from smdbg.store import _merge as merge_mod
 from smdbg.store._cluster import group_rows, source_positions
 from smdbg.store._compacted import read_footer
 from smdbg.store.compact import Compactor
@@ -111,7 +111,7 @@ def test_older_step_ordered_merges_still_read_and_merge(tmp_path: Path, monkeypa
     comp = Compactor(open_fs(tmp_path), "worker_0")
     small = segment_names(str(tmp_path))
     with monkeypatch.context() as m:  # the compactor as it was: rows kept in step order
-        m.setattr(compact_mod, "cluster_by_tensor", lambda table, positions: (table, b"", None))
+        m.setattr(merge_mod, "cluster_by_tensor", lambda table, positions: (table, b"", None))
         old = comp.merge(small[:2])
     assert old is not None
     assert read_footer(open_fs(tmp_path), f"{W0}/{old}").order is None

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from smdbg.rules import RuleJob, builtin_rule
 from smdbg.store.format import EVENTS_DIR
@@ -27,7 +28,11 @@ def start_writer(trial: Path, *args: str) -> subprocess.Popen[str]:
     return proc
 
 
-def test_reader_process_beside_a_compacting_writer_process(tmp_path: Path) -> None:
+@pytest.mark.parametrize("mode", ["1", "0"])  # merges in the writer's child process / on its thread
+def test_reader_process_beside_a_compacting_writer_process(
+    tmp_path: Path, mode: str, monkeypatch: pytest.MonkeyPatch
+) -> None:  # fmt: skip
+    monkeypatch.setenv("SMDBG_COMPACT_PROCESS", mode)  # the writer process inherits it
     trial_dir = tmp_path / "live"
     proc = start_writer(trial_dir, "normal", "1000", "0.005", "64", "0.05")  # >= 5 s: >= 40 segments
     trial = create_trial(trial_dir, timeout=10, refresh_interval=0)

@@ -92,7 +92,7 @@ def test_background_compactor_yields_between_merge_steps(tmp_path) -> None:  # n
 
     _write_small_segments(str(tmp_path), 16, compact_secs=None)
     comp = Compactor(open_fs(str(tmp_path)), "worker_0")
-    background = BackgroundCompactor(comp, interval=3600)
+    background = BackgroundCompactor(comp, interval=3600, process=False)  # merges on the thread
     background.stop()
     calls = []
     comp.pause = lambda: calls.append(1)  # the hook the background compactor fills
