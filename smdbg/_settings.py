@@ -86,6 +86,17 @@ class Setting:
     def is_set(self) -> bool:
         return any(os.environ.get(name) for name in self.names)
 
+    def flag(self, on: str, off: str) -> bool:
+        """The setting as a switch (``1/true/yes/on`` or ``0/false/no/off``; unset: the default);
+        ``on``/``off`` say what each means in the ValueError that names any other value."""
+        value = (self.get() or "").strip().lower()
+        if value in _ON or value in _OFF:
+            return value in _ON
+        raise ValueError(f"{self.name}={value!r}: expected 1 ({on}) or 0 ({off})")
+
+
+_ON, _OFF = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
+
 
 HOME = Setting("SMDBG_HOME", "state directory of jobs and endpoints; default ~/.smdbg")
 TRACKER_URL = Setting(

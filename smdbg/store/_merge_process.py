@@ -29,17 +29,9 @@ __all__ = ["MergeProcess", "MergeWorkerError", "merge_in_child"]
 
 log = logging.getLogger(__name__)
 
-_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
-
-
 def merge_in_child() -> bool:
     """``SMDBG_COMPACT_PROCESS`` as a bool (default on); ValueError naming a bad value."""
-    value = (_settings.COMPACT_PROCESS.get() or "1").strip().lower()
-    if value not in _TRUE + _FALSE:
-        raise ValueError(
-            f"SMDBG_COMPACT_PROCESS={value!r}: expected 1 (merge in a child process) or 0 (on a thread)"
-        )
-    return value in _TRUE
+    return _settings.COMPACT_PROCESS.flag("merge in a child process, the default", "on a thread")
 
 
 class MergeWorkerError(RuntimeError):

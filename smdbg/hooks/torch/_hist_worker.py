@@ -47,12 +47,7 @@ HistogramJob = tuple[torch.Tensor, int, HistogramRange, "tuple[float, float] | N
 
 def worker_enabled() -> bool:
     """Whether hooks count CPU histograms on a worker thread (``SMDBG_HISTOGRAM_WORKER``)."""
-    value = (_settings.HISTOGRAM_WORKER.get() or "0").strip().lower()
-    if value in ("1", "true", "yes", "on"):
-        return True
-    if value in ("0", "false", "no", "off"):
-        return False
-    raise ValueError(f"SMDBG_HISTOGRAM_WORKER={value!r}: expected 1 (on) or 0 (off, the default)")
+    return _settings.HISTOGRAM_WORKER.flag("on", "off, the default")
 
 
 def _lower_priority() -> None:
