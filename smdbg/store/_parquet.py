@@ -123,6 +123,18 @@ def parquet_bytes(
     return body, zlib.crc32(body)
 
 
+def _vanished(path: str, e: BaseException) -> FileNotFoundError | None:
+    """A FileNotFoundError where the file was deleted while it was being read (an S3 object
+    opened, then removed by a merge before its ranged reads): the caller follows the segment
+    into the merge that took its rows, as for a file missing at open. Not a corrupt segment."""
+    seen: BaseException | None = e
+    while seen is not None:
+        if isinstance(seen, FileNotFoundError):
+            return FileNotFoundError(f"{path} was removed while it was being read ({seen})")
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
 def _open(path: str, body: Any, expected_crc: int | None, read_dictionary: Sequence[str]) -> Any:
     """A ``pq.ParquetFile`` over bytes (checked against ``expected_crc`` unless None) or a file,
     of a format version this library reads."""
@@ -140,7 +152,7 @@ def _open(path: str, body: Any, expected_crc: int | None, read_dictionary: Seque
         pf = pq.ParquetFile(source, read_dictionary=list(read_dictionary), **_page_checksum_kwargs()[1])
         meta = pf.schema_arrow.metadata or {}
     except Exception as e:  # pyarrow raises several types for damaged files
-        raise CorruptSegmentError(path, f"does not parse as a Parquet segment ({e})") from e
+        raise _vanished(path, e) or CorruptSegmentError(path, f"does not parse as a Parquet segment ({e})") from e
     version = int(meta.get(FORMAT_VERSION_KEY, b"0"))
     if version > FORMAT_VERSION:
         raise UnsupportedFormatVersion(path, version, FORMAT_VERSION)
@@ -163,7 +175,7 @@ def _read(path: str, pf: Any, columns: Sequence[str], row_groups: Sequence[int] 
         else:
             table = pf.read(columns=columns, use_threads=False)
     except Exception as e:  # noqa: BLE001 - a page checksum or decoding failure
-        raise CorruptSegmentError(path, f"does not parse as a Parquet segment ({e})") from e
+        raise _vanished(path, e) or CorruptSegmentError(path, f"does not parse as a Parquet segment ({e})") from e
     for c in missing:
         table = table.append_column(schema().field(c), pa.nulls(table.num_rows, schema().field(c).type))
     return table
