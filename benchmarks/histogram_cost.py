@@ -2,30 +2,37 @@
 
     python benchmarks/histogram_cost.py [--models mlp,cnn] [--repeats 100] [--bins 64]
                                         [--train-rounds 40] [--steps 50] [--threads 1]
+                                        [--hist-sides inline:numba,inline:numpy]
+
+The CPU counting has two paths (``SMDBG_HISTOGRAM_KERNEL``): ``numba``, one compiled loop, and
+``numpy``, numpy and torch passes; both give the same counts. numba is loaded before anything is
+timed.
 
 1. Capture: for each model of ``hook_overhead.py``, the capture of all its weights and
    gradients (random gradients of the weights' shapes) as the hook runs it on a saved step
    (reduce, then hand the values over): with the reductions row's keys (mean, abs_max, l2),
-   with ``histogram=bins`` alone, and with both. Best of ``--repeats`` (noise only adds).
+   with ``histogram=bins`` alone (each counting path; and on the worker thread, where the
+   figure is the training thread's part), and with both. Best of ``--repeats`` (noise only adds).
 2. Training (the target: histograms of all weights and gradients every 10 steps cost at most
    twice the reductions row): one model trained bare, with a hook saving weights, biases and
-   gradients' reductions (mean, abs_max, l2) every 10 steps, and with one saving their
-   histograms every 10 steps, counted on the histogram worker thread and inline
-   (``SMDBG_HISTOGRAM_WORKER=1`` / ``0``, set per block), in rotating order in one process
-   (``--train-rounds`` rounds of ``--steps`` steps per block; each hooked block has a fresh
-   hook, 20 untimed warm-up steps, and ``--steps / 10`` saved steps). Each round gives each
-   hooked block's overhead over the bare block of the same round (the machine's drift between
-   rounds cancels) and the ratio histogram overhead / reductions overhead: the target quantity.
-   The table reports the median of the per-round ratios with quartiles and the pooled ratio
-   (mean histogram overhead / mean reductions overhead, 95% bootstrap interval over the
-   rounds: a per-round ratio divides by a small noisy overhead), in the process's CPU time
-   (all its threads: the worker moves the counting to another thread, it does not remove it)
-   and in wall time, and the 1-minute load average at the start and end of each model's rounds.
+   gradients' reductions (mean, abs_max, l2) every 10 steps, and with hooks saving their
+   histograms every 10 steps, one block per ``--hist-sides`` entry (``inline`` or ``worker``:
+   ``SMDBG_HISTOGRAM_WORKER=0``/``1``; ``numba`` or ``numpy``: the counting path), in rotating
+   order in one process (``--train-rounds`` rounds of ``--steps`` steps per block; each hooked
+   block has a fresh hook, 20 untimed warm-up steps, and ``--steps / 10`` saved steps). Each
+   round gives each hooked block's overhead over the bare block of the same round (the
+   machine's drift between rounds cancels) and the ratio histogram overhead / reductions
+   overhead: the target quantity. The table reports the median of the per-round ratios with
+   quartiles and the pooled ratio (mean histogram overhead / mean reductions overhead, 95%
+   bootstrap interval over the rounds: a per-round ratio divides by a small noisy overhead),
+   in the process's CPU time (all its threads: the worker moves the counting to another
+   thread, it does not remove it) and in wall time, and the 1-minute load average at the start
+   and end of each model's rounds.
 3. The same blocks step by step: what one saved step costs (steps 0-2 of each 10-step cycle
    over three quiet steps; the hand-over of worker histograms ends in one of the two steps
-   after the saved one) in the training thread's CPU time (the figure the worker lowers; the
-   writer's and the worker's threads are left out), in wall time and in process CPU time, per
-   block, and the histogram / reductions ratio per round.
+   after the saved one) in the training thread's CPU time (the writer's and the worker's
+   threads are left out), in wall time and in process CPU time, per block, and the histogram /
+   reductions ratio per round.
 """
 
 from __future__ import annotations
@@ -54,12 +61,13 @@ def capture_table(args: argparse.Namespace) -> None:
 
     hist = TensorPlan(("weights",), (), False, False, (args.bins, "minmax"))
     both = TensorPlan(("weights",), KEYS, False, False, (args.bins, "minmax"))
-    plans = {  # what: (plan, SMDBG_HISTOGRAM_WORKER)
-        "reductions (mean, abs_max, l2)": (TensorPlan(("weights",), KEYS, False, False), "0"),
-        f"histogram({args.bins}), inline": (hist, "0"),
-        f"histogram({args.bins}), worker: training thread's part": (hist, "1"),
-        "both, inline": (both, "0"),
-        "both, worker: training thread's part": (both, "1"),
+    plans = {  # what: (plan, SMDBG_HISTOGRAM_WORKER, SMDBG_HISTOGRAM_KERNEL)
+        "reductions (mean, abs_max, l2)": (TensorPlan(("weights",), KEYS, False, False), "0", "numpy"),
+        f"histogram({args.bins}), inline, numba": (hist, "0", "numba"),
+        f"histogram({args.bins}), inline, numpy": (hist, "0", "numpy"),
+        f"histogram({args.bins}), worker, numba: training thread's part": (hist, "1", "numba"),
+        "both, inline, numba": (both, "0", "numba"),
+        "both, inline, numpy": (both, "0", "numpy"),
     }
     print(f"capture, best of {args.repeats} captures of all weights and gradients (interleaved); with the "
           "worker, the capture's copies and hand-over (its counting, waited for untimed, is not in the figure)\n")
@@ -72,11 +80,12 @@ def capture_table(args: argparse.Namespace) -> None:
         ts += [torch.randn_like(t) for t in ts]
         best = dict.fromkeys(plans, float("inf"))
         caps = {}
-        for what, (_, worker) in plans.items():
+        for what, (_, worker, _) in plans.items():
             os.environ["SMDBG_HISTOGRAM_WORKER"] = worker  # read when a capture is made
             caps[what] = StepCapture()  # one per configuration, as a hook has (its pooled buffers)
         for _ in range(args.repeats):
-            for what, (plan, _) in plans.items():
+            for what, (plan, _, kernel) in plans.items():
+                os.environ["SMDBG_HISTOGRAM_KERNEL"] = kernel  # read at each count
                 cap = caps[what]
                 t0 = time.perf_counter()
                 cap.add([(f"t{i}", plan, t) for i, t in enumerate(ts)])
@@ -126,12 +135,18 @@ def _saved_step_cost(steps: list[float]) -> float:
     return statistics.median(sum(steps[i : i + 3]) - 3 * quiet for i in range(0, len(steps) - 2, 10))
 
 
-HIST_SIDES = {"hist": "histograms, worker", "hist0": "histograms, inline"}
+# histogram blocks: (SMDBG_HISTOGRAM_WORKER, SMDBG_HISTOGRAM_KERNEL) and their label
+HIST_SIDES = {
+    "inline:numba": ("0", "numba", "histograms, inline, numba"),
+    "inline:numpy": ("0", "numpy", "histograms, inline, numpy"),
+    "worker:numba": ("1", "numba", "histograms, worker, numba"),
+    "worker:numpy": ("1", "numpy", "histograms, worker, numpy"),
+}
 CLOCKS = {"thread": "training thread CPU", "wall": "wall", "cpu": "process CPU"}
 
 
 def _run_blocks(args: argparse.Namespace, name: str) -> tuple[dict[str, dict[str, list[float]]], dict[str, dict[str, list[float]]]]:
-    """``--train-rounds`` rounds of the four blocks of one model in rotating order: per clock
+    """``--train-rounds`` rounds of the blocks of one model in rotating order: per clock
     and side, each round's overhead over the round's bare block (``blocks``), and per clock and
     side, each block's saved-step cost (``saved``)."""
     from _overhead_configs import CONFIGS, HISTOGRAM_CONFIGS
@@ -141,23 +156,22 @@ def _run_blocks(args: argparse.Namespace, name: str) -> tuple[dict[str, dict[str
     hist_cfg = {**HISTOGRAM_CONFIGS["w+b+grads histogram(64) every 10"], "histogram": args.bins}
     shared = _Shared(name, "cpu")
 
-    def hist(worker: str) -> None:
+    def hist(side: str) -> None:
+        worker, kernel, _ = HIST_SIDES[side]
         os.environ["SMDBG_HISTOGRAM_WORKER"] = worker  # read by each new hook
+        os.environ["SMDBG_HISTOGRAM_KERNEL"] = kernel  # read at each count
         shared.run_hooked(hist_cfg, args.steps)
 
-    sides = {
-        "bare": lambda: shared.run(args.steps),
-        "red": lambda: shared.run_hooked(red_cfg, args.steps),
-        "hist": lambda: hist("1"),
-        "hist0": lambda: hist("0"),
-    }
+    sides = {"bare": lambda: shared.run(args.steps), "red": lambda: shared.run_hooked(red_cfg, args.steps)}
+    sides.update({side: (lambda side=side: hist(side)) for side in args.hist_sides.split(",")})
     order = list(sides)
     shared.per_step = {c: [] for c in CLOCKS}
     saved = {c: {s: [] for s in order[1:]} for c in CLOCKS}
     blocks = {c: {s: [] for s in order} for c in ("cpu", "wall")}
     for r in range(args.train_rounds):
         got = {}
-        for side in order[r % 4 :] + order[: r % 4]:  # each side first in a quarter of the rounds
+        k = r % len(order)
+        for side in order[k:] + order[:k]:  # each side first in as many rounds as the others
             gc.collect()  # untimed: a collection falls into no block by chance
             sides[side]()
             got[side] = dict(shared.last)
@@ -176,7 +190,7 @@ def training_table(args: argparse.Namespace) -> None:
     from _overhead_pytorch import cleanup
 
     print(f"\ntraining, {args.train_rounds} rounds of {args.steps} steps per block: bare, reductions every 10 "
-          "steps, histograms every 10 steps counted on the worker thread and inline (SMDBG_HISTOGRAM_WORKER=0), "
+          f"steps, histograms every 10 steps ({args.hist_sides}), "
           "in rotating order. Per round: overhead = hooked block / bare block - 1; ratio = histogram overhead / "
           "reductions overhead; median over the rounds (quartiles), and the pooled ratio (mean histogram overhead "
           "/ mean reductions overhead, 95% bootstrap over the rounds); process CPU time (all threads) and wall time\n")  # fmt: skip
@@ -189,7 +203,8 @@ def training_table(args: argparse.Namespace) -> None:
         blocks, saved = _run_blocks(args, name)
         load = f"{load0:.1f}-{os.getloadavg()[0]:.1f}"
         cpu, wall = blocks["cpu"], blocks["wall"]
-        for side, label in HIST_SIDES.items():
+        for side in args.hist_sides.split(","):
+            label = HIST_SIDES[side][2]
             cells = [f"{statistics.median(cpu['bare']) * 1e3:.3f}", _pct(cpu["red"]), _pct(cpu[side])]
             for d in (cpu, wall):
                 cells += [_ratio([h / r if r else float("inf") for r, h in zip(d["red"], d[side])]), _pooled(d["red"], d[side])]
@@ -199,13 +214,14 @@ def training_table(args: argparse.Namespace) -> None:
           "10-step cycles of steps 0 + 1 + 2 of the cycle minus three times the median of steps 3-8; the writer "
           "thread's work falls on random steps and is left out of the training-thread figure); median over the "
           "rounds (quartiles); ratio: histograms / reductions per round, median (quartiles)\n")
-    print("| model | load | clock | reductions: saved step | histograms, worker | ratio | histograms, inline | ratio |")
-    print("|---|---|---|---:|---:|---:|---:|---:|")
+    hist_sides = args.hist_sides.split(",")
+    print("| model | load | clock | reductions: saved step | " + " | ".join(f"{HIST_SIDES[s][2]} | ratio" for s in hist_sides) + " |")
+    print("|---|---|---|---:|" + "---:|---:|" * len(hist_sides))
     for name, load, saved in rows:
         for clock, label in CLOCKS.items():
             d = saved[clock]
             cells = [_us(d["red"])]
-            for side in HIST_SIDES:
+            for side in hist_sides:
                 cells += [_us(d[side]), _ratio([h / r if r > 0 else float("inf") for r, h in zip(d["red"], d[side])])]
             print(f"| {name} | {load} | {label} | " + " | ".join(cells) + " |")
     cleanup()
@@ -234,6 +250,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--train-rounds", type=int, default=40, help="rounds of the training table (0: skip it)")
     p.add_argument("--steps", type=int, default=50, help="training steps per block (a multiple of 10)")
+    p.add_argument("--hist-sides", default="inline:numba,inline:numpy",
+                   help=f"histogram blocks of the training table, comma-separated: {', '.join(HIST_SIDES)}")  # fmt: skip
     args = p.parse_args(argv)
     import logging
 
@@ -241,6 +259,13 @@ def main(argv: list[str] | None = None) -> None:
 
     torch.set_num_threads(args.threads)
     logging.getLogger("smdbg").setLevel(logging.ERROR)
+    for side in args.hist_sides.split(","):
+        if side not in HIST_SIDES:
+            p.error(f"--hist-sides: {side!r} is not one of {', '.join(HIST_SIDES)}")
+    from smdbg.hooks.torch._bins_kernel import count_kernel
+
+    os.environ["SMDBG_HISTOGRAM_KERNEL"] = "numba"
+    count_kernel()  # numba loaded before anything is timed (it takes a process 1-2 s, once)
     capture_table(args)
     if args.train_rounds:
         training_table(args)

@@ -25,6 +25,7 @@ making to the child processes it starts (jobs, endpoints), which is not reading 
 ``SMDBG_STUDIO_TOKEN``         the token ``smdbg studio`` requires (needed off 127.0.0.1)
 ``SMDBG_HISTOGRAM_WORKER``     ``1``: PyTorch hooks count CPU histograms on a worker thread (``0``)
 ``SMDBG_COMPACT_PROCESS``      ``1``: background merges run in a child process, ``0``: on a thread (``1``)
+``SMDBG_HISTOGRAM_KERNEL``     CPU histogram counting: ``auto``, ``numba`` or ``numpy`` (``auto``)
 =============================  ========================================================
 
 AWS credentials and region are read by botocore/s3fs themselves, not by smdbg.
@@ -58,6 +59,7 @@ __all__ = [
     "STUDIO_TOKEN",
     "HISTOGRAM_WORKER",
     "COMPACT_PROCESS",
+    "HISTOGRAM_KERNEL",
     "home",
 ]
 
@@ -163,6 +165,12 @@ COMPACT_PROCESS = Setting(
     "another process can open: local, s3://); 0: on a thread of the training process",
     default="1",
 )
+HISTOGRAM_KERNEL = Setting(
+    "SMDBG_HISTOGRAM_KERNEL",
+    "how PyTorch hooks count the histograms of CPU tensors: numba (one compiled pass), numpy "
+    "(numpy and torch passes) or auto (default: numba where it is installed)",
+    default="auto",
+)
 
 #: Every setting, by variable name (for docs and ``smdbg`` diagnostics).
 SETTINGS: dict[str, Setting] = {
@@ -187,6 +195,7 @@ SETTINGS: dict[str, Setting] = {
         STUDIO_TOKEN,
         HISTOGRAM_WORKER,
         COMPACT_PROCESS,
+        HISTOGRAM_KERNEL,
     )
 }
 

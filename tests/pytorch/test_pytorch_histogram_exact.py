@@ -1,6 +1,7 @@
 """CPU histograms equal ``np.histogram``'s, edge for edge and count for count, on the values
 themselves (finite ones; float32 data read as float64, as ``compute_histogram`` does): the
-batched capture, one tensor, a fixed range, and the data that puts values on or next to edges."""
+batched capture, one tensor, a fixed range, and the data that puts values on or next to edges;
+each test with the compiled counting loop and with the numpy passes (``SMDBG_HISTOGRAM_KERNEL``)."""
 
 from __future__ import annotations
 
@@ -46,6 +47,15 @@ def _cases() -> dict[str, torch.Tensor]:
 
 
 CASES = _cases()
+
+
+@pytest.fixture(autouse=True, params=["numba", "numpy"])
+def kernel(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every test twice: counted by the compiled loop and by the numpy passes (``_bins_kernel``)."""
+    if request.param == "numba":
+        pytest.importorskip("numba")  # installed with smdbg[torch]; under CI=true a skip fails
+    monkeypatch.setenv("SMDBG_HISTOGRAM_KERNEL", request.param)
+    return str(request.param)
 
 
 @pytest.mark.parametrize("bins", [64, 7, 1])
@@ -157,3 +167,15 @@ def test_chunks_and_packed_blocks_equal_numpy(monkeypatch: pytest.MonkeyPatch) -
         for x, h in zip(xs, cpu_histograms([(x, bins, "minmax", None) for x in xs])):
             edges, counts = _numpy(x, bins)
             assert np.array_equal(h.edges, edges) and np.array_equal(h.counts, counts), (bins, x.numel())
+
+
+@pytest.mark.parametrize("n", [1, 3, 4, 4095, 4096, 4097, 8195, 20_001])
+def test_block_and_row_remainders_equal_numpy(n: int, kernel: str) -> None:
+    # the compiled loop works in blocks of 4096 values and rows of 4: every remainder counts
+    g = torch.Generator().manual_seed(n)
+    x = torch.randn(n + 1, generator=g)  # at least two values: a range that is not a constant's
+    for bins in (64, 254, 255, 1000):
+        h = cpu_histograms([(x, bins, "minmax", None)])[0]
+        edges, counts = _numpy(x, bins)
+        assert np.array_equal(h.counts, counts), (kernel, bins)
+

@@ -30,6 +30,7 @@ import torch
 from smdbg.hooks._plan import TensorPlan
 from smdbg.hooks._records import ShardBlock
 from smdbg.hooks.torch._batched import batch_reductions, grouped_reductions
+from smdbg.hooks.torch._bins_kernel import kernel_name
 from smdbg.hooks.torch._cpu import cpu_reductions
 from smdbg.hooks.torch._flat import FLAT_KEYS, SegmentLayouts, compute_dtype, flat_reductions
 from smdbg.hooks.torch._hist import cpu_histograms, device_histogram, histogram_of_vector
@@ -84,6 +85,7 @@ class StepCapture:
         # CPU histograms off the training thread (SMDBG_HISTOGRAM_WORKER): the step's jobs over
         # host copies, handed to the worker as one batch when the step finishes
         self.worker = HistogramWorker() if worker_enabled() else None
+        kernel_name()  # SMDBG_HISTOGRAM_KERNEL: a bad value fails when the hook is made
         self._hist_reds: list[dict[str, Any]] = []
         self._hist_jobs: list[HistogramJob] = []
 
