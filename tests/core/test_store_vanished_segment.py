@@ -15,29 +15,26 @@ from smdbg.store.fs import StoreFS
 from smdbg.testing._long_run_contract import _write_small_segments
 
 
-def _a_segment(fs: StoreFS) -> str:
-    return "events/worker_0/" + next(n for n in fs.list_dir("events/worker_0") if n.endswith(".parquet"))
+def _a_segment(bucket: str) -> tuple[StoreFS, str, str]:
+    """A small trial on S3: its store, one of its segments, and that segment's object key."""
+    url = f"s3://{bucket}/runs/trial"
+    _write_small_segments(url, 2)
+    fs = open_fs(url)
+    path = "events/worker_0/" + next(n for n in fs.list_dir("events/worker_0") if n.endswith(".parquet"))
+    return fs, path, fs.url(path).removeprefix(f"s3://{bucket}/")
 
 
 def test_an_object_deleted_after_open_is_missing_not_corrupt(s3_bucket: str, s3_server: str) -> None:
-    url = f"s3://{s3_bucket}/runs/trial"
-    _write_small_segments(url, 2)
-    fs = open_fs(url)
-    path = _a_segment(fs)
-    full = fs.url(path).removeprefix(f"s3://{s3_bucket}/")
+    fs, path, key = _a_segment(s3_bucket)
     with fs.open_input(path) as source:
-        boto3.client("s3", endpoint_url=s3_server).delete_object(Bucket=s3_bucket, Key=full)
+        boto3.client("s3", endpoint_url=s3_server).delete_object(Bucket=s3_bucket, Key=key)
         with pytest.raises(FileNotFoundError, match="was removed while it was being read") as got:
             decode_segment(fs.url(path), source, None)
     assert not isinstance(got.value, CorruptSegmentError)
 
 
 def test_a_damaged_object_is_still_corrupt(s3_bucket: str, s3_server: str) -> None:
-    url = f"s3://{s3_bucket}/runs/trial"
-    _write_small_segments(url, 2)
-    fs = open_fs(url)
-    path = _a_segment(fs)
-    key = fs.url(path).removeprefix(f"s3://{s3_bucket}/")
+    fs, path, key = _a_segment(s3_bucket)
     boto3.client("s3", endpoint_url=s3_server).put_object(Bucket=s3_bucket, Key=key, Body=b"not parquet at all")
     with fs.open_input(path) as source, pytest.raises(CorruptSegmentError, match="does not parse"):
         decode_segment(fs.url(path), source, None)
