@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 import smdbg.pytorch as smd
+from smdbg.hooks.torch._bins import _fit, uniform_edges_many
 from smdbg.hooks.torch._bins_kernel import count_kernel, kernel_name
 
 
@@ -83,3 +84,20 @@ def test_auto_loads_numba_in_the_background_and_counts_the_same_meanwhile() -> N
     env = {**os.environ, "SMDBG_HISTOGRAM_KERNEL": "auto"}
     out = subprocess.run([sys.executable, "-c", _AUTO], env=env, capture_output=True, text=True, timeout=600)
     assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-3000:]
+
+
+def test_the_compiled_fit_chooses_what_numpy_chooses(monkeypatch: pytest.MonkeyPatch) -> None:
+    # the same scale (plain or nudged) and the same windows, tensor for tensor, on limits where
+    # the plain scale fits, where edges fall within 1e-16 of a float32 value, and random ones
+    pytest.importorskip("numba")
+    monkeypatch.setenv("SMDBG_HISTOGRAM_KERNEL", "numba")
+    kernel = count_kernel()
+    assert kernel is not None
+    g = np.random.default_rng(3)
+    limits = [(-0.025252483785152435, 0.0252525731921196), (-1.0, 1.0), (-50.0, 50.0), (0.1, 0.7), (3.0, 3.0 + 2**-20)]
+    limits += [tuple(sorted(map(float, g.standard_normal(2).astype(np.float32)))) for _ in range(200)]
+    for bins in (7, 64, 100, 300):
+        edges = uniform_edges_many(limits, bins)
+        assert _fit(limits, edges, bins, kernel) == _fit(limits, edges, bins)
+    odd = [fit for fit in _fit(limits, uniform_edges_many(limits, 100), 100) if fit is None or fit[1]]
+    assert odd  # the tricky limits do need windows or numpy's counting: the comparison covers them

@@ -110,37 +110,46 @@ def _fit(limits: Sequence[tuple[float, float]], edges: np.ndarray, bins: int,
     these small arrays)."""
     lows = np.array([lo for lo, _ in limits])
     plain = np.array([bins / (hi - lo) for lo, hi in limits])
-    check = kernel.plain_check if kernel is not None else _check
     edges = np.ascontiguousarray(edges)
     out: list[tuple[float, list[Window]] | None] = [(float(s), []) for s in plain]
-    redo = np.flatnonzero(check(lows, plain, edges).any(axis=1))  # the plain scale fits most tensors
+    if kernel is not None:
+        scales, off = kernel.fit(lows, plain, edges, _NUDGES)
+        out = [(float(s), []) for s in scales]  # plain, or the nudge that fits
+        for t in np.flatnonzero(off.any(axis=1)):
+            out[t] = _windows(off[t], float(scales[t]), float(lows[t]), edges[t])
+        return out
+    redo = np.flatnonzero(_check(lows, plain, edges).any(axis=1))  # the plain scale fits most tensors
     if not len(redo):
         return out
     k = len(_NUDGES)  # the others: every nudge
     scale = plain[redo, None] * (1.0 + _NUDGES[None, :])
-    off = check(np.repeat(lows[redo], k), scale.reshape(-1), np.repeat(edges[redo], k, axis=0)).reshape(len(redo), k, -1)
-    wrong = (off != 0).sum(axis=2)
+    off = _check(np.repeat(lows[redo], k), scale.reshape(-1), np.repeat(edges[redo], k, axis=0)).reshape(len(redo), k, -1)
+    best = (off != 0).sum(axis=2).argmin(axis=1)  # the first of the fewest
     for r, t in enumerate(redo):
-        b = int(wrong[r].argmin())
-        s = float(scale[r, b])
-        if wrong[r, b] > _MAX_WINDOWS:
-            out[t] = None
-            continue
-        c = _ceil32(edges[t, 1:bins])
-        windows = []
-        for i in np.flatnonzero(off[r, b]):
-            w = _window(int(i) + 1, c[i], bool(off[r, b, i] > 0), float(lows[t]), s)
-            if w is None:
-                break
-            windows.append(w)
-        out[t] = (s, windows) if len(windows) == wrong[r, b] else None
+        out[t] = _windows(off[r, best[r]], float(scale[r, best[r]]), float(lows[t]), edges[t])
     return out
+
+
+def _windows(off: np.ndarray, s: float, lo: float, edges: np.ndarray) -> tuple[float, list[Window]] | None:
+    """The scale ``s`` and the windows of the edges ``off`` marks (None: too many, or one whose
+    window is too wide: numpy counts that tensor)."""
+    wrong = np.flatnonzero(off)
+    if len(wrong) > _MAX_WINDOWS:
+        return None
+    c = _ceil32(edges[1:-1])
+    windows = []
+    for i in wrong:
+        w = _window(int(i) + 1, c[i], bool(off[i] > 0), lo, s)
+        if w is None:
+            return None
+        windows.append(w)
+    return s, windows
 
 
 def _check(lows: np.ndarray, scales: np.ndarray, edges: np.ndarray) -> np.ndarray:
     """Per row (``lo``, scale, ``bins + 1`` edges) and interior edge ``j`` (int8): +1 where the
     first float32 of bin ``j`` gets bin ``j - 1`` from ``floor((x - lo) * s)``, -1 where the
-    float32 below it gets bin ``j``, 0 where both are right (numpy's; ``Kernel.plain_check``)."""
+    float32 below it gets bin ``j``, 0 where both are right (numpy's; ``Kernel.fit`` compiles it)."""
     c = _ceil32(edges[:, 1:-1])  # the first float32 of bin j
     below = np.nextafter(c, _F32(-np.inf)).astype(np.float64)
     j = np.arange(1, edges.shape[1] - 1, dtype=np.float64)
@@ -244,6 +253,7 @@ def exact_counts(xs: Sequence[torch.Tensor], bins: int, limits: Sequence[tuple[f
     width = bins + 1  # slot ``bins``: the upper edge, counted in the last bin
     rows: dict[int, np.ndarray] = {}
     block: list[tuple[int, float]] = []  # small tensors (index, scale) packed together, up to _CHUNK values
+    packed = 0  # values in the block
 
     def count_block() -> None:
         if kernel is not None:
@@ -265,9 +275,11 @@ def exact_counts(xs: Sequence[torch.Tensor], bins: int, limits: Sequence[tuple[f
             else:
                 rows[t] = _count_one(xs[t], limits[t][0], f[0], width)
         else:
-            if block and sum(xs[b].numel() for b, _ in block) + n > _CHUNK:
+            if block and packed + n > _CHUNK:
                 count_block()
+                packed = 0
             block.append((t, f[0]))
+            packed += n
     if block:
         count_block()
     out: list[np.ndarray] = []

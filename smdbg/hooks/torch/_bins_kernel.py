@@ -95,14 +95,17 @@ class Kernel:
         return counts[:, : bins + 1]
 
     @staticmethod
-    def plain_check(lows: np.ndarray, scales: np.ndarray, edges: np.ndarray) -> np.ndarray:
-        """For each vector (row of ``edges``, ``bins + 1`` each) and interior edge ``j``: +1 where
-        the float32 value that starts bin ``j`` (the edge rounded up to float32) gets bin ``j - 1``
-        from ``floor((x - lo) * s)``, -1 where the float32 below it gets bin ``j``, 0 where both
-        are right (int8, ``(vectors, bins - 1)``): ``_bins._fit``'s check, in one call."""
+    def fit(lows: np.ndarray, plain: np.ndarray, edges: np.ndarray, nudges: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``_bins._fit``'s search in one call: per vector (``lo``, its plain scale, a row of
+        ``bins + 1`` edges), the scale ``plain * (1 + nudge)`` of the first of ``nudges`` (the
+        first is 0) with the fewest interior edges off, and that scale's check of each interior
+        edge ``j`` (int8): +1 where the first float32 of bin ``j`` (the edge rounded up to
+        float32) gets bin ``j - 1`` from ``floor((x - lo) * s)``, -1 where the float32 below it
+        gets bin ``j``, 0 where both are right."""
+        scales = np.empty(len(lows), np.float64)
         out = np.empty((edges.shape[0], edges.shape[1] - 2), np.int8)
-        _build()["check"](lows, scales, edges, out)
-        return out
+        _build()["fit"](lows, plain, edges, nudges, scales, out, np.empty(edges.shape[1] - 2, np.int8))
+        return scales, out
 
 
 def _no_overflow(beyond: np.ndarray, lo: float, s: float) -> None:
@@ -147,7 +150,8 @@ def _build() -> Any:
         _BUILT["count"] = {
             "count": numba.njit([one.format("uint8"), one.format("int32")], **jit)(_loop),
             "packed": numba.njit(many, **jit)(_loop_packed),
-            "check": numba.njit("void(float64[::1], float64[::1], float64[:, ::1], int8[:, ::1])", **jit)(_check),
+            "fit": numba.njit("void(float64[::1], float64[::1], float64[:, ::1], float64[::1], float64[::1], "
+                              "int8[:, ::1], int8[::1])", **jit)(_fit_loop),  # fmt: skip
         }
         return _BUILT["count"]
 
@@ -204,15 +208,25 @@ def _loop_packed(x: np.ndarray, sizes: np.ndarray, lows: np.ndarray, scales: np.
         start += sizes[t]
 
 
-def _check(lows: np.ndarray, scales: np.ndarray, edges: np.ndarray, out: np.ndarray) -> None:  # pragma: no cover
+def _fit_loop(lows: np.ndarray, plain: np.ndarray, edges: np.ndarray, nudges: np.ndarray, scales: np.ndarray,
+              out: np.ndarray, trial: np.ndarray) -> None:  # fmt: skip  # pragma: no cover
     up, down = np.float32(np.inf), np.float32(-np.inf)
     for t in range(edges.shape[0]):
-        lo, s = lows[t], scales[t]
-        for j in range(1, edges.shape[1] - 1):
-            e = edges[t, j]
-            c = np.float32(e)  # rounded to nearest, then up: the first float32 of bin j
-            if np.float64(c) < e:
-                c = np.nextafter(c, up)
-            late = np.floor((np.float64(c) - lo) * s) < j
-            early = np.floor((np.float64(np.nextafter(c, down)) - lo) * s) >= j
-            out[t, j - 1] = np.int8(late) - np.int8(early)
+        lo, best = lows[t], edges.shape[1]
+        for b in range(nudges.shape[0]):
+            s = plain[t] * (1.0 + nudges[b])
+            wrong = 0
+            for j in range(1, edges.shape[1] - 1):
+                e = edges[t, j]
+                c = np.float32(e)  # rounded to nearest, then up: the first float32 of bin j
+                if np.float64(c) < e:
+                    c = np.nextafter(c, up)
+                late = np.floor((np.float64(c) - lo) * s) < j
+                early = np.floor((np.float64(np.nextafter(c, down)) - lo) * s) >= j
+                trial[j - 1] = np.int8(late) - np.int8(early)
+                wrong += late or early
+            if wrong < best:  # the first of the fewest: numpy's argmin
+                best, scales[t] = wrong, s
+                out[t, :] = trial
+            if best == 0:
+                break
