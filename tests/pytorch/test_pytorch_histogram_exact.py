@@ -179,3 +179,19 @@ def test_block_and_row_remainders_equal_numpy(n: int, kernel: str) -> None:
         edges, counts = _numpy(x, bins)
         assert np.array_equal(h.counts, counts), (kernel, bins)
 
+
+
+def test_the_values_on_both_sides_of_every_edge_of_many_ranges(kernel: str) -> None:
+    # for random float32 limits (many need a nudged scale or a window): the float32 values at
+    # each edge rounded up, and the ones just below, are counted in numpy's bins
+    g = np.random.default_rng(4)
+    for _ in range(60):
+        lo, hi = sorted(map(float, g.standard_normal(2).astype(np.float32)))
+        for bins in (7, 64, 300):
+            edges = uniform_edges(lo, hi, bins)
+            up = edges.astype(np.float32)
+            up[up < edges] = np.nextafter(up[up < edges], np.float32(np.inf))
+            a = np.concatenate([[lo, hi], up, np.nextafter(up, np.float32(-np.inf))]).astype(np.float32)
+            x = torch.from_numpy(a[(a >= lo) & (a <= hi)])
+            got = exact_counts([x], bins, [(lo, hi)], [edges])[0]
+            assert np.array_equal(got, np.histogram(x.double().numpy(), bins=edges)[0]), (kernel, lo, hi, bins)
