@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -101,3 +102,30 @@ def test_the_compiled_fit_chooses_what_numpy_chooses(monkeypatch: pytest.MonkeyP
         assert _fit(limits, edges, bins, kernel) == _fit(limits, edges, bins)
     odd = [fit for fit in _fit(limits, uniform_edges_many(limits, 100), 100) if fit is None or fit[1]]
     assert odd  # the tricky limits do need windows or numpy's counting: the comparison covers them
+
+
+_READ_ONLY = """
+import numpy as np, torch, smdbg
+from smdbg.hooks.torch import _bins_kernel
+from smdbg.hooks.torch._hist import cpu_histograms
+assert smdbg.__file__.startswith("ROOT"), smdbg.__file__
+x = torch.randn(100_000, generator=torch.Generator().manual_seed(1))
+want = np.histogram(x.double().numpy(), bins=64)[0]
+assert np.array_equal(cpu_histograms([(x, 64, "minmax", None)])[0].counts, want)
+assert _bins_kernel.loaded()
+print("ok")
+"""
+
+
+def test_without_a_writable_cache_the_loops_are_compiled_for_the_process(tmp_path: Path) -> None:
+    # a read-only install and no cache folder: numba cannot cache; the loops still compile
+    pytest.importorskip("numba")
+    src = Path(smd.__file__).resolve().parent.parent / "smdbg"
+    copy = shutil.copytree(src, tmp_path / "smdbg", ignore=shutil.ignore_patterns("__pycache__"))
+    (copy / "hooks" / "torch" / "__pycache__").write_text("")  # a file: no cache folder can be made there
+    env = {**os.environ, "PYTHONPATH": str(tmp_path), "NUMBA_CACHE_DIR": "/dev/null/none", "HOME": "/dev/null",
+           "PYTHONDONTWRITEBYTECODE": "1", "SMDBG_HISTOGRAM_KERNEL": "numba"}  # fmt: skip
+    code = _READ_ONLY.replace("ROOT", str(tmp_path))
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-3000:]
+    assert "cannot cache the counting loops here" not in out.stdout  # logged at INFO, not printed

@@ -144,16 +144,24 @@ def _build() -> Any:
         except ImportError:
             _BUILT["count"] = None
             return None
-        jit = {"cache": True, "nogil": True, "boundscheck": False, "error_model": "numpy"}
-        one = "void(float32[::1], float64, float64, int64, int64[:, ::1], {}[::1])"
-        many = "void(float32[::1], int64[::1], float64[::1], float64[::1], int64, int64[:, ::1], int32[::1])"
-        _BUILT["count"] = {
-            "count": numba.njit([one.format("uint8"), one.format("int32")], **jit)(_loop),
-            "packed": numba.njit(many, **jit)(_loop_packed),
-            "fit": numba.njit("void(float64[::1], float64[::1], float64[:, ::1], float64[::1], float64[::1], "
-                              "int8[:, ::1], int8[::1])", **jit)(_fit_loop),  # fmt: skip
-        }
+        try:
+            _BUILT["count"] = _compile(numba, cache=True)
+        except RuntimeError as e:  # no writable cache folder (read-only install, no home)
+            _log.info("histograms: numba cannot cache the counting loops here (%s); compiling them for this process", e)
+            _BUILT["count"] = _compile(numba, cache=False)
         return _BUILT["count"]
+
+
+def _compile(numba: Any, cache: bool) -> dict[str, Any]:
+    jit = {"cache": cache, "nogil": True, "boundscheck": False, "error_model": "numpy"}
+    one = "void(float32[::1], float64, float64, int64, int64[:, ::1], {}[::1])"
+    many = "void(float32[::1], int64[::1], float64[::1], float64[::1], int64, int64[:, ::1], int32[::1])"
+    return {
+        "count": numba.njit([one.format("uint8"), one.format("int32")], **jit)(_loop),
+        "packed": numba.njit(many, **jit)(_loop_packed),
+        "fit": numba.njit("void(float64[::1], float64[::1], float64[:, ::1], float64[::1], float64[::1], "
+                          "int8[:, ::1], int8[::1])", **jit)(_fit_loop),  # fmt: skip
+    }
 
 
 def _build_in_background() -> None:
