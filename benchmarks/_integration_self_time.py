@@ -20,7 +20,9 @@ with the bare hook (its step time, in ``--clock`` time, is the reference) and a 
 
 The wrapper's own cost inside the interval it measures (a clock read and a call) is measured
 around an empty function called the same way (same number of positional and keyword arguments)
-and subtracted per call; it is printed. Only the A/B's timed window counts (from the end of the
+and subtracted per call; it is printed. That calibration runs hot, while the pieces run with caches
+cold from the step's work: a control row times an empty method of the same event on another
+callback the same way (not counted in the total), so each piece may read high by about that. Only the A/B's timed window counts (from the end of the
 first step to the end of training); what runs outside it (set-up, the hook's close) is printed
 apart, once per run. Work the callback hands to the hook's writer thread (the scalars of logged
 values) is not in these times; the A/B's CPU clock counts it.
@@ -51,8 +53,9 @@ class Piece:
     """The time and calls of one piece of integration code, and how it was called (for the
     wrapper's cost)."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, control: bool = False) -> None:
         self.name = name
+        self.control = control  # an empty method timed the same way: the wrapper's cost when cold
         self.total = 0.0
         self.calls = 0
         self.shape: tuple[int, tuple[str, ...]] = (0, ())
@@ -224,6 +227,12 @@ class SelfTimedBlock:
         the modules that got hooks."""
         timer = self.s.timer()
         timer.at_start, timer.at_stop = self._start, self._stop
+        for piece in list(self.pieces):  # controls: the timing callback's empty methods of the same events
+            event = piece.name.rsplit(".", 1)[-1]
+            if getattr(type(timer), event, None) is getattr(self.s.base, event):
+                control = Piece(f"control: {self.s.base.__name__}.{event} (empty, on another callback)", True)
+                self.pieces.append(control)
+                setattr(timer, event, timed(control, getattr(timer, event)))
         block(self.s, lambda: self.cb, clock=timer)
         end = [p.snapshot() for p in self.pieces]
         rows, outside = {}, 0.0
@@ -231,7 +240,8 @@ class SelfTimedBlock:
         for p, (a_t, a_n), (b_t, b_n), (e_t, e_n) in zip(self.pieces, t0s, self.at_t1, end):
             bias = wrapper_cost(*p.shape) if p.calls else 0.0
             rows[p.name] = (b_t - a_t - (b_n - a_n) * bias, b_n - a_n, bias)
-            outside += a_t - a_n * bias + (e_t - b_t) - (e_n - b_n) * bias
+            if not p.control:
+                outside += a_t - a_n * bias + (e_t - b_t) - (e_n - b_n) * bias
         # forward (pre-)hooks on a module that had none in the bare block: PyTorch's slow call path
         bare_hooked = {w for (w, k, _), n in self.bare_census.items() if n and k.startswith("forward")}
         slow: dict[str, list[int]] = {}
@@ -271,7 +281,7 @@ def self_time_table(setups: list[Setup], args: argparse.Namespace) -> None:
             for name, (secs, n, b) in res["pieces"].items():
                 per_step[name].append(secs / steps)
                 calls[name], bias[name] = n, b
-                total += secs / steps
+                total += 0.0 if name.startswith("control: ") else secs / steps
             for where, (pre, post, forwards) in res["slow"].items():
                 name = f"PyTorch's hooked call path on {where} ({pre} pre-hook(s), {post} forward hook(s))"
                 cost = hooked_call_cost(pre, post) * forwards / steps
@@ -304,23 +314,35 @@ def _print(name: str, steps: int, per_step: dict[str, list[float]], calls: dict[
     )
     print("| piece | calls/step | µs/call | µs/step | % of the bare hook's step |")
     print("|---|---:|---:|---:|---:|")
-    for piece, xs in per_step.items():
-        if not calls[piece]:
-            continue
+    controls = [k for k in per_step if k.startswith("control: ")]
+
+    def row(piece: str, xs: list[float]) -> None:
         q1, med, q3 = _q(xs)
         n = calls[piece] / steps
         per_call = f"{med / n * 1e6:.2f}" if n else "-"
         print(f"| {piece} | {n:.2f} | {per_call} | {med * 1e6:.2f} ({q1 * 1e6:.2f}..{q3 * 1e6:.2f}) | "
               f"{100 * med / ref:.3f}% |")  # fmt: skip
+
+    for piece, xs in per_step.items():
+        if calls[piece] and piece not in controls:
+            row(piece, xs)
     q1, med, q3 = _q(totals)
     p1, pm, p3 = _q(pcts)
+    print(f"| **total** | | | **{med * 1e6:.1f}** ({q1 * 1e6:.1f}..{q3 * 1e6:.1f}) | "
+          f"**{pm:.3f}%** ({p1:.3f}..{p3:.3f}%) |")  # fmt: skip
+    for piece in controls:  # not in the total: what the timing itself reads around an empty method
+        if calls[piece]:
+            row(piece, per_step[piece])
     print(
-        f"| **total** | | | **{med * 1e6:.1f}** ({q1 * 1e6:.1f}..{q3 * 1e6:.1f}) | **{pm:.3f}%** ({p1:.3f}..{p3:.3f}%) |"
+        f"\nOutside the window, once per run (set-up, the hook's close): {statistics.median(outside) * 1e3:.1f} ms "
+        "(median). Wrapper cost subtracted per call: "
+        + ", ".join(f"{k.split(' ')[0]} {v * 1e6:.2f} µs" for k, v in bias.items() if v and k not in controls)
     )
-    print(f"\nOutside the window, once per run (set-up, the hook's close): {statistics.median(outside) * 1e3:.1f} ms "
-          "(median). Wrapper cost subtracted per call: "
-          + ", ".join(f"{k.split(' ')[0]} {v * 1e6:.2f} µs" for k, v in bias.items() if v))  # fmt: skip
-    idle = [k.split(".")[-1] for k in per_step if not calls[k]]
+    print(
+        "Controls: an empty method of the same event on another callback, timed the same way: the timing's own "
+        "cost per call with cold caches, beyond the subtracted one; each piece above may be high by about that."
+    )
+    idle = [k.split(".")[-1] for k in per_step if not calls[k] and k not in controls]
     if idle:
         print(f"Not called in the window: {', '.join(idle)}.")
     for p in sorted(problems):
