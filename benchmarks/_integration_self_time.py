@@ -83,7 +83,8 @@ def timed(piece: Piece, fn: Callable[..., Any]) -> Callable[..., Any]:
 @functools.cache
 def wrapper_cost(nargs: int, kwnames: tuple[str, ...], n: int = 100_000) -> float:
     """Seconds :func:`timed` measures around an empty function called with ``nargs`` positional
-    and these keyword arguments (the median of 5 rounds of ``n`` calls)."""
+    and these keyword arguments: the least of 5 rounds of ``n`` calls (a fixed cost, which other
+    jobs on the machine can only inflate)."""
     piece = Piece("empty")
     fn = timed(piece, lambda *a, **k: None)
     args, kwargs = (None,) * nargs, dict.fromkeys(kwnames)
@@ -93,7 +94,7 @@ def wrapper_cost(nargs: int, kwnames: tuple[str, ...], n: int = 100_000) -> floa
         for _ in range(n):
             fn(*args, **kwargs)
         rounds.append(piece.total / piece.calls)
-    return statistics.median(rounds)
+    return min(rounds)
 
 
 class _Echo(torch.nn.Module):
