@@ -18,7 +18,10 @@ Rows: bare hook against bare hook (the noise of the run), the callback against t
 runs the two sides of a row alternately, block after block, and reports the median of the
 per-pair ratios with their quartiles: many short blocks (``--steps 30 --repeats 25``) timed in
 the process's CPU time (the default ``--clock cpu`` here) resist the machine's drift and the
-other jobs on it far better than a few long blocks in wall time.
+other jobs on it far better than a few long blocks in wall time. With ``--block-stat median`` a
+block's figure is its median step instead of the mean over its window: a burst of another job
+then moves a few steps, not the block, but costs that come once per block (the Trainer's last log,
+the writer's flush) are left out (``--self-time`` counts them).
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import shutil
+import statistics
 import tempfile
 import time
 from collections.abc import Callable
@@ -39,6 +43,9 @@ _TMP: list[str] = []
 # The timers' clock: the process's CPU time by default (``--clock cpu``), which other jobs on a
 # shared machine barely move, unlike wall time (``--clock wall``); the writer's thread is counted.
 _CLOCK: list[Callable[[], float]] = [time.process_time]
+# A block's seconds per step: the mean over its timed window (default), or the median step
+# (``--block-stat median``).
+_STAT: list[str] = ["mean"]
 Case = tuple[str, str, Callable[[], float], Callable[[], float]]
 # fit(callbacks, steps): one training run of ``steps`` steps with these callbacks
 Fit = Callable[[list[Any], int], None]
@@ -46,18 +53,23 @@ Fit = Callable[[list[Any], int], None]
 
 class _Window:
     """The timed window of a block (mixed into each framework's timing callback): ``start()`` at
-    the end of every training step reads ``t0`` once, ``stop()`` at the end of training ``t1``;
-    ``at_start``/``at_stop`` (``--self-time``) run right before ``t0`` and right after ``t1``."""
+    the end of every training step reads ``t0`` once, then the end of each later step
+    (``ends``), ``stop()`` at the end of training ``t1``; ``at_start``/``at_stop``
+    (``--self-time``) run right before ``t0`` and right after ``t1``."""
 
     t0 = t1 = 0.0
     at_start: Callable[[], None] | None = None
     at_stop: Callable[[], None] | None = None
+    ends: list[float]
 
     def start(self) -> None:
-        if not self.t0:
-            if self.at_start is not None:
-                self.at_start()
-            self.t0 = _CLOCK[0]()
+        if self.t0:
+            self.ends.append(_CLOCK[0]())
+            return
+        if self.at_start is not None:
+            self.at_start()
+        self.ends = []
+        self.t0 = _CLOCK[0]()
 
     def stop(self) -> None:
         self.t1 = _CLOCK[0]()
@@ -105,6 +117,9 @@ def block(s: Setup, make: Callable[[], Any] | None, clock: Any = None) -> float:
     s.fit([clock] + ([extra] if extra is not None else []), s.steps)
     if getattr(extra, "hook", None) is not None and not extra.hook._closed:
         extra.hook.close()  # the bare hook (the callback closed its own)
+    if _STAT[0] == "median":  # the median step: blind to once-per-block costs and to outliers
+        ends = [clock.t0] + clock.ends
+        return float(statistics.median(b - a for a, b in zip(ends, ends[1:])))
     return float((clock.t1 - clock.t0) / (s.steps - 1))
 
 
@@ -225,6 +240,7 @@ def setups(args: argparse.Namespace) -> list[Setup]:
 
     torch.set_num_threads(getattr(args, "threads", 1))
     _CLOCK[0] = time.perf_counter if getattr(args, "clock", None) == "wall" else time.process_time
+    _STAT[0] = getattr(args, "block_stat", None) or "mean"
     for name in ("lightning", "lightning.pytorch", "transformers", "smdbg"):
         logging.getLogger(name).setLevel(logging.ERROR)
     warnings.filterwarnings("ignore")

@@ -139,6 +139,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--fsdp", action="store_true", help="also FSDP2 rows: CPU, gloo, 2 ranks (PyTorch)")
     p.add_argument("--clock", choices=("wall", "cpu"), default=None,
                    help="integrations: time blocks in the process's CPU time (default) or wall time")  # fmt: skip
+    p.add_argument("--block-stat", choices=("mean", "median"), default=None,
+                   help="integrations: a block's time per step is the mean over its window (default) or its "
+                   "median step (robust to other jobs' bursts; blind to once-per-block costs)")  # fmt: skip
     p.add_argument("--self-time", action="store_true",
                    help="integrations: time the code each callback adds beyond the bare hook, per step "
                    "(_integration_self_time.py)")  # fmt: skip
