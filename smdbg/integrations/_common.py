@@ -161,11 +161,6 @@ class LossAccumulator:
         nothing, else one cached lookup)."""
         return hook._saving and hook.planner.plan(LOSS_NAME) is not None
 
-    @property
-    def pending(self) -> bool:
-        """Losses are kept for the step under way."""
-        return bool(self._losses)
-
     def add(self, hook: Hook, loss: Any) -> None:
         if self.wanted(hook) and isinstance(loss, torch.Tensor) and loss.numel() == 1:
             self._losses.append(loss.detach().reshape(()))

@@ -93,8 +93,7 @@ class SmdbgCallback(CallbackCore, Callback):
     def on_before_optimizer_step(self, trainer: Any, pl_module: Any, optimizer: Any) -> None:
         hook = self._live()
         if hook is not None and hook.mode is ModeKeys.TRAIN:
-            if self._losses.pending:
-                self._losses.record(hook, mean=False)
+            self._losses.record(hook, mean=False)
             every = trainer.log_every_n_steps
             if every and (trainer.global_step + 1) % every == 0:  # Lightning's logging steps
                 self._save_logged(trainer)

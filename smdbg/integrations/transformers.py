@@ -99,7 +99,7 @@ class SmdbgCallback(CallbackCore, TrainerCallback):
             hook.wrap_optimizer(innermost_optimizer(optimizer))
 
     def on_pre_optimizer_step(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-        if self._losses.pending and self.hook is not None:  # losses are kept only at saved steps
+        if self.hook is not None:
             self._losses.record(self.hook)
 
     def on_log(self, args: Any, state: Any, control: Any, logs: Any = None, **kwargs: Any) -> None:
