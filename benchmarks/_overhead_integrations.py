@@ -18,13 +18,18 @@ Rows: bare hook against bare hook (the noise of the run), the callback against t
 runs the two sides of a row alternately, block after block, and reports the median of the
 per-pair ratios with their quartiles: many short blocks (``--steps 30 --repeats 25``) timed in
 the process's CPU time (the default ``--clock cpu`` here) resist the machine's drift and the
-other jobs on it far better than a few long blocks in wall time.
+other jobs on it far better than a few long blocks in wall time. With ``--block-stat median`` a
+block's figure is its median step instead of the mean over its window: a burst of another job
+then moves a few steps, not the block, but costs that come once per block (the Trainer's last log,
+the writer's flush) are left out (``--self-time`` counts them).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import shutil
+import statistics
 import tempfile
 import time
 from collections.abc import Callable
@@ -32,15 +37,44 @@ from typing import Any
 
 import torch
 
-__all__ = ["cases", "cleanup"]
+__all__ = ["Setup", "block", "cases", "cleanup", "setups"]
 
 _TMP: list[str] = []
 # The timers' clock: the process's CPU time by default (``--clock cpu``), which other jobs on a
 # shared machine barely move, unlike wall time (``--clock wall``); the writer's thread is counted.
 _CLOCK: list[Callable[[], float]] = [time.process_time]
+# A block's seconds per step: the mean over its timed window (default), or the median step
+# (``--block-stat median``).
+_STAT: list[str] = ["mean"]
 Case = tuple[str, str, Callable[[], float], Callable[[], float]]
 # fit(callbacks, steps): one training run of ``steps`` steps with these callbacks
 Fit = Callable[[list[Any], int], None]
+
+
+class _Window:
+    """The timed window of a block (mixed into each framework's timing callback): ``start()`` at
+    the end of every training step reads ``t0`` once, then the end of each later step
+    (``ends``), ``stop()`` at the end of training ``t1``; ``at_start``/``at_stop``
+    (``--self-time``) run right before ``t0`` and right after ``t1``."""
+
+    t0 = t1 = 0.0
+    at_start: Callable[[], None] | None = None
+    at_stop: Callable[[], None] | None = None
+    ends: list[float]
+
+    def start(self) -> None:
+        if self.t0:
+            self.ends.append(_CLOCK[0]())
+            return
+        if self.at_start is not None:
+            self.at_start()
+        self.ends = []
+        self.t0 = _CLOCK[0]()
+
+    def stop(self) -> None:
+        self.t1 = _CLOCK[0]()
+        if self.at_stop is not None:
+            self.at_stop()
 
 
 def _trial_dir() -> str:
@@ -55,32 +89,56 @@ def cleanup() -> None:
     _TMP.clear()
 
 
-def _rows(name: str, steps: int, fit: Fit, timer: Callable[[], Any], bare: Callable[[], Any],
-          callback: Callable[[], Any]) -> list[Case]:  # fmt: skip
-    """The three rows of one framework: ``timer()`` makes the timing callback (``t0``, ``t1``),
-    ``bare()`` the hand-made hook callback (``hook``), ``callback()`` a ``SmdbgCallback``."""
+@dataclasses.dataclass
+class Setup:
+    """One framework's pieces, shared by the A/B rows and ``--self-time``
+    (``_integration_self_time.py``): ``fit(callbacks, steps)`` trains ``model`` (one model for
+    every block); ``timer()`` makes the timing callback (``t0``, ``t1``, and ``at_start`` /
+    ``at_stop``, called right before ``t0`` and right after ``t1`` are read); ``bare()`` the
+    hand-made hook callback (``hook``); ``callback()`` a ``SmdbgCallback``; ``base`` is the
+    framework's callback class."""
+
+    name: str
+    steps: int
+    fit: Fit
+    timer: Callable[[], Any]
+    bare: Callable[[], Any]
+    callback: Callable[[], Any]
+    model: torch.nn.Module
+    base: type
+
+
+def block(s: Setup, make: Callable[[], Any] | None, clock: Any = None) -> float:
+    """One ``fit`` of ``s.steps`` steps with the callback ``make()`` makes (None: no hook):
+    seconds per step from the end of the first step to the end of training. ``clock``: a timing
+    callback made by ``s.timer()`` (with ``at_start``/``at_stop`` set), else a new one."""
+    clock = clock or s.timer()
+    extra = make() if make else None
+    s.fit([clock] + ([extra] if extra is not None else []), s.steps)
+    if getattr(extra, "hook", None) is not None and not extra.hook._closed:
+        extra.hook.close()  # the bare hook (the callback closed its own)
+    if _STAT[0] == "median":  # the median step: blind to once-per-block costs and to outliers
+        ends = [clock.t0] + clock.ends
+        return float(statistics.median(b - a for a, b in zip(ends, ends[1:])))
+    return float((clock.t1 - clock.t0) / (s.steps - 1))
+
+
+def _rows(s: Setup) -> list[Case]:
+    """The three rows of one framework."""
 
     def run(make: Callable[[], Any] | None) -> Callable[[], float]:
-        def block() -> float:
-            clock = timer()
-            extra = make() if make else None
-            fit([clock] + ([extra] if extra is not None else []), steps)
-            if getattr(extra, "hook", None) is not None and not extra.hook._closed:
-                extra.hook.close()  # the bare hook (the callback closed its own)
-            return float((clock.t1 - clock.t0) / (steps - 1))
+        return lambda: block(s, make)
 
-        return block
-
-    bare_run = run(bare)
-    cb_run = run(callback)
+    bare_run = run(s.bare)
+    cb_run = run(s.callback)
     return [
-        (name, "bare hook vs bare hook (noise)", bare_run, run(bare)),
-        (name, "SmdbgCallback vs bare hook", bare_run, cb_run),
-        (name, "SmdbgCallback vs no hook", run(None), cb_run),
+        (s.name, "bare hook vs bare hook (noise)", bare_run, run(s.bare)),
+        (s.name, "SmdbgCallback vs bare hook", bare_run, cb_run),
+        (s.name, "SmdbgCallback vs no hook", run(None), cb_run),
     ]
 
 
-def _hf_cases(steps: int) -> list[Case]:
+def _hf_setup(steps: int) -> Setup:
     import transformers
 
     import smdbg.pytorch as smd
@@ -95,15 +153,12 @@ def _hf_cases(steps: int) -> list[Case]:
     data = [{"input_ids": torch.randint(0, 1000, (32,), generator=g), "labels": torch.tensor(i % 2)}
             for i in range(64)]  # fmt: skip
 
-    class Timer(transformers.TrainerCallback):
-        t0 = t1 = 0.0
-
+    class Timer(transformers.TrainerCallback, _Window):
         def on_step_end(self, *a: Any, **k: Any) -> None:
-            if not self.t0:
-                self.t0 = _CLOCK[0]()
+            self.start()
 
         def on_train_end(self, *a: Any, **k: Any) -> None:
-            self.t1 = _CLOCK[0]()
+            self.stop()
 
     class BareHook(transformers.TrainerCallback):
         hook: Any = None
@@ -121,10 +176,11 @@ def _hf_cases(steps: int) -> list[Case]:
         )  # fmt: skip
         transformers.Trainer(model=model, args=args, train_dataset=data, callbacks=callbacks).train()
 
-    return _rows("hf bert 2x64", steps, fit, Timer, BareHook, lambda: SmdbgCallback(_trial_dir()))
+    return Setup("hf bert 2x64", steps, fit, Timer, BareHook, lambda: SmdbgCallback(_trial_dir()), model,
+                 transformers.TrainerCallback)  # fmt: skip
 
 
-def _lightning_cases(steps: int) -> list[Case]:
+def _lightning_setup(steps: int) -> Setup:
     import lightning as L
 
     import smdbg.pytorch as smd
@@ -151,15 +207,12 @@ def _lightning_cases(steps: int) -> list[Case]:
     y = torch.randint(0, 10, (64 * 16,))
     loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=64)
 
-    class Timer(L.Callback):
-        t0 = t1 = 0.0
-
+    class Timer(L.Callback, _Window):
         def on_train_batch_end(self, *a: Any) -> None:
-            if not self.t0:
-                self.t0 = _CLOCK[0]()
+            self.start()
 
         def on_train_end(self, *a: Any) -> None:
-            self.t1 = _CLOCK[0]()
+            self.stop()
 
     class BareHook(L.Callback):
         hook: Any = None
@@ -175,23 +228,34 @@ def _lightning_cases(steps: int) -> list[Case]:
                        default_root_dir=_trial_dir() + "-pl", num_sanity_val_steps=0, limit_val_batches=0)  # fmt: skip
         tr.fit(model, loader)
 
-    return _rows("lightning mlp", steps, fit, Timer, BareHook, lambda: SmdbgCallback(_trial_dir()))
+    return Setup(
+        "lightning mlp", steps, fit, Timer, BareHook, lambda: SmdbgCallback(_trial_dir()), model, L.Callback
+    )
 
 
-def cases(args: argparse.Namespace) -> list[Case]:
-    """The cases of ``--models`` (``hf``, ``lightning``; default both)."""
+def setups(args: argparse.Namespace) -> list[Setup]:
+    """The frameworks of ``--models`` (``hf``, ``lightning``; default both), set up quietly."""
     import logging
     import warnings
 
     torch.set_num_threads(getattr(args, "threads", 1))
     _CLOCK[0] = time.perf_counter if getattr(args, "clock", None) == "wall" else time.process_time
+    _STAT[0] = getattr(args, "block_stat", None) or "mean"
     for name in ("lightning", "lightning.pytorch", "transformers", "smdbg"):
         logging.getLogger(name).setLevel(logging.ERROR)
     warnings.filterwarnings("ignore")
     wanted = (args.models or "hf,lightning").split(",")
+    unknown = set(wanted) - {"hf", "lightning"}
+    if unknown:
+        raise SystemExit(f"--models {args.models}: unknown {sorted(unknown)}; expected hf and/or lightning")
     out = []
     if "hf" in wanted:
-        out += _hf_cases(args.steps)
+        out.append(_hf_setup(args.steps))
     if "lightning" in wanted:
-        out += _lightning_cases(args.steps)
+        out.append(_lightning_setup(args.steps))
     return out
+
+
+def cases(args: argparse.Namespace) -> list[Case]:
+    """The A/B rows of each framework of ``--models``."""
+    return [row for s in setups(args) for row in _rows(s)]

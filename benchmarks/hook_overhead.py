@@ -5,6 +5,7 @@ in one run: median seconds per step of each and their ratio, per model and confi
     python benchmarks/hook_overhead.py --device cuda        # ResNet-18 and a transformer encoder
     python benchmarks/hook_overhead.py --framework tensorflow
     python benchmarks/hook_overhead.py --framework integrations   # HF Trainer and Lightning callbacks
+    python benchmarks/hook_overhead.py --framework integrations --self-time   # their own code, timed
     python benchmarks/hook_overhead.py --smdebug-python .bench/smdebug-venv/bin/python
     python benchmarks/hook_overhead.py --fsdp               # also FSDP2 rows (CPU, gloo, 2 ranks)
     python benchmarks/hook_overhead.py --compaction         # hooked, background compaction off vs on
@@ -21,6 +22,7 @@ import argparse
 import importlib
 import json
 import os
+import random
 import statistics
 import subprocess
 import sys
@@ -31,6 +33,13 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.dirname(HERE))
 
 FRAMEWORKS = ("pytorch", "tensorflow", "mxnet", "integrations")
+
+
+def bootstrap_ci(xs: list[float], n: int = 2000, seed: int = 0) -> tuple[float, float]:
+    """A 95% percentile-bootstrap interval of the median of ``xs`` (``n`` resamples, fixed seed)."""
+    rng = random.Random(seed)
+    meds = sorted(statistics.median(rng.choices(xs, k=len(xs))) for _ in range(n))
+    return meds[int(0.025 * n)], meds[int(0.975 * n) - 1]
 
 
 def measure(case_list, repeats: int):  # noqa: ANN001, ANN201
@@ -52,9 +61,11 @@ def measure(case_list, repeats: int):  # noqa: ANN001, ANN201
         pairs = [b / a for a, b in zip(p, h)]
         ratio = statistics.median(pairs)
         q1, _, q3 = statistics.quantiles(pairs, n=4) if len(pairs) > 1 else (ratio, ratio, ratio)
-        rows.append((model, config, mp, mh, ratio, q1, q3))
+        lo, hi = bootstrap_ci(pairs) if len(pairs) > 1 else (ratio, ratio)
+        rows.append((model, config, mp, mh, ratio, q1, q3, lo, hi))
         print(f"  {model:12s} {config:32s} plain {mp * 1e3:8.3f} ms  hooked {mh * 1e3:8.3f} ms  x{ratio:.3f} "
-              f"(quartiles x{q1:.3f}-x{q3:.3f})", file=sys.stderr, flush=True)  # fmt: skip
+              f"(quartiles x{q1:.3f}-x{q3:.3f}, 95% CI of the median x{lo:.3f}-x{hi:.3f})",
+              file=sys.stderr, flush=True)  # fmt: skip
     return rows
 
 
@@ -113,8 +124,14 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--framework", choices=FRAMEWORKS, default="pytorch")
     p.add_argument("--device", default="cpu", help="cpu or cuda (PyTorch)")
     p.add_argument("--steps", type=int, default=100, help="steps per timed block")
-    p.add_argument("--repeats", type=int, default=7, help="interleaved blocks per case (--compaction: rounds)")
-    p.add_argument("--models", default=None, help="comma-separated: mlp,cnn,resnet18,transformer (integrations: hf,lightning)")
+    p.add_argument(
+        "--repeats", type=int, default=7, help="interleaved blocks per case (--compaction: rounds)"
+    )
+    p.add_argument(
+        "--models",
+        default=None,
+        help="comma-separated: mlp,cnn,resnet18,transformer (integrations: hf,lightning)",
+    )
     p.add_argument("--threads", type=int, default=1, help="torch intra-op threads (CPU)")
     p.add_argument("--save-all-gpu", action="store_true", help="also run save_all on the GPU")
     p.add_argument("--smdebug-python", default=None, help="python of a venv with smdebug 1.0.34")
@@ -122,18 +139,51 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--fsdp", action="store_true", help="also FSDP2 rows: CPU, gloo, 2 ranks (PyTorch)")
     p.add_argument("--clock", choices=("wall", "cpu"), default=None,
                    help="integrations: time blocks in the process's CPU time (default) or wall time")  # fmt: skip
-    p.add_argument("--compaction", action="store_true",
-                   help="instead: one hooked PyTorch model, background compaction off vs on (_overhead_compaction.py)")
+    p.add_argument("--block-stat", choices=("mean", "median"), default=None,
+                   help="integrations: a block's time per step is the mean over its window (default) or its "
+                   "median step (robust to other jobs' bursts; blind to once-per-block costs)")  # fmt: skip
+    p.add_argument("--self-time", action="store_true",
+                   help="integrations: time the code each callback adds beyond the bare hook, per step "
+                   "(_integration_self_time.py)")  # fmt: skip
+    p.add_argument(
+        "--compaction",
+        action="store_true",
+        help="instead: one hooked PyTorch model, background compaction off vs on (_overhead_compaction.py)",
+    )
     p.add_argument("--compaction-secs", type=float, default=3.0, help="seconds per block with --compaction")
-    p.add_argument("--compaction-interval", type=float, default=0.5,
-                   help="--compaction: seconds between merge rounds (the writer's default is 10)")
-    p.add_argument("--compaction-fanout", type=int, default=4,
-                   help="--compaction: segments a merge takes (the writer's default is 16)")
-    p.add_argument("--compaction-flush", type=float, default=0.25,
-                   help="--compaction: the writer's flush interval in seconds (the default is 1)")
+    p.add_argument(
+        "--compaction-interval",
+        type=float,
+        default=0.5,
+        help="--compaction: seconds between merge rounds (the writer's default is 10)",
+    )
+    p.add_argument(
+        "--compaction-fanout",
+        type=int,
+        default=4,
+        help="--compaction: segments a merge takes (the writer's default is 16)",
+    )
+    p.add_argument(
+        "--compaction-flush",
+        type=float,
+        default=0.25,
+        help="--compaction: the writer's flush interval in seconds (the default is 1)",
+    )
     args = p.parse_args(argv)
     if args.compaction:
         compaction_table(args)
+        return
+    if args.self_time:
+        if args.framework != "integrations":
+            p.error(f"--self-time with --framework {args.framework}: it times the integrations' callbacks; "
+                    "use --framework integrations")  # fmt: skip
+        import _integration_self_time
+        import _overhead_integrations
+
+        try:
+            _integration_self_time.self_time_table(_overhead_integrations.setups(args), args)
+        finally:
+            _overhead_integrations.cleanup()
         return
     mod = importlib.import_module(f"_overhead_{args.framework}")
     print(
@@ -152,21 +202,28 @@ def main(argv: list[str] | None = None) -> None:
     print(
         f"\n{args.framework}, device {args.device}, {args.repeats} interleaved blocks of {args.steps} steps: median "
         "ms/step; overhead = median of the hooked/plain ratios of consecutive blocks (ABBA), spread = their "
-        "quartiles\n"
+        "quartiles, CI = a 95% bootstrap interval of that median\n"
     )
     print(
-        "| model | configuration | plain ms/step | smdbg ms/step | smdbg overhead | spread | smdebug 1.0.34 overhead |"
+        "| model | configuration | plain ms/step | smdbg ms/step | smdbg overhead | spread | 95% CI "
+        "| smdebug 1.0.34 overhead |"
     )
-    print("|---|---|---:|---:|---:|---:|---:|")
+    print("|---|---|---:|---:|---:|---:|---:|---:|")
     for model, config, mp, mh, ratio, *quartiles in rows:
         spread = f"{(quartiles[0] - 1) * 100:+.1f}..{(quartiles[1] - 1) * 100:+.1f}%" if quartiles else "n/a"
+        ci = (
+            f"{(quartiles[2] - 1) * 100:+.1f}..{(quartiles[3] - 1) * 100:+.1f}%"
+            if len(quartiles) > 3
+            else "n/a"
+        )
         if isinstance(theirs, str):
             other = "n/a"
         else:
             r = theirs.get(f"{model}|{config}")
             other = "not run" if r is None else f"{(r - 1) * 100:+.1f}%"
         print(
-            f"| {model} | {config} | {mp * 1e3:.3f} | {mh * 1e3:.3f} | {(ratio - 1) * 100:+.1f}% | {spread} | {other} |"
+            f"| {model} | {config} | {mp * 1e3:.3f} | {mh * 1e3:.3f} | {(ratio - 1) * 100:+.1f}% | {spread} | {ci} "
+            f"| {other} |"
         )
     if isinstance(theirs, str):
         print(f"\nsmdebug: {theirs}")

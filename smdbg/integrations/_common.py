@@ -157,11 +157,12 @@ class LossAccumulator:
 
     @staticmethod
     def wanted(hook: Hook) -> bool:
-        """Whether the step under way saves ``loss_output_0`` (one cached lookup)."""
-        return hook.planner.plan(LOSS_NAME) is not None
+        """Whether the step under way saves ``loss_output_0`` (a flag on the steps that save
+        nothing, else one cached lookup)."""
+        return hook._saving and hook.planner.plan(LOSS_NAME) is not None
 
     def add(self, hook: Hook, loss: Any) -> None:
-        if isinstance(loss, torch.Tensor) and loss.numel() == 1 and self.wanted(hook):
+        if self.wanted(hook) and isinstance(loss, torch.Tensor) and loss.numel() == 1:
             self._losses.append(loss.detach().reshape(()))
 
     def record(self, hook: Hook, mean: bool = True) -> None:

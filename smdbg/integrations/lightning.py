@@ -59,6 +59,8 @@ class SmdbgCallback(CallbackCore, Callback):
         self._module: torch.nn.Module | None = None
         self._saved: dict[str, float] = {}  # metric name -> the value saved last
         self._in_batch = False  # an evaluation or prediction step is under way
+        self._outer: Any = None  # the optimizer last given to on_before_optimizer_step, and inside it
+        self._inner: Any = None
 
     # -- set-up and tear-down -------------------------------------------------------------------
     def setup(self, trainer: Any, pl_module: Any, stage: str) -> None:
@@ -95,7 +97,9 @@ class SmdbgCallback(CallbackCore, Callback):
             every = trainer.log_every_n_steps
             if every and (trainer.global_step + 1) % every == 0:  # Lightning's logging steps
                 self._save_logged(trainer)
-            hook.before_optimizer_step(innermost_optimizer(optimizer))
+            if optimizer is not self._outer:  # the trainer's wrapper: unwrapped once
+                self._outer, self._inner = optimizer, innermost_optimizer(optimizer)
+            hook.before_optimizer_step(self._inner)
 
     def on_train_end(self, trainer: Any, pl_module: Any) -> None:
         self._save_logged(trainer)

@@ -32,6 +32,7 @@ from transformers import TrainerCallback  # noqa: E402
 
 from smdbg.hooks.torch import Hook  # noqa: E402
 from smdbg.integrations._common import (  # noqa: E402
+    LOSS_NAME,
     CallbackCore,
     WrongFrameworkError,
     innermost_optimizer,
@@ -62,20 +63,20 @@ class SmdbgCallback(CallbackCore, TrainerCallback):
                  keep_open: bool = False, **hook_options: Any) -> None:  # fmt: skip
         super().__init__(out_dir, config=config, hook=hook, keep_open=keep_open, **hook_options)
         self._model: torch.nn.Module | None = None
-        self._handle: Any = None
 
     def _attach(self, model: Any) -> Hook:
         hook = self._make_hook()
         if isinstance(model, torch.nn.Module) and model is not self._model:
             hook.register_module(model)
             self._model = model
-            self._handle = model.register_forward_hook(self._forward)
+            # only at the steps that save losses: no Python call per micro-batch on the others
+            hook.watch_forward(model, LOSS_NAME, self._forward)
             hook.follow_train_eval()
         return hook
 
     def _forward(self, module: torch.nn.Module, args: Any, output: Any) -> None:
-        """The model's loss: kept for the optimizer step (TRAIN), saved at once (an evaluation
-        step is one forward)."""
+        """The model's loss, at the steps that save it: kept for the optimizer step (TRAIN), saved
+        at once (an evaluation step is one forward)."""
         hook = self.hook
         if hook is None or not isinstance(output, dict):  # ModelOutput is a dict
             return
@@ -127,10 +128,3 @@ class SmdbgCallback(CallbackCore, TrainerCallback):
         finally:
             if not self.hook._closed:
                 self.hook.switch_mode(ModeKeys.TRAIN if self._model.training else ModeKeys.EVAL)
-
-    def close(self) -> None:
-        """Close the hook (publish, write the save report and the end marker). Idempotent."""
-        if self._handle is not None:
-            self._handle.remove()
-            self._handle = None
-        super().close()

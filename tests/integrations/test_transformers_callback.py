@@ -122,3 +122,41 @@ def test_a_crash_in_training_still_closes_the_trial(tmp_path: Any) -> None:
     assert trial.steps() == list(range(k))  # each optimizer step before the failing one
     assert trial.tensor("loss_output_0").steps() == list(range(k))
     assert trial.save_reports()  # written at close
+
+
+def test_loss_hook_only_at_steps_that_save_losses(tmp_path: Any) -> None:
+    """The callback's loss forward hook is on the model only at steps that save losses (a Python
+    call per micro-batch saved on the others), and what is saved does not change: at a saved
+    TRAIN step the mean of its micro-batches' losses, each EVAL batch its own step."""
+    out = str(tmp_path / "trial")
+    forward_hooks: list[int] = []  # on the model at each optimizer step, after its micro-batches
+    train_losses: list[float] = []  # every training micro-batch's loss, seen by a hook of the test's own
+
+    class Probe(transformers.TrainerCallback):
+        def on_train_begin(self, args: Any, state: Any, control: Any, model: Any = None, **kw: Any) -> None:
+            def keep(module: Any, a: Any, output: Any) -> None:
+                if module.training:
+                    train_losses.append(float(output["loss"]))
+
+            self.handle = model.register_forward_hook(keep)
+
+        def on_pre_optimizer_step(self, args: Any, state: Any, control: Any, model: Any = None, **kw: Any) -> None:
+            forward_hooks.append(len(model._forward_hooks) - 1)  # less the test's own
+
+        def on_train_end(self, *a: Any, **kw: Any) -> None:
+            self.handle.remove()
+
+    cb = SmdbgCallback(out, save_config=smd.SaveConfig(save_interval=2))
+    tr = trainer(tmp_path, cb, max_steps=4, eval_strategy="steps", eval_steps=2)
+    tr.add_callback(Probe())
+    tr.train()
+
+    assert forward_hooks == [1, 0, 1, 0]  # TRAIN steps 0 and 2 save losses
+    trial = smd.create_trial(out)
+    loss = trial.tensor("loss_output_0")
+    assert loss.steps(mode=ModeKeys.TRAIN) == [0, 2]
+    assert loss.steps(mode=ModeKeys.EVAL) == [0, 2]  # two evaluations of 2 batches: EVAL steps 0-3
+    assert len(train_losses) == 8  # 4 steps of 2 micro-batches
+    for k in (0, 2):
+        expected = (train_losses[2 * k] + train_losses[2 * k + 1]) / 2
+        assert float(loss.value(k, mode=ModeKeys.TRAIN)) == pytest.approx(expected, rel=1e-6)

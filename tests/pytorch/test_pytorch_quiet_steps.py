@@ -131,6 +131,30 @@ def test_collection_name_sets_changed_directly_are_seen(tmp_path) -> None:
     assert trial.tensor("Net_fc1.bias").steps() == [4]
 
 
+def test_watch_forward_runs_only_at_steps_that_save_its_tensor(tmp_path) -> None:
+    """An integration's forward hook (Hook.watch_forward) is on the model only at the steps that
+    save its tensor, in TRAIN and in EVAL (where each forward is a step), and with the training
+    flag followed (the pre-hook's fast path while training)."""
+    net, opt, hook = _hooked(tmp_path, save_config=smd.SaveConfig(save_interval=3))
+    seen: list[tuple[str, int]] = []
+    hook.watch_forward(net, "loss_output_0", lambda m, a, o: seen.append((hook.mode.name, hook.mode_steps[hook.mode])))  # fmt: skip
+    hook.follow_train_eval()
+    for i in range(7):
+        _step(net, opt, i)
+        assert (len(net._forward_hooks) == 1) == ((i + 1) % 3 == 0)  # the next step saves: attached now
+    net.eval()
+    with torch.no_grad():
+        for i in range(4):
+            net(batch(100 + i)[0])
+    net.train()
+    _step(net, opt, 7)
+    hook.close()
+    assert seen == [("TRAIN", 0), ("TRAIN", 3), ("TRAIN", 6), ("EVAL", 0), ("EVAL", 3)]
+    assert not net._forward_hooks and not net._forward_pre_hooks
+    with pytest.raises(TypeError, match="expected a torch.nn.Module"):
+        hook.watch_forward("net", "loss_output_0", print)  # type: ignore[arg-type]
+
+
 @pytest.mark.parametrize("value", [2.5, -3.0, 0.0, math.inf, -math.inf, math.nan])
 def test_scalar_reductions_follow_compute_reductions(value: float) -> None:
     names = (*ALLOWED_REDUCTIONS, *ALLOWED_NORMS)

@@ -79,6 +79,9 @@ class TorchTargets:
         self.param_names: dict[int, str] = {}
         self.losses: list[torch.nn.Module] = []
         self.optimizers: list[torch.optim.Optimizer] = []
+        # (module, tensor name, callback): forward hooks an integration wants at the steps that
+        # save that name (DrivenSteps.watch_forward)
+        self.watched: list[tuple[torch.nn.Module, str, Callable[..., Any]]] = []
 
     def add_model(self, module: torch.nn.Module, weights: Collection, biases: Collection, grads: Collection) -> None:
         """Register a model: ``<ModelClass>_<param name>``, ``gradient/<ModelClass>_<param>``
@@ -104,9 +107,10 @@ class TorchTargets:
         self.losses.append(loss_module)
         return name
 
-    def key(self) -> tuple[int, int, int, int]:
-        """Changes when a model, loss, parameter or optimizer is added (plan lists depend on it)."""
-        return len(self.models), len(self.losses), len(self.params), len(self.optimizers)
+    def key(self) -> tuple[int, int, int, int, int]:
+        """Changes when a model, loss, parameter, optimizer or watched module is added (plan lists
+        depend on it)."""
+        return len(self.models), len(self.losses), len(self.params), len(self.optimizers), len(self.watched)
 
     def param_plans(self, planner: SavePlanner) -> list[ParamRow]:
         """(name, plan, parameter, gradient name, gradient plan) of each parameter saved now."""
@@ -140,8 +144,9 @@ class TorchTargets:
     def step_hook_plan(
         self, planner: SavePlanner, module_hook: ModuleCallback, grad_hook: ModuleCallback
     ) -> list[tuple[str, Any, Any]]:
-        """Which modules (inputs/outputs saved) and parameters (gradients, when no optimizer is
-        wrapped) get a hook at a saved step with the current plans, with their callbacks."""
+        """Which modules (inputs/outputs saved, or watched for a tensor saved now) and parameters
+        (gradients, when no optimizer is wrapped) get a hook at a saved step with the current
+        plans, with their callbacks."""
         plan = planner.plan
         rows: list[tuple[str, Any, Any]] = []
         for module in [sub for model in self.models for sub in model.modules()] + self.losses:
@@ -152,6 +157,7 @@ class TorchTargets:
             for full, p in self.params:
                 if p.requires_grad and plan(f"gradient/{full}"):
                     rows.append(("grad", p, grad_hook(full)))
+        rows += [("module", module, callback) for module, name, callback in self.watched if plan(name)]
         return rows
 
 

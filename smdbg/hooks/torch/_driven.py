@@ -6,18 +6,21 @@ declared here."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from smdbg.hooks._records import StepRecords
+from smdbg.hooks.torch._attach import TorchAttachments, TorchTargets
 from smdbg.modes import ModeKeys, ModeLike, parse_mode
 
 __all__ = ["DrivenSteps"]
 
 
 class DrivenSteps:
-    """``switch_mode``, ``hand_over_saved``, ``end_step``, ``before_optimizer_step``."""
+    """``switch_mode``, ``hand_over_saved``, ``end_step``, ``before_optimizer_step``,
+    ``watch_forward``."""
 
     _batch: StepRecords | None
     _closed: bool
@@ -25,6 +28,8 @@ class DrivenSteps:
     _step_used: bool
     _caller_steps: bool  # end_step() was called: forwards no longer end steps
     _caller_captures: bool  # before_optimizer_step() was called: the pre-step hook leaves it
+    targets: TorchTargets
+    attached: TorchAttachments
 
     if TYPE_CHECKING:  # declarations only (the hook's own come first in the MRO)
 
@@ -37,6 +42,8 @@ class DrivenSteps:
         def _optimizer_drives_step(self) -> bool: ...
 
         def _opt_pre_capture(self, optimizer: torch.optim.Optimizer) -> None: ...
+
+        def _sync_attachments(self) -> None: ...
 
     def switch_mode(self, mode: ModeLike) -> None:
         """Switch modes like :meth:`set_mode`, but leave :meth:`follow_train_eval` on: for an
@@ -68,3 +75,16 @@ class DrivenSteps:
         self._caller_captures = True
         if self._saving:
             self._opt_pre_capture(optimizer)
+
+    def watch_forward(self, module: torch.nn.Module, tensor_name: str, callback: Callable[..., Any]) -> None:
+        """Call ``callback(module, args, output)`` after each forward of ``module`` at the steps
+        that save ``tensor_name`` (a forward hook attached at those steps only, with the hook's
+        own per-step hooks): for an integration that saves a value from a model's output (a
+        Trainer's loss) without a Python call per forward on the other steps."""
+        if not isinstance(module, torch.nn.Module):
+            raise TypeError(f"watch_forward({module!r:.40}): expected a torch.nn.Module, not {type(module).__name__}")
+        if not isinstance(tensor_name, str) or not tensor_name:
+            raise ValueError(f"watch_forward(tensor_name={tensor_name!r}): expected a non-empty tensor name")
+        self.targets.watched.append((module, tensor_name, callback))
+        self.attached.remove_step_hooks()
+        self._sync_attachments()

@@ -245,8 +245,16 @@ class Hook(BaseHook, Registration, DrivenSteps):
             self._pipe.add(group, self._writes, self._tally.unsupported)
 
     # -- PyTorch callbacks ----------------------------------------------------------------------
-    @guarded("forward pre-hook")
     def _top_pre_hook(self, module: torch.nn.Module, args: Any) -> None:
+        # Fast path: training with an optimizer that counts the steps, attached only to follow
+        # the training flag (follow_train_eval), which still says TRAIN: nothing to do. It runs
+        # at every forward, right after the previous step's work has evicted the caches.
+        if module.training and self.mode is ModeKeys.TRAIN and self.targets.optimizers:
+            return
+        self._top_pre_full(module)
+
+    @guarded("forward pre-hook")
+    def _top_pre_full(self, module: torch.nn.Module) -> None:
         if self._auto_modes and module.training is not (self.mode is ModeKeys.TRAIN):
             self._switch_mode(ModeKeys.TRAIN if module.training else ModeKeys.EVAL)
         if self._optimizer_drives_step():
