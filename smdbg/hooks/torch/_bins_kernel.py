@@ -74,7 +74,7 @@ class Kernel:
         vector ``x`` (values in [lo, hi] have positions 0 .. bins; one outside that range is a
         ValueError: the caller's scale or range was wrong)."""
         loops = _build()
-        narrow = bins < 255  # one-byte positions where they fit (twice as fast to count as int32)
+        narrow = bins < 255  # one-byte positions where they fit (faster to count than int32)
         top = 255 if narrow else bins + 1  # the clamp: a slot no bin reaches
         rows = np.zeros((4, top + 1), np.int64)
         loops["count"](x, lo, s, top, rows, np.empty(_BLOCK, np.uint8 if narrow else np.int32))
@@ -120,36 +120,37 @@ def count_kernel() -> type[Kernel] | None:
     if kernel_name() == "numpy":
         return None
     if _choice() == "numba":
-        _build()  # waits for the loops
+        if _build() is None:  # waits for the loops
+            raise ImportError("SMDBG_HISTOGRAM_KERNEL=numba but numba is installed and does not import")
         return Kernel
     with _START_LOCK:  # not _LOCK, which the build holds while it runs
-        if "count" not in _BUILT and not _LOADING:
+        if "loops" not in _BUILT and not _LOADING:
             _LOADING.append(threading.Thread(target=_build_in_background, name="smdbg-histogram-kernel", daemon=True))
             _LOADING[0].start()
-    return Kernel if _BUILT.get("count") is not None else None
+    return Kernel if _BUILT.get("loops") is not None else None
 
 
 def loaded() -> bool:
     """Whether the compiled loop is ready in this process (tests, benchmarks)."""
-    return _BUILT.get("count") is not None
+    return _BUILT.get("loops") is not None
 
 
 def _build() -> Any:
     """Compile (or load from numba's cache) the loops, once per process; None without numba."""
     with _LOCK:
-        if "count" in _BUILT:
-            return _BUILT["count"]
+        if "loops" in _BUILT:
+            return _BUILT["loops"]
         try:
             numba: Any = importlib.import_module("numba")
         except ImportError:
-            _BUILT["count"] = None
+            _BUILT["loops"] = None
             return None
         try:
-            _BUILT["count"] = _compile(numba, cache=True)
+            _BUILT["loops"] = _compile(numba, cache=True)
         except RuntimeError as e:  # no writable cache folder (read-only install, no home)
             _log.info("histograms: numba cannot cache the counting loops here (%s); compiling them for this process", e)
-            _BUILT["count"] = _compile(numba, cache=False)
-        return _BUILT["count"]
+            _BUILT["loops"] = _compile(numba, cache=False)
+        return _BUILT["loops"]
 
 
 def _compile(numba: Any, cache: bool) -> dict[str, Any]:
@@ -168,7 +169,7 @@ def _build_in_background() -> None:
     try:
         _build()
     except Exception:  # the numpy passes go on counting (the same counts); say why once
-        _BUILT["count"] = None
+        _BUILT["loops"] = None
         _log.warning("histograms: numba could not compile the counting loop; counting with numpy", exc_info=True)
 
 
