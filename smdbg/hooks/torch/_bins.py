@@ -111,13 +111,13 @@ def _fit(limits: Sequence[tuple[float, float]], edges: np.ndarray, bins: int,
     lows = np.array([lo for lo, _ in limits])
     plain = np.array([bins / (hi - lo) for lo, hi in limits])
     edges = np.ascontiguousarray(edges)
-    out: list[tuple[float, list[Window]] | None] = [(float(s), []) for s in plain]
     if kernel is not None:
         scales, off = kernel.fit(lows, plain, edges, _NUDGES)
-        out = [(float(s), []) for s in scales]  # plain, or the nudge that fits
+        out: list[tuple[float, list[Window]] | None] = [(float(s), []) for s in scales]  # plain, or the nudge that fits
         for t in np.flatnonzero(off.any(axis=1)):
             out[t] = _windows(off[t], float(scales[t]), float(lows[t]), edges[t])
         return out
+    out = [(float(s), []) for s in plain]
     redo = np.flatnonzero(_check(lows, plain, edges).any(axis=1))  # the plain scale fits most tensors
     if not len(redo):
         return out
